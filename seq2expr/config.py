@@ -1,0 +1,146 @@
+"""Typed run configuration, loaded from YAML with ``key.sub=value`` overrides.
+
+One :class:`RunConfig` drives ``seq2expr train``: where the data is and how to read, encode, label and
+split it (:class:`DataConfig`), which architecture (:class:`ModelConfig`) and how to train it
+(:class:`TrainConfig`). The resolved config is written beside the outputs so a run can be repeated.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from seq2expr.data.sequences import SequencePolicy
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PolicyConfig(_Strict):
+    """Mirror of :class:`~seq2expr.data.sequences.SequencePolicy`."""
+
+    length: int | None = None
+    pad: Literal["left", "right", "centre"] = "right"
+    truncate: Literal["left", "right", "centre"] = "right"
+    iupac: Literal["reject", "n"] = "reject"
+    n_value: float = 0.0
+
+    def to_policy(self) -> SequencePolicy:
+        return SequencePolicy(**self.model_dump())
+
+
+class TargetConfig(_Strict):
+    """How measured values become training targets."""
+
+    transform: Literal["none", "log1p", "log2p1", "log10p1"] = "none"
+    standardize: bool = False  # z-score with the training split's mean/std (stored, inverted at predict)
+    # classification labels from a continuous target: quantiles (DeepCRE: 0.25/0.75, middle dropped)
+    # or a threshold; None keeps the column as is (already 0/1 for classification)
+    label_quantiles: tuple[float, float] | None = None
+    label_threshold: float | None = None
+
+
+class SplitConfig(_Strict):
+    """Train/validation/test assignment; see :mod:`seq2expr.data.splits`."""
+
+    method: Literal["random", "group", "ids", "column", "similarity", "predefined"] = "similarity"
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    seed: int = 0
+    group_column: str | None = None  # method=group: e.g. chromosome, species, family
+    valid_groups: list[str] | None = None  # explicit held-out groups (else drawn at random)
+    test_groups: list[str] | None = None
+    split_column: str | None = None  # method=column: a column holding train/valid/test
+    ids_files: dict[str, str] | None = None  # method=ids: {"valid": path, "test": path}
+    # method=similarity: sequences sharing any k-mer minimiser signature are kept together
+    similarity_k: int = 20
+    max_mismatch_fraction: float = 0.1
+
+
+class DataConfig(_Strict):
+    """Where the sequences and targets come from."""
+
+    dataset: str | None = None  # a registry entry (e.g. dream2022); else `path`
+    path: str | None = None  # TSV/CSV(.gz), parquet, or FASTA
+    values: str | None = None  # values table joined by ID when `path` is FASTA
+    test_path: str | None = None  # optional separate test file (same format)
+    id_column: str | None = None  # None: row number is the ID
+    sequence_column: str = "sequence"
+    target_columns: list[str] = Field(default_factory=lambda: ["expression"])
+    group_columns: list[str] = Field(default_factory=list)  # kept for per-group metrics
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    target: TargetConfig = Field(default_factory=TargetConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    cache_dir: str | None = None  # encoded memmap cache (default: $SEQ2EXPR_CACHE or ~/.cache/seq2expr)
+
+
+class ModelConfig(_Strict):
+    name: str = "legnet"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainConfig(_Strict):
+    task: Literal["regression", "classification"] = "regression"
+    loss: Literal["mse", "l1", "huber", "bce"] = "mse"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
+    grad_clip: float | None = 1.0
+    rc_augment: bool = True  # random reverse complement of training batches
+    shift_augment: int = 0  # random shift of up to this many bases (N fill)
+    rc_average: bool = True  # average forward and reverse-complement predictions at eval/predict
+    early_stopping_patience: int | None = 5  # on validation Pearson r (regression) or AUROC
+    seed: int = 0
+    num_workers: int = 0
+    max_time_minutes: float | None = None
+    threads: int | None = None  # torch intra-op threads (None: torch default)
+    ensemble_seeds: list[int] | None = None  # train one model per seed and average
+
+
+class RunConfig(_Strict):
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    output_dir: str = "runs/default"
+
+
+def _parse_value(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b.c=value`` strings (value parsed as YAML) to a nested dict, in place."""
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not of the form key.sub=value")
+        key, value = item.split("=", 1)
+        node = raw
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {p!r} is not a section")
+        node[parts[-1]] = _parse_value(value)
+    return raw
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML run config (or defaults when ``path`` is None) and apply overrides."""
+    raw: dict = {}
+    if path is not None:
+        text = Path(path).read_text()
+        raw = yaml.safe_load(text) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: the top level of a config must be a mapping")
+    apply_overrides(raw, overrides or [])
+    return RunConfig.model_validate(raw)
+
+
+def dump_config(cfg: RunConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,148 @@
+"""The sequence policy, stated once: what a valid sequence is and how it becomes a tensor.
+
+Policy
+------
+* Alphabet ``ACGT``; lowercase is upper-cased (soft-masking carries no meaning here).
+* ``N`` is allowed and encoded as an all-zero column, or 0.25 everywhere with ``n_value=0.25``.
+* Other IUPAC codes (``RYSWKMBDHV``) are rejected unless ``iupac="n"`` maps them to ``N``.
+* Anything else (digits, ``-``, ``*``, spaces) is always rejected.
+* Ragged lengths: ``length=None`` demands equal lengths; otherwise every sequence is padded with
+  ``N`` or truncated to ``length`` on the side given by ``pad`` / ``truncate`` (left, right, centre).
+
+Sequences are stored as ``uint8`` index arrays (A=0, C=1, G=2, T=3, N=4): one byte per base, four
+times smaller than one-hot float32 bits, and one-hot encoded per batch on the fly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from seq2expr.data.errors import DataError
+
+ALPHABET = "ACGT"
+N_CODE = 4
+IUPAC_AMBIGUOUS = "RYSWKMBDHV"
+Side = Literal["left", "right", "centre"]
+
+_LUT = np.full(256, 255, dtype=np.uint8)
+for _i, _b in enumerate("ACGTN"):
+    _LUT[ord(_b)] = _i
+    _LUT[ord(_b.lower())] = _i
+_LUT_IUPAC = _LUT.copy()
+for _b in IUPAC_AMBIGUOUS:
+    _LUT_IUPAC[ord(_b)] = N_CODE
+    _LUT_IUPAC[ord(_b.lower())] = N_CODE
+_COMPLEMENT_CODE = np.array([3, 2, 1, 0, 4], dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class SequencePolicy:
+    """How raw strings are validated, sized and one-hot encoded."""
+
+    length: int | None = None  # None: all sequences must already share one length
+    pad: Side = "right"  # where N padding goes when a sequence is short
+    truncate: Side = "right"  # which end is cut when a sequence is long
+    iupac: Literal["reject", "n"] = "reject"
+    n_value: float = 0.0  # one-hot value of N in each of the 4 channels (0 or 0.25)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> SequencePolicy:
+        return cls(**(d or {}))
+
+
+def _fit_length(codes: np.ndarray, length: int, pad: Side, truncate: Side) -> np.ndarray:
+    n = len(codes)
+    if n > length:
+        cut = n - length
+        start = {"left": cut, "right": 0, "centre": cut // 2}[truncate]
+        return codes[start : start + length]
+    if n < length:
+        out = np.full(length, N_CODE, dtype=np.uint8)
+        gap = length - n
+        start = {"left": gap, "right": 0, "centre": gap // 2}[pad]
+        out[start : start + n] = codes
+        return out
+    return codes
+
+
+def encode_one(seq: str, policy: SequencePolicy = SequencePolicy(), *, source: str | None = None,
+               record: str | int | None = None) -> np.ndarray:
+    """Validate one sequence and return its uint8 codes (length fitted to ``policy.length``)."""
+    if not seq:
+        raise DataError("empty sequence", source=source, record=record)
+    raw = np.frombuffer(seq.encode("latin-1", errors="replace"), dtype=np.uint8)
+    lut = _LUT_IUPAC if policy.iupac == "n" else _LUT
+    codes = lut[raw]
+    bad = np.flatnonzero(codes == 255)
+    if bad.size:
+        chars = sorted({seq[i] for i in bad[:50]})
+        hint = (" (IUPAC ambiguity code; use iupac='n' to map it to N)"
+                if all(c.upper() in IUPAC_AMBIGUOUS for c in chars) else "")
+        raise DataError(f"invalid character(s) {''.join(chars)!r} at position {int(bad[0]) + 1}{hint}",
+                        source=source, record=record)
+    if policy.length is not None:
+        codes = _fit_length(codes, policy.length, policy.pad, policy.truncate)
+    return codes
+
+
+def encode(seqs: Sequence[str], policy: SequencePolicy = SequencePolicy(), *, ids: Sequence[str] | None = None,
+           source: str | None = None) -> np.ndarray:
+    """Encode strings into a ``(N, L)`` uint8 array, raising :class:`DataError` naming the bad record."""
+    if len(seqs) == 0:
+        raise DataError("no sequences", source=source)
+    rows = [encode_one(s, policy, source=source, record=(ids[i] if ids is not None else i + 1))
+            for i, s in enumerate(seqs)]
+    lengths = {len(r) for r in rows}
+    if len(lengths) > 1:
+        first = len(rows[0])
+        i = next(i for i, r in enumerate(rows) if len(r) != first)
+        raise DataError(f"ragged lengths: {len(rows[i])} bp here but {first} bp in the first record; "
+                        "set a length with a pad/truncate policy", source=source,
+                        record=ids[i] if ids is not None else i + 1)
+    return np.stack(rows)
+
+
+def iter_encode(seqs: Iterable[str], policy: SequencePolicy, length: int) -> Iterable[np.ndarray]:
+    """Encode lazily, checking every row has ``length`` bases (for streaming large inputs)."""
+    for i, s in enumerate(seqs):
+        codes = encode_one(s, policy, record=i + 1)
+        if len(codes) != length:
+            raise DataError(f"length {len(codes)} differs from the expected {length}", record=i + 1)
+        yield codes
+
+
+def decode(codes: np.ndarray) -> list[str]:
+    """Inverse of :func:`encode` for a ``(N, L)`` or ``(L,)`` uint8 array."""
+    arr = np.atleast_2d(np.asarray(codes, dtype=np.uint8))
+    letters = np.frombuffer(b"ACGTN", dtype=np.uint8)[arr]
+    return [row.tobytes().decode() for row in letters]
+
+
+def reverse_complement_codes(codes: np.ndarray) -> np.ndarray:
+    """Reverse complement of uint8 codes along the last axis (N stays N)."""
+    return _COMPLEMENT_CODE[np.asarray(codes)][..., ::-1].copy()
+
+
+def reverse_complement(seq: str) -> str:
+    """Reverse complement of a string over ACGTN (case is kept)."""
+    return seq.translate(str.maketrans("ACGTNacgtn", "TGCANtgcan"))[::-1]
+
+
+def one_hot(codes: torch.Tensor | np.ndarray, n_value: float = 0.0) -> torch.Tensor:
+    """``(B, L)`` uint8 codes -> ``(B, 4, L)`` float32 one-hot; N is ``n_value`` in all channels."""
+    idx = torch.as_tensor(np.asarray(codes) if isinstance(codes, np.ndarray) else codes).long()
+    eye = torch.cat([torch.eye(4), torch.full((1, 4), float(n_value))])
+    return eye.to(idx.device)[idx].transpose(-1, -2).contiguous()
+
+
+def reverse_complement_onehot(x: torch.Tensor) -> torch.Tensor:
+    """Reverse complement of a ``(B, 4, L)`` one-hot batch (ACGT channel order)."""
+    return x.flip(dims=(-2, -1))

@@ -1,0 +1,1 @@
+"""Model: dual (being written)."""

@@ -1,0 +1,1 @@
+"""Model: hybrid (being written)."""

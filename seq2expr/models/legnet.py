@@ -1,0 +1,1 @@
+"""Model: legnet (being written)."""

@@ -1,0 +1,1 @@
+"""Model: lm_cnn (being written)."""

@@ -1,0 +1,43 @@
+"""One registry for every architecture: ``@register("name")`` on the class, ``build_model`` to make one.
+
+Every model is a plain ``nn.Module`` taking a one-hot batch ``(B, 4, L)`` and returning ``(B, n_targets)``.
+Constructors accept ``seq_len`` and ``n_targets`` plus their own size options, so a saved
+``{"name": ..., "params": ...}`` dict rebuilds the exact architecture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+_MODELS: dict[str, type[nn.Module]] = {}
+
+
+def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Class decorator adding an architecture under ``name``."""
+
+    def deco(cls: type[nn.Module]) -> type[nn.Module]:
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} registered twice")
+        _MODELS[name] = cls
+        cls.registry_name = name
+        return cls
+
+    return deco
+
+
+def list_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def get_model_class(name: str) -> type[nn.Module]:
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}") from None
+
+
+def build_model(name: str, *, seq_len: int, n_targets: int = 1, **params) -> nn.Module:
+    """Instantiate a registered architecture."""
+    return get_model_class(name)(seq_len=seq_len, n_targets=n_targets, **params)

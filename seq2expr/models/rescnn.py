@@ -1,0 +1,1 @@
+"""Model: rescnn (being written)."""
