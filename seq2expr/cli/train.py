@@ -1,9 +1,211 @@
-"""CLI commands: train (being written)."""
+"""CLI commands ``train``, ``predict`` and ``evaluate``.
+
+``INPUT`` for predict/evaluate is a file (TSV/CSV/parquet/FASTA) or ``DATASET:SPLIT`` naming a registry
+data set and the rows whose ``split`` group holds SPLIT (e.g. ``dream2022:test``).
+"""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import typer
+
+DATASET_SPEC = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+):(?P<split>[A-Za-z0-9_\-]+)$")
+
+
+def parse_dataset_spec(text: str) -> tuple[str, str] | None:
+    """``name:split`` -> ``(name, split)`` unless ``text`` is an existing path."""
+    if Path(text).exists():
+        return None
+    m = DATASET_SPEC.match(text)
+    return (m["name"], m["split"]) if m else None
+
+
+def load_split(name: str, split: str):
+    """Records of registry data set ``name`` whose ``split`` group column equals ``split``."""
+    import numpy as np
+
+    from seq2expr.data.errors import DataError
+    from seq2expr.data.registry import load_dataset
+
+    records = load_dataset(name)
+    if "split" not in records.groups:
+        raise DataError(f"data set {name!r} has no 'split' column; use a file as INPUT", source=name)
+    mask = np.asarray(records.groups["split"]).astype(str) == split
+    if not mask.any():
+        have = sorted(set(np.asarray(records.groups["split"]).astype(str)))
+        raise DataError(f"no rows with split {split!r}; splits present: {have}", source=name)
+    return records.subset(mask)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+
+
+def print_metrics(report: dict, splits: list[str], title: str) -> None:
+    """A rich table: one row per split with its headline metrics and bootstrap CI."""
+    from rich.table import Table
+
+    rows = [(s, report[s]) for s in splits if isinstance(report.get(s), dict) and "overall" in report[s]]
+    if not rows:
+        return
+    keys = [k for k in rows[0][1]["overall"] if k != "n"] + ["n"]
+    table = Table(title=title)
+    table.add_column("split")
+    for k in keys:
+        table.add_column(k, justify="right")
+    table.add_column("95% CI", justify="right")
+    for split, r in rows:
+        ci = r.get("ci") or {}
+        table.add_row(split, *[_fmt(r["overall"].get(k)) for k in keys],
+                      f"{ci.get('metric', '')} {_fmt(ci.get('lo'))}..{_fmt(ci.get('hi'))}")
+    _console().print(table)
+
+
+def _fail(err: Exception) -> None:
+    _console().print(f"[red]error:[/red] {err}")
+    raise typer.Exit(1)
 
 
 def register(app: typer.Typer, data_app: typer.Typer) -> None:
-    """Add this module's commands to the CLI."""
+    """Add ``train``, ``predict`` and ``evaluate``."""
+
+    @app.command("train")
+    def train_cmd(
+        config: Path = typer.Argument(..., exists=True, dir_okay=False, help="Run config YAML."),
+        set_: list[str] = typer.Option(None, "--set", help="Override a config value: key.sub=value (repeatable)."),
+        no_resume: bool = typer.Option(False, "--no-resume", help="Start over instead of resuming last.ckpt."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    ) -> None:
+        """Train a model as configured; resumes an interrupted run in the same output_dir."""
+        from seq2expr.config import load_config
+        from seq2expr.data.errors import DataError
+        from seq2expr.evaluation.report import read_metrics
+        from seq2expr.training.fit import train
+
+        try:
+            cfg = load_config(config, set_ or [])
+            model_dir = train(cfg, resume=not no_resume, progress=not quiet)
+        except (DataError, ValueError, FileNotFoundError) as e:
+            _fail(e)
+        out = Path(cfg.output_dir)
+        source = cfg.data.dataset or cfg.data.path
+        print_metrics(read_metrics(out / "metrics.json"), ["valid", "test"], f"{cfg.model.name} on {source}")
+        con = _console()
+        con.print(f"model:   {model_dir}")
+        con.print(f"metrics: {out / 'metrics.json'}")
+        con.print(f"logs:    {out / 'logs' / 'metrics.csv'}")
+
+    @app.command("predict")
+    def predict_cmd(
+        model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved model folder."),
+        input: str = typer.Argument(..., help="Sequences file (TSV/CSV/parquet/FASTA) or DATASET:SPLIT."),
+        out: Path = typer.Option(..., "-o", "--out", help="Output TSV (id, one column per target)."),
+        batch_size: int = typer.Option(512, "--batch-size"),
+        chunk_size: int = typer.Option(100_000, "--chunk-size", help="Records read at a time."),
+        id_column: str = typer.Option(None, "--id-column", help="ID column (default: row number)."),
+        sequence_column: str = typer.Option("sequence", "--sequence-column"),
+        device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    ) -> None:
+        """Predict expression (original scale) or class probability for every sequence."""
+        from seq2expr.data.errors import DataError
+        from seq2expr.training.predict import predict_file
+
+        try:
+            spec = parse_dataset_spec(input)
+            if spec:
+                n = _predict_dataset(model_dir, *spec, out, batch_size=batch_size, device=device)
+            else:
+                n = predict_file(model_dir, input, out, batch_size=batch_size, chunk_size=chunk_size,
+                                 id_column=id_column, sequence_column=sequence_column, device=device)
+        except (DataError, ValueError, FileNotFoundError) as e:
+            _fail(e)
+        _console().print(f"{n} predictions -> {out}")
+
+    @app.command("evaluate")
+    def evaluate_cmd(
+        model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved model folder."),
+        input: str = typer.Argument(..., help="Table with sequences and measured targets, or DATASET:SPLIT."),
+        target_column: list[str] = typer.Option(None, "--target-column", help="Default: the model's targets."),
+        group_column: list[str] = typer.Option(None, "--group-column", help="Report metrics per group value."),
+        id_column: str = typer.Option(None, "--id-column"),
+        sequence_column: str = typer.Option("sequence", "--sequence-column"),
+        out_dir: Path = typer.Option(None, "-o", "--out-dir", help="Write metrics.json, plots, predictions here."),
+        n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the CI."),
+        batch_size: int = typer.Option(512, "--batch-size"),
+        device: str = typer.Option("cpu", "--device"),
+    ) -> None:
+        """Score a saved model on labelled sequences: metrics (overall, per group, CI) and plots."""
+        from seq2expr.data.errors import DataError
+        from seq2expr.evaluation.report import evaluate_records
+        from seq2expr.models.saved import load_model
+
+        try:
+            saved = load_model(model_dir)
+            spec = parse_dataset_spec(input)
+            if spec:
+                records = load_split(*spec)
+                name = spec[1]
+            else:
+                from seq2expr.data.readers import read_records
+
+                records = read_records(input, id_column=id_column, sequence_column=sequence_column,
+                                       target_columns=target_column or saved.config.get("target_names") or
+                                       ["expression"], group_columns=group_column or [])
+                name = "eval"
+            if target_column:  # named differently in this table: score them as the model's targets
+                records.target_names = list(saved.config.get("target_names") or records.target_names)
+            extra = _challenge_fn(spec[0], records) if spec else None
+            report = evaluate_records(saved, records, out_dir, n_boot=n_boot, batch_size=batch_size, device=device,
+                                      name=name, extra_scores=extra)
+        except (DataError, ValueError, FileNotFoundError) as e:
+            _fail(e)
+        print_metrics(report, [name], f"{model_dir} on {input}")
+        _print_groups(report[name])
+        if report.get("challenge"):
+            _console().print({"challenge": report["challenge"]})
+        if out_dir is not None:
+            _console().print(f"metrics: {Path(out_dir) / 'metrics.json'}")
+
+
+def _print_groups(result: dict) -> None:
+    from rich.table import Table
+
+    head = result.get("headline")
+    for col, values in (result.get("groups") or {}).items():
+        table = Table(title=f"per {col}")
+        table.add_column(col)
+        table.add_column(head, justify="right")
+        table.add_column("n", justify="right")
+        for v, m in values.items():
+            table.add_row(v, _fmt(m.get(head)), _fmt(m.get("n")))
+        _console().print(table)
+
+
+def _predict_dataset(model_dir: Path, name: str, split: str, out: Path, *, batch_size: int, device: str) -> int:
+    from seq2expr.models.saved import load_model
+    from seq2expr.training.predict import encode_for, predict_codes, prediction_columns, write_prediction_table
+
+    saved = load_model(model_dir)
+    records = load_split(name, split)
+    codes = encode_for(saved, records.sequences, ids=records.labels(), source=records.source)
+    pred = predict_codes(saved, codes, batch_size=batch_size, device=device)
+    return write_prediction_table(out, [(records.ids, pred)], prediction_columns(saved.config))
+
+
+def _challenge_fn(dataset: str, records):
+    """For ``dream2022``: a function of the predictions giving the DREAM 2022 challenge scores, else None."""
+    if dataset != "dream2022":
+        return None
+    try:
+        from seq2expr.evaluation import dream
+    except ImportError:  # the DREAM scorer is optional
+        return None
+    return lambda pred: dream.challenge_scores(records, pred[:, 0])

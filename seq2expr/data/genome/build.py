@@ -1,0 +1,269 @@
+"""Genome + annotation + expression -> a gene-level training table (DeepCRE / DeepPlantCRE / Xpresso style).
+
+:func:`build_gene_dataset` writes ``OUT/genes.parquet`` (and/or ``genes.tsv.gz``) and ``OUT/report.json``.
+Table columns:
+
+* ``id`` (gene ID), ``sequence`` (the window, see :mod:`~seq2expr.data.genome.windows`), ``gene_name``,
+  ``chromosome`` (FASTA name), ``species``, ``strand``, ``tss``, ``tts`` (0-based), ``padded`` (the window ran
+  off a chromosome end and was filled with N), ``tss_source`` (gene / transcript / codon / bed);
+* the target: replicates aggregated in TPM (mean / median / max), then transformed: ``log_tpm`` for log1p,
+  ``log2_tpm``, ``log10_tpm``, or ``tpm``; with ``aggregate="none"`` also one column per sample
+  (``log_tpm_<sample>``) for multi-task training, the summary column using the mean;
+* with ``label_quantiles=(lo, hi)``: ``label`` = 1.0 for genes at or above the ``hi`` quantile of the target,
+  0.0 at or below ``lo`` and NaN in between, and ``label_class`` = high / low / middle. The readers reject
+  NaN targets, so for ``seq2expr train`` with ``task: classification`` either point ``data.path`` at
+  ``genes_labelled.parquet`` (written alongside: middle genes dropped, ``label`` 0/1), or train on
+  ``log_tpm`` with ``data.target.label_quantiles: [lo, hi]``, which sets thresholds on the training split only
+  (the table's thresholds use all genes of the species, as DeepCRE does).
+
+Genes are never dropped silently: the report counts each reason (biotype filter, chromosome not in the
+genome, no expression, duplicate ID, and padded windows when ``drop_padded``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from seq2expr.atomic import atomic_path, write_json
+from seq2expr.data.errors import DataError
+from seq2expr.data.genome.annotation import TssFrom, apply_tss_bed, read_bed, read_genes, read_name_table
+from seq2expr.data.genome.expression import (
+    Aggregate,
+    Units,
+    aggregate_samples,
+    guess_units,
+    match_gene_ids,
+    read_expression,
+    to_tpm,
+)
+from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
+from seq2expr.data.genome.windows import WindowSpec, gene_windows
+from seq2expr.data.targets import TargetTransform, make_labels
+
+TARGET_BASE = {"none": "tpm", "log1p": "log_tpm", "log2p1": "log2_tpm", "log10p1": "log10_tpm"}
+TABLE_NAME = "genes"
+Format = Literal["parquet", "tsv"]
+
+
+def _sample_column(base: str, sample: str) -> str:
+    return f"{base}_{re.sub(r'[^0-9A-Za-z_.-]+', '_', sample)}"
+
+
+def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: str | Path | pd.DataFrame, *,
+                       out: str | Path | None = None, windows: WindowSpec = WindowSpec(),
+                       tss_bed: str | Path | None = None, tss_names: str | Path | None = None,
+                       tss_bed_tts: bool = False, tss_from: TssFrom = "gene",
+                       biotypes: Sequence[str] | None = ("protein_coding",), units: Units = "auto",
+                       gene_column: str | None = None, samples: list[str] | None = None,
+                       aggregate: Aggregate = "mean", transform: str = "log1p",
+                       label_quantiles: tuple[float, float] | None = None, species: str | None = None,
+                       drop_padded: bool = False, formats: Sequence[Format] = ("parquet",),
+                       cache: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """Build the table (see module docstring) and its report; write both under ``out`` when given.
+
+    ``expression`` is a table, an htseq folder or tarball (see :func:`read_expression`), or a genes x samples
+    DataFrame. ``units="auto"`` treats all-integer values as counts. ``biotypes=None`` keeps every biotype.
+    ``tss_bed`` (+ ``tss_names``, a 2-column alias table) replaces annotation TSSs with measured ones.
+    """
+    t0 = time.perf_counter()
+    if transform not in TARGET_BASE:
+        raise ValueError(f"transform must be one of {sorted(TARGET_BASE)}, not {transform!r}")
+    fa = Genome(genome, cache=cache)
+    genes = read_genes(annotation, tss_from=tss_from)
+    report: dict = {
+        "species": species,
+        "inputs": {"genome": str(genome), "annotation": str(annotation),
+                   "expression": expression.attrs.get("source", "<DataFrame>") if isinstance(expression, pd.DataFrame)
+                   else str(expression), "tss_bed": None if tss_bed is None else str(tss_bed)},
+        "settings": {"windows": windows.to_dict(), "tss_from": tss_from, "biotypes": list(biotypes or []),
+                     "aggregate": aggregate, "transform": transform, "label_quantiles": label_quantiles,
+                     "drop_padded": drop_padded},
+        "annotation": {"genes": len(genes), "format": genes.attrs.get("format"),
+                       "biotypes": genes["biotype"].value_counts().to_dict()},
+    }
+    dropped: dict[str, int] = {}
+    examples: dict[str, list[str]] = {}
+
+    def drop(mask: np.ndarray, reason: str) -> None:
+        nonlocal genes
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            dropped[reason] = dropped.get(reason, 0) + int(mask.sum())
+            examples[reason] = genes.loc[mask, "gene_id"].head(5).tolist()
+            genes = genes.loc[~mask].reset_index(drop=True)
+
+    drop(genes["gene_id"].duplicated().to_numpy(), "duplicate_gene_id")
+
+    # chromosome names -> FASTA names
+    cmap, crep = reconcile_chromosomes(genes["chrom"].unique(), fa.names)
+    report["chromosomes"] = {"annotation": crep}
+    genes["chrom"] = genes["chrom"].map(cmap)
+    drop(genes["chrom"].isna().to_numpy(), "chromosome_not_in_genome")
+
+    if tss_bed is not None:
+        bed = read_bed(tss_bed)
+        bmap, brep = reconcile_chromosomes(bed["chrom"].unique(), fa.names)
+        report["chromosomes"]["tss_bed"] = brep
+        names = read_name_table(tss_names) if tss_names is not None else None
+        genes, report["tss_bed"] = apply_tss_bed(genes, bed, names=names, chrom_map=bmap,
+                                                 use_end_as_tts=tss_bed_tts, source=str(tss_bed))
+
+    # expression -> TPM over every annotated gene in the table, then restrict
+    expr = expression if isinstance(expression, pd.DataFrame) else read_expression(
+        expression, gene_column=gene_column, samples=samples)
+    esrc = expr.attrs.get("source", str(expression) if not isinstance(expression, pd.DataFrame) else None)
+    mapped, mrep = match_gene_ids(expr.index, genes, source=esrc)
+    expr = expr.loc[mapped.index]
+    expr.index = pd.Index(mapped.to_numpy(), name="gene_id")
+    used_units = guess_units(expr) if units == "auto" else units
+    lengths = genes.set_index("gene_id")["exonic_length"]
+    tpm = to_tpm(expr, used_units, lengths)
+    report["expression"] = {**mrep, "source": esrc, "units": used_units, "units_guessed": units == "auto",
+                            "samples": list(map(str, expr.columns)),
+                            "dropped_columns": expr.attrs.get("dropped_columns", [])}
+
+    if biotypes:
+        drop(~genes["biotype"].isin(list(biotypes)).to_numpy(), "biotype")
+    drop(~genes["gene_id"].isin(tpm.index).to_numpy(), "no_expression")
+    if genes.empty:
+        raise DataError(f"no genes left ({dropped}); check biotypes and that expression IDs match the annotation",
+                        source=str(annotation))
+
+    seqs, padded = gene_windows(fa, genes, windows)
+    genes = genes.assign(sequence=seqs, padded=padded)
+    report["padded_windows"] = int(padded.sum())
+    if drop_padded:
+        drop(genes["padded"].to_numpy(), "padded")
+    report["iupac_bases_masked"] = fa.n_iupac_masked
+    fa.close()
+
+    table = _assemble(genes, tpm, aggregate, transform, species)
+    target = TARGET_BASE[transform]
+    target_columns = [target] + ([c for c in table.columns if c.startswith(f"{target}_")] if aggregate == "none"
+                                 else [])
+    if label_quantiles is not None:
+        labels, keep = make_labels(table[target].to_numpy(), quantiles=tuple(label_quantiles))
+        table["label"] = np.where(keep, labels, np.nan).astype(np.float32)
+        table["label_class"] = np.where(~keep, "middle", np.where(labels == 1.0, "high", "low"))
+        q = np.quantile(table[target].to_numpy(), list(label_quantiles))
+        report["labels"] = {"quantiles": list(label_quantiles), "thresholds": q.tolist(),
+                            **table["label_class"].value_counts().to_dict()}
+
+    report.update({
+        "kept": len(table), "dropped": dropped, "dropped_examples": examples,
+        "tss_sources": table["tss_source"].value_counts().to_dict(), "seq_len": windows.length,
+        "target_columns": target_columns, "columns": list(table.columns),
+        "chromosomes_kept": table["chromosome"].value_counts().to_dict(),
+        "seconds": round(time.perf_counter() - t0, 2),
+    })
+    if out is not None:
+        report["files"] = write_gene_dataset(table, out, formats=formats, report=report)
+    return table, report
+
+
+def _assemble(genes: pd.DataFrame, tpm: pd.DataFrame, aggregate: str, transform: str,
+              species: str | None) -> pd.DataFrame:
+    """Final column order; targets as float32."""
+    tr = TargetTransform(kind=transform)
+    base = TARGET_BASE[transform]
+    sub = tpm.loc[genes["gene_id"]]
+    table = pd.DataFrame({
+        "id": genes["gene_id"].to_numpy(), "sequence": genes["sequence"].to_numpy(),
+        base: tr.apply(aggregate_samples(sub, aggregate).to_numpy()),
+    })
+    if aggregate == "none":
+        for c in sub.columns:
+            table[_sample_column(base, str(c))] = tr.apply(sub[c].to_numpy())
+    table = table.assign(
+        gene_name=genes["gene_name"].to_numpy(), chromosome=genes["chrom"].to_numpy(),
+        species=species or "", strand=genes["strand"].to_numpy(), tss=genes["tss"].to_numpy(),
+        tts=genes["tts"].to_numpy(), padded=genes["padded"].to_numpy(), tss_source=genes["tss_source"].to_numpy(),
+        biotype=genes["biotype"].to_numpy(),
+    )
+    return table
+
+
+def _write_table(df: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        if path.name.endswith(".parquet"):
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, sep="\t", index=False, compression="gzip")
+
+
+def write_gene_dataset(table: pd.DataFrame, out: str | Path, *, formats: Sequence[Format] = ("parquet",),
+                       report: dict | None = None, name: str = TABLE_NAME) -> dict[str, str]:
+    """Write ``OUT/genes.parquet`` / ``genes.tsv.gz`` (+ ``genes_labelled.*`` when labelled) and report.json."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    bad = set(formats) - {"parquet", "tsv"}
+    if bad or not formats:
+        raise ValueError(f"formats must be parquet and/or tsv, got {list(formats)}")
+    ext = {"parquet": ".parquet", "tsv": ".tsv.gz"}
+    for fmt in formats:
+        path = out / f"{name}{ext[fmt]}"
+        _write_table(table, path)
+        files[fmt] = str(path)
+        if "label" in table.columns:
+            lab = table[table["label"].notna()].reset_index(drop=True)
+            path = out / f"{name}_labelled{ext[fmt]}"
+            _write_table(lab, path)
+            files[f"{fmt}_labelled"] = str(path)
+    if report is not None:
+        write_json(out / "report.json", {**report, "files": files})
+    return files
+
+
+def load_gene_dataset(path: str | Path) -> pd.DataFrame:
+    """A built table: a folder (its ``genes.parquet`` or ``genes.tsv.gz``), or the file itself."""
+    path = Path(path)
+    if path.is_dir():
+        for cand in (path / f"{TABLE_NAME}.parquet", path / f"{TABLE_NAME}.tsv.gz"):
+            if cand.exists():
+                path = cand
+                break
+        else:
+            raise DataError(f"no {TABLE_NAME}.parquet or {TABLE_NAME}.tsv.gz in the folder", source=str(path))
+    if not path.exists():
+        raise DataError("gene data set not found", source=str(path))
+    return pd.read_parquet(path) if path.name.endswith(".parquet") else pd.read_csv(path, sep="\t")
+
+
+def concat_gene_datasets(parts: Sequence[str | Path | pd.DataFrame], *, out: str | Path | None = None,
+                         on_duplicate: Literal["error", "prefix"] = "error",
+                         formats: Sequence[Format] = ("parquet",)) -> pd.DataFrame:
+    """Stack per-species tables (columns united; a sample column absent from a species is NaN).
+
+    Every part needs a non-empty ``species``. Gene IDs must stay unique: ``on_duplicate="prefix"`` renames
+    every ID to ``species:id`` instead of raising.
+    """
+    frames = []
+    for p in parts:
+        df = p if isinstance(p, pd.DataFrame) else load_gene_dataset(p)
+        src = "<DataFrame>" if isinstance(p, pd.DataFrame) else str(p)
+        if "species" not in df.columns or (df["species"].astype(str) == "").any():
+            raise DataError("every row needs a species to combine data sets (build with species=...)", source=src)
+        frames.append(df)
+    if not frames:
+        raise DataError("no data sets to combine")
+    table = pd.concat(frames, ignore_index=True, sort=False)
+    dup = table["id"].duplicated(keep=False)
+    if dup.any():
+        if on_duplicate != "prefix":
+            raise DataError(f"{int(dup.sum())} rows share gene IDs across data sets, e.g. "
+                            f"{table.loc[dup, 'id'].head(3).tolist()}; use on_duplicate='prefix'",
+                            record=table.loc[dup, "id"].iloc[0])
+        table["id"] = table["species"].astype(str) + ":" + table["id"].astype(str)
+    if out is not None:
+        report = {"parts": [str(p) if not isinstance(p, pd.DataFrame) else "<DataFrame>" for p in parts],
+                  "rows": len(table), "species": table["species"].value_counts().to_dict()}
+        write_gene_dataset(table, out, formats=formats, report=report)
+    return table

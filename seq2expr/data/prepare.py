@@ -1,0 +1,140 @@
+"""From a DataConfig to a DataBundle: read, encode (cached memmap), split, label, transform targets.
+
+The one place where the data steps are put together, so training, tuning and benchmarks all see the
+same rows, splits and target scale. The target transform is fitted on training rows only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from seq2expr.config import DataConfig
+from seq2expr.data.cache import data_hash as _records_hash
+from seq2expr.data.cache import encode_cached, encode_fast
+from seq2expr.data.errors import DataError
+from seq2expr.data.readers import read_records, validate_sequences
+from seq2expr.data.records import Records, concat_records
+from seq2expr.data.sequences import SequencePolicy
+from seq2expr.data.splits import SPLITS, make_splits
+from seq2expr.data.targets import TargetTransform, make_labels
+
+
+@dataclass
+class DataBundle:
+    """Everything a model needs: codes, targets (transformed), splits and how to undo the transform."""
+
+    codes: np.ndarray  # (N, L) uint8, a read-only np.memmap
+    targets: np.ndarray  # (N, T) float32 after the transform / labelling (NaN on rows dropped by labelling)
+    raw_targets: np.ndarray  # (N, T) float32 as measured
+    ids: np.ndarray
+    groups: dict[str, np.ndarray]
+    splits: dict[str, np.ndarray]  # train/valid/test -> row indices
+    target_names: list[str]
+    transform: TargetTransform
+    policy: SequencePolicy
+    data_hash: str
+    seq_len: int
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def split_sizes(self) -> dict[str, int]:
+        return {k: int(len(v)) for k, v in self.splits.items()}
+
+
+def _read(cfg: DataConfig, path: str, values: str | None) -> Records:
+    group_cols = list(dict.fromkeys([*cfg.group_columns,
+                                     *([cfg.split.group_column] if cfg.split.group_column else []),
+                                     *([cfg.split.split_column] if cfg.split.split_column else [])]))
+    return read_records(path, values=values, id_column=cfg.id_column, sequence_column=cfg.sequence_column,
+                        target_columns=cfg.target_columns, group_columns=group_cols)
+
+
+def load_records(cfg: DataConfig) -> tuple[Records, np.ndarray]:
+    """Records of the whole data set and a mask of predefined test rows (from ``test_path`` or a split column)."""
+    if cfg.dataset:
+        from seq2expr.data.registry import load_dataset
+
+        records = load_dataset(cfg.dataset)
+    elif cfg.path:
+        records = _read(cfg, cfg.path, cfg.values)
+    else:
+        raise DataError("no data: set data.path (a table or FASTA) or data.dataset (a registry name)")
+    policy = cfg.policy.to_policy()
+    validate_sequences(records, policy)
+    if cfg.test_path:
+        test = _read(cfg, cfg.test_path, None)
+        validate_sequences(test, policy)
+        if cfg.id_column is None:  # row-number IDs would collide
+            test = replace(test, ids=np.char.add("test:", test.ids))
+        common = sorted(set(records.groups) & set(test.groups))
+        records = replace(records, groups={k: records.groups[k] for k in common})
+        test = replace(test, groups={k: test.groups[k] for k in common})
+        mask = np.r_[np.zeros(len(records), bool), np.ones(len(test), bool)]
+        return concat_records([records, test]), mask
+    split_col = records.groups.get("split")
+    if split_col is not None and cfg.split.method != "column":
+        return records, np.char.lower(np.asarray(split_col).astype(str)) == "test"
+    return records, np.zeros(len(records), bool)
+
+
+def _drop_rows(splits: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[keep[v]] for k, v in splits.items()}
+
+
+def prepare_data(cfg: DataConfig, task: str = "regression") -> DataBundle:
+    """Read, encode, split and transform the data described by ``cfg`` for a regression/classification task."""
+    records, test_mask = load_records(cfg)
+    policy = cfg.policy.to_policy()
+    key = json.dumps({"dataset": cfg.dataset, "sequence_column": cfg.sequence_column, "id_column": cfg.id_column},
+                     sort_keys=True)
+    dhash = _records_hash(records, policy, key_extra=key)
+    codes = encode_cached(records, policy, cache_dir=cfg.cache_dir, key=dhash)
+    splits = make_splits(cfg.split, codes, records.ids, records.groups, test_mask if test_mask.any() else None)
+    raw = records.targets
+    tc = cfg.target
+    if raw.shape[1] == 0:
+        raise DataError("no target columns to train on", source=records.source)
+    if task == "classification":
+        transform = TargetTransform("none", False)
+        if tc.label_quantiles is not None or tc.label_threshold is not None:
+            labels, keep = make_labels(raw, tc.label_quantiles, tc.label_threshold, fit_rows=splits["train"])
+            targets = np.where(keep[:, None], labels, np.nan).astype(np.float32)
+            splits = _drop_rows(splits, keep)
+        else:
+            bad = ~np.isin(raw, (0.0, 1.0))
+            if bad.any():
+                i = int(np.flatnonzero(bad.any(axis=1))[0])
+                raise DataError(f"classification targets must be 0/1 (got {raw[i].tolist()}); set "
+                                "target.label_quantiles or target.label_threshold", source=records.source,
+                                record=records.label(i))
+            targets = raw.astype(np.float32)
+        if len(splits["train"]) == 0:
+            raise DataError("no training rows left after labelling", source=records.source)
+    elif task == "regression":
+        transform = TargetTransform(tc.transform, tc.standardize).fit(raw[splits["train"]])
+        targets = transform.apply(raw)
+    else:
+        raise ValueError(f"unknown task {task!r}")
+    return DataBundle(codes=codes, targets=targets, raw_targets=raw, ids=records.ids, groups=records.groups,
+                      splits={k: splits[k] for k in SPLITS}, target_names=list(records.target_names),
+                      transform=transform, policy=policy,
+                      data_hash=dhash, seq_len=int(codes.shape[1]),
+                      source=records.source)
+
+
+def prepare_inference_codes(seqs: Sequence[str], policy: SequencePolicy, seq_len: int,
+                            ids: Sequence[str] | None = None, source: str | None = None) -> np.ndarray:
+    """Encode prediction input for a model taking ``seq_len`` bases, with the training policy.
+
+    If the policy fixes no length, inputs must already be ``seq_len`` long (the model cannot guess
+    how to pad); otherwise they are padded/truncated as in training.
+    """
+    codes = encode_fast(list(seqs), policy, labels=list(ids) if ids is not None else None, source=source)
+    if codes.shape[1] != seq_len:
+        raise DataError(f"sequences are {codes.shape[1]} bp but the model takes {seq_len} bp; set a policy length "
+                        "with pad/truncate when training", source=source, record=(ids[0] if ids is not None else 1))
+    return codes

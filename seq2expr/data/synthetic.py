@@ -1,0 +1,351 @@
+"""The embedded default data set: synthetic promoters with real yeast TF motifs planted at known places.
+
+Why: the demo, the tests and the interpretation layer need data whose answer is known. Each sequence is a
+random background (GC fraction configurable) with some of a fixed set of motifs planted; every instance is
+*sampled* from a real JASPAR position frequency matrix (read offline from the sqlite that ships inside
+``pyjaspar``), on a random strand. Expression follows a declared model::
+
+    expression = baseline
+                 + sum over planted sites s of effect[motif(s)] * w(position(s))     (additive, position-weighted)
+                 + interaction.effect * [a present] * [b present]                   (one pairwise term)
+                 + Normal(0, noise_sd)                                              (measurement noise)
+
+with ``w(x) = lo + (hi - lo) * x`` and ``x`` the site centre as a fraction of the length (0 = 5' end,
+1 = 3' end, where the TSS would be): sites close to the TSS act more strongly. Activators have positive
+effects, the repressor a negative one. The ground truth (every site, the global model) goes to
+``truth.json``; the planted matrices go to ``motifs.meme``. Everything is reproducible from ``seed``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seq2expr.atomic import atomic_path, write_json, write_text
+from seq2expr.data.errors import DataError
+from seq2expr.data.sequences import ALPHABET, decode
+
+JASPAR_RELEASE = "JASPAR2024"  # pinned so the default data set never changes under a pyjaspar upgrade
+TRUTH_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MotifSpec:
+    """One planted motif: a JASPAR matrix and its additive effect on expression (negative: repressor)."""
+
+    name: str
+    matrix_id: str
+    effect: float
+
+    @property
+    def role(self) -> str:
+        return "activator" if self.effect > 0 else "repressor"
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """A pairwise term added when both motifs are present (positive: synergy, negative: antagonism)."""
+
+    a: str
+    b: str
+    effect: float
+
+
+# Well-known S. cerevisiae regulators (TBP's TATA box is the JASPAR core-promoter matrix).
+DEFAULT_MOTIFS: tuple[MotifSpec, ...] = (
+    MotifSpec("RAP1", "MA0359.3", 2.0),
+    MotifSpec("ABF1", "MA0265.3", 1.5),
+    MotifSpec("REB1", "MA0363.3", 1.2),
+    MotifSpec("GCN4", "MA0303.3", 1.0),
+    MotifSpec("MCM1", "MA0331.1", 0.8),
+    MotifSpec("TBP", "MA0108.3", 1.0),
+    MotifSpec("NRG1", "MA0347.3", -2.0),
+)
+DEFAULT_INTERACTION = Interaction("RAP1", "REB1", 1.0)  # two activators synergise
+TATA_NAMES = ("TBP", "SPT15")
+
+
+def _pyjaspar_db(release: str):
+    try:
+        from pyjaspar import jaspardb
+    except ImportError as e:  # pragma: no cover - pyjaspar is a hard dependency
+        raise DataError("pyjaspar is required for the synthetic data set (pip install pyjaspar)") from e
+    db = jaspardb()  # newest release: used only to list the releases installed
+    releases = db.get_releases()
+    if release not in releases:
+        raise DataError(f"{release} is not in the installed pyjaspar (has {', '.join(releases)})",
+                        source="pyjaspar")
+    return jaspardb(release=release)
+
+
+def load_pwms(motifs: tuple[MotifSpec, ...] | list[MotifSpec], release: str = JASPAR_RELEASE,
+              pseudocount: float = 0.5) -> tuple[dict[str, np.ndarray], str]:
+    """Fetch each motif's counts from the offline JASPAR sqlite; return ``{name: (w, 4) probs}`` and the release.
+
+    ``pseudocount`` (per base) keeps rare bases possible. A matrix ID missing from the release is a
+    :class:`DataError` naming it (no network fallback: the demo must work offline).
+    """
+    db = _pyjaspar_db(release)
+    pwms: dict[str, np.ndarray] = {}
+    for m in motifs:
+        with warnings.catch_warnings():  # pyjaspar warns before returning None; the error below says it better
+            warnings.simplefilter("ignore")
+            jm = db.fetch_motif_by_id(m.matrix_id)
+        if jm is None:
+            raise DataError(f"JASPAR matrix {m.matrix_id} ({m.name}) is not in {db.release} of the installed "
+                            "pyjaspar; choose another matrix ID", source="pyjaspar", record=m.matrix_id)
+        counts = np.array([jm.counts[b] for b in ALPHABET], dtype=np.float64).T  # (w, 4)
+        probs = (counts + pseudocount) / (counts + pseudocount).sum(1, keepdims=True)
+        pwms[m.name] = probs
+    return pwms, db.release
+
+
+def background_probs(gc: float) -> np.ndarray:
+    """ACGT probabilities of an i.i.d. background with GC fraction ``gc``."""
+    return np.array([(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2])
+
+
+def log_odds(pwm: np.ndarray, gc: float = 0.5) -> np.ndarray:
+    """``(w, 4)`` log2(p / background) scores of a probability matrix."""
+    return np.log2(pwm / background_probs(gc)[None, :])
+
+
+def score_site(codes: np.ndarray, pwm: np.ndarray, strand: str, gc: float = 0.5) -> float:
+    """Log-odds score of a ``(w,)`` window of uint8 codes under ``pwm`` on the given strand."""
+    lo = log_odds(pwm, gc)
+    if strand == "-":
+        lo = lo[::-1, ::-1]  # reverse complement of the matrix (ACGT order)
+    codes = np.asarray(codes)
+    if (codes > 3).any():
+        return float("-inf")
+    return float(lo[np.arange(len(codes)), codes].sum())
+
+
+def position_weight(centre: np.ndarray | float, length: int, lo: float, hi: float) -> np.ndarray | float:
+    """Position effect: ``lo`` at the 5' end rising linearly to ``hi`` at the 3' end (the TSS side)."""
+    return lo + (hi - lo) * (np.asarray(centre) / length)
+
+
+def _coerce_motifs(motifs: Any) -> tuple[MotifSpec, ...]:
+    if motifs is None:
+        return DEFAULT_MOTIFS
+    out = []
+    for m in motifs:
+        if isinstance(m, MotifSpec):
+            out.append(m)
+        elif isinstance(m, dict):
+            try:
+                out.append(MotifSpec(str(m["name"]), str(m["matrix_id"]), float(m["effect"])))
+            except KeyError as e:
+                raise ValueError(f"motif {m!r} needs name, matrix_id and effect") from e
+        else:
+            raise ValueError(f"motif {m!r} must be a MotifSpec or a dict")
+    names = [m.name for m in out]
+    if not out:
+        raise ValueError("motifs: at least one motif is needed")
+    if len(set(names)) != len(names):
+        raise ValueError(f"motif names must be unique: {names}")
+    return tuple(out)
+
+
+def _validate(n: int, length: int, gc: float, p_present: float, noise_sd: float, position: tuple[float, float],
+              motifs: tuple[MotifSpec, ...], pwms: dict[str, np.ndarray], interaction: Interaction | None) -> None:
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not 0.0 < gc < 1.0:
+        raise ValueError(f"gc must be in (0, 1), got {gc}")
+    if not 0.0 <= p_present <= 1.0:
+        raise ValueError(f"p_present must be in [0, 1], got {p_present}")
+    if noise_sd < 0:
+        raise ValueError(f"noise_sd must be >= 0, got {noise_sd}")
+    if len(position) != 2:
+        raise ValueError(f"position must be (lo, hi), got {position!r}")
+    total = sum(len(p) for p in pwms.values())
+    if length < total + len(motifs):
+        raise ValueError(f"length {length} is too short to hold every motif ({total} bp in all) without overlap")
+    if interaction is not None:
+        names = {m.name for m in motifs}
+        for x in (interaction.a, interaction.b):
+            if x not in names:
+                raise ValueError(f"interaction motif {x!r} is not among the planted motifs {sorted(names)}")
+        if interaction.a == interaction.b:
+            raise ValueError("interaction needs two different motifs")
+
+
+def _sample_sites(rng: np.random.Generator, pwm: np.ndarray, k: int) -> np.ndarray:
+    """``k`` instances ``(k, w)`` drawn base by base from the matrix (not the consensus)."""
+    cdf = np.cumsum(pwm, axis=1)  # (w, 4)
+    u = rng.random((k, len(pwm)))[:, :, None]
+    return np.minimum((u > cdf[None, :, :]).sum(2), 3).astype(np.uint8)
+
+
+def _place(rng: np.random.Generator, length: int, widths: list[int]) -> list[int] | None:
+    """Random non-overlapping starts for sites of the given widths (None if it did not fit in a few tries)."""
+    for _ in range(20):
+        taken: list[tuple[int, int]] = []
+        for w in widths:
+            for _ in range(100):
+                s = int(rng.integers(0, length - w + 1))
+                if all(s + w <= a or s >= b for a, b in taken):
+                    taken.append((s, s + w))
+                    break
+            else:
+                break
+        if len(taken) == len(widths):
+            return [a for a, _ in taken]
+    return None
+
+
+def make_synthetic(n: int = 20000, length: int = 150, seed: int = 0, motifs: Any = None, *,
+                   gc: float = 0.4, p_present: float = 0.35, position: tuple[float, float] = (0.4, 1.0),
+                   interaction: Interaction | dict | None = DEFAULT_INTERACTION, noise_sd: float = 0.5,
+                   baseline: float = 0.0, release: str = JASPAR_RELEASE) -> tuple[pd.DataFrame, dict]:
+    """Generate ``n`` sequences of ``length`` bp; return the table (id, sequence, expression, subset) and the truth.
+
+    Each motif is planted (at most once per sequence) with probability ``p_present`` at a random
+    non-overlapping position and strand. ``subset`` is ``TATA``/``TATA-less`` when a TBP motif is planted
+    (``<name>+``/``<name>-`` of the first motif otherwise), for per-group metrics.
+    """
+    motifs = _coerce_motifs(motifs)
+    if isinstance(interaction, dict):
+        interaction = Interaction(str(interaction["a"]), str(interaction["b"]), float(interaction["effect"]))
+    pwms, used_release = load_pwms(motifs, release)
+    _validate(n, length, gc, p_present, noise_sd, tuple(position), motifs, pwms, interaction)
+    lo, hi = float(position[0]), float(position[1])
+    n = int(n)
+    rng = np.random.default_rng(seed)
+    codes = rng.choice(4, size=(n, length), p=background_probs(gc)).astype(np.uint8)
+    present = rng.random((n, len(motifs))) < p_present
+    names = [m.name for m in motifs]
+
+    ids = [f"syn{i:06d}" for i in range(n)]
+    starts = np.full((n, len(motifs)), -1, dtype=np.int64)
+    for i in range(n):  # placement: random order, no overlap
+        chosen = [j for j in rng.permutation(len(motifs)) if present[i, j]]
+        placed = _place(rng, length, [len(pwms[names[j]]) for j in chosen])
+        if placed is None:  # pragma: no cover - validated lengths make this practically impossible
+            raise DataError("could not place the motifs without overlap; use longer sequences", record=ids[i])
+        starts[i, chosen] = placed
+    signal = np.full(n, baseline, dtype=np.float64)
+    parts: list[pd.DataFrame] = []
+    for j, m in enumerate(motifs):  # sampling and planting, one motif at a time for all its sequences
+        rows = np.flatnonzero(present[:, j])
+        pwm = pwms[m.name]
+        w = len(pwm)
+        site = _sample_sites(rng, pwm, len(rows))
+        minus = rng.random(len(rows)) < 0.5
+        site[minus] = 3 - site[minus, ::-1]  # reverse complement in codes (A<->T, C<->G)
+        s = starts[rows, j]
+        codes[rows[:, None], s[:, None] + np.arange(w)[None, :]] = site
+        lo_f, lo_r = log_odds(pwm, gc), log_odds(pwm, gc)[::-1, ::-1]
+        score = np.where(minus, lo_r[np.arange(w), site].sum(1), lo_f[np.arange(w), site].sum(1))
+        pw = position_weight(s + w / 2, length, lo, hi)
+        np.add.at(signal, rows, m.effect * pw)
+        parts.append(pd.DataFrame({"row": rows, "id": np.asarray(ids)[rows], "motif": m.name, "start": s,
+                                   "end": s + w, "strand": np.where(minus, "-", "+"), "site": decode(site),
+                                   "score": np.round(score, 3), "position_weight": np.round(pw, 6),
+                                   "contribution": np.round(m.effect * pw, 6)}))
+    site_table = pd.concat(parts).sort_values(["row", "start"]).drop(columns="row")
+    sites = {k: site_table[k].tolist() for k in site_table.columns}
+    inter = np.zeros(n)
+    if interaction is not None:
+        both = present[:, names.index(interaction.a)] & present[:, names.index(interaction.b)]
+        inter = interaction.effect * both
+        signal += inter
+    expression = signal + rng.normal(0.0, noise_sd, n)
+
+    tata = next((m.name for m in motifs if m.name.upper() in TATA_NAMES), None)
+    key = tata or names[0]
+    has = present[:, names.index(key)]
+    labels = ("TATA", "TATA-less") if tata else (f"{key}+", f"{key}-")
+    table = pd.DataFrame({"id": ids, "sequence": decode(codes), "expression": np.round(expression, 6),
+                          "subset": np.where(has, labels[0], labels[1])})
+    truth = {
+        "version": TRUTH_VERSION,
+        "generator": "seq2expr.data.synthetic.make_synthetic",
+        "params": {"n": n, "length": int(length), "seed": seed, "gc": gc, "p_present": p_present,
+                   "baseline": baseline, "release": used_release},
+        "model": ("expression = baseline + sum_sites effect[motif] * position_weight(centre) "
+                  "+ interaction.effect * [a present] * [b present] + Normal(0, noise_sd)"),
+        "motifs": [{**asdict(m), "role": m.role, "width": int(len(pwms[m.name])), "jaspar_release": used_release,
+                    "consensus": "".join(ALPHABET[k] for k in pwms[m.name].argmax(1))} for m in motifs],
+        "position_effect": {"type": "linear", "lo": lo, "hi": hi,
+                            "formula": "w = lo + (hi - lo) * (start + width / 2) / length",
+                            "note": "0 = 5' end, 1 = 3' end (TSS side): sites near the TSS act more strongly"},
+        "interaction": (None if interaction is None else
+                        {**asdict(interaction), "kind": "synergy" if interaction.effect > 0 else "antagonism"}),
+        "noise_sd": noise_sd,
+        "subset": {"column": "subset", "motif": key, "labels": list(labels)},
+        "signal": np.round(signal, 6).tolist(),  # noise-free expression, row order of the table
+        "sites": sites,  # one entry per planted site (columnar)
+    }
+    truth["pwms"] = {k: np.round(v, 6).tolist() for k, v in pwms.items()}
+    return table, truth
+
+
+def meme_text(pwms: dict[str, np.ndarray], ids: dict[str, str] | None = None, gc: float = 0.5) -> str:
+    """Minimal MEME v4 text for ``{name: (w, 4) probs}`` (``MOTIF <id> <name>``)."""
+    bg = background_probs(gc)
+    lines = ["MEME version 4", "", "ALPHABET= ACGT", "", "strands: + -", "", "Background letter frequencies",
+             " ".join(f"{b} {p:.3f}" for b, p in zip(ALPHABET, bg, strict=True)), ""]
+    for name, pwm in pwms.items():
+        head = f"{ids[name]} {name}" if ids and name in ids else name
+        lines += [f"MOTIF {head}", f"letter-probability matrix: alength= 4 w= {len(pwm)} nsites= 20 E= 0"]
+        lines += ["  ".join(f"{v:.6f}" for v in row) for row in pwm]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_synthetic(out_dir: str | Path, **kwargs) -> dict[str, Path]:
+    """Generate with :func:`make_synthetic` and write ``data.tsv``, ``truth.json``, ``motifs.meme`` atomically."""
+    out = Path(out_dir)
+    table, truth = make_synthetic(**kwargs)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"data": out / "data.tsv", "truth": out / "truth.json", "motifs": out / "motifs.meme"}
+    with atomic_path(paths["data"]) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
+    write_json(paths["truth"], truth)
+    ids = {m["name"]: m["matrix_id"] for m in truth["motifs"]}
+    pwms = {k: np.asarray(v) for k, v in truth["pwms"].items()}
+    write_text(paths["motifs"], meme_text(pwms, ids, truth["params"]["gc"]))
+    return paths
+
+
+def read_truth(path: str | Path) -> dict:
+    """Load ``truth.json`` and check it is a synthetic truth file this version understands."""
+    path = Path(path)
+    try:
+        truth = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(f"cannot read the truth file: {e}", source=str(path)) from e
+    if not isinstance(truth, dict) or truth.get("version") != TRUTH_VERSION or "sites" not in truth:
+        raise DataError(f"not a version-{TRUTH_VERSION} synthetic truth file", source=str(path))
+    return truth
+
+
+def truth_features(ids: list[str] | np.ndarray, truth: dict) -> tuple[np.ndarray, list[str]]:
+    """Design matrix of the declared model: one column per motif (sum of position weights of its sites in the
+    sequence) plus the interaction indicator; regressing expression on it recovers the effects."""
+    names = [m["name"] for m in truth["motifs"]]
+    row = {str(k): i for i, k in enumerate(ids)}
+    x = np.zeros((len(row), len(names)))
+    present = np.zeros((len(row), len(names)), dtype=bool)
+    s = truth["sites"]
+    for sid, motif, pw in zip(s["id"], s["motif"], s["position_weight"], strict=True):
+        i = row.get(sid)
+        if i is not None:
+            x[i, names.index(motif)] += pw
+            present[i, names.index(motif)] = True
+    cols = list(names)
+    inter = truth.get("interaction")
+    if inter:
+        both = present[:, names.index(inter["a"])] & present[:, names.index(inter["b"])]
+        x = np.column_stack([x, both.astype(float)])
+        cols.append(f"{inter['a']}x{inter['b']}")
+    return x, cols

@@ -1,0 +1,205 @@
+"""Prediction-quality metrics (numpy/scipy/scikit-learn), per target, per group, with bootstrap intervals.
+
+Regression reports ``pearson_r``, ``r2`` (= ``pearson_r ** 2``, the squared correlation most expression
+papers quote), ``r2_score`` (coefficient of determination, 1 - SS_res/SS_tot, which also penalises bias and
+scale), ``spearman_rho``, ``mse``, ``mae`` and ``n``. Classification reports ``accuracy``, ``auroc``,
+``auprc`` (average precision), ``f1`` and ``n``. Rows whose target or prediction is not finite are dropped
+(multi-target tables may have missing values); a metric that is undefined (constant input, one class)
+is NaN.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+
+import numpy as np
+from scipy import stats
+
+HEADLINE = {"regression": "pearson_r", "classification": "auroc"}
+MAX_GROUP_VALUES = 500  # group columns with more distinct values (e.g. gene IDs) are skipped
+
+
+def _clean(y, p) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y, dtype=np.float64).ravel()
+    p = np.asarray(p, dtype=np.float64).ravel()
+    if y.shape != p.shape:
+        raise ValueError(f"targets ({y.shape}) and predictions ({p.shape}) differ in size")
+    keep = np.isfinite(y) & np.isfinite(p)
+    return y[keep], p[keep]
+
+
+def _corr(fn, y: np.ndarray, p: np.ndarray) -> float:
+    if len(y) < 2 or np.ptp(y) == 0 or np.ptp(p) == 0:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(fn(y, p)[0])
+
+
+def _pearson(y: np.ndarray, p: np.ndarray) -> float:
+    if len(y) < 2 or np.ptp(y) == 0 or np.ptp(p) == 0:
+        return float("nan")
+    yc, pc = y - y.mean(), p - p.mean()
+    return float(np.clip((yc @ pc) / np.sqrt((yc @ yc) * (pc @ pc)), -1.0, 1.0))
+
+
+def pearson_r(y, p) -> float:
+    """Pearson correlation of the finite pairs (NaN when either side is constant)."""
+    y, p = _clean(y, p)
+    return _pearson(y, p)
+
+
+def auroc(y, prob) -> float:
+    """Area under the ROC curve via the Mann-Whitney rank statistic (ties averaged; same as scikit-learn)."""
+    y, prob = _clean(y, prob)
+    pos = y >= 0.5
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = stats.rankdata(prob)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def regression_metrics(y, p) -> dict[str, float]:
+    """Metrics for one target: 1-D arrays (or ``(N, 1)``) of measured and predicted values."""
+    y, p = _clean(y, p)
+    n = len(y)
+    r = _pearson(y, p)
+    rho = _corr(stats.spearmanr, y, p)
+    resid = y - p
+    ss_tot = float(((y - y.mean()) ** 2).sum()) if n else float("nan")
+    mse = float((resid**2).mean()) if n else float("nan")
+    return {
+        "pearson_r": r,
+        "r2": r * r,  # squared Pearson r
+        "r2_score": 1.0 - float((resid**2).sum()) / ss_tot if n and ss_tot > 0 else float("nan"),
+        "spearman_rho": rho,
+        "mse": mse,
+        "mae": float(np.abs(resid).mean()) if n else float("nan"),
+        "n": n,
+    }
+
+
+def classification_metrics(y, prob, threshold: float = 0.5) -> dict[str, float]:
+    """Metrics for one binary target: 0/1 labels and predicted probabilities of class 1."""
+    from sklearn.metrics import average_precision_score, f1_score
+
+    y, prob = _clean(y, prob)
+    n = len(y)
+    labels = (y >= 0.5).astype(int)
+    called = (prob >= threshold).astype(int)
+    two_classes = n > 0 and 0 < labels.sum() < n
+    return {
+        "accuracy": float((labels == called).mean()) if n else float("nan"),
+        "auroc": auroc(labels, prob),
+        "auprc": float(average_precision_score(labels, prob)) if two_classes else float("nan"),
+        "f1": float(f1_score(labels, called, zero_division=0)) if n else float("nan"),
+        "n": n,
+    }
+
+
+def _metric_fn(task: str) -> Callable[[np.ndarray, np.ndarray], dict]:
+    if task == "regression":
+        return regression_metrics
+    if task == "classification":
+        return classification_metrics
+    raise ValueError(f"unknown task {task!r}; use regression or classification")
+
+
+def _as_2d(a) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    return a[:, None] if a.ndim == 1 else a
+
+
+def _mean_dicts(rows: list[dict]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k in rows[0]:
+        vals = np.array([r[k] for r in rows], dtype=np.float64)
+        out[k] = int(vals.sum()) if k == "n" else (float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan"))
+    return out
+
+
+def multi_target_metrics(y, p, task: str, target_names: list[str] | None = None) -> dict:
+    """Metrics per target and their mean. ``y``/``p`` are ``(N,)`` or ``(N, T)``.
+
+    Returns ``{"mean": {...}, "per_target": {name: {...}}}``; with one target ``mean`` is that target's.
+    """
+    y2, p2 = _as_2d(y), _as_2d(p)
+    if y2.shape != p2.shape:
+        raise ValueError(f"targets {y2.shape} and predictions {p2.shape} differ in shape")
+    names = list(target_names) if target_names else [f"target_{i}" for i in range(y2.shape[1])]
+    fn = _metric_fn(task)
+    per = {name: fn(y2[:, j], p2[:, j]) for j, name in enumerate(names)}
+    return {"mean": _mean_dicts(list(per.values())), "per_target": per}
+
+
+def grouped_metrics(y, p, groups: Mapping[str, np.ndarray], task: str) -> dict[str, dict[str, dict]]:
+    """``{column: {value: metrics}}`` (mean over targets) for each group column, e.g. species or subset.
+
+    Columns with more than ``MAX_GROUP_VALUES`` distinct values are skipped: per-value metrics on
+    thousands of tiny groups are noise.
+    """
+    y2, p2 = _as_2d(y), _as_2d(p)
+    out: dict[str, dict[str, dict]] = {}
+    for col, values in groups.items():
+        values = np.asarray(values).astype(str)
+        if len(values) != len(y2):
+            raise ValueError(f"group column {col!r} has {len(values)} values for {len(y2)} rows")
+        uniq = np.unique(values)
+        if len(uniq) > MAX_GROUP_VALUES:
+            continue
+        out[col] = {str(v): multi_target_metrics(y2[values == v], p2[values == v], task)["mean"] for v in uniq}
+    return out
+
+
+def bootstrap_ci(y, p, metric_fn: Callable[[np.ndarray, np.ndarray], float], n_boot: int = 1000, seed: int = 0,
+                 alpha: float = 0.05) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``metric_fn(y, p)`` over rows (resampled with replacement)."""
+    y, p = np.asarray(y), np.asarray(p)
+    n = len(y)
+    if n < 2 or n_boot < 1:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    vals = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, n, n)
+        vals[b] = metric_fn(y[idx], p[idx])
+    vals = vals[np.isfinite(vals)]
+    if not len(vals):
+        return float("nan"), float("nan")
+    return float(np.quantile(vals, alpha / 2)), float(np.quantile(vals, 1 - alpha / 2))
+
+
+def _headline_fn(task: str) -> Callable[[np.ndarray, np.ndarray], float]:
+    """Mean over targets of the headline metric, computed alone so bootstrapping stays fast."""
+    one = {"regression": pearson_r, "classification": auroc}[task]
+
+    def headline(y: np.ndarray, p: np.ndarray) -> float:
+        y2, p2 = _as_2d(y), _as_2d(p)
+        vals = np.array([one(y2[:, j], p2[:, j]) for j in range(y2.shape[1])])
+        return float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+
+    return headline
+
+
+def evaluate_predictions(y, p, task: str, groups: Mapping[str, np.ndarray] | None = None, n_boot: int = 1000,
+                         target_names: list[str] | None = None, seed: int = 0, alpha: float = 0.05) -> dict:
+    """Everything a report needs: overall (mean over targets), per target, per group, CI of the headline.
+
+    ``p`` holds predictions on the scale of ``y`` (regression) or probabilities (classification).
+    """
+    m = multi_target_metrics(y, p, task, target_names)
+    headline = HEADLINE[task]
+    lo, hi = bootstrap_ci(_as_2d(y), _as_2d(p), _headline_fn(task), n_boot=n_boot, seed=seed, alpha=alpha)
+    out = {
+        "task": task,
+        "headline": headline,
+        "overall": m["mean"],
+        "ci": {"metric": headline, "lo": lo, "hi": hi, "level": 1 - alpha, "n_boot": n_boot},
+    }
+    if len(m["per_target"]) > 1:
+        out["per_target"] = m["per_target"]
+    if groups:
+        out["groups"] = grouped_metrics(y, p, groups, task)
+    return out

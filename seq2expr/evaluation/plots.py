@@ -1,0 +1,95 @@
+"""Figures for a run: measured-vs-predicted scatter (regression), ROC and precision-recall (classification).
+
+Matplotlib's Agg backend (no display needed); files are written atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from seq2expr.atomic import atomic_path
+
+HEXBIN_ABOVE = 2000  # more points than this: density-coloured hexbin instead of a scatter
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    plt = _figure()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def scatter_plot(y, p, path: str | Path, title: str = "") -> Path:
+    """Measured (x) vs predicted (y) with Pearson r in the title; hexbin density for large N."""
+    from seq2expr.evaluation.metrics import regression_metrics
+
+    y, p = np.asarray(y, np.float64).ravel(), np.asarray(p, np.float64).ravel()
+    keep = np.isfinite(y) & np.isfinite(p)
+    y, p = y[keep], p[keep]
+    m = regression_metrics(y, p)
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(4.5, 4.2))
+    if len(y) > HEXBIN_ABOVE:
+        hb = ax.hexbin(y, p, gridsize=60, bins="log", cmap="viridis", mincnt=1)
+        fig.colorbar(hb, ax=ax, label="count (log)")
+    else:
+        ax.scatter(y, p, s=6, alpha=0.5, linewidths=0)
+    if len(y):
+        lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("measured")
+    ax.set_ylabel("predicted")
+    ax.set_title(f"{title}\nr = {m['pearson_r']:.3f}, rho = {m['spearman_rho']:.3f}, n = {m['n']}".strip())
+    return _save(fig, Path(path))
+
+
+def roc_pr_plot(y, prob, path: str | Path, title: str = "") -> Path:
+    """ROC and precision-recall curves side by side for binary labels ``y`` and probabilities ``prob``."""
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+    y, prob = np.asarray(y, np.float64).ravel(), np.asarray(prob, np.float64).ravel()
+    keep = np.isfinite(y) & np.isfinite(prob)
+    labels, prob = (y[keep] >= 0.5).astype(int), prob[keep]
+    plt = _figure()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8.5, 4))
+    if 0 < labels.sum() < len(labels):
+        fpr, tpr, _ = roc_curve(labels, prob)
+        prec, rec, _ = precision_recall_curve(labels, prob)
+        a1.plot(fpr, tpr, label=f"AUROC {auc(fpr, tpr):.3f}")
+        a2.plot(rec, prec, label=f"AUPRC {auc(rec, prec):.3f}")
+        a2.axhline(labels.mean(), color="grey", lw=0.8, ls="--", label="base rate")
+    a1.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    a1.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    a2.set(xlabel="recall", ylabel="precision", title="precision-recall")
+    for a in (a1, a2):
+        a.legend(loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, Path(path))
+
+
+def plot_predictions(y, p, task: str, out_dir: str | Path, split: str, target_names: list[str]) -> list[Path]:
+    """One figure per target: ``scatter_{split}[_{target}].png`` or ``roc_pr_{split}[_{target}].png``."""
+    y2 = np.asarray(y).reshape(len(y), -1)
+    p2 = np.asarray(p).reshape(len(p), -1)
+    paths = []
+    for j, name in enumerate(target_names):
+        suffix = "" if len(target_names) == 1 else f"_{_safe(name)}"
+        kind, fn = ("roc_pr", roc_pr_plot) if task == "classification" else ("scatter", scatter_plot)
+        paths.append(fn(y2[:, j], p2[:, j], Path(out_dir) / f"{kind}_{split}{suffix}.png", f"{split}: {name}"))
+    return paths
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))[:60]

@@ -1,0 +1,175 @@
+"""Motif databases and motif comparison: JASPAR (offline, pyjaspar), MEME files, Tomtom, FIMO.
+
+Motifs are ``(4, w)`` probability matrices (PWMs as position probability matrices, ACGT rows), keyed
+by a display name. JASPAR names are ``"MA0363.3 REB1"`` (matrix id, TF name) so both survive a MEME
+round trip. Tomtom and FIMO run in-process through memelite.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from seq2expr.atomic import atomic_path
+from seq2expr.data.errors import DataError
+
+TAXA = ("fungi", "plants", "vertebrates", "insects", "nematodes", "urochordates")
+
+
+def _releases() -> list[str]:
+    from pyjaspar import jaspar_releases
+
+    return sorted(jaspar_releases, reverse=True)
+
+
+@lru_cache(maxsize=8)
+def _jaspar(collection: str, taxon: str | None, release: str | None) -> tuple[tuple[str, np.ndarray], ...]:
+    from pyjaspar import jaspardb
+
+    release = release or _releases()[0]
+    db = jaspardb(release=release)
+    kw = {"collection": collection}
+    if taxon:
+        kw["tax_group"] = [taxon]
+    out = []
+    for m in db.fetch_motifs(**kw):
+        counts = np.array([m.counts[b] for b in "ACGT"], dtype=np.float64)
+        pwm = (counts + 1e-3) / (counts + 1e-3).sum(0, keepdims=True)
+        out.append((f"{m.matrix_id} {m.name}", pwm))
+    return tuple(out)
+
+
+def jaspar_motifs(collection: str = "CORE", taxon: str | None = "fungi", release: str | None = None
+                  ) -> dict[str, np.ndarray]:
+    """JASPAR motifs as ``{"MA0363.3 REB1": pwm (4, w)}`` from pyjaspar's bundled SQLite (no network).
+
+    ``release`` defaults to the newest bundled one (e.g. JASPAR2026); ``taxon=None`` takes all taxa.
+    """
+    if taxon is not None and taxon not in TAXA:
+        raise ValueError(f"unknown JASPAR taxon {taxon!r}; choose from {', '.join(TAXA)}")
+    motifs = dict(_jaspar(collection, taxon, release))
+    if not motifs:
+        raise ValueError(f"JASPAR {release or _releases()[0]} has no {collection} motifs for taxon {taxon!r}")
+    return {k: v.copy() for k, v in motifs.items()}
+
+
+def read_meme(path: str | Path) -> dict[str, np.ndarray]:
+    """Motifs of a MEME-format file as ``{name: (4, w)}``; raises DataError for a file with none."""
+    from memelite.io import read_meme as _read
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("file not found", source=str(path))
+    try:
+        motifs = _read(str(path))
+    except (ValueError, AttributeError, IndexError) as err:
+        raise DataError(f"not a valid MEME motif file ({err})", source=str(path)) from None
+    if not motifs:
+        raise DataError("no MOTIF entries with a letter-probability matrix", source=str(path))
+    for name, pwm in motifs.items():
+        if pwm.shape[0] != 4 or not np.all(np.isfinite(pwm)) or (pwm < 0).any():
+            raise DataError("matrix is not a 4-letter probability matrix", source=str(path), record=name)
+    return {k: np.asarray(v, dtype=np.float64) for k, v in motifs.items()}
+
+
+def write_meme(motifs: dict[str, np.ndarray], path: str | Path) -> Path:
+    """Write ``{name: (4, w)}`` probability matrices as a MEME v4 file (atomically)."""
+    lines = ["MEME version 4", "", "ALPHABET= ACGT", "", "strands: + -", "",
+             "Background letter frequencies", "A 0.25 C 0.25 G 0.25 T 0.25", ""]
+    for name, pwm in motifs.items():
+        p = np.asarray(pwm, dtype=np.float64)
+        p = np.clip(p, 0, None)
+        p = p / np.where(p.sum(0, keepdims=True) > 0, p.sum(0, keepdims=True), 1)
+        lines += [f"MOTIF {name}", f"letter-probability matrix: alength= 4 w= {p.shape[1]} nsites= 20 E= 0"]
+        lines += [" ".join(f"{v:.6f}" for v in col) for col in p.T]
+        lines.append("")
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    return Path(path)
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``"MA0363.3 REB1"`` -> ("MA0363.3", "REB1"); a single word is used for both."""
+    parts = name.split(None, 1)
+    return (parts[0], parts[1]) if len(parts) == 2 else (name, name)
+
+
+def match_motifs(patterns: dict[str, np.ndarray], database: dict[str, np.ndarray], *, n_top: int = 5,
+                 max_q: float | None = None) -> pd.DataFrame:
+    """Tomtom each pattern against ``database``: the ``n_top`` best targets per pattern.
+
+    Columns: pattern, rank, motif_id, tf, p_value, q_value (Benjamini-Hochberg over all database
+    targets of that pattern), e_value (p x database size), offset, orientation (+ or -), overlap.
+    Patterns may be CWMs (any sign) or PWMs: each is compared as given.
+    """
+    from memelite.tomtom import tomtom
+
+    cols = ["pattern", "rank", "motif_id", "tf", "p_value", "q_value", "e_value", "offset", "orientation", "overlap"]
+    if not patterns or not database:
+        return pd.DataFrame(columns=cols)
+    names = list(database)
+    T = [np.asarray(database[k], dtype=np.float64) for k in names]
+    Q = [np.asarray(v, dtype=np.float64) for v in patterns.values()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p, _scores, offsets, overlaps, strands = tomtom(Q, T, n_jobs=1)
+    rows = []
+    n_db = len(T)
+    for qi, qname in enumerate(patterns):
+        pv = np.asarray(p[qi], dtype=np.float64)
+        order = np.argsort(pv, kind="stable")
+        # Benjamini-Hochberg over this pattern's comparisons
+        ranked = pv[order] * n_db / np.arange(1, n_db + 1)
+        q_sorted = np.minimum.accumulate(ranked[::-1])[::-1].clip(max=1.0)
+        for r, ti in enumerate(order[:n_top]):
+            if max_q is not None and q_sorted[r] > max_q:
+                break
+            mid, tf = split_name(names[ti])
+            rows.append({"pattern": qname, "rank": r + 1, "motif_id": mid, "tf": tf, "p_value": float(pv[ti]),
+                         "q_value": float(q_sorted[r]), "e_value": float(pv[ti] * n_db),
+                         "offset": int(offsets[qi, ti]), "orientation": "-" if strands[qi, ti] else "+",
+                         "overlap": int(overlaps[qi, ti])})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def scan(sequences: np.ndarray, motifs: dict[str, np.ndarray], *, threshold: float = 1e-4,
+         ids: list[str] | None = None) -> pd.DataFrame:
+    """FIMO-style scan of one-hot ``(N, 4, L)`` sequences: sites with p-value below ``threshold``.
+
+    Columns: motif, motif_id, tf, sequence (id), seq_index, start, end, strand, score, p_value.
+    """
+    from memelite.fimo import fimo
+
+    cols = ["motif", "motif_id", "tf", "sequence", "seq_index", "start", "end", "strand", "score", "p_value"]
+    x = np.asarray(sequences, dtype=np.float32)
+    if not motifs or len(x) == 0:
+        return pd.DataFrame(columns=cols)
+    hits = fimo({k: np.asarray(v, dtype=np.float64) for k, v in motifs.items()}, x, threshold=threshold)
+    frames = [h for h in hits if len(h)]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    df = pd.concat(frames, ignore_index=True)
+    split = df["motif_name"].map(split_name)
+    out = pd.DataFrame({
+        "motif": df["motif_name"], "motif_id": [s[0] for s in split], "tf": [s[1] for s in split],
+        "seq_index": df["sequence_name"].astype(int),
+        "start": df["start"].astype(int), "end": df["end"].astype(int), "strand": df["strand"],
+        "score": df["score"].astype(float), "p_value": df["p-value"].astype(float)})
+    out.insert(3, "sequence", [ids[i] for i in out["seq_index"]] if ids is not None else out["seq_index"].astype(str))
+    return out.sort_values(["seq_index", "start", "p_value"], kind="stable").reset_index(drop=True)
+
+
+def information_content(pwm: np.ndarray, background: float = 0.25) -> np.ndarray:
+    """Per-position information content (bits) of a ``(4, w)`` probability matrix."""
+    p = np.clip(np.asarray(pwm, dtype=np.float64), 1e-9, None)
+    p = p / p.sum(0, keepdims=True)
+    return (p * np.log2(p / background)).sum(0)
+
+
+def consensus(pwm: np.ndarray) -> str:
+    """Most likely base per column."""
+    return "".join("ACGT"[i] for i in np.asarray(pwm).argmax(0))

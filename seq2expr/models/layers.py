@@ -1,0 +1,188 @@
+"""Shared building blocks of the model zoo: conv-BN-act, squeeze-excitation, residuals, heads.
+
+Every architecture in ``seq2expr.models`` is assembled from these, so a change (e.g. the padding rule)
+happens in one place. All blocks work on ``(B, C, L)`` tensors, channels first like ``nn.Conv1d``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import torch
+from torch import nn
+
+T = TypeVar("T")
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU, "elu": nn.ELU}
+
+
+def activation(name: str) -> nn.Module:
+    """A fresh activation module by name (fresh, so hooks on one layer never fire for another)."""
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}") from None
+
+
+def per_layer(value: T | Sequence[T], n: int, name: str) -> list[T]:
+    """Broadcast a scalar option to ``n`` layers, or check a per-layer list has length ``n``."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != n:
+            raise ValueError(f"{name} has {len(value)} values but there are {n} layers")
+        return list(value)
+    return [value] * n
+
+
+class ConvBlock(nn.Sequential):
+    """``Conv1d('same') -> BatchNorm -> activation -> MaxPool -> Dropout``; the unit of every CNN here.
+
+    Sub-modules are named (``pad`` for even kernels, ``conv``, ``bn``, ``act``, ``pool``, ``drop``) so interpretation code can hook
+    ``block.act`` (rectified feature maps, the classic Grad-CAM target) or ``block.conv``.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, *, act: str = "relu", batch_norm: bool = True,
+                 pool: int = 1, pool_stride: int | None = None, dropout: float = 0.0, groups: int = 1,
+                 dilation: int = 1):
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        total = dilation * (kernel_size - 1)
+        if total % 2:  # even kernel: pad explicitly (one more base on the right, as torch's 'same' does)
+            layers["pad"] = nn.ConstantPad1d((total // 2, total - total // 2), 0.0)
+        layers["conv"] = nn.Conv1d(in_ch, out_ch, kernel_size, padding=0 if total % 2 else "same",
+                                   dilation=dilation, groups=groups, bias=not batch_norm)
+        if batch_norm:
+            layers["bn"] = nn.BatchNorm1d(out_ch)
+        layers["act"] = activation(act)
+        if pool > 1:
+            layers["pool"] = nn.MaxPool1d(pool, pool_stride or pool)
+        if dropout > 0:
+            layers["drop"] = nn.Dropout(dropout)
+        super().__init__(layers)
+
+
+def conv_stack(in_ch: int, channels: Sequence[int], kernel_sizes: int | Sequence[int] = 8,
+               pool_sizes: int | Sequence[int] = 1, dropout: float | Sequence[float] = 0.0,
+               convs_per_block: int = 1, act: str = "relu", batch_norm: bool = True) -> nn.Sequential:
+    """Blocks of ``convs_per_block`` ConvBlocks; pooling and dropout close each block (DeepCRE layout).
+
+    Returns a flat ``nn.Sequential`` of ConvBlocks, so ``stack[-1]`` is the last convolution block.
+    """
+    n = len(channels)
+    ks, pools, drops = per_layer(kernel_sizes, n, "kernel_sizes"), per_layer(pool_sizes, n, "pool_sizes"), \
+        per_layer(dropout, n, "dropout")
+    blocks: list[nn.Module] = []
+    prev = in_ch
+    for ch, k, p, d in zip(channels, ks, pools, drops, strict=True):
+        for j in range(convs_per_block):
+            last = j == convs_per_block - 1
+            blocks.append(ConvBlock(prev, ch, k, act=act, batch_norm=batch_norm, pool=p if last else 1,
+                                    dropout=d if last else 0.0))
+            prev = ch
+    return nn.Sequential(*blocks)
+
+
+@torch.no_grad()
+def output_shape(module: nn.Module, in_ch: int, seq_len: int,
+                 fn: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[int, int]:
+    """``(channels, length)`` that ``module`` (or ``fn``, a method using it) makes from ``(1, in_ch, seq_len)``.
+
+    Runs one zero batch in eval mode (BatchNorm statistics untouched) and restores the training flag.
+    Raises ``ValueError`` when pooling shrinks the sequence to nothing, naming ``seq_len``.
+    """
+    was_training = module.training
+    module.eval()
+    try:
+        out = (fn or module)(torch.zeros(1, in_ch, seq_len))
+    except RuntimeError as e:
+        raise ValueError(f"seq_len={seq_len} is too short for this architecture's pooling ({e})") from None
+    finally:
+        module.train(was_training)
+    if out.shape[-1] < 1:
+        raise ValueError(f"seq_len={seq_len} is too short for this architecture's pooling")
+    return int(out.shape[1]), int(out.shape[-1])
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation (Hu et al. 2018): rescale channels by a gate computed from their means."""
+
+    def __init__(self, channels: int, hidden: int, act: str = "silu"):
+        super().__init__()
+        self.gate = nn.Sequential(nn.Linear(channels, max(1, hidden)), activation(act),
+                                  nn.Linear(max(1, hidden), channels), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x.mean(-1)).unsqueeze(-1)
+
+
+class Residual(nn.Module):
+    """``x + f(x)``."""
+
+    def __init__(self, fn: nn.Module):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.fn(x)
+
+
+class ResidualConcat(nn.Module):
+    """``concat([x, f(x)], channels)``: LegNet's residual, doubling the channel count."""
+
+    def __init__(self, fn: nn.Module):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, self.fn(x)], dim=1)
+
+
+class MLP(nn.Sequential):
+    """Flatten, then ``[Linear -> act -> Dropout]`` per hidden size, then a Linear to ``n_out``."""
+
+    def __init__(self, in_features: int, hidden: Sequence[int], n_out: int, dropout: float = 0.0,
+                 act: str = "relu"):
+        layers: list[nn.Module] = [nn.Flatten()]
+        prev = in_features
+        for h in hidden:
+            layers += [nn.Linear(prev, h), activation(act)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            prev = h
+        layers.append(nn.Linear(prev, n_out))
+        super().__init__(*layers)
+
+
+class GlobalPool(nn.Module):
+    """Pool ``(B, C, L)`` over positions to ``(B, C)`` (``avg``, ``max``) or ``(B, 2C)`` (``avgmax``)."""
+
+    def __init__(self, mode: str = "avg"):
+        super().__init__()
+        if mode not in ("avg", "max", "avgmax"):
+            raise ValueError(f"unknown pooling {mode!r}; use avg, max or avgmax")
+        self.mode = mode
+
+    @property
+    def factor(self) -> int:
+        return 2 if self.mode == "avgmax" else 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "avg":
+            return x.mean(-1)
+        if self.mode == "max":
+            return x.amax(-1)
+        return torch.cat([x.mean(-1), x.amax(-1)], dim=1)
+
+
+class GlobalPoolHead(nn.Sequential):
+    """Global pooling over positions followed by an :class:`MLP`: a length-independent output head."""
+
+    def __init__(self, in_ch: int, n_out: int, hidden: Sequence[int] = (), pool: str = "avg",
+                 dropout: float = 0.0, act: str = "relu"):
+        gp = GlobalPool(pool)
+        super().__init__(OrderedDict(pool=gp, mlp=MLP(in_ch * gp.factor, hidden, n_out, dropout, act)))
+
+
+def n_params(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

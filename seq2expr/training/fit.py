@@ -1,0 +1,250 @@
+"""``train(cfg)``: prepare data, fit one model (or a seeds ensemble) with Lightning, export, evaluate, report.
+
+Outputs under ``cfg.output_dir``:
+
+* ``config.yaml`` - the resolved run config (written first, so a crashed run can be repeated);
+* ``checkpoints/{best,last}.ckpt`` - Lightning training state, used only to resume (our own files);
+* ``logs/metrics.csv`` - per-epoch losses and validation metrics (CSVLogger);
+* ``model/`` - the exported model (safetensors + JSON, loadable without Lightning);
+* ``metrics.json``, ``scatter_{split}[_{target}].png`` (or ROC/PR curves), ``predictions_test.tsv``.
+
+An ensemble (``train.ensemble_seeds``) trains each member in ``seed_{s}/`` with its own checkpoints.
+Metrics are computed on the model's target scale (after the configured transform, e.g. log1p; Pearson r
+is unaffected by standardisation), the predictions table is on the original measurement scale.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from seq2expr.atomic import write_json, write_text
+from seq2expr.config import RunConfig, dump_config
+from seq2expr.models.saved import EnsembleAverage, save_model
+from seq2expr.training.predict import predict, to_output_scale
+
+log = logging.getLogger(__name__)
+FINISHED = "finished.json"
+PREDICT_CHUNK = 65_536
+
+
+def _transform_dict(transform: Any) -> dict | None:
+    if transform is None:
+        return None
+    for attr in ("to_dict", "as_dict"):
+        if hasattr(transform, attr):
+            return getattr(transform, attr)()
+    raise TypeError(f"cannot serialise target transform {transform!r}")
+
+
+def _policy_dict(policy: Any) -> dict:
+    return policy.to_dict() if hasattr(policy, "to_dict") else dict(policy)
+
+
+def _progress_bar():
+    from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+
+    if sys.stdout.isatty():
+        try:
+            return RichProgressBar()
+        except (ImportError, ModuleNotFoundError):  # rich missing: fall back below
+            pass
+    return TQDMProgressBar(refresh_rate=50)  # not a terminal: fewer lines in logs
+
+
+def _loaders(cfg: RunConfig, bundle, seed: int):
+    from seq2expr.data.dataset import make_loader
+
+    t = cfg.train
+    common = dict(batch_size=t.batch_size, seed=seed, n_value=bundle.policy.n_value, num_workers=t.num_workers)
+    train = make_loader(bundle.codes, bundle.targets, bundle.splits["train"], shuffle=True,
+                        rc_augment=t.rc_augment, shift=t.shift_augment, **common)
+    valid = make_loader(bundle.codes, bundle.targets, bundle.splits["valid"], shuffle=False,
+                        rc_augment=False, shift=0, **common)
+    return train, valid
+
+
+def _best_weights(ckpt_path: str | Path) -> dict[str, torch.Tensor]:
+    """The wrapped model's weights from a Lightning checkpoint (our own file, so full unpickling is fine)."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    return {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+
+
+def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool = True, progress: bool = True,
+               callbacks: Sequence[Any] = ()) -> tuple[nn.Module, dict]:
+    """Train one model with ``seed`` in ``run_dir``; returns it with its best weights, and fit info.
+
+    Resumes from ``run_dir/checkpoints/last.ckpt`` when ``resume``; a member that already finished is
+    loaded from its best checkpoint instead of being trained again.
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from seq2expr.models.registry import build_model
+    from seq2expr.training.module import SeqModule, monitor_metric
+
+    t = cfg.train
+    ckpt_dir = run_dir / "checkpoints"
+    if not resume:
+        for d in (ckpt_dir, run_dir / "logs"):
+            shutil.rmtree(d, ignore_errors=True)
+    if len(bundle.splits["valid"]) == 0:
+        raise ValueError("training needs a validation split (data.split.valid_fraction > 0 or a 'valid' split)")
+    n_targets = len(bundle.target_names)
+    L.seed_everything(seed, workers=True, verbose=False)
+    model = build_model(cfg.model.name, seq_len=bundle.seq_len, n_targets=n_targets, **cfg.model.params)
+    finished = ckpt_dir / FINISHED
+    if resume and finished.is_file():
+        info = json.loads(finished.read_text())
+        model.load_state_dict(_best_weights(info["best_checkpoint"]))
+        log.info("%s: already trained, loaded %s", run_dir, info["best_checkpoint"])
+        return model, info
+
+    module = SeqModule(model, n_targets=n_targets, task=t.task, loss=t.loss, lr=t.lr, weight_decay=t.weight_decay,
+                       schedule=t.schedule, rc_average=t.rc_average)
+    train_dl, valid_dl = _loaders(cfg, bundle, seed)
+    monitor = monitor_metric(t.task)
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_top_k=1,
+                                 save_last=True, enable_version_counter=False)
+    cbs: list[Any] = [checkpoint, *callbacks]
+    if t.early_stopping_patience is not None:
+        cbs.append(EarlyStopping(monitor=monitor, mode="max", patience=t.early_stopping_patience, check_finite=False))
+    if progress:
+        cbs.append(_progress_bar())
+    on_gpu = torch.cuda.is_available()
+    trainer = L.Trainer(
+        max_epochs=t.epochs,
+        max_time={"minutes": t.max_time_minutes} if t.max_time_minutes else None,
+        accelerator="auto",
+        devices=1,
+        gradient_clip_val=t.grad_clip,
+        callbacks=cbs,
+        logger=CSVLogger(save_dir=run_dir, name="", version="logs"),
+        default_root_dir=run_dir,
+        enable_progress_bar=progress,
+        enable_model_summary=progress,
+        deterministic="warn" if on_gpu else True,
+        log_every_n_steps=max(1, min(50, len(train_dl))),
+        num_sanity_val_steps=0,
+    )
+    last = ckpt_dir / "last.ckpt"
+    ckpt_path = str(last) if resume and last.is_file() else None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(does not have many workers|exists and is not empty).*")
+        trainer.fit(module, train_dl, valid_dl, ckpt_path=ckpt_path, weights_only=False)
+    best = checkpoint.best_model_path or str(last)
+    model.load_state_dict(_best_weights(best))
+    score = checkpoint.best_model_score
+    info = {"seed": seed, "best_checkpoint": best, "best_score": None if score is None else float(score),
+            "monitor": monitor, "epochs_trained": int(trainer.current_epoch), "resumed_from": ckpt_path}
+    write_json(finished, info)
+    return model.cpu().eval(), info
+
+
+def _predict_split(model: nn.Module, bundle, idx: np.ndarray, cfg: RunConfig) -> np.ndarray:
+    """Model-scale predictions for rows ``idx``, chunked so a large memmap is never copied whole."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    bs = max(cfg.train.batch_size, 256)
+    parts = [predict(model, np.asarray(bundle.codes[idx[s : s + PREDICT_CHUNK]]), batch_size=bs,
+                     rc_average=cfg.train.rc_average, n_value=bundle.policy.n_value, device=device)
+             for s in range(0, len(idx), PREDICT_CHUNK)]
+    return np.concatenate(parts) if parts else np.zeros((0, len(bundle.target_names)), np.float32)
+
+
+def _model_scale_output(raw: np.ndarray, task: str) -> np.ndarray:
+    """What metrics compare with the model-scale targets: probabilities for classification, else raw."""
+    return 1.0 / (1.0 + np.exp(-raw)) if task == "classification" else raw
+
+
+def evaluate_splits(model: nn.Module, bundle, cfg: RunConfig, out_dir: Path, saved_config: dict[str, Any],
+                    n_boot: int = 1000) -> dict[str, Any]:
+    """Metrics, plots and (for test) a predictions table for the valid and test splits."""
+    from seq2expr.evaluation.metrics import evaluate_predictions
+    from seq2expr.evaluation.plots import plot_predictions
+    from seq2expr.evaluation.report import write_predictions
+
+    task, names = cfg.train.task, list(bundle.target_names)
+    results: dict[str, Any] = {}
+    for split in ("valid", "test"):
+        idx = np.asarray(bundle.splits.get(split, []), dtype=np.int64)
+        if len(idx) == 0:
+            continue
+        raw = _predict_split(model, bundle, idx, cfg)
+        y = np.asarray(bundle.targets[idx], dtype=np.float32)
+        p = _model_scale_output(raw, task)
+        groups = {k: np.asarray(v)[idx] for k, v in (bundle.groups or {}).items() if k != "split"}
+        results[split] = evaluate_predictions(y, p, task, groups=groups or None, n_boot=n_boot, target_names=names,
+                                              seed=cfg.train.seed)
+        plot_predictions(y, p, task, out_dir, split, names)
+        if split == "test":
+            raw_y = np.asarray(bundle.raw_targets[idx], dtype=np.float32)
+            write_predictions(out_dir / "predictions_test.tsv", np.asarray(bundle.ids)[idx], raw_y,
+                               to_output_scale(raw, saved_config), names)
+    return results
+
+
+def train(cfg: RunConfig, *, resume: bool = True, progress: bool = True, callbacks: Sequence[Any] = ()) -> Path:
+    """Train as configured and return the exported model folder (``output_dir/model``).
+
+    ``callbacks`` are extra Lightning callbacks (e.g. for tests or custom logging). With ``resume`` a run
+    killed part-way continues from its last checkpoint; the same seed gives the same weights on CPU.
+    """
+    from seq2expr.data.prepare import prepare_data
+    from seq2expr.evaluation.report import write_metrics
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "config.yaml", dump_config(cfg))
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    t = cfg.train
+    if t.task == "classification" and t.loss != "bce":
+        raise ValueError("train.task=classification needs train.loss=bce")
+    bundle = prepare_data(cfg.data, t.task)
+    seeds = list(t.ensemble_seeds) if t.ensemble_seeds else [t.seed]
+    members, infos = [], []
+    for seed in seeds:
+        run_dir = out if not t.ensemble_seeds else out / f"seed_{seed}"
+        model, info = fit_member(cfg, bundle, seed, run_dir, resume=resume, progress=progress, callbacks=callbacks)
+        members.append(model)
+        infos.append(info)
+    model = EnsembleAverage(members).eval() if t.ensemble_seeds else members[0]
+
+    saved_config: dict[str, Any] = {
+        "model": {"name": cfg.model.name, "params": cfg.model.params, "seq_len": int(bundle.seq_len),
+                  "n_targets": len(bundle.target_names)},
+        "policy": _policy_dict(bundle.policy),
+        "target_transform": _transform_dict(bundle.transform),
+        "task": t.task,
+        "target_names": list(bundle.target_names),
+        "rc_average": t.rc_average,
+        "train": t.model_dump(mode="json"),
+        "data_hash": bundle.data_hash,
+        "data": cfg.data.model_dump(mode="json"),
+    }
+    results = evaluate_splits(model, bundle, cfg, out, saved_config)
+    saved_config["metrics"] = {split: r["overall"] for split, r in results.items()}
+    model_dir = save_model(out / "model", members if t.ensemble_seeds else model, saved_config)
+    report = {"output_dir": str(out), "model_dir": str(model_dir), "task": t.task,
+              "target_names": list(bundle.target_names), "target_scale": _scale_note(saved_config),
+              "n": {k: int(len(v)) for k, v in bundle.splits.items()}, "fit": infos, **results}
+    write_metrics(out / "metrics.json", report)
+    return model_dir
+
+
+def _scale_note(saved_config: dict[str, Any]) -> str:
+    if saved_config["task"] == "classification":
+        return "labels 0/1 vs predicted probabilities"
+    spec = saved_config.get("target_transform")
+    return f"model scale (target transform {json.dumps(spec)})" if spec else "original scale"

@@ -1,0 +1,109 @@
+"""The thin Lightning layer: a ``LightningModule`` around any registry model.
+
+It owns the loss, the optimiser (AdamW) and its schedule, and validation metrics (Pearson/Spearman per
+target averaged; AUROC/accuracy for classification) logged as ``val_pearson`` / ``val_auroc`` /
+``val_loss`` for early stopping and checkpointing. The wrapped ``model`` stays a plain ``nn.Module`` so it
+is exported without Lightning.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torchmetrics
+from torch import nn
+
+from seq2expr.training.predict import rc_forward
+
+REGRESSION_LOSSES = {"mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}
+
+
+def make_loss(task: str, loss: str) -> nn.Module:
+    """Loss for a task; classification always uses BCE on logits (``loss`` must be ``bce``)."""
+    if task == "classification":
+        if loss != "bce":
+            raise ValueError(f"classification trains with loss 'bce', not {loss!r}")
+        return nn.BCEWithLogitsLoss()
+    if loss not in REGRESSION_LOSSES:
+        raise ValueError(f"regression loss must be one of {sorted(REGRESSION_LOSSES)}, not {loss!r}")
+    return REGRESSION_LOSSES[loss]()
+
+
+def monitor_metric(task: str) -> str:
+    """The validation metric early stopping and 'best' checkpoints follow (higher is better)."""
+    return "val_auroc" if task == "classification" else "val_pearson"
+
+
+class SeqModule(L.LightningModule):
+    """Train ``model`` on ``(x (B, 4, L), y (B, T))`` batches."""
+
+    def __init__(self, model: nn.Module, *, n_targets: int, task: str = "regression", loss: str = "mse",
+                 lr: float = 3e-3, weight_decay: float = 0.01, schedule: str = "onecycle", rc_average: bool = True):
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+        self.task = task
+        self.loss_fn = make_loss(task, loss)
+        if task == "classification":
+            kind = dict(task="binary") if n_targets == 1 else dict(task="multilabel", num_labels=n_targets)
+            self.val_auroc = torchmetrics.AUROC(**kind)
+            self.val_accuracy = torchmetrics.Accuracy(**kind)
+        else:
+            self.val_pearson = torchmetrics.PearsonCorrCoef(num_outputs=n_targets)
+            self.val_spearman = torchmetrics.SpearmanCorrCoef(num_outputs=n_targets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        out = self.model(x)
+        loss = self._loss(out, y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        return loss
+
+    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        y = y.to(out.dtype)
+        mask = torch.isfinite(y)  # multi-target tables may have missing values
+        if bool(mask.all()):
+            return self.loss_fn(out, y)
+        return self.loss_fn(out[mask], y[mask])
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        x, y = batch
+        out = rc_forward(self.model, x, self.hparams.rc_average)
+        self.log("val_loss", self._loss(out, y), on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        out, y = out.float(), y.float()
+        if self.task == "classification":
+            prob, labels = torch.sigmoid(out).squeeze(-1), y.squeeze(-1).round().long()
+            self.val_auroc.update(prob, labels)
+            self.val_accuracy.update(prob, labels)
+        else:
+            pred, target = (out.squeeze(-1), y.squeeze(-1)) if out.shape[-1] == 1 else (out, y)
+            self.val_pearson.update(pred, target)
+            self.val_spearman.update(pred, target)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.task == "classification":
+            pairs = {"val_auroc": self.val_auroc, "val_accuracy": self.val_accuracy}
+        else:
+            pairs = {"val_pearson": self.val_pearson, "val_spearman": self.val_spearman}
+        for name, metric in pairs.items():
+            # NaN (e.g. constant predictions early on) becomes 0 so early stopping and checkpointing see a number
+            value = torch.nan_to_num(metric.compute().float().mean(), nan=0.0)
+            self.log(name, value, prog_bar=name in ("val_pearson", "val_auroc"))
+            metric.reset()
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        opt = torch.optim.AdamW(self.model.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        if hp.schedule == "constant":
+            return opt
+        steps = max(1, int(self.trainer.estimated_stepping_batches))
+        if hp.schedule == "onecycle":
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=hp.lr, total_steps=steps)
+        elif hp.schedule == "cosine":
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+        else:
+            raise ValueError(f"unknown schedule {hp.schedule!r}")
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

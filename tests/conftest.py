@@ -1,0 +1,42 @@
+"""Shared fixtures: the real-data mirror and a maker for small input tables."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The real-data mirror (``$SEQ2EXPR_DATA_MIRROR`` or ``../shared/data``); skips the test if absent."""
+    path = Path(os.environ.get("SEQ2EXPR_DATA_MIRROR") or REPO.parent / "shared" / "data").resolve()
+    if not path.is_dir():
+        pytest.skip(f"real-data mirror not found at {path}")
+    os.environ["SEQ2EXPR_DATA_MIRROR"] = str(path)
+    return path
+
+
+@pytest.fixture
+def tmp_table(tmp_path: Path) -> Callable[..., Path]:
+    """``tmp_table(text, name="data.tsv")`` writes ``text`` (gzip-compressed if ``name`` ends .gz)."""
+
+    def make(text: str, name: str = "data.tsv") -> Path:
+        path = tmp_path / name
+        data = text.encode()
+        path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+        return path
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Encoded-sequence cache in a temporary folder, never the user's ~/.cache."""
+    if "SEQ2EXPR_CACHE" not in os.environ:
+        monkeypatch.setenv("SEQ2EXPR_CACHE", str(tmp_path_factory.getbasetemp() / "encoded_cache"))

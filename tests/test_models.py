@@ -1,0 +1,191 @@
+"""Model zoo: shapes, sizes, save/load round trip, attention maps, and real learning of a planted motif."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from seq2expr.data.sequences import one_hot
+from seq2expr.models import build_model, list_models
+from seq2expr.models.layers import n_params
+from seq2expr.models.saved import load_model, save_model
+
+ZOO = ["cnn", "rescnn", "legnet", "hybrid", "dual"]
+
+# Tiny configurations: enough capacity to find one 7-mer, cheap enough to train in seconds on one thread.
+TINY = {
+    "cnn": dict(channels=[16, 16], kernel_sizes=9, pool_sizes=[10, 5], convs_per_block=1, dropout=0.0,
+                hidden=[16], head_dropout=0.0),
+    "rescnn": dict(channels=[16, 16, 16, 16], kernel_sizes=7, pool_sizes=[1, 1, 4, 1], pool_strides=[1, 1, 4, 1],
+                   dropout=0.1, hidden=[16], residual=True),
+    "legnet": dict(block_sizes=[16, 16], resize_factor=2, filter_per_group=8, pool_sizes=4, final_ch=16),
+    "hybrid": dict(channels=[16, 32], kernel_sizes=[9, 3], pool_sizes=[2, 4], n_layers=1, n_heads=2,
+                   hidden=[16], dropout=0.0),
+    "dual": dict(channels=[32, 32], kernel_sizes=7, pool_sizes=[2, 2], dropout=0.0, branch_pool="max",
+                 hidden=[16], head_dropout=0.0),
+}
+MOTIF = "TGACTCA"
+
+
+def test_registry_lists_the_zoo():
+    assert set(ZOO) <= set(list_models())
+
+
+@pytest.mark.parametrize("name", ZOO)
+@pytest.mark.parametrize("seq_len", [110, 200, 1000])
+@pytest.mark.parametrize("n_targets", [1, 3])
+def test_output_shape_and_gradcam_layer(name, seq_len, n_targets):
+    torch.manual_seed(0)
+    model = build_model(name, seq_len=seq_len, n_targets=n_targets).eval()
+    seen = {}
+
+    def hook(module, inputs, output):
+        seen["shape"] = output.shape
+
+    handle = model.gradcam_layer.register_forward_hook(hook)
+    with torch.no_grad():
+        out = model(torch.rand(2, 4, seq_len))
+    handle.remove()
+    assert out.shape == (2, n_targets)
+    assert torch.isfinite(out).all()
+    assert len(seen["shape"]) == 3 and seen["shape"][0] == 2  # (B, C, L') feature map
+    assert n_params(model) > 0
+
+
+def test_parameter_counts():
+    mini = n_params(build_model("rescnn", seq_len=110, size="mini"))
+    full = n_params(build_model("rescnn", seq_len=110, size="full"))
+    assert 1.1e6 < mini < 1.6e6  # Camformer-mini: ~1.4M in the paper
+    assert 15e6 < full < 18e6  # Camformer (DREAM): ~16.6M
+    assert 3e5 <= n_params(build_model("legnet", seq_len=110)) <= 1e6
+    # the global-pooled models do not grow with length; flatten heads do
+    assert n_params(build_model("legnet", seq_len=1000)) == n_params(build_model("legnet", seq_len=110))
+    assert n_params(build_model("cnn", seq_len=1000)) > n_params(build_model("cnn", seq_len=110))
+
+
+def test_bad_sizes_raise():
+    with pytest.raises(ValueError, match="too short"):
+        build_model("cnn", seq_len=12)
+    with pytest.raises(ValueError, match="branch_lengths"):
+        build_model("dual", seq_len=100, branch_lengths=[50, 40])
+    with pytest.raises(ValueError, match="pairs"):
+        build_model("rescnn", seq_len=110, size="full", channels=[64, 32, 64, 64, 64, 64])
+    with pytest.raises(ValueError, match="kernel_sizes"):
+        build_model("cnn", seq_len=110, kernel_sizes=[5, 5])
+    with pytest.raises(ValueError, match="size"):
+        build_model("rescnn", seq_len=110, size="huge")
+
+
+def test_dual_branches_see_their_segment_only():
+    torch.manual_seed(0)
+    model = build_model("dual", seq_len=120, branch_lengths=[50, 50], spacer=20, **TINY["dual"]).eval()
+    x = torch.rand(3, 4, 120)
+    y = x.clone()
+    y[..., 50:70] = torch.rand(3, 4, 20)  # the spacer is ignored
+    z = x.clone()
+    z[..., 70:] = torch.rand(3, 4, 50)  # the second segment matters
+    with torch.no_grad():
+        assert torch.equal(model(x), model(y))
+        assert not torch.allclose(model(x), model(z))
+
+
+def test_hybrid_attention_maps():
+    torch.manual_seed(0)
+    model = build_model("hybrid", seq_len=200, n_targets=2, n_layers=2, n_heads=4).eval()
+    x = torch.rand(5, 4, 200)
+    with torch.no_grad():
+        plain = model(x)
+        out, maps = model(x, return_attention=True)
+    n_tokens = 200 // 2 // 4
+    assert torch.allclose(out, plain, atol=1e-6)
+    assert len(maps) == 2
+    for m in maps:
+        assert m.shape == (5, 4, n_tokens, n_tokens)
+        assert torch.allclose(m.sum(-1), torch.ones(5, 4, n_tokens), atol=1e-5)
+        assert (m >= 0).all()
+    model.store_attention = True
+    with torch.no_grad():
+        stored = model(x)
+    assert torch.allclose(stored, plain, atol=1e-6)
+    assert [m.shape for m in model.last_attention] == [m.shape for m in maps]
+
+
+@pytest.mark.parametrize("name,params", [
+    ("cnn", {}), ("rescnn", {"size": "mini"}), ("legnet", {}), ("hybrid", {"positional": "sinusoidal"}),
+    ("hybrid", {}), ("dual", {"spacer": 10}),
+])
+def test_save_load_round_trip(tmp_path, name, params):
+    torch.manual_seed(1)
+    model = build_model(name, seq_len=110, n_targets=3, **params)
+    model.train()
+    with torch.no_grad():  # move BatchNorm running statistics away from their defaults
+        model(torch.rand(16, 4, 110))
+    model.eval()
+    x = torch.rand(4, 4, 110)
+    with torch.no_grad():
+        expected = model(x)
+    cfg = {"model": {"name": name, "params": params, "seq_len": 110, "n_targets": 3}}
+    save_model(tmp_path / "m", model, cfg)
+    loaded = load_model(tmp_path / "m")
+    assert type(loaded.model) is type(model)
+    assert not loaded.model.training
+    with torch.no_grad():
+        assert torch.equal(loaded.model(x), expected)
+
+
+# ---------------------------------------------------------------- learning a planted motif
+
+def planted_motif_data(n: int = 2000, length: int = 100, seed: int = 0):
+    """Random sequences; half carry MOTIF at a random place. Target = presence + N(0, 0.1) noise."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 4, size=(n, length), dtype=np.uint8)
+    motif = np.frombuffer(MOTIF.encode(), dtype=np.uint8)
+    motif = np.searchsorted(np.frombuffer(b"ACGT", dtype=np.uint8), motif).astype(np.uint8)
+    has = rng.random(n) < 0.5
+    for i in np.flatnonzero(has):
+        start = rng.integers(0, length - len(motif) + 1)
+        codes[i, start:start + len(motif)] = motif
+    y = (has + rng.normal(0, 0.1, n)).astype(np.float32)[:, None]
+    return one_hot(codes), torch.from_numpy(y)
+
+
+@pytest.fixture(scope="module")
+def motif_data():
+    x, y = planted_motif_data()
+    return (x[:1600], y[:1600]), (x[1600:], y[1600:])
+
+
+def train_and_score(name: str, train, valid, epochs: int = 6, shuffle_labels: bool = False) -> float:
+    """Train with a plain Adam/MSE loop; return the validation Pearson r (against the true labels)."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    x, y = train
+    if shuffle_labels:
+        y = y[torch.randperm(len(y))]
+    model = build_model(name, seq_len=x.shape[-1], **TINY[name])
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(epochs):
+        model.train()
+        for idx in torch.randperm(len(x)).split(64):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        pred = model(valid[0]).squeeze(1).numpy()
+    return float(np.corrcoef(pred, valid[1].squeeze(1).numpy())[0, 1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ZOO)
+def test_learns_planted_motif(name, motif_data):
+    r = train_and_score(name, *motif_data)
+    assert r > 0.8, f"{name}: validation r={r:.3f}"
+
+
+@pytest.mark.slow
+def test_shuffled_labels_control(motif_data):
+    r = train_and_score("cnn", *motif_data, shuffle_labels=True)
+    assert abs(r) < 0.2, f"shuffled-label cnn should not predict: r={r:.3f}"
