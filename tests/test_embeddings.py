@@ -17,6 +17,15 @@ from seq2expr.models.saved import load_model, save_model
 MOTIF = "TGACTCA"
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small models train faster on one thread than on two contended ones (the test machine is shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _naive_ids(row: np.ndarray, k: int) -> list[int]:
     out = []
     for i in range(len(row) - k + 1):
@@ -138,7 +147,7 @@ def _fit(model: torch.nn.Module, codes: np.ndarray, y: np.ndarray, epochs: int, 
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         losses.append(total / len(codes))
     return losses
 

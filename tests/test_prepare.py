@@ -130,6 +130,8 @@ def test_loader_batches_reproducible_and_complete():
     seen = torch.cat([yy for _, yy in a])[:, 0].numpy().astype(int)
     assert sorted(seen.tolist()) == idx.tolist()
     loader = make_loader(codes, y, idx, batch_size=32, shuffle=True, seed=7)
+    for x, yy in loader:  # each x is the row its y belongs to (targets are row numbers here)
+        assert torch.equal(x, one_hot(codes[yy[:, 0].numpy().astype(int)]))
     e1, e2 = (torch.cat([yy for _, yy in loader])[:, 0] for _ in range(2))
     assert not torch.equal(e1, e2)  # a new order each epoch
     ordered = make_loader(codes, y, idx, batch_size=50, shuffle=False)

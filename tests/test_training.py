@@ -23,8 +23,9 @@ from seq2expr.training.predict import predict, predict_file, predict_saved
 REPO = Path(__file__).resolve().parents[1]
 MOTIFS = [{"name": "GCN4", "matrix_id": "MA0303.3", "effect": 2.0},
           {"name": "NRG1", "matrix_id": "MA0347.3", "effect": -1.5}]
-SMALL_CNN = ("model.params={channels: [16, 16], kernel_sizes: 9, pool_sizes: [4, 2], convs_per_block: 1, "
-             "dropout: 0.1, hidden: [16], head_dropout: 0.0}")
+# one convolution + global max-pool: the right shape for "is the motif anywhere", learns in a few epochs
+SMALL_CNN = ("model.params={channels: [32], kernel_sizes: 11, pool_sizes: [60], convs_per_block: 1, dropout: 0.0, "
+             "hidden: [16], head_dropout: 0.0}")
 
 
 @pytest.fixture(scope="module")
@@ -137,11 +138,14 @@ def test_resume_after_kill(data_dir, tmp_path):
     train(cfg, progress=False)  # resumes: epochs 2 and 3 only
     assert _val_epochs(tmp_path / "logs" / "metrics.csv") == [0, 1, 2, 3]
     fit = json.loads((tmp_path / "metrics.json").read_text())["fit"][0]
-    assert fit["resumed_from"].endswith("last.ckpt") and fit["epochs_trained"] == 4
+    assert fit["resumed_from"] == "last.ckpt" and fit["epochs_trained"] == 4
     assert (tmp_path / "model" / "config.json").is_file()
     # once finished, a rerun loads the finished model instead of training again
     train(cfg, progress=False)
     assert _val_epochs(tmp_path / "logs" / "metrics.csv") == [0, 1, 2, 3]
+    # checkpoints written with other settings are not silently resumed
+    with pytest.raises(ValueError, match="different train"):
+        train(make_cfg(data_dir, tmp_path, "train.epochs=4", "train.lr=0.001"), progress=False)
 
 
 def test_saved_model_predicts_identically_without_lightning(regression_run, data_dir, tmp_path):
@@ -156,6 +160,7 @@ def test_saved_model_predicts_identically_without_lightning(regression_run, data
         "import json, sys\n"
         "from seq2expr.models.saved import load_model\n"
         "from seq2expr.training.predict import predict_saved\n"
+        "import seq2expr.evaluation.report, seq2expr.evaluation.metrics\n"
         f"seqs = json.load(open({str(tmp_path / 'seqs.json')!r}))\n"
         f"p = predict_saved(load_model({str(regression_run / 'model')!r}), seqs)[:, 0]\n"
         "assert 'lightning' not in sys.modules and 'pytorch_lightning' not in sys.modules\n"
@@ -190,11 +195,3 @@ def test_predict_restores_mode_and_averages_strands(regression_run):
     # codes and their one-hot give the same answer
     onehot = np.eye(4, dtype=np.float32)[codes].transpose(0, 2, 1)
     np.testing.assert_allclose(predict(model, onehot), both, rtol=1e-6, atol=1e-6)
-
-
-def test_predict_module_does_not_import_lightning():
-    code = ("import sys, seq2expr.training.predict, seq2expr.models.saved, seq2expr.evaluation.report\n"
-            "assert 'lightning' not in sys.modules, 'lightning imported'\n")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=120)
-    assert res.returncode == 0, res.stderr

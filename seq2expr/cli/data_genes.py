@@ -1,9 +1,144 @@
-"""CLI commands: data_genes (being written)."""
+"""CLI commands ``data genes`` (genome + annotation + expression -> gene table) and ``data genes-combine``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def _floats(text: str | None) -> tuple[float, float] | None:
+    if not text:
+        return None
+    parts = [float(x) for x in text.split(",")]
+    if len(parts) != 2:
+        raise typer.BadParameter("give two quantiles, e.g. 0.25,0.75")
+    return parts[0], parts[1]
+
+
+def _list(text: str | None) -> list[str] | None:
+    return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
+
+def print_report(report: dict) -> None:
+    """Rich summary: genes kept, dropped by reason, padded windows, renamed chromosomes, TSS sources."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"gene data set{' (' + report['species'] + ')' if report.get('species') else ''}")
+    table.add_column("what")
+    table.add_column("genes", justify="right")
+    table.add_column("note")
+    table.add_row("[green]kept[/green]", str(report["kept"]), f"{report['seq_len']} bp windows")
+    for reason, n in report.get("dropped", {}).items():
+        ex = ", ".join(report.get("dropped_examples", {}).get(reason, [])[:3])
+        table.add_row(f"[red]dropped: {reason}[/red]", str(n), f"e.g. {ex}" if ex else "")
+    table.add_row("padded with N (kept, flagged)", str(report.get("padded_windows", 0)), "window ran off a chromosome")
+    for src, n in report.get("tss_sources", {}).items():
+        table.add_row(f"TSS from {src}", str(n), "")
+    expr = report.get("expression", {})
+    table.add_row("expression IDs not in annotation", str(expr.get("not_in_annotation", 0)),
+                  ", ".join(expr.get("not_in_annotation_examples", [])[:3]))
+    bed = report.get("tss_bed")
+    if bed:
+        table.add_row("TSS BED names unmatched", str(bed["unmatched_names"]), ", ".join(bed["unmatched_examples"][:3]))
+    labels = report.get("labels")
+    if labels:
+        table.add_row("labels high / low / middle",
+                      f"{labels.get('high', 0)} / {labels.get('low', 0)} / {labels.get('middle', 0)}",
+                      f"quantiles {labels['quantiles']}")
+    console.print(table)
+    if report.get("families"):
+        console.print(f"families: {report['families']}")
+    for what, rep in report.get("chromosomes", {}).items():
+        if rep.get("renamed"):
+            pairs = ", ".join(f"{a}->{b}" for a, b in list(rep["renamed"].items())[:6])
+            console.print(f"{what}: renamed {rep['n_renamed']} chromosome(s) to the FASTA's names ({pairs}"
+                          f"{', ...' if rep['n_renamed'] > 6 else ''})")
+        if rep.get("unmatched"):
+            console.print(f"[yellow]{what}: chromosome(s) not in the genome: {rep['unmatched'][:10]}[/yellow]")
+    console.print(f"units: {expr.get('units')} ({len(expr.get('samples', []))} samples, IDs matched by "
+                  f"{expr.get('matched_by')}); targets: {report.get('target_columns')}; {report.get('seconds')} s")
+    for k, v in report.get("files", {}).items():
+        console.print(f"wrote {k}: {v}")
+
+
 def register(app: typer.Typer, data_app: typer.Typer) -> None:
-    """Add this module's commands to the CLI."""
+    """Add ``data genes`` and ``data genes-combine``."""
+
+    @data_app.command("genes")
+    def genes(
+        genome: Path = typer.Option(..., "--genome", help="FASTA (plain, bgzip or gzip)"),
+        annotation: Path = typer.Option(..., "--annotation", help="GTF or GFF3 (plain or .gz)"),
+        expression: Path = typer.Option(..., "--expression",
+                                        help="genes x samples table, or a folder / tarball of htseq-count files"),
+        out: Path = typer.Option(..., "-o", "--out", help="output folder (genes.parquet, report.json)"),
+        tss_bed: Path | None = typer.Option(None, "--tss-bed", help="BED of measured transcript starts"),
+        tss_names: Path | None = typer.Option(None, "--tss-names", help="2-column alias table for BED names"),
+        tss_bed_tts: bool = typer.Option(False, "--tss-bed-tts", help="also take the TTS from the BED end"),
+        tss_from: str = typer.Option("gene", "--tss-from", help="gene | transcript | codon"),
+        upstream: int = typer.Option(1000, "--upstream", help="bases before the TSS"),
+        downstream: int = typer.Option(500, "--downstream", help="bases from the TSS into the gene"),
+        tts_upstream: int = typer.Option(500, "--tts-upstream", help="bases up to and including the TTS"),
+        tts_downstream: int = typer.Option(1000, "--tts-downstream", help="bases after the TTS"),
+        spacer: int = typer.Option(20, "--spacer", help="Ns between the TSS and TTS windows"),
+        mask_codons: bool = typer.Option(False, "--mask-codons", help="N over the 3 bases at TSS and TTS"),
+        single_window: int | None = typer.Option(None, "--single-window",
+                                                 help="one window of this length around the TSS (Xpresso: 10500)"),
+        single_upstream: int | None = typer.Option(None, "--single-upstream",
+                                                   help="bases of the single window before the TSS (default 2/3)"),
+        biotypes: str = typer.Option("protein_coding", "--biotypes", help="comma list, or 'all'"),
+        units: str = typer.Option("auto", "--units", help="auto | counts | tpm | fpkm"),
+        gene_column: str | None = typer.Option(None, "--gene-column", help="gene ID column of a table"),
+        samples: str | None = typer.Option(None, "--samples", help="comma list of sample columns to use"),
+        aggregate: str = typer.Option("mean", "--aggregate", help="mean | median | max | none (per-sample)"),
+        transform: str = typer.Option("log1p", "--transform", help="log1p | log2p1 | log10p1 | none"),
+        label_quantiles: str | None = typer.Option(None, "--label-quantiles", help="e.g. 0.25,0.75"),
+        species: str | None = typer.Option(None, "--species", help="value of the species column"),
+        drop_padded: bool = typer.Option(False, "--drop-padded", help="drop windows that ran off a chromosome"),
+        families: bool = typer.Option(False, "--families", help="add a k-mer similarity 'family' column"),
+        formats: str = typer.Option("parquet", "--format", help="parquet, tsv, or parquet,tsv"),
+    ) -> None:
+        """Build a gene-level table (DeepCRE windows around TSS and TTS, TPM targets) from a genome."""
+        from seq2expr.data.errors import DataError
+        from seq2expr.data.genome.build import build_gene_dataset
+        from seq2expr.data.genome.windows import WindowSpec
+
+        try:
+            spec = (WindowSpec.single(single_window, single_upstream) if single_window else
+                    WindowSpec(upstream=upstream, downstream=downstream, tts_upstream=tts_upstream,
+                               tts_downstream=tts_downstream, spacer=spacer, mask_codons=mask_codons))
+            _, report = build_gene_dataset(
+                genome, annotation, expression, out=out, windows=spec, tss_bed=tss_bed, tss_names=tss_names,
+                tss_bed_tts=tss_bed_tts, tss_from=tss_from,
+                biotypes=None if biotypes.strip().lower() == "all" else _list(biotypes), units=units,
+                gene_column=gene_column, samples=_list(samples), aggregate=aggregate, transform=transform,
+                label_quantiles=_floats(label_quantiles), species=species, drop_padded=drop_padded,
+                families=families, formats=_list(formats) or ["parquet"])
+        except (DataError, ValueError) as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from None
+        print_report(report)
+
+    @data_app.command("genes-combine")
+    def genes_combine(
+        parts: list[Path] = typer.Argument(..., help="built gene data sets (folders or tables)"),
+        out: Path = typer.Option(..., "-o", "--out", help="output folder"),
+        prefix_ids: bool = typer.Option(False, "--prefix-ids", help="rename IDs to species:id if they collide"),
+        formats: str = typer.Option("parquet", "--format", help="parquet, tsv, or parquet,tsv"),
+    ) -> None:
+        """Concatenate per-species gene data sets into one table (for cross-species splits)."""
+        from rich.console import Console
+
+        from seq2expr.data.errors import DataError
+        from seq2expr.data.genome.build import concat_gene_datasets
+
+        try:
+            table = concat_gene_datasets(parts, out=out, on_duplicate="prefix" if prefix_ids else "error",
+                                         formats=_list(formats) or ["parquet"])
+        except (DataError, ValueError) as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from None
+        counts = table["species"].value_counts().to_dict()
+        Console().print(f"combined {len(table)} genes: {counts} -> {out}")

@@ -1,42 +1,48 @@
 """CLI commands ``train``, ``predict`` and ``evaluate``.
 
-``INPUT`` for predict/evaluate is a file (TSV/CSV/parquet/FASTA) or ``DATASET:SPLIT`` naming a registry
-data set and the rows whose ``split`` group holds SPLIT (e.g. ``dream2022:test``).
+``INPUT`` for predict/evaluate is a file (TSV/CSV/parquet/FASTA) or a registry data set ``NAME[:SUBSET]``:
+a named subset of the entry (``dream2022:test``, ``vaishnav2022:native_complex``) or else the rows whose
+``split`` group holds SUBSET.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import typer
 
-DATASET_SPEC = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+):(?P<split>[A-Za-z0-9_\-]+)$")
 
-
-def parse_dataset_spec(text: str) -> tuple[str, str] | None:
-    """``name:split`` -> ``(name, split)`` unless ``text`` is an existing path."""
+def parse_dataset_spec(text: str) -> str | None:
+    """``text`` if it names a registry data set (``name`` or ``name:subset``) and is not an existing path."""
     if Path(text).exists():
         return None
-    m = DATASET_SPEC.match(text)
-    return (m["name"], m["split"]) if m else None
+    from seq2expr.data.registry import list_datasets
+
+    base = text.split(":", 1)[0]
+    return text if base in {e.name for e in list_datasets()} else None
 
 
-def load_split(name: str, split: str):
-    """Records of registry data set ``name`` whose ``split`` group column equals ``split``."""
+def load_split(spec: str):
+    """Records of a registry data set ``name[:subset]``.
+
+    ``subset`` is one of the entry's named subsets (e.g. ``dream2022:test``); otherwise it selects rows
+    whose ``split`` group column holds that value.
+    """
     import numpy as np
 
     from seq2expr.data.errors import DataError
-    from seq2expr.data.registry import load_dataset
+    from seq2expr.data.registry import get_entry, load_dataset
 
+    name, _, sub = spec.partition(":")
+    if not sub or sub in get_entry(name).subsets:
+        return load_dataset(spec)
     records = load_dataset(name)
     if "split" not in records.groups:
-        raise DataError(f"data set {name!r} has no 'split' column; use a file as INPUT", source=name)
-    mask = np.asarray(records.groups["split"]).astype(str) == split
-    if not mask.any():
-        have = sorted(set(np.asarray(records.groups["split"]).astype(str)))
-        raise DataError(f"no rows with split {split!r}; splits present: {have}", source=name)
-    return records.subset(mask)
+        raise DataError(f"data set {name!r} has no subset {sub!r} and no 'split' column", source=name)
+    split = np.asarray(records.groups["split"]).astype(str)
+    if not (split == sub).any():
+        raise DataError(f"no rows with split {sub!r}; splits present: {sorted(set(split))}", source=name)
+    return records.subset(split == sub)
 
 
 def _console():
@@ -50,22 +56,23 @@ def _fmt(v) -> str:
 
 
 def print_metrics(report: dict, splits: list[str], title: str) -> None:
-    """A rich table: one row per split with its headline metrics and bootstrap CI."""
+    """A rich table: one column per split, one row per metric, plus the headline's bootstrap CI."""
     from rich.table import Table
 
-    rows = [(s, report[s]) for s in splits if isinstance(report.get(s), dict) and "overall" in report[s]]
-    if not rows:
+    cols = [(s, report[s]) for s in splits if isinstance(report.get(s), dict) and "overall" in report[s]]
+    if not cols:
         return
-    keys = [k for k in rows[0][1]["overall"] if k != "n"] + ["n"]
     table = Table(title=title)
-    table.add_column("split")
-    for k in keys:
-        table.add_column(k, justify="right")
-    table.add_column("95% CI", justify="right")
-    for split, r in rows:
-        ci = r.get("ci") or {}
-        table.add_row(split, *[_fmt(r["overall"].get(k)) for k in keys],
-                      f"{ci.get('metric', '')} {_fmt(ci.get('lo'))}..{_fmt(ci.get('hi'))}")
+    table.add_column("metric")
+    for split, _ in cols:
+        table.add_column(split, justify="right")
+    for key in cols[0][1]["overall"]:
+        table.add_row(key, *[_fmt(r["overall"].get(key)) for _, r in cols])
+    ci = cols[0][1].get("ci") or {}
+    if ci:
+        level = int(round(100 * ci.get("level", 0.95)))
+        bounds = [(r.get("ci") or {}) for _, r in cols]
+        table.add_row(f"{ci['metric']} {level}% CI", *[f"{_fmt(b.get('lo'))}-{_fmt(b.get('hi'))}" for b in bounds])
     _console().print(table)
 
 
@@ -106,7 +113,7 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
     @app.command("predict")
     def predict_cmd(
         model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved model folder."),
-        input: str = typer.Argument(..., help="Sequences file (TSV/CSV/parquet/FASTA) or DATASET:SPLIT."),
+        input: str = typer.Argument(..., help="Sequences file (TSV/CSV/parquet/FASTA) or DATASET[:SUBSET]."),
         out: Path = typer.Option(..., "-o", "--out", help="Output TSV (id, one column per target)."),
         batch_size: int = typer.Option(512, "--batch-size"),
         chunk_size: int = typer.Option(100_000, "--chunk-size", help="Records read at a time."),
@@ -121,7 +128,7 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
         try:
             spec = parse_dataset_spec(input)
             if spec:
-                n = _predict_dataset(model_dir, *spec, out, batch_size=batch_size, device=device)
+                n = _predict_dataset(model_dir, spec, out, batch_size=batch_size, device=device)
             else:
                 n = predict_file(model_dir, input, out, batch_size=batch_size, chunk_size=chunk_size,
                                  id_column=id_column, sequence_column=sequence_column, device=device)
@@ -132,7 +139,7 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
     @app.command("evaluate")
     def evaluate_cmd(
         model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved model folder."),
-        input: str = typer.Argument(..., help="Table with sequences and measured targets, or DATASET:SPLIT."),
+        input: str = typer.Argument(..., help="Table with sequences and measured targets, or DATASET[:SUBSET]."),
         target_column: list[str] = typer.Option(None, "--target-column", help="Default: the model's targets."),
         group_column: list[str] = typer.Option(None, "--group-column", help="Report metrics per group value."),
         id_column: str = typer.Option(None, "--id-column"),
@@ -151,8 +158,8 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
             saved = load_model(model_dir)
             spec = parse_dataset_spec(input)
             if spec:
-                records = load_split(*spec)
-                name = spec[1]
+                records = load_split(spec)
+                name = spec.partition(":")[2] or "eval"
             else:
                 from seq2expr.data.readers import read_records
 
@@ -162,7 +169,7 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
                 name = "eval"
             if target_column:  # named differently in this table: score them as the model's targets
                 records.target_names = list(saved.config.get("target_names") or records.target_names)
-            extra = _challenge_fn(spec[0], records) if spec else None
+            extra = _challenge_fn(spec.partition(":")[0], records) if spec else None
             report = evaluate_records(saved, records, out_dir, n_boot=n_boot, batch_size=batch_size, device=device,
                                       name=name, extra_scores=extra)
         except (DataError, ValueError, FileNotFoundError) as e:
@@ -189,12 +196,12 @@ def _print_groups(result: dict) -> None:
         _console().print(table)
 
 
-def _predict_dataset(model_dir: Path, name: str, split: str, out: Path, *, batch_size: int, device: str) -> int:
+def _predict_dataset(model_dir: Path, spec: str, out: Path, *, batch_size: int, device: str) -> int:
     from seq2expr.models.saved import load_model
     from seq2expr.training.predict import encode_for, predict_codes, prediction_columns, write_prediction_table
 
     saved = load_model(model_dir)
-    records = load_split(name, split)
+    records = load_split(spec)
     codes = encode_for(saved, records.sequences, ids=records.labels(), source=records.source)
     pred = predict_codes(saved, codes, batch_size=batch_size, device=device)
     return write_prediction_table(out, [(records.ids, pred)], prediction_columns(saved.config))

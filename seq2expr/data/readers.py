@@ -224,7 +224,7 @@ def read_records(path: str | Path, *, values: str | Path | None = None, id_colum
     """Read sequences (+ targets, + group columns) from a table or FASTA file.
 
     ``values``: a table joined by ID (its ``id_column``, or its first column) supplying targets and groups,
-    needed for FASTA input. ``id_column=None`` makes the 0-based row number the ID (tables) .
+    needed for FASTA input. ``id_column=None`` makes the 0-based row number the ID (tables).
     ``header=None`` detects a headerless text table (first field is DNA); headerless columns are named
     ``[id_column,] sequence_column, *target_columns``, e.g. ``sequence<TAB>expression``.
     ``require_targets=False`` reads prediction input: targets are read only if all target columns exist.

@@ -137,16 +137,20 @@ def multi_target_metrics(y, p, task: str, target_names: list[str] | None = None)
 def grouped_metrics(y, p, groups: Mapping[str, np.ndarray], task: str) -> dict[str, dict[str, dict]]:
     """``{column: {value: metrics}}`` (mean over targets) for each group column, e.g. species or subset.
 
-    Columns with more than ``MAX_GROUP_VALUES`` distinct values are skipped: per-value metrics on
-    thousands of tiny groups are noise.
+    Boolean columns are memberships (e.g. DREAM's ``subset_snv``): only the ``True`` rows are scored.
+    Float columns (e.g. another model's predictions) and columns with more than ``MAX_GROUP_VALUES``
+    distinct values are skipped: they are not groupings, or per-value metrics would be noise.
     """
     y2, p2 = _as_2d(y), _as_2d(p)
     out: dict[str, dict[str, dict]] = {}
-    for col, values in groups.items():
-        values = np.asarray(values).astype(str)
-        if len(values) != len(y2):
-            raise ValueError(f"group column {col!r} has {len(values)} values for {len(y2)} rows")
-        uniq = np.unique(values)
+    for col, raw in groups.items():
+        raw = np.asarray(raw)
+        if len(raw) != len(y2):
+            raise ValueError(f"group column {col!r} has {len(raw)} values for {len(y2)} rows")
+        if raw.dtype.kind == "f":
+            continue
+        values = raw.astype(str)
+        uniq = np.array(["True"]) if raw.dtype.kind == "b" else np.unique(values)
         if len(uniq) > MAX_GROUP_VALUES:
             continue
         out[col] = {str(v): multi_target_metrics(y2[values == v], p2[values == v], task)["mean"] for v in uniq}

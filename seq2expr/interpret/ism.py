@@ -16,6 +16,7 @@ the plain one on its first batch and abandoned with a warning on any disagreemen
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 import warnings
@@ -90,6 +91,15 @@ def _window_params(mod: nn.Module) -> tuple[int, int, int, tuple[int, int], floa
             return F.conv1d(x, m.weight, m.bias, m.stride, 0, m.dilation, m.groups)
 
         return k, s, d, pad, 0.0, op
+    if isinstance(mod, nn.ConstantPad1d):
+        pad = tuple(mod.padding) if isinstance(mod.padding, tuple) else (mod.padding, mod.padding)
+        if min(pad) < 0:
+            return None
+
+        def op(x):
+            return x
+
+        return 1, 1, 1, pad, float(mod.value), op
     if isinstance(mod, nn.MaxPool1d):
         if mod.ceil_mode or mod.return_indices:
             return None
@@ -128,12 +138,12 @@ class _FastISM:
     """Traced model plus the locality rules above."""
 
     def __init__(self, model: nn.Module):
-        self.gm = fx.symbolic_trace(model)
+        # optional forward arguments (e.g. return_attention=False) are frozen at their defaults
+        params = list(inspect.signature(model.forward).parameters.values())[1:]
+        concrete = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+        self.gm = fx.symbolic_trace(model, concrete_args=concrete or None)
         self.nodes = list(self.gm.graph.nodes)
-        placeholders = [n for n in self.nodes if n.op == "placeholder"]
-        if len(placeholders) != 1:
-            raise ValueError("fast ISM needs a model with exactly one input")
-        self.input = placeholders[0]
+        self.input = next(n for n in self.nodes if n.op == "placeholder")
         self.dependent: set[fx.Node] = set()
         for n in self.nodes:
             if n is self.input or any(a in self.dependent for a in n.all_input_nodes):

@@ -103,12 +103,14 @@ def match_motifs(patterns: dict[str, np.ndarray], database: dict[str, np.ndarray
     """Tomtom each pattern against ``database``: the ``n_top`` best targets per pattern.
 
     Columns: pattern, rank, motif_id, tf, p_value, q_value (Benjamini-Hochberg over all database
-    targets of that pattern), e_value (p x database size), offset, orientation (+ or -), overlap.
+    targets of that pattern), e_value (p x database size), offset, orientation (+ or -), overlap, motif
+    (the database key).
     Patterns may be CWMs (any sign) or PWMs: each is compared as given.
     """
     from memelite.tomtom import tomtom
 
-    cols = ["pattern", "rank", "motif_id", "tf", "p_value", "q_value", "e_value", "offset", "orientation", "overlap"]
+    cols = ["pattern", "rank", "motif_id", "tf", "p_value", "q_value", "e_value", "offset", "orientation", "overlap",
+            "motif"]
     if not patterns or not database:
         return pd.DataFrame(columns=cols)
     names = list(database)
@@ -132,7 +134,7 @@ def match_motifs(patterns: dict[str, np.ndarray], database: dict[str, np.ndarray
             rows.append({"pattern": qname, "rank": r + 1, "motif_id": mid, "tf": tf, "p_value": float(pv[ti]),
                          "q_value": float(q_sorted[r]), "e_value": float(pv[ti] * n_db),
                          "offset": int(offsets[qi, ti]), "orientation": "-" if strands[qi, ti] else "+",
-                         "overlap": int(overlaps[qi, ti])})
+                         "overlap": int(overlaps[qi, ti]), "motif": names[ti]})
     return pd.DataFrame(rows, columns=cols)
 
 

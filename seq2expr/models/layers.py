@@ -38,8 +38,9 @@ def per_layer(value: T | Sequence[T], n: int, name: str) -> list[T]:
 class ConvBlock(nn.Sequential):
     """``Conv1d('same') -> BatchNorm -> activation -> MaxPool -> Dropout``; the unit of every CNN here.
 
-    Sub-modules are named (``pad`` for even kernels, ``conv``, ``bn``, ``act``, ``pool``, ``drop``) so interpretation code can hook
-    ``block.act`` (rectified feature maps, the classic Grad-CAM target) or ``block.conv``.
+    Sub-modules are named (``pad`` for even kernels, ``conv``, ``bn``, ``act``, ``pool``, ``drop``) so
+    interpretation code can hook ``block.act`` (rectified feature maps, the classic Grad-CAM target) or
+    ``block.conv``.
     """
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, *, act: str = "relu", batch_norm: bool = True,
@@ -69,8 +70,9 @@ def conv_stack(in_ch: int, channels: Sequence[int], kernel_sizes: int | Sequence
     Returns a flat ``nn.Sequential`` of ConvBlocks, so ``stack[-1]`` is the last convolution block.
     """
     n = len(channels)
-    ks, pools, drops = per_layer(kernel_sizes, n, "kernel_sizes"), per_layer(pool_sizes, n, "pool_sizes"), \
-        per_layer(dropout, n, "dropout")
+    ks = per_layer(kernel_sizes, n, "kernel_sizes")
+    pools = per_layer(pool_sizes, n, "pool_sizes")
+    drops = per_layer(dropout, n, "dropout")
     blocks: list[nn.Module] = []
     prev = in_ch
     for ch, k, p, d in zip(channels, ks, pools, drops, strict=True):

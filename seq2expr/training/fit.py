@@ -15,12 +15,14 @@ is unaffected by standardisation), the predictions table is on the original meas
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import shutil
 import sys
 import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +30,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from seq2expr.atomic import write_json, write_text
+from seq2expr.atomic import atomic_path, write_json, write_text
 from seq2expr.config import RunConfig, dump_config
 from seq2expr.models.saved import EnsembleAverage, save_model
 from seq2expr.training.predict import predict, to_output_scale
 
 log = logging.getLogger(__name__)
 FINISHED = "finished.json"
+RUN_STATE = "run.json"  # settings the checkpoints were written with
 PREDICT_CHUNK = 65_536
 
 
@@ -80,49 +83,41 @@ def _best_weights(ckpt_path: str | Path) -> dict[str, torch.Tensor]:
     return {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
 
 
-def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool = True, progress: bool = True,
-               callbacks: Sequence[Any] = ()) -> tuple[nn.Module, dict]:
-    """Train one model with ``seed`` in ``run_dir``; returns it with its best weights, and fit info.
+def _run_fingerprint(cfg: RunConfig, bundle, seed: int) -> dict[str, Any]:
+    """What a checkpoint must agree with to be resumed: the data, the architecture, the optimisation."""
+    t = cfg.train.model_dump(mode="json")
+    for k in ("epochs", "max_time_minutes", "early_stopping_patience", "threads", "num_workers", "ensemble_seeds"):
+        t.pop(k, None)  # may change between attempts (e.g. more epochs, more time)
+    return {"data_hash": bundle.data_hash, "model": cfg.model.model_dump(mode="json"), "train": t, "seed": seed}
 
-    Resumes from ``run_dir/checkpoints/last.ckpt`` when ``resume``; a member that already finished is
-    loaded from its best checkpoint instead of being trained again.
-    """
+
+def _check_resumable(ckpt_dir: Path, fingerprint: dict[str, Any]) -> None:
+    """Refuse to resume checkpoints written for other data or settings; record the settings otherwise."""
+    path = ckpt_dir / RUN_STATE
+    if path.is_file() and (ckpt_dir / "last.ckpt").is_file():
+        before = json.loads(path.read_text())
+        changed = sorted(k for k in fingerprint if before.get(k) != fingerprint[k])
+        if changed:
+            raise ValueError(f"{ckpt_dir}: checkpoints were written with different {', '.join(changed)}; "
+                             "use --no-resume (resume=False) to start over or another output_dir")
+    else:
+        write_json(path, fingerprint)
+
+
+def _make_trainer(cfg: RunConfig, run_dir: Path, monitor: str, n_batches: int, progress: bool,
+                  callbacks: Sequence[Any]):
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    from seq2expr.models.registry import build_model
-    from seq2expr.training.module import SeqModule, monitor_metric
-
     t = cfg.train
-    ckpt_dir = run_dir / "checkpoints"
-    if not resume:
-        for d in (ckpt_dir, run_dir / "logs"):
-            shutil.rmtree(d, ignore_errors=True)
-    if len(bundle.splits["valid"]) == 0:
-        raise ValueError("training needs a validation split (data.split.valid_fraction > 0 or a 'valid' split)")
-    n_targets = len(bundle.target_names)
-    L.seed_everything(seed, workers=True, verbose=False)
-    model = build_model(cfg.model.name, seq_len=bundle.seq_len, n_targets=n_targets, **cfg.model.params)
-    finished = ckpt_dir / FINISHED
-    if resume and finished.is_file():
-        info = json.loads(finished.read_text())
-        model.load_state_dict(_best_weights(info["best_checkpoint"]))
-        log.info("%s: already trained, loaded %s", run_dir, info["best_checkpoint"])
-        return model, info
-
-    module = SeqModule(model, n_targets=n_targets, task=t.task, loss=t.loss, lr=t.lr, weight_decay=t.weight_decay,
-                       schedule=t.schedule, rc_average=t.rc_average)
-    train_dl, valid_dl = _loaders(cfg, bundle, seed)
-    monitor = monitor_metric(t.task)
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_top_k=1,
-                                 save_last=True, enable_version_counter=False)
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
+                                 save_top_k=1, save_last=True, enable_version_counter=False)
     cbs: list[Any] = [checkpoint, *callbacks]
     if t.early_stopping_patience is not None:
         cbs.append(EarlyStopping(monitor=monitor, mode="max", patience=t.early_stopping_patience, check_finite=False))
     if progress:
         cbs.append(_progress_bar())
-    on_gpu = torch.cuda.is_available()
     trainer = L.Trainer(
         max_epochs=t.epochs,
         max_time={"minutes": t.max_time_minutes} if t.max_time_minutes else None,
@@ -134,22 +129,107 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
         default_root_dir=run_dir,
         enable_progress_bar=progress,
         enable_model_summary=progress,
-        deterministic="warn" if on_gpu else True,
-        log_every_n_steps=max(1, min(50, len(train_dl))),
+        deterministic="warn" if torch.cuda.is_available() else True,
+        log_every_n_steps=max(1, min(50, n_batches)),
         num_sanity_val_steps=0,
     )
+    return trainer, checkpoint
+
+
+@contextmanager
+def _quiet_lightning(quiet: bool):
+    """Keep Lightning's info lines (accelerator, tips) out of quiet runs; restore global torch settings after."""
+    det, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    logger = logging.getLogger("lightning.pytorch")
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*(does not have many workers|exists and is not empty).*")
+            yield
+    finally:
+        logger.setLevel(level)
+        torch.use_deterministic_algorithms(det, warn_only=warn_only)  # Lightning's deterministic=True is global
+
+
+def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool = True, progress: bool = True,
+               callbacks: Sequence[Any] = ()) -> tuple[nn.Module, dict]:
+    """Train one model with ``seed`` in ``run_dir``; returns it with its best weights, and fit info.
+
+    Resumes from ``run_dir/checkpoints/last.ckpt`` when ``resume``; a member that already finished is
+    loaded from its best checkpoint instead of being trained again.
+    """
+    import lightning as L
+
+    from seq2expr.models.registry import build_model
+    from seq2expr.training.module import SeqModule, monitor_metric
+
+    t = cfg.train
+    ckpt_dir = run_dir / "checkpoints"
+    if not resume:
+        for d in (ckpt_dir, run_dir / "logs"):
+            shutil.rmtree(d, ignore_errors=True)
+    if len(bundle.splits["valid"]) == 0:
+        raise ValueError("training needs a validation split (data.split.valid_fraction > 0 or a 'valid' split)")
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    _check_resumable(ckpt_dir, _run_fingerprint(cfg, bundle, seed))
+    n_targets = len(bundle.target_names)
+    L.seed_everything(seed, workers=True, verbose=False)
+    model = build_model(cfg.model.name, seq_len=bundle.seq_len, n_targets=n_targets, **cfg.model.params)
+    finished = ckpt_dir / FINISHED
+    if finished.is_file():
+        info = json.loads(finished.read_text())
+        model.load_state_dict(_best_weights(ckpt_dir / info["best_checkpoint"]))
+        log.info("%s: already trained, loaded %s", run_dir, info["best_checkpoint"])
+        return model.eval(), info
+
+    module = SeqModule(model, n_targets=n_targets, task=t.task, loss=t.loss, lr=t.lr, weight_decay=t.weight_decay,
+                       schedule=t.schedule, rc_average=t.rc_average)
+    train_dl, valid_dl = _loaders(cfg, bundle, seed)
+    monitor = monitor_metric(t.task)
     last = ckpt_dir / "last.ckpt"
-    ckpt_path = str(last) if resume and last.is_file() else None
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*(does not have many workers|exists and is not empty).*")
-        trainer.fit(module, train_dl, valid_dl, ckpt_path=ckpt_path, weights_only=False)
-    best = checkpoint.best_model_path or str(last)
+    ckpt_path = str(last) if last.is_file() else None
+    log_file = run_dir / "logs" / "metrics.csv"
+    earlier = _read_log(log_file) if ckpt_path else []
+    with _quiet_lightning(not progress):
+        trainer, checkpoint = _make_trainer(cfg, run_dir, monitor, len(train_dl), progress, callbacks)
+        try:
+            trainer.fit(module, train_dl, valid_dl, ckpt_path=ckpt_path, weights_only=False)
+        finally:
+            if earlier:
+                _merge_log(log_file, earlier)
+    best = Path(checkpoint.best_model_path or last)
     model.load_state_dict(_best_weights(best))
     score = checkpoint.best_model_score
-    info = {"seed": seed, "best_checkpoint": best, "best_score": None if score is None else float(score),
-            "monitor": monitor, "epochs_trained": int(trainer.current_epoch), "resumed_from": ckpt_path}
+    info = {"seed": seed, "best_checkpoint": best.name, "best_score": None if score is None else float(score),
+            "monitor": monitor, "epochs_trained": int(trainer.current_epoch),
+            "resumed_from": Path(ckpt_path).name if ckpt_path else None}
     write_json(finished, info)
     return model.cpu().eval(), info
+
+
+def _read_log(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _merge_log(path: Path, earlier: list[dict[str, str]]) -> None:
+    """Put back the log rows of the run before a resume (CSVLogger starts a fresh file).
+
+    Rows of epochs the resumed run logged again (the interrupted epoch's end) are taken from the new run.
+    """
+    new = _read_log(path)
+    first = min((int(r["epoch"]) for r in new if r.get("epoch")), default=None)
+    kept = [r for r in earlier if first is None or (r.get("epoch") and int(r["epoch"]) < first)]
+    rows = kept + new
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
 
 
 def _predict_split(model: nn.Module, bundle, idx: np.ndarray, cfg: RunConfig) -> np.ndarray:

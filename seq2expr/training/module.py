@@ -8,6 +8,8 @@ is exported without Lightning.
 
 from __future__ import annotations
 
+import warnings
+
 import lightning as L
 import torch
 import torchmetrics
@@ -50,7 +52,9 @@ class SeqModule(L.LightningModule):
             self.val_accuracy = torchmetrics.Accuracy(**kind)
         else:
             self.val_pearson = torchmetrics.PearsonCorrCoef(num_outputs=n_targets)
-            self.val_spearman = torchmetrics.SpearmanCorrCoef(num_outputs=n_targets)
+            with warnings.catch_warnings():  # it buffers the validation set: known and small enough
+                warnings.filterwarnings("ignore", message=".*will save all targets and predictions.*")
+                self.val_spearman = torchmetrics.SpearmanCorrCoef(num_outputs=n_targets)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

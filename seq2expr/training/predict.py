@@ -103,17 +103,10 @@ def predict_codes(saved: SavedModel, codes: np.ndarray, *, batch_size: int = 512
 
 def encode_for(saved: SavedModel, seqs: Sequence[str], *, ids: Sequence[str] | None = None,
                source: str | None = None) -> np.ndarray:
-    """Encode sequences with the saved policy, checking they match the length the model was built for."""
-    from seq2expr.data.cache import encode_fast
+    """Encode sequences with the saved policy to the length the model was built for."""
+    from seq2expr.data.prepare import prepare_inference_codes
 
-    codes = encode_fast(list(seqs), saved.policy, labels=None if ids is None else list(ids), source=source)
-    want = saved.config["model"].get("seq_len")
-    if want is not None and codes.shape[1] != int(want):
-        from seq2expr.data.errors import DataError
-
-        raise DataError(f"sequences are {codes.shape[1]} bp but the model expects {want} bp; "
-                        "set a policy length when training or pad/trim the input", source=source)
-    return codes
+    return prepare_inference_codes(seqs, saved.policy, int(saved.config["model"]["seq_len"]), ids=ids, source=source)
 
 
 def predict_saved(saved: SavedModel, seqs: Sequence[str] | np.ndarray, *, batch_size: int = 512,

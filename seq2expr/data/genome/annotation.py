@@ -78,8 +78,17 @@ def read_features(path: str | Path) -> pd.DataFrame:
                         record=f"line {m.group(1)}" if m else None) from None
     df["line"] = np.arange(1, len(df) + 1)
     seqid = df["seqid"].fillna("")
-    # comments, directives, blank lines and a trailing ##FASTA section all lack the 9 fields
-    df = df[~seqid.str.startswith("#") & df["attributes"].notna() & df["end"].notna()]
+    fasta = np.flatnonzero(seqid.str.startswith("##FASTA").to_numpy())
+    if len(fasta):  # GFF3 may end with the sequences themselves
+        df, seqid = df.iloc[: fasta[0]], seqid.iloc[: fasta[0]]
+    content = ~seqid.str.startswith("#") & (seqid != "")
+    short = content & df["attributes"].isna()
+    if short.any():
+        row = df[short].iloc[0]
+        n = int(row[GFF_COLUMNS].notna().sum())
+        raise DataError(f"{n} tab-separated fields where GTF/GFF needs 9", source=str(path),
+                        record=f"line {row['line']}")
+    df = df[content]
     if df.empty:
         raise DataError("no feature lines", source=str(path))
     start = pd.to_numeric(df["start"], errors="coerce")

@@ -64,13 +64,15 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
                        gene_column: str | None = None, samples: list[str] | None = None,
                        aggregate: Aggregate = "mean", transform: str = "log1p",
                        label_quantiles: tuple[float, float] | None = None, species: str | None = None,
-                       drop_padded: bool = False, formats: Sequence[Format] = ("parquet",),
+                       drop_padded: bool = False, families: bool = False,
+                       formats: Sequence[Format] = ("parquet",),
                        cache: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
     """Build the table (see module docstring) and its report; write both under ``out`` when given.
 
     ``expression`` is a table, an htseq folder or tarball (see :func:`read_expression`), or a genes x samples
     DataFrame. ``units="auto"`` treats all-integer values as counts. ``biotypes=None`` keeps every biotype.
     ``tss_bed`` (+ ``tss_names``, a 2-column alias table) replaces annotation TSSs with measured ones.
+    ``families=True`` adds a ``family`` column (see :func:`add_families`).
     """
     t0 = time.perf_counter()
     if transform not in TARGET_BASE:
@@ -101,6 +103,19 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
 
     drop(genes["gene_id"].duplicated().to_numpy(), "duplicate_gene_id")
 
+    # expression -> TPM over every annotated gene in the table (any biotype or chromosome), then restrict
+    expr = expression if isinstance(expression, pd.DataFrame) else read_expression(
+        expression, gene_column=gene_column, samples=samples)
+    esrc = expr.attrs.get("source", str(expression) if not isinstance(expression, pd.DataFrame) else None)
+    mapped, mrep = match_gene_ids(expr.index, genes, source=esrc)
+    expr = expr.loc[mapped.index]
+    expr.index = pd.Index(mapped.to_numpy(), name="gene_id")
+    used_units = guess_units(expr) if units == "auto" else units
+    tpm = to_tpm(expr, used_units, genes.set_index("gene_id")["exonic_length"])
+    report["expression"] = {**mrep, "source": esrc, "units": used_units, "units_guessed": units == "auto",
+                            "samples": list(map(str, expr.columns)),
+                            "dropped_columns": expr.attrs.get("dropped_columns", [])}
+
     # chromosome names -> FASTA names
     cmap, crep = reconcile_chromosomes(genes["chrom"].unique(), fa.names)
     report["chromosomes"] = {"annotation": crep}
@@ -114,20 +129,6 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
         names = read_name_table(tss_names) if tss_names is not None else None
         genes, report["tss_bed"] = apply_tss_bed(genes, bed, names=names, chrom_map=bmap,
                                                  use_end_as_tts=tss_bed_tts, source=str(tss_bed))
-
-    # expression -> TPM over every annotated gene in the table, then restrict
-    expr = expression if isinstance(expression, pd.DataFrame) else read_expression(
-        expression, gene_column=gene_column, samples=samples)
-    esrc = expr.attrs.get("source", str(expression) if not isinstance(expression, pd.DataFrame) else None)
-    mapped, mrep = match_gene_ids(expr.index, genes, source=esrc)
-    expr = expr.loc[mapped.index]
-    expr.index = pd.Index(mapped.to_numpy(), name="gene_id")
-    used_units = guess_units(expr) if units == "auto" else units
-    lengths = genes.set_index("gene_id")["exonic_length"]
-    tpm = to_tpm(expr, used_units, lengths)
-    report["expression"] = {**mrep, "source": esrc, "units": used_units, "units_guessed": units == "auto",
-                            "samples": list(map(str, expr.columns)),
-                            "dropped_columns": expr.attrs.get("dropped_columns", [])}
 
     if biotypes:
         drop(~genes["biotype"].isin(list(biotypes)).to_numpy(), "biotype")
@@ -156,6 +157,8 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
         report["labels"] = {"quantiles": list(label_quantiles), "thresholds": q.tolist(),
                             **table["label_class"].value_counts().to_dict()}
 
+    if families:
+        report["families"] = add_families(table)
     report.update({
         "kept": len(table), "dropped": dropped, "dropped_examples": examples,
         "tss_sources": table["tss_source"].value_counts().to_dict(), "seq_len": windows.length,
@@ -166,6 +169,29 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
     if out is not None:
         report["files"] = write_gene_dataset(table, out, formats=formats, report=report)
     return table, report
+
+
+def add_families(table: pd.DataFrame, group_column: str = "chromosome", **cluster_kw) -> dict:
+    """Add a ``family`` column: clusters of windows sharing k-mers (paralogues, repeats, overlapping windows).
+
+    Uses :func:`seq2expr.data.splits.similarity_clusters` (k-mer containment, sketched for long windows).
+    Genes whose windows overlap on the genome share sequence and cluster together too, so families mostly
+    stay within a chromosome; a family spanning several chromosomes is a paralogue group that a
+    chromosome split would straddle. Split with ``method: group, group_column: family`` to keep families
+    whole, or drop test genes whose family has training members (as DeepCRE does for validation genes).
+    Returns counts for the report.
+    """
+    from seq2expr.data.sequences import encode
+    from seq2expr.data.splits import similarity_clusters
+
+    labels = similarity_clusters(encode(table["sequence"].tolist(), ids=table["id"].tolist()), **cluster_kw)
+    prefix = table["species"].astype(str).where(table["species"].astype(str) != "", "fam") + ":"
+    table["family"] = prefix + pd.Series(labels, index=table.index).astype(str)
+    sizes = table["family"].map(table["family"].value_counts())
+    n_groups = table.groupby("family")[group_column].transform("nunique")
+    return {"families": int(table["family"].nunique()), "genes_in_multi_gene_families": int((sizes > 1).sum()),
+            "largest_family": int(sizes.max()),
+            f"genes_in_families_spanning_{group_column}s": int((n_groups > 1).sum())}
 
 
 def _assemble(genes: pd.DataFrame, tpm: pd.DataFrame, aggregate: str, transform: str,
@@ -195,7 +221,7 @@ def _write_table(df: pd.DataFrame, path: Path) -> None:
         if path.name.endswith(".parquet"):
             df.to_parquet(tmp, index=False)
         else:
-            df.to_csv(tmp, sep="\t", index=False, compression="gzip")
+            df.to_csv(tmp, sep="\t", index=False, compression={"method": "gzip", "compresslevel": 1})  # 9: 10x slower
 
 
 def write_gene_dataset(table: pd.DataFrame, out: str | Path, *, formats: Sequence[Format] = ("parquet",),

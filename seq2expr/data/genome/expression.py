@@ -11,6 +11,7 @@ in the table, before any biotype filter), FPKM by rescaling each sample to sum t
 
 from __future__ import annotations
 
+import gzip
 import io
 import re
 import tarfile
@@ -91,8 +92,6 @@ def read_htseq_dir(path: str | Path) -> pd.DataFrame:
         with open(f, "rb") as fh:
             raw = fh.read()
         if raw[:2] == b"\x1f\x8b":
-            import gzip
-
             raw = gzip.decompress(raw)
         series.append(_read_htseq(io.BytesIO(raw), str(f), f.name))
     return _combine_samples(series, str(path))
@@ -115,6 +114,15 @@ def read_htseq_tar(path: str | Path) -> pd.DataFrame:
     return _combine_samples(series, str(path))
 
 
+def _separator(path: Path) -> str:
+    """Tab, comma, or runs of whitespace, from the first line."""
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    with (gzip.open(path, "rt") if head == b"\x1f\x8b" else open(path)) as fh:
+        first = fh.readline()
+    return "\t" if "\t" in first else "," if "," in first else r"\s+"
+
+
 def read_table(path: str | Path, *, gene_column: str | None = None) -> pd.DataFrame:
     """A genes x samples table; descriptive text columns (names, biotypes) are dropped and listed in attrs."""
     path = Path(path)
@@ -123,9 +131,7 @@ def read_table(path: str | Path, *, gene_column: str | None = None) -> pd.DataFr
         if name.endswith((".parquet", ".pq")):
             df = pd.read_parquet(path)
         else:
-            sep = "," if name.removesuffix(".gz").endswith(".csv") else None
-            df = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", dtype=str,
-                             comment=None)
+            df = pd.read_csv(path, sep=_separator(path), dtype=str, comment=None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as err:
         raise DataError(f"cannot read expression table ({err})", source=str(path)) from None
     if df.shape[1] < 2:

@@ -1,0 +1,107 @@
+"""Sequence logos (logomaker, matplotlib Agg): attributions of one sequence, motifs, pattern vs match."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from seq2expr.atomic import atomic_path  # noqa: E402
+
+
+def _frame(mat: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(np.asarray(mat, dtype=np.float64).T, columns=list("ACGT"))
+
+
+def _ic_matrix(pwm: np.ndarray) -> np.ndarray:
+    """Probability matrix scaled to information content (bits) per position."""
+    p = np.clip(np.asarray(pwm, dtype=np.float64), 1e-9, None)
+    p = p / p.sum(0, keepdims=True)
+    ic = 2 + (p * np.log2(p)).sum(0)
+    return p * ic[None]
+
+
+def _draw(ax, mat: np.ndarray, title: str = "", ylabel: str = "", start: int = 0) -> None:
+    import logomaker
+
+    df = _frame(mat)
+    df.index = df.index + start
+    logomaker.Logo(df, ax=ax, color_scheme="classic")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_title(title, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=8)
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Save a figure as PNG atomically and close it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
+def attribution_logo(attr: np.ndarray, path: str | Path, *, start: int = 0, end: int | None = None,
+                     title: str = "") -> Path:
+    """Logo of one sequence's ``(4, L)`` attributions (observed bases) on the window ``[start, end)``."""
+    a = np.asarray(attr)[:, start:end]
+    fig, ax = plt.subplots(figsize=(max(4.0, a.shape[1] * 0.09), 1.6))
+    _draw(ax, a, title, "attribution", start)
+    return save_figure(fig, path)
+
+
+def motif_logo(mat: np.ndarray, path: str | Path, *, kind: str = "pwm", title: str = "") -> Path:
+    """Logo of a ``(4, w)`` motif: a PWM as information content (``kind="pwm"``) or a CWM as is."""
+    fig, ax = plt.subplots(figsize=(max(2.5, mat.shape[1] * 0.25), 1.5))
+    _draw(ax, _ic_matrix(mat) if kind == "pwm" else mat, title, "bits" if kind == "pwm" else "contribution")
+    return save_figure(fig, path)
+
+
+def pattern_vs_match(cwm: np.ndarray, match_pwm: np.ndarray | None, path: str | Path, *, offset: int = 0,
+                     reverse: bool = False, title: str = "", match_title: str = "") -> Path:
+    """A pattern's CWM above its database match (aligned by Tomtom's offset and strand)."""
+    rows = 2 if match_pwm is not None else 1
+    m = None
+    if match_pwm is not None:
+        m = np.asarray(match_pwm)[::-1, ::-1] if reverse else np.asarray(match_pwm)
+    width = max(cwm.shape[1], (m.shape[1] + abs(offset)) if m is not None else 0)
+    fig, axes = plt.subplots(rows, 1, figsize=(max(3.0, width * 0.25), 1.5 * rows), squeeze=False)
+    _draw(axes[0, 0], cwm, title, "contribution")
+    axes[0, 0].set_xlim(-0.5 + min(0, -offset), width - 0.5)
+    if m is not None:
+        _draw(axes[1, 0], _ic_matrix(m), match_title, "bits", start=-offset)
+        axes[1, 0].set_xlim(axes[0, 0].get_xlim())
+    return save_figure(fig, path)
+
+
+def effect_plot(df: pd.DataFrame, path: str | Path, *, x: str = "spacing", y: str = "effect_ab",
+                hue: str = "orientation", title: str = "", ref_lines: dict[str, float] | None = None) -> Path:
+    """Line plot of a tidy global-importance table (e.g. pair effect vs spacing per orientation)."""
+    fig, ax = plt.subplots(figsize=(5, 2.6))
+    for key, g in df.groupby(hue, sort=False):
+        ax.plot(g[x], g[y], marker="o", ms=3, label=str(key))
+    for label, v in (ref_lines or {}).items():
+        ax.axhline(v, ls="--", lw=0.8, color="grey")
+        ax.text(ax.get_xlim()[0], v, f" {label}", fontsize=7, va="bottom")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def bar_plot(labels: list[str], values: list[float], path: str | Path, *, ylabel: str = "mean effect",
+             title: str = "") -> Path:
+    """Bar chart (e.g. effect of each matched motif inserted into backgrounds)."""
+    fig, ax = plt.subplots(figsize=(max(3.0, 0.5 * len(labels) + 1), 2.6))
+    ax.bar(range(len(values)), values, color=["#3a7" if v >= 0 else "#c44" for v in values])
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    return save_figure(fig, path)

@@ -1,0 +1,101 @@
+"""De-novo motifs from attributions with TF-MoDISco (modisco-lite).
+
+Input: one-hot ``(N, 4, L)`` and hypothetical contributions ``(N, 4, L)``. Output: a list of
+:class:`Pattern` (CWM = mean contribution, PWM = base frequencies of the seqlets, seqlet count and
+positions, sign). An empty list (with a logged reason) when no motif passes modisco's thresholds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from seq2expr.interpret.motifs import consensus, information_content, write_meme
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pattern:
+    """One TF-MoDISco pattern, trimmed to its informative core. Arrays are ``(4, w)``."""
+
+    name: str
+    sign: str  # "pos" (raises the output) or "neg"
+    cwm: np.ndarray  # mean contribution of the seqlets (observed bases)
+    hcwm: np.ndarray  # mean hypothetical contribution
+    pwm: np.ndarray  # base frequencies over the seqlets
+    n_seqlets: int
+    seqlets: list[tuple[int, int, int, bool]] = field(default_factory=list)  # (example, start, end, revcomp)
+
+    @property
+    def consensus(self) -> str:
+        return consensus(self.pwm)
+
+
+def _trim(cwm: np.ndarray, frac: float = 0.3, flank: int = 2) -> slice:
+    """Columns whose total |contribution| exceeds ``frac`` of the peak, plus a small flank."""
+    score = np.abs(cwm).sum(0)
+    keep = np.flatnonzero(score >= frac * score.max()) if score.max() > 0 else np.arange(len(score))
+    return slice(max(0, keep[0] - flank), min(len(score), keep[-1] + flank + 1))
+
+
+def run_modisco(onehot: np.ndarray, hypothetical: np.ndarray, *, max_seqlets: int = 2000,
+                sliding_window_size: int = 15, flank_size: int = 5, min_metacluster_size: int = 20,
+                final_min_cluster_size: int = 20, target_seqlet_fdr: float = 0.05, n_leiden_runs: int = 10,
+                trim_fraction: float = 0.3, verbose: bool = False) -> list[Pattern]:
+    """Run TF-MoDISco and return patterns sorted by seqlet count (positive ones first)."""
+    from modiscolite.tfmodisco import TFMoDISco
+
+    oh = np.ascontiguousarray(np.asarray(onehot, dtype=np.float32).transpose(0, 2, 1))
+    hyp = np.ascontiguousarray(np.asarray(hypothetical, dtype=np.float32).transpose(0, 2, 1))
+    if oh.shape != hyp.shape:
+        raise ValueError(f"one-hot {oh.shape} and hypothetical contributions {hyp.shape} differ in shape")
+    if oh.shape[1] < sliding_window_size + 2 * flank_size:
+        raise ValueError(f"sequences of {oh.shape[1]} bp are too short for a {sliding_window_size}-bp window")
+    try:
+        pos, neg = TFMoDISco(one_hot=oh, hypothetical_contribs=hyp, sliding_window_size=sliding_window_size,
+                             flank_size=flank_size, min_metacluster_size=min_metacluster_size,
+                             max_seqlets_per_metacluster=max_seqlets, target_seqlet_fdr=target_seqlet_fdr,
+                             final_min_cluster_size=final_min_cluster_size, n_leiden_runs=n_leiden_runs,
+                             verbose=verbose)
+    except (ValueError, IndexError) as err:  # modisco raises these when too few seqlets pass
+        log.warning("TF-MoDISco found no motif: %s", err)
+        return []
+    out: list[Pattern] = []
+    for sign, pats in (("pos", pos), ("neg", neg)):
+        for i, p in enumerate(pats or []):
+            cwm = np.asarray(p.contrib_scores, dtype=np.float64).T
+            sl = _trim(cwm, trim_fraction)
+            ppm = np.asarray(p.sequence, dtype=np.float64).T[:, sl] + 1e-3
+            out.append(Pattern(
+                name=f"{sign}_pattern_{i}", sign=sign, cwm=cwm[:, sl],
+                hcwm=np.asarray(p.hypothetical_contribs, dtype=np.float64).T[:, sl],
+                pwm=ppm / ppm.sum(0, keepdims=True), n_seqlets=len(p.seqlets),
+                seqlets=[(int(s.example_idx), int(s.start), int(s.end), bool(s.is_revcomp)) for s in p.seqlets]))
+    if not out:
+        log.warning("TF-MoDISco found no motif: too few seqlets or no cluster passed (try more sequences)")
+    return out
+
+
+def pattern_motifs(patterns: list[Pattern], kind: str = "pwm") -> dict[str, np.ndarray]:
+    """``{name: (4, w)}`` of the patterns' PWMs (``kind="pwm"``) or absolute CWMs (``"cwm"``)."""
+    if kind == "pwm":
+        return {p.name: p.pwm for p in patterns}
+    if kind == "cwm":
+        return {p.name: np.abs(p.cwm) if p.sign == "neg" else np.clip(p.cwm, 0, None) for p in patterns}
+    raise ValueError(f"kind must be 'pwm' or 'cwm', not {kind!r}")
+
+
+def to_meme(patterns: list[Pattern], path: str | Path) -> Path:
+    """Write the patterns' PWMs as a MEME file (names ``pos_pattern_0`` ...)."""
+    return write_meme(pattern_motifs(patterns), path)
+
+
+def summary(patterns: list[Pattern]) -> list[dict]:
+    """One row per pattern: name, sign, seqlets, width, consensus, information content."""
+    return [{"pattern": p.name, "sign": p.sign, "n_seqlets": p.n_seqlets, "width": p.pwm.shape[1],
+             "consensus": p.consensus, "ic_bits": round(float(information_content(p.pwm).sum()), 2)}
+            for p in patterns]

@@ -1,0 +1,221 @@
+"""One-call interpretation report: attributions -> TF-MoDISco motifs -> JASPAR matches -> global importance.
+
+``write_report`` writes, atomically (a temporary folder renamed at the end), ``report.html`` with the
+top-predicted sequences' attribution logos, the motif table (CWM logos beside their best JASPAR match)
+and global-importance plots of the matched motifs, plus the raw material: ``attributions.npz``
+(onehot, attributions, hypothetical, ids, predictions), ``motif_matches.tsv``, ``patterns.tsv``,
+``patterns.meme``, ``sites.tsv``, ``global_importance.tsv`` and ``summary.json``.
+For classification models the logit of the chosen target is explained.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from seq2expr.atomic import atomic_path, write_json
+from seq2expr.data.errors import DataError
+from seq2expr.data.sequences import SequencePolicy, encode, one_hot
+from seq2expr.interpret import global_importance as gi
+from seq2expr.interpret import logos
+from seq2expr.interpret._utils import predict, target_names
+from seq2expr.interpret.gradients import attribute
+from seq2expr.interpret.modisco import Pattern, run_modisco, summary, to_meme
+from seq2expr.interpret.motifs import jaspar_motifs, match_motifs, read_meme, scan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Inputs:
+    """Sequences to explain: ids and one-hot ``(N, 4, L)``."""
+
+    ids: list[str]
+    onehot: np.ndarray
+
+
+def load_inputs(source, policy: SequencePolicy, seq_len: int) -> Inputs:
+    """Sequences from a table/FASTA path, a Records-like object (``ids``, ``sequences``), or a one-hot array.
+
+    Sequences are encoded with the model's policy; when it fixes no length, they must be ``seq_len`` long.
+    """
+    if isinstance(source, np.ndarray):
+        x = np.asarray(source, dtype=np.float32)
+        return Inputs([str(i) for i in range(len(x))], x)
+    if isinstance(source, (str, Path)):
+        from seq2expr.data.readers import read_records
+
+        source = read_records(source, require_targets=False)
+    ids = [str(i) for i in source.ids]
+    where = getattr(source, "source", None) or None
+    codes = encode(list(source.sequences), policy, ids=ids, source=where)
+    if codes.shape[1] != seq_len:
+        raise DataError(f"sequences are {codes.shape[1]} bp but the model takes {seq_len} bp; its policy fixes no "
+                        "length to pad or truncate to", source=where)
+    return Inputs(ids, one_hot(codes, policy.n_value).numpy())
+
+
+def _load_model(model_or_dir):
+    from seq2expr.models.saved import SavedModel, load_model
+
+    if isinstance(model_or_dir, SavedModel):
+        return model_or_dir
+    return load_model(model_or_dir)
+
+
+def _best_matches(matches: pd.DataFrame, max_q: float) -> pd.DataFrame:
+    if matches.empty:
+        return matches
+    best = matches[matches["rank"] == 1]
+    return best[best["q_value"] <= max_q]
+
+
+def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "deeplift_shap", n_top: int = 8,
+                 taxon: str | None = "fungi", motifs_file: str | Path | None = None, max_seqs: int = 2000,
+                 target: int | str = 0, n_shuffles: int = 10, seed: int = 0, max_q: float = 0.05,
+                 n_background: int = 200, batch_size: int = 128, device=None,
+                 modisco_args: dict | None = None) -> Path:
+    """Explain ``inputs`` with the saved model; return the path of ``out_dir/report.html``.
+
+    ``method``: deeplift_shap | ism | saliency. ``motifs_file``: a MEME file used instead of JASPAR.
+    ``max_seqs``: sequences explained (a seeded random subset when there are more).
+    """
+    saved = _load_model(model_or_dir)
+    model, cfg = saved.model, saved.config
+    names = target_names(cfg)
+    t = names.index(target) if isinstance(target, str) else int(target)
+    if not 0 <= t < len(names):
+        raise ValueError(f"target {target!r} not among the model's targets {names}")
+    task = cfg.get("task", "regression")
+    seq_len = int(cfg["model"]["seq_len"])
+    data = load_inputs(inputs, saved.policy, seq_len)
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(data.ids), max_seqs, replace=False)) if len(data.ids) > max_seqs else \
+        np.arange(len(data.ids))
+    ids = [data.ids[i] for i in keep]
+    x = data.onehot[keep]
+    log.info("explaining %d sequences with %s", len(x), method)
+
+    pred = predict(model, x, batch_size=batch_size, device=device)
+    attr, hyp = attribute(model, x, method=method, target=t, batch_size=batch_size, device=device,
+                          n_shuffles=n_shuffles, seed=seed)
+    database = read_meme(motifs_file) if motifs_file else jaspar_motifs(taxon=taxon)
+    patterns: list[Pattern] = run_modisco(x, hyp, **(modisco_args or {}))
+    pat_pwms = {p.name: p.pwm for p in patterns}
+    matches = match_motifs(pat_pwms, database, n_top=5)
+    best = _best_matches(matches, max_q)
+    scan_set = {**pat_pwms, **{r.motif: database[r.motif] for r in best.itertuples()}}
+    sites = scan(x, scan_set, threshold=1e-4, ids=ids)
+
+    out_dir = Path(out_dir)
+    with atomic_path(out_dir, is_dir=True) as tmp:
+        img = tmp / "img"
+        img.mkdir()
+        np.savez_compressed(tmp / "attributions.npz", onehot=x.astype(np.uint8) if np.isin(x, (0, 1)).all() else x,
+                            attributions=attr.astype(np.float32), hypothetical=hyp.astype(np.float32),
+                            ids=np.asarray(ids), predictions=pred.astype(np.float32))
+        matches.to_csv(tmp / "motif_matches.tsv", sep="\t", index=False)
+        pd.DataFrame(summary(patterns), columns=["pattern", "sign", "n_seqlets", "width", "consensus",
+                                                 "ic_bits"]).to_csv(tmp / "patterns.tsv", sep="\t", index=False)
+        to_meme(patterns, tmp / "patterns.meme")
+        sites.to_csv(tmp / "sites.tsv", sep="\t", index=False)
+
+        # top sequences
+        order = np.argsort(-pred[:, t], kind="stable")[:n_top]
+        seq_rows = []
+        for k, i in enumerate(order):
+            f = logos.attribution_logo(attr[i], img / f"seq_{k}.png", title=f"{ids[i]}  prediction {pred[i, t]:.3g}")
+            seq_rows.append((ids[i], float(pred[i, t]), f.name))
+        # patterns with their match
+        pat_rows = []
+        for p in patterns:
+            m = best[best["pattern"] == p.name]
+            top = matches[matches["pattern"] == p.name].head(3)
+            mpwm, label, off, rev = None, "no significant match", 0, False
+            if len(m):
+                r = m.iloc[0]
+                mpwm, label = database[r.motif], f"{r.motif} (q={r.q_value:.2g})"
+                off, rev = int(r.offset), r.orientation == "-"
+            f = logos.pattern_vs_match(p.cwm, mpwm, img / f"{p.name}.png", offset=off, reverse=rev,
+                                       title=f"{p.name} ({p.sign}, {p.n_seqlets} seqlets)", match_title=label)
+            pat_rows.append((p, f.name, label, top))
+        # global importance of the matched database motifs
+        gi_table = pd.DataFrame()
+        gi_imgs: list[str] = []
+        uniq = best.drop_duplicates("tf").head(6)
+        if len(uniq):
+            bg = gi.backgrounds(x, n=min(n_background, max(20, len(x))), seed=seed)
+            mot = {r.motif: database[r.motif] for r in uniq.itertuples()}
+            gi_table = gi.motif_effect(model, mot, bg, target=t, batch_size=batch_size, device=device)
+            eff = gi_table.groupby("motif", sort=False)["effect"].mean()
+            logos.bar_plot([k.split(" ", 1)[-1] for k in eff.index], list(eff.values), img / "gi_motifs.png",
+                           title="mean predicted change when inserted (both strands)")
+            gi_imgs.append("gi_motifs.png")
+            if len(mot) >= 2:
+                (na, pa), (nb, pb) = list(mot.items())[:2]
+                pair = gi.pair_effect(model, pa, pb, bg, target=t, names=(na, nb), batch_size=batch_size,
+                                      device=device)
+                if len(pair):
+                    logos.effect_plot(pair, img / "gi_pair.png", title=f"{na} + {nb} by spacing",
+                                      ref_lines={"A+B additive": float(pair["effect_a"].iloc[0]
+                                                                       + pair["effect_b"].iloc[0])})
+                    gi_imgs.append("gi_pair.png")
+                    pair.to_csv(tmp / "global_importance_pairs.tsv", sep="\t", index=False)
+        gi_table.to_csv(tmp / "global_importance.tsv", sep="\t", index=False)
+
+        write_json(tmp / "summary.json", {
+            "model": cfg.get("model", {}).get("name"), "task": task, "target": names[t], "method": method,
+            "n_sequences": len(x), "n_patterns": len(patterns),
+            "matched_tfs": sorted(set(best["tf"])) if len(best) else [],
+            "database": str(motifs_file) if motifs_file else f"JASPAR CORE {taxon}"})
+        (tmp / "report.html").write_text(_html(cfg, task, names[t], method, len(x), seq_rows, pat_rows, gi_table,
+                                               gi_imgs, motifs_file, taxon))
+    return out_dir / "report.html"
+
+
+def _table(df: pd.DataFrame) -> str:
+    return df.to_html(index=False, float_format=lambda v: f"{v:.3g}", border=0, classes="t")
+
+
+def _html(cfg: dict, task: str, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: Sequence,
+          gi_table: pd.DataFrame, gi_imgs: Sequence[str], motifs_file, taxon) -> str:
+    e = html.escape
+    what = "logit" if task == "classification" else "prediction"
+    db = f"user motifs {e(str(motifs_file))}" if motifs_file else f"JASPAR CORE ({e(str(taxon))})"
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>seq2expr interpretation</title><style>",
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}img{max-width:100%}",
+        "table.t{border-collapse:collapse;font-size:12px}table.t td,table.t th{padding:2px 6px;"
+        "border-bottom:1px solid #ddd}</style></head><body>",
+        f"<h1>Interpretation report</h1><p>Model <b>{e(str(cfg.get('model', {}).get('name')))}</b> ({e(task)}), "
+        f"target <b>{e(target)}</b>; attributions: <b>{e(method)}</b> of the {what}; {n} sequences; "
+        f"motif database: {db}.</p>",
+        "<h2>Top-predicted sequences</h2>",
+    ]
+    for sid, p, f in seq_rows:
+        parts.append(f"<p>{e(sid)} — {what} {p:.4g}<br><img src='img/{e(f)}'></p>")
+    parts.append("<h2>Motifs found (TF-MoDISco)</h2>")
+    if not pat_rows:
+        parts.append("<p><b>No motif found.</b> TF-MoDISco needs enough high-attribution seqlets; explain more "
+                     "sequences (raise --max-seqs) or check that the model has learned.</p>")
+    for p, f, label, top in pat_rows:
+        parts.append(f"<h3>{e(p.name)}: {e(p.consensus)}</h3><p>{p.n_seqlets} seqlets, "
+                     f"{'raises' if p.sign == 'pos' else 'lowers'} the {what}. Best match: {e(label)}</p>"
+                     f"<img src='img/{e(f)}'>")
+        if len(top):
+            parts.append(_table(top.drop(columns=["pattern", "motif"])))
+    parts.append("<h2>Global importance</h2>")
+    if gi_imgs:
+        parts += [f"<img src='img/{e(f)}'>" for f in gi_imgs]
+        parts.append(_table(gi_table))
+    else:
+        parts.append("<p>No significantly matched motif to test.</p>")
+    parts.append("<p>Files: attributions.npz, motif_matches.tsv, patterns.tsv, patterns.meme, sites.tsv, "
+                 "global_importance.tsv, summary.json.</p></body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,140 @@
+"""``seq2expr train / predict / evaluate`` end to end on a tiny TSV (a 2-seed ensemble trained for real)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from seq2expr.cli.main import app
+from seq2expr.cli.train import parse_dataset_spec
+from seq2expr.data.synthetic import make_synthetic
+from seq2expr.models.saved import EnsembleAverage, load_model
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("cli")
+    table, _ = make_synthetic(n=500, length=50, seed=1, interaction=None, noise_sd=0.2, position=(1.0, 1.0),
+                              p_present=0.5, motifs=[{"name": "GCN4", "matrix_id": "MA0303.3", "effect": 2.0}])
+    table.to_csv(d / "data.tsv", sep="\t", index=False)
+    config = {
+        "data": {"path": str(d / "data.tsv"), "id_column": "id", "group_columns": ["subset"],
+                 "cache_dir": str(d / "cache"), "split": {"method": "random", "valid_fraction": 0.2,
+                                                          "test_fraction": 0.2}},
+        "model": {"name": "cnn", "params": {"channels": [16], "kernel_sizes": 11, "pool_sizes": [50],
+                                            "convs_per_block": 1, "dropout": 0.0, "hidden": [8], "head_dropout": 0.0}},
+        "train": {"epochs": 4, "batch_size": 32, "lr": 0.01, "threads": 1},
+        "output_dir": str(d / "run"),
+    }
+    (d / "run.yaml").write_text(yaml.safe_dump(config))
+    res = runner.invoke(app, ["train", str(d / "run.yaml"), "--set", "train.ensemble_seeds=[0, 1]", "--quiet"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    return d, d / "run"
+
+
+def test_train_command(trained):
+    d, run = trained
+    assert (run / "model" / "config.json").is_file() and (run / "metrics.json").is_file()
+    assert (run / "seed_0" / "checkpoints" / "last.ckpt").is_file() and (run / "seed_1" / "logs").is_dir()
+    saved = load_model(run / "model")
+    assert isinstance(saved.model, EnsembleAverage) and len(saved.model.members) == 2
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["ensemble_seeds"] == [0, 1]
+    test_r = json.loads((run / "metrics.json").read_text())["test"]["overall"]["pearson_r"]
+    assert test_r > 0.6
+    # members differ (different seeds) and the ensemble is their mean
+    x = np.zeros((1, 4, 50), np.float32)
+    x[0, 0] = 1
+    import torch
+
+    with torch.no_grad():
+        outs = [m(torch.from_numpy(x)) for m in saved.model.members]
+        assert not torch.allclose(outs[0], outs[1])
+        assert torch.allclose(saved.model(torch.from_numpy(x)), (outs[0] + outs[1]) / 2)
+
+
+def test_predict_command(trained, tmp_path):
+    d, run = trained
+    table = pd.read_csv(d / "data.tsv", sep="\t").iloc[:30]
+    with open(tmp_path / "in.fa", "w") as fh:
+        for i, s in zip(table["id"], table["sequence"], strict=True):
+            fh.write(f">{i}\n{s[:25]}\n{s[25:]}\n")
+    res = runner.invoke(app, ["predict", str(run / "model"), str(tmp_path / "in.fa"), "-o", str(tmp_path / "p.tsv"),
+                              "--batch-size", "7"])
+    assert res.exit_code == 0, res.output
+    out = pd.read_csv(tmp_path / "p.tsv", sep="\t")
+    assert out["id"].tolist() == table["id"].tolist() and list(out.columns) == ["id", "expression"]
+    assert np.corrcoef(out["expression"], table["expression"])[0, 1] > 0.5
+    # bad input: named file and record, exit code 1, no output file
+    table.loc[3, "sequence"] = "ACGT!" + table.loc[3, "sequence"][5:]
+    table[["id", "sequence"]].to_csv(tmp_path / "bad.tsv", sep="\t", index=False)
+    res = runner.invoke(app, ["predict", str(run / "model"), str(tmp_path / "bad.tsv"), "-o", str(tmp_path / "b.tsv"),
+                              "--id-column", "id"])
+    assert res.exit_code == 1 and "bad.tsv" in res.output and not (tmp_path / "b.tsv").exists()
+
+
+def test_evaluate_command(trained, tmp_path):
+    d, run = trained
+    res = runner.invoke(app, ["evaluate", str(run / "model"), str(d / "data.tsv"), "--id-column", "id",
+                              "--group-column", "subset", "-o", str(tmp_path / "ev"), "--n-boot", "100"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["n"] == 500 and set(m["eval"]["groups"]["subset"]) == {"GCN4+", "GCN4-"}
+    assert m["eval"]["overall"]["pearson_r"] > 0.6 and "pearson_r" in res.output
+    assert (tmp_path / "ev" / "scatter_eval.png").is_file() and (tmp_path / "ev" / "predictions.tsv").is_file()
+    # the same numbers as scoring the predictions directly (whole table, no transform configured)
+    pred = pd.read_csv(tmp_path / "ev" / "predictions.tsv", sep="\t")
+    assert np.corrcoef(pred["target"], pred["prediction"])[0, 1] == pytest.approx(m["eval"]["overall"]["pearson_r"],
+                                                                                  abs=1e-4)
+    res = runner.invoke(app, ["evaluate", str(run / "model"), str(d / "data.tsv"), "--target-column", "nope"])
+    assert res.exit_code == 1 and "nope" in res.output
+
+
+def test_registry_dataset_input(trained, tmp_path, monkeypatch):
+    """``NAME:SUBSET`` inputs: a registry subset, or rows of a ``split`` column; membership groups scored."""
+    from seq2expr.data import registry
+    from seq2expr.data.records import Records
+
+    d, run = trained
+    table = pd.read_csv(d / "data.tsv", sep="\t")
+    split = np.where(np.arange(len(table)) % 4 == 0, "test", np.where(np.arange(len(table)) % 4 == 1, "valid",
+                                                                      "train"))
+    records = Records(ids=table["id"].to_numpy(), sequences=table["sequence"].tolist(),
+                      targets=table[["expression"]].to_numpy(np.float32), target_names=["expression"],
+                      groups={"split": split, "subset_gcn4": (table["subset"] == "GCN4+").to_numpy(),
+                              "other_model": table["expression"].to_numpy(np.float32)}, source="toy")
+    entry = registry.DatasetEntry(name="toycli", description="toy", citation="", licence="MIT", files=(),
+                                  loader=lambda paths: records, subsets={"test": lambda r: r.groups["split"] == "test"})
+    monkeypatch.setitem(registry._REGISTRY, "toycli", entry)
+    assert parse_dataset_spec("toycli:test") == "toycli:test" and parse_dataset_spec("nodata:test") is None
+
+    res = runner.invoke(app, ["evaluate", str(run / "model"), "toycli:test", "-o", str(tmp_path / "ev"),
+                              "--n-boot", "50"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["n"] == int((split == "test").sum()) and m["test"]["overall"]["n"] == m["n"]
+    # boolean membership -> only members scored; float columns are not groups; single-valued split dropped
+    assert list(m["test"]["groups"]) == ["subset_gcn4"] and list(m["test"]["groups"]["subset_gcn4"]) == ["True"]
+    assert m["test"]["groups"]["subset_gcn4"]["True"]["n"] == int(((split == "test") & records.groups["subset_gcn4"])
+                                                                  .sum())
+    res = runner.invoke(app, ["predict", str(run / "model"), "toycli:valid", "-o", str(tmp_path / "v.tsv")])
+    assert res.exit_code == 0, res.output
+    assert pd.read_csv(tmp_path / "v.tsv", sep="\t")["id"].tolist() == table["id"][split == "valid"].tolist()
+    res = runner.invoke(app, ["predict", str(run / "model"), "toycli:nosuch", "-o", str(tmp_path / "x.tsv")])
+    assert res.exit_code == 1 and "nosuch" in res.output
+
+
+def test_dataset_spec_parsing(tmp_path):
+    assert parse_dataset_spec("dream2022:test") == "dream2022:test"
+    assert parse_dataset_spec("dream2022") == "dream2022"
+    assert parse_dataset_spec("data.tsv") is None
+    existing = tmp_path / "dream2022:test"
+    existing.write_text("x")
+    assert parse_dataset_spec(str(existing)) is None
