@@ -131,10 +131,10 @@ def test_registry_dataset_input(trained, tmp_path, monkeypatch):
     assert res.exit_code == 1 and "nosuch" in res.output
 
 
-def test_dataset_spec_parsing(tmp_path):
+def test_dataset_spec_parsing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert parse_dataset_spec("dream2022:test") == "dream2022:test"
     assert parse_dataset_spec("dream2022") == "dream2022"
     assert parse_dataset_spec("data.tsv") is None
-    existing = tmp_path / "dream2022:test"
-    existing.write_text("x")
-    assert parse_dataset_spec(str(existing)) is None
+    (tmp_path / "dream2022:test").write_text("x")  # an existing file wins over the registry name
+    assert parse_dataset_spec("dream2022:test") is None

@@ -221,3 +221,15 @@ def test_real_dna_language_model_folder():
     emb = lm.embed(seqs, opts)
     assert emb.shape == (2, -(-700 // lm.segment_bp(opts)), lm.hidden_size) and np.isfinite(emb).all()
     assert not np.allclose(emb[0], emb[1])
+
+
+def test_codes_from_onehot_handles_n_and_scaled_input():
+    from seq2expr.models.lm_cnn import codes_from_onehot
+
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 4, (3, 50)).astype(np.uint8)
+    codes[0, [0, 7, 49]] = 4
+    for n_value in (0.0, 0.25):
+        x = one_hot(codes, n_value)
+        np.testing.assert_array_equal(codes_from_onehot(x).numpy(), codes)
+        np.testing.assert_array_equal(codes_from_onehot(0.3 * x).numpy(), codes)  # integrated-gradients paths

@@ -112,7 +112,7 @@ def test_annotation_errors_name_file_and_line(tmp_path):
     with pytest.raises(DataError, match=r"bad\.gtf: record line 4: bad coordinates"):
         read_genes(bad)
     bad.write_text(GTF.replace("\t.\tgene_id \"G2\"; gene_biotype", "gene_id \"G2\"; gene_biotype"))
-    with pytest.raises(DataError, match=r"bad\.gtf: record line 11: 8 tab-separated fields"):
+    with pytest.raises(DataError, match=r"bad\.gtf: record line 11: 7 tab-separated fields"):
         read_genes(bad)
 
 
@@ -285,6 +285,14 @@ def test_cli_data_genes(toy, tmp_path):
     table = pd.read_parquet(tmp_path / "out" / "genes.parquet")
     assert len(table) == 3 and (table["sequence"].str.len() == 60).all()
     np.testing.assert_allclose(table["log_tpm"], np.log1p([2.0, 8.5, 1.0]))  # TPM units kept as given
+    res = CliRunner().invoke(app, ["data", "genes", "--genome", str(toy["fa"]), "--annotation", str(toy["gtf"]),
+                                   "--expression", str(expr), "--upstream", "60", "--downstream", "10",
+                                   "--tts-upstream", "10", "--tts-downstream", "50", "--drop-padded", "--mask-codons",
+                                   "--tss-from", "codon", "--format", "parquet,tsv", "-o", str(tmp_path / "o3")])
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "o3" / "report.json").read_text())
+    assert report["dropped"] == {"biotype": 1, "padded": 1}  # G3 lincRNA; G2's upstream passes chrI's end
+    assert set(report["files"]) == {"parquet", "tsv"} and report["settings"]["windows"]["mask_codons"]
     res = CliRunner().invoke(app, ["data", "genes", "--genome", str(toy["fa"]), "--annotation", str(toy["gff"]),
                                    "--expression", str(tmp_path / "missing.tsv"), "-o", str(tmp_path / "o2")])
     assert res.exit_code == 1 and "missing.tsv" in res.output
@@ -331,3 +339,20 @@ def test_yeast_genome_build(mirror, tmp_path):
         lines = io.TextIOWrapper(tf.extractfile(m)).read().splitlines()
     assert lines[-1].split("\t")[0] == "alignment_not_unique"
     assert rep["expression"]["matched"] + rep["expression"]["not_in_annotation"] == len(lines) - 5
+
+
+def test_families_group_paralogous_windows():
+    from seq2expr.data.genome.build import add_families
+
+    rng = np.random.default_rng(3)
+    seqs = ["".join(rng.choice(list("ACGT"), 800)) for _ in range(5)]
+    copy = list(seqs[0])
+    for i in rng.choice(800, 8, replace=False):  # a diverged paralogue on another chromosome
+        copy[i] = {"A": "C", "C": "G", "G": "T", "T": "A"}[copy[i]]
+    seqs.append("".join(copy))
+    table = pd.DataFrame({"id": [f"g{i}" for i in range(6)], "sequence": seqs, "species": "toy",
+                          "chromosome": ["I", "I", "I", "II", "II", "II"]})
+    rep = add_families(table)
+    fam = table["family"].tolist()
+    assert fam[0] == fam[5] and len(set(fam)) == 5 and fam[0].startswith("toy:")
+    assert rep["genes_in_families_spanning_chromosomes"] == 2 and rep["genes_in_multi_gene_families"] == 2

@@ -178,11 +178,26 @@ def _validate(n: int, length: int, gc: float, p_present: float, noise_sd: float,
             raise ValueError("interaction needs two different motifs")
 
 
-def _sample_sites(rng: np.random.Generator, pwm: np.ndarray, k: int) -> np.ndarray:
-    """``k`` instances ``(k, w)`` drawn base by base from the matrix (not the consensus)."""
+def _sample_sites(rng: np.random.Generator, pwm: np.ndarray, k: int, lo: np.ndarray | None = None,
+                  min_score: float = -np.inf) -> np.ndarray:
+    """``k`` instances ``(k, w)`` drawn base by base from the matrix (not the consensus).
+
+    With log-odds ``lo`` and ``min_score``, draws scoring below it are redrawn (rejection sampling), so
+    every planted site is one a motif scanner would call: the matrix conditioned on being a binding site.
+    """
     cdf = np.cumsum(pwm, axis=1)  # (w, 4)
-    u = rng.random((k, len(pwm)))[:, :, None]
-    return np.minimum((u > cdf[None, :, :]).sum(2), 3).astype(np.uint8)
+    out = np.empty((k, len(pwm)), dtype=np.uint8)
+    todo = np.arange(k)
+    for _ in range(1000):
+        u = rng.random((len(todo), len(pwm)))[:, :, None]
+        draw = np.minimum((u > cdf[None, :, :]).sum(2), 3).astype(np.uint8)
+        out[todo] = draw
+        if lo is None:
+            return out
+        todo = todo[lo[np.arange(len(pwm)), draw].sum(1) < min_score]
+        if not len(todo):
+            return out
+    raise ValueError(f"min_score {min_score:.2f} is too strict for this matrix")  # pragma: no cover
 
 
 def _place(rng: np.random.Generator, length: int, widths: list[int]) -> list[int] | None:
@@ -202,10 +217,51 @@ def _place(rng: np.random.Generator, length: int, widths: list[int]) -> list[int
     return None
 
 
+def _window_scores(codes: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """``(n, L - w + 1)`` best-strand log-odds scores of every window (codes 0-3 only)."""
+    w = len(lo)
+    width = codes.shape[1] - w + 1
+    lo_r = lo[::-1, ::-1]
+    fwd = sum(lo[k][codes[:, k : k + width]] for k in range(w))
+    rev = sum(lo_r[k][codes[:, k : k + width]] for k in range(w))
+    return np.maximum(fwd, rev)
+
+
+def _scrub(codes: np.ndarray, planted: np.ndarray, los: dict[str, np.ndarray], floors: dict[str, float],
+           rng: np.random.Generator, gc: float, rounds: int = 100) -> int:
+    """Redraw background bases of accidental motif hits (score >= floor outside the planted sites), in place.
+
+    Why: a hit the truth does not list would be an unexplained effect, so the truth would be incomplete.
+    Windows lying wholly inside planted sites are left alone. Returns the number of bases redrawn.
+    """
+    rows = np.arange(len(codes))
+    total = 0
+    for _ in range(rounds):
+        redraw = np.zeros((len(rows), codes.shape[1]), dtype=bool)
+        sub, prot = codes[rows], planted[rows]
+        for name, lo in los.items():
+            w = len(lo)
+            hit = _window_scores(sub, lo) >= floors[name]
+            if not hit.any():
+                continue
+            cover = np.zeros_like(redraw)
+            for k in range(w):  # bases covered by any hit window
+                cover[:, k : k + hit.shape[1]] |= hit
+            redraw |= cover & ~prot
+        redraw_rows = redraw.any(1)
+        if not redraw_rows.any():
+            return total
+        r_idx, c_idx = np.nonzero(redraw)
+        codes[rows[r_idx], c_idx] = rng.choice(4, size=len(r_idx), p=background_probs(gc)).astype(np.uint8)
+        total += len(r_idx)
+        rows = rows[redraw_rows]
+    return total
+
+
 def make_synthetic(n: int = 20000, length: int = 150, seed: int = 0, motifs: Any = None, *,
                    gc: float = 0.4, p_present: float = 0.35, position: tuple[float, float] = (0.4, 1.0),
                    interaction: Interaction | dict | None = DEFAULT_INTERACTION, noise_sd: float = 0.5,
-                   baseline: float = 0.0, release: str = JASPAR_RELEASE) -> tuple[pd.DataFrame, dict]:
+                   baseline: float = 0.0, min_score: float = 0.0, release: str = JASPAR_RELEASE) -> tuple[pd.DataFrame, dict]:
     """Generate ``n`` sequences of ``length`` bp; return the table (id, sequence, expression, subset) and the truth.
 
     Each motif is planted (at most once per sequence) with probability ``p_present`` at a random
@@ -234,16 +290,20 @@ def make_synthetic(n: int = 20000, length: int = 150, seed: int = 0, motifs: Any
         starts[i, chosen] = placed
     signal = np.full(n, baseline, dtype=np.float64)
     parts: list[pd.DataFrame] = []
+    floors = {m.name: min_score * log_odds(pwms[m.name], gc).max(1).sum() for m in motifs}
+    planted = np.zeros((n, length), dtype=bool)
     for j, m in enumerate(motifs):  # sampling and planting, one motif at a time for all its sequences
         rows = np.flatnonzero(present[:, j])
         pwm = pwms[m.name]
         w = len(pwm)
-        site = _sample_sites(rng, pwm, len(rows))
+        lo_f = log_odds(pwm, gc)
+        site = _sample_sites(rng, pwm, len(rows), lo_f, floors[m.name])
         minus = rng.random(len(rows)) < 0.5
         site[minus] = 3 - site[minus, ::-1]  # reverse complement in codes (A<->T, C<->G)
         s = starts[rows, j]
         codes[rows[:, None], s[:, None] + np.arange(w)[None, :]] = site
-        lo_f, lo_r = log_odds(pwm, gc), log_odds(pwm, gc)[::-1, ::-1]
+        planted[rows[:, None], s[:, None] + np.arange(w)[None, :]] = True
+        lo_r = lo_f[::-1, ::-1]
         score = np.where(minus, lo_r[np.arange(w), site].sum(1), lo_f[np.arange(w), site].sum(1))
         pw = position_weight(s + w / 2, length, lo, hi)
         np.add.at(signal, rows, m.effect * pw)
@@ -251,6 +311,7 @@ def make_synthetic(n: int = 20000, length: int = 150, seed: int = 0, motifs: Any
                                    "end": s + w, "strand": np.where(minus, "-", "+"), "site": decode(site),
                                    "score": np.round(score, 3), "position_weight": np.round(pw, 6),
                                    "contribution": np.round(m.effect * pw, 6)}))
+    n_scrubbed = _scrub(codes, planted, {k: log_odds(v, gc) for k, v in pwms.items()}, floors, rng, gc)
     site_table = pd.concat(parts).sort_values(["row", "start"]).drop(columns="row")
     sites = {k: site_table[k].tolist() for k in site_table.columns}
     inter = np.zeros(n)

@@ -85,14 +85,14 @@ def integrated_gradients(model: nn.Module, X: np.ndarray | torch.Tensor, *, targ
 
 
 def dinucleotide_shuffles(X: np.ndarray | torch.Tensor, n_shuffles: int = 20, seed: int = 0) -> torch.Tensor:
-    """``(N, n_shuffles, 4, L)`` dinucleotide-shuffled copies; copy k of every sequence uses seed ``seed + k``,
-    so the references of a sequence do not depend on the other sequences."""
+    """``(N, n_shuffles, 4, L)`` dinucleotide-shuffled copies. Each sequence is shuffled on its own with
+    ``seed``, so its references do not depend on the other sequences in the call."""
     from tangermeme.ersatz import dinucleotide_shuffle
 
     x = as_onehot(X)
     refs = torch.empty((len(x), n_shuffles, *x.shape[1:]), dtype=torch.float32)
-    for k in range(n_shuffles):
-        refs[:, k] = dinucleotide_shuffle(x, n=1, random_state=seed + k, allow_N=True)[:, 0].float()
+    for i in range(len(x)):
+        refs[i] = dinucleotide_shuffle(x[i:i + 1], n=n_shuffles, random_state=seed, allow_N=True)[0].float()
     return refs
 
 

@@ -149,7 +149,7 @@ class LMCNN(nn.Module):
         out = torch.stack([self._cache[k] for k in keys]).to(x.device)
         return out.transpose(1, 2)
 
-    def precompute(self, codes: np.ndarray, batch_size: int = 4096) -> None:
+    def precompute(self, codes: np.ndarray, batch_size: int = 1024) -> None:
         """Fill the in-memory cache for ``(N, L)`` codes (on disk too with ``cache_dir``) before training."""
         from seq2expr.data.sequences import one_hot
 

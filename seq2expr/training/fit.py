@@ -16,6 +16,7 @@ is unaffected by standardisation), the predictions table is on the original meas
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import logging
 import shutil
@@ -195,7 +196,9 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
     with _quiet_lightning(not progress):
         trainer, checkpoint = _make_trainer(cfg, run_dir, monitor, len(train_dl), progress, callbacks)
         try:
-            trainer.fit(module, train_dl, valid_dl, ckpt_path=ckpt_path, weights_only=False)
+            # our own checkpoint holds loop/callback state: full unpickling (Lightning >= 2.6 asks for it)
+            extra = {"weights_only": False} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
+            trainer.fit(module, train_dl, valid_dl, ckpt_path=ckpt_path, **extra)
         finally:
             if earlier:
                 _merge_log(log_file, earlier)

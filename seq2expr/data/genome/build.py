@@ -14,7 +14,8 @@ Table columns:
   NaN targets, so for ``seq2expr train`` with ``task: classification`` either point ``data.path`` at
   ``genes_labelled.parquet`` (written alongside: middle genes dropped, ``label`` 0/1), or train on
   ``log_tpm`` with ``data.target.label_quantiles: [lo, hi]``, which sets thresholds on the training split only
-  (the table's thresholds use all genes of the species, as DeepCRE does).
+  (the table's thresholds use all genes of the species, as DeepCRE does);
+* with ``families=True``: ``family``, clusters of windows sharing k-mers (paralogues), see :func:`add_families`.
 
 Genes are never dropped silently: the report counts each reason (biotype filter, chromosome not in the
 genome, no expression, duplicate ID, and padded windows when ``drop_padded``).
@@ -42,6 +43,7 @@ from seq2expr.data.genome.expression import (
     match_gene_ids,
     read_expression,
     to_tpm,
+    validate_expression,
 )
 from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
 from seq2expr.data.genome.windows import WindowSpec, gene_windows
@@ -104,8 +106,11 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
     drop(genes["gene_id"].duplicated().to_numpy(), "duplicate_gene_id")
 
     # expression -> TPM over every annotated gene in the table (any biotype or chromosome), then restrict
-    expr = expression if isinstance(expression, pd.DataFrame) else read_expression(
-        expression, gene_column=gene_column, samples=samples)
+    if isinstance(expression, pd.DataFrame):
+        validate_expression(expression, expression.attrs.get("source", "<DataFrame>"))
+        expr = expression
+    else:
+        expr = read_expression(expression, gene_column=gene_column, samples=samples)
     esrc = expr.attrs.get("source", str(expression) if not isinstance(expression, pd.DataFrame) else None)
     mapped, mrep = match_gene_ids(expr.index, genes, source=esrc)
     expr = expr.loc[mapped.index]
@@ -142,6 +147,8 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
     report["padded_windows"] = int(padded.sum())
     if drop_padded:
         drop(genes["padded"].to_numpy(), "padded")
+        if genes.empty:
+            raise DataError("every window ran off its chromosome and drop_padded is set", source=str(genome))
     report["iupac_bases_masked"] = fa.n_iupac_masked
     fa.close()
 

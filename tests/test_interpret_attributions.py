@@ -1,0 +1,137 @@
+"""Attribution methods: exactness of fast ISM, completeness of IG, independence from batch composition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from seq2expr.interpret.attention import attention_maps
+from seq2expr.interpret.gradcam import conv_layers, grad_cam
+from seq2expr.interpret.gradients import deep_lift_shap, hypothetical_contributions, integrated_gradients, saliency
+from seq2expr.interpret.ism import ism, ism_naive
+from seq2expr.models import build_model
+
+torch.set_num_threads(1)
+
+
+def _onehot(n: int, length: int, seed: int = 0) -> np.ndarray:
+    idx = np.random.default_rng(seed).integers(0, 4, (n, length))
+    return np.eye(4, dtype=np.float32)[idx].transpose(0, 2, 1).copy()
+
+
+class Branchy(nn.Module):
+    """Exercises every fast-ISM rule: explicit padding, conv, BN, pooling, residual add, channel concat,
+    functional activations, scalar arithmetic, then a non-local flatten + linear head."""
+
+    def __init__(self, length: int = 40):
+        super().__init__()
+        self.pad = nn.ConstantPad1d((3, 4), 0.0)
+        self.conv1 = nn.Conv1d(4, 12, 8)
+        self.bn = nn.BatchNorm1d(12)
+        self.act = nn.SiLU()
+        self.pool = nn.MaxPool1d(2)
+        self.conv2 = nn.Conv1d(12, 12, 5, padding="same")
+        self.conv3 = nn.Conv1d(24, 8, 3, dilation=2, stride=2)
+        self.avg = nn.AvgPool1d(3, 1, padding=1)
+        self.head = nn.Linear(8 * 8, 3)
+
+    def forward(self, x):
+        h = self.pool(self.act(self.bn(self.conv1(self.pad(x)))))
+        h = h + torch.relu(self.conv2(h)) * 0.5
+        h = torch.cat([h, torch.tanh(h) - 1.0], dim=1)
+        h = self.avg(torch.nn.functional.gelu(self.conv3(h)))
+        return self.head(h.flatten(1))
+
+
+def _randomise_bn(model: nn.Module) -> nn.Module:
+    torch.manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm1d):
+            m.running_mean.normal_(0, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.normal_(1, 0.3)
+    return model
+
+
+@pytest.mark.parametrize("make", [lambda: Branchy(40), lambda: build_model("cnn", seq_len=40, channels=(16, 16),
+                                                                         pool_sizes=(2, 2), hidden=(16,)),
+                                  lambda: build_model("legnet", seq_len=40, block_sizes=(16, 16, 16)),
+                                  lambda: build_model("hybrid", seq_len=40, channels=(16, 16), n_layers=1)])
+def test_ism_equals_naive_loop(make):
+    torch.manual_seed(0)
+    model = _randomise_bn(make())
+    model.train()  # the caller's mode must survive
+    x = _onehot(3, 40)
+    target = model(torch.as_tensor(x)).shape[1] - 1
+    naive = ism_naive(model, x, target=target)
+    assert np.abs(naive).max() > 1e-4  # the model is sensitive, so the comparison means something
+    for kw in ({}, {"positions_per_batch": 1, "batch_size": 7}, {"fast": False}):
+        fast = ism(model, x, target=target, **kw)
+        np.testing.assert_allclose(fast, naive, atol=1e-5, rtol=0)
+    assert model.training
+    # reference base scores 0; window and centring
+    assert np.all(ism(model, x, target=target)[x == 1] == 0)
+    win = ism(model, x, target=target, start=5, end=17, center=True)
+    assert not win[:, :, :5].any() and not win[:, :, 17:].any()
+    ref = naive[:, :, 5:17] - naive[:, :, 5:17].mean(1, keepdims=True)
+    np.testing.assert_allclose(win[:, :, 5:17], ref, atol=1e-5)
+
+
+def test_integrated_gradients_completeness():
+    torch.manual_seed(0)
+    model = _randomise_bn(Branchy(40)).eval()
+    x = _onehot(6, 40, seed=2)
+    for baseline in ("zeros", "uniform"):
+        attr, delta = integrated_gradients(model, x, target=1, n_steps=48, baseline=baseline, return_delta=True)
+        with torch.no_grad():
+            xt = torch.as_tensor(x)
+            gap = (model(xt)[:, 1] - model(torch.zeros_like(xt) + (0.25 if baseline == "uniform" else 0.0))[:, 1])
+        assert np.abs(gap.numpy()).max() > 1e-3
+        np.testing.assert_allclose(attr.sum((1, 2)), gap.numpy(), atol=1e-2 * np.abs(gap.numpy()).max())
+        assert np.abs(delta).max() < 1e-2 * np.abs(gap.numpy()).max()
+
+
+def test_attributions_independent_of_batch_composition():
+    torch.manual_seed(0)
+    model = _randomise_bn(build_model("cnn", seq_len=40, channels=(16, 16), pool_sizes=(2, 2), hidden=(16,)))
+    x = _onehot(5, 40, seed=3)
+    others = _onehot(7, 40, seed=4)
+    mixed = np.concatenate([others[:3], x, others[3:]])
+    for fn, kw in ((saliency, {}), (integrated_gradients, {"n_steps": 8}), (ism, {}),
+                   (deep_lift_shap, {"n_shuffles": 4, "seed": 3})):
+        one = np.concatenate([fn(model, x[i:i + 1], batch_size=1, **kw) for i in range(len(x))])
+        big = fn(model, mixed, batch_size=64, **kw)[3:8]
+        np.testing.assert_allclose(one, big, atol=1e-5, err_msg=fn.__name__)
+
+
+def test_deeplift_shap_converges_and_hypothetical_projects():
+    torch.manual_seed(0)
+    model = _randomise_bn(build_model("cnn", seq_len=40, channels=(16, 16), pool_sizes=(2, 2), hidden=(16,)))
+    model.eval()
+    x = _onehot(4, 40, seed=5)
+    attr, delta = deep_lift_shap(model, x, n_shuffles=6, seed=0, return_delta=True)
+    assert np.abs(attr).sum() > 0 and np.abs(delta).max() < 1e-3 * max(1.0, np.abs(attr).sum((1, 2)).max())
+    hyp = hypothetical_contributions(model, x, method="deeplift_shap", n_shuffles=6, seed=0)
+    np.testing.assert_allclose(hyp * x, attr, atol=1e-6)
+    sal = hypothetical_contributions(model, x, method="saliency")
+    np.testing.assert_allclose(sal.sum(1), 0, atol=1e-5)
+
+
+def test_grad_cam_and_attention():
+    torch.manual_seed(0)
+    model = build_model("hybrid", seq_len=48, channels=(16, 16), n_layers=2, n_heads=2)
+    x = _onehot(3, 48, seed=6)
+    assert conv_layers(model)
+    cam = grad_cam(model, x, conv_layers(model)[0])
+    assert cam.shape == (3, 48) and (cam >= 0).all()
+    cam2 = grad_cam(model, x, model.gradcam_layer)
+    assert cam2.shape == (3, 48)
+    maps = attention_maps(model, x)
+    assert len(maps) == 2
+    for w in maps.values():
+        assert w.shape[:2] == (3, 2)
+        np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="no attention"):
+        attention_maps(build_model("cnn", seq_len=48, channels=(8,), pool_sizes=(2,), hidden=(8,)), x)
