@@ -7,8 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seq2expr.evaluation.dream import (WEIGHTS, challenge_scores, dream_eval_sets, pair_metrics, restrict,
-                                       snv_pairs_from_sequences)
+from seq2expr.evaluation.dream import (
+    WEIGHTS,
+    challenge_scores,
+    dream_eval_sets,
+    pair_metrics,
+    restrict,
+    snv_pairs_from_sequences,
+)
 
 MIRROR = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
 
@@ -77,14 +83,11 @@ def test_snv_pairs_rebuilt_from_sequences():
 
 @pytest.mark.skipif(not (MIRROR / "dream2022").is_dir(), reason="data mirror absent")
 def test_published_camformer_predictions_score_like_the_paper():
-    from seq2expr.data.registry import load_dataset
+    from seq2expr.data.registry import dream_subset_members, get_entry, load_dataset, resolve_files
 
     rec = load_dataset("dream2022", mirror=MIRROR)
-    subs, pairs = dream_eval_sets(rec, reconstruct_snv=False,
-                                  pairs=__import__("seq2expr.data.registry", fromlist=["x"]).dream_subset_members(
-                                      {f.name: MIRROR / "dream2022" / f.name
-                                       for f in __import__("seq2expr.data.registry", fromlist=["x"])
-                                       .get_entry("dream2022").files})[1])
+    published = dream_subset_members(resolve_files(get_entry("dream2022"), mirror=MIRROR))[1]
+    subs, pairs = dream_eval_sets(rec, reconstruct_snv=False, pairs=published)
     true = rec.targets[:, 0]
     private = rec.groups["split"] == "test"
     s = challenge_scores(rec.groups["camformer"], true, subs, pairs, keep=private)

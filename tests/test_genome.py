@@ -235,7 +235,8 @@ def test_expression_errors(tmp_path, toy):
 def test_build_toy_dataset_and_report(toy, tmp_path):
     gtf = GTF + ('chrUn\tt\tgene\t1\t50\t.\t+\t.\tgene_id "G4"; gene_biotype "protein_coding";\n'
                  'chrII\tt\tgene\t101\t150\t.\t-\t.\tgene_id "G5"; gene_biotype "protein_coding";\n'
-                 'chrII\tt\tgene\t161\t190\t.\t+\t.\tgene_id "G6"; gene_biotype "protein_coding";\n')
+                 'chrII\tt\tgene\t161\t190\t.\t+\t.\tgene_id "G6"; gene_biotype "protein_coding";\n'
+                 'chrII\tt\tgene\t1\t20\t.\t+\t.\tgene_id "G2"; gene_biotype "protein_coding";\n')
     ann = tmp_path / "ann.gtf"
     ann.write_text(gtf)
     expr = tmp_path / "expr.csv"
@@ -245,7 +246,8 @@ def test_build_toy_dataset_and_report(toy, tmp_path):
     table, rep = build_gene_dataset(toy["fa"], ann, expr, out=tmp_path / "ds", windows=spec, species="toy",
                                     aggregate="none", label_quantiles=(0.4, 0.6), formats=("parquet", "tsv"))
     assert list(table["id"]) == ["G1", "G2", "G6"]
-    assert rep["dropped"] == {"chromosome_not_in_genome": 1, "biotype": 1, "no_expression": 1}
+    assert rep["dropped"] == {"duplicate_gene_id": 1, "chromosome_not_in_genome": 1, "biotype": 1,
+                              "no_expression": 1}
     assert rep["chromosomes"]["annotation"]["renamed"] == {"chrI": "I", "chrII": "II"}
     assert rep["chromosomes"]["annotation"]["unmatched"] == ["chrUn"]
     assert rep["expression"]["not_in_annotation_examples"] == ["X9"] and rep["expression"]["units"] == "counts"

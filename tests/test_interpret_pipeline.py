@@ -16,17 +16,34 @@ from seq2expr.interpret.gradients import attribute
 from seq2expr.interpret.modisco import run_modisco
 from seq2expr.interpret.motifs import jaspar_motifs, match_motifs
 from seq2expr.interpret.report import write_report
-from seq2expr.models import build_model
-from seq2expr.models.saved import load_model, save_model
+from seq2expr.models.registry import build_model, list_models, register
+from seq2expr.models.saved import save_model
 
 L = 100
-PARAMS = {"channels": [32, 32], "pool_sizes": [4, 1], "convs_per_block": 1, "hidden": [32], "kernel_sizes": [11, 5],
-          "dropout": 0.0, "head_dropout": 0.0}
+PARAMS = {"channels": 24, "kernel_size": 15}
+
+
+class MotifScanner(torch.nn.Module):
+    """Test model: one convolution (motif detectors), ReLU, global max pool, linear read-out."""
+
+    def __init__(self, seq_len: int, n_targets: int = 1, channels: int = 24, kernel_size: int = 15):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(4, channels, kernel_size, padding=kernel_size // 2)
+        self.act = torch.nn.ReLU()
+        self.pool = torch.nn.AdaptiveMaxPool1d(1)
+        self.head = torch.nn.Linear(channels, n_targets)
+
+    def forward(self, x):
+        return self.head(self.pool(self.act(self.conv(x))).flatten(1))
+
+
+if "interp_test_scanner" not in list_models():
+    register("interp_test_scanner")(MotifScanner)
 
 
 def _train(x: torch.Tensor, y: torch.Tensor, loss_fn, epochs: int = 6, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    model = build_model("cnn", seq_len=L, n_targets=1, **PARAMS)
+    model = build_model("interp_test_scanner", seq_len=L, n_targets=1, **PARAMS)
     opt = torch.optim.Adam(model.parameters(), 3e-3)
     for _ in range(epochs):
         model.train()
@@ -52,11 +69,11 @@ def trained(tmp_path_factory):
     with torch.no_grad():
         r = np.corrcoef(model(x[2500:])[:, 0].numpy(), y[2500:, 0].numpy())[0, 1]
     root = tmp_path_factory.mktemp("models")
-    save_model(root / "reg", model, {"model": {"name": "cnn", "params": PARAMS, "seq_len": L, "n_targets": 1},
+    save_model(root / "reg", model, {"model": {"name": "interp_test_scanner", "params": PARAMS, "seq_len": L, "n_targets": 1},
                                      "task": "regression", "target_names": ["expression"], "policy": {}})
     label = (y > y.median()).float()
     clf = _train(x[:2500], label[:2500], torch.nn.functional.binary_cross_entropy_with_logits, epochs=4)
-    save_model(root / "clf", clf, {"model": {"name": "cnn", "params": PARAMS, "seq_len": L, "n_targets": 1},
+    save_model(root / "clf", clf, {"model": {"name": "interp_test_scanner", "params": PARAMS, "seq_len": L, "n_targets": 1},
                                    "task": "classification", "target_names": ["high"], "policy": {}})
     table.iloc[2500:].to_csv(root / "test.tsv", sep="\t", index=False)
     return {"model": model, "x": x, "r": r, "root": root, "truth": truth}

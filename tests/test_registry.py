@@ -69,7 +69,7 @@ def test_subset_syntax_and_other_entries(mirror_env):
     assert len(test) == 62058 and set(test.groups["split"]) == {"test"}
     demo = load_dataset("dream2022_demo_train")
     assert len(demo) == 6370 and demo.targets.shape == (6370, 1)
-    assert 0 <= demo.targets.min() and demo.targets.max() <= 17.5
+    assert demo.targets.min() >= 0 and demo.targets.max() <= 17.5
     v = load_dataset("vaishnav2022")
     assert set(v.groups["set"]) == {"Native", "Random", "Drift", "SSWM"}
     assert set(v.groups["medium"]) == {"complex", "defined"}

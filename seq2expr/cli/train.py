@@ -76,6 +76,21 @@ def print_metrics(report: dict, splits: list[str], title: str) -> None:
     _console().print(table)
 
 
+def print_challenge(ch: dict) -> None:
+    """DREAM challenge subsets (Pearson r^2, Spearman, n) and the weighted scores."""
+    from rich.table import Table
+
+    table = Table(title="DREAM 2022 challenge")
+    for c in ("subset", "pearson_r2", "spearman", "n", "weight"):
+        table.add_column(c, justify="left" if c == "subset" else "right")
+    weights = ch.get("weights_used") or {}
+    for name, m in (ch.get("subsets") or {}).items():
+        table.add_row(name, _fmt(m.get("pearson_r2")), _fmt(m.get("spearman")), _fmt(m.get("n")),
+                      _fmt(weights.get(name)))
+    table.add_row("score", _fmt(ch.get("score_pearson")), _fmt(ch.get("score_spearman")), "", "")
+    _console().print(table)
+
+
 def _fail(err: Exception) -> None:
     _console().print(f"[red]error:[/red] {err}")
     raise typer.Exit(1)
@@ -104,7 +119,10 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
             _fail(e)
         out = Path(cfg.output_dir)
         source = cfg.data.dataset or cfg.data.path
-        print_metrics(read_metrics(out / "metrics.json"), ["valid", "test"], f"{cfg.model.name} on {source}")
+        report = read_metrics(out / "metrics.json")
+        print_metrics(report, ["valid", "test"], f"{cfg.model.name} on {source}")
+        if report.get("challenge"):
+            print_challenge(report["challenge"])
         con = _console()
         con.print(f"model:   {model_dir}")
         con.print(f"metrics: {out / 'metrics.json'}")
@@ -177,7 +195,7 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
         print_metrics(report, [name], f"{model_dir} on {input}")
         _print_groups(report[name])
         if report.get("challenge"):
-            _console().print({"challenge": report["challenge"]})
+            print_challenge(report["challenge"])
         if out_dir is not None:
             _console().print(f"metrics: {Path(out_dir) / 'metrics.json'}")
 

@@ -247,7 +247,7 @@ def _need(df, cols: list[str], path: Path) -> None:
 
 # dream2022 ------------------------------------------------------------------------------------------
 
-_DREAM_RAW = "https://raw.githubusercontent.com/de-Boer-Lab/random-promoter-dream-challenge-2022/main/data"
+_DREAM_RAW = "https://raw.githubusercontent.com/de-Boer-Lab/random-promoter-dream-challenge-2022/main/dream/data"
 _CAMFORMER_RAW = ("https://raw.githubusercontent.com/gautammalik-git/Camformer/main/manuscript_figures/"
                   "Figure_3_S3/data/data_scatter_O_Mi.csv.gz")
 DREAM_TEST = "test_71103_with_camformer_predictions.csv.gz"

@@ -14,6 +14,10 @@ with ``w(x) = lo + (hi - lo) * x`` and ``x`` the site centre as a fraction of th
 1 = 3' end, where the TSS would be): sites close to the TSS act more strongly. Activators have positive
 effects, the repressor a negative one. The ground truth (every site, the global model) goes to
 ``truth.json``; the planted matrices go to ``motifs.meme``. Everything is reproducible from ``seed``.
+
+Planted sites are PWM draws conditioned on scoring at least ``min_score`` x the matrix's best log-odds
+score (sites a scanner would call), and background windows that reach that score by chance are redrawn,
+so the truth lists every site that matters: a model can in principle reach the noise ceiling.
 """
 
 from __future__ import annotations
@@ -154,14 +158,16 @@ def _coerce_motifs(motifs: Any) -> tuple[MotifSpec, ...]:
     return tuple(out)
 
 
-def _validate(n: int, length: int, gc: float, p_present: float, noise_sd: float, position: tuple[float, float],
-              motifs: tuple[MotifSpec, ...], pwms: dict[str, np.ndarray], interaction: Interaction | None) -> None:
+def _validate(n: int, length: int, gc: float, p_present: float, min_score: float, noise_sd: float,
+              position: tuple[float, float], motifs: tuple[MotifSpec, ...], pwms: dict[str, np.ndarray], interaction: Interaction | None) -> None:
     if int(n) != n or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if not 0.0 < gc < 1.0:
         raise ValueError(f"gc must be in (0, 1), got {gc}")
     if not 0.0 <= p_present <= 1.0:
         raise ValueError(f"p_present must be in [0, 1], got {p_present}")
+    if not 0.0 <= min_score < 1.0:
+        raise ValueError(f"min_score must be in [0, 1), got {min_score}")
     if noise_sd < 0:
         raise ValueError(f"noise_sd must be >= 0, got {noise_sd}")
     if len(position) != 2:
@@ -261,7 +267,8 @@ def _scrub(codes: np.ndarray, planted: np.ndarray, los: dict[str, np.ndarray], f
 def make_synthetic(n: int = 20000, length: int = 150, seed: int = 0, motifs: Any = None, *,
                    gc: float = 0.4, p_present: float = 0.35, position: tuple[float, float] = (0.4, 1.0),
                    interaction: Interaction | dict | None = DEFAULT_INTERACTION, noise_sd: float = 0.5,
-                   baseline: float = 0.0, min_score: float = 0.0, release: str = JASPAR_RELEASE) -> tuple[pd.DataFrame, dict]:
+                   baseline: float = 0.0, min_score: float = 0.6,
+                   release: str = JASPAR_RELEASE) -> tuple[pd.DataFrame, dict]:
     """Generate ``n`` sequences of ``length`` bp; return the table (id, sequence, expression, subset) and the truth.
 
     Each motif is planted (at most once per sequence) with probability ``p_present`` at a random
@@ -272,7 +279,7 @@ def make_synthetic(n: int = 20000, length: int = 150, seed: int = 0, motifs: Any
     if isinstance(interaction, dict):
         interaction = Interaction(str(interaction["a"]), str(interaction["b"]), float(interaction["effect"]))
     pwms, used_release = load_pwms(motifs, release)
-    _validate(n, length, gc, p_present, noise_sd, tuple(position), motifs, pwms, interaction)
+    _validate(n, length, gc, p_present, min_score, noise_sd, tuple(position), motifs, pwms, interaction)
     lo, hi = float(position[0]), float(position[1])
     n = int(n)
     rng = np.random.default_rng(seed)
@@ -331,7 +338,9 @@ def make_synthetic(n: int = 20000, length: int = 150, seed: int = 0, motifs: Any
         "version": TRUTH_VERSION,
         "generator": "seq2expr.data.synthetic.make_synthetic",
         "params": {"n": n, "length": int(length), "seed": seed, "gc": gc, "p_present": p_present,
-                   "baseline": baseline, "release": used_release},
+                   "baseline": baseline, "min_score": min_score, "release": used_release},
+        "background": {"gc": gc, "iid": True, "scrubbed_bases": int(n_scrubbed),
+                       "note": "i.i.d. bases; accidental hits scoring >= min_score * max log-odds were redrawn"},
         "model": ("expression = baseline + sum_sites effect[motif] * position_weight(centre) "
                   "+ interaction.effect * [a present] * [b present] + Normal(0, noise_sd)"),
         "motifs": [{**asdict(m), "role": m.role, "width": int(len(pwms[m.name])), "jaspar_release": used_release,

@@ -150,6 +150,8 @@ def grouped_metrics(y, p, groups: Mapping[str, np.ndarray], task: str) -> dict[s
         if raw.dtype.kind == "f":
             continue
         values = raw.astype(str)
+        if raw.dtype.kind == "b" and not raw.any():
+            continue
         uniq = np.array(["True"]) if raw.dtype.kind == "b" else np.unique(values)
         if len(uniq) > MAX_GROUP_VALUES:
             continue

@@ -201,6 +201,7 @@ def read_genes(path: str | Path, *, tss_from: TssFrom = "gene", fmt: Literal["au
     spanned by their transcripts/exons); ``"transcript"`` those of the canonical transcript (tagged
     ``Ensembl_canonical``, else the longest); ``"codon"`` the start and stop codons (else the CDS ends),
     falling back to the gene ends for non-coding genes. ``tss_source`` says which was used per gene.
+    A gene ID on several gene lines keeps its first; the others are listed in ``attrs["duplicate_gene_ids"]``.
     """
     path = Path(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
@@ -209,7 +210,10 @@ def read_genes(path: str | Path, *, tss_from: TssFrom = "gene", fmt: Literal["au
     if feats.empty:
         raise DataError(f"no features carry a gene ID (read as {fmt.upper()})", source=str(path))
     is_gene = _is_gene_type(feats["type"])
-    genes = feats[is_gene].drop_duplicates("gene_id")
+    genes = feats[is_gene]
+    dup = genes["gene_id"].duplicated()
+    duplicates = genes.loc[dup, "gene_id"].tolist()  # e.g. one ID on two chromosomes: the first line is kept
+    genes = genes[~dup]
     # genes with transcripts/exons but no gene line (e.g. UCSC GTFs): span their features
     rest = feats[~feats["gene_id"].isin(genes["gene_id"])]
     if not rest.empty:
@@ -244,6 +248,7 @@ def read_genes(path: str | Path, *, tss_from: TssFrom = "gene", fmt: Literal["au
         "exonic_length": exlen, "tss_source": source,
     })
     out.attrs["source"] = str(path)
+    out.attrs["duplicate_gene_ids"] = duplicates
     out.attrs["format"] = fmt
     return out
 

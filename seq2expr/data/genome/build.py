@@ -103,7 +103,9 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
             examples[reason] = genes.loc[mask, "gene_id"].head(5).tolist()
             genes = genes.loc[~mask].reset_index(drop=True)
 
-    drop(genes["gene_id"].duplicated().to_numpy(), "duplicate_gene_id")
+    if genes.attrs.get("duplicate_gene_ids"):
+        dropped["duplicate_gene_id"] = len(genes.attrs["duplicate_gene_ids"])
+        examples["duplicate_gene_id"] = genes.attrs["duplicate_gene_ids"][:5]
 
     # expression -> TPM over every annotated gene in the table (any biotype or chromosome), then restrict
     if isinstance(expression, pd.DataFrame):
