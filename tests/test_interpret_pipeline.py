@@ -69,11 +69,13 @@ def trained(tmp_path_factory):
     with torch.no_grad():
         r = np.corrcoef(model(x[2500:])[:, 0].numpy(), y[2500:, 0].numpy())[0, 1]
     root = tmp_path_factory.mktemp("models")
-    save_model(root / "reg", model, {"model": {"name": "interp_test_scanner", "params": PARAMS, "seq_len": L, "n_targets": 1},
+    save_model(root / "reg", model, {"model": {"name": "interp_test_scanner", "params": PARAMS, "seq_len": L,
+                                               "n_targets": 1},
                                      "task": "regression", "target_names": ["expression"], "policy": {}})
     label = (y > y.median()).float()
     clf = _train(x[:2500], label[:2500], torch.nn.functional.binary_cross_entropy_with_logits, epochs=4)
-    save_model(root / "clf", clf, {"model": {"name": "interp_test_scanner", "params": PARAMS, "seq_len": L, "n_targets": 1},
+    save_model(root / "clf", clf, {"model": {"name": "interp_test_scanner", "params": PARAMS, "seq_len": L,
+                                             "n_targets": 1},
                                    "task": "classification", "target_names": ["high"], "policy": {}})
     table.iloc[2500:].to_csv(root / "test.tsv", sep="\t", index=False)
     return {"model": model, "x": x, "r": r, "root": root, "truth": truth}

@@ -159,7 +159,8 @@ def _coerce_motifs(motifs: Any) -> tuple[MotifSpec, ...]:
 
 
 def _validate(n: int, length: int, gc: float, p_present: float, min_score: float, noise_sd: float,
-              position: tuple[float, float], motifs: tuple[MotifSpec, ...], pwms: dict[str, np.ndarray], interaction: Interaction | None) -> None:
+              position: tuple[float, float], motifs: tuple[MotifSpec, ...], pwms: dict[str, np.ndarray],
+              interaction: Interaction | None) -> None:
     if int(n) != n or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if not 0.0 < gc < 1.0:
