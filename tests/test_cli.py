@@ -46,7 +46,8 @@ def test_train_command(trained):
     assert (run / "seed_0" / "checkpoints" / "last.ckpt").is_file() and (run / "seed_1" / "logs").is_dir()
     saved = load_model(run / "model")
     assert isinstance(saved.model, EnsembleAverage) and len(saved.model.members) == 2
-    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["ensemble_seeds"] == [0, 1]
+    resolved = yaml.safe_load((run / "config.yaml").read_text())  # the --set value and the defaults filled in
+    assert resolved["train"]["ensemble_seeds"] == [0, 1] and resolved["train"]["loss"] == "mse"
     test_r = json.loads((run / "metrics.json").read_text())["test"]["overall"]["pearson_r"]
     assert test_r > 0.6
     # members differ (different seeds) and the ensemble is their mean
@@ -138,3 +139,30 @@ def test_dataset_spec_parsing(tmp_path, monkeypatch):
     assert parse_dataset_spec("data.tsv") is None
     (tmp_path / "dream2022:test").write_text("x")  # an existing file wins over the registry name
     assert parse_dataset_spec("dream2022:test") is None
+
+
+def test_predict_parquet_tsv_agree_and_bad_input(trained, tmp_path):
+    """The same sequences as parquet and TSV give the same predictions; missing columns fail clearly."""
+    d, run = trained
+    table = pd.read_csv(d / "data.tsv", sep="\t").iloc[:40][["id", "sequence"]]
+    table.to_parquet(tmp_path / "in.parquet", index=False)
+    table.to_csv(tmp_path / "in.tsv", sep="\t", index=False)
+    outs = []
+    for name in ("in.parquet", "in.tsv"):
+        res = runner.invoke(app, ["predict", str(run / "model"), str(tmp_path / name), "-o",
+                                  str(tmp_path / f"{name}.out"), "--id-column", "id", "--chunk-size", "16",
+                                  "--batch-size", "5"])
+        assert res.exit_code == 0, res.output
+        outs.append(pd.read_csv(tmp_path / f"{name}.out", sep="\t"))
+    assert outs[0]["id"].tolist() == table["id"].tolist()
+    pd.testing.assert_frame_equal(outs[0], outs[1])
+    for name, args in (("in.parquet", ["--sequence-column", "seq"]), ("in.tsv", ["--id-column", "name"])):
+        res = runner.invoke(app, ["predict", str(run / "model"), str(tmp_path / name), "-o", str(tmp_path / "x.tsv"),
+                                  *args])
+        assert res.exit_code == 1 and name in res.output and "missing" in res.output, res.output
+        assert not (tmp_path / "x.tsv").exists()
+    short = table.assign(sequence=table["sequence"].str[:30])  # the model takes 50 bp
+    short.to_csv(tmp_path / "short.tsv", sep="\t", index=False)
+    res = runner.invoke(app, ["predict", str(run / "model"), str(tmp_path / "short.tsv"), "-o",
+                              str(tmp_path / "s.tsv")])
+    assert res.exit_code == 1 and "short.tsv" in res.output and "50 bp" in res.output, res.output

@@ -221,6 +221,14 @@ def test_real_dna_language_model_folder():
     emb = lm.embed(seqs, opts)
     assert emb.shape == (2, -(-700 // lm.segment_bp(opts)), lm.hidden_size) and np.isfinite(emb).all()
     assert not np.allclose(emb[0], emb[1])
+    # the TExCNN model on that folder: trainable head, frozen LM outside the state dict
+    model = build_model("lm_cnn", seq_len=700, mode="lm", lm_path=os.environ["SEQ2EXPR_DNA_LM"], max_tokens=128,
+                        trust_remote_code=True, lm_batch_size=4, channels=(8,), kernel_sizes=1)
+    codes = np.array([["ACGT".index(c) for c in s] for s in seqs], dtype=np.uint8)
+    out = model(one_hot(codes))
+    out.sum().backward()
+    assert out.shape == (2, 1) and all(p.grad is not None for p in model.parameters())
+    assert all(n.startswith(("convs.", "head.")) for n in model.state_dict())
 
 
 def test_codes_from_onehot_handles_n_and_scaled_input():
@@ -233,3 +241,120 @@ def test_codes_from_onehot_handles_n_and_scaled_input():
         x = one_hot(codes, n_value)
         np.testing.assert_array_equal(codes_from_onehot(x).numpy(), codes)
         np.testing.assert_array_equal(codes_from_onehot(0.3 * x).numpy(), codes)  # integrated-gradients paths
+
+
+def test_segment_pool_averages_kmer_vectors(tmp_path):
+    """DeepLncLoc subsequence averaging: each output column is the mean of ``segment_pool`` k-mer vectors."""
+    codes, _ = _planted_set(8, 60, seed=4)
+    emb = train_kmer_word2vec(decode(codes), k=3, vector_size=8, window=3, epochs=1, seed=0)
+    path = emb.save(tmp_path / "k3.npz")
+    model = build_model("lm_cnn", seq_len=60, mode="kmer", embedding=str(path), segment_pool=5,
+                        channels=(8,), kernel_sizes=3, pool_sizes=1)
+    assert model.n_positions == 58 // 5
+    feats = model.kmer_features(one_hot(codes)).numpy()
+    want = emb.embed(codes)[:, :55].reshape(8, 11, 5, 8).mean(2).transpose(0, 2, 1)
+    np.testing.assert_allclose(feats, want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="segment_pool"):
+        build_model("lm_cnn", seq_len=60, mode="kmer", embedding=str(path), segment_pool=100)
+
+
+def _write_table(path, codes: np.ndarray, y: np.ndarray) -> None:
+    import pandas as pd
+
+    pd.DataFrame({"id": [f"s{i}" for i in range(len(codes))], "sequence": decode(codes),
+                  "expression": y[:, 0]}).to_csv(path, sep="\t", index=False)
+
+
+def _cfg(table, out, params: dict, *extra: str):
+    import json
+
+    from seq2expr.config import load_config
+
+    return load_config(None, [
+        f"data.path={table}", "data.id_column=id", "data.split.method=random", "data.split.valid_fraction=0.15",
+        "data.split.test_fraction=0.2", f"data.cache_dir={out / 'enc'}", "model.name=lm_cnn",
+        f"model.params={json.dumps(params)}", "train.batch_size=64", "train.lr=0.005", "train.threads=1",
+        "train.early_stopping_patience=null", f"output_dir={out / 'run'}", *extra])
+
+
+def test_lm_cnn_kmer_from_genome_fasta_through_train(tmp_path):
+    """`seq2expr train` path: model.params.embedding is a genome FASTA; word2vec is trained once, cached, learns."""
+    import json
+
+    from seq2expr.embeddings.kmer import genome_kmer_embedding
+    from seq2expr.training.fit import train
+    from seq2expr.training.predict import predict
+
+    genome = tmp_path / "genome.fa"
+    chroms = _genome(seed=1, n=12, length=2000)
+    genome.write_text("".join(f">c{i}\n{s}\n" for i, s in enumerate(chroms)))
+    codes, y = _planted_set(700, 100, seed=6)
+    _write_table(tmp_path / "data.tsv", codes, y)
+    params = dict(mode="kmer", embedding=str(genome), k=4, embed_dim=16, w2v_exclude=["c11"],
+                  cache_dir=str(tmp_path / "kmer"), segment_pool=2, channels=[32, 32], kernel_sizes=5,
+                  pool_sizes=2, dropout=0.0, head_dropout=0.0)
+    model_dir = train(_cfg(tmp_path / "data.tsv", tmp_path, params, "train.epochs=6"), progress=False)
+    r = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["overall"]["pearson_r"]
+    assert r > 0.6, r  # the target is the motif count (a shuffled-label control is in the kmer test above)
+    cached = list((tmp_path / "kmer").glob("kmer4-d16-*.safetensors"))
+    assert len(cached) == 1
+    # the cache key covers the excluded chromosomes; the cached table is the one a direct call returns
+    emb, path = genome_kmer_embedding(genome, 4, 16, exclude=("c11",), cache_dir=tmp_path / "kmer")
+    assert path == cached[0]
+    _, other = genome_kmer_embedding(genome, 4, 16, cache_dir=tmp_path / "kmer")
+    assert other != path
+    saved = load_model(model_dir)
+    np.testing.assert_array_equal(saved.model.table.numpy(), emb.table)
+    # the saved weights carry the table: predictions do not need the genome any more
+    genome.unlink()
+    again = load_model(model_dir)
+    np.testing.assert_array_equal(predict(again.model, codes[:50]), predict(saved.model, codes[:50]))
+
+
+def test_lm_cnn_lm_mode_through_train(tiny_bert, tmp_path):
+    """Full LM path through the training layer: tiny local BERT, segment embeddings cached on disk, export."""
+    import json
+
+    import pandas as pd
+
+    from seq2expr.training.fit import train
+    from seq2expr.training.predict import predict_saved
+
+    codes, y = _planted_set(200, 120, seed=7)
+    _write_table(tmp_path / "data.tsv", codes, y)
+    params = dict(mode="lm", lm_path=str(tiny_bert), max_tokens=34, channels=[16], kernel_sizes=3,
+                  cache_dir=str(tmp_path / "lm_cache"), lm_batch_size=64)
+    model_dir = train(_cfg(tmp_path / "data.tsv", tmp_path, params, "train.epochs=2"), progress=False)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert np.isfinite(metrics["test"]["overall"]["pearson_r"])
+    assert list((tmp_path / "lm_cache").glob("lm-*.npy"))
+    saved = load_model(model_dir)
+    assert saved.config["model"]["params"]["lm_path"] == str(tiny_bert)
+    pred = pd.read_csv(tmp_path / "run" / "predictions_test.tsv", sep="\t")
+    table = pd.read_csv(tmp_path / "data.tsv", sep="\t").set_index("id")
+    again = predict_saved(saved, table.loc[pred["id"], "sequence"].tolist())
+    np.testing.assert_allclose(np.asarray(again).ravel(), pred["prediction"], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["dnabert2", "nt"])
+def test_bpe_and_nucleotide_transformer_tokenisation(kind, tmp_path, caplog):
+    """DNABERT-2 (BPE) and Nucleotide Transformer (ESM, 6-mers) folders: detected, segmented, never silently cut."""
+    from seq2expr.embeddings.lm import make_tiny_lm
+
+    lm = DNALanguageModel(make_tiny_lm(tmp_path / kind, kind, max_tokens=64))
+    assert lm.kind == kind and lm.k is None
+    rng = np.random.default_rng(3)
+    seqs = decode(rng.integers(0, 4, (3, 700)).astype(np.uint8))
+    opts = LMOptions(max_tokens=64, segment_bp=None if kind == "nt" else 100)
+    seg = lm.segment_bp(opts)
+    emb = lm.embed(seqs, opts)
+    assert emb.shape == (3, -(-700 // seg), 16) and np.isfinite(emb).all() and lm.last_truncated == 0
+    alt = [s[:seg] + s[seg:][::-1] for s in seqs]  # segments are embedded independently
+    np.testing.assert_allclose(lm.embed(alt, opts)[:, 0], emb[:, 0], atol=1e-5)
+    if kind == "dnabert2":  # this tiny BPE vocabulary averages ~3 bp per token: 248-bp default segments overflow
+        with caplog.at_level("WARNING", logger="seq2expr.embeddings.lm"):
+            lm.embed(seqs, LMOptions(max_tokens=64))
+        assert lm.last_truncated > 0 and "smaller segment_bp" in caplog.text
+    model = build_model("lm_cnn", seq_len=700, mode="lm", lm_path=str(tmp_path / kind), max_tokens=64,
+                        segment_bp=opts.segment_bp, channels=(8,), kernel_sizes=1)
+    assert model(one_hot(np.array([["ACGT".index(c) for c in s] for s in seqs], dtype=np.uint8))).shape == (3, 1)

@@ -19,7 +19,7 @@ from seq2expr.data.genome import WindowSpec, build_gene_dataset
 from seq2expr.data.genome.annotation import read_genes
 from seq2expr.data.genome.expression import counts_to_tpm, match_gene_ids, read_expression
 from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
-from seq2expr.data.genome.windows import gene_window, gene_windows
+from seq2expr.data.genome.windows import gene_window, gene_windows, tss_interval
 from seq2expr.data.sequences import reverse_complement
 
 RNG = np.random.default_rng(7)
@@ -281,12 +281,18 @@ def test_cli_data_genes(toy, tmp_path):
     expr.write_text("gene_id\tA\tB\nG1\t1.5\t2.5\nG2\t8.0\t9.0\nG3\t1.0\t1.0\n")
     res = CliRunner().invoke(app, ["data", "genes", "--genome", str(toy["fa"]), "--annotation", str(toy["gff"]),
                                    "--expression", str(expr), "--single-window", "60", "--biotypes", "all",
-                                   "--species", "toy", "-o", str(tmp_path / "out")])
+                                   "--species", "toy", "--label-thresholds", "1.0", "--folds", "2",
+                                   "-o", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
-    assert "kept" in res.output and "renamed 2 chromosome" in res.output
+    assert "kept" in res.output and "renamed 2 chromosome" in res.output and "annotated genes" in res.output
     table = pd.read_parquet(tmp_path / "out" / "genes.parquet")
     assert len(table) == 3 and (table["sequence"].str.len() == 60).all()
     np.testing.assert_allclose(table["log_tpm"], np.log1p([2.0, 8.5, 1.0]))  # TPM units kept as given
+    assert table["label"].tolist() == [1.0, 1.0, 0.0]  # log1p(1.0) = 0.69 <= 1.0
+    assert table.groupby("fold")["chromosome"].agg(set).map(len).eq(1).all() and table["fold"].nunique() == 2
+    res = CliRunner().invoke(app, ["data", "genes", "--genome", str(toy["fa"]), "--annotation", str(toy["gff"]),
+                                   "--expression", str(expr), "--label-thresholds", "a,b", "-o", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "expected numbers" in res.output
     res = CliRunner().invoke(app, ["data", "genes", "--genome", str(toy["fa"]), "--annotation", str(toy["gtf"]),
                                    "--expression", str(expr), "--upstream", "60", "--downstream", "10",
                                    "--tts-upstream", "10", "--tts-downstream", "50", "--drop-padded", "--mask-codons",
@@ -294,6 +300,7 @@ def test_cli_data_genes(toy, tmp_path):
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "o3" / "report.json").read_text())
     assert report["dropped"] == {"biotype": 1, "padded": 1}  # G3 lincRNA; G2's upstream passes chrI's end
+    assert "dropped: padded" in res.output and "window ran off a chromosome" in res.output
     assert set(report["files"]) == {"parquet", "tsv"} and report["settings"]["windows"]["mask_codons"]
     res = CliRunner().invoke(app, ["data", "genes", "--genome", str(toy["fa"]), "--annotation", str(toy["gff"]),
                                    "--expression", str(tmp_path / "missing.tsv"), "-o", str(tmp_path / "o2")])
@@ -343,6 +350,24 @@ def test_yeast_genome_build(mirror, tmp_path):
     assert rep["expression"]["matched"] + rep["expression"]["not_in_annotation"] == len(lines) - 5
 
 
+def test_yeast_long_single_windows(mirror):
+    d = mirror / "yeast_genome"
+    if not d.is_dir():
+        pytest.skip("yeast_genome not in the mirror")
+    genes = read_genes(d / "Saccharomyces_cerevisiae.R64-1-1.96.gtf.gz")
+    genes = genes[(genes["biotype"] == "protein_coding") & (genes["chrom"] == "I")]
+    genome = Genome(d / "Saccharomyces_cerevisiae.R64-1-1.dna.toplevel.fa.gz")
+    spec = WindowSpec.single(50_000, upstream=30_000)
+    seqs, padded = gene_windows(genome, genes, spec)
+    s = pd.Series(seqs, index=genes.index)
+    assert s.str.len().eq(50_000).all() and (s.str[30_000:30_003] == "ATG").mean() > 0.98
+    # chrI is 230 kb: genes whose 50 kb window passes an end are N-padded and flagged, the rest are not
+    lo, hi = np.array([tss_interval(t, st, spec) for t, st in zip(genes["tss"], genes["strand"], strict=True)]).T
+    off = (lo < 0) | (hi > genome.lengths["I"])
+    assert off.sum() > 10 and (padded == off).all() and s[off].str.contains("N" * 100).all()
+    assert not s[~off].str.contains("N" * 100).any()
+
+
 def test_families_group_paralogous_windows():
     from seq2expr.data.genome.build import add_families
 
@@ -358,3 +383,190 @@ def test_families_group_paralogous_windows():
     fam = table["family"].tolist()
     assert fam[0] == fam[5] and len(set(fam)) == 5 and fam[0].startswith("toy:")
     assert rep["genes_in_families_spanning_chromosomes"] == 2 and rep["genes_in_multi_gene_families"] == 2
+
+
+# ------------------------------------------------------------------ formats, labels, folds, families, errors
+
+
+@pytest.mark.parametrize("kind", ["gtf_plain", "gff_gz"])
+def test_annotation_compression_either_way(toy, kind):
+    path = toy["dir"] / ("plain.gtf" if kind == "gtf_plain" else "toy.gff3.gz")
+    path.write_bytes(GTF.encode() if kind == "gtf_plain" else gzip.compress(GFF3.encode()))
+    genes = read_genes(path)
+    assert genes.attrs["format"] == ("gtf" if kind == "gtf_plain" else "gff3")
+    assert _row(genes, "G2")[["tss", "tts", "exonic_length"]].tolist() == [259, 200, 60]
+
+
+def test_expression_parquet_fpkm_median_and_sample_choice(toy, tmp_path):
+    fpkm = pd.DataFrame({"gene": ["G1", "G2", "G3"], "desc": ["x", "y", "z"], "a": [1.0, 3.0, 6.0],
+                         "b": [2.0, 2.0, 6.0], "c": [9.0, 9.0, 2.0]})
+    path = tmp_path / "fpkm.parquet"
+    fpkm.to_parquet(path)
+    table, rep = build_gene_dataset(toy["fa"], toy["gtf"], path, units="fpkm", aggregate="median",
+                                    biotypes=None, windows=WindowSpec.single(40, upstream=20), transform="none")
+    # FPKM -> TPM rescales each sample to 1e6 (a: /10, b: /10, c: /20); then the median over samples
+    tpm = np.array([[1, 2, 4.5], [3, 2, 4.5], [6, 6, 1]]) * 1e5
+    np.testing.assert_allclose(table.set_index("id").loc[["G1", "G2", "G3"], "tpm"], np.median(tpm, axis=1),
+                               rtol=1e-5)
+    assert rep["expression"]["units"] == "fpkm" and rep["expression"]["dropped_columns"] == ["desc"]
+    one, _ = build_gene_dataset(toy["fa"], toy["gtf"], path, units="tpm", samples=["c"], biotypes=None,
+                                windows=WindowSpec.single(40), transform="log2p1")
+    np.testing.assert_allclose(one.set_index("id").loc[["G1", "G3"], "log2_tpm"], np.log2([10.0, 3.0]), rtol=1e-5)
+    with pytest.raises(DataError, match=r"fpkm\.parquet: samples \['zz'\] not found"):
+        build_gene_dataset(toy["fa"], toy["gtf"], path, samples=["zz"])
+
+
+def test_measured_tss_from_bed_with_chr_names(toy, tmp_path):
+    # BED in UCSC style (chrI) while the FASTA says I; names through an alias table; one strand conflict
+    bed = tmp_path / "tss.bed"
+    bed.write_text("track name=tss\nchrI\t40\t150\tabc-one\t0\t+\nchrI\t205\t265\tG2\t0\t-\n"
+                   "chrII\t10\t60\tlinc3\t0\t-\nchrV\t1\t9\tnowhere\t0\t+\n")
+    names = tmp_path / "names.tsv"
+    names.write_text("G1\tabc-one\nG3\tlinc3\n")
+    spec = WindowSpec(upstream=10, downstream=5, tts_upstream=None)
+    expr = tmp_path / "e.tsv"
+    expr.write_text("gene\ts\nG1\t5\nG2\t6\nG3\t7\n")
+    table, rep = build_gene_dataset(toy["fa"], toy["gtf"], expr, tss_bed=bed, tss_names=names, biotypes=None,
+                                    windows=spec, units="tpm")
+    t = table.set_index("id")
+    assert t.loc["G1", "tss"] == 40 and t.loc["G2", "tss"] == 264 and t.loc["G3", "tss"] == 20
+    assert t["tss_source"].tolist() == ["bed", "bed", "gene"]
+    assert t.loc["G1", "sequence"] == CHR_I[30:45]
+    assert t.loc["G2", "sequence"] == reverse_complement(CHR_I[260:275])
+    b = rep["tss_bed"]
+    assert b["chromosome_or_strand_conflicts"] == 1 and b["conflict_examples"] == ["linc3"]  # G3 is on +
+    assert b["unmatched_names"] == 1 and b["unmatched_examples"] == ["nowhere"]
+    assert rep["chromosomes"]["tss_bed"]["renamed"] == {"chrI": "I", "chrII": "II"}
+    assert rep["chromosomes"]["tss_bed"]["unmatched"] == ["chrV"]
+    bad = tmp_path / "bad.bed"
+    bad.write_text("chrZ\t1\t9\tG1\t0\t+\n")
+    with pytest.raises(DataError, match=r"bad\.bed: none of the BED's chromosomes \(e\.g\. \['chrZ'\]\)"):
+        build_gene_dataset(toy["fa"], toy["gtf"], expr, tss_bed=bad, biotypes=None, windows=spec)
+
+
+def test_label_thresholds(toy, tmp_path):
+    expr = tmp_path / "e.tsv"
+    expr.write_text("gene\ts\nG1\t1\nG2\t50\nG3\t500\n")
+    kw = dict(biotypes=None, windows=WindowSpec.single(30), units="tpm")
+    table, rep = build_gene_dataset(toy["fa"], toy["gtf"], expr, label_thresholds=(2.0, 5.0), **kw)
+    assert table["label_class"].tolist() == ["low", "middle", "high"]  # log1p: 0.69, 3.93, 6.22
+    assert rep["labels"]["thresholds"] == [2.0, 5.0] and rep["labels"]["middle"] == 1
+    table, _ = build_gene_dataset(toy["fa"], toy["gtf"], expr, label_thresholds=(3.0, 3.0), **kw)
+    assert table["label"].tolist() == [0.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="not both"):
+        build_gene_dataset(toy["fa"], toy["gtf"], expr, label_thresholds=(3.0, 3.0), label_quantiles=(0.2, 0.8),
+                           **kw)
+
+
+def _paralogue_genome(root: Path, n_chrom: int = 4, per_chrom: int = 12, n_pairs: int = 4, seed: int = 5):
+    """Random chromosomes with genes 1 kb apart; ``n_pairs`` genes copied (window and all) onto the next
+    chromosome with ~1% point mutations: paralogues on different chromosomes."""
+    rng = np.random.default_rng(seed)
+    step = 1000
+    chroms = [list("".join(rng.choice(list("ACGT"), step * (per_chrom + 1)))) for _ in range(n_chrom)]
+    lines, expr, pairs = [], [], []
+    for c in range(n_chrom):
+        for j in range(per_chrom):
+            gid = f"C{c}G{j:02d}"
+            s = step * j + 500
+            lines.append(f'chr{c + 1}\tt\tgene\t{s + 1}\t{s + 200}\t.\t+\t.\tgene_id "{gid}"; '
+                         f'gene_biotype "protein_coding";')
+            expr.append(f"{gid}\t{int(rng.integers(0, 500))}")
+    for p in range(n_pairs):
+        c, j = p % n_chrom, p
+        lo = step * j + 500 - 400
+        block = chroms[c][lo: lo + 900]
+        for i in rng.choice(900, 9, replace=False):
+            block[i] = "ACGT"[("ACGT".index(block[i]) + 1) % 4]
+        chroms[(c + 1) % n_chrom][lo: lo + 900] = block
+        pairs.append((f"C{c}G{j:02d}", f"C{(c + 1) % n_chrom}G{j:02d}"))
+    fa = root / "para.fa"
+    fa.write_text("".join(f">{c + 1}\n{''.join(s)}\n" for c, s in enumerate(chroms)))
+    gtf = root / "para.gtf"
+    gtf.write_text("\n".join(lines) + "\n")
+    counts = root / "counts.tsv"
+    counts.write_text("gene\trep1\n" + "\n".join(expr) + "\n")
+    return fa, gtf, counts, pairs
+
+
+def test_families_and_chromosome_folds_keep_groups_whole(tmp_path):
+    from seq2expr.config import load_config
+    from seq2expr.data.genome.build import add_folds
+    from seq2expr.data.prepare import prepare_data
+
+    fa, gtf, counts, pairs = _paralogue_genome(tmp_path)
+    spec = WindowSpec(upstream=300, downstream=100, tts_upstream=100, tts_downstream=300, spacer=10)
+    table, rep = build_gene_dataset(fa, gtf, counts, windows=spec, species="toy", families=True, folds=4,
+                                    out=tmp_path / "ds")
+    fam = table.set_index("id")["family"]
+    assert all(fam[a] == fam[b] for a, b in pairs)
+    assert fam.nunique() == len(table) - len(pairs)  # only the copied pairs share a family
+    assert rep["families"]["genes_in_families_spanning_chromosomes"] == 2 * len(pairs)
+    # k-fold by chromosome: 4 chromosomes of 12 genes -> one whole chromosome per fold
+    assert rep["folds"]["genes"] == {f"fold{i}": 12 for i in range(4)}
+    assert sorted(sum(rep["folds"]["chromosomes"].values(), [])) == ["1", "2", "3", "4"]
+    assert (table.groupby("chromosome")["fold"].nunique() == 1).all()
+    by_family = table.copy()
+    add_folds(by_family, 3, by="family")
+    fold = by_family.set_index("id")["fold"]
+    assert all(fold[a] == fold[b] for a, b in pairs) and fold.value_counts().max() <= 16
+    with pytest.raises(ValueError, match="fold_by='family' needs families=True"):
+        build_gene_dataset(fa, gtf, counts, windows=spec, folds=3, fold_by="family")
+
+    def splits(method_args: list[str]) -> tuple[dict, dict]:
+        cfg = load_config(None, [f"data.path={tmp_path / 'ds' / 'genes.parquet'}", "data.id_column=id",
+                                 "data.target_columns=[log_tpm]", "data.group_columns=[chromosome, family, fold]",
+                                 f"data.cache_dir={tmp_path / 'cache'}", "data.split.method=group", *method_args])
+        b = prepare_data(cfg.data)
+        return b.splits, {k: np.asarray(v).astype(str) for k, v in b.groups.items()}
+
+    sp, groups = splits(["data.split.group_column=fold", "data.split.test_groups=[fold0]",
+                         "data.split.valid_groups=[fold1]"])
+    chrom = {s: set(groups["chromosome"][idx]) for s, idx in sp.items()}
+    assert chrom["test"] == set(rep["folds"]["chromosomes"]["fold0"]) and len(chrom["train"]) == 2
+    assert not (chrom["train"] & (chrom["valid"] | chrom["test"]))
+    sp, groups = splits(["data.split.group_column=family", "data.split.valid_fraction=0.2",
+                         "data.split.test_fraction=0.2"])
+    where = {s: set(groups["family"][idx]) for s, idx in sp.items()}
+    assert not (where["train"] & where["test"]) and not (where["train"] & where["valid"])
+    assert not (where["valid"] & where["test"]) and min(len(v) for v in sp.values()) > 0
+
+
+def test_bad_genome_inputs_raise_data_error(toy, tmp_path):
+    expr = tmp_path / "e.tsv"
+    expr.write_text("gene\ts\nG1\t5\nG2\t6\nG3\t7\n")
+    other = tmp_path / "other.gtf"
+    other.write_text(GTF.replace("chrI\t", "scaffold_1\t").replace("chrII\t", "scaffold_2\t"))
+    with pytest.raises(DataError, match=r"other\.gtf: none of the annotation's chromosomes .*scaffold_1.*FASTA "
+                                        r"names e\.g\. \['I', 'II'\]"):
+        build_gene_dataset(toy["fa"], other, expr)
+    # an annotation for a longer assembly: genes past the chromosome end
+    longer = tmp_path / "longer.gtf"
+    longer.write_text(GTF.replace("\t201\t260\t", "\t901\t960\t").replace("\t21\t60\t", "\t421\t460\t"))
+    with pytest.raises(DataError, match=r"longer\.gtf: record G2: 2 of 3 genes end past their chromosome "
+                                        r"\(e\.g\. G2 ends at I:960, the chromosome has 300 bases"):
+        build_gene_dataset(toy["fa"], longer, expr, biotypes=None)
+    many = "".join(f'chrI\tt\tgene\t{10 + i}\t{20 + i}\t.\t+\t.\tgene_id "N{i}";\n' for i in range(40))
+    few = tmp_path / "few.gtf"
+    few.write_text(GTF.replace("\t201\t260\t", "\t901\t960\t") + many)
+    expr.write_text("gene\ts\n" + "".join(f"N{i}\t{i}\n" for i in range(40)) + "G1\t5\nG2\t6\n")
+    table, rep = build_gene_dataset(toy["fa"], few, expr, biotypes=None, windows=WindowSpec.single(20))
+    assert rep["dropped"]["beyond_chromosome_end"] == 1 and rep["dropped_examples"]["beyond_chromosome_end"] == ["G2"]
+    assert rep["expression"]["without_sequence"] == 1 and "G2" not in set(table["id"])
+    # empty inputs name their file
+    for name, call in [("empty.gtf", lambda p: build_gene_dataset(toy["fa"], p, expr)),
+                       ("empty.fa", lambda p: build_gene_dataset(p, toy["gtf"], expr)),
+                       ("empty.tsv", lambda p: build_gene_dataset(toy["fa"], toy["gtf"], p)),
+                       ("empty.bed", lambda p: build_gene_dataset(toy["fa"], toy["gtf"], expr, tss_bed=p))]:
+        path = tmp_path / name
+        path.write_text("")
+        with pytest.raises(DataError, match=rf"{name.replace('.', '[.]')}: "):
+            call(path)
+    empty_dir = tmp_path / "no_counts"
+    empty_dir.mkdir()
+    with pytest.raises(DataError, match=r"no_counts: no count files found"):
+        build_gene_dataset(toy["fa"], toy["gtf"], empty_dir)
+    with pytest.raises(DataError, match=r"record line 1: 4 tab-separated fields"):
+        bad = tmp_path / "short.gtf"
+        bad.write_text("chrI\tt\tgene\t1\n")
+        read_genes(bad)

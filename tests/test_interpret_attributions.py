@@ -135,3 +135,31 @@ def test_grad_cam_and_attention():
         np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="no attention"):
         attention_maps(build_model("cnn", seq_len=48, channels=(8,), pool_sizes=(2,), hidden=(8,)), x)
+
+
+def test_caller_model_state_restored():
+    torch.manual_seed(0)
+    model = build_model("cnn", seq_len=40, channels=(8, 8), pool_sizes=(2, 2), hidden=(8,))
+    frozen = next(model.parameters())
+    frozen.requires_grad_(False)  # the caller froze one tensor; the others train
+    x = _onehot(2, 40, seed=7)
+    calls = [lambda m: ism(m, x), lambda m: saliency(m, x), lambda m: integrated_gradients(m, x, n_steps=4),
+             lambda m: deep_lift_shap(m, x, n_shuffles=2), lambda m: grad_cam(m, x, conv_layers(m)[-1])]
+    for mode in (True, False):
+        for call in calls:
+            model.train(mode)
+            call(model)
+            assert all(m.training == mode for m in model.modules())
+            assert not frozen.requires_grad and all(p.requires_grad for p in list(model.parameters())[1:])
+            assert next(model.parameters()).device.type == "cpu"
+    out = saliency(model, x, device="cpu")
+    assert out.shape == (2, 4, 40) and model.training is False
+
+
+def test_deeplift_delta_reported_when_rules_missing():
+    torch.manual_seed(0)
+    model = _randomise_bn(Branchy(40)).eval()  # functional relu/tanh/gelu: no DeepLIFT rule, gradients used
+    x = _onehot(3, 40, seed=8)
+    with pytest.warns(UserWarning, match="convergence delta"):
+        attr, delta = deep_lift_shap(model, x, target=0, n_shuffles=4, return_delta=True)
+    assert delta.shape == (3,) and np.abs(delta).max() > 0

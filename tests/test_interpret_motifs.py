@@ -28,6 +28,14 @@ def test_jaspar_offline_fungi(fungi):
         jaspar_motifs(taxon="martians")
 
 
+@pytest.mark.parametrize("taxon, tf", [("plants", "ARF5"), ("vertebrates", "CTCF"), ("insects", "TRL")])
+def test_jaspar_taxon_choice(fungi, taxon, tf):
+    db = jaspar_motifs(taxon=taxon)
+    names = {k.split(None, 1)[-1].upper() for k in db}
+    assert len(db) > 20 and not set(db) & set(fungi)  # a different collection, not the fungal one
+    assert any(tf in n for n in names)
+
+
 def test_meme_round_trip_and_errors(tmp_path, fungi):
     sub = {k: fungi[k] for k in list(fungi)[:5]}
     path = write_meme(sub, tmp_path / "m.meme")

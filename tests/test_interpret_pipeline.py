@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -14,7 +15,7 @@ from seq2expr.data.synthetic import MotifSpec, make_synthetic
 from seq2expr.interpret import global_importance as gi
 from seq2expr.interpret.gradients import attribute
 from seq2expr.interpret.modisco import run_modisco
-from seq2expr.interpret.motifs import jaspar_motifs, match_motifs
+from seq2expr.interpret.motifs import jaspar_motifs, match_motifs, write_meme
 from seq2expr.interpret.report import write_report
 from seq2expr.models.registry import build_model, list_models, register
 from seq2expr.models.saved import save_model
@@ -83,7 +84,7 @@ def trained(tmp_path_factory):
 
 def test_modisco_and_tomtom_recover_planted_motifs(trained):
     assert trained["r"] > 0.5  # the model learned the planted grammar
-    x = trained["x"][:600].numpy()
+    x = trained["x"][:400].numpy()
     _attr, hyp = attribute(trained["model"], x, method="saliency")
     patterns = run_modisco(x, hyp)
     assert patterns, "TF-MoDISco found nothing"
@@ -130,11 +131,31 @@ def test_cli_interpret(trained, tmp_path):
 
     from seq2expr.cli.main import app
 
+    db = jaspar_motifs(taxon="fungi")
+    own = write_meme({k: v for k, v in db.items() if k.split()[-1] in ("REB1", "GCN4")}, tmp_path / "own.meme")
     out = tmp_path / "cli_report"
     res = CliRunner().invoke(app, ["interpret", str(trained["root"] / "reg"), str(trained["root"] / "test.tsv"),
-                                   "-o", str(out), "--method", "saliency", "--max-seqs", "300", "--threads", "1"])
+                                   "-o", str(out), "--method", "saliency", "--n", "60", "--threads", "1",
+                                   "--motifs", str(own)])
     assert res.exit_code == 0, res.output
-    assert (out / "report.html").is_file()
+    assert (out / "report.html").is_file() and "own.meme" in (out / "report.html").read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_sequences"] == 60 and summary["database"].endswith("own.meme")
+    assert set(summary["matched_tfs"]) <= {"REB1", "GCN4"}  # only the user's motifs can match
     bad = CliRunner().invoke(app, ["interpret", str(trained["root"] / "reg"), str(tmp_path / "missing.tsv"),
                                    "-o", str(tmp_path / "x")])
     assert bad.exit_code != 0
+
+
+def test_no_motif_gives_clear_message(caplog):
+    rng = np.random.default_rng(0)
+    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (30, L))].transpose(0, 2, 1).copy()
+    hyp = rng.normal(0, 1e-3, x.shape).astype(np.float32)  # no structure: nothing to cluster
+    with caplog.at_level("WARNING"):
+        assert run_modisco(x, hyp) == []
+    assert "no motif" in caplog.text.lower()
+    from seq2expr.interpret.report import _html
+
+    page = _html({"model": {"name": "m"}}, "regression", "y", "saliency", 30, [], [], pd.DataFrame(), [], None,
+                 "fungi")
+    assert "No motif found" in page

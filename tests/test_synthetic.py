@@ -75,8 +75,16 @@ def test_planted_sites_are_at_recorded_positions(data):
         bg_score = np.maximum(lo[np.arange(w), bg].sum(1), lo[::-1, ::-1][np.arange(w), bg].sum(1))
         assert np.median(recorded) > np.quantile(bg_score, 0.99), name
         assert (recorded > np.quantile(bg_score, 0.95)).mean() > 0.85, name
-        # sampled from the matrix, not the consensus only
-        assert sub["site"].nunique() > 0.2 * len(sub) or w < 9, name
+        # sampled from the matrix, not the consensus only: on the motif's strand, each column's base
+        # frequencies follow the matrix (the score floor shifts them a little towards the consensus), so
+        # sites vary wherever the matrix does. (A count of distinct sites is no test: a matrix with a
+        # conserved core, like REB1's, has few likely sites.)
+        oriented = np.where(sub["strand"].to_numpy()[:, None] == "+", codes, 3 - codes[:, ::-1])
+        freq = np.stack([(oriented == b).mean(0) for b in range(4)], axis=1)  # (w, 4)
+        assert (0.5 * np.abs(freq - pwm).sum(1)).max() < 0.15, name
+        consensus = pwm.argmax(1)
+        assert (oriented == consensus).all(1).mean() < 0.5, name
+        assert sub["site"].nunique() >= 20, name
     # no two sites of one sequence overlap
     for _, g in s.groupby("id"):
         g = g.sort_values("start")

@@ -13,11 +13,15 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+import seq2expr
 from seq2expr.config import load_config
+from seq2expr.data.sequences import encode, reverse_complement_codes
 from seq2expr.data.synthetic import make_synthetic
 from seq2expr.models.saved import load_model
-from seq2expr.training.fit import train
+from seq2expr.training.fit import _best_weights, _progress_bar, train
+from seq2expr.training.module import SeqModule, make_loss
 from seq2expr.training.predict import predict, predict_file, predict_saved
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,6 +86,27 @@ def test_regression_learns_and_writes_outputs(regression_run, data_dir):
                                                                                   abs=1e-3)
 
 
+def _log_rows(log: Path) -> list[dict[str, str]]:
+    with open(log) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_best_checkpoint_is_exported_and_log_is_csv(regression_run):
+    """The exported weights are those of the epoch with the best validation Pearson r, not the last epoch."""
+    out = regression_run
+    rows = [r for r in _log_rows(out / "logs" / "metrics.csv") if r.get("val_pearson")]
+    assert {"train_loss", "val_loss", "val_pearson", "val_spearman", "epoch"} <= set(rows[0])
+    val = np.array([float(r["val_pearson"]) for r in rows])
+    assert [int(r["epoch"]) for r in rows] == list(range(5))
+    fit = json.loads((out / "metrics.json").read_text())["fit"][0]
+    assert fit["monitor"] == "val_pearson" and fit["best_score"] == pytest.approx(val.max(), abs=1e-6)
+    best = torch.load(out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    assert best["epoch"] == int(np.argmax(val))
+    exported = load_model(out / "model").model.state_dict()
+    for k, v in _best_weights(out / "checkpoints" / "best.ckpt").items():
+        torch.testing.assert_close(exported[k], v, rtol=0, atol=0)
+
+
 def test_shuffled_labels_do_not_learn(regression_run, data_dir, tmp_path):
     """Control: the same pipeline on permuted targets predicts nothing, so the real score is real."""
     train(make_cfg(data_dir, tmp_path, "data.target_columns=[shuffled]"), progress=False)
@@ -97,6 +122,9 @@ def test_classification_bce(data_dir, tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())["test"]
     assert metrics["headline"] == "auroc" and metrics["overall"]["auroc"] > 0.8, metrics["overall"]
     assert (tmp_path / "roc_pr_test.png").is_file()
+    fit = json.loads((tmp_path / "metrics.json").read_text())["fit"][0]
+    assert fit["monitor"] == "val_auroc"
+    assert {"accuracy", "auroc", "auprc", "f1"} <= set(metrics["overall"])
     saved = load_model(model_dir)
     prob = predict_saved(saved, ["TGACTCAT" * 7 + "ACGT", "AAGGGTCC" * 7 + "ACGT"])
     assert ((prob >= 0) & (prob <= 1)).all() and prob[0, 0] > prob[1, 0]
@@ -114,38 +142,152 @@ def test_same_seed_same_model(data_dir, tmp_path):
 
 
 class Kill(L.Callback):
-    """Simulates a crash right after epoch ``at`` is checkpointed."""
+    """Simulates a crash in the middle of epoch ``epoch`` (after ``batch`` optimiser steps of it)."""
 
-    def __init__(self, at: int):
-        self.at = at
+    def __init__(self, epoch: int, batch: int = 5):
+        self.epoch, self.batch = epoch, batch
 
-    def on_train_epoch_end(self, trainer, pl_module):
-        if trainer.current_epoch == self.at:
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.current_epoch == self.epoch and batch_idx == self.batch:
             raise RuntimeError("simulated kill")
 
 
 def _val_epochs(log: Path) -> list[int]:
-    with open(log) as fh:
-        return [int(r["epoch"]) for r in csv.DictReader(fh) if r.get("val_loss")]
+    return [int(r["epoch"]) for r in _log_rows(log) if r.get("val_loss")]
+
+
+def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    return load_model(model_dir).model.state_dict()
 
 
 def test_resume_after_kill(data_dir, tmp_path):
-    cfg = make_cfg(data_dir, tmp_path, "train.epochs=4")
+    """A run killed mid-epoch resumes from its last checkpoint and ends exactly as an uninterrupted run."""
+    extra = ("train.epochs=4", "model.params.head_dropout=0.3")  # dropout: the RNG state must be restored too
+    cfg = make_cfg(data_dir, tmp_path / "killed", *extra)
     with pytest.raises(RuntimeError, match="simulated kill"):
-        train(cfg, progress=False, callbacks=[Kill(at=1)])
-    assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and not (tmp_path / "model").exists()
-    assert _val_epochs(tmp_path / "logs" / "metrics.csv") == [0, 1]
-    train(cfg, progress=False)  # resumes: epochs 2 and 3 only
-    assert _val_epochs(tmp_path / "logs" / "metrics.csv") == [0, 1, 2, 3]
-    fit = json.loads((tmp_path / "metrics.json").read_text())["fit"][0]
+        train(cfg, progress=False, callbacks=[Kill(epoch=2)])
+    run = tmp_path / "killed"
+    assert (run / "checkpoints" / "last.ckpt").is_file() and not (run / "model").exists()
+    assert _val_epochs(run / "logs" / "metrics.csv") == [0, 1]
+    train(cfg, progress=False)  # resumes: epoch 2 from its start, then epoch 3
+    assert _val_epochs(run / "logs" / "metrics.csv") == [0, 1, 2, 3]
+    fit = json.loads((run / "metrics.json").read_text())["fit"][0]
     assert fit["resumed_from"] == "last.ckpt" and fit["epochs_trained"] == 4
-    assert (tmp_path / "model" / "config.json").is_file()
+    train(make_cfg(data_dir, tmp_path / "whole", *extra), progress=False)
+    whole, resumed = _weights(tmp_path / "whole" / "model"), _weights(run / "model")
+    for k in whole:
+        torch.testing.assert_close(resumed[k], whole[k], rtol=0, atol=0, msg=k)
     # once finished, a rerun loads the finished model instead of training again
     train(cfg, progress=False)
-    assert _val_epochs(tmp_path / "logs" / "metrics.csv") == [0, 1, 2, 3]
+    assert _val_epochs(run / "logs" / "metrics.csv") == [0, 1, 2, 3]
     # checkpoints written with other settings are not silently resumed
     with pytest.raises(ValueError, match="different train"):
-        train(make_cfg(data_dir, tmp_path, "train.epochs=4", "train.lr=0.001"), progress=False)
+        train(make_cfg(data_dir, run, *extra, "train.lr=0.001"), progress=False)
+
+
+class Probe(L.Callback):
+    """Records what training did: optimiser, learning rate per step, gradient norm after clipping, batches."""
+
+    def __init__(self):
+        self.optimizers, self.lrs, self.grad_norms, self.codes = set(), [], [], []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        opt = trainer.optimizers[0]
+        self.optimizers.add((type(opt).__name__, opt.param_groups[0]["weight_decay"]))
+        self.lrs.append(opt.param_groups[0]["lr"])
+        self.codes.append(batch[0].argmax(1).numpy().astype(np.uint8))  # one-hot back to codes
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        norms = [p.grad.norm() for p in pl_module.parameters() if p.grad is not None]
+        self.grad_norms.append(float(torch.linalg.vector_norm(torch.stack(norms))))
+
+
+@pytest.mark.parametrize("schedule,loss,clip,rc", [("onecycle", "huber", 1e-3, True), ("cosine", "l1", None, False)])
+def test_optimiser_schedule_clipping_losses_and_rc_augment(data_dir, tmp_path, schedule, loss, clip, rc):
+    probe = Probe()
+    cfg = make_cfg(data_dir, tmp_path, "train.epochs=3", f"train.schedule={schedule}", f"train.loss={loss}",
+                   f"train.grad_clip={'null' if clip is None else clip}", f"train.rc_augment={str(rc).lower()}")
+    train(cfg, progress=False, callbacks=[probe])
+    assert probe.optimizers == {("AdamW", 0.01)}
+    lrs, lr = np.array(probe.lrs), 0.01
+    if schedule == "onecycle":  # warm up from lr/25 to lr over the first 30% of steps, then anneal
+        assert lrs[0] == pytest.approx(lr / 25) and lrs.max() == pytest.approx(lr, rel=0.02)
+        assert 0.2 < np.argmax(lrs) / len(lrs) < 0.4 and lrs[-1] < lrs[0]
+    else:
+        assert lrs[0] == pytest.approx(lr) and (np.diff(lrs) <= 1e-12).all() and lrs[-1] < 0.02 * lr
+    norms = np.array(probe.grad_norms)
+    if clip is not None:
+        assert norms.max() <= clip * 1.001
+    else:
+        assert norms.max() > 100 * 1e-3  # the same training unclipped has far larger gradients
+    # reverse-complement augmentation: a random half of the rows are reverse-complemented training sequences
+    seqs = pd.read_csv(data_dir / "data.tsv", sep="\t")["sequence"].tolist()
+    codes = encode(seqs)
+    fwd = {r.tobytes() for r in codes}
+    rev = {r.tobytes() for r in reverse_complement_codes(codes)}
+    rows = np.concatenate(probe.codes)
+    is_fwd = np.array([r.tobytes() in fwd for r in rows])
+    is_rev = np.array([r.tobytes() in rev for r in rows])
+    assert (is_fwd | is_rev).all()
+    if rc:
+        assert 0.4 < is_rev.mean() < 0.6
+    else:
+        assert is_fwd.all()
+    # both robust losses learn the planted motifs
+    assert json.loads((tmp_path / "metrics.json").read_text())["valid"]["overall"]["pearson_r"] > 0.6
+
+
+def test_early_stopping_on_validation_pearson(data_dir, tmp_path):
+    """With lr=0 validation Pearson r never improves: training stops after ``patience`` more epochs."""
+    cfg = make_cfg(data_dir, tmp_path, "train.epochs=10", "train.lr=0.0", "train.schedule=constant",
+                   "train.early_stopping_patience=2")
+    train(cfg, progress=False)
+    assert _val_epochs(tmp_path / "logs" / "metrics.csv") == [0, 1, 2]
+    assert json.loads((tmp_path / "metrics.json").read_text())["fit"][0]["epochs_trained"] == 3
+
+
+def test_losses_and_missing_targets():
+    assert isinstance(make_loss("regression", "huber"), torch.nn.HuberLoss)
+    assert isinstance(make_loss("regression", "l1"), torch.nn.L1Loss)
+    assert isinstance(make_loss("classification", "bce"), torch.nn.BCEWithLogitsLoss)
+    with pytest.raises(ValueError):
+        make_loss("classification", "mse")
+    with pytest.raises(ValueError):
+        make_loss("regression", "bce")
+    module = SeqModule(torch.nn.Identity(), n_targets=2, loss="l1")
+    out = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    y = torch.tensor([[2.0, float("nan")], [3.0, 1.0]])  # a missing value in a multi-task table is skipped
+    assert float(module._loss(out, y)) == pytest.approx((1.0 + 0.0 + 3.0) / 3)
+
+
+def test_progress_bar_is_rich_in_a_terminal(monkeypatch):
+    from lightning.pytorch.callbacks import RichProgressBar
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert isinstance(_progress_bar(), RichProgressBar)
+
+
+def test_multi_task_with_standardised_targets(data_dir, tmp_path):
+    """Two target columns: one model with two outputs, per-target metrics, predictions back on the raw scale."""
+    cfg = make_cfg(data_dir, tmp_path, "data.target_columns=[expression, active]", "data.target.standardize=true")
+    model_dir = train(cfg, progress=False)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["test"]
+    per = metrics["per_target"]
+    assert per["expression"]["pearson_r"] > 0.6 and per["active"]["pearson_r"] > 0.6, per
+    saved_cfg = json.loads((model_dir / "config.json").read_text())
+    assert saved_cfg["model"]["n_targets"] == 2 and saved_cfg["target_names"] == ["expression", "active"]
+    tt = saved_cfg["target_transform"]
+    assert tt["standardize"] and len(tt["mean"]) == 2 and len(tt["std"]) == 2
+    assert saved_cfg["library_version"] == seq2expr.__version__ and len(saved_cfg["data_hash"]) >= 16
+    assert saved_cfg["data"]["target_columns"] == ["expression", "active"] and saved_cfg["policy"]
+    pred = pd.read_csv(tmp_path / "predictions_test.tsv", sep="\t")
+    assert list(pred.columns) == ["id", "expression_target", "expression_prediction", "active_target",
+                                  "active_prediction"]
+    for name in ("expression", "active"):  # inverse transform applied: same location and scale as measured
+        t, p = pred[f"{name}_target"], pred[f"{name}_prediction"]
+        assert abs(p.mean() - t.mean()) < 0.3 * t.std() and 0.4 < p.std() / t.std() < 1.5
+    n = predict_file(model_dir, data_dir / "data.tsv", tmp_path / "p.tsv", id_column="id")
+    assert n == 1200 and list(pd.read_csv(tmp_path / "p.tsv", sep="\t").columns) == ["id", "expression", "active"]
 
 
 def test_saved_model_predicts_identically_without_lightning(regression_run, data_dir, tmp_path):
@@ -157,7 +299,12 @@ def test_saved_model_predicts_identically_without_lightning(regression_run, data
     np.testing.assert_allclose(in_process, expected["prediction"], rtol=1e-4, atol=1e-5)
     (tmp_path / "seqs.json").write_text(json.dumps(seqs))
     script = (
-        "import json, sys\n"
+        "import json, pickle, sys\n"
+        "import torch\n"
+        "def refuse(*a, **k):\n"
+        "    raise AssertionError('unpickling while loading a saved model')\n"
+        "pickle.load = pickle.loads = torch.load = refuse\n"
+        "pickle.Unpickler = refuse\n"
         "from seq2expr.models.saved import load_model\n"
         "from seq2expr.training.predict import predict_saved\n"
         "import seq2expr.evaluation.report, seq2expr.evaluation.metrics\n"

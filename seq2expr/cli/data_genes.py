@@ -7,12 +7,18 @@ from pathlib import Path
 import typer
 
 
-def _floats(text: str | None) -> tuple[float, float] | None:
+def _floats(text: str | None, one_ok: bool = False) -> tuple[float, float] | None:
+    """``"lo,hi"`` -> ``(lo, hi)``; with ``one_ok`` a single value ``t`` -> ``(t, t)``."""
     if not text:
         return None
-    parts = [float(x) for x in text.split(",")]
+    try:
+        parts = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"expected numbers separated by a comma, got {text!r}") from None
+    if one_ok and len(parts) == 1:
+        return parts[0], parts[0]
     if len(parts) != 2:
-        raise typer.BadParameter("give two quantiles, e.g. 0.25,0.75")
+        raise typer.BadParameter(f"give two values lo,hi (e.g. 0.25,0.75), got {text!r}")
     return parts[0], parts[1]
 
 
@@ -30,16 +36,22 @@ def print_report(report: dict) -> None:
     table.add_column("what")
     table.add_column("genes", justify="right")
     table.add_column("note")
+    table.add_row("annotated genes", str(report.get("annotation", {}).get("genes", "")),
+                  f"{report.get('annotation', {}).get('format', '')}".upper())
     table.add_row("[green]kept[/green]", str(report["kept"]), f"{report['seq_len']} bp windows")
     for reason, n in report.get("dropped", {}).items():
         ex = ", ".join(report.get("dropped_examples", {}).get(reason, [])[:3])
-        table.add_row(f"[red]dropped: {reason}[/red]", str(n), f"e.g. {ex}" if ex else "")
+        why = DROP_REASONS.get(reason, "")
+        table.add_row(f"[red]dropped: {reason}[/red]", str(n), "; ".join(x for x in (why, ex and f"e.g. {ex}") if x))
     table.add_row("padded with N (kept, flagged)", str(report.get("padded_windows", 0)), "window ran off a chromosome")
     for src, n in report.get("tss_sources", {}).items():
         table.add_row(f"TSS from {src}", str(n), "")
     expr = report.get("expression", {})
     table.add_row("expression IDs not in annotation", str(expr.get("not_in_annotation", 0)),
-                  ", ".join(expr.get("not_in_annotation_examples", [])[:3]))
+                  "name mismatch; e.g. " + ", ".join(expr.get("not_in_annotation_examples", [])[:3])
+                  if expr.get("not_in_annotation") else "")
+    table.add_row("expression rows without a window", str(expr.get("without_sequence", 0)),
+                  "not annotated, or on a chromosome not in the genome")
     bed = report.get("tss_bed")
     if bed:
         table.add_row("TSS BED names unmatched", str(bed["unmatched_names"]), ", ".join(bed["unmatched_examples"][:3]))
@@ -47,11 +59,18 @@ def print_report(report: dict) -> None:
     if labels:
         table.add_row("labels high / low / middle",
                       f"{labels.get('high', 0)} / {labels.get('low', 0)} / {labels.get('middle', 0)}",
-                      f"quantiles {labels['quantiles']}")
+                      f"quantiles {labels['quantiles']}" if labels.get("quantiles") else
+                      f"thresholds {labels['thresholds']}")
     console.print(table)
     if report.get("families"):
         console.print(f"families: {report['families']}")
+    if report.get("folds"):
+        folds = report["folds"]
+        console.print(f"folds by {folds['by']}: {folds['genes']}"
+                      + (f" chromosomes {folds['chromosomes']}" if folds.get("chromosomes") else ""))
     for what, rep in report.get("chromosomes", {}).items():
+        if not rep.get("renamed") and not rep.get("unmatched"):
+            console.print(f"{what}: all {rep.get('n_names', 0)} chromosome names are the FASTA's")
         if rep.get("renamed"):
             pairs = ", ".join(f"{a}->{b}" for a, b in list(rep["renamed"].items())[:6])
             console.print(f"{what}: renamed {rep['n_renamed']} chromosome(s) to the FASTA's names ({pairs}"
@@ -62,6 +81,16 @@ def print_report(report: dict) -> None:
                   f"{expr.get('matched_by')}); targets: {report.get('target_columns')}; {report.get('seconds')} s")
     for k, v in report.get("files", {}).items():
         console.print(f"wrote {k}: {v}")
+
+
+DROP_REASONS = {
+    "chromosome_not_in_genome": "chromosome name matches no FASTA sequence",
+    "beyond_chromosome_end": "gene ends past its chromosome",
+    "no_expression": "gene ID not in the expression input",
+    "biotype": "biotype filter",
+    "duplicate_gene_id": "gene ID on several gene lines (first kept)",
+    "padded": "window ran off a chromosome (--drop-padded)",
+}
 
 
 def register(app: typer.Typer, data_app: typer.Typer) -> None:
@@ -94,10 +123,15 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
         samples: str | None = typer.Option(None, "--samples", help="comma list of sample columns to use"),
         aggregate: str = typer.Option("mean", "--aggregate", help="mean | median | max | none (per-sample)"),
         transform: str = typer.Option("log1p", "--transform", help="log1p | log2p1 | log10p1 | none"),
-        label_quantiles: str | None = typer.Option(None, "--label-quantiles", help="e.g. 0.25,0.75"),
+        label_quantiles: str | None = typer.Option(None, "--label-quantiles",
+                                                   help="high/low classes by quantile, middle dropped: 0.25,0.75"),
+        label_thresholds: str | None = typer.Option(None, "--label-thresholds",
+                                                    help="high/low by target value: lo,hi (or one threshold)"),
         species: str | None = typer.Option(None, "--species", help="value of the species column"),
         drop_padded: bool = typer.Option(False, "--drop-padded", help="drop windows that ran off a chromosome"),
         families: bool = typer.Option(False, "--families", help="add a k-mer similarity 'family' column"),
+        folds: int | None = typer.Option(None, "--folds", help="add a 'fold' column: k folds of whole chromosomes"),
+        fold_by: str = typer.Option("chromosome", "--fold-by", help="chromosome | family (needs --families)"),
         formats: str = typer.Option("parquet", "--format", help="parquet, tsv, or parquet,tsv"),
     ) -> None:
         """Build a gene-level table (DeepCRE windows around TSS and TTS, TPM targets) from a genome."""
@@ -115,7 +149,8 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
                 biotypes=None if biotypes.strip().lower() == "all" else _list(biotypes), units=units,
                 gene_column=gene_column, samples=_list(samples), aggregate=aggregate, transform=transform,
                 label_quantiles=_floats(label_quantiles), species=species, drop_padded=drop_padded,
-                families=families, formats=_list(formats) or ["parquet"])
+                families=families, formats=_list(formats) or ["parquet"],
+                label_thresholds=_floats(label_thresholds, one_ok=True), folds=folds, fold_by=fold_by)
         except (DataError, ValueError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1) from None

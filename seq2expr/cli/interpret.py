@@ -22,7 +22,8 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
         taxon: str = typer.Option("fungi", "--taxon", help="JASPAR CORE taxon: fungi, plants, vertebrates, "
                                                            "insects, nematodes, urochordates."),
         motifs: Path | None = typer.Option(None, "--motifs", help="MEME file to match against instead of JASPAR."),
-        max_seqs: int = typer.Option(2000, "--max-seqs", help="Explain at most this many sequences."),
+        max_seqs: int = typer.Option(2000, "--n", "--max-seqs",
+                                     help="Explain at most this many sequences (a seeded random subset)."),
         n_top: int = typer.Option(8, "--n-top", help="Top-predicted sequences shown with attribution logos."),
         target: str = typer.Option("0", "--target", help="Target index or name to explain."),
         n_shuffles: int = typer.Option(10, "--n-shuffles", help="DeepLIFT-SHAP shuffled references."),
@@ -44,7 +45,7 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
             torch.set_num_threads(threads)
         spec = parse_dataset_spec(input)
         try:
-            inputs = load_split(*spec) if spec else Path(input)
+            inputs = load_split(spec) if spec else Path(input)
             path = write_report(model_dir, inputs, output, method=method, n_top=n_top, taxon=taxon,
                                 motifs_file=motifs, max_seqs=max_seqs, target=int(target) if target.isdigit()
                                 else target, n_shuffles=n_shuffles, seed=seed, device=device)

@@ -209,3 +209,52 @@ def train_kmer_word2vec(source: Sequence[str] | str | Path, k: int = 6, vector_s
             "sg": str(sg), "stride": str(stride), "both_strands": str(both_strands),
             "source": str(source) if isinstance(source, str | Path) else f"{len(source)} sequences"}
     return KmerEmbedding(table, k, meta)
+
+
+FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
+
+
+def is_fasta_path(path: str | Path) -> bool:
+    """True when ``path`` names a (plain or gzip) FASTA by its suffix."""
+    return str(path).lower().endswith(FASTA_SUFFIXES)
+
+
+def default_embedding_cache() -> Path:
+    """``$SEQ2EXPR_CACHE/kmer`` (or ``~/.cache/seq2expr/kmer``): where genome word2vec tables are kept."""
+    from seq2expr.data.cache import default_cache_dir
+
+    return default_cache_dir().parent / "kmer"
+
+
+def genome_kmer_embedding(genome: str | Path, k: int = 6, vector_size: int = 32, *, window: int = 5, epochs: int = 1,
+                          seed: int = 0, exclude: Sequence[str] = (), cache_dir: str | Path | None = None,
+                          **kw) -> tuple[KmerEmbedding, Path]:
+    """Word2vec table of ``genome`` (a FASTA), trained once and cached on disk; returns it and its file.
+
+    The cache file is keyed by the genome's content hash, ``exclude`` (chromosomes left out, e.g. the
+    held-out test chromosomes so they are never seen even unlabelled) and every training option, so
+    ``seq2expr train`` with ``model.params.embedding: genome.fa`` trains the table on its first run only.
+    """
+    import hashlib
+    import json
+
+    from seq2expr.data.cache import file_hash
+
+    genome = Path(genome)
+    if not genome.is_file():
+        raise FileNotFoundError(f"{genome}: genome FASTA not found")
+    opts = {"k": int(k), "vector_size": int(vector_size), "window": int(window), "epochs": int(epochs),
+            "seed": int(seed), "exclude": sorted(map(str, exclude)), **kw}
+    key = hashlib.sha256(json.dumps([file_hash(genome), opts], sort_keys=True).encode()).hexdigest()[:24]
+    path = Path(cache_dir or default_embedding_cache()) / f"kmer{k}-d{vector_size}-{key}.safetensors"
+    if path.is_file():
+        return KmerEmbedding.load(path), path
+    skip = set(opts["exclude"])
+    seqs = [s for name, s in read_fasta_sequences(genome) if name not in skip]
+    if not seqs:
+        raise DataError(f"every sequence was excluded ({sorted(skip)})", source=str(genome))
+    emb = train_kmer_word2vec(seqs, k=k, vector_size=vector_size, window=window, epochs=epochs, seed=seed, **kw)
+    emb.meta.update(source=str(genome), exclude=",".join(opts["exclude"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    emb.save(path)
+    return emb, path

@@ -10,7 +10,9 @@ Supported families (detected from the folder, or named with ``kind``):
 
 A long sequence is cut into consecutive segments that fit the model's token limit, each segment is
 encoded, one layer's hidden states are pooled (mean over real tokens, or the CLS token), giving
-``(N, n_segments, D)``: the input of TExCNN-style models. Nothing is ever downloaded
+``(N, n_segments, D)``: the input of TExCNN-style models. For BPE and 6-mer tokenisers the segment
+length is an estimate (``segment_bp``): segments whose tokens would exceed ``max_tokens`` are counted
+(``last_truncated``) and logged as a warning, never cut silently. Nothing is ever downloaded
 (``local_files_only=True``); results can be cached on disk keyed by model, options and sequences.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -30,6 +33,7 @@ import torch
 
 from seq2expr.atomic import atomic_path
 
+log = logging.getLogger(__name__)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -99,6 +103,7 @@ class DNALanguageModel:
             raise ValueError(f"{self.path}: kind 'dnabert' needs a k-mer vocabulary, found none")
         self.kind: str = kind
         self.hidden_size = int(self.config.hidden_size)
+        self.last_truncated = 0  # segments cut to max_tokens by the last embed() call
 
     @property
     def device(self) -> torch.device:
@@ -131,11 +136,15 @@ class DNALanguageModel:
         items = [(i, j, s[j * seg_bp : (j + 1) * seg_bp].upper()) for i, s in enumerate(sequences)
                  for j in range(math.ceil(len(s) / seg_bp))]
         items = [it for it in items if len(it[2]) >= (self.k or 1)]
+        truncated = 0
         for b in range(0, len(items), options.batch_size):
             chunk = items[b : b + options.batch_size]
-            enc = self.tokenizer([self._text(s) for _, _, s in chunk], padding=True, truncation=True,
-                                 max_length=options.max_tokens, return_tensors="pt",
-                                 return_special_tokens_mask=True)
+            texts = [self._text(s) for _, _, s in chunk]
+            if self.kind != "dnabert":  # BPE / 6-mer: tokens per base vary, so check what truncation would cut
+                lengths = [len(ids) for ids in self.tokenizer(texts)["input_ids"]]
+                truncated += sum(n > options.max_tokens for n in lengths)
+            enc = self.tokenizer(texts, padding=True, truncation=True, max_length=options.max_tokens,
+                                 return_tensors="pt", return_special_tokens_mask=True)
             special = enc.pop("special_tokens_mask").bool()
             enc = {k: v.to(self.device) for k, v in enc.items() if k in _MODEL_INPUTS}
             hidden = self._hidden(enc, options.layer)
@@ -147,6 +156,10 @@ class DNALanguageModel:
             pooled = pooled.float().cpu().numpy()
             for (i, j, _), vec in zip(chunk, pooled, strict=True):
                 out[i, j] = vec
+        if truncated:
+            log.warning("%s: %d of %d segments of %d bp had more than max_tokens=%d tokens and were cut; "
+                        "set a smaller segment_bp", self.path, truncated, len(items), seg_bp, options.max_tokens)
+        self.last_truncated = truncated
         return out
 
     def _hidden(self, enc: dict[str, torch.Tensor], layer: int) -> torch.Tensor:
@@ -217,5 +230,49 @@ def make_tiny_bert(path: str | Path, k: int = 3, hidden: int = 32, layers: int =
     cfg = BertConfig(vocab_size=len(words), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
                      intermediate_size=2 * hidden, max_position_embeddings=max_tokens, pad_token_id=0)
     torch.manual_seed(seed)
+    BertModel(cfg).eval().save_pretrained(str(path))
+    return path
+
+
+def make_tiny_lm(path: str | Path, kind: Literal["dnabert", "dnabert2", "nt"], hidden: int = 16,
+                 max_tokens: int = 64, seed: int = 0) -> Path:
+    """Save a tiny random model of one family to ``path`` (offline tests of each tokenisation).
+
+    ``dnabert``: :func:`make_tiny_bert` (3-mers). ``dnabert2``: a BERT with a byte-pair vocabulary learnt by
+    ``tokenizers`` on random DNA. ``nt``: an ESM model with the Nucleotide Transformer vocabulary (every 6-mer
+    plus single bases, greedy 6-mer split).
+    """
+    if kind == "dnabert":
+        return make_tiny_bert(path, hidden=hidden, max_tokens=max_tokens, seed=seed)
+    from seq2expr.data.sequences import decode
+    from seq2expr.embeddings.kmer import all_kmers
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    if kind == "nt":
+        from transformers import EsmConfig, EsmModel, EsmTokenizer
+
+        words = ["<unk>", "<pad>", "<mask>", "<cls>", "<eos>", "<bos>"] + all_kmers(6) + list("ACGTN")
+        (path / "vocab.txt").write_text("\n".join(words) + "\n")
+        EsmTokenizer(str(path / "vocab.txt"), model_max_length=max_tokens).save_pretrained(str(path))
+        cfg = EsmConfig(vocab_size=len(words), hidden_size=hidden, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=2 * hidden, max_position_embeddings=max_tokens + 2, pad_token_id=1,
+                        mask_token_id=2, position_embedding_type="absolute")
+        EsmModel(cfg).eval().save_pretrained(str(path))
+        return path
+    from tokenizers import Tokenizer, models, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok.train_from_iterator(decode(np.random.default_rng(seed).integers(0, 4, (50, 500)).astype(np.uint8)),
+                            trainers.BpeTrainer(vocab_size=200, special_tokens=_SPECIAL, show_progress=False))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[(t, tok.token_to_id(t)) for t in ("[CLS]", "[SEP]")])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=max_tokens)
+    fast.save_pretrained(str(path))
+    cfg = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=hidden, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=2 * hidden, max_position_embeddings=max_tokens, pad_token_id=0)
     BertModel(cfg).eval().save_pretrained(str(path))
     return path

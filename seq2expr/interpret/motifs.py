@@ -26,20 +26,58 @@ def _releases() -> list[str]:
     return sorted(jaspar_releases, reverse=True)
 
 
+def _jaspar_sqlite(release: str) -> Path:
+    import pyjaspar
+
+    path = Path(pyjaspar.__file__).parent / "data" / f"{release}.sqlite"
+    if not path.is_file():
+        raise ValueError(f"JASPAR release {release!r} is not bundled with pyjaspar (has {', '.join(_releases())})")
+    return path
+
+
 @lru_cache(maxsize=8)
 def _jaspar(collection: str, taxon: str | None, release: str | None) -> tuple[tuple[str, np.ndarray], ...]:
-    from pyjaspar import jaspardb
+    """Latest version of every matrix of a collection (and taxon), read straight from pyjaspar's SQLite.
 
-    release = release or _releases()[0]
-    db = jaspardb(release=release)
-    kw = {"collection": collection}
-    if taxon:
-        kw["tax_group"] = [taxon]
+    Same selection as ``jaspardb.fetch_motifs(collection=..., tax_group=[...])`` but one query instead of
+    several per matrix (seconds instead of tens of seconds for the vertebrate set).
+    """
+    import sqlite3
+
+    path = _jaspar_sqlite(release or _releases()[0])
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        every = con.execute("SELECT ID, BASE_ID, VERSION, NAME FROM MATRIX WHERE COLLECTION = ? ORDER BY BASE_ID",
+                            [collection]).fetchall()
+        latest: dict[str, tuple] = {}
+        for r in every:
+            if r[1] not in latest or r[2] > latest[r[1]][2]:
+                latest[r[1]] = r
+        rows = list(latest.values())
+        if taxon:
+            tagged = {i for (i,) in con.execute("SELECT ID FROM MATRIX_ANNOTATION WHERE TAG = 'tax_group' AND VAL = ?",
+                                                [taxon])}
+            rows = [r for r in rows if r[0] in tagged]
+        data: dict[int, list[tuple[str, int, float]]] = {}
+        ids = [r[0] for r in rows]
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            q = f"SELECT ID, row, col, val FROM MATRIX_DATA WHERE ID IN ({','.join('?' * len(chunk))})"
+            for mid, row, col, val in con.execute(q, chunk):
+                data.setdefault(mid, []).append((row, int(col), float(val)))
+    finally:
+        con.close()
     out = []
-    for m in db.fetch_motifs(**kw):
-        counts = np.array([m.counts[b] for b in "ACGT"], dtype=np.float64)
+    for mid, base, version, name in rows:
+        cells = data.get(mid, [])
+        if not cells:
+            continue
+        w = max(c for _, c, _ in cells)
+        counts = np.zeros((4, w), dtype=np.float64)
+        for row, col, val in cells:
+            counts["ACGT".index(row.upper()), col - 1] = val
         pwm = (counts + 1e-3) / (counts + 1e-3).sum(0, keepdims=True)
-        out.append((f"{m.matrix_id} {m.name}", pwm))
+        out.append((f"{base}.{version} {name}", pwm))
     return tuple(out)
 
 

@@ -42,10 +42,15 @@ class LMCNN(nn.Module):
 
     ``mode="kmer"`` follows DeepLncLoc (Zeng et al. 2022, *Briefings in Bioinformatics* 23:bbac178): each
     overlapping k-mer is replaced by its word2vec vector (a frozen table from
-    :func:`seq2expr.embeddings.train_kmer_word2vec`, file ``embedding``), then a CNN reads the ``(D, L-k+1)``
-    map. The table is a buffer, so the saved weights carry it and a saved model needs no external file
-    (rebuild with ``k`` and ``embed_dim`` when the file is gone). The lookup is gated by the product of the
-    one-hot values under each k-mer (1 for one-hot input), so input gradients and attributions are non-zero.
+    :func:`seq2expr.embeddings.train_kmer_word2vec`), the vectors are averaged over consecutive
+    subsequences of ``segment_pool`` k-mers (1: no averaging), then a CNN reads the map. ``embedding`` is
+    a saved table (``.safetensors``/``.npz``) or a genome FASTA: then a ``k``-mer, ``embed_dim``-wide table is
+    trained on it with gensim (``w2v_window``, ``w2v_epochs``, chromosomes ``w2v_exclude`` left out) and
+    cached on disk (:func:`seq2expr.embeddings.kmer.genome_kmer_embedding`, in ``cache_dir`` when given),
+    so ``seq2expr train`` reaches it from the config alone. The table is a buffer: the saved weights carry
+    it and a saved model needs no external file (rebuild with ``k`` and ``embed_dim`` when the file is
+    gone). The lookup is gated by the product of the one-hot values under each k-mer (1 for one-hot input),
+    so input gradients and attributions are non-zero.
 
     ``mode="lm"`` follows TExCNN (Ji et al. 2023, *Briefings in Bioinformatics*): a frozen DNA language model
     (DNABERT / DNABERT-2 / Nucleotide Transformer, local folder ``lm_path``, never downloaded) embeds
@@ -62,7 +67,8 @@ class LMCNN(nn.Module):
                  embedding: str | None = None, k: int | None = None, embed_dim: int | None = None,
                  lm_path: str | None = None, lm_kind: str = "auto", pooling: str = "mean", layer: int = -1,
                  max_tokens: int = 512, segment_bp: int | None = None, trust_remote_code: bool = False,
-                 lm_batch_size: int = 16, cache_dir: str | None = None,
+                 lm_batch_size: int = 16, cache_dir: str | None = None, segment_pool: int = 1,
+                 w2v_window: int = 5, w2v_epochs: int = 1, w2v_exclude: Sequence[str] = (),
                  channels: Sequence[int] | None = None, kernel_sizes: int | Sequence[int] | None = None,
                  pool_sizes: int | Sequence[int] | None = None, dropout: float | Sequence[float] = 0.2,
                  hidden: Sequence[int] = (64,), head_dropout: float = 0.2, global_pool: str = "avgmax"):
@@ -71,12 +77,17 @@ class LMCNN(nn.Module):
             raise ValueError(f"lm_cnn mode must be 'kmer' or 'lm', not {mode!r}")
         self.mode, self.n_targets, self.seq_len = mode, n_targets, seq_len
         if mode == "kmer":
-            table = self._kmer_table(embedding, k, embed_dim)
+            table = self._kmer_table(embedding, k, embed_dim,
+                                     dict(window=w2v_window, epochs=w2v_epochs, exclude=tuple(w2v_exclude),
+                                          cache_dir=cache_dir))
             self.k = int(round(math.log(table.shape[0] - 1, 4)))
             if seq_len < self.k:
                 raise ValueError(f"seq_len={seq_len} is shorter than k={self.k}")
             self.register_buffer("table", table)
-            dim, length = table.shape[1], seq_len - self.k + 1
+            if segment_pool < 1 or seq_len - self.k + 1 < segment_pool:
+                raise ValueError(f"segment_pool={segment_pool} must be between 1 and seq_len - k + 1")
+            self.segment_pool = int(segment_pool)
+            dim, length = table.shape[1], (seq_len - self.k + 1) // self.segment_pool
             defaults = ((64, 64), 9, 4)  # DeepLncLoc-sized: two wide convolutions
         else:
             if not lm_path:
@@ -99,7 +110,12 @@ class LMCNN(nn.Module):
         self.head = GlobalPoolHead(channels[-1], n_targets, tuple(hidden), global_pool, head_dropout)
 
     @staticmethod
-    def _kmer_table(embedding: str | None, k: int | None, embed_dim: int | None) -> torch.Tensor:
+    def _kmer_table(embedding: str | None, k: int | None, embed_dim: int | None, w2v: dict) -> torch.Tensor:
+        from seq2expr.embeddings.kmer import genome_kmer_embedding, is_fasta_path
+
+        if embedding and is_fasta_path(embedding) and Path(embedding).is_file():
+            emb, _ = genome_kmer_embedding(embedding, int(k or 6), int(embed_dim or 32), **w2v)
+            return torch.from_numpy(emb.table.copy())
         if embedding and Path(embedding).is_file():
             from seq2expr.embeddings.kmer import KmerEmbedding
 
@@ -129,7 +145,10 @@ class LMCNN(nn.Module):
         gate = base[:, :n]
         for j in range(1, self.k):
             gate = gate * base[:, j : j + n]
-        return (F.embedding(ids, self.table) * gate.unsqueeze(-1)).transpose(1, 2)
+        feats = (F.embedding(ids, self.table) * gate.unsqueeze(-1)).transpose(1, 2)
+        if self.segment_pool > 1:  # DeepLncLoc: mean k-mer vector per consecutive subsequence
+            feats = F.avg_pool1d(feats, self.segment_pool)
+        return feats
 
     @torch.no_grad()
     def segment_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -149,14 +168,19 @@ class LMCNN(nn.Module):
         out = torch.stack([self._cache[k] for k in keys]).to(x.device)
         return out.transpose(1, 2)
 
-    def precompute(self, codes: np.ndarray, batch_size: int = 1024) -> None:
-        """Fill the in-memory cache for ``(N, L)`` codes (on disk too with ``cache_dir``) before training."""
-        from seq2expr.data.sequences import one_hot
+    def precompute(self, codes: np.ndarray, batch_size: int = 1024, rc: bool = True) -> None:
+        """Fill the in-memory cache for ``(N, L)`` codes (and their reverse complements, for RC augmentation
+        and averaging) before training. Chunks are fixed, so with ``cache_dir`` a later run on the same data
+        and options reads every chunk from disk instead of running the language model."""
+        from seq2expr.data.sequences import one_hot, reverse_complement_onehot
 
         if self.mode != "lm":
             return
         for s in range(0, len(codes), batch_size):
-            self.segment_features(one_hot(np.asarray(codes[s : s + batch_size])))
+            x = one_hot(np.asarray(codes[s : s + batch_size]))
+            self.segment_features(x)
+            if rc:
+                self.segment_features(reverse_complement_onehot(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.kmer_features(x) if self.mode == "kmer" else self.segment_features(x)

@@ -158,13 +158,14 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
                callbacks: Sequence[Any] = ()) -> tuple[nn.Module, dict]:
     """Train one model with ``seed`` in ``run_dir``; returns it with its best weights, and fit info.
 
-    Resumes from ``run_dir/checkpoints/last.ckpt`` when ``resume``; a member that already finished is
-    loaded from its best checkpoint instead of being trained again.
+    Resumes from ``run_dir/checkpoints/last.ckpt`` when ``resume`` (on CPU with ``num_workers=0`` the resumed
+    run ends with the same weights as an uninterrupted one: sampler epoch and RNG state are restored); a
+    member that already finished is loaded from its best checkpoint instead of being trained again.
     """
     import lightning as L
 
     from seq2expr.models.registry import build_model
-    from seq2expr.training.module import SeqModule, monitor_metric
+    from seq2expr.training.module import SamplerEpochSync, SeqModule, monitor_metric
 
     t = cfg.train
     ckpt_dir = run_dir / "checkpoints"
@@ -194,7 +195,8 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
     log_file = run_dir / "logs" / "metrics.csv"
     earlier = _read_log(log_file) if ckpt_path else []
     with _quiet_lightning(not progress):
-        trainer, checkpoint = _make_trainer(cfg, run_dir, monitor, len(train_dl), progress, callbacks)
+        trainer, checkpoint = _make_trainer(cfg, run_dir, monitor, len(train_dl), progress,
+                                            [SamplerEpochSync(train_dl), *callbacks])
         try:
             # our own checkpoint holds loop/callback state: full unpickling (Lightning >= 2.6 asks for it)
             extra = {"weights_only": False} if "weights_only" in inspect.signature(trainer.fit).parameters else {}

@@ -98,6 +98,18 @@ class SeqModule(L.LightningModule):
             self.log(name, value, prog_bar=name in ("val_pearson", "val_auroc"))
             metric.reset()
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # the global RNG drives dropout: store it so a resumed run continues exactly as an uninterrupted one
+        checkpoint["rng_torch"] = torch.get_rng_state()
+        if torch.cuda.is_available():
+            checkpoint["rng_cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "rng_torch" in checkpoint:
+            torch.set_rng_state(checkpoint["rng_torch"])
+        if "rng_cuda" in checkpoint and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(checkpoint["rng_cuda"])
+
     def configure_optimizers(self):
         hp = self.hparams
         opt = torch.optim.AdamW(self.model.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
@@ -111,3 +123,28 @@ class SeqModule(L.LightningModule):
         else:
             raise ValueError(f"unknown schedule {hp.schedule!r}")
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class SamplerEpochSync(L.Callback):
+    """Keep the batch sampler's shuffle/augmentation epoch equal to the trainer's epoch.
+
+    :class:`~seq2expr.data.dataset.BatchIndexSampler` counts epochs itself; after a resume it would
+    start again at 0, so a resumed run would see other batches than an uninterrupted one. Also set on
+    checkpoint load (our checkpoints are written at epoch ends): worker processes fetch their first
+    batches before ``on_train_epoch_start``. With ``num_workers=0`` (and the RNG state stored by
+    :class:`SeqModule`) a resumed run gives the same weights as an uninterrupted one.
+    """
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def _set(self, epoch: int) -> None:
+        sampler = getattr(self.loader, "sampler", None)
+        if sampler is not None and hasattr(sampler, "epoch"):
+            sampler.epoch = int(epoch)
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        self._set(checkpoint["epoch"] + 1)
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._set(trainer.current_epoch)

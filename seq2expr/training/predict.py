@@ -41,12 +41,13 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(model: nn.Module, codes_or_onehot: np.ndarray | torch.Tensor, *, batch_size: int = 512,
             rc_average: bool = True, n_value: float = 0.0, device: str | torch.device | None = "cpu") -> np.ndarray:
     """Raw model outputs ``(N, n_targets)`` float32 for ``(N, L)`` uint8 codes or a ``(N, 4, L)`` one-hot array.
 
-    Runs in eval mode without gradients and puts the model back in its previous mode and device.
+    Runs in eval mode under ``torch.inference_mode`` and puts the model back in its previous mode and device.
+    Per batch: one vectorised one-hot of the codes, one forward (two with ``rc_average``); no per-sequence work.
     """
     data = codes_or_onehot
     is_codes = data.ndim == 2
@@ -125,14 +126,23 @@ def prediction_columns(config: dict[str, Any]) -> list[str]:
 
 def write_prediction_table(out_path: str | Path, chunks: Iterable[tuple[Sequence[str], np.ndarray]],
                            columns: list[str]) -> int:
-    """Write ``id, <columns...>`` rows from ``(ids, predictions)`` chunks to a TSV, atomically; returns rows."""
+    """Write ``id, <columns...>`` rows from ``(ids, predictions)`` chunks to a TSV, atomically; returns rows.
+
+    Each chunk is formatted in one pandas call (values as ``%.6g``), not row by row in Python.
+    """
+    import pandas as pd
+
     n = 0
     with atomic_path(out_path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(["id", *columns])
         for ids, pred in chunks:
-            for i, row in zip(ids, pred, strict=True):
-                writer.writerow([i, *(f"{v:.6g}" for v in row)])
+            pred = np.asarray(pred).reshape(len(pred), -1)
+            if len(ids) != len(pred):
+                raise ValueError(f"{len(ids)} IDs for {len(pred)} predictions")
+            frame = pd.DataFrame(pred, columns=columns)
+            frame.insert(0, "id", np.asarray(ids))
+            frame.to_csv(fh, sep="\t", header=False, index=False, float_format="%.6g", lineterminator="\n")
             n += len(pred)
     return n
 

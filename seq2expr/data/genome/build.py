@@ -15,10 +15,18 @@ Table columns:
   ``genes_labelled.parquet`` (written alongside: middle genes dropped, ``label`` 0/1), or train on
   ``log_tpm`` with ``data.target.label_quantiles: [lo, hi]``, which sets thresholds on the training split only
   (the table's thresholds use all genes of the species, as DeepCRE does);
-* with ``families=True``: ``family``, clusters of windows sharing k-mers (paralogues), see :func:`add_families`.
+  ``label_thresholds=(lo, hi)`` does the same with fixed target values (``lo == hi``: every gene labelled,
+  1.0 above the threshold);
+* with ``families=True``: ``family``, clusters of windows sharing k-mers (paralogues), see :func:`add_families`;
+* with ``folds=k``: ``fold`` (``fold0`` .. ``fold{k-1}``), whole chromosomes (or families, ``fold_by="family"``)
+  balanced into ``k`` folds (:func:`seq2expr.data.splits.group_kfold`); train with ``split: {method: group,
+  group_column: fold, test_groups: [fold0], valid_groups: [fold1]}`` and rotate for k-fold by chromosome.
 
 Genes are never dropped silently: the report counts each reason (biotype filter, chromosome not in the
-genome, no expression, duplicate ID, and padded windows when ``drop_padded``).
+genome, gene past its chromosome's end, no expression, duplicate ID, and padded windows when ``drop_padded``)
+and ``expression.without_sequence`` counts expression rows that got no window. Input that cannot be right
+raises :class:`DataError` naming the file: no annotation (or TSS BED) chromosome in the genome, no gene ID in
+common, more than 5% of genes past their chromosome's end (another assembly).
 """
 
 from __future__ import annotations
@@ -68,17 +76,25 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
                        label_quantiles: tuple[float, float] | None = None, species: str | None = None,
                        drop_padded: bool = False, families: bool = False,
                        formats: Sequence[Format] = ("parquet",),
-                       cache: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
+                       cache: str | Path | None = None,
+                       label_thresholds: tuple[float, float] | None = None, folds: int | None = None,
+                       fold_by: Literal["chromosome", "family"] = "chromosome") -> tuple[pd.DataFrame, dict]:
     """Build the table (see module docstring) and its report; write both under ``out`` when given.
 
     ``expression`` is a table, an htseq folder or tarball (see :func:`read_expression`), or a genes x samples
     DataFrame. ``units="auto"`` treats all-integer values as counts. ``biotypes=None`` keeps every biotype.
     ``tss_bed`` (+ ``tss_names``, a 2-column alias table) replaces annotation TSSs with measured ones.
-    ``families=True`` adds a ``family`` column (see :func:`add_families`).
+    ``families=True`` adds a ``family`` column (see :func:`add_families`); ``folds=k`` a ``fold`` column.
     """
     t0 = time.perf_counter()
     if transform not in TARGET_BASE:
         raise ValueError(f"transform must be one of {sorted(TARGET_BASE)}, not {transform!r}")
+    if label_quantiles is not None and label_thresholds is not None:
+        raise ValueError("give label_quantiles or label_thresholds, not both")
+    if fold_by not in ("chromosome", "family"):
+        raise ValueError(f"fold_by must be chromosome or family, not {fold_by!r}")
+    if fold_by == "family" and folds and not families:
+        raise ValueError("fold_by='family' needs families=True")
     fa = Genome(genome, cache=cache)
     genes = read_genes(annotation, tss_from=tss_from)
     report: dict = {
@@ -88,7 +104,8 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
                    else str(expression), "tss_bed": None if tss_bed is None else str(tss_bed)},
         "settings": {"windows": windows.to_dict(), "tss_from": tss_from, "biotypes": list(biotypes or []),
                      "aggregate": aggregate, "transform": transform, "label_quantiles": label_quantiles,
-                     "drop_padded": drop_padded},
+                     "label_thresholds": label_thresholds, "drop_padded": drop_padded, "families": families,
+                     "folds": folds, "fold_by": fold_by if folds else None},
         "annotation": {"genes": len(genes), "format": genes.attrs.get("format"),
                        "biotypes": genes["biotype"].value_counts().to_dict()},
     }
@@ -126,12 +143,26 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
     # chromosome names -> FASTA names
     cmap, crep = reconcile_chromosomes(genes["chrom"].unique(), fa.names)
     report["chromosomes"] = {"annotation": crep}
+    if not cmap:
+        raise DataError(f"none of the annotation's chromosomes (e.g. {crep['unmatched'][:5]}) is in the genome "
+                        f"(FASTA names e.g. {fa.names[:5]}, from {genome})", source=str(annotation))
     genes["chrom"] = genes["chrom"].map(cmap)
-    drop(genes["chrom"].isna().to_numpy(), "chromosome_not_in_genome")
+    expressed = set(tpm.index)
+    off_genome = genes["chrom"].isna().to_numpy()
+    without_sequence = int(genes.loc[off_genome, "gene_id"].isin(expressed).sum())
+    drop(off_genome, "chromosome_not_in_genome")
+    _check_gene_ends(genes, fa.lengths, str(annotation), str(genome))
+    past_end = (genes["end"].to_numpy() > genes["chrom"].map(fa.lengths).to_numpy())
+    without_sequence += int(genes.loc[past_end, "gene_id"].isin(expressed).sum())
+    drop(past_end, "beyond_chromosome_end")
+    report["expression"]["without_sequence"] = int(mrep["not_in_annotation"]) + without_sequence
 
     if tss_bed is not None:
         bed = read_bed(tss_bed)
         bmap, brep = reconcile_chromosomes(bed["chrom"].unique(), fa.names)
+        if not bmap:
+            raise DataError(f"none of the BED's chromosomes (e.g. {brep['unmatched'][:5]}) is in the genome "
+                            f"(FASTA names e.g. {fa.names[:5]}, from {genome})", source=str(tss_bed))
         report["chromosomes"]["tss_bed"] = brep
         names = read_name_table(tss_names) if tss_names is not None else None
         genes, report["tss_bed"] = apply_tss_bed(genes, bed, names=names, chrom_map=bmap,
@@ -158,16 +189,13 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
     target = TARGET_BASE[transform]
     target_columns = [target] + ([c for c in table.columns if c.startswith(f"{target}_")] if aggregate == "none"
                                  else [])
-    if label_quantiles is not None:
-        labels, keep = make_labels(table[target].to_numpy(), quantiles=tuple(label_quantiles))
-        table["label"] = np.where(keep, labels, np.nan).astype(np.float32)
-        table["label_class"] = np.where(~keep, "middle", np.where(labels == 1.0, "high", "low"))
-        q = np.quantile(table[target].to_numpy(), list(label_quantiles))
-        report["labels"] = {"quantiles": list(label_quantiles), "thresholds": q.tolist(),
-                            **table["label_class"].value_counts().to_dict()}
+    if label_quantiles is not None or label_thresholds is not None:
+        report["labels"] = add_labels(table, target, quantiles=label_quantiles, thresholds=label_thresholds)
 
     if families:
         report["families"] = add_families(table)
+    if folds:
+        report["folds"] = add_folds(table, folds, fold_by)
     report.update({
         "kept": len(table), "dropped": dropped, "dropped_examples": examples,
         "tss_sources": table["tss_source"].value_counts().to_dict(), "seq_len": windows.length,
@@ -178,6 +206,71 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
     if out is not None:
         report["files"] = write_gene_dataset(table, out, formats=formats, report=report)
     return table, report
+
+
+def _check_gene_ends(genes: pd.DataFrame, lengths: dict[str, int], annotation: str, genome: str) -> None:
+    """Raise when many genes end past their chromosome: the annotation is for another assembly."""
+    length = genes["chrom"].map(lengths).to_numpy()
+    past = genes["end"].to_numpy() > length
+    if len(genes) and past.mean() > 0.05:
+        i = int(np.flatnonzero(past)[0])
+        row = genes.iloc[i]
+        raise DataError(f"{int(past.sum())} of {len(genes)} genes end past their chromosome (e.g. {row['gene_id']} "
+                        f"ends at {row['chrom']}:{row['end']}, the chromosome has {int(length[i])} bases in "
+                        f"{genome}): annotation and genome are different assemblies", source=annotation,
+                        record=row["gene_id"])
+
+
+def add_labels(table: pd.DataFrame, target: str, *, quantiles: tuple[float, float] | None = None,
+               thresholds: tuple[float, float] | None = None) -> dict:
+    """Add ``label`` (1.0 high, 0.0 low, NaN middle) and ``label_class`` from column ``target``.
+
+    ``quantiles=(lo, hi)``: DeepCRE's top/bottom classes by quantile of all genes (middle dropped from
+    ``genes_labelled``); ``thresholds=(lo, hi)`` in target units: ``<= lo`` low, ``>= hi`` high, and with
+    ``lo == hi`` every gene is labelled (``> t`` high). Returns the report entry.
+    """
+    y = table[target].to_numpy(np.float64)
+    if quantiles is not None:
+        labels, keep = make_labels(y, quantiles=tuple(quantiles))
+        cut = np.quantile(y, list(quantiles))
+    elif thresholds is not None:
+        lo, hi = map(float, thresholds)
+        if lo > hi:
+            raise ValueError(f"label thresholds must satisfy lo <= hi, got {thresholds}")
+        if lo == hi:
+            labels, keep = make_labels(y, threshold=lo)
+        else:
+            labels, keep = (y >= hi).astype(np.float32), (y <= lo) | (y >= hi)
+        cut = np.array([lo, hi])
+    else:
+        raise ValueError("give quantiles or thresholds")
+    table["label"] = np.where(keep, labels, np.nan).astype(np.float32)
+    table["label_class"] = np.where(~keep, "middle", np.where(labels == 1.0, "high", "low"))
+    counts = table["label_class"].value_counts().to_dict()
+    return {"quantiles": None if quantiles is None else list(quantiles), "thresholds": cut.tolist(),
+            **{k: int(counts.get(k, 0)) for k in ("high", "low", "middle")}}
+
+
+def add_folds(table: pd.DataFrame, k: int, by: str = "chromosome", seed: int = 0) -> dict:
+    """Add ``fold`` (``fold0`` ..): whole groups of column ``by`` in ``k`` folds of balanced gene counts.
+
+    Uses :func:`seq2expr.data.splits.group_kfold`; ``by="family"`` keeps paralogue families whole. Returns
+    the report entry: each fold's genes and groups.
+    """
+    from seq2expr.data.splits import group_kfold
+
+    if by not in table.columns:
+        raise ValueError(f"cannot fold by {by!r}: no such column")
+    groups = table[by].astype(str).to_numpy()
+    fold = np.empty(len(table), dtype=object)
+    for i, (_, held) in enumerate(group_kfold(groups, k, seed=seed)):
+        fold[held] = f"fold{i}"
+    table["fold"] = fold
+    out = {"k": k, "by": by, "genes": table["fold"].value_counts().sort_index().to_dict()}
+    if by == "chromosome":
+        out["chromosomes"] = {f: sorted(set(table.loc[table["fold"] == f, by].astype(str)))
+                              for f in sorted(set(fold))}
+    return out
 
 
 def add_families(table: pd.DataFrame, group_column: str = "chromosome", **cluster_kw) -> dict:

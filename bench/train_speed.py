@@ -1,0 +1,373 @@
+"""Training and inference speed of seq2expr's own path against a plain PyTorch loop, and prediction memory.
+
+Same model (the default ``cnn``), same data, same batch size, same optimisation (AdamW + OneCycle, gradient
+clipping, reverse-complement augmentation, RC-averaged validation) on both sides:
+
+* **train**: ``seq2expr.training.fit.fit_member`` (Lightning, batches gathered from the memmapped uint8 codes,
+  one-hot per batch) vs a hand-written loop (``F.one_hot`` of the same codes per batch). Reported: training
+  sequences/s (optimiser steps only, validation excluded), epoch wall time with validation, the ratio.
+* **inference**: ``seq2expr.training.predict.predict`` vs a plain ``no_grad`` loop, both RC-averaged.
+* **FLOP/s**: counted FLOPs (``torch.utils.flop_counter``) over wall time, as a fraction of the CPU's
+  nominal fp32 peak (``bench/common.py``).
+* **memory flatness**: ``seq2expr predict`` (``predict_file``) on 100k and 1M random 110-nt sequences from a
+  TSV, each in a fresh process; peak RSS should not grow with the input size. A small ``cnn`` is used there so
+  1M sequences take about a minute on a shared CPU (the streaming, not the model, is what is measured).
+
+Data: the 9,045 DREAM 2022 public-leaderboard sequences (110 nt) from ``$SEQ2EXPR_DATA_MIRROR``: 10% validation,
+and a fixed random ``--max-train`` (default 1,500) of the rest for one timed epoch, so the whole bench stays near
+10 minutes on 2 shared cores (``--max-train 0`` uses all 8,141); inference on ``--infer-n`` private test
+sequences. Synthetic random 110-nt sequences (``--synthetic``) if the mirror is absent. Wall-clock rates on a
+contended machine understate the code, so process CPU seconds and the load average are recorded beside them.
+
+    cd /work/main && SEQ2EXPR_DATA_MIRROR=/work/shared/data PYTHONPATH=. nice -n 10 python bench/train_speed.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from common import MIRROR, REPO, efficiency, load_average, machine_peak_flops, model_flops, peak_rss_mb
+
+from seq2expr.atomic import write_json, write_text
+from seq2expr.config import load_config
+from seq2expr.models.registry import build_model
+from seq2expr.training.predict import predict
+
+RESULTS = REPO / "bench" / "results"
+SEQ_LEN = 110
+
+
+def _config(work: Path, args, synthetic_path: Path | None) -> object:
+    test_fraction = args.infer_n / (args.n_synthetic + args.infer_n)
+    data = ([f"data.path={synthetic_path}", f"data.split.test_fraction={test_fraction}"]
+            if synthetic_path else ["data.dataset=dream2022"])
+    return load_config(None, [*data, "data.split.method=random", "data.split.valid_fraction=0.1",
+                              f"data.cache_dir={work / 'cache'}", "model.name=cnn", f"train.epochs={args.epochs}",
+                              f"train.batch_size={args.batch}", f"train.threads={args.threads}",
+                              "train.early_stopping_patience=null", f"output_dir={work / 'run'}"])
+
+
+def _synthetic_table(path: Path, n: int, seed: int = 0) -> None:
+    """Random 110-nt sequences with a planted signal (GC content + a TGACTCA site), as a TSV."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 4, (n, SEQ_LEN)).astype(np.uint8)
+    letters = np.frombuffer(b"ACGT", np.uint8)[codes]
+    seqs = [r.tobytes().decode() for r in letters]
+    y = (np.isin(codes, (1, 2)).mean(1) * 4 + np.array(["TGACTCA" in s for s in seqs]) * 2
+         + rng.normal(0, 0.3, n))
+    with open(path, "w") as fh:
+        fh.write("sequence\texpression\n")
+        fh.writelines(f"{s}\t{v:.4f}\n" for s, v in zip(seqs, y, strict=True))
+
+
+class _TrainTimer:
+    """Lightning callback: wall seconds of the optimiser steps of each epoch (data loading included,
+    validation excluded), i.e. from the epoch start to the last training batch's end."""
+
+    def __new__(cls):
+        import lightning as L
+
+        class Timer(L.Callback):
+            def __init__(self):
+                self.train_s, self.epoch_s, self._t0 = [], [], 0.0
+
+            def on_train_epoch_start(self, trainer, pl_module):
+                self._t0 = time.perf_counter()
+
+            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+                if batch_idx == trainer.num_training_batches - 1:
+                    self.train_s.append(time.perf_counter() - self._t0)
+
+            def on_train_epoch_end(self, trainer, pl_module):
+                self.epoch_s.append(time.perf_counter() - self._t0)
+
+        return Timer()
+
+
+def bench_seq2expr_train(cfg, bundle, work: Path) -> dict:
+    from seq2expr.training.fit import fit_member
+
+    timer = _TrainTimer()
+    t0, c0 = time.perf_counter(), time.process_time()
+    model, info = fit_member(cfg, bundle, cfg.train.seed, work / "run", resume=False, progress=False,
+                             callbacks=[timer])
+    total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    n = len(bundle.splits["train"]) * len(timer.train_s)
+    return {"train_seconds": sum(timer.train_s), "epoch_seconds": sum(timer.epoch_s), "fit_member_seconds": total,
+            "fit_member_cpu_seconds": cpu, "train_seq_per_s": n / sum(timer.train_s), "epochs": len(timer.train_s),
+            "best_val_pearson": info["best_score"]}
+
+
+def _plain_onehot(codes: np.ndarray) -> torch.Tensor:
+    x = F.one_hot(torch.from_numpy(codes).long(), 5)[..., :4]  # N (4) -> all zeros
+    return x.permute(0, 2, 1).float()
+
+
+def bench_plain_train(cfg, bundle) -> dict:
+    """The straightforward loop a user would write for the same model and optimisation."""
+    t = cfg.train
+    torch.manual_seed(t.seed)
+    model = build_model("cnn", seq_len=bundle.seq_len, n_targets=1)
+    codes, y = np.asarray(bundle.codes), torch.from_numpy(np.asarray(bundle.targets, np.float32))
+    tr, va = bundle.splits["train"], bundle.splits["valid"]
+    steps = t.epochs * -(-len(tr) // t.batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.lr, total_steps=steps)
+    rng = np.random.default_rng(t.seed)
+    train_s, epoch_s, val_r = 0.0, 0.0, []
+    c0 = time.process_time()
+    for _ in range(t.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        perm = rng.permutation(tr)
+        for b in range(0, len(perm), t.batch_size):
+            idx = perm[b:b + t.batch_size]
+            x = _plain_onehot(codes[idx])
+            flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
+            x[flip] = x[flip].flip(-2, -1)
+            loss = F.mse_loss(model(x), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+            opt.step()
+            sched.step()
+        train_s += time.perf_counter() - t0
+        model.eval()
+        with torch.no_grad():
+            preds = []
+            for b in range(0, len(va), t.batch_size):
+                x = _plain_onehot(codes[va[b:b + t.batch_size]])
+                preds.append((model(x) + model(x.flip(-2, -1))) / 2)
+        p = torch.cat(preds).squeeze(-1).numpy()
+        val_r.append(float(np.corrcoef(p, y[va, 0].numpy())[0, 1]))
+        epoch_s += time.perf_counter() - t0
+    return {"train_seconds": train_s, "epoch_seconds": epoch_s, "cpu_seconds": time.process_time() - c0,
+            "train_seq_per_s": t.epochs * len(tr) / train_s, "epochs": t.epochs, "best_val_pearson": max(val_r)}
+
+
+def bench_inference(model: torch.nn.Module, codes: np.ndarray, batch: int) -> dict:
+    model.eval()
+    predict(model, codes[:batch], batch_size=batch)  # warm-up
+    t0, c0 = time.perf_counter(), time.process_time()
+    ours = predict(model, codes, batch_size=batch, rc_average=True)
+    ours_s, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
+    with torch.no_grad():
+        outs = []
+        for b in range(0, len(codes), batch):
+            x = _plain_onehot(np.asarray(codes[b:b + batch]))
+            outs.append((model(x) + model(x.flip(-2, -1))) / 2)
+    plain = torch.cat(outs).numpy()
+    plain_s, plain_cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"n": len(codes), "batch_size": batch, "seq2expr_seconds": ours_s, "plain_seconds": plain_s,
+            "seq2expr_cpu_seconds": ours_cpu, "plain_cpu_seconds": plain_cpu,
+            "seq2expr_seq_per_s": len(codes) / ours_s, "plain_seq_per_s": len(codes) / plain_s,
+            "max_abs_difference": float(np.abs(ours - plain).max())}
+
+
+# VmHWM (this process's own peak RSS; ru_maxrss would carry the parent's peak over fork + exec)
+_CHILD = """
+import re, sys, time, torch
+torch.set_num_threads(int(sys.argv[6]))
+from seq2expr.training.predict import predict_file
+t, c = time.perf_counter(), time.process_time()
+n = predict_file(sys.argv[1], sys.argv[2], sys.argv[3], batch_size=int(sys.argv[4]), chunk_size=int(sys.argv[5]))
+hwm = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024.0
+print(n, time.perf_counter() - t, time.process_time() - c, hwm)
+"""
+
+
+def bench_memory_flatness(work: Path, sizes: list[int], threads: int, batch: int, chunk: int) -> dict:
+    """``predict_file`` on growing random inputs, each in a fresh process: peak RSS per input size."""
+    from seq2expr.models.saved import save_model
+
+    torch.manual_seed(0)
+    small = {"channels": [16], "kernel_sizes": 8, "pool_sizes": [SEQ_LEN], "convs_per_block": 1, "hidden": [16]}
+    model = build_model("cnn", seq_len=SEQ_LEN, n_targets=1, **small)
+    model_dir = save_model(work / "small_model", model, {
+        "model": {"name": "cnn", "params": small, "seq_len": SEQ_LEN, "n_targets": 1}, "policy": {},
+        "target_transform": None, "task": "regression", "target_names": ["expression"], "train": {"rc_average": True}})
+    rng = np.random.default_rng(1)
+    rows = []
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(threads)}
+    for n in sizes:
+        path = work / f"in_{n}.tsv"
+        with open(path, "w") as fh:
+            fh.write("sequence\n")
+            for s in range(0, n, 100_000):
+                codes = rng.integers(0, 4, (min(100_000, n - s), SEQ_LEN)).astype(np.uint8)
+                letters = np.frombuffer(b"ACGT", np.uint8)[codes]
+                nl = np.full((len(codes), 1), ord("\n"), np.uint8)
+                fh.write(np.hstack([letters, nl]).tobytes().decode())
+        out = subprocess.run([sys.executable, "-c", _CHILD, str(model_dir), str(path), str(work / f"out_{n}.tsv"),
+                              str(batch), str(chunk), str(threads)],
+                             capture_output=True, text=True, env=env, check=True)
+        got, secs, cpu, rss = out.stdout.split()[-4:]
+        assert int(got) == n, out.stdout
+        rows.append({"n": n, "seconds": float(secs), "cpu_seconds": float(cpu), "seq_per_s": n / float(secs),
+                     "peak_rss_mb": float(rss), "input_mb": path.stat().st_size / 2**20})
+        path.unlink()
+        (work / f"out_{n}.tsv").unlink()
+    return {"model": {"name": "cnn", "params": small}, "chunk_size": chunk, "batch_size": batch, "threads": threads,
+            "runs": rows,
+            "rss_ratio_largest_to_smallest": rows[-1]["peak_rss_mb"] / rows[0]["peak_rss_mb"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-train", type=int, default=1500, help="training sequences used (0: all of the split)")
+    ap.add_argument("--infer-n", type=int, default=3000)
+    ap.add_argument("--infer-batch", type=int, default=1024)
+    ap.add_argument("--flat-sizes", default="100000,1000000")
+    ap.add_argument("--chunk", type=int, default=100_000)
+    ap.add_argument("--flat-threads", type=int, default=1, help="torch threads of the prediction processes")
+    ap.add_argument("--synthetic", action="store_true", help="synthetic sequences even if the mirror is there")
+    ap.add_argument("--n-synthetic", type=int, default=9045, help="training+validation rows when synthetic")
+    ap.add_argument("--out", default=str(RESULTS / "train_speed"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    command = "SEQ2EXPR_DATA_MIRROR=/work/shared/data PYTHONPATH=. nice -n 10 python bench/train_speed.py " + \
+        " ".join(sys.argv[1:])
+    from seq2expr.data.prepare import prepare_data
+
+    res: dict = {"command": command.strip(), "torch": torch.__version__, "threads": args.threads,
+                 "peak": machine_peak_flops(args.threads), "load_average": {"start": load_average()}}
+    with tempfile.TemporaryDirectory(prefix="train_speed_") as tmp:
+        work = Path(tmp)
+        use_dream = not args.synthetic and (MIRROR / "dream2022").is_dir()
+        if use_dream:
+            os.environ.setdefault("SEQ2EXPR_DATA_MIRROR", str(MIRROR))
+        syn = None
+        if not use_dream:
+            syn = work / "synthetic.tsv"
+            _synthetic_table(syn, args.n_synthetic + args.infer_n)
+        cfg = _config(work, args, syn)
+        t0 = time.perf_counter()
+        bundle = prepare_data(cfg.data)
+        if args.max_train and len(bundle.splits["train"]) > args.max_train:  # a fixed random subset: time budget
+            keep = np.random.default_rng(0).choice(bundle.splits["train"], args.max_train, replace=False)
+            bundle.splits["train"] = np.sort(keep)
+        res["data"] = {"source": "dream2022 public (train) / private (inference)" if use_dream else "synthetic 110 nt",
+                       "n_train": len(bundle.splits["train"]), "n_valid": len(bundle.splits["valid"]),
+                       "seq_len": bundle.seq_len, "prepare_seconds": time.perf_counter() - t0}
+        model = build_model("cnn", seq_len=bundle.seq_len, n_targets=1)
+        x = torch.zeros(args.batch, 4, bundle.seq_len)
+        train_flops_seq = model_flops(model, x, backward=True) / args.batch
+        fwd_flops_seq = model_flops(model, x) / args.batch
+        res["model"] = {"name": "cnn", "params": sum(p.numel() for p in model.parameters()),
+                        "train_flops_per_seq": train_flops_seq, "forward_flops_per_seq": fwd_flops_seq}
+
+        res["train_plain"] = bench_plain_train(cfg, bundle)
+        res["load_average"]["after_plain_train"] = load_average()
+        res["train_seq2expr"] = bench_seq2expr_train(cfg, bundle, work)
+        res["load_average"]["after_seq2expr_train"] = load_average()
+        res["peak_rss_mb_after_training"] = peak_rss_mb()
+        for side in ("train_plain", "train_seq2expr"):
+            r = res[side]
+            r["efficiency"] = efficiency(train_flops_seq * r["train_seq_per_s"], 1.0, args.threads)
+        res["train_ratio_seq2expr_over_plain"] = (res["train_seq2expr"]["train_seq_per_s"]
+                                                  / res["train_plain"]["train_seq_per_s"])
+
+        test = bundle.splits["test"] if len(bundle.splits["test"]) else bundle.splits["valid"]
+        codes = np.asarray(bundle.codes[np.sort(test)[: args.infer_n]])
+        inf = bench_inference(model, codes, args.infer_batch)
+        for side in ("seq2expr", "plain"):
+            inf[f"{side}_efficiency"] = efficiency(2 * fwd_flops_seq * inf[f"{side}_seq_per_s"], 1.0, args.threads)
+        inf["ratio_seq2expr_over_plain"] = inf["seq2expr_seq_per_s"] / inf["plain_seq_per_s"]
+        res["inference"] = inf
+        res["load_average"]["after_inference"] = load_average()
+        res["peak_rss_mb_after_inference"] = peak_rss_mb()
+
+        sizes = [int(s) for s in args.flat_sizes.split(",")]
+        res["memory_flatness"] = bench_memory_flatness(work, sizes, args.flat_threads, args.infer_batch, args.chunk)
+        res["load_average"]["end"] = load_average()
+    out = Path(args.out)
+    write_json(out.with_suffix(".json"), res)
+    write_text(out.with_suffix(".md"), render(res))
+    print(render(res))
+
+
+def render(r: dict) -> str:
+    tp, ts, inf, mf = r["train_plain"], r["train_seq2expr"], r["inference"], r["memory_flatness"]
+    la = r["load_average"]
+    lines = [
+        "# Training and inference speed: seq2expr vs a plain PyTorch loop",
+        "",
+        f"`{r['command']}`",
+        "",
+        f"torch {r['torch']}, {r['threads']} CPU threads; machine peak {r['peak']['how']} = "
+        f"{r['peak']['peak_flops'] / 1e9:.0f} GFLOP/s. Data: {r['data']['source']}, {r['data']['n_train']} train / "
+        f"{r['data']['n_valid']} validation sequences of {r['data']['seq_len']} nt. Model: default `cnn` "
+        f"({r['model']['params']:,} parameters, {r['model']['train_flops_per_seq'] / 1e6:.1f} MFLOP per sequence "
+        f"per training step, {r['model']['forward_flops_per_seq'] / 1e6:.1f} MFLOP per forward).",
+        "",
+        "1-minute load average (2 cores shared with other jobs: > 2 means the timings ran under contention, and "
+        "wall-clock rates understate the code; CPU seconds are given beside them): "
+        + ", ".join(f"{k} {v[0]:.1f}" for k, v in la.items()) + ".",
+        "",
+        "## Training (same model, data, batch size, AdamW + OneCycle, clipping, RC augmentation)",
+        "",
+        "| path | train seq/s | train s | epoch s (with validation) | CPU s (whole) | GFLOP/s | fraction of peak "
+        "| best val r |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, t in (("plain PyTorch loop", tp), ("seq2expr fit_member (Lightning)", ts)):
+        e = t["efficiency"]
+        cpu = t.get("cpu_seconds", t.get("fit_member_cpu_seconds"))
+        lines.append(f"| {name} | {t['train_seq_per_s']:.0f} | {t['train_seconds']:.1f} | {t['epoch_seconds']:.1f} | "
+                     f"{cpu:.1f} | {e['achieved_gflops']:.2f} | {e['fraction_of_peak']:.3f} | "
+                     f"{t['best_val_pearson']:.3f} |")
+    lines += [
+        "",
+        f"Ratio seq2expr / plain (training seq/s): **{r['train_ratio_seq2expr_over_plain']:.2f}** over "
+        f"{ts['epochs']} epoch(s); `fit_member` total {ts['fit_member_seconds']:.1f} s (includes trainer set-up and "
+        "checkpoint writing). Peak RSS after training "
+        f"{r['peak_rss_mb_after_training']:.0f} MiB (this process, both paths).",
+        "",
+        f"## Inference (RC-averaged, batch {inf['batch_size']}, {inf['n']} sequences)",
+        "",
+        "| path | seq/s | seconds | CPU s | GFLOP/s | fraction of peak |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for side, name in (("plain", "plain no_grad loop"), ("seq2expr", "seq2expr `predict` (inference_mode)")):
+        e = inf[f"{side}_efficiency"]
+        lines.append(f"| {name} | {inf[f'{side}_seq_per_s']:.0f} | {inf[f'{side}_seconds']:.1f} | "
+                     f"{inf[f'{side}_cpu_seconds']:.1f} | "
+                     f"{e['achieved_gflops']:.2f} | {e['fraction_of_peak']:.3f} |")
+    lines += [
+        "",
+        f"Ratio seq2expr / plain: **{inf['ratio_seq2expr_over_plain']:.2f}**; outputs agree to "
+        f"{inf['max_abs_difference']:.1e}. Peak RSS after inference {r['peak_rss_mb_after_inference']:.0f} MiB.",
+        "",
+        f"## Prediction memory vs input size (`predict_file`, fresh process each, chunk {mf['chunk_size']}, "
+        f"batch {mf['batch_size']}, {mf['threads']} thread)",
+        "",
+        f"Small model `cnn` {json.dumps(mf['model']['params'])}: the streaming path, not the model, is measured.",
+        "",
+        "| sequences | input MiB | seconds | CPU s | seq/s | peak RSS MiB |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in mf["runs"]:
+        lines.append(f"| {row['n']:,} | {row['input_mb']:.0f} | {row['seconds']:.1f} | {row['cpu_seconds']:.1f} | "
+                     f"{row['seq_per_s']:.0f} | "
+                     f"{row['peak_rss_mb']:.0f} |")
+    lines += ["", f"Peak RSS ratio largest / smallest input: **{mf['rss_ratio_largest_to_smallest']:.2f}** "
+              "(1.0 = flat).", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
