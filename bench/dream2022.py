@@ -93,8 +93,9 @@ def _predict_timed(model, codes, rows: np.ndarray, rc: bool, seconds: float | No
 
     order = rows if seconds is None else np.random.default_rng(seed).permutation(rows)
     done, preds, t0 = [], [], time.perf_counter()
-    for s in range(0, len(order), 2048):
-        r = np.sort(order[s:s + 2048])
+    chunk = 2048 if seconds is None else 512  # small chunks keep a time-limited run close to its budget
+    for s in range(0, len(order), chunk):
+        r = np.sort(order[s:s + chunk])
         preds.append(predict(model, np.asarray(codes[r]), batch_size=512, rc_average=rc)[:, 0])
         done.append(r)
         if seconds is not None and time.perf_counter() - t0 > seconds:
@@ -141,6 +142,10 @@ def vaishnav_transfer(model, policy_len: int, rc: bool, train_seqs: set[str], se
     return out
 
 
+def _log(msg: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
 def run_one(args) -> dict:
     """Train (or reuse) one model, then measure and score it; returns the result row."""
     from types import SimpleNamespace
@@ -158,7 +163,9 @@ def run_one(args) -> dict:
     n_train = len(bundle.splits["train"])
     row: dict = {"model": name, "params_config": cfg.model.params, "threads": args.threads,
                  "load_start": load_average()}
+    _log(f"{name}: data ready ({n_train} train rows)")
     peer = plain_loop_rate(cfg, bundle, args.peer_steps)
+    _log(f"{name}: plain loop {peer:.0f} seq/s")
     reuse = dict(r.split("=", 1) for r in args.reuse).get(name)
     if reuse:
         run_dir = Path(reuse)
@@ -182,6 +189,7 @@ def run_one(args) -> dict:
         epochs_total = int(info["epochs_trained"])
         row.update(source=f"trained here, {args.minutes} min budget, {cfg.train.epochs} epochs planned",
                    fit={"epochs": [epochs_total], "best_val_pearson": [info.get("best_score")], "ensemble_size": 1})
+    _log(f"{name}: trained in {train_s:.0f}s")
     model.eval()
     members = len(model.members) if hasattr(model, "members") else 1
     single = model.members[0] if members > 1 else model
@@ -213,6 +221,7 @@ def run_one(args) -> dict:
     row.update(inference_seq_per_s=infer_rate, inference_rc_average=rc,
                inference_efficiency=efficiency(fwd_flops_seq * n_fwd * infer_rate, 1.0, args.threads),
                n_private_scored=int(len(ids)), n_private=int(len(test)))
+    _log(f"{name}: {n_inf} private sequences predicted in {secs:.0f}s")
     scores = score_records(SimpleNamespace(ids=ids.astype(str)), pred)
     row.update(private=scores["subsets"]["all"], score_pearson=scores["score_pearson"],
                score_spearman=scores["score_spearman"],

@@ -304,6 +304,26 @@ def write_report(results: list[dict], meta: dict, out_md: Path) -> None:
         "epochs, early stopping on validation AUROC / Pearson (patience 3), RC augmentation, RC-averaged evaluation.",
         "",
     ]
+    m = _margin(results, "classification", "auroc")
+    if m:
+        best = next(r for r in results if r["task"] == "classification" and r["tag"] == m["best"])
+        ctrl = next(r for r in results if r["task"] == "classification" and r["tag"] == m["control"])
+        ci, cci = m["best_ci"] or {}, m["control_ci"] or {}
+        onehot_epochs = [r["epochs_trained"] for r in results if "error" not in r and r["model"] != "lm_cnn"] or [0]
+        lines += [
+            "## Headline", "",
+            f"On the held-out chromosomes {', '.join(TEST_CHROMS)} the best model, `{m['best']}`, separates high from "
+            f"low genes with AUROC {m['best_value']:.3f} (95% CI {_fmt(ci.get('lo'))}-{_fmt(ci.get('hi'))}) and "
+            f"accuracy {best['test']['accuracy']:.3f}, against AUROC {m['control_value']:.3f} "
+            f"({_fmt(cci.get('lo'))}-{_fmt(cci.get('hi'))}) and accuracy {ctrl['test']['accuracy']:.3f} for the best "
+            f"shuffled-label control ({m['control']}): a margin of {m['margin']:+.3f} AUROC "
+            + ("with non-overlapping intervals. " if (ci.get("lo") or 0) > (cci.get("hi") or 1) else
+               "(the intervals overlap). ")
+            + "DeepCRE reports >80% accuracy on plant genomes (tens of thousands of genes per species); here "
+            f"each model had at most {meta['max_minutes']} min on one contended core: the one-hot models "
+            f"trained only {min(onehot_epochs)}-{max(onehot_epochs)} epochs before the cap, so their numbers are "
+            "a floor, not a ceiling.",
+            ""]
     for task, cols, metric in (("classification", ["accuracy", "auroc", "f1", "auprc"], "auroc"),
                                ("regression", ["pearson_r", "spearman_rho", "r2_score"], "pearson_r")):
         rows = [r for r in results if r["task"] == task]
@@ -319,7 +339,8 @@ def write_report(results: list[dict], meta: dict, out_md: Path) -> None:
                 continue
             t, ci, eff = r["test"] or {}, r.get("test_ci") or {}, r["train_efficiency"]
             lines.append(
-                f"| {r['tag']} | {r['params']:,} | " + " | ".join(_fmt(t.get(c)) for c in cols)
+                f"| {r['tag']}{' (b)' if r.get('rerun') else ''} | {r['params']:,} | "
+                + " | ".join(_fmt(t.get(c)) for c in cols)
                 + f" | {_fmt(ci.get('lo'))}-{_fmt(ci.get('hi'))} | {t.get('n', '-')} | {r['epochs_trained']} | "
                 f"{r['train_seconds']:.0f} | {r['train_seqs_per_s']:.0f} | {r['infer_seqs_per_s_rc_avg']:.0f} | "
                 f"{r['peak_rss_mb']:.0f} | {eff['achieved_gflops']:.2f} | {100 * eff['fraction_of_peak']:.2f} |")
@@ -348,8 +369,15 @@ def write_report(results: list[dict], meta: dict, out_md: Path) -> None:
         "* train seq/s: sequences / seconds inside training epochs (validation excluded); train s is that time. "
         "Inference: saved model, test chromosomes, batch 256, forward + reverse complement averaged.",
         "* Peak RSS: the whole training process (data preparation, Lightning, evaluation included).",
-        "",
     ]
+    if meta.get("reruns"):
+        rr = meta["reruns"]
+        lines.append(f"* (b): rerun {rr['started']} UTC (load {rr['load_start']} -> {rr['load_end']}) with the same "
+                     "seed and settings, because the first run's timer still counted the validation pass and the "
+                     "host was then so contended that the one-hot models reached only 3-5 epochs within the time "
+                     f"cap. First-run values of these rows: {rr.get('first', {})}. The metrics differ only through "
+                     "the number of epochs reached in the cap (runs are deterministic on CPU otherwise).")
+    lines.append("")
     write_text(out_md, "\n".join(lines))
     write_json(out_md.with_suffix(".json"), {"meta": meta, "results": results})
 
@@ -367,6 +395,7 @@ def main() -> None:
     ap.add_argument("--controls", default=",".join(CONTROLS), help="models also trained on shuffled labels")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "yeast_genes.md"))
     ap.add_argument("--peer", default="cnn", help="model whose classification run is also timed as a bare loop")
+    ap.add_argument("--runs", default="", help="only these task:model runs (e.g. regression:cnn), controls apart")
     ap.add_argument("--rewrite", action="store_true", help="rewrite the .md from the .json of an earlier run")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one spec (JSON file) in this process
     args = ap.parse_args()
@@ -397,7 +426,8 @@ def main() -> None:
     print(f"word2vec: {w2v}", flush=True)
     table = work / "genes" / "genes.parquet"
     shuffled = shuffled_table(work)
-    runs = [(task, m, table, m) for task in args.tasks.split(",") for m in models]
+    runs = [(task, m, table, m) for task in args.tasks.split(",") for m in models
+            if not args.runs or f"{task}:{m}" in args.runs.split(",")]
     runs += [(task, m, shuffled, f"{m} (shuffled labels)") for task in args.tasks.split(",")
              for m in args.controls.split(",") if m in models]
     results = []
@@ -423,7 +453,8 @@ def main() -> None:
               f"{results[-1].get('test') or results[-1].get('error')}", flush=True)
     import torch
 
-    meta = {"command": "PYTHONPATH=. python bench/yeast_genes.py " + " ".join(sys.argv[1:]), "started": started,
+    meta = {"command": "SEQ2EXPR_DATA_MIRROR=../shared/data PYTHONPATH=. nice -n 10 python bench/yeast_genes.py "
+            + " ".join(sys.argv[1:]), "started": started,
             "wall_minutes": (time.perf_counter() - t_start) / 60, "torch": torch.__version__,
             "threads": args.threads, "epochs": args.epochs, "max_minutes": args.max_minutes,
             "load_start": load_start, "load_end": [round(v, 2) for v in load_average()],

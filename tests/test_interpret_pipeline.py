@@ -13,9 +13,8 @@ import torch
 from seq2expr.data.sequences import encode, one_hot
 from seq2expr.data.synthetic import MotifSpec, make_synthetic
 from seq2expr.interpret import global_importance as gi
-from seq2expr.interpret.gradients import attribute
 from seq2expr.interpret.modisco import run_modisco
-from seq2expr.interpret.motifs import jaspar_motifs, match_motifs, write_meme
+from seq2expr.interpret.motifs import jaspar_motifs, write_meme
 from seq2expr.interpret.report import write_report
 from seq2expr.models.registry import build_model, list_models, register
 from seq2expr.models.saved import save_model
@@ -82,14 +81,23 @@ def trained(tmp_path_factory):
     return {"model": model, "x": x, "r": r, "root": root, "truth": truth}
 
 
-def test_modisco_and_tomtom_recover_planted_motifs(trained):
+@pytest.fixture(scope="module")
+def reports(trained, tmp_path_factory):
+    """Regression and classification reports (saliency; TF-MoDISco on 400 held-out sequences), written once."""
+    root = tmp_path_factory.mktemp("reports")
+    return {kind: write_report(trained["root"] / kind, trained["root"] / "test.tsv", root / f"report_{kind}",
+                               method="saliency", max_seqs=400, n_top=3, taxon="fungi", n_background=60)
+            for kind in ("reg", "clf")}
+
+
+def test_pipeline_recovers_planted_motifs(trained, reports):
     assert trained["r"] > 0.5  # the model learned the planted grammar
-    x = trained["x"][:400].numpy()
-    _attr, hyp = attribute(trained["model"], x, method="saliency")
-    patterns = run_modisco(x, hyp)
-    assert patterns, "TF-MoDISco found nothing"
-    matches = match_motifs({p.name: p.pwm for p in patterns}, jaspar_motifs(taxon="fungi"), n_top=3)
-    found = {(p.sign, tf.upper()) for p in patterns for tf in matches[matches.pattern == p.name]["tf"]}
+    out = reports["reg"].parent
+    patterns = pd.read_csv(out / "patterns.tsv", sep="\t")
+    assert len(patterns), "TF-MoDISco found nothing"
+    matches = pd.read_csv(out / "motif_matches.tsv", sep="\t")
+    top = matches[matches["rank"] <= 3]
+    found = {(pat.split("_", 1)[0], tf.upper()) for pat, tf in zip(top["pattern"], top["tf"], strict=True)}
     assert ("pos", "REB1") in found  # the activator raises the prediction
     assert ("neg", "GCN4") in found or ("pos", "GCN4") not in found  # the repressor never looks activating
 
@@ -107,10 +115,9 @@ def test_global_importance_signs(trained):
 
 
 @pytest.mark.parametrize("kind", ["reg", "clf"])
-def test_report_written(trained, tmp_path, kind):
-    out = tmp_path / f"report_{kind}"
-    path = write_report(trained["root"] / kind, trained["root"] / "test.tsv", out, method="saliency", max_seqs=400,
-                        n_top=3, taxon="fungi", n_background=60)
+def test_report_written(reports, kind):
+    path = reports[kind]
+    out = path.parent
     assert path == out / "report.html" and path.is_file()
     html = path.read_text()
     assert "Top-predicted sequences" in html and ("logit" in html) == (kind == "clf")
@@ -123,7 +130,7 @@ def test_report_written(trained, tmp_path, kind):
     assert summary["task"] == ("classification" if kind == "clf" else "regression")
     if kind == "reg":
         assert "REB1" in summary["matched_tfs"]
-    assert not list(tmp_path.glob(".report_*"))  # no temporary folder left behind
+    assert not list(out.parent.glob(".report_*"))  # no temporary folder left behind
 
 
 def test_cli_interpret(trained, tmp_path):

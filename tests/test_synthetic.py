@@ -152,3 +152,29 @@ def test_bad_input_is_rejected(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(DataError, match="truth.json"):
         read_truth(bad)
+
+
+def test_truth_lists_every_site_a_scanner_would_call(data):
+    """Background hits scoring like a planted site were redrawn: every window at or above a motif's floor
+    is a recorded site or overlaps recorded sites by at least half its width (a shifted read of one)."""
+    table, truth = data
+    assert truth["background"]["unscrubbed_sequences"] == 0
+    codes = encode(list(table["sequence"]))
+    n, length = codes.shape
+    planted = np.zeros((n, length), dtype=bool)
+    row = {k: i for i, k in enumerate(table["id"])}
+    s = truth["sites"]
+    for sid, a, b in zip(s["id"], s["start"], s["end"], strict=True):
+        planted[row[sid], a:b] = True
+    gc = truth["params"]["gc"]
+    for name, pwm in truth["pwms"].items():
+        lo = log_odds(np.asarray(pwm), gc)
+        w = len(lo)
+        floor = truth["params"]["min_score"] * lo.max(1).sum()
+        win = np.lib.stride_tricks.sliding_window_view(codes, w, axis=1)  # (n, L - w + 1, w)
+        fwd = lo[np.arange(w), win].sum(-1)
+        rev = lo[::-1, ::-1][np.arange(w), win].sum(-1)
+        hit = np.maximum(fwd, rev) >= floor - 1e-9
+        overlap = np.lib.stride_tricks.sliding_window_view(planted, w, axis=1).sum(-1)
+        assert hit.any(), name
+        assert not (hit & (2 * overlap < w)).any(), name

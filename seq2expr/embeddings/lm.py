@@ -113,11 +113,18 @@ class DNALanguageModel:
         self.model.to(device)
         return self
 
+    def max_tokens(self, options: LMOptions) -> int:
+        """``options.max_tokens`` capped by the model's own input limit (tokenizer or position table)."""
+        limit = getattr(self.tokenizer, "model_max_length", None)
+        if not limit or limit > 100_000:  # transformers' "no limit" sentinel
+            limit = getattr(self.config, "max_position_embeddings", None) or options.max_tokens
+        return int(min(options.max_tokens, limit))
+
     def segment_bp(self, options: LMOptions) -> int:
         """Bases per segment: the option, or the most whose tokens fit in ``max_tokens``."""
         if options.segment_bp:
             return int(options.segment_bp)
-        room = options.max_tokens - 2  # CLS/SEP (or CLS/EOS)
+        room = self.max_tokens(options) - 2  # CLS/SEP (or CLS/EOS)
         if self.kind == "dnabert":
             return room + self.k - 1
         return int(room / _TOKENS_PER_BP[self.kind])
@@ -136,14 +143,14 @@ class DNALanguageModel:
         items = [(i, j, s[j * seg_bp : (j + 1) * seg_bp].upper()) for i, s in enumerate(sequences)
                  for j in range(math.ceil(len(s) / seg_bp))]
         items = [it for it in items if len(it[2]) >= (self.k or 1)]
-        truncated = 0
+        truncated, limit = 0, self.max_tokens(options)
         for b in range(0, len(items), options.batch_size):
             chunk = items[b : b + options.batch_size]
             texts = [self._text(s) for _, _, s in chunk]
             if self.kind != "dnabert":  # BPE / 6-mer: tokens per base vary, so check what truncation would cut
                 lengths = [len(ids) for ids in self.tokenizer(texts)["input_ids"]]
-                truncated += sum(n > options.max_tokens for n in lengths)
-            enc = self.tokenizer(texts, padding=True, truncation=True, max_length=options.max_tokens,
+                truncated += sum(n > limit for n in lengths)
+            enc = self.tokenizer(texts, padding=True, truncation=True, max_length=limit,
                                  return_tensors="pt", return_special_tokens_mask=True)
             special = enc.pop("special_tokens_mask").bool()
             enc = {k: v.to(self.device) for k, v in enc.items() if k in _MODEL_INPUTS}
@@ -158,7 +165,7 @@ class DNALanguageModel:
                 out[i, j] = vec
         if truncated:
             log.warning("%s: %d of %d segments of %d bp had more than max_tokens=%d tokens and were cut; "
-                        "set a smaller segment_bp", self.path, truncated, len(items), seg_bp, options.max_tokens)
+                        "set a smaller segment_bp", self.path, truncated, len(items), seg_bp, limit)
         self.last_truncated = truncated
         return out
 

@@ -58,8 +58,14 @@ class _Local:
 
     def region(self, u: int, v: int, *, pad: tuple[int, int] = (0, 0), value: float = 0.0) -> torch.Tensor:
         """Batch values on ``[u, v)`` of the (optionally padded) activation; ``u, v`` in padded coordinates."""
-        ref = F.pad(self.ref, pad, value=value) if any(pad) else self.ref
-        out = ref[:, :, u:v].repeat_interleave(self.rep, 0)
+        L = self.ref.shape[-1]
+        a0, b0 = max(0, u - pad[0]), min(L, v - pad[0])  # the slice of the unpadded reference needed
+        part = self.ref[:, :, a0:max(a0, b0)]
+        left = min(v - u, max(0, pad[0] - u))  # padding columns inside [u, v)
+        right = (v - u) - left - part.shape[-1]
+        if left or right:
+            part = F.pad(part, (left, right), value=value)
+        out = part.repeat_interleave(self.rep, 0)
         lo, hi = self.lo + pad[0], self.hi + pad[0]
         a, b = max(lo, u), min(hi, v)
         if a < b:
@@ -285,7 +291,7 @@ def _mutant_block(x: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor, np.n
 
 @torch.inference_mode()
 def ism(model: nn.Module, X: np.ndarray | torch.Tensor, *, target: int = 0, start: int | None = None,
-        end: int | None = None, center: bool = False, batch_size: int = 1024, positions_per_batch: int = 4,
+        end: int | None = None, center: bool = False, batch_size: int = 2048, positions_per_batch: int = 8,
         fast: bool = True, device: str | torch.device | None = None) -> np.ndarray:
     """Saturation mutagenesis scores ``(N, 4, L)``: ``pred(mutant) - pred(ref)`` at (alt base, position).
 

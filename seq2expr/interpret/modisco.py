@@ -35,11 +35,33 @@ class Pattern:
         return consensus(self.pwm)
 
 
-def _trim(cwm: np.ndarray, frac: float = 0.3, flank: int = 2) -> slice:
-    """Columns whose total |contribution| exceeds ``frac`` of the peak, plus a small flank."""
+def _trim(cwm: np.ndarray, frac: float = 0.3, flank: int = 2, max_gap: int = 2, max_width: int = 24) -> slice:
+    """The informative core around the peak column, plus a small flank.
+
+    Grown from the column of largest total |contribution| while columns reach ``frac`` of that peak,
+    bridging gaps of up to ``max_gap`` weak columns, and capped at ``max_width``: modisco returns 30-50 bp
+    windows of which a TF site fills 6-15, and the noisy rest would only dilute the Tomtom match.
+    """
     score = np.abs(cwm).sum(0)
-    keep = np.flatnonzero(score >= frac * score.max()) if score.max() > 0 else np.arange(len(score))
-    return slice(max(0, keep[0] - flank), min(len(score), keep[-1] + flank + 1))
+    if score.max() <= 0:
+        return slice(0, len(score))
+    strong = score >= frac * score.max()
+    lo = hi = int(score.argmax())
+    while True:
+        left = next((j for j in range(lo - 1, max(-1, lo - max_gap - 2), -1) if strong[j]), None)
+        right = next((j for j in range(hi + 1, min(len(score), hi + max_gap + 2)) if strong[j]), None)
+        if left is None and right is None:
+            break
+        take_left = right is None or (left is not None and score[left] >= score[right])
+        if take_left:
+            if hi - left + 1 > max_width:
+                break
+            lo = left
+        else:
+            if right - lo + 1 > max_width:
+                break
+            hi = right
+    return slice(max(0, lo - flank), min(len(score), hi + flank + 1))
 
 
 def run_modisco(onehot: np.ndarray, hypothetical: np.ndarray, *, max_seqlets: int = 2000,

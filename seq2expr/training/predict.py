@@ -162,6 +162,9 @@ def predict_file(model_dir: str | Path, input_path: str | Path, out_path: str | 
     def chunks():
         for ids, seqs in iter_sequence_chunks(input_path, chunk_size, id_column, sequence_column):
             codes = encode_for(saved, seqs, ids=list(ids), source=str(input_path))
-            yield ids, predict_codes(saved, codes, batch_size=batch_size, device=device)
+            del seqs  # hold only IDs and predictions while the next chunk is read
+            pred = predict_codes(saved, codes, batch_size=batch_size, device=device)
+            del codes
+            yield ids, pred
 
     return write_prediction_table(out_path, chunks(), prediction_columns(saved.config))

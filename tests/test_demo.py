@@ -1,0 +1,84 @@
+"""``seq2expr demo`` at a reduced size, through the CLI: it learns, and writes metrics, the interpretation
+report and the top-level report. (Planted-motif recovery at full size: tests/test_interpret_pipeline.py.)"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from seq2expr.cli.main import app
+from seq2expr.data.synthetic import read_truth
+from seq2expr.demo import DemoConfig, idle_cores, recovery_table
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    res = CliRunner().invoke(app, ["demo", "-o", str(out), "--n", "2500", "--epochs", "4", "--threads", "1",
+                                   "--interpret-seqs", "150", "--quiet"])
+    assert res.exit_code == 0, res.output
+    return out, res.output
+
+
+def test_demo_learns(demo):
+    out, output = demo
+    pred = pd.read_csv(out / "run" / "predictions_test.tsv", sep="\t")
+    y, p = pred["target"].to_numpy(), pred["prediction"].to_numpy()
+    r = np.corrcoef(y, p)[0, 1]
+    summary = json.loads((out / "demo.json").read_text())
+    assert summary["test_pearson_r"] == pytest.approx(r, abs=1e-3)  # no target transform: same scale
+    # shuffled-label control: r of the same predictions against permuted measurements
+    rng = np.random.default_rng(0)
+    null = np.array([np.corrcoef(rng.permutation(y), p)[0, 1] for _ in range(200)])
+    assert r > 0.45 and r > np.abs(null).max() + 0.3, (r, np.abs(null).max())
+    assert r < summary["noise_ceiling_r"] + 0.05  # cannot beat the noise-free signal by much
+    assert re.search(r"test Pearson r = 0\.\d{3}", output) and "report:" in output
+
+
+def test_demo_writes_reports(demo):
+    out, _ = demo
+    for f in ("data/data.tsv", "data/truth.json", "data/motifs.meme", "run/metrics.json", "run/scatter_test.png",
+              "run/model/model.safetensors", "run/model/config.json", "interpretation/report.html",
+              "interpretation/summary.json", "recovery.tsv", "index.html", "README.md", "demo.json"):
+        assert (out / f).is_file(), f
+    metrics = json.loads((out / "run" / "metrics.json").read_text())
+    assert metrics["n"]["test"] == 250 and "pearson_r" in metrics["test"]["overall"]
+    index = (out / "index.html").read_text()
+    links = re.findall(r"href='([^']+)'", index)
+    assert "interpretation/report.html" in links and "run/metrics.json" in links
+    assert all((out / link).exists() for link in links)
+    truth = read_truth(out / "data" / "truth.json")
+    recovery = pd.read_csv(out / "recovery.tsv", sep="\t")
+    assert list(recovery["motif"]) == [m["name"] for m in truth["motifs"]]
+    assert all(m["name"] in index for m in truth["motifs"])
+    assert (out / "interpretation" / "report.html").read_text().startswith("<!doctype html>")
+    explained = json.loads((out / "interpretation" / "summary.json").read_text())
+    assert explained["n_sequences"] == 150 and explained["method"] == "deeplift_shap"
+
+
+def test_recovery_table_matches_by_tf_and_sign(tmp_path):
+    truth = {"motifs": [{"name": "REB1", "matrix_id": "MA0363.3", "effect": 1.2, "role": "activator"},
+                        {"name": "NRG1", "matrix_id": "MA0347.3", "effect": -2.0, "role": "repressor"},
+                        {"name": "GCN4", "matrix_id": "MA0303.3", "effect": 1.0, "role": "activator"}]}
+    pd.DataFrame({"pattern": ["pos_pattern_0", "pos_pattern_1"], "sign": ["pos", "pos"], "n_seqlets": [50, 20],
+                  }).to_csv(tmp_path / "patterns.tsv", sep="\t", index=False)
+    pd.DataFrame({"pattern": ["pos_pattern_0", "pos_pattern_1", "pos_pattern_1"], "rank": [1, 1, 2],
+                  "motif_id": ["MA0363.4", "MA0347.2", "MA0303.3"], "tf": ["REB1", "NRG1", "GCN4"],
+                  "q_value": [1e-6, 1e-3, 0.5]}).to_csv(tmp_path / "motif_matches.tsv", sep="\t", index=False)
+    rec = recovery_table(truth, tmp_path).set_index("motif")
+    assert rec.loc["REB1", "recovered"] and rec.loc["REB1", "sign_ok"] and rec.loc["REB1", "n_seqlets"] == 50
+    assert rec.loc["NRG1", "recovered"] and not rec.loc["NRG1", "sign_ok"]  # found, but raising expression
+    assert not rec.loc["GCN4", "recovered"]  # q 0.5 is no match
+    assert not recovery_table(truth, tmp_path / "missing")["recovered"].any()
+
+
+def test_demo_config_is_a_valid_run_config(tmp_path):
+    cfg = DemoConfig(threads=1).run_config(tmp_path)
+    assert cfg.model.name == "legnet" and cfg.train.threads == 1
+    assert cfg.data.path == str(tmp_path / "data" / "data.tsv") and cfg.output_dir == str(tmp_path / "run")
+    assert idle_cores() >= 1
