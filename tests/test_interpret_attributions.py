@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -77,6 +79,40 @@ def test_ism_equals_naive_loop(make):
     assert not win[:, :, :5].any() and not win[:, :, 17:].any()
     ref = naive[:, :, 5:17] - naive[:, :, 5:17].mean(1, keepdims=True)
     np.testing.assert_allclose(win[:, :, 5:17], ref, atol=1e-5)
+
+
+class Gated(nn.Module):
+    """A squeeze-excitation gate: the product of a windowed activation with a gate from a global mean."""
+
+    def __init__(self):
+        super().__init__()
+        from seq2expr.models.layers import SqueezeExcite
+
+        self.conv = nn.Conv1d(4, 8, 5, padding="same")
+        self.act = nn.ReLU()
+        self.se = SqueezeExcite(8, 4)
+        self.head = nn.Linear(8 * 40, 1)
+
+    def forward(self, x):
+        return self.head(self.se(self.act(self.conv(x))).flatten(1))
+
+
+def test_fast_ism_exact_with_input_dependent_gates():
+    """The gate changes with every mutant, so positions outside the mutated window change too: the fast
+    path must compute the gated product in full (and must not need its plain-ISM fallback to be right)."""
+    torch.manual_seed(0)
+    model = Gated().eval()
+    for p in model.se.gate.parameters():
+        p.data.mul_(6.0)  # a gate that reacts strongly to the channel means
+    x = _onehot(3, 40, seed=9)
+    naive = ism_naive(model, x)
+    assert np.abs(naive).max() > 1e-2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the fast path's own check against plain ISM must not fire
+        np.testing.assert_allclose(ism(model, x), naive, atol=1e-5, rtol=0)
+        # the gate product has a DeepLIFT rule (tangermeme's BilinearOp), so DeepLIFT-SHAP is complete
+        attr, delta = deep_lift_shap(model, x, n_shuffles=4, return_delta=True)
+    assert np.abs(delta).max() < 1e-4 * np.abs(attr.sum((1, 2))).max()
 
 
 def test_integrated_gradients_completeness():

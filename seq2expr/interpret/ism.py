@@ -196,7 +196,10 @@ class _FastISM:
             kwargs = fx.node.map_arg(n.kwargs, lambda a: env[a])
             if n.op == "output":
                 return full(args[0])
-            out = self._local(n, args, kwargs)
+            # a windowed update is exact only if every input that varies between mutants is windowed too
+            # (e.g. not x * gate where the gate came from a global mean, as in squeeze-excitation)
+            windowed = all(isinstance(env[m], _Local) for m in n.all_input_nodes if m in self.dependent)
+            out = self._local(n, args, kwargs) if windowed else None
             if out is None:
                 args = fx.node.map_aggregate(args, full)
                 kwargs = fx.node.map_aggregate(kwargs, full)

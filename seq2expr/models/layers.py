@@ -106,15 +106,22 @@ def output_shape(module: nn.Module, in_ch: int, seq_len: int,
 
 
 class SqueezeExcite(nn.Module):
-    """Squeeze-and-excitation (Hu et al. 2018): rescale channels by a gate computed from their means."""
+    """Squeeze-and-excitation (Hu et al. 2018): rescale channels by a gate computed from their means.
+
+    The product ``x * gate`` is a module (tangermeme's ``BilinearOp``, no parameters) so DeepLIFT applies
+    its product rule there instead of falling back to gradients.
+    """
 
     def __init__(self, channels: int, hidden: int, act: str = "silu"):
         super().__init__()
+        from tangermeme.deep_lift_shap import BilinearOp
+
         self.gate = nn.Sequential(nn.Linear(channels, max(1, hidden)), activation(act),
                                   nn.Linear(max(1, hidden), channels), nn.Sigmoid())
+        self.scale = BilinearOp("...,...->...")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x.mean(-1)).unsqueeze(-1)
+        return self.scale(x, self.gate(x.mean(-1)).unsqueeze(-1))
 
 
 class Residual(nn.Module):
