@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from seq2expr.data.sequences import SequencePolicy
 
@@ -59,6 +59,24 @@ class SplitConfig(_Strict):
     # method=similarity: sequences sharing any k-mer minimiser signature are kept together
     similarity_k: int = 20
     max_mismatch_fraction: float = 0.1
+    # k-fold: the non-test units of `method` (similarity clusters, groups or rows) are dealt into `folds`
+    # balanced folds and fold `fold` validates (valid_fraction is then 1/folds); train.ensemble_folds
+    # trains one member per fold so that the ensemble learns from every non-test row
+    folds: int | None = None
+    fold: int = 0
+
+    @model_validator(mode="after")
+    def _check_folds(self) -> SplitConfig:
+        if self.folds is not None:
+            if self.folds < 2:
+                raise ValueError(f"split.folds must be at least 2, got {self.folds}")
+            if not 0 <= self.fold < self.folds:
+                raise ValueError(f"split.fold must be in 0..{self.folds - 1}, got {self.fold}")
+            if self.method not in ("similarity", "group", "random"):
+                raise ValueError(f"split.folds works with methods similarity, group and random, not {self.method!r}")
+            if self.valid_groups:
+                raise ValueError("split.folds draws the validation groups itself: drop split.valid_groups")
+        return self
 
 
 class DataConfig(_Strict):
@@ -101,6 +119,19 @@ class TrainConfig(_Strict):
     max_time_minutes: float | None = None
     threads: int | None = None  # torch intra-op threads (None: torch default)
     ensemble_seeds: list[int] | None = None  # train one model per seed and average
+    # cross-validation ensemble: one member per listed fold of data.split.folds (validated on that fold,
+    # seed = seed + fold); validation metrics are then out-of-fold
+    ensemble_folds: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _check_ensembles(self) -> TrainConfig:
+        if self.ensemble_seeds and self.ensemble_folds:
+            raise ValueError("set train.ensemble_seeds or train.ensemble_folds, not both")
+        for name in ("ensemble_seeds", "ensemble_folds"):
+            v = getattr(self, name)
+            if v is not None and (not v or len(set(v)) != len(v)):
+                raise ValueError(f"train.{name} must list distinct values, got {v}")
+        return self
 
 
 class RunConfig(_Strict):
@@ -108,6 +139,18 @@ class RunConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     output_dir: str = "runs/default"
+
+    @model_validator(mode="after")
+    def _check_fold_ensemble(self) -> RunConfig:
+        folds = self.train.ensemble_folds
+        if folds:
+            k = self.data.split.folds
+            if not k:
+                raise ValueError("train.ensemble_folds needs data.split.folds (the number of folds)")
+            bad = [f for f in folds if not 0 <= f < k]
+            if bad:
+                raise ValueError(f"train.ensemble_folds {bad} outside 0..{k - 1} (data.split.folds={k})")
+        return self
 
 
 def _parse_value(text: str) -> Any:

@@ -19,6 +19,7 @@ from seq2expr.data.splits import (
     group_split,
     ids_split,
     leakage_report,
+    make_fold_splits,
     make_splits,
     random_split,
     similarity_clusters,
@@ -216,3 +217,48 @@ def test_dream_public_leaderboard_leakage(mirror):
     together = np.mean([labels[a] == labels[b] for a, b in pairs])
     print(f"SNV pairs in one cluster: {together:.4f} of {len(pairs)}")
     assert len(pairs) > 4000 and together > 0.99
+
+
+@pytest.mark.parametrize("method", ["similarity", "random"])
+def test_fold_splits_partition_the_pool_and_keep_near_copies_together(method):
+    codes, pairs = _planted()
+    n = len(codes)
+    test_mask = np.zeros(n, bool)
+    test_mask[::10] = True  # predefined test rows stay test in every fold
+    cfg = SplitConfig(method=method, folds=4, fold=2, seed=1)
+    folds = make_fold_splits(cfg, codes, {}, test_mask)
+    assert len(folds) == 4
+    valid = np.concatenate([f["valid"] for f in folds])
+    assert sorted(valid.tolist()) == np.flatnonzero(~test_mask).tolist()  # each non-test row validates once
+    for f in folds:
+        _assert_partition(f, n)
+        assert f["test"].tolist() == np.flatnonzero(test_mask).tolist()
+        assert abs(len(f["valid"]) - (~test_mask).sum() / 4) <= 3  # balanced folds
+    assert make_splits(cfg, codes, np.arange(n).astype(str), {}, test_mask)["valid"].tolist() == \
+        folds[2]["valid"].tolist()
+    if method == "similarity":  # no near-copy crosses folds, so no fold's validation leaks
+        fold_of = np.full(n, -1)
+        for i, f in enumerate(folds):
+            fold_of[f["valid"]] = i
+        assert all(fold_of[a] == fold_of[b] for a, b in pairs if not (test_mask[a] or test_mask[b]))
+        assert all(leakage_report(codes, {k: f[k] for k in ("train", "valid")})["total_near"] == 0 for f in folds)
+
+
+def test_fold_splits_by_group_draw_test_groups_first():
+    groups = np.repeat(np.array([f"chr{i}" for i in range(10)]), 30)
+    codes = np.zeros((len(groups), 20), np.uint8)
+    cfg = SplitConfig(method="group", group_column="chromosome", test_groups=["chr3"], folds=3)
+    folds = make_fold_splits(cfg, codes, {"chromosome": groups})
+    for f in folds:
+        assert set(groups[f["test"]]) == {"chr3"}
+        assert not set(groups[f["valid"]]) & set(groups[f["train"]])  # whole chromosomes per fold
+    assert sorted(np.concatenate([f["valid"] for f in folds]).tolist()) == np.flatnonzero(groups != "chr3").tolist()
+
+
+def test_fold_config_is_checked():
+    with pytest.raises(ValueError, match="at least 2"):
+        SplitConfig(folds=1)
+    with pytest.raises(ValueError, match=r"0\.\.2"):
+        SplitConfig(folds=3, fold=3)
+    with pytest.raises(ValueError, match="not 'ids'"):
+        SplitConfig(method="ids", folds=3)

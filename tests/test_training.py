@@ -115,6 +115,24 @@ def test_shuffled_labels_do_not_learn(regression_run, data_dir, tmp_path):
     assert abs(control) < 0.3 and real > control + 0.4
 
 
+def test_cross_validation_ensemble(data_dir, tmp_path):
+    """train.ensemble_folds: one member per fold, out-of-fold validation, all non-test rows learned from."""
+    cfg = make_cfg(data_dir, tmp_path, "data.split.method=similarity", "data.split.folds=3",
+                   "data.target.standardize=true", "train.ensemble_folds=[0, 1, 2]", "train.epochs=4")
+    model_dir = train(cfg, progress=False)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert [f["fold"] for f in metrics["fit"]] == [0, 1, 2] and metrics["valid_is_out_of_fold"]
+    assert metrics["n"]["valid"] + metrics["n"]["test"] == 1200  # every non-test row scored out of fold
+    assert metrics["valid"]["overall"]["pearson_r"] > 0.6 and metrics["test"]["overall"]["pearson_r"] > 0.7
+    assert metrics["leakage"]["pairs"]["valid~train"]["near"] == 0
+    seeds = [json.loads((tmp_path / f"fold_{f}" / "checkpoints" / "run.json").read_text())["seed"] for f in range(3)]
+    assert seeds == [0, 1, 2]
+    saved = load_model(model_dir)
+    assert saved.config["ensemble_size"] == 3
+    with pytest.raises(ValueError, match="needs data.split.folds"):
+        make_cfg(data_dir, tmp_path, "train.ensemble_folds=[0, 1]")
+
+
 def test_classification_bce(data_dir, tmp_path):
     cfg = make_cfg(data_dir, tmp_path, "data.target_columns=[active]", "train.task=classification",
                    "train.loss=bce", "train.epochs=4")

@@ -19,7 +19,7 @@ from seq2expr.data.errors import DataError
 from seq2expr.data.readers import read_records, validate_sequences
 from seq2expr.data.records import Records, concat_records
 from seq2expr.data.sequences import SequencePolicy
-from seq2expr.data.splits import SPLITS, make_splits
+from seq2expr.data.splits import SPLITS, make_fold_splits, make_splits
 from seq2expr.data.targets import TargetTransform, make_labels
 
 
@@ -40,9 +40,16 @@ class DataBundle:
     seq_len: int
     source: str = ""
     extra: dict = field(default_factory=dict)
+    fold_splits: list[dict[str, np.ndarray]] | None = None  # every fold's splits when data.split.folds is set
 
     def split_sizes(self) -> dict[str, int]:
         return {k: int(len(v)) for k, v in self.splits.items()}
+
+    def with_fold(self, fold: int) -> DataBundle:
+        """The same data with fold ``fold`` of ``data.split.folds`` as validation split."""
+        if self.fold_splits is None:
+            raise ValueError("this data bundle has no folds (set data.split.folds)")
+        return replace(self, splits=self.fold_splits[fold])
 
 
 def _read(cfg: DataConfig, path: str, values: str | None) -> Records:
@@ -93,7 +100,16 @@ def prepare_data(cfg: DataConfig, task: str = "regression") -> DataBundle:
                      sort_keys=True)
     dhash = _records_hash(records, policy, key_extra=key)
     codes = encode_cached(records, policy, cache_dir=cfg.cache_dir, key=dhash)
-    splits = make_splits(cfg.split, codes, records.ids, records.groups, test_mask if test_mask.any() else None)
+    predefined = test_mask if test_mask.any() else None
+    fold_splits = None
+    if cfg.split.folds:
+        fold_splits = make_fold_splits(cfg.split, codes, records.groups, predefined)
+        splits = fold_splits[cfg.split.fold]
+    else:
+        splits = make_splits(cfg.split, codes, records.ids, records.groups, predefined)
+    # what label thresholds and target statistics are fitted on: the training rows, or with k folds all
+    # non-test rows (the fold members must share one target scale to be averaged)
+    fit_rows = np.sort(np.concatenate([splits["train"], splits["valid"]])) if fold_splits else splits["train"]
     raw = records.targets
     tc = cfg.target
     if raw.shape[1] == 0:
@@ -101,9 +117,10 @@ def prepare_data(cfg: DataConfig, task: str = "regression") -> DataBundle:
     if task == "classification":
         transform = TargetTransform("none", False)
         if tc.label_quantiles is not None or tc.label_threshold is not None:
-            labels, keep = make_labels(raw, tc.label_quantiles, tc.label_threshold, fit_rows=splits["train"])
+            labels, keep = make_labels(raw, tc.label_quantiles, tc.label_threshold, fit_rows=fit_rows)
             targets = np.where(keep[:, None], labels, np.nan).astype(np.float32)
             splits = _drop_rows(splits, keep)
+            fold_splits = [_drop_rows(f, keep) for f in fold_splits] if fold_splits else None
         else:
             bad = ~np.isin(raw, (0.0, 1.0))
             if bad.any():
@@ -115,7 +132,7 @@ def prepare_data(cfg: DataConfig, task: str = "regression") -> DataBundle:
         if len(splits["train"]) == 0:
             raise DataError("no training rows left after labelling", source=records.source)
     elif task == "regression":
-        transform = TargetTransform(tc.transform, tc.standardize).fit(raw[splits["train"]])
+        transform = TargetTransform(tc.transform, tc.standardize).fit(raw[fit_rows])
         targets = transform.apply(raw)
     else:
         raise ValueError(f"unknown task {task!r}")
@@ -123,7 +140,7 @@ def prepare_data(cfg: DataConfig, task: str = "regression") -> DataBundle:
                       splits={k: splits[k] for k in SPLITS}, target_names=list(records.target_names),
                       transform=transform, policy=policy,
                       data_hash=dhash, seq_len=int(codes.shape[1]),
-                      source=records.source)
+                      source=records.source, fold_splits=fold_splits)
 
 
 def prepare_inference_codes(seqs: Sequence[str], policy: SequencePolicy, seq_len: int,

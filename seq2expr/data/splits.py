@@ -2,6 +2,8 @@
 
 Methods: ``random``; ``group`` (whole chromosomes / species / subsets held out, plus :func:`group_kfold`);
 ``ids`` (ID lists from files); ``column`` (a column saying train/valid/test); ``similarity`` (default).
+:func:`make_fold_splits` gives k cross-validation folds over the units of ``random``, ``group`` or
+``similarity`` (for a cross-validation ensemble).
 
 Why ``similarity``: MPRA libraries hold SNV pairs, motif-perturbation and tiling variants that differ by
 a few bases (and sometimes reverse complements). A random split puts one member of a pair in training
@@ -467,13 +469,62 @@ def _lift(local: dict[str, np.ndarray], pool: np.ndarray, test_rows: np.ndarray)
     return _as_split(pool[local["train"]], pool[local["valid"]], np.union1d(pool[local["test"]], test_rows))
 
 
+def _group_column(cfg: SplitConfig, groups: Mapping[str, np.ndarray]) -> np.ndarray:
+    if not cfg.group_column or cfg.group_column not in groups:
+        raise DataError(f"split method 'group' needs split.group_column naming one of {sorted(groups)}; "
+                        f"got {cfg.group_column!r}")
+    return np.asarray(groups[cfg.group_column])
+
+
+def make_fold_splits(cfg: SplitConfig, codes: np.ndarray, groups: Mapping[str, np.ndarray],
+                     predefined_test_mask: np.ndarray | None = None) -> list[dict[str, np.ndarray]]:
+    """``cfg.folds`` train/valid/test splits sharing one test set; fold ``f`` validates on the f-th fold.
+
+    The units kept whole are those of ``cfg.method``: similarity clusters, groups (``group_column``) or
+    single rows. Test rows are the predefined ones, else ``test_groups`` or ``test_fraction`` of the units;
+    the other units are dealt into ``cfg.folds`` folds of balanced row counts (:func:`group_kfold`).
+    """
+    if not cfg.folds:
+        raise ValueError("make_fold_splits needs split.folds")
+    n = len(codes)
+    test_mask = np.zeros(n, bool) if predefined_test_mask is None else np.asarray(predefined_test_mask, bool)
+    pool = np.flatnonzero(~test_mask)
+    if cfg.method == "similarity":
+        units = similarity_clusters(codes, rows=pool, k=cfg.similarity_k,
+                                    max_mismatch_fraction=cfg.max_mismatch_fraction)
+    elif cfg.method == "group":
+        units = _group_column(cfg, groups)[pool]
+    elif cfg.method == "random":
+        units = np.arange(len(pool))
+    else:
+        raise DataError(f"split.folds works with methods similarity, group and random, not {cfg.method!r}")
+    if test_mask.any():
+        keep = np.arange(len(pool))
+    else:
+        drawn = group_split(units, None, cfg.test_groups, valid_fraction=0.0, test_fraction=cfg.test_fraction,
+                            seed=cfg.seed)
+        keep = drawn["train"]
+        test_mask = test_mask.copy()
+        test_mask[pool[drawn["test"]]] = True
+    test_rows = np.flatnonzero(test_mask)
+    out = []
+    for train, valid in group_kfold(units[keep], cfg.folds, seed=cfg.seed):
+        split = _as_split(pool[keep[train]], pool[keep[valid]], test_rows)
+        check_splits(split, n)
+        out.append(split)
+    return out
+
+
 def make_splits(cfg: SplitConfig, codes: np.ndarray, ids: np.ndarray, groups: Mapping[str, np.ndarray],
                 predefined_test_mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Train/valid/test row indices for ``cfg.method``; predefined test rows (if any) are always test.
 
     With predefined test rows, validation is carved from the remaining rows (``valid_fraction`` of them)
-    and no further test rows are drawn.
+    and no further test rows are drawn. With ``cfg.folds`` the split is fold ``cfg.fold`` of
+    :func:`make_fold_splits`.
     """
+    if cfg.folds:
+        return make_fold_splits(cfg, codes, groups, predefined_test_mask)[cfg.fold]
     n = len(codes)
     test_mask = np.zeros(n, bool) if predefined_test_mask is None else np.asarray(predefined_test_mask, bool)
     has_test = bool(test_mask.any())
@@ -498,10 +549,7 @@ def make_splits(cfg: SplitConfig, codes: np.ndarray, ids: np.ndarray, groups: Ma
     elif method == "random":
         split = _lift(random_split(len(pool), cfg.valid_fraction, test_fraction, cfg.seed), pool, test_rows)
     elif method == "group":
-        if not cfg.group_column or cfg.group_column not in groups:
-            raise DataError(f"split method 'group' needs split.group_column naming one of {sorted(groups)}; "
-                            f"got {cfg.group_column!r}")
-        local = group_split(groups[cfg.group_column][pool], cfg.valid_groups,
+        local = group_split(_group_column(cfg, groups)[pool], cfg.valid_groups,
                             None if has_test else cfg.test_groups, cfg.valid_fraction, test_fraction, cfg.seed)
         split = _lift(local, pool, test_rows)
     elif method == "similarity":

@@ -8,7 +8,11 @@ Outputs under ``cfg.output_dir``:
 * ``model/`` - the exported model (safetensors + JSON, loadable without Lightning);
 * ``metrics.json``, ``scatter_{split}[_{target}].png`` (or ROC/PR curves), ``predictions_test.tsv``.
 
-An ensemble (``train.ensemble_seeds``) trains each member in ``seed_{s}/`` with its own checkpoints.
+An ensemble (``train.ensemble_seeds``) trains each member in ``seed_{s}/`` with its own checkpoints; a
+cross-validation ensemble (``train.ensemble_folds`` with ``data.split.folds``) trains member ``f`` in
+``fold_{f}/``, validated on fold ``f``, so that together the members learn from every non-test row; its
+validation metrics are out-of-fold (each row predicted by the member that did not train on it).
+``metrics.json`` also holds a leakage check of the splits (near-identical sequences across them).
 Metrics are computed on the model's target scale (after the configured transform, e.g. log1p; Pearson r
 is unaffected by standardisation), the predictions table is on the original measurement scale.
 """
@@ -16,11 +20,13 @@ is unaffected by standardisation), the predictions table is on the original meas
 from __future__ import annotations
 
 import csv
+import hashlib
 import inspect
 import json
 import logging
 import shutil
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -87,9 +93,13 @@ def _best_weights(ckpt_path: str | Path) -> dict[str, torch.Tensor]:
 def _run_fingerprint(cfg: RunConfig, bundle, seed: int) -> dict[str, Any]:
     """What a checkpoint must agree with to be resumed: the data, the architecture, the optimisation."""
     t = cfg.train.model_dump(mode="json")
-    for k in ("epochs", "max_time_minutes", "early_stopping_patience", "threads", "num_workers", "ensemble_seeds"):
+    for k in ("epochs", "max_time_minutes", "early_stopping_patience", "threads", "num_workers", "ensemble_seeds",
+              "ensemble_folds"):
         t.pop(k, None)  # may change between attempts (e.g. more epochs, more time)
-    return {"data_hash": bundle.data_hash, "model": cfg.model.model_dump(mode="json"), "train": t, "seed": seed}
+    split = {k: bundle.splits[k] for k in ("train", "valid")}
+    rows = hashlib.sha256(b"".join(np.ascontiguousarray(v, dtype=np.int64).tobytes() + b"|" for v in split.values()))
+    return {"data_hash": bundle.data_hash, "model": cfg.model.model_dump(mode="json"), "train": t, "seed": seed,
+            "split_rows": rows.hexdigest()[:16]}
 
 
 def _check_resumable(ckpt_dir: Path, fingerprint: dict[str, Any]) -> None:
@@ -194,6 +204,7 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
     ckpt_path = str(last) if last.is_file() else None
     log_file = run_dir / "logs" / "metrics.csv"
     earlier = _read_log(log_file) if ckpt_path else []
+    t0 = time.perf_counter()
     with _quiet_lightning(not progress):
         trainer, checkpoint = _make_trainer(cfg, run_dir, monitor, len(train_dl), progress,
                                             [SamplerEpochSync(train_dl), *callbacks])
@@ -209,7 +220,8 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
     score = checkpoint.best_model_score
     info = {"seed": seed, "best_checkpoint": best.name, "best_score": None if score is None else float(score),
             "monitor": monitor, "epochs_trained": int(trainer.current_epoch),
-            "resumed_from": Path(ckpt_path).name if ckpt_path else None}
+            "resumed_from": Path(ckpt_path).name if ckpt_path else None,
+            "train_seconds": round(time.perf_counter() - t0, 1)}  # this attempt's wall time (after a resume: since it)
     write_json(finished, info)
     return model.cpu().eval(), info
 
@@ -253,8 +265,13 @@ def _model_scale_output(raw: np.ndarray, task: str) -> np.ndarray:
 
 
 def evaluate_splits(model: nn.Module, bundle, cfg: RunConfig, out_dir: Path, saved_config: dict[str, Any],
-                    n_boot: int = 1000) -> dict[str, Any]:
-    """Metrics, plots and (for test) a predictions table for the valid and test splits."""
+                    n_boot: int = 1000, out_of_fold: Sequence[tuple[nn.Module, np.ndarray]] | None = None
+                    ) -> dict[str, Any]:
+    """Metrics, plots and (for test) a predictions table for the valid and test splits.
+
+    ``out_of_fold`` (member, validation rows) pairs replace the valid split: each member predicts the rows
+    it was validated on (the out-of-fold estimate of a cross-validation ensemble).
+    """
     from seq2expr.evaluation.metrics import evaluate_predictions
     from seq2expr.evaluation.plots import plot_predictions
     from seq2expr.evaluation.report import write_predictions
@@ -262,10 +279,15 @@ def evaluate_splits(model: nn.Module, bundle, cfg: RunConfig, out_dir: Path, sav
     task, names = cfg.train.task, list(bundle.target_names)
     results: dict[str, Any] = {}
     for split in ("valid", "test"):
-        idx = np.asarray(bundle.splits.get(split, []), dtype=np.int64)
-        if len(idx) == 0:
-            continue
-        raw = _predict_split(model, bundle, idx, cfg)
+        if split == "valid" and out_of_fold:
+            idx = np.concatenate([np.asarray(rows, dtype=np.int64) for _, rows in out_of_fold])
+            raw = np.concatenate([_predict_split(m, bundle, np.asarray(rows, dtype=np.int64), cfg)
+                                  for m, rows in out_of_fold])
+        else:
+            idx = np.asarray(bundle.splits.get(split, []), dtype=np.int64)
+            if len(idx) == 0:
+                continue
+            raw = _predict_split(model, bundle, idx, cfg)
         y = np.asarray(bundle.targets[idx], dtype=np.float32)
         p = _model_scale_output(raw, task)
         groups = {k: np.asarray(v)[idx] for k, v in (bundle.groups or {}).items() if k != "split"}
@@ -310,14 +332,18 @@ def train(cfg: RunConfig, *, resume: bool = True, progress: bool = True, callbac
     if t.task == "classification" and t.loss != "bce":
         raise ValueError("train.task=classification needs train.loss=bce")
     bundle = prepare_data(cfg.data, t.task)
-    seeds = list(t.ensemble_seeds) if t.ensemble_seeds else [t.seed]
-    members, infos = [], []
-    for seed in seeds:
-        run_dir = out if not t.ensemble_seeds else out / f"seed_{seed}"
-        model, info = fit_member(cfg, bundle, seed, run_dir, resume=resume, progress=progress, callbacks=callbacks)
+    leakage = _leakage(bundle)
+    members, infos, out_of_fold = [], [], []
+    for seed, fold, run_dir in _member_plan(cfg):
+        member_data = bundle if fold is None else bundle.with_fold(fold)
+        model, info = fit_member(cfg, member_data, seed, run_dir, resume=resume, progress=progress,
+                                 callbacks=callbacks)
         members.append(model)
-        infos.append(info)
-    model = EnsembleAverage(members).eval() if t.ensemble_seeds else members[0]
+        infos.append(info if fold is None else {**info, "fold": fold})
+        if fold is not None:
+            out_of_fold.append((model, member_data.splits["valid"]))
+    ensemble = len(members) > 1 or bool(t.ensemble_seeds or t.ensemble_folds)
+    model = EnsembleAverage(members).eval() if ensemble else members[0]
 
     saved_config: dict[str, Any] = {
         "model": {"name": cfg.model.name, "params": cfg.model.params, "seq_len": int(bundle.seq_len),
@@ -331,14 +357,43 @@ def train(cfg: RunConfig, *, resume: bool = True, progress: bool = True, callbac
         "data_hash": bundle.data_hash,
         "data": cfg.data.model_dump(mode="json"),
     }
-    results = evaluate_splits(model, bundle, cfg, out, saved_config)
+    results = evaluate_splits(model, bundle, cfg, out, saved_config, out_of_fold=out_of_fold or None)
     saved_config["metrics"] = {s: results[s]["overall"] for s in ("valid", "test") if s in results}
-    model_dir = save_model(out / "model", members if t.ensemble_seeds else model, saved_config)
+    model_dir = save_model(out / "model", members if ensemble else model, saved_config)
+    n = {k: int(len(v)) for k, v in bundle.splits.items()}
+    if out_of_fold:
+        n["valid"] = int(sum(len(rows) for _, rows in out_of_fold))  # out-of-fold rows
     report = {"output_dir": str(out), "model_dir": str(model_dir), "task": t.task,
               "target_names": list(bundle.target_names), "target_scale": _scale_note(saved_config),
-              "n": {k: int(len(v)) for k, v in bundle.splits.items()}, "fit": infos, **results}
+              "n": n, "valid_is_out_of_fold": bool(out_of_fold), "leakage": leakage, "fit": infos, **results}
     write_metrics(out / "metrics.json", report)
     return model_dir
+
+
+def _member_plan(cfg: RunConfig) -> list[tuple[int, int | None, Path]]:
+    """(seed, validation fold or None, run folder) of every model to train."""
+    t, out = cfg.train, Path(cfg.output_dir)
+    if t.ensemble_folds:
+        return [(t.seed + f, f, out / f"fold_{f}") for f in t.ensemble_folds]
+    if t.ensemble_seeds:
+        return [(s, None, out / f"seed_{s}") for s in t.ensemble_seeds]
+    return [(t.seed, None, out)]
+
+
+def _leakage(bundle) -> dict[str, Any]:
+    """Near-identical sequences (<= 4 mismatches, either strand) across the splits, logged and reported.
+
+    Validation near-copies of training rows inflate validation scores; test near-copies are expected in
+    variant-heavy benchmarks (e.g. DREAM 2022 SNV pairs) but mean the test score partly measures recall.
+    """
+    from seq2expr.data.splits import leakage_report
+
+    rep = leakage_report(bundle.codes, bundle.splits)
+    for pair, v in rep["pairs"].items():
+        if v["near"]:
+            log.warning("leakage check: %d %s sequences have a near-identical (<= %d mismatches) sequence in %s",
+                        v["near"], pair.split("~")[0], rep["max_mismatches"], pair.split("~")[1])
+    return rep
 
 
 def _scale_note(saved_config: dict[str, Any]) -> str:
