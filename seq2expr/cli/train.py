@@ -126,7 +126,9 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
         con = _console()
         con.print(f"model:   {model_dir}")
         con.print(f"metrics: {out / 'metrics.json'}")
-        con.print(f"logs:    {out / 'logs' / 'metrics.csv'}")
+        logs = sorted(out.glob("*/logs/metrics.csv")) if (cfg.train.ensemble_seeds or cfg.train.ensemble_folds) \
+            else [out / "logs" / "metrics.csv"]
+        con.print("logs:    " + ", ".join(map(str, logs)))
 
     @app.command("predict")
     def predict_cmd(

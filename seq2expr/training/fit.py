@@ -296,8 +296,11 @@ def evaluate_splits(model: nn.Module, bundle, cfg: RunConfig, out_dir: Path, sav
         plot_predictions(y, p, task, out_dir, split, names)
         if split == "test":
             raw_y = np.asarray(bundle.raw_targets[idx], dtype=np.float32)
-            write_predictions(out_dir / "predictions_test.tsv", np.asarray(bundle.ids)[idx], raw_y,
-                               to_output_scale(raw, saved_config), names)
+            pred = to_output_scale(raw, saved_config)
+            write_predictions(out_dir / "predictions_test.tsv", np.asarray(bundle.ids)[idx], raw_y, pred, names)
+            challenge = _challenge(cfg, np.asarray(bundle.ids)[idx], pred)
+            if challenge is not None:
+                results["challenge"] = challenge
     return results
 
 
