@@ -2,10 +2,11 @@
 
 Run by hand (each model trains in its own subprocess, so peak memory is per model):
 
-    cd /work/main && SEQ2EXPR_DATA_MIRROR=/work/shared/data PYTHONPATH=/work/main \\
-        /work/venv/bin/python bench/dream2022.py --minutes 6 --reuse cnn=runs/dream2022
+    SEQ2EXPR_DATA_MIRROR=../shared/data seq2expr train configs/dream2022.yaml     # the default model
+    SEQ2EXPR_DATA_MIRROR=../shared/data python bench/dream2022.py --threads 2 --minutes 6 \\
+        --reuse legnet=runs/dream2022
 
-Per zoo model (cnn, rescnn mini, legnet, hybrid), all with configs/dream2022.yaml's data, split and optimiser
+Per zoo model (legnet, cnn, rescnn mini, hybrid), all with configs/dream2022.yaml's data, split and optimiser
 settings: private-set r^2 and Spearman rho, the DREAM challenge scores (weighted; SNV pairs = the public
 pairs plus every other one-substitution pair, see seq2expr.evaluation.dream), per-subset r^2, training
 time, parameters, training and inference sequences/second, peak memory, achieved FLOP/s as a fraction of
@@ -14,8 +15,9 @@ model, data and batch size (sequences/second). Beside them: the published Camfor
 predictions on the same private sequences, the published private leaderboard (trained on 6.7M sequences),
 and transfer to Vaishnav et al. 2022 Native/Random complex-medium sets (sequences in training dropped).
 
-``--reuse cnn=runs/dream2022`` takes the model trained by ``seq2expr train configs/dream2022.yaml`` (its
-test predictions and fit log) instead of retraining; the other models get ``--minutes`` of training each:
+``--reuse legnet=runs/dream2022`` takes the model trained by ``seq2expr train configs/dream2022.yaml`` (its
+test predictions, fit log and per-member training times) instead of retraining; the other models train one
+member on the config's validation fold with ``--minutes`` of training each:
 the epoch count is chosen from a measured step time so the one-cycle schedule finishes within the budget.
 Models too slow to predict all private sequences within ``--eval-seconds`` are scored on a seeded random
 sample of them (stated in the results).
@@ -41,7 +43,14 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("SEQ2EXPR_DATA_MIRROR", str(MIRROR))
 
 RESULTS = REPO / "bench" / "results"
-ZOO_PARAMS: dict[str, dict | None] = {"cnn": None, "rescnn": {"size": "mini"}, "legnet": {}, "hybrid": {}}
+# sizes of the models that are not the config's own (the config's model keeps its params)
+ZOO_PARAMS: dict[str, dict] = {
+    "legnet": {},
+    "cnn": {"channels": [128, 128, 128, 128], "kernel_sizes": [15, 9, 9, 9], "pool_sizes": [2, 2, 2, 1],
+            "convs_per_block": 1, "dropout": 0.0, "hidden": [], "head_dropout": 0.2},
+    "rescnn": {"size": "mini"},
+    "hybrid": {},
+}
 VAISHNAV = ("native_complex", "random_complex")
 SUBSET_ORDER = ("all", "high", "low", "yeast", "random", "challenging", "snv", "motif_perturbation", "motif_tiling")
 
@@ -50,9 +59,9 @@ def _config(name: str, base: Path, out: Path, threads: int):
     from seq2expr.config import load_config
 
     cfg = load_config(base)
-    if ZOO_PARAMS[name] is not None and name != cfg.model.name:
+    if name != cfg.model.name:
         cfg.model.name, cfg.model.params = name, dict(ZOO_PARAMS[name])
-    cfg.train.ensemble_seeds = None
+    cfg.train.ensemble_seeds = cfg.train.ensemble_folds = None
     cfg.train.threads = threads
     cfg.output_dir = str(out)
     return cfg
@@ -108,7 +117,8 @@ def _fit_log(run_dir: Path) -> dict:
     m = json.loads((run_dir / "metrics.json").read_text())
     fits = m.get("fit", [])
     return {"epochs": [f.get("epochs_trained") for f in fits], "best_val_pearson": [f.get("best_score") for f in fits],
-            "ensemble_size": len(fits)}
+            "train_seconds": [f.get("train_seconds") for f in fits], "ensemble_size": len(fits),
+            "valid_out_of_fold": m.get("valid", {}).get("overall"), "leakage": m.get("leakage")}
 
 
 def _read_predictions(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -172,7 +182,8 @@ def run_one(args) -> dict:
         saved = load_model(run_dir / "model")
         model, rc = saved.model, bool(saved.config.get("rc_average", True))
         fit = _fit_log(run_dir)
-        train_s = args.reuse_train_seconds
+        secs = [x for x in fit["train_seconds"] if x is not None]
+        train_s = sum(secs) if len(secs) == len(fit["epochs"]) else args.reuse_train_seconds
         epochs_total = sum(e or 0 for e in fit["epochs"])
         row.update(source=f"reused {run_dir} (seq2expr train {args.config})", fit=fit,
                    params_config=saved.config["model"]["params"])
@@ -255,6 +266,10 @@ def published_rows() -> dict:
     return out
 
 
+def _load(v) -> str:
+    return "/".join(f"{x:.1f}" for x in v)
+
+
 def _f(v, d=3) -> str:
     return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{d}f}"
 
@@ -266,13 +281,15 @@ def write_report(rows: list[dict], pub: dict, meta: dict) -> None:
     write_json(RESULTS / "dream2022.json", {"meta": meta, "models": rows, "published": pub})
     L = ["# DREAM 2022 small-data track: 9,045 public sequences -> 62,058 private sequences", "",
          f"Run {meta['date']} on {meta['machine']['how']} (nominal peak {meta['machine']['peak_flops'] / 1e9:.0f} "
-         f"GFLOP/s per thread x threads used). Load average at start {meta['load_start']}, end {meta['load_end']}: "
-         "the 2 cores were shared with other jobs, so timings were taken under contention.", "",
+         f"GFLOP/s for the {meta['machine']['cores']} threads used). Load average (1/5/15 min) at start "
+         f"{_load(meta['load_start'])}, end {_load(meta['load_end'])}.", "",
          f"Command: `{meta['command']}`", "",
-         "Models train with configs/dream2022.yaml's data, similarity validation split (10%), target "
-         "standardisation, AdamW + one-cycle, RC augmentation and RC test-time averaging, 1 torch thread. "
-         f"Non-default models: {meta['minutes']} min budget each (epochs chosen from a measured step time); "
-         "the default `cnn` row is the full `seq2expr train configs/dream2022.yaml` run. "
+         "Models train with configs/dream2022.yaml's data (similarity clusters of the public sequences dealt "
+         "into 10 folds), target standardisation, AdamW + one-cycle, RC augmentation and RC test-time "
+         f"averaging, {meta['machine']['cores']} torch threads. Rows marked 'ensemble' are the full "
+         "`seq2expr train configs/dream2022.yaml` run (a cross-validation ensemble, one member per listed "
+         "fold; train s is the sum over members); the other models train one member (validated on fold 0) "
+         f"with a {meta['minutes']} min budget (epochs chosen from a measured step time). "
          "r^2 = squared Pearson r on the private sequences; score = DREAM challenge weighting of per-subset "
          "r^2 (Spearman: of rho). SNV pairs: the published public SNV pairs plus every other one-substitution "
          "pair among the test sequences (the private SNV list was never published); pairs are kept when at "
@@ -323,7 +340,7 @@ def write_report(rows: list[dict], pub: dict, meta: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", default="cnn,rescnn,legnet,hybrid")
+    ap.add_argument("--models", default="legnet,cnn,rescnn,hybrid")
     ap.add_argument("--minutes", type=float, default=6.0, help="training budget per model trained here")
     ap.add_argument("--config", default=str(REPO / "configs" / "dream2022.yaml"))
     ap.add_argument("--reuse", action="append", default=[], help="MODEL=RUN_DIR of a finished seq2expr train run")
@@ -331,7 +348,7 @@ def main() -> None:
                     help="wall time of the reused training run (measured around seq2expr train)")
     ap.add_argument("--eval-seconds", type=float, default=180.0,
                     help="inference budget on the private set for models trained here (seeded sample beyond it)")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--peer-steps", type=int, default=20)
     ap.add_argument("--workdir", default=str(REPO / "bench" / "work" / "dream2022"))
     ap.add_argument("--note", action="append", default=[])
