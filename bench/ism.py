@@ -9,7 +9,7 @@ beside each timing because the machine's cores are shared.
 Peers: tangermeme's default call (``fast=True``: its own fastISM through ``torch.export``) and tangermeme
 with ``fast=False`` (plain batched ISM: every mutant through the whole network).
 
-    SEQ2EXPR_DATA_MIRROR=/work/shared/data PYTHONPATH=. python bench/ism.py [--model DIR] [--n 1000] [--threads 2]
+    SEQ2EXPR_DATA_MIRROR=../shared/data python bench/ism.py [--model DIR ...] [--n 1000] [--threads 2]
 """
 
 from __future__ import annotations
@@ -49,11 +49,12 @@ def load_inputs(model_dir: Path, n: int) -> tuple[torch.nn.Module, torch.Tensor]
     return saved.model.eval(), one_hot(codes, saved.policy.n_value)
 
 
-def child(method: str, model_dir: Path, n: int, threads: int, batch_size: int) -> None:
-    """Run one method, save its scores and timing to ``WORK``."""
+def child(method: str, model_dir: Path, n: int, threads: int, batch_size: int, work: Path) -> None:
+    """Run one method, save its scores and timing to ``work``."""
     torch.set_num_threads(threads)
     model, x = load_inputs(model_dir, n)
     load0 = load_average()
+    warned: list[str] = []
     t0 = time.perf_counter()
     if method == "seq2expr":
         from seq2expr.interpret.ism import ism
@@ -70,42 +71,26 @@ def child(method: str, model_dir: Path, n: int, threads: int, batch_size: int) -
                                             device="cpu", fast=method == "tangermeme").numpy()
         for w in caught:
             print(f"[{method}] warning: {w.message}", file=sys.stderr)
+        warned = sorted({str(w.message) for w in caught})
     seconds = time.perf_counter() - t0
-    np.save(WORK / f"{method}.npy", scores.astype(np.float32))
-    (WORK / f"{method}.json").write_text(json.dumps({
-        "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "load_before": load0, "load_after": load_average()}))
+    np.save(work / f"{method}.npy", scores.astype(np.float32))
+    (work / f"{method}.json").write_text(json.dumps({
+        "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "load_before": load0, "load_after": load_average(),
+        "warnings": warned}))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=None)
-    ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, default=2048, help="mutants per forward pass (both tools)")
-    ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
-    ap.add_argument("--render", action="store_true", help="only rewrite ism.md from ism.json")
-    args = ap.parse_args()
-    if args.render:
-        from seq2expr.atomic import write_text
-
-        res = json.loads((ROOT / "bench" / "results" / "ism.json").read_text())
-        write_text(ROOT / "bench" / "results" / "ism.md", render(res, res.get("argv", "")))
-        return
-    model_dir = (args.model or default_model()).resolve()
-    WORK.mkdir(parents=True, exist_ok=True)
-    if args.child:
-        child(args.child, model_dir, args.n, args.threads, args.batch_size)
-        return
-
-    methods = [m for m in args.methods.split(",") if m]
+def measure(model_dir: Path, args, methods: list[str]) -> dict:
+    """Run every method on one model (each in a child process) and compare them."""
+    work = WORK / model_dir.name if model_dir.name != "model" else WORK / model_dir.parent.name
+    work.mkdir(parents=True, exist_ok=True)
     runs = {}
     for m in methods:
-        print(f"running {m} ...", flush=True)
+        print(f"{model_dir}: running {m} ...", flush=True)
         subprocess.run([sys.executable, __file__, "--child", m, "--model", str(model_dir), "--n", str(args.n),
-                        "--threads", str(args.threads), "--batch-size", str(args.batch_size)], check=True)
-        runs[m] = json.loads((WORK / f"{m}.json").read_text())
-        runs[m]["scores"] = np.load(WORK / f"{m}.npy")
+                        "--threads", str(args.threads), "--batch-size", str(args.batch_size),
+                        "--work", str(work)], check=True)
+        runs[m] = json.loads((work / f"{m}.json").read_text())
+        runs[m]["scores"] = np.load(work / f"{m}.npy")
         print(f"  {runs[m]['seconds']:.1f} s", flush=True)
 
     torch.set_num_threads(args.threads)
@@ -119,10 +104,13 @@ def main() -> None:
 
     k = min(8, args.n)
     ours_flops = count_flops(lambda: ism(model, x[:k], target=0, center=True, batch_size=args.batch_size)) * args.n / k
+    from seq2expr.models.saved import load_model
+
+    spec = load_model(model_dir).config
     result = {"model": str(model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir),
-              "n_sequences": args.n, "seq_len": L, "n_mutants": n_mut, "threads": args.threads,
-              "batch_size": args.batch_size, "forward_flops_per_sequence": fwd, "argv": " ".join(sys.argv[1:]),
-              "machine": machine_peak_flops(args.threads), "methods": {}}
+              "architecture": spec["model"]["name"], "ensemble_size": spec.get("ensemble_size", 0),
+              "n_sequences": args.n, "seq_len": L, "n_mutants": n_mut,
+              "forward_flops_per_sequence": fwd, "methods": {}}
     ref = runs.get("seq2expr", {}).get("scores")
     for m, r in runs.items():
         flops = ours_flops if m == "seq2expr" else plain_flops
@@ -130,60 +118,91 @@ def main() -> None:
         row = {"seconds": r["seconds"], "sequences_per_s": args.n / r["seconds"], "mutants_per_s": n_mut / r["seconds"],
                "peak_rss_mb": r["peak_rss_mb"], "load_before": r["load_before"], "load_after": r["load_after"],
                "flops": flops, "achieved_gflops": eff["achieved_gflops"], "fraction_of_peak": eff["fraction_of_peak"],
-               "plain_equivalent_gflops": plain_flops / r["seconds"] / 1e9}
+               "plain_equivalent_gflops": plain_flops / r["seconds"] / 1e9, "warnings": r.get("warnings", [])}
         if ref is not None and m != "seq2expr":
             row["max_abs_diff_vs_seq2expr"] = float(np.abs(r["scores"] - ref).max())
             row["speedup_of_seq2expr"] = r["seconds"] / runs["seq2expr"]["seconds"]
         result["methods"][m] = row
-    if "seq2expr" in runs:
-        for m in methods:
-            if m != "seq2expr":
-                d = result["methods"][m]["max_abs_diff_vs_seq2expr"]
-                assert d <= 1e-5, f"seq2expr ISM differs from {m} by {d:.3g} (> 1e-5)"
+    for m, row in result["methods"].items():
+        d = row.get("max_abs_diff_vs_seq2expr", 0.0)
+        assert d <= 1e-5, f"{model_dir}: seq2expr ISM differs from {m} by {d:.3g} (> 1e-5)"
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, action="append", default=None, help="saved model folder (repeatable)")
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=2048, help="mutants per forward pass (both tools)")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--note", action="append", default=[])
+    ap.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
+    ap.add_argument("--work", type=Path, default=WORK, help=argparse.SUPPRESS)
+    ap.add_argument("--render", action="store_true", help="only rewrite ism.md from ism.json")
+    args = ap.parse_args()
     from seq2expr.atomic import write_json, write_text
 
     out = ROOT / "bench" / "results"
+    if args.render:
+        res = json.loads((out / "ism.json").read_text())
+        write_text(out / "ism.md", render(res))
+        return
+    models = [m.resolve() for m in (args.model or [default_model()])]
+    if args.child:
+        args.work.mkdir(parents=True, exist_ok=True)
+        child(args.child, models[0], args.n, args.threads, args.batch_size, args.work)
+        return
+    methods = [m for m in args.methods.split(",") if m]
+    result = {"argv": " ".join(sys.argv[1:]), "threads": args.threads, "batch_size": args.batch_size,
+              "machine": machine_peak_flops(args.threads), "notes": args.note,
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "runs": [measure(m, args, methods) for m in models]}
     write_json(out / "ism.json", result)
-    write_text(out / "ism.md", render(result, " ".join(sys.argv[1:])))
+    write_text(out / "ism.md", render(result))
     print((out / "ism.md").read_text())
 
 
-def render(r: dict, argv: str) -> str:
-    """Markdown table of the results."""
+def render(res: dict) -> str:
+    """Markdown tables of the results, one per model."""
     lines = ["# ISM benchmark: seq2expr fast ISM vs tangermeme `saturation_mutagenesis`", "",
-             f"Command: `SEQ2EXPR_DATA_MIRROR=/work/shared/data PYTHONPATH=. python bench/ism.py {argv}`".rstrip(),
-             "", f"Model `{r['model']}`; {r['n_sequences']} DREAM test sequences x {r['seq_len']} bp = "
-             f"{r['n_mutants']:,} single-base mutants; target 0; scores centred over the 4 bases (tangermeme "
-             f"`hypothetical=True`, ours `center=True`); {r['threads']} CPU threads, {r['batch_size']} mutants per "
-             f"forward pass. One forward pass of one sequence: {r['forward_flops_per_sequence'] / 1e6:.1f} MFLOP. "
-             f"Peak: {r['machine']['how']} = {r['machine']['peak_flops'] / 1e9:.0f} GFLOP/s.", "",
-             "| method | seconds | sequences/s | mutants/s | speed-up of seq2expr | max abs diff vs seq2expr | "
-             "peak RSS (MiB) | achieved GFLOP/s (fraction of peak) | plain-ISM-equivalent GFLOP/s | load avg "
-             "before -> after |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for m, x in r["methods"].items():
-        sp = f"{x['speedup_of_seq2expr']:.1f}x" if "speedup_of_seq2expr" in x else "-"
-        diff = f"{x['max_abs_diff_vs_seq2expr']:.2g}" if "max_abs_diff_vs_seq2expr" in x else "-"
-        lines.append(f"| {m} | {x['seconds']:.1f} | {x['sequences_per_s']:.1f} | {x['mutants_per_s']:,.0f} | {sp} | "
-                     f"{diff} | {x['peak_rss_mb']:.0f} | {x['achieved_gflops']:.1f} ({x['fraction_of_peak']:.1%}) | "
-                     f"{x['plain_equivalent_gflops']:.1f} | {x['load_before'][0]:.1f} -> {x['load_after'][0]:.1f} |")
-    lines += ["", "`tangermeme` is its default call (`fast=True`, its own fastISM via `torch.export`); "
+             f"Command: `SEQ2EXPR_DATA_MIRROR=../shared/data python bench/ism.py {res['argv']}`".rstrip(), "",
+             f"Run {res['date']}; {res['threads']} CPU threads, {res['batch_size']} mutants per forward pass (both "
+             "tools); scores centred over the 4 bases (tangermeme `hypothetical=True`, ours `center=True`); target 0. "
+             f"Peak: {res['machine']['how']} = {res['machine']['peak_flops'] / 1e9:.0f} GFLOP/s (nominal: the "
+             "machine's clock in /proc/cpuinfo, turbo not counted; a CPU that double-pumps 512-bit vectors has half "
+             "that).", ""]
+    for r in res["runs"]:
+        ens = f", an ensemble of {r['ensemble_size']}" if r["ensemble_size"] else ""
+        lines += [f"## `{r['architecture']}` ({r['model']}{ens})", "",
+                  f"{r['n_sequences']} DREAM test sequences x {r['seq_len']} bp = {r['n_mutants']:,} single-base "
+                  f"mutants. One forward pass of one sequence: {r['forward_flops_per_sequence'] / 1e6:.1f} MFLOP.", "",
+                  "| method | seconds | sequences/s | mutants/s | speed-up of seq2expr | max abs diff vs seq2expr | "
+                  "peak RSS (MiB) | achieved GFLOP/s (fraction of peak) | plain-ISM-equivalent GFLOP/s | load avg "
+                  "before -> after |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for m, x in r["methods"].items():
+            sp = f"{x['speedup_of_seq2expr']:.2f}x" if "speedup_of_seq2expr" in x else "-"
+            diff = f"{x['max_abs_diff_vs_seq2expr']:.2g}" if "max_abs_diff_vs_seq2expr" in x else "-"
+            lines.append(f"| {m} | {x['seconds']:.1f} | {x['sequences_per_s']:.2f} | {x['mutants_per_s']:,.0f} | "
+                         f"{sp} | {diff} | {x['peak_rss_mb']:.0f} | {x['achieved_gflops']:.1f} "
+                         f"({x['fraction_of_peak']:.1%}) | {x['plain_equivalent_gflops']:.1f} | "
+                         f"{x['load_before'][0]:.1f} -> {x['load_after'][0]:.1f} |")
+        ours = r["methods"].get("seq2expr")
+        if ours:
+            plain = r["forward_flops_per_sequence"] * r["n_sequences"] * (3 * r["seq_len"] + 1)
+            lines += ["", f"Receptive-field reuse: our fast path performs {ours['flops'] / plain:.0%} of plain ISM's "
+                      f"FLOPs on this model, so reuse alone can give at most {plain / ours['flops']:.2f}x."]
+        for m, x in r["methods"].items():
+            lines += [f"{m} printed: {w}" for w in x.get("warnings", [])]
+        lines.append("")
+    lines += ["`tangermeme` is its default call (`fast=True`: its own fastISM through `torch.export`, which it "
+              "abandons for plain ISM when a timing probe finds it no faster, saying so in a warning shown above); "
               "`tangermeme_plain` is `fast=False` (every mutant through the whole network). Achieved GFLOP/s counts "
-              "the FLOPs each method really performs (ours measured with torch's FlopCounterMode on 8 sequences "
-              "and scaled; tangermeme's counted as plain ISM, an upper bound for its fast path); the "
-              "plain-ISM-equivalent column divides the plain-ISM FLOPs by each time. Timings were taken on a "
-              "2-core machine shared with other jobs: see the load averages.", ""]
-    lines += [f"Note: {n}" for n in r.get("notes", [])] + ([""] if r.get("notes") else [])
-    ours = r["methods"].get("seq2expr")
-    if ours:
-        plain = r["forward_flops_per_sequence"] * r["n_sequences"] * (3 * r["seq_len"] + 1)
-        lines += [f"Work saved by receptive-field reuse: our fast path performs {ours['flops'] / plain:.0%} of plain "
-                  "ISM's FLOPs, so reuse alone can at most give a "
-                  f"{plain / ours['flops']:.1f}x speed-up on this model: its 15-bp first convolution is cheap, and "
-                  "after three max-pools the 9-wide convolutions of the last blocks see (almost) the whole "
-                  "sequence, so every mutant must recompute them. The >= 10x target of the issue is therefore not "
-                  "reachable on this architecture by reuse; it would need a model whose cost sits in early, "
-                  "local layers.", ""]
-    return "\n".join(lines)
+              "the FLOPs each method performs (ours measured with torch's FlopCounterMode on 8 sequences and "
+              "scaled; tangermeme's counted as plain ISM); the plain-ISM-equivalent column divides the plain-ISM "
+              "FLOPs by each time.", ""]
+    lines += [f"- {n}" for n in res.get("notes", [])]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
