@@ -11,7 +11,9 @@ pooling, attention...) receives the reference activation with the changed window
 rest of the network runs as usual. This is exact: the same arithmetic on the same numbers, so results
 equal a naive one-mutant-at-a-time loop up to float rounding. Models that cannot be traced fall back to
 plain batched ISM (all mutants of a block in one forward pass); the fast path is also checked against
-the plain one on its first batch and abandoned with a warning on any disagreement.
+the plain one on its first batch and abandoned with a warning on any disagreement, or silently when the
+plain pass is faster there (a model whose early layers already mix the whole sequence, e.g. through
+squeeze-excitation gates, leaves nothing to reuse). Values are freed after their last use in the graph.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import inspect
 import math
 import operator
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -155,6 +158,14 @@ class _FastISM:
             if n is self.input or any(a in self.dependent for a in n.all_input_nodes):
                 self.dependent.add(n)
         self.modules = dict(self.gm.named_modules())
+        # liveness: each value is dropped after its last use (mutant batches of wide layers are large)
+        last_use: dict[fx.Node, int] = {}
+        for i, n in enumerate(self.nodes):
+            for m in n.all_input_nodes:
+                last_use[m] = i
+        self.free_after: dict[int, list[fx.Node]] = {}
+        for m, i in last_use.items():
+            self.free_after.setdefault(i, []).append(m)
 
     def reference(self, x: torch.Tensor) -> torch.Tensor:
         """Store every node's value on the reference batch; return the model output."""
@@ -185,7 +196,10 @@ class _FastISM:
                 return full_cache[id(v)]
             return v
 
-        for n in self.nodes:
+        for i, n in enumerate(self.nodes):
+            for m in self.free_after.get(i - 1, ()):
+                v = env.pop(m, None)
+                full_cache.pop(id(v), None)
             if n not in self.dependent:
                 env[n] = ref_values[n]
                 continue
@@ -340,6 +354,9 @@ def ism(model: nn.Module, X: np.ndarray | torch.Tensor, *, target: int = 0, star
                             warnings.warn("fast ISM disagreed with the plain forward pass; using plain ISM",
                                           stacklevel=2)
                             fism, y = None, y_plain
+                        elif _seconds(model, _splice(xs, lo, hi, vals)) < \
+                                _seconds(fism.run, lo, hi, vals, 3 * (hi - lo)):
+                            fism = None  # nothing to reuse on this model (e.g. global gates early on): plain is faster
                         checked = True
                 if y is None:
                     y = select_target(model(_splice(xs, lo, hi, vals)), target)
@@ -350,6 +367,13 @@ def ism(model: nn.Module, X: np.ndarray | torch.Tensor, *, target: int = 0, star
     if center:
         scores[:, :, start:end] -= scores[:, :, start:end].mean(1, keepdims=True)
     return scores
+
+
+def _seconds(fn, *args) -> float:
+    """Wall time of one call (both ISM paths are timed once, after a first warm-up call each)."""
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
 
 
 def _splice(xs: torch.Tensor, lo: int, hi: int, vals: torch.Tensor) -> torch.Tensor:

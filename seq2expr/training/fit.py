@@ -158,6 +158,8 @@ def _quiet_lightning(quiet: bool):
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*(does not have many workers|exists and is not empty).*")
+            # Lightning's own use of a deprecated torch pytree API; nothing a user can act on
+            warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
             yield
     finally:
         logger.setLevel(level)
