@@ -15,10 +15,10 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
         out: Path = typer.Option(Path("seq2expr-demo"), "-o", "--out", help="Output folder."),
         n: int | None = typer.Option(None, "--n", help="Sequences to generate (default 10000)."),
         seed: int = typer.Option(0, "--seed", help="Seed of the data, the split and the training."),
-        epochs: int | None = typer.Option(None, "--epochs", help="Maximum training epochs (default 6)."),
+        epochs: int | None = typer.Option(None, "--epochs", help="Maximum training epochs (default 10)."),
         threads: int | None = typer.Option(None, "--threads", help="Torch threads (default: the idle CPU cores)."),
         interpret_seqs: int | None = typer.Option(None, "--interpret-seqs",
-                                                  help="Test sequences explained (default 600)."),
+                                                  help="Test sequences explained (default 1000)."),
         quiet: bool = typer.Option(False, "--quiet", help="No training progress bar."),
     ) -> None:
         """Generate synthetic promoters with planted JASPAR motifs, train, evaluate, interpret, write a report."""

@@ -80,11 +80,12 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
                  taxon: str | None = "fungi", motifs_file: str | Path | None = None, max_seqs: int = 2000,
                  target: int | str = 0, n_shuffles: int = 10, seed: int = 0, max_q: float = 0.05,
                  n_background: int = 200, batch_size: int = 128, device=None,
-                 modisco_args: dict | None = None) -> Path:
+                 modisco_args: dict | None = None, max_gi_motifs: int = 12) -> Path:
     """Explain ``inputs`` with the saved model; return the path of ``out_dir/report.html``.
 
     ``method``: deeplift_shap | ism | saliency. ``motifs_file``: a MEME file used instead of JASPAR.
-    ``max_seqs``: sequences explained (a seeded random subset when there are more).
+    ``max_seqs``: sequences explained (a seeded random subset when there are more). ``max_gi_motifs``:
+    matched TFs whose global importance is measured (each costs two background batches).
     """
     saved = _load_model(model_or_dir)
     model, cfg = saved.model, saved.config
@@ -148,7 +149,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
         # global importance of the matched database motifs
         gi_table = pd.DataFrame()
         gi_imgs: list[str] = []
-        uniq = best.drop_duplicates("tf").head(6)
+        uniq = best.drop_duplicates("tf").head(max_gi_motifs)
         if len(uniq):
             bg = gi.backgrounds(x, n=min(n_background, max(20, len(x))), seed=seed)
             mot = {r.motif: database[r.motif] for r in uniq.itertuples()}
@@ -158,7 +159,12 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
                            title="mean predicted change when inserted (both strands)")
             gi_imgs.append("gi_motifs.png")
             if len(mot) >= 2:
-                (na, pa), (nb, pb) = list(mot.items())[:2]
+                # strongest activator with the strongest repressor when there is one (e.g. an activator
+                # switched off by a repressor), else the two strongest effects
+                order = eff.abs().sort_values(ascending=False).index
+                up, down = [k for k in order if eff[k] > 0], [k for k in order if eff[k] < 0]
+                na, nb = (up[0], down[0]) if up and down else tuple(order[:2])
+                pa, pb = mot[na], mot[nb]
                 pair = gi.pair_effect(model, pa, pb, bg, target=t, names=(na, nb), batch_size=batch_size,
                                       device=device)
                 if len(pair):
