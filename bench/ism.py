@@ -9,7 +9,7 @@ beside each timing because the machine's cores are shared.
 Peers: tangermeme's default call (``fast=True``: its own fastISM through ``torch.export``) and tangermeme
 with ``fast=False`` (plain batched ISM: every mutant through the whole network).
 
-    SEQ2EXPR_DATA_MIRROR=../shared/data python bench/ism.py [--model DIR ...] [--n 1000] [--threads 2]
+    SEQ2EXPR_DATA_MIRROR=../shared/data python bench/ism.py [--model DIR [--n N] ...] [--threads 2]
 """
 
 from __future__ import annotations
@@ -79,14 +79,14 @@ def child(method: str, model_dir: Path, n: int, threads: int, batch_size: int, w
         "warnings": warned}))
 
 
-def measure(model_dir: Path, args, methods: list[str]) -> dict:
-    """Run every method on one model (each in a child process) and compare them."""
+def measure(model_dir: Path, n: int, args, methods: list[str]) -> dict:
+    """Run every method on one model and ``n`` sequences (each method in a child process) and compare them."""
     work = WORK / model_dir.name if model_dir.name != "model" else WORK / model_dir.parent.name
     work.mkdir(parents=True, exist_ok=True)
     runs = {}
     for m in methods:
         print(f"{model_dir}: running {m} ...", flush=True)
-        subprocess.run([sys.executable, __file__, "--child", m, "--model", str(model_dir), "--n", str(args.n),
+        subprocess.run([sys.executable, __file__, "--child", m, "--model", str(model_dir), "--n", str(n),
                         "--threads", str(args.threads), "--batch-size", str(args.batch_size),
                         "--work", str(work)], check=True)
         runs[m] = json.loads((work / f"{m}.json").read_text())
@@ -94,28 +94,28 @@ def measure(model_dir: Path, args, methods: list[str]) -> dict:
         print(f"  {runs[m]['seconds']:.1f} s", flush=True)
 
     torch.set_num_threads(args.threads)
-    model, x = load_inputs(model_dir, args.n)
+    model, x = load_inputs(model_dir, n)
     L = x.shape[-1]
-    n_mut = args.n * 3 * L
+    n_mut = n * 3 * L
     # FLOPs: plain ISM = one full forward per mutant (+ the reference); ours counted on a few sequences
     fwd = model_flops(model, x[:1])
-    plain_flops = fwd * args.n * (3 * L + 1)
+    plain_flops = fwd * n * (3 * L + 1)
     from seq2expr.interpret.ism import ism
 
-    k = min(8, args.n)
-    ours_flops = count_flops(lambda: ism(model, x[:k], target=0, center=True, batch_size=args.batch_size)) * args.n / k
+    k = min(8, n)
+    ours_flops = count_flops(lambda: ism(model, x[:k], target=0, center=True, batch_size=args.batch_size)) * n / k
     from seq2expr.models.saved import load_model
 
     spec = load_model(model_dir).config
     result = {"model": str(model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir),
               "architecture": spec["model"]["name"], "ensemble_size": spec.get("ensemble_size", 0),
-              "n_sequences": args.n, "seq_len": L, "n_mutants": n_mut,
+              "n_sequences": n, "seq_len": L, "n_mutants": n_mut,
               "forward_flops_per_sequence": fwd, "methods": {}}
     ref = runs.get("seq2expr", {}).get("scores")
     for m, r in runs.items():
         flops = ours_flops if m == "seq2expr" else plain_flops
         eff = efficiency(flops, r["seconds"], args.threads)
-        row = {"seconds": r["seconds"], "sequences_per_s": args.n / r["seconds"], "mutants_per_s": n_mut / r["seconds"],
+        row = {"seconds": r["seconds"], "sequences_per_s": n / r["seconds"], "mutants_per_s": n_mut / r["seconds"],
                "peak_rss_mb": r["peak_rss_mb"], "load_before": r["load_before"], "load_after": r["load_after"],
                "flops": flops, "achieved_gflops": eff["achieved_gflops"], "fraction_of_peak": eff["fraction_of_peak"],
                "plain_equivalent_gflops": plain_flops / r["seconds"] / 1e9, "warnings": r.get("warnings", [])}
@@ -132,7 +132,8 @@ def measure(model_dir: Path, args, methods: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, action="append", default=None, help="saved model folder (repeatable)")
-    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--n", type=int, action="append", default=None,
+                    help="sequences per model (default 1000; one value for all models, or one per --model)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=2048, help="mutants per forward pass (both tools)")
     ap.add_argument("--methods", default=",".join(METHODS))
@@ -149,15 +150,20 @@ def main() -> None:
         write_text(out / "ism.md", render(res))
         return
     models = [m.resolve() for m in (args.model or [default_model()])]
+    ns = args.n or [1000]
+    if len(ns) == 1:
+        ns = ns * len(models)
+    if len(ns) != len(models):
+        raise SystemExit(f"--n: give one value or one per --model ({len(models)}), not {len(ns)}")
     if args.child:
         args.work.mkdir(parents=True, exist_ok=True)
-        child(args.child, models[0], args.n, args.threads, args.batch_size, args.work)
+        child(args.child, models[0], ns[0], args.threads, args.batch_size, args.work)
         return
     methods = [m for m in args.methods.split(",") if m]
     result = {"argv": " ".join(sys.argv[1:]), "threads": args.threads, "batch_size": args.batch_size,
               "machine": machine_peak_flops(args.threads), "notes": args.note,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "runs": [measure(m, args, methods) for m in models]}
+              "runs": [measure(m, n, args, methods) for m, n in zip(models, ns, strict=True)]}
     write_json(out / "ism.json", result)
     write_text(out / "ism.md", render(result))
     print((out / "ism.md").read_text())

@@ -189,3 +189,26 @@ def test_learns_planted_motif(name, motif_data):
 def test_shuffled_labels_control(motif_data):
     r = train_and_score("cnn", *motif_data, shuffle_labels=True)
     assert abs(r) < 0.2, f"shuffled-label cnn should not predict: r={r:.3f}"
+
+
+@pytest.mark.parametrize("name", ["cnn", "legnet", "rescnn"])
+def test_fold_batchnorm_same_function_no_batchnorm(name):
+    """Folding eval batch norm into the convolutions keeps the outputs and leaves the caller's model alone."""
+    from seq2expr.models.inference import fold_batchnorm
+
+    torch.manual_seed(0)
+    model = build_model(name, seq_len=64, n_targets=2)
+    for m in model.modules():  # non-trivial running statistics and affine parameters
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    model.train()
+    folded = fold_batchnorm(model)
+    assert model.training and not folded.training
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
+    assert n_bn > 0 and not any(isinstance(m, torch.nn.BatchNorm1d) for m in folded.modules())
+    x = torch.nn.functional.one_hot(torch.randint(0, 4, (5, 64)), 4).permute(0, 2, 1).float()
+    with torch.no_grad():
+        np.testing.assert_allclose(folded(x).numpy(), model.eval()(x).numpy(), rtol=1e-4, atol=1e-5)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from seq2expr.interpret._utils import as_onehot, model_state, resolve_device, select_target
+from seq2expr.models.inference import fold_batchnorm
 
 # modules acting on each length position independently (given eval mode)
 _POINTWISE_MODULES = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.ELU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh,
@@ -328,6 +329,7 @@ def ism(model: nn.Module, X: np.ndarray | torch.Tensor, *, target: int = 0, star
     n_seq = max(1, batch_size // (3 * G))
     scores = np.zeros((N, 4, L), dtype=np.float32)
     with model_state(model, dev):
+        model = fold_batchnorm(model)  # an eval copy: one pass fewer per layer for each of the 3L mutants
         fism = None
         if fast:
             try:
