@@ -280,7 +280,8 @@ def write_report(results: list[dict], meta: dict, out_md: Path) -> None:
         f"Run {meta['started']} UTC, {meta['wall_minutes']:.1f} min wall in all; torch {meta['torch']}, "
         f"{meta['threads']} thread(s) per run, each run capped at {meta['max_minutes']} min / {meta['epochs']} epochs; "
         f"load average (1/5/15 min) at the start {meta['load_start']}, at the end {meta['load_end']} on "
-        f"{os.cpu_count()} shared cores (other jobs were running: timings are contended and rough).",
+        f"{os.cpu_count()} cores" + (" (other jobs were running: timings are contended and rough)."
+                                     if meta["load_start"][0] > 0.5 * os.cpu_count() else " (idle at the start)."),
         "",
         "## Data and split",
         "",
@@ -453,7 +454,7 @@ def main() -> None:
               f"{results[-1].get('test') or results[-1].get('error')}", flush=True)
     import torch
 
-    meta = {"command": "SEQ2EXPR_DATA_MIRROR=../shared/data PYTHONPATH=. nice -n 10 python bench/yeast_genes.py "
+    meta = {"command": "SEQ2EXPR_DATA_MIRROR=../shared/data python bench/yeast_genes.py "
             + " ".join(sys.argv[1:]), "started": started,
             "wall_minutes": (time.perf_counter() - t_start) / 60, "torch": torch.__version__,
             "threads": args.threads, "epochs": args.epochs, "max_minutes": args.max_minutes,

@@ -114,6 +114,9 @@ class TrainConfig(_Strict):
     shift_augment: int = 0  # random shift of up to this many bases (N fill)
     rc_average: bool = True  # average forward and reverse-complement predictions at eval/predict
     early_stopping_patience: int | None = 5  # on validation Pearson r (regression) or AUROC
+    # batch-norm statistics of the best weights recomputed on this many training sequences (0: keep the
+    # training-time running averages); see seq2expr.training.precise_bn
+    precise_bn: int = Field(20000, ge=0)
     seed: int = 0
     num_workers: int = 0
     max_time_minutes: float | None = None

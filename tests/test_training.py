@@ -104,6 +104,8 @@ def test_best_checkpoint_is_exported_and_log_is_csv(regression_run):
     assert best["epoch"] == int(np.argmax(val))
     exported = load_model(out / "model").model.state_dict()
     for k, v in _best_weights(out / "checkpoints" / "best.ckpt").items():
+        if k.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked"):
+            continue  # batch-norm statistics are recomputed for the best weights (precise BN, tested below)
         torch.testing.assert_close(exported[k], v, rtol=0, atol=0)
 
 
@@ -360,3 +362,38 @@ def test_predict_restores_mode_and_averages_strands(regression_run):
     # codes and their one-hot give the same answer
     onehot = np.eye(4, dtype=np.float32)[codes].transpose(0, 2, 1)
     np.testing.assert_allclose(predict(model, onehot), both, rtol=1e-6, atol=1e-6)
+
+
+def test_recalibrate_batchnorm_gives_population_statistics():
+    """Precise BN: running stats become the population mean/var of the data; dropout off, modes restored."""
+    from seq2expr.training.precise_bn import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(4, 6, 5)
+    model = torch.nn.Sequential(conv, torch.nn.BatchNorm1d(6), torch.nn.Dropout(0.5), torch.nn.Flatten(),
+                                torch.nn.LazyLinear(1))
+    x = torch.nn.functional.one_hot(torch.randint(0, 4, (300, 30)), 4).permute(0, 2, 1).float()
+    model(x[:2])  # materialise the lazy layer
+    bn = model[1]
+    bn.running_mean.fill_(5.0)
+    bn.running_var.fill_(9.0)
+    model.train()
+    assert recalibrate_batchnorm(model, x.split(50), reverse_complement=True) == 1
+    with torch.no_grad():
+        h = conv(torch.cat([x, x.flip(-2, -1)]))  # both strands
+    np.testing.assert_allclose(bn.running_mean.numpy(), h.mean((0, 2)).numpy(), atol=1e-5)
+    np.testing.assert_allclose(bn.running_var.numpy(), h.var((0, 2)).numpy(), rtol=2e-2)  # mean of batch variances
+    assert model.training and bn.momentum == 0.1
+    assert recalibrate_batchnorm(torch.nn.Linear(2, 2), [torch.zeros(1, 2)]) == 0  # no batch norm: nothing run
+
+
+def test_precise_bn_is_part_of_training_and_optional(data_dir, tmp_path):
+    """The exported model carries recomputed statistics (seeded subset); precise_bn=0 keeps the running average."""
+    outs = {}
+    for n in (0, 200):
+        cfg = make_cfg(data_dir, tmp_path / f"pbn{n}", "train.epochs=2", f"train.precise_bn={n}")
+        model_dir = train(cfg, resume=False, progress=False)
+        metrics = json.loads((model_dir.parent / "metrics.json").read_text())
+        assert metrics["fit"][0]["precise_bn_sequences"] == (200 if n else 0)
+        outs[n] = {k: v for k, v in load_model(model_dir).model.state_dict().items() if "running_mean" in k}
+    assert outs[0] and any(not torch.allclose(outs[0][k], outs[200][k]) for k in outs[0])

@@ -94,7 +94,7 @@ def _run_fingerprint(cfg: RunConfig, bundle, seed: int) -> dict[str, Any]:
     """What a checkpoint must agree with to be resumed: the data, the architecture, the optimisation."""
     t = cfg.train.model_dump(mode="json")
     for k in ("epochs", "max_time_minutes", "early_stopping_patience", "threads", "num_workers", "ensemble_seeds",
-              "ensemble_folds"):
+              "ensemble_folds", "precise_bn"):
         t.pop(k, None)  # may change between attempts (e.g. more epochs, more time)
     split = {k: bundle.splits[k] for k in ("train", "valid")}
     rows = hashlib.sha256(b"".join(np.ascontiguousarray(v, dtype=np.int64).tobytes() + b"|" for v in split.values()))
@@ -196,6 +196,7 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
         info = json.loads(finished.read_text())
         model.load_state_dict(_best_weights(ckpt_dir / info["best_checkpoint"]))
         log.info("%s: already trained, loaded %s", run_dir, info["best_checkpoint"])
+        _precise_bn(model, cfg, bundle, seed)
         return model.eval(), info
 
     module = SeqModule(model, n_targets=n_targets, task=t.task, loss=t.loss, lr=t.lr, weight_decay=t.weight_decay,
@@ -223,9 +224,29 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
     info = {"seed": seed, "best_checkpoint": best.name, "best_score": None if score is None else float(score),
             "monitor": monitor, "epochs_trained": int(trainer.current_epoch),
             "resumed_from": Path(ckpt_path).name if ckpt_path else None,
-            "train_seconds": round(time.perf_counter() - t0, 1)}  # this attempt's wall time (after a resume: since it)
+            "train_seconds": round(time.perf_counter() - t0, 1),  # this attempt's wall time (after a resume: since it)
+            "precise_bn_sequences": _precise_bn(model, cfg, bundle, seed)}
     write_json(finished, info)
     return model.cpu().eval(), info
+
+
+def _precise_bn(model: nn.Module, cfg: RunConfig, bundle, seed: int) -> int:
+    """Recompute the chosen weights' batch-norm statistics on up to ``train.precise_bn`` training sequences
+    (a seeded subset, so a reloaded member gets the same); returns the number of sequences used."""
+    from seq2expr.data.dataset import make_loader
+    from seq2expr.training.precise_bn import recalibrate_batchnorm
+
+    n = cfg.train.precise_bn
+    idx = np.asarray(bundle.splits["train"])
+    if not n or not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return 0
+    if len(idx) > n:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, n, replace=False))
+    loader = make_loader(bundle.codes, bundle.targets, idx, batch_size=max(cfg.train.batch_size, 256), seed=seed,
+                         n_value=bundle.policy.n_value, num_workers=0, shuffle=False, rc_augment=False, shift=0)
+    rc = cfg.train.rc_average or cfg.train.rc_augment  # the strands the model sees at training and evaluation
+    recalibrate_batchnorm(model, (x for x, _ in loader), reverse_complement=rc)
+    return len(idx)
 
 
 def _read_log(path: Path) -> list[dict[str, str]]:
