@@ -85,7 +85,8 @@ class DataConfig(_Strict):
     dataset: str | None = None  # a registry entry (e.g. dream2022); else `path`
     path: str | None = None  # TSV/CSV(.gz), parquet, or FASTA
     values: str | None = None  # values table joined by ID when `path` is FASTA
-    test_path: str | None = None  # optional separate test file (same format)
+    valid_path: str | None = None  # optional separate validation file (same format): the validation split
+    test_path: str | None = None  # optional separate test file (same format): the test split
     id_column: str | None = None  # None: row number is the ID
     sequence_column: str = "sequence"
     target_columns: list[str] = Field(default_factory=lambda: ["expression"])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from seq2expr.config import DataConfig
+from seq2expr.config import DataConfig, SplitConfig
 from seq2expr.data import cache as cache_mod
 from seq2expr.data.cache import cache_path, data_hash, encode_cached
 from seq2expr.data.dataset import make_loader, shift_codes
@@ -195,6 +195,27 @@ def test_prepare_data_with_test_path_and_transform(tmp_path):
     assert b.ids[400] == "test0" and len(b.data_hash) == 64
     again = prepare_data(cfg)
     assert again.data_hash == b.data_hash and all(np.array_equal(again.splits[k], b.splits[k]) for k in SPLITS)
+
+
+def test_prepare_data_with_valid_path(tmp_path):
+    """A validation file is the validation split; test rows come from test_path or are drawn from the rest."""
+    train, _, _ = _planted_table(tmp_path)
+    valid, _, _ = _planted_table(tmp_path, n=60, name="valid.tsv", seed=2)
+    test, _, _ = _planted_table(tmp_path, n=50, name="test.tsv", seed=1)
+    cfg = DataConfig(path=str(train), valid_path=str(valid), test_path=str(test), id_column="id",
+                     cache_dir=str(tmp_path / "c"), target={"standardize": True})
+    b = prepare_data(cfg)
+    assert b.splits["train"].tolist() == list(range(400)) and b.splits["valid"].tolist() == list(range(400, 460))
+    assert b.splits["test"].tolist() == list(range(460, 510)) and b.ids[400] == "valid0" and b.ids[460] == "test0"
+    tr = b.splits["train"]
+    assert abs(b.targets[tr].mean()) < 1e-4 and abs(b.targets[b.splits["valid"]].mean()) > 1e-3  # fitted on train
+    # no test file: the test split is drawn from the training file only, no further validation rows
+    split = SplitConfig(method="random", test_fraction=0.25)
+    b = prepare_data(cfg.model_copy(update={"test_path": None, "split": split}))
+    assert b.splits["valid"].tolist() == list(range(400, 460)) and len(b.splits["test"]) == 100
+    assert b.splits["test"].max() < 400 and len(b.splits["train"]) == 300
+    with pytest.raises(DataError, match="valid_path"):
+        prepare_data(cfg.model_copy(update={"split": SplitConfig(folds=5)}))
 
 
 def test_prepare_data_errors_name_source(tmp_path):

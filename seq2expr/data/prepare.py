@@ -19,7 +19,7 @@ from seq2expr.data.errors import DataError
 from seq2expr.data.readers import read_records, validate_sequences
 from seq2expr.data.records import Records, concat_records
 from seq2expr.data.sequences import SequencePolicy
-from seq2expr.data.splits import SPLITS, make_fold_splits, make_splits
+from seq2expr.data.splits import SPLITS, check_splits, make_fold_splits, make_splits
 from seq2expr.data.targets import TargetTransform, make_labels
 
 
@@ -60,8 +60,20 @@ def _read(cfg: DataConfig, path: str, values: str | None) -> Records:
                         target_columns=cfg.target_columns, group_columns=group_cols)
 
 
+def _with_file(cfg: DataConfig, records: Records, path: str, prefix: str) -> tuple[Records, Records]:
+    """Read a further file (validation or test) of the same layout; keep the group columns both have."""
+    more = _read(cfg, path, None)
+    validate_sequences(more, cfg.policy.to_policy())
+    if cfg.id_column is None:  # row-number IDs would collide
+        more = replace(more, ids=np.char.add(prefix, more.ids))
+    common = sorted(set(records.groups) & set(more.groups))
+    return (replace(records, groups={k: records.groups[k] for k in common}),
+            replace(more, groups={k: more.groups[k] for k in common}))
+
+
 def load_records(cfg: DataConfig) -> tuple[Records, np.ndarray]:
-    """Records of the whole data set and a mask of predefined test rows (from ``test_path`` or a split column)."""
+    """Records of the whole data set and each row's predefined role: ``""`` (split by ``cfg.split``), ``valid``
+    (from ``valid_path``) or ``test`` (from ``test_path``, or a ``split`` column holding ``test``)."""
     if cfg.dataset:
         from seq2expr.data.registry import load_dataset
 
@@ -70,22 +82,35 @@ def load_records(cfg: DataConfig) -> tuple[Records, np.ndarray]:
         records = _read(cfg, cfg.path, cfg.values)
     else:
         raise DataError("no data: set data.path (a table or FASTA) or data.dataset (a registry name)")
-    policy = cfg.policy.to_policy()
-    validate_sequences(records, policy)
-    if cfg.test_path:
-        test = _read(cfg, cfg.test_path, None)
-        validate_sequences(test, policy)
-        if cfg.id_column is None:  # row-number IDs would collide
-            test = replace(test, ids=np.char.add("test:", test.ids))
-        common = sorted(set(records.groups) & set(test.groups))
-        records = replace(records, groups={k: records.groups[k] for k in common})
-        test = replace(test, groups={k: test.groups[k] for k in common})
-        mask = np.r_[np.zeros(len(records), bool), np.ones(len(test), bool)]
-        return concat_records([records, test]), mask
+    validate_sequences(records, cfg.policy.to_policy())
+    role = np.full(len(records), "", dtype="<U5")
     split_col = records.groups.get("split")
-    if split_col is not None and cfg.split.method != "column":
-        return records, np.char.lower(np.asarray(split_col).astype(str)) == "test"
-    return records, np.zeros(len(records), bool)
+    if split_col is not None and cfg.split.method != "column" and not cfg.test_path:
+        role[np.char.lower(np.asarray(split_col).astype(str)) == "test"] = "test"
+    parts = [records]
+    for path, name in ((cfg.valid_path, "valid"), (cfg.test_path, "test")):
+        if path:
+            parts[0], more = _with_file(cfg, parts[0], path, f"{name}:")
+            parts = [replace(p, groups={k: p.groups[k] for k in more.groups}) for p in parts] + [more]
+            role = np.r_[role, np.full(len(more), name)]
+    return (concat_records(parts) if len(parts) > 1 else records), role
+
+
+def _splits_with_valid_file(cfg: DataConfig, codes: np.ndarray, records: Records, role: np.ndarray
+                            ) -> dict[str, np.ndarray]:
+    """Validation = the ``valid_path`` rows; train/test among the others as ``cfg.split`` says (no further
+    validation drawn), so predefined test rows stay test and a test set is still held out without one."""
+    if cfg.split.folds:
+        raise DataError("data.valid_path fixes the validation rows; drop data.split.folds (or valid_path)")
+    rest = np.flatnonzero(role != "valid")
+    split_cfg = cfg.split.model_copy(update={"valid_fraction": 0.0, "valid_groups": None})
+    test = role[rest] == "test"
+    local = make_splits(split_cfg, codes[rest], records.ids[rest], {k: v[rest] for k, v in records.groups.items()},
+                        test if test.any() else None)
+    valid = np.union1d(rest[local["valid"]], np.flatnonzero(role == "valid"))
+    splits = {"train": rest[local["train"]], "valid": valid, "test": rest[local["test"]]}
+    check_splits(splits, len(codes))
+    return splits
 
 
 def _drop_rows(splits: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
@@ -94,15 +119,18 @@ def _drop_rows(splits: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.
 
 def prepare_data(cfg: DataConfig, task: str = "regression") -> DataBundle:
     """Read, encode, split and transform the data described by ``cfg`` for a regression/classification task."""
-    records, test_mask = load_records(cfg)
+    records, role = load_records(cfg)
     policy = cfg.policy.to_policy()
     key = json.dumps({"dataset": cfg.dataset, "sequence_column": cfg.sequence_column, "id_column": cfg.id_column},
                      sort_keys=True)
     dhash = _records_hash(records, policy, key_extra=key)
     codes = encode_cached(records, policy, cache_dir=cfg.cache_dir, key=dhash)
+    test_mask = role == "test"
     predefined = test_mask if test_mask.any() else None
     fold_splits = None
-    if cfg.split.folds:
+    if (role == "valid").any():
+        splits = _splits_with_valid_file(cfg, codes, records, role)
+    elif cfg.split.folds:
         fold_splits = make_fold_splits(cfg.split, codes, records.groups, predefined)
         splits = fold_splits[cfg.split.fold]
     else:
