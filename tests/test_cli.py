@@ -98,6 +98,38 @@ def test_evaluate_command(trained, tmp_path):
     assert res.exit_code == 1 and "nope" in res.output
 
 
+def test_input_columns_default_to_the_training_layout(trained, tmp_path):
+    """A model trained on a table named its own way reads tables of that layout without column options."""
+    import shutil
+
+    d, run = trained
+    model = tmp_path / "model"
+    shutil.copytree(run / "model", model)
+    cfg = json.loads((model / "config.json").read_text())
+    cfg["data"].update(sequence_column="Seq", id_column="name")  # as if trained on such a table
+    (model / "config.json").write_text(json.dumps(cfg))
+    table = pd.read_csv(d / "data.tsv", sep="\t").iloc[:80]
+    table.rename(columns={"id": "name", "sequence": "Seq"}).to_csv(tmp_path / "own.tsv", sep="\t", index=False)
+    table.to_csv(tmp_path / "plain.tsv", sep="\t", index=False)
+    res = runner.invoke(app, ["predict", str(model), str(tmp_path / "own.tsv"), "-o", str(tmp_path / "own.out")])
+    assert res.exit_code == 0, res.output
+    own = pd.read_csv(tmp_path / "own.out", sep="\t")
+    assert own["id"].tolist() == table["id"].tolist()  # the trained ID column, present in this table
+    # a table without the trained columns: 'sequence' and row numbers, the same predictions
+    res = runner.invoke(app, ["predict", str(model), str(tmp_path / "plain.tsv"), "-o", str(tmp_path / "plain.out")])
+    assert res.exit_code == 0, res.output
+    plain = pd.read_csv(tmp_path / "plain.out", sep="\t")
+    assert plain["id"].tolist() == list(range(80))
+    np.testing.assert_allclose(plain["expression"], own["expression"], rtol=1e-6)
+    # evaluate: same columns, and metrics per the training run's group column (subset) by default
+    res = runner.invoke(app, ["evaluate", str(model), str(tmp_path / "own.tsv"), "-o", str(tmp_path / "ev"),
+                              "--n-boot", "20"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["n"] == 80 and set(m["eval"]["groups"]["subset"]) == set(table["subset"])
+    assert pd.read_csv(tmp_path / "ev" / "predictions.tsv", sep="\t")["id"].tolist() == table["id"].tolist()
+
+
 def test_registry_dataset_input(trained, tmp_path, monkeypatch):
     """``NAME:SUBSET`` inputs: a registry subset, or rows of a ``split`` column; membership groups scored."""
     from seq2expr.data import registry

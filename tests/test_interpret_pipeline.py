@@ -141,10 +141,13 @@ def test_cli_interpret(trained, tmp_path):
     db = jaspar_motifs(taxon="fungi")
     own = write_meme({k: v for k, v in db.items() if k.split()[-1] in ("REB1", "GCN4")}, tmp_path / "own.meme")
     out = tmp_path / "cli_report"
-    res = CliRunner().invoke(app, ["interpret", str(trained["root"] / "reg"), str(trained["root"] / "test.tsv"),
+    table = pd.read_csv(trained["root"] / "test.tsv", sep="\t").rename(columns={"id": "name", "sequence": "Seq"})
+    table.to_csv(tmp_path / "renamed.tsv", sep="\t", index=False)  # a table with its own column names
+    res = CliRunner().invoke(app, ["interpret", str(trained["root"] / "reg"), str(tmp_path / "renamed.tsv"),
                                    "-o", str(out), "--method", "saliency", "--n", "60", "--threads", "1",
-                                   "--motifs", str(own)])
+                                   "--motifs", str(own), "--sequence-column", "Seq", "--id-column", "name"])
     assert res.exit_code == 0, res.output
+    assert set(np.load(out / "attributions.npz")["ids"]) <= set(table["name"].astype(str))
     assert (out / "report.html").is_file() and "own.meme" in (out / "report.html").read_text()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_sequences"] == 60 and summary["database"].endswith("own.meme")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import typer
 
+from seq2expr.cli.train import ID_HELP, SEQ_HELP
+
 
 def register(app: typer.Typer, data_app: typer.Typer) -> None:
     """Add this module's commands to the CLI."""
@@ -27,6 +29,8 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
         n_top: int = typer.Option(8, "--n-top", help="Top-predicted sequences shown with attribution logos."),
         target: str = typer.Option("0", "--target", help="Target index or name to explain."),
         n_shuffles: int = typer.Option(10, "--n-shuffles", help="DeepLIFT-SHAP shuffled references."),
+        sequence_column: str | None = typer.Option(None, "--sequence-column", help=SEQ_HELP),
+        id_column: str | None = typer.Option(None, "--id-column", help=ID_HELP),
         seed: int = typer.Option(0, "--seed"),
         threads: int | None = typer.Option(None, "--threads", help="Torch intra-op threads."),
         device: str | None = typer.Option(None, "--device", help="cpu, cuda... (default: cpu)."),
@@ -47,6 +51,7 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
         try:
             inputs = load_split(spec) if spec else Path(input)
             path = write_report(model_dir, inputs, output, method=method, n_top=n_top, taxon=taxon,
+                                sequence_column=sequence_column, id_column=id_column,
                                 motifs_file=motifs, max_seqs=max_seqs, target=int(target) if target.isdigit()
                                 else target, n_shuffles=n_shuffles, seed=seed, device=device)
         except (DataError, FileNotFoundError, ValueError) as err:

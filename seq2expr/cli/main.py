@@ -18,5 +18,19 @@ for _module in (train, demo, data_registry, data_genes, interpret):
     _module.register(app, data_app)
 
 
+@app.callback()
+def _main(verbose: bool = typer.Option(True, "--verbose/--silent", help="Log the steps of long commands.")) -> None:
+    """Show the package's INFO messages (data encoding, interpretation stages) on stderr; warnings always."""
+    import logging
+
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    logger = logging.getLogger("seq2expr")
+    if not any(isinstance(h, RichHandler) for h in logger.handlers):
+        logger.addHandler(RichHandler(console=Console(stderr=True), show_path=False, show_level=False))
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

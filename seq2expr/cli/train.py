@@ -11,6 +11,9 @@ from pathlib import Path
 
 import typer
 
+SEQ_HELP = "Sequence column (default: the one the model was trained with, if present, else 'sequence')."
+ID_HELP = "ID column (default: the one the model was trained with, if present, else the row number)."
+
 
 def parse_dataset_spec(text: str) -> str | None:
     """``text`` if it names a registry data set (``name`` or ``name:subset``) and is not an existing path."""
@@ -137,8 +140,8 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
         out: Path = typer.Option(..., "-o", "--out", help="Output TSV (id, one column per target)."),
         batch_size: int = typer.Option(512, "--batch-size"),
         chunk_size: int = typer.Option(100_000, "--chunk-size", help="Records read at a time."),
-        id_column: str = typer.Option(None, "--id-column", help="ID column (default: row number)."),
-        sequence_column: str = typer.Option("sequence", "--sequence-column"),
+        id_column: str = typer.Option(None, "--id-column", help=ID_HELP),
+        sequence_column: str = typer.Option(None, "--sequence-column", help=SEQ_HELP),
         device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     ) -> None:
         """Predict expression (original scale) or class probability for every sequence."""
@@ -161,9 +164,11 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
         model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved model folder."),
         input: str = typer.Argument(..., help="Table with sequences and measured targets, or DATASET[:SUBSET]."),
         target_column: list[str] = typer.Option(None, "--target-column", help="Default: the model's targets."),
-        group_column: list[str] = typer.Option(None, "--group-column", help="Report metrics per group value."),
-        id_column: str = typer.Option(None, "--id-column"),
-        sequence_column: str = typer.Option("sequence", "--sequence-column"),
+        group_column: list[str] = typer.Option(None, "--group-column",
+                                               help="Report metrics per group value (default: the training run's "
+                                                    "group columns present in INPUT)."),
+        id_column: str = typer.Option(None, "--id-column", help=ID_HELP),
+        sequence_column: str = typer.Option(None, "--sequence-column", help=SEQ_HELP),
         out_dir: Path = typer.Option(None, "-o", "--out-dir", help="Write metrics.json, plots, predictions here."),
         n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the CI."),
         batch_size: int = typer.Option(512, "--batch-size"),
@@ -182,10 +187,13 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
                 name = spec.partition(":")[2] or "eval"
             else:
                 from seq2expr.data.readers import read_records
+                from seq2expr.training.predict import input_columns
 
+                sequence_column, id_column = input_columns(saved.config, input, sequence_column, id_column)
                 records = read_records(input, id_column=id_column, sequence_column=sequence_column,
                                        target_columns=target_column or saved.config.get("target_names") or
-                                       ["expression"], group_columns=group_column or [])
+                                       ["expression"],
+                                       group_columns=group_column or _trained_groups(saved.config, input))
                 name = "eval"
             if target_column:  # named differently in this table: score them as the model's targets
                 records.target_names = list(saved.config.get("target_names") or records.target_names)
@@ -200,6 +208,14 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
             print_challenge(report["challenge"])
         if out_dir is not None:
             _console().print(f"metrics: {Path(out_dir) / 'metrics.json'}")
+
+
+def _trained_groups(config: dict, path: str) -> list[str]:
+    """The training run's group columns (species, subset...) that the table at ``path`` also has."""
+    from seq2expr.data.readers import table_columns
+
+    header = set(table_columns(path))
+    return [c for c in (config.get("data") or {}).get("group_columns") or [] if c in header]
 
 
 def _print_groups(result: dict) -> None:

@@ -330,6 +330,21 @@ def validate_sequences(records: Records, policy: SequencePolicy = SequencePolicy
                         "set a length with a pad/truncate policy", source=records.source, record=records.label(i))
 
 
+def table_columns(path: str | Path) -> list[str]:
+    """Column names of a table with a header row (parquet schema or first text line); [] for FASTA/headerless."""
+    path = Path(path)
+    _check_nonempty(path)
+    kind = file_kind(path)
+    if kind == "fasta":
+        return []
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    fields = [f.strip() for f in _first_line(path).split(TABLE_SUFFIXES[_suffix(path)])]
+    return [] if _DNA.match(fields[0]) else fields
+
+
 def iter_sequence_chunks(path: str | Path, chunk_size: int = 100_000, id_column: str | None = None,
                          sequence_column: str = "sequence", header: bool | None = None
                          ) -> Iterator[tuple[np.ndarray, list[str]]]:

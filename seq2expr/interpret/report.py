@@ -40,7 +40,8 @@ class Inputs:
     onehot: np.ndarray
 
 
-def load_inputs(source, policy: SequencePolicy, seq_len: int) -> Inputs:
+def load_inputs(source, policy: SequencePolicy, seq_len: int, *, sequence_column: str = "sequence",
+                id_column: str | None = None) -> Inputs:
     """Sequences from a table/FASTA path, a Records-like object (``ids``, ``sequences``), or a one-hot array.
 
     Sequences are encoded with the model's policy; when it fixes no length, they must be ``seq_len`` long.
@@ -51,7 +52,7 @@ def load_inputs(source, policy: SequencePolicy, seq_len: int) -> Inputs:
     if isinstance(source, (str, Path)):
         from seq2expr.data.readers import read_records
 
-        source = read_records(source, require_targets=False)
+        source = read_records(source, require_targets=False, sequence_column=sequence_column, id_column=id_column)
     ids = [str(i) for i in source.ids]
     where = getattr(source, "source", None) or None
     codes = encode(list(source.sequences), policy, ids=ids, source=where)
@@ -80,12 +81,14 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
                  taxon: str | None = "fungi", motifs_file: str | Path | None = None, max_seqs: int = 2000,
                  target: int | str = 0, n_shuffles: int = 10, seed: int = 0, max_q: float = 0.05,
                  n_background: int = 200, batch_size: int = 128, device=None,
-                 modisco_args: dict | None = None, max_gi_motifs: int = 12) -> Path:
+                 modisco_args: dict | None = None, max_gi_motifs: int = 12, sequence_column: str | None = None,
+                 id_column: str | None = None) -> Path:
     """Explain ``inputs`` with the saved model; return the path of ``out_dir/report.html``.
 
     ``method``: deeplift_shap | ism | saliency. ``motifs_file``: a MEME file used instead of JASPAR.
     ``max_seqs``: sequences explained (a seeded random subset when there are more). ``max_gi_motifs``:
     matched TFs whose global importance is measured (each costs two background batches).
+    ``sequence_column``/``id_column``: for a table path; default to the training run's (``input_columns``).
     """
     saved = _load_model(model_or_dir)
     model, cfg = saved.model, saved.config
@@ -95,7 +98,12 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
         raise ValueError(f"target {target!r} not among the model's targets {names}")
     task = cfg.get("task", "regression")
     seq_len = int(cfg["model"]["seq_len"])
-    data = load_inputs(inputs, saved.policy, seq_len)
+    if isinstance(inputs, (str, Path)):
+        from seq2expr.training.predict import input_columns
+
+        sequence_column, id_column = input_columns(cfg, inputs, sequence_column, id_column)
+    data = load_inputs(inputs, saved.policy, seq_len, sequence_column=sequence_column or "sequence",
+                       id_column=id_column)
     rng = np.random.default_rng(seed)
     keep = np.sort(rng.choice(len(data.ids), max_seqs, replace=False)) if len(data.ids) > max_seqs else \
         np.arange(len(data.ids))
@@ -107,8 +115,11 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
     attr, hyp = attribute(model, x, method=method, target=t, batch_size=batch_size, device=device,
                           n_shuffles=n_shuffles, seed=seed)
     database = read_meme(motifs_file) if motifs_file else jaspar_motifs(taxon=taxon)
+    log.info("TF-MoDISco on %d attribution maps", len(x))
     patterns: list[Pattern] = run_modisco(x, hyp, **(modisco_args or {}))
     pat_pwms = {p.name: p.pwm for p in patterns}
+    log.info("%d patterns; Tomtom against %d motifs (%s)", len(patterns), len(database),
+             motifs_file or f"JASPAR CORE {taxon}")
     matches = match_motifs(pat_pwms, database, n_top=5)
     best = _best_matches(matches, max_q)
     scan_set = {**pat_pwms, **{r.motif: database[r.motif] for r in best.itertuples()}}
@@ -151,6 +162,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
         gi_imgs: list[str] = []
         uniq = best.drop_duplicates("tf").head(max_gi_motifs)
         if len(uniq):
+            log.info("global importance of %d matched motifs", len(uniq))
             bg = gi.backgrounds(x, n=min(n_background, max(20, len(x))), seed=seed)
             mot = {r.motif: database[r.motif] for r in uniq.itertuples()}
             gi_table = gi.motif_effect(model, mot, bg, target=t, batch_size=batch_size, device=device)

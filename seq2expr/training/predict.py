@@ -147,17 +147,38 @@ def write_prediction_table(out_path: str | Path, chunks: Iterable[tuple[Sequence
     return n
 
 
+def input_columns(config: dict[str, Any], path: str | Path, sequence_column: str | None = None,
+                  id_column: str | None = None) -> tuple[str, str | None]:
+    """Sequence and ID columns to read ``path`` with: the caller's, else the training run's when ``path`` has them.
+
+    A model trained on a table with ``Sequence``/``ID`` columns then predicts, evaluates and explains tables of
+    the same layout without restating them; otherwise ``sequence`` and row-number IDs.
+    """
+    if sequence_column and id_column:
+        return sequence_column, id_column
+    from seq2expr.data.readers import table_columns
+
+    data = config.get("data") or {}
+    header = set(table_columns(path))
+    trained_seq, trained_id = data.get("sequence_column"), data.get("id_column")
+    seq = sequence_column or (trained_seq if trained_seq in header else "sequence")
+    ids = id_column or (trained_id if trained_id in header else None)
+    return seq, ids
+
+
 def predict_file(model_dir: str | Path, input_path: str | Path, out_path: str | Path, *, batch_size: int = 512,
-                 chunk_size: int = 100_000, id_column: str | None = None, sequence_column: str = "sequence",
+                 chunk_size: int = 100_000, id_column: str | None = None, sequence_column: str | None = None,
                  device: str | torch.device | None = "cpu") -> int:
     """Stream ``input_path`` (table or FASTA) through a saved model into a TSV ``id, <target...>``.
 
     Reads ``chunk_size`` records at a time, so memory does not grow with the input; the output appears
-    only when complete (atomic rename). Returns the number of rows written.
+    only when complete (atomic rename). Returns the number of rows written. Columns default as in
+    :func:`input_columns`.
     """
     from seq2expr.data.readers import iter_sequence_chunks
 
     saved = load_model(model_dir)
+    sequence_column, id_column = input_columns(saved.config, input_path, sequence_column, id_column)
 
     def chunks():
         for ids, seqs in iter_sequence_chunks(input_path, chunk_size, id_column, sequence_column):
