@@ -106,6 +106,45 @@ def test_annotation_genes_tss_and_exonic_length(toy, kind):
     assert (tx["tss"], tx["tts"], tx["tss_source"]) == (50, 129, "transcript")  # the canonical T2
 
 
+TAIR_GFF3 = """##gff-version 3
+Chr1\tTAIR10\tgene\t51\t150\t.\t+\t.\tID=AT1G01010;Note=protein_coding_gene;Name=AT1G01010
+Chr1\tTAIR10\tmRNA\t51\t150\t.\t+\t.\tID=AT1G01010.1;Parent=AT1G01010
+Chr1\tTAIR10\texon\t51\t150\t.\t+\t.\tParent=AT1G01010.1
+Chr1\tTAIR10\tCDS\t61\t143\t.\t+\t0\tParent=AT1G01010.1
+Chr1\tTAIR10\ttransposable_element_gene\t161\t190\t.\t-\t.\tID=AT1G01020
+Chr1\tTAIR10\tmRNA\t161\t190\t.\t-\t.\tID=AT1G01020.1;Parent=AT1G01020
+Chr1\tTAIR10\tgene\t201\t260\t.\t-\t.\tID=AT1G01030;Note=other_RNA
+Chr1\tTAIR10\ttRNA\t201\t260\t.\t-\t.\tID=AT1G01030.1;Parent=AT1G01030
+Chr1\tTAIR10\texon\t201\t260\t.\t-\t.\tParent=AT1G01030.1
+Chr2\tTAIR10\tgene\t21\t60\t.\t+\t.\tID=AT2G01010;Note=protein_coding_gene
+Chr2\tTAIR10\tmRNA\t21\t60\t.\t+\t.\tID=AT2G01010.1;Parent=AT2G01010
+Chr2\tTAIR10\tCDS\t21\t60\t.\t+\t0\tParent=AT2G01010.1
+"""
+
+
+def test_biotypes_inferred_when_the_annotation_has_none(toy, tmp_path):
+    """TAIR10/Phytozome-style GFF3 (no biotype attribute, Chr1 vs 1): biotypes come from the features, so the
+    default protein-coding filter keeps the coding genes instead of dropping every gene."""
+    gff = tmp_path / "tair.gff3"
+    gff.write_text(TAIR_GFF3)
+    genes = read_genes(gff)
+    assert dict(zip(genes["gene_id"], genes["biotype"], strict=True)) == {
+        "AT1G01010": "protein_coding", "AT1G01020": "transposable_element_gene", "AT1G01030": "tRNA",
+        "AT2G01010": "protein_coding"}
+    assert genes.attrs["inferred_biotypes"] == 4
+    assert read_genes(toy["gff"]).attrs["inferred_biotypes"] == 0  # explicit biotypes are kept as given
+    fa = tmp_path / "ath.fa"
+    fa.write_text(f">1 chromosome 1\n{CHR_I}\n>2\n{CHR_II}\n")
+    tpm = tmp_path / "tpm.tsv"
+    pd.DataFrame({"gene_id": genes["gene_id"], "root": [5.5, 1.0, 3.0, 2.0], "leaf": [1.0, 2.0, 3.0, 4.5]}).to_csv(
+        tpm, sep="\t", index=False)
+    table, report = build_gene_dataset(fa, gff, tpm, windows=WindowSpec(upstream=20, downstream=10, tts_upstream=10,
+                                                                        tts_downstream=20, spacer=5))
+    assert sorted(table["id"]) == ["AT1G01010", "AT2G01010"]
+    assert report["dropped"] == {"biotype": 2} and report["annotation"]["inferred_biotypes"] == 4
+    assert report["chromosomes"]["annotation"]["renamed"] == {"Chr1": "1", "Chr2": "2"}
+
+
 def test_annotation_errors_name_file_and_line(tmp_path):
     bad = tmp_path / "bad.gtf"
     bad.write_text(GTF.replace("\t51\t80\t", "\tfifty\t80\t"))

@@ -68,6 +68,10 @@ def print_report(report: dict) -> None:
         folds = report["folds"]
         console.print(f"folds by {folds['by']}: {folds['genes']}"
                       + (f" chromosomes {folds['chromosomes']}" if folds.get("chromosomes") else ""))
+    ann = report.get("annotation") or {}
+    if ann.get("inferred_biotypes"):
+        console.print(f"annotation: no biotype attribute on {ann['inferred_biotypes']} genes; inferred from their "
+                      f"features (CDS -> protein_coding): {ann.get('biotypes')}")
     for what, rep in report.get("chromosomes", {}).items():
         if not rep.get("renamed") and not rep.get("unmatched"):
             console.print(f"{what}: all {rep.get('n_names', 0)} chromosome names are the FASTA's")

@@ -192,6 +192,32 @@ def _five_three(start: pd.Series, end: pd.Series, strand: pd.Series) -> tuple[np
     return np.where(minus, e - 1, s), np.where(minus, s, e - 1)
 
 
+_PLAIN_TYPES = {"gene", "transcript", "mrna", "exon", "cds", "five_prime_utr", "three_prime_utr", "utr",
+                "start_codon", "stop_codon", "intron", "polypeptide", "protein"}
+
+
+def _infer_biotypes(feats: pd.DataFrame, genes: pd.DataFrame) -> tuple[pd.Series, int]:
+    """Fill the biotype of genes whose annotation gives none (TAIR10, Phytozome, UCSC): the gene line's own
+    type when it says more than ``gene`` (``pseudogene``, ``transposable_element_gene``), else
+    ``protein_coding`` when the gene has a CDS, else its transcripts' type (``tRNA``, ``ncRNA``, ``miRNA``...).
+    Returns the biotypes and how many were inferred."""
+    bio = genes["biotype"].fillna("").astype(str)
+    missing = bio == ""
+    if not missing.any():
+        return bio, 0
+    own = genes["type"].astype("string").fillna("") if "type" in genes else pd.Series("", index=genes.index)
+    own = own.where(own.str.lower() != "gene", "")
+    types = feats["type"].astype(str)
+    with_cds = set(feats.loc[types.str.lower() == "cds", "gene_id"])
+    child = feats[~types.str.lower().isin(_PLAIN_TYPES) & ~_is_gene_type(types)]
+    child_type = child.drop_duplicates("gene_id").set_index("gene_id")["type"]
+    cds = np.where(genes["gene_id"].isin(with_cds), "protein_coding", "")
+    guess = own.where(own != "", pd.Series(cds, index=genes.index))
+    guess = guess.where(guess != "", genes["gene_id"].map(child_type).astype(object).fillna(""))
+    filled = bio.where(~missing, guess)
+    return filled, int((missing & (filled != "")).sum())
+
+
 def read_genes(path: str | Path, *, tss_from: TssFrom = "gene", fmt: Literal["auto", "gtf", "gff3"] = "auto"
                ) -> pd.DataFrame:
     """One row per gene: ``gene_id, gene_name, biotype, chrom, start, end, strand, tss, tts, exonic_length,
@@ -202,6 +228,8 @@ def read_genes(path: str | Path, *, tss_from: TssFrom = "gene", fmt: Literal["au
     ``Ensembl_canonical``, else the longest); ``"codon"`` the start and stop codons (else the CDS ends),
     falling back to the gene ends for non-coding genes. ``tss_source`` says which was used per gene.
     A gene ID on several gene lines keeps its first; the others are listed in ``attrs["duplicate_gene_ids"]``.
+    Genes without a biotype attribute get one from their features (:func:`_infer_biotypes`); how many is
+    ``attrs["inferred_biotypes"]``.
     """
     path = Path(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
@@ -237,12 +265,13 @@ def read_genes(path: str | Path, *, tss_from: TssFrom = "gene", fmt: Literal["au
     elif tss_from != "gene":
         raise ValueError(f"tss_from must be gene, transcript or codon, not {tss_from!r}")
 
+    biotype, n_inferred = _infer_biotypes(feats, genes)
     exons = feats[feats["type"].str.lower() == "exon"]
     exlen = genes["gene_id"].map(_exonic_lengths(exons))
     exlen = exlen.fillna(genes["end"] - genes["start"]).astype(np.int64)
     out = pd.DataFrame({
         "gene_id": genes["gene_id"].astype(str), "gene_name": genes["gene_name"].fillna(""),
-        "biotype": genes["biotype"].fillna(""), "chrom": genes["seqid"].astype(str),
+        "biotype": biotype.to_numpy(), "chrom": genes["seqid"].astype(str),
         "start": genes["start"].astype(np.int64), "end": genes["end"].astype(np.int64),
         "strand": genes["strand"], "tss": tss.astype(np.int64), "tts": tts.astype(np.int64),
         "exonic_length": exlen, "tss_source": source,
@@ -250,6 +279,7 @@ def read_genes(path: str | Path, *, tss_from: TssFrom = "gene", fmt: Literal["au
     out.attrs["source"] = str(path)
     out.attrs["duplicate_gene_ids"] = duplicates
     out.attrs["format"] = fmt
+    out.attrs["inferred_biotypes"] = n_inferred
     return out
 
 

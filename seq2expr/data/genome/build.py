@@ -107,7 +107,8 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
                      "label_thresholds": label_thresholds, "drop_padded": drop_padded, "families": families,
                      "folds": folds, "fold_by": fold_by if folds else None},
         "annotation": {"genes": len(genes), "format": genes.attrs.get("format"),
-                       "biotypes": genes["biotype"].value_counts().to_dict()},
+                       "biotypes": genes["biotype"].value_counts().to_dict(),
+                       "inferred_biotypes": genes.attrs.get("inferred_biotypes", 0)},
     }
     dropped: dict[str, int] = {}
     examples: dict[str, list[str]] = {}
