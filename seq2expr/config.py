@@ -54,6 +54,10 @@ class SplitConfig(_Strict):
     group_column: str | None = None  # method=group: e.g. chromosome, species, family
     valid_groups: list[str] | None = None  # explicit held-out groups (else drawn at random)
     test_groups: list[str] | None = None
+    # method=group: draw validation (valid_groups, or folds) from this column's groups among the non-test rows,
+    # e.g. test = another species (group_column=species) and validation = held-out chromosomes of the
+    # training species (valid_group_column=chromosome), as DeepCRE's cross-species set-up
+    valid_group_column: str | None = None
     split_column: str | None = None  # method=column: a column holding train/valid/test
     ids_files: dict[str, str] | None = None  # method=ids: {"valid": path, "test": path}
     # method=similarity: sequences sharing any k-mer minimiser signature are kept together
@@ -76,6 +80,8 @@ class SplitConfig(_Strict):
                 raise ValueError(f"split.folds works with methods similarity, group and random, not {self.method!r}")
             if self.valid_groups:
                 raise ValueError("split.folds draws the validation groups itself: drop split.valid_groups")
+        if self.valid_group_column and self.method != "group":
+            raise ValueError("split.valid_group_column works with split.method=group")
         return self
 
 

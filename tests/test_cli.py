@@ -96,6 +96,20 @@ def test_evaluate_command(trained, tmp_path):
                                                                                   abs=1e-4)
     res = runner.invoke(app, ["evaluate", str(run / "model"), str(d / "data.tsv"), "--target-column", "nope"])
     assert res.exit_code == 1 and "nope" in res.output
+    # FASTA + a values table joined by ID: the same predictions as from the table
+    table = pd.read_csv(d / "data.tsv", sep="\t").iloc[:40]
+    (tmp_path / "in.fa").write_text("".join(f">{i} some description\n{s}\n" for i, s in zip(table["id"],
+                                                                                           table["sequence"],
+                                                                                           strict=True)))
+    table[["id", "expression", "subset"]].iloc[::-1].to_csv(tmp_path / "values.csv", index=False)
+    res = runner.invoke(app, ["evaluate", str(run / "model"), str(tmp_path / "in.fa"), "--values",
+                              str(tmp_path / "values.csv"), "-o", str(tmp_path / "ev_fa"), "--n-boot", "20"])
+    assert res.exit_code == 0, res.output
+    fa = json.loads((tmp_path / "ev_fa" / "metrics.json").read_text())
+    assert fa["n"] == 40 and set(fa["eval"]["groups"]["subset"]) == set(table["subset"])
+    fa_pred = pd.read_csv(tmp_path / "ev_fa" / "predictions.tsv", sep="\t")
+    np.testing.assert_allclose(fa_pred["prediction"], pred["prediction"].iloc[:40], rtol=1e-5)
+    np.testing.assert_allclose(fa_pred["target"], table["expression"], rtol=1e-5)
 
 
 def test_input_columns_default_to_the_training_layout(trained, tmp_path):

@@ -262,3 +262,27 @@ def test_fold_config_is_checked():
         SplitConfig(folds=3, fold=3)
     with pytest.raises(ValueError, match="not 'ids'"):
         SplitConfig(method="ids", folds=3)
+
+
+def test_test_by_species_validation_by_chromosome():
+    """DeepCRE cross-species: test = a whole species, validation = whole chromosomes of the training species."""
+    species = np.repeat(np.array(["ath", "osa"]), 120)
+    chrom = np.array([f"{s}_chr{i % 5}" for i, s in enumerate(species)])
+    groups = {"species": species, "chromosome": chrom}
+    codes = np.zeros((len(species), 20), np.uint8)
+    ids = np.arange(len(species)).astype(str)
+    with pytest.raises(DataError, match=r"no group left for training.*'test': \['osa'\].*valid_group_column"):
+        make_splits(SplitConfig(method="group", group_column="species", test_groups=["osa"]), codes, ids, groups)
+    cfg = SplitConfig(method="group", group_column="species", test_groups=["osa"], valid_group_column="chromosome",
+                      valid_fraction=0.2, seed=3)
+    s = make_splits(cfg, codes, ids, groups)
+    _assert_partition(s, len(species))
+    assert set(species[s["test"]]) == {"osa"} and set(species[s["train"]]) == set(species[s["valid"]]) == {"ath"}
+    assert len(set(chrom[s["valid"]])) == 1 and not set(chrom[s["valid"]]) & set(chrom[s["train"]])
+    s = make_splits(cfg.model_copy(update={"valid_groups": ["ath_chr2"]}), codes, ids, groups)
+    assert set(chrom[s["valid"]]) == {"ath_chr2"}
+    folds = make_fold_splits(cfg.model_copy(update={"folds": 5}), codes, groups)
+    assert sorted(set(chrom[f["valid"]].tolist()).pop() for f in folds) == [f"ath_chr{i}" for i in range(5)]
+    assert all(set(species[f["test"]]) == {"osa"} for f in folds)
+    with pytest.raises(ValueError, match="valid_group_column"):
+        SplitConfig(method="random", valid_group_column="chromosome")

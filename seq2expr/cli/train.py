@@ -162,7 +162,10 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
     @app.command("evaluate")
     def evaluate_cmd(
         model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved model folder."),
-        input: str = typer.Argument(..., help="Table with sequences and measured targets, or DATASET[:SUBSET]."),
+        input: str = typer.Argument(..., help="Table with sequences and measured targets, FASTA (with --values), "
+                                             "or DATASET[:SUBSET]."),
+        values: Path = typer.Option(None, "--values", help="Table of targets (and groups) joined to INPUT by ID, "
+                                                           "e.g. for a FASTA."),
         target_column: list[str] = typer.Option(None, "--target-column", help="Default: the model's targets."),
         group_column: list[str] = typer.Option(None, "--group-column",
                                                help="Report metrics per group value (default: the training run's "
@@ -190,10 +193,10 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
                 from seq2expr.training.predict import input_columns
 
                 sequence_column, id_column = input_columns(saved.config, input, sequence_column, id_column)
-                records = read_records(input, id_column=id_column, sequence_column=sequence_column,
+                records = read_records(input, values=values, id_column=id_column, sequence_column=sequence_column,
                                        target_columns=target_column or saved.config.get("target_names") or
                                        ["expression"],
-                                       group_columns=group_column or _trained_groups(saved.config, input))
+                                       group_columns=group_column or _trained_groups(saved.config, values or input))
                 name = "eval"
             if target_column:  # named differently in this table: score them as the model's targets
                 records.target_names = list(saved.config.get("target_names") or records.target_names)

@@ -55,6 +55,7 @@ class DataBundle:
 def _read(cfg: DataConfig, path: str, values: str | None) -> Records:
     group_cols = list(dict.fromkeys([*cfg.group_columns,
                                      *([cfg.split.group_column] if cfg.split.group_column else []),
+                                     *([cfg.split.valid_group_column] if cfg.split.valid_group_column else []),
                                      *([cfg.split.split_column] if cfg.split.split_column else [])]))
     return read_records(path, values=values, id_column=cfg.id_column, sequence_column=cfg.sequence_column,
                         target_columns=cfg.target_columns, group_columns=group_cols)

@@ -1,6 +1,7 @@
 """Train/validation/test splits, and checks that near-copies do not leak across them.
 
-Methods: ``random``; ``group`` (whole chromosomes / species / subsets held out, plus :func:`group_kfold`);
+Methods: ``random``; ``group`` (whole chromosomes / species / subsets held out, plus :func:`group_kfold`;
+test and validation may be held out by different columns, e.g. species and chromosome);
 ``ids`` (ID lists from files); ``column`` (a column saying train/valid/test); ``similarity`` (default).
 :func:`make_fold_splits` gives k cross-validation folds over the units of ``random``, ``group`` or
 ``similarity`` (for a cross-validation ensemble).
@@ -123,7 +124,9 @@ def group_split(groups: np.ndarray, valid_groups: Sequence[str] | None = None,
         role[order[pick]] = 1
     row_role = role[inv]
     if not (row_role == 0).any():
-        raise DataError(f"no group left for training ({len(names)} groups)")
+        held = {what: str_names[role == code].tolist()[:10] for what, code in (("valid", 1), ("test", 2))}
+        raise DataError(f"no group left for training: {len(names)} group(s), held out {held}; name fewer "
+                        "valid/test groups, or draw validation from another column (split.valid_group_column)")
     return _as_split(*(np.flatnonzero(row_role == r) for r in (0, 1, 2)))
 
 
@@ -469,11 +472,26 @@ def _lift(local: dict[str, np.ndarray], pool: np.ndarray, test_rows: np.ndarray)
     return _as_split(pool[local["train"]], pool[local["valid"]], np.union1d(pool[local["test"]], test_rows))
 
 
-def _group_column(cfg: SplitConfig, groups: Mapping[str, np.ndarray]) -> np.ndarray:
-    if not cfg.group_column or cfg.group_column not in groups:
-        raise DataError(f"split method 'group' needs split.group_column naming one of {sorted(groups)}; "
-                        f"got {cfg.group_column!r}")
-    return np.asarray(groups[cfg.group_column])
+def _group_column(cfg: SplitConfig, groups: Mapping[str, np.ndarray], name: str = "group_column") -> np.ndarray:
+    col = getattr(cfg, name)
+    if not col or col not in groups:
+        raise DataError(f"split method 'group' needs split.{name} naming one of {sorted(groups)}; got {col!r}")
+    return np.asarray(groups[col])
+
+
+def _group_split(cfg: SplitConfig, groups: Mapping[str, np.ndarray], pool: np.ndarray, has_test: bool,
+                 test_fraction: float) -> dict[str, np.ndarray]:
+    """Method ``group`` over the rows ``pool`` (local indices): test and validation groups of ``group_column``,
+    or, with ``valid_group_column``, test groups of ``group_column`` and validation groups of the other."""
+    col = _group_column(cfg, groups)[pool]
+    test_groups = None if has_test else cfg.test_groups
+    if not cfg.valid_group_column:
+        return group_split(col, cfg.valid_groups, test_groups, cfg.valid_fraction, test_fraction, cfg.seed)
+    outer = group_split(col, None, test_groups, 0.0, test_fraction, cfg.seed)
+    rest = outer["train"]
+    inner = group_split(_group_column(cfg, groups, "valid_group_column")[pool][rest], cfg.valid_groups, None,
+                        cfg.valid_fraction, 0.0, cfg.seed)
+    return _as_split(rest[inner["train"]], rest[inner["valid"]], outer["test"])
 
 
 def make_fold_splits(cfg: SplitConfig, codes: np.ndarray, groups: Mapping[str, np.ndarray],
@@ -482,7 +500,8 @@ def make_fold_splits(cfg: SplitConfig, codes: np.ndarray, groups: Mapping[str, n
 
     The units kept whole are those of ``cfg.method``: similarity clusters, groups (``group_column``) or
     single rows. Test rows are the predefined ones, else ``test_groups`` or ``test_fraction`` of the units;
-    the other units are dealt into ``cfg.folds`` folds of balanced row counts (:func:`group_kfold`).
+    the other units are dealt into ``cfg.folds`` folds of balanced row counts (:func:`group_kfold`). With
+    ``valid_group_column`` (method ``group``) the folds are made of that column's groups instead.
     """
     if not cfg.folds:
         raise ValueError("make_fold_splits needs split.folds")
@@ -508,6 +527,8 @@ def make_fold_splits(cfg: SplitConfig, codes: np.ndarray, groups: Mapping[str, n
         test_mask[pool[drawn["test"]]] = True
     test_rows = np.flatnonzero(test_mask)
     out = []
+    if cfg.valid_group_column:  # test groups of group_column; folds of the other column's groups
+        units = _group_column(cfg, groups, "valid_group_column")[pool]
     for train, valid in group_kfold(units[keep], cfg.folds, seed=cfg.seed):
         split = _as_split(pool[keep[train]], pool[keep[valid]], test_rows)
         check_splits(split, n)
@@ -549,9 +570,7 @@ def make_splits(cfg: SplitConfig, codes: np.ndarray, ids: np.ndarray, groups: Ma
     elif method == "random":
         split = _lift(random_split(len(pool), cfg.valid_fraction, test_fraction, cfg.seed), pool, test_rows)
     elif method == "group":
-        local = group_split(_group_column(cfg, groups)[pool], cfg.valid_groups,
-                            None if has_test else cfg.test_groups, cfg.valid_fraction, test_fraction, cfg.seed)
-        split = _lift(local, pool, test_rows)
+        split = _lift(_group_split(cfg, groups, pool, has_test, test_fraction), pool, test_rows)
     elif method == "similarity":
         local = similarity_split(codes, cfg.valid_fraction, test_fraction, cfg.seed, rows=pool,
                                  k=cfg.similarity_k, max_mismatch_fraction=cfg.max_mismatch_fraction)
