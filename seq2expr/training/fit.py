@@ -416,9 +416,14 @@ def _leakage(bundle) -> dict[str, Any]:
 
     rep = leakage_report(bundle.codes, bundle.splits)
     for pair, v in rep["pairs"].items():
+        a, b = pair.split("~")
+        for ex in v["examples"]:  # row numbers -> the IDs a user can look up
+            ex[f"{a}_id"], ex[f"{b}_id"] = str(bundle.ids[ex[a]]), str(bundle.ids[ex[b]])
         if v["near"]:
-            log.warning("leakage check: %d %s sequences have a near-identical (<= %d mismatches) sequence in %s",
-                        v["near"], pair.split("~")[0], rep["max_mismatches"], pair.split("~")[1])
+            first = v["examples"][0] if v["examples"] else None
+            eg = f", e.g. {first[f'{a}_id']} ~ {first[f'{b}_id']}" if first else ""
+            log.warning("leakage check: %d %s sequences have a near-identical (<= %d mismatches) sequence in %s%s",
+                        v["near"], a, rep["max_mismatches"], b, eg)
     return rep
 
 
