@@ -136,6 +136,15 @@ def test_invalid_characters_named_by_validate(tmp_table):
     validate_sequences(r, SequencePolicy(length=8, iupac="n"))
 
 
+def test_invalid_character_found_past_the_first_chunk(tmp_table):
+    """Validation works in chunks of records; a bad base far into a large file is still named exactly."""
+    n = 70_000
+    rows = [f"r{i}\t{'ACGTACGT' if i != 66_001 else 'ACGTAC-T'}\t1" for i in range(n)]
+    path = tmp_table("id\tsequence\texpression\n" + "\n".join(rows) + "\n", "big.tsv.gz")
+    msg = _error(validate_sequences, read_records(path, id_column="id"), SequencePolicy())
+    assert f"line {66_001 + 2} (id r66001)" in msg and "'-'" in msg and "position 7" in msg
+
+
 def test_ragged_named_by_validate(tmp_table):
     path = tmp_table(GOOD_TSV.replace("TTTTCCCC", "TTTTCCC"))
     r = read_records(path, id_column="id")

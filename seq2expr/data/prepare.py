@@ -21,6 +21,7 @@ from seq2expr.data.records import Records, concat_records
 from seq2expr.data.sequences import SequencePolicy
 from seq2expr.data.splits import SPLITS, check_splits, make_fold_splits, make_splits
 from seq2expr.data.targets import TargetTransform, make_labels
+from seq2expr.memory import release_memory
 
 
 @dataclass
@@ -119,7 +120,17 @@ def _drop_rows(splits: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.
 
 
 def prepare_data(cfg: DataConfig, task: str = "regression") -> DataBundle:
-    """Read, encode, split and transform the data described by ``cfg`` for a regression/classification task."""
+    """Read, encode, split and transform the data described by ``cfg`` for a regression/classification task.
+
+    The sequences read as strings are dropped once encoded, and the memory they took is handed back to the OS
+    (:func:`seq2expr.memory.release_memory`): training then holds only the memmapped codes and per-row arrays.
+    """
+    bundle = _prepare(cfg, task)
+    release_memory()
+    return bundle
+
+
+def _prepare(cfg: DataConfig, task: str) -> DataBundle:
     records, role = load_records(cfg)
     policy = cfg.policy.to_policy()
     key = json.dumps({"dataset": cfg.dataset, "sequence_column": cfg.sequence_column, "id_column": cfg.id_column},

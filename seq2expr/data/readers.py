@@ -26,6 +26,7 @@ TABLE_SUFFIXES = {".tsv": "\t", ".txt": "\t", ".tab": "\t", ".csv": ","}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 _DNA = re.compile(r"^[ACGTNacgtnRYSWKMBDHVryswkmbdhv]{4,}$")
 _N_SHOWN = 5
+_VALIDATE_CHUNK = 65_536  # records checked per vectorised call
 
 
 def _suffix(path: Path) -> str:
@@ -307,7 +308,8 @@ def _join_values(seq_path: Path, ids: np.ndarray, seqs: list[str], seq_lines: np
 def validate_sequences(records: Records, policy: SequencePolicy = SequencePolicy()) -> None:
     """Check every sequence against ``policy`` (alphabet; equal lengths when ``policy.length`` is None).
 
-    Vectorised over all records; the first bad one is re-checked with ``encode_one`` for its message.
+    Vectorised over chunks of records (memory stays bounded); the first bad one is re-checked with
+    ``encode_one`` for its message.
     """
     seqs = records.sequences
     if not seqs:
@@ -317,13 +319,15 @@ def validate_sequences(records: Records, policy: SequencePolicy = SequencePolicy
     if empty.size:
         raise DataError("empty sequence", source=records.source, record=records.label(int(empty[0])))
     lax = SequencePolicy(iupac=policy.iupac)
-    try:
-        encode_one("".join(seqs), lax)
-    except DataError as err:
-        pos = int(re.search(r"at position (\d+)", err.reason).group(1)) - 1 if "position" in err.reason else 0
-        i = int(np.searchsorted(np.cumsum(lengths), pos, side="right"))
-        encode_one(seqs[i], policy, source=records.source, record=records.label(i))
-        raise  # pragma: no cover - the per-record call above always raises for the same character
+    for start in range(0, len(seqs), _VALIDATE_CHUNK):
+        chunk = seqs[start:start + _VALIDATE_CHUNK]
+        try:
+            encode_one("".join(chunk), lax)
+        except DataError as err:
+            pos = int(re.search(r"at position (\d+)", err.reason).group(1)) - 1 if "position" in err.reason else 0
+            i = start + int(np.searchsorted(np.cumsum(lengths[start:start + len(chunk)]), pos, side="right"))
+            encode_one(seqs[i], policy, source=records.source, record=records.label(i))
+            raise  # pragma: no cover - the per-record call above always raises for the same character
     if policy.length is None and (lengths != lengths[0]).any():
         i = int(np.flatnonzero(lengths != lengths[0])[0])
         raise DataError(f"ragged lengths: {lengths[i]} bp here but {lengths[0]} bp in the first record; "
