@@ -1,7 +1,10 @@
-"""Parameter counts and training throughput of every model at its default size.
+"""Parameter counts, training and inference throughput, FLOP/s and memory of every model at its default size.
 
-Measures forward+backward+Adam step on random one-hot batches (default: batch 128, 110 bp, 2 CPU
-threads, the DREAM yeast promoter length) and writes ``bench/results/models_speed.md``.
+Measures forward+backward+Adam steps and RC-averaged inference (``seq2expr.training.predict.predict``) on random
+batches (default: batch 128, 110 bp, 2 CPU threads, the DREAM yeast promoter length). FLOPs are counted with
+torch's FlopCounterMode (``bench/common.py``) and divided by the measured time, as a fraction of the CPU's
+nominal fp32 peak. Peak RSS is the process's, read after each model (it only grows). Writes
+``bench/results/models_speed.md``.
 
     PYTHONPATH=. python bench/models_speed.py [--seq-len 110] [--batch 128] [--threads 2] [--device cpu]
 """
@@ -14,12 +17,15 @@ import platform
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from common import efficiency, machine_peak_flops, model_flops, peak_rss_mb
 
 from seq2expr.atomic import write_text
 from seq2expr.data.sequences import one_hot
 from seq2expr.models import build_model
 from seq2expr.models.layers import n_params
+from seq2expr.training.predict import predict
 
 MODELS = [("cnn", {}), ("rescnn", {"size": "mini"}), ("rescnn", {"size": "full"}), ("legnet", {}),
           ("hybrid", {}), ("dual", {})]
@@ -48,24 +54,41 @@ def throughput(model: torch.nn.Module, x: torch.Tensor, steps: int, warmup: int 
     return steps * len(x) / (time.perf_counter() - t)
 
 
+def inference_throughput(model: torch.nn.Module, codes: np.ndarray, batch: int, device: str) -> float:
+    """Sequences per second of RC-averaged prediction from uint8 codes (one warm-up batch)."""
+    predict(model, codes[:batch], batch_size=batch, device=device)
+    t = time.perf_counter()
+    predict(model, codes, batch_size=batch, device=device)
+    return len(codes) / (time.perf_counter() - t)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seq-len", type=int, default=110)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--infer-n", type=int, default=2048, help="sequences predicted per model")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "models_speed.md"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     x = one_hot(torch.randint(0, 4, (args.batch, args.seq_len))).to(args.device)
+    codes = np.random.default_rng(0).integers(0, 4, (args.infer_n, args.seq_len)).astype(np.uint8)
+    peak = machine_peak_flops(args.threads)
     rows = []
     for name, params in MODELS:
         model = build_model(name, seq_len=args.seq_len, **params).to(args.device)
+        train_flops = model_flops(model, x, backward=True) / len(x)
+        fwd_flops = model_flops(model.eval(), x) / len(x)
         sps = throughput(model, x, args.steps)
+        ips = inference_throughput(model, codes, 4 * args.batch, args.device)
+        tr_eff = efficiency(train_flops * sps, 1.0, args.threads)["fraction_of_peak"]
+        inf_eff = efficiency(2 * fwd_flops * ips, 1.0, args.threads)["fraction_of_peak"]  # 2: both strands
         label = name + (f" ({params['size']})" if "size" in params else "")
-        rows.append(f"| {label} | {n_params(model):,} | {sps:,.0f} |")
+        rows.append(f"| {label} | {n_params(model):,} | {train_flops / 1e6:,.1f} | {sps:,.0f} | {100 * tr_eff:.1f} | "
+                    f"{ips:,.0f} | {100 * inf_eff:.1f} | {peak_rss_mb():,.0f} |")
         print(rows[-1], flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
@@ -73,14 +96,17 @@ def main() -> None:
         "# Model zoo: size and training throughput (default sizes)",
         "",
         f"`PYTHONPATH=. python bench/models_speed.py --seq-len {args.seq_len} --batch {args.batch} "
-        f"--threads {args.threads} --device {args.device}`",
+        f"--threads {args.threads} --device {args.device} --steps {args.steps} --infer-n {args.infer_n}`",
         "",
         f"torch {torch.__version__}, device {device}, {args.threads} threads, batch {args.batch}, "
-        f"{args.seq_len} bp, {args.steps} timed steps (forward + backward + Adam); 1-min load average at the end "
-        f"{load:.1f} (a shared machine: treat CPU numbers as rough).",
+        f"{args.seq_len} bp, {args.steps} timed steps (forward + backward + Adam); inference: "
+        f"`predict` on {args.infer_n} random sequences, batch {4 * args.batch}, forward and reverse complement "
+        f"averaged. Peak: {peak['how']} = {peak['peak_flops'] / 1e9:.0f} GFLOP/s. 1-min load average at the end "
+        f"{load:.1f} (2 cores: above 2 the timings ran under contention).",
         "",
-        "| model | parameters | sequences/s |",
-        "|---|---:|---:|",
+        "| model | parameters | train MFLOP/seq | train seq/s | train % of peak | inference seq/s | inference % of "
+        "peak | peak RSS MiB (cumulative) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
     ])

@@ -23,7 +23,7 @@ uses all 8,141); inference on ``--infer-n`` private test sequences. Synthetic ra
 (``--synthetic``) if the mirror is absent. Wall-clock rates on a contended machine understate the code, so
 process CPU seconds and the load average are recorded beside them.
 
-    cd /work/main && SEQ2EXPR_DATA_MIRROR=/work/shared/data PYTHONPATH=. nice -n 10 python bench/train_speed.py
+    SEQ2EXPR_DATA_MIRROR=../shared/data PYTHONPATH=. python bench/train_speed.py --max-train 0 --infer-n 20000
 """
 
 from __future__ import annotations
@@ -321,8 +321,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS / "train_speed"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    command = "SEQ2EXPR_DATA_MIRROR=/work/shared/data PYTHONPATH=. nice -n 10 python bench/train_speed.py " + \
-        " ".join(sys.argv[1:])
+    command = (f"SEQ2EXPR_DATA_MIRROR={os.environ.get('SEQ2EXPR_DATA_MIRROR', '')} PYTHONPATH=. "
+               f"python bench/train_speed.py {' '.join(sys.argv[1:])}")
     from seq2expr.data.prepare import prepare_data
 
     res: dict = {"command": command.strip(), "torch": torch.__version__, "threads": args.threads,
