@@ -212,3 +212,26 @@ def test_fold_batchnorm_same_function_no_batchnorm(name):
     x = torch.nn.functional.one_hot(torch.randint(0, 4, (5, 64)), 4).permute(0, 2, 1).float()
     with torch.no_grad():
         np.testing.assert_allclose(folded(x).numpy(), model.eval()(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [{"padding": "same"}, {"padding": 3, "bias": False}, {"padding": "valid"},
+                                {"padding": "same", "dilation": 2}, {"padding": 2, "stride": 2}])
+def test_grouped_conv_matches_conv1d(kw):
+    """The channels-last path of GroupedConv1d computes nn.Conv1d's function and gradients on the same weights."""
+    from seq2expr.models.layers import ConvBlock, GroupedConv1d
+
+    torch.manual_seed(0)
+    ref = torch.nn.Conv1d(16, 24, 7, groups=8, **kw)
+    fast = GroupedConv1d(16, 24, 7, groups=8, **kw)
+    fast.load_state_dict(ref.state_dict())
+    x = torch.randn(5, 16, 40, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    out_ref, out = ref(x), fast(x2)
+    torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(out)
+    out_ref.backward(g)
+    out.backward(g)
+    torch.testing.assert_close(x2.grad, x.grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast.weight.grad, ref.weight.grad, rtol=1e-4, atol=1e-4)
+    assert isinstance(ConvBlock(16, 16, 7, groups=4).conv, GroupedConv1d)
+    assert type(ConvBlock(16, 16, 7).conv) is torch.nn.Conv1d

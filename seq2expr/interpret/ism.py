@@ -144,6 +144,13 @@ def _broadcast_ok(v) -> bool:
     return not isinstance(v, torch.Tensor) or v.ndim == 0 or v.shape[-1] == 1
 
 
+class _Tracer(fx.Tracer):
+    """``torch.fx`` tracer that keeps every Conv1d (subclasses such as ``GroupedConv1d`` too) as one module."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return isinstance(m, nn.Conv1d) or super().is_leaf_module(m, module_qualified_name)
+
+
 class _FastISM:
     """Traced model plus the locality rules above."""
 
@@ -151,7 +158,7 @@ class _FastISM:
         # optional forward arguments (e.g. return_attention=False) are frozen at their defaults
         params = list(inspect.signature(model.forward).parameters.values())[1:]
         concrete = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
-        self.gm = fx.symbolic_trace(model, concrete_args=concrete or None)
+        self.gm = fx.GraphModule(model, _Tracer().trace(model, concrete_args=concrete or None))
         self.nodes = list(self.gm.graph.nodes)
         self.input = next(n for n in self.nodes if n.op == "placeholder")
         self.dependent: set[fx.Node] = set()

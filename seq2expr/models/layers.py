@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 T = TypeVar("T")
@@ -35,6 +36,26 @@ def per_layer(value: T | Sequence[T], n: int, name: str) -> list[T]:
     return [value] * n
 
 
+class GroupedConv1d(nn.Conv1d):
+    """``nn.Conv1d`` whose grouped convolutions run on CPU as channels-last 2-D convolutions.
+
+    oneDNN's 1-D grouped kernels are slow on CPU: LegNet's 512-channel, 2-channels-per-group, 7-wide
+    convolution took 150-195 ms forward + backward (batch 128, 2 cores) against 51 ms as a channels-last
+    ``conv2d`` of the same weights; a whole default LegNet training step runs 1.1x faster (371 vs 333 seq/s,
+    alternating runs in one process; inference unchanged, ~780 seq/s either way). Same parameters
+    (3-D weight), same ``state_dict``, same outputs to float rounding; other devices use the 1-D kernel.
+    """
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        if self.groups == 1 or self.padding_mode != "zeros" or input.device.type != "cpu" or input.dim() != 3:
+            return super()._conv_forward(input, weight, bias)
+        padding = self.padding if isinstance(self.padding, str) else (0, self.padding[0])
+        x = input.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        w = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        out = F.conv2d(x, w, bias, (1, self.stride[0]), padding, (1, self.dilation[0]), self.groups)
+        return out.squeeze(2).contiguous()
+
+
 class ConvBlock(nn.Sequential):
     """``Conv1d('same') -> BatchNorm -> activation -> MaxPool -> Dropout``; the unit of every CNN here.
 
@@ -50,8 +71,9 @@ class ConvBlock(nn.Sequential):
         total = dilation * (kernel_size - 1)
         if total % 2:  # even kernel: pad explicitly (one more base on the right, as torch's 'same' does)
             layers["pad"] = nn.ConstantPad1d((total // 2, total - total // 2), 0.0)
-        layers["conv"] = nn.Conv1d(in_ch, out_ch, kernel_size, padding=0 if total % 2 else "same",
-                                   dilation=dilation, groups=groups, bias=not batch_norm)
+        conv = GroupedConv1d if groups > 1 else nn.Conv1d
+        layers["conv"] = conv(in_ch, out_ch, kernel_size, padding=0 if total % 2 else "same", dilation=dilation,
+                              groups=groups, bias=not batch_norm)
         if batch_norm:
             layers["bn"] = nn.BatchNorm1d(out_ch)
         layers["act"] = activation(act)
