@@ -144,10 +144,22 @@ class TrainConfig(_Strict):
         return self
 
 
+class TuneConfig(_Strict):
+    """Hyper-parameter search (``seq2expr tune``); see :mod:`seq2expr.training.tune` for the space syntax."""
+
+    params: dict[str, str] = Field(default_factory=dict)  # e.g. {"train.lr": "log:1e-4:1e-2"}
+    trials: int = Field(20, ge=1)  # in all, counting those already in the study
+    timeout_minutes: float | None = None  # stop starting new trials after this long (this call)
+    prune: bool = True  # stop trials whose validation metric falls below the median of earlier trials
+    prune_after_trials: int = Field(3, ge=0)  # ... once this many trials have finished
+    prune_after_epochs: int = Field(2, ge=0)  # ... and not before this epoch
+
+
 class RunConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
     output_dir: str = "runs/default"
 
     @model_validator(mode="after")

@@ -1,4 +1,4 @@
-"""CLI commands ``train``, ``predict`` and ``evaluate``.
+"""CLI commands ``train``, ``tune``, ``predict`` and ``evaluate``.
 
 ``INPUT`` for predict/evaluate is a file (TSV/CSV/parquet/FASTA) or a registry data set ``NAME[:SUBSET]``:
 a named subset of the entry (``dream2022:test``, ``vaishnav2022:native_complex``) or else the rows whose
@@ -100,7 +100,7 @@ def _fail(err: Exception) -> None:
 
 
 def register(app: typer.Typer, data_app: typer.Typer) -> None:
-    """Add ``train``, ``predict`` and ``evaluate``."""
+    """Add ``train``, ``tune``, ``predict`` and ``evaluate``."""
 
     @app.command("train")
     def train_cmd(
@@ -132,6 +132,51 @@ def register(app: typer.Typer, data_app: typer.Typer) -> None:
         logs = sorted(out.glob("*/logs/metrics.csv")) if (cfg.train.ensemble_seeds or cfg.train.ensemble_folds) \
             else [out / "logs" / "metrics.csv"]
         con.print("logs:    " + ", ".join(map(str, logs)))
+
+    @app.command("tune")
+    def tune_cmd(
+        config: Path = typer.Argument(..., exists=True, dir_okay=False, help="Run config YAML (its tune: section)."),
+        param: list[str] = typer.Option(None, "--param", help="Search a value: key=log:LOW:HIGH | float:LOW:HIGH | "
+                                                              "int:LOW:HIGH | cat:A|B|... (repeatable)."),
+        trials: int = typer.Option(None, "--trials", help="Trials in all (default: tune.trials)."),
+        timeout_minutes: float = typer.Option(None, "--timeout-minutes", help="Start no trial after this long."),
+        set_: list[str] = typer.Option(None, "--set", help="Override a config value: key.sub=value (repeatable)."),
+        progress: bool = typer.Option(False, "--progress", help="Progress bar for every trial."),
+    ) -> None:
+        """Search hyper-parameters with optuna (TPE, median pruning); resumable; writes OUTPUT_DIR/tune/best.yaml."""
+        from rich.table import Table
+
+        from seq2expr.config import load_config
+        from seq2expr.data.errors import DataError
+        from seq2expr.training.tune import tune
+
+        try:
+            cfg = load_config(config, set_ or [])
+            params = dict(cfg.tune.params)
+            for item in param or []:
+                key, sep, spec = item.partition("=")
+                if not sep:
+                    raise ValueError(f"--param {item!r} is not of the form key=kind:...")
+                params[key.strip()] = spec.strip()
+            summary = tune(cfg, params, trials=trials, timeout_minutes=timeout_minutes, progress=progress)
+        except (DataError, ValueError, FileNotFoundError) as e:
+            _fail(e)
+        import pandas as pd
+
+        monitor, cols = summary["monitor"], ["trial", summary["monitor"], *summary["space"]]
+        table = Table(title=f"tune: {summary['n_trials']} trials {summary['states']}; top by {monitor}")
+        for col in cols:
+            table.add_column(col, justify="right")
+        rows = pd.read_csv(Path(cfg.output_dir) / "tune" / "trials.tsv", sep="\t")
+        rows = rows[rows["state"] == "COMPLETE"].sort_values(monitor, ascending=False).head(10)
+        for rec in rows[cols].itertuples(index=False):
+            table.add_row(*[_fmt(v) for v in rec])
+        con = _console()
+        con.print(table)
+        if summary.get("best_config"):
+            con.print(f"best:    trial {summary['best_trial']}, {summary['monitor']} {summary['best_value']:.4f}, "
+                      f"{summary['best_values']}")
+            con.print(f"config:  {summary['best_config']}  (seq2expr train {summary['best_config']})")
 
     @app.command("predict")
     def predict_cmd(
