@@ -62,15 +62,11 @@ def _read(cfg: DataConfig, path: str, values: str | None) -> Records:
                         target_columns=cfg.target_columns, group_columns=group_cols)
 
 
-def _with_file(cfg: DataConfig, records: Records, path: str, prefix: str) -> tuple[Records, Records]:
-    """Read a further file (validation or test) of the same layout; keep the group columns both have."""
+def _read_extra(cfg: DataConfig, path: str, prefix: str) -> Records:
+    """A further file of the same layout (validation or test); row-number IDs get ``prefix`` so none collide."""
     more = _read(cfg, path, None)
     validate_sequences(more, cfg.policy.to_policy())
-    if cfg.id_column is None:  # row-number IDs would collide
-        more = replace(more, ids=np.char.add(prefix, more.ids))
-    common = sorted(set(records.groups) & set(more.groups))
-    return (replace(records, groups={k: records.groups[k] for k in common}),
-            replace(more, groups={k: more.groups[k] for k in common}))
+    return replace(more, ids=np.char.add(prefix, more.ids)) if cfg.id_column is None else more
 
 
 def load_records(cfg: DataConfig) -> tuple[Records, np.ndarray]:
@@ -89,13 +85,15 @@ def load_records(cfg: DataConfig) -> tuple[Records, np.ndarray]:
     split_col = records.groups.get("split")
     if split_col is not None and cfg.split.method != "column" and not cfg.test_path:
         role[np.char.lower(np.asarray(split_col).astype(str)) == "test"] = "test"
-    parts = [records]
-    for path, name in ((cfg.valid_path, "valid"), (cfg.test_path, "test")):
-        if path:
-            parts[0], more = _with_file(cfg, parts[0], path, f"{name}:")
-            parts = [replace(p, groups={k: p.groups[k] for k in more.groups}) for p in parts] + [more]
-            role = np.r_[role, np.full(len(more), name)]
-    return (concat_records(parts) if len(parts) > 1 else records), role
+    extra = [(name, _read_extra(cfg, path, f"{name}:"))
+             for path, name in ((cfg.valid_path, "valid"), (cfg.test_path, "test")) if path]
+    if not extra:
+        return records, role
+    parts = [records, *(more for _, more in extra)]
+    common = sorted(set.intersection(*(set(p.groups) for p in parts)))  # group columns every file has
+    parts = [replace(p, groups={k: p.groups[k] for k in common}) for p in parts]
+    role = np.concatenate([role, *(np.full(len(more), name) for name, more in extra)])
+    return concat_records(parts), role
 
 
 def _splits_with_valid_file(cfg: DataConfig, codes: np.ndarray, records: Records, role: np.ndarray
