@@ -49,6 +49,8 @@ from seq2expr.training.predict import predict
 
 RESULTS = REPO / "bench" / "results"
 SEQ_LEN = 110
+# the small model of the memory runs: the streaming and the data path, not the model, are measured
+SMALL_CNN = {"channels": [16], "kernel_sizes": 8, "pool_sizes": [SEQ_LEN], "convs_per_block": 1, "hidden": [16]}
 
 
 def _config(work: Path, args, synthetic_path: Path | None) -> object:
@@ -208,7 +210,7 @@ def bench_memory_flatness(work: Path, sizes: list[int], threads: int, batch: int
     from seq2expr.models.saved import save_model
 
     torch.manual_seed(0)
-    small = {"channels": [16], "kernel_sizes": 8, "pool_sizes": [SEQ_LEN], "convs_per_block": 1, "hidden": [16]}
+    small = SMALL_CNN
     model = build_model("cnn", seq_len=SEQ_LEN, n_targets=1, **small)
     model_dir = save_model(work / "small_model", model, {
         "model": {"name": "cnn", "params": small, "seq_len": SEQ_LEN, "n_targets": 1}, "policy": {},
@@ -248,6 +250,7 @@ def bench_memory_flatness(work: Path, sizes: list[int], threads: int, batch: int
 # random split), then trains a fixed number of batches; VmRSS is sampled every 50 batches
 _TRAIN_CHILD = """
 import json, re, sys, time, torch
+from pathlib import Path
 import lightning as L
 torch.set_num_threads(int(sys.argv[4]))
 from seq2expr.config import load_config
@@ -271,7 +274,7 @@ class Sample(L.Callback):
         if batch_idx + 1 >= steps:
             trainer.should_stop = True
 t = time.perf_counter()
-fit_member(cfg, bundle, 0, __import__("pathlib").Path(sys.argv[2]) / "run", resume=False, progress=False,
+fit_member(cfg, bundle, 0, Path(sys.argv[2]) / "run", resume=False, progress=False,
            callbacks=[Sample()])
 print(json.dumps([len(bundle.codes), prep_s, prep_hwm, after_prep, time.perf_counter() - t, mem("VmHWM"), trace]))
 """
@@ -279,7 +282,7 @@ print(json.dumps([len(bundle.codes), prep_s, prep_hwm, after_prep, time.perf_cou
 
 def bench_train_memory(work: Path, sizes: list[int], threads: int, steps: int) -> dict:
     """RSS of preparation and of training vs the number of sequences, each size in a fresh process."""
-    small = {"channels": [16], "kernel_sizes": 8, "pool_sizes": [SEQ_LEN], "convs_per_block": 1, "hidden": [16]}
+    small = SMALL_CNN
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(threads)}
     rows = []
     for n in sizes:
