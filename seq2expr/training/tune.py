@@ -135,8 +135,9 @@ def _write_outputs(study, cfg: RunConfig, space: list[Param], out: Path, monitor
     import optuna
     import pandas as pd
 
+    trials = study.get_trials(deepcopy=False)
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    for t in trials:
         rows.append({"trial": t.number, "state": t.state.name, monitor: t.value,
                      "epochs": (max(t.intermediate_values) + 1) if t.intermediate_values else None,
                      "seconds": round(t.duration.total_seconds(), 1) if t.duration else None,
@@ -144,7 +145,7 @@ def _write_outputs(study, cfg: RunConfig, space: list[Param], out: Path, monitor
     table = pd.DataFrame(rows)
     with atomic_path(out / "trials.tsv") as tmp:
         table.to_csv(tmp, sep="\t", index=False)
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     summary: dict[str, Any] = {"monitor": monitor, "direction": "maximize", "n_trials": len(rows),
                                "states": table["state"].value_counts().to_dict() if len(table) else {},
                                "space": {p.key: {"kind": p.kind, "low": p.low, "high": p.high,
