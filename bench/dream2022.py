@@ -2,11 +2,11 @@
 
 Run by hand (each model trains in its own subprocess, so peak memory is per model):
 
-    SEQ2EXPR_DATA_MIRROR=../shared/data seq2expr train configs/dream2022.yaml     # the default model
+    SEQ2EXPR_DATA_MIRROR=../shared/data seq2expr train dream2022     # the default model
     SEQ2EXPR_DATA_MIRROR=../shared/data python bench/dream2022.py --threads 2 --minutes 6 \\
         --reuse legnet=runs/dream2022
 
-Per zoo model (legnet, cnn, rescnn mini, hybrid), all with configs/dream2022.yaml's data, split and optimiser
+Per zoo model (legnet, cnn, rescnn mini, hybrid), all with the dream2022 config's data, split and optimiser
 settings: private-set r^2 and Spearman rho, the DREAM challenge scores (weighted; SNV pairs = the public
 pairs plus every other one-substitution pair, see seq2expr.evaluation.dream), per-subset r^2, training
 time, parameters, training and inference sequences/second, peak memory, achieved FLOP/s as a fraction of
@@ -15,7 +15,7 @@ model, data and batch size (sequences/second). Beside them: the published Camfor
 predictions on the same private sequences, the published private leaderboard (trained on 6.7M sequences),
 and transfer to Vaishnav et al. 2022 Native/Random complex-medium sets (sequences in training dropped).
 
-``--reuse legnet=runs/dream2022`` takes the model trained by ``seq2expr train configs/dream2022.yaml`` (its
+``--reuse legnet=runs/dream2022`` takes the model trained by ``seq2expr train dream2022`` (its
 test predictions, fit log and per-member training times) instead of retraining; the other models train one
 member on the config's validation fold with ``--minutes`` of training each:
 the epoch count is chosen from a measured step time so the one-cycle schedule finishes within the budget.
@@ -98,7 +98,7 @@ def plain_loop_rate(cfg, bundle, steps: int) -> float:
 
 def _predict_timed(model, codes, rows: np.ndarray, rc: bool, seconds: float | None, seed: int = 0):
     """Predictions for ``rows`` (in a seeded random order, stopping after ``seconds``): (rows done, preds, s)."""
-    from seq2expr.training.predict import predict
+    from seq2expr.inference import predict
 
     order = rows if seconds is None else np.random.default_rng(seed).permutation(rows)
     done, preds, t0 = [], [], time.perf_counter()
@@ -158,12 +158,10 @@ def _log(msg: str) -> None:
 
 def run_one(args) -> dict:
     """Train (or reuse) one model, then measure and score it; returns the result row."""
-    from types import SimpleNamespace
-
     from seq2expr.data.prepare import prepare_data
     from seq2expr.data.registry import load_dataset
-    from seq2expr.evaluation.dream import score_records
-    from seq2expr.models.saved import load_model
+    from seq2expr.evaluation.dream import score_ids
+    from seq2expr.inference import load_model
 
     name = args.one
     work = Path(args.workdir) / name
@@ -180,13 +178,13 @@ def run_one(args) -> dict:
     if reuse:
         run_dir = Path(reuse)
         saved = load_model(run_dir / "model")
-        model, rc = saved.model, bool(saved.config.get("rc_average", True))
+        model, rc = saved.model, saved.config.rc_average
         fit = _fit_log(run_dir)
         secs = [x for x in fit["train_seconds"] if x is not None]
         train_s = sum(secs) if len(secs) == len(fit["epochs"]) else args.reuse_train_seconds
         epochs_total = sum(e or 0 for e in fit["epochs"])
         row.update(source=f"reused {run_dir} (seq2expr train {args.config})", fit=fit,
-                   params_config=saved.config["model"]["params"])
+                   params_config=saved.config.model.params)
     else:
         epoch_s = n_train / peer * 1.1  # + validation and loop overhead
         cfg.train.epochs = max(1, int(args.minutes * 60 / epoch_s))
@@ -233,7 +231,7 @@ def run_one(args) -> dict:
                inference_efficiency=efficiency(fwd_flops_seq * n_fwd * infer_rate, 1.0, args.threads),
                n_private_scored=int(len(ids)), n_private=int(len(test)))
     _log(f"{name}: {n_inf} private sequences predicted in {secs:.0f}s")
-    scores = score_records(SimpleNamespace(ids=ids.astype(str)), pred)
+    scores = score_ids(ids, pred)
     row.update(private=scores["subsets"]["all"], score_pearson=scores["score_pearson"],
                score_spearman=scores["score_spearman"],
                subsets={k: v for k, v in scores["subsets"].items()}, weights_used=scores["weights_used"])
@@ -245,15 +243,13 @@ def run_one(args) -> dict:
 
 def published_rows() -> dict:
     """Camformer / Camformer-Mini predictions on the private set and the published private leaderboard."""
-    from types import SimpleNamespace
-
     from seq2expr.data.registry import load_dataset
-    from seq2expr.evaluation.dream import score_records
+    from seq2expr.evaluation.dream import score_ids
 
     test = load_dataset("dream2022:test")
     out = {}
     for col in ("camformer", "camformer_mini"):
-        s = score_records(SimpleNamespace(ids=test.ids), np.asarray(test.groups[col]))
+        s = score_ids(test.ids, np.asarray(test.groups[col]))
         out[col] = {"private": s["subsets"]["all"], "score_pearson": s["score_pearson"],
                     "score_spearman": s["score_spearman"], "subsets": s["subsets"]}
     board: dict = {}
@@ -284,10 +280,10 @@ def write_report(rows: list[dict], pub: dict, meta: dict) -> None:
          f"GFLOP/s for the {meta['machine']['cores']} threads used). Load average (1/5/15 min) at start "
          f"{_load(meta['load_start'])}, end {_load(meta['load_end'])}.", "",
          f"Command: `{meta['command']}`", "",
-         "Models train with configs/dream2022.yaml's data (similarity clusters of the public sequences dealt "
+         "Models train with the dream2022 config's data (similarity clusters of the public sequences dealt "
          "into 10 folds), target standardisation, AdamW + one-cycle, RC augmentation and RC test-time "
          f"averaging, {meta['machine']['cores']} torch threads. Rows marked 'ensemble' are the full "
-         "`seq2expr train configs/dream2022.yaml` run (a cross-validation ensemble, one member per listed "
+         "`seq2expr train dream2022` run (a cross-validation ensemble, one member per listed "
          "fold; train s is the sum over members); the other models train one member (validated on fold 0) "
          f"with a {meta['minutes']} min budget (epochs chosen from a measured step time). "
          "r^2 = squared Pearson r on the private sequences; score = DREAM challenge weighting of per-subset "

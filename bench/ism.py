@@ -39,9 +39,9 @@ def default_model() -> Path:
 
 def load_inputs(model_dir: Path, n: int) -> tuple[torch.nn.Module, torch.Tensor]:
     """The saved model and the first ``n`` DREAM test sequences, one-hot with the model's policy."""
-    from seq2expr.cli.train import load_split
+    from seq2expr.data.registry import load_split
     from seq2expr.data.sequences import encode, one_hot
-    from seq2expr.models.saved import load_model
+    from seq2expr.inference import load_model
 
     saved = load_model(model_dir)
     rec = load_split("dream2022:test")
@@ -104,7 +104,7 @@ def measure(model_dir: Path, n: int, args, methods: list[str]) -> dict:
 
     k = min(8, n)
     ours_flops = count_flops(lambda: ism(model, x[:k], target=0, center=True, batch_size=args.batch_size)) * n / k
-    from seq2expr.models.saved import load_model
+    from seq2expr.inference import load_model
 
     spec = load_model(model_dir).config
     result = {"model": str(model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir),

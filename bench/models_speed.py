@@ -1,6 +1,6 @@
 """Parameter counts, training and inference throughput, FLOP/s and memory of every model at its default size.
 
-Measures forward+backward+Adam steps and RC-averaged inference (``seq2expr.training.predict.predict``) on random
+Measures forward+backward+Adam steps and RC-averaged inference (``seq2expr.inference.predict``) on random
 batches (default: batch 128, 110 bp, 2 CPU threads, the DREAM yeast promoter length). FLOPs are counted with
 torch's FlopCounterMode (``bench/common.py``) and divided by the measured time, as a fraction of the CPU's
 nominal fp32 peak. Peak RSS is the process's, read after each model (it only grows). Writes
@@ -23,9 +23,9 @@ from common import efficiency, machine_peak_flops, model_flops, peak_rss_mb
 
 from seq2expr.atomic import write_text
 from seq2expr.data.sequences import one_hot
+from seq2expr.inference import predict
 from seq2expr.models import build_model
 from seq2expr.models.layers import n_params
-from seq2expr.training.predict import predict
 
 MODELS = [("cnn", {}), ("rescnn", {"size": "mini"}), ("rescnn", {"size": "full"}), ("legnet", {}),
           ("hybrid", {}), ("dual", {})]
@@ -56,9 +56,9 @@ def throughput(model: torch.nn.Module, x: torch.Tensor, steps: int, warmup: int 
 
 def inference_throughput(model: torch.nn.Module, codes: np.ndarray, batch: int, device: str) -> float:
     """Sequences per second of RC-averaged prediction from uint8 codes (one warm-up batch)."""
-    predict(model, codes[:batch], batch_size=batch, device=device)
+    predict(model, codes[:batch], batch_size=batch, device=device, rc_average=True)
     t = time.perf_counter()
-    predict(model, codes, batch_size=batch, device=device)
+    predict(model, codes, batch_size=batch, device=device, rc_average=True)
     return len(codes) / (time.perf_counter() - t)
 
 

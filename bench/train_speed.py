@@ -6,7 +6,7 @@ clipping, reverse-complement augmentation, RC-averaged validation) on both sides
 * **train**: ``seq2expr.training.fit.fit_member`` (Lightning, batches gathered from the memmapped uint8 codes,
   one-hot per batch) vs a hand-written loop (``F.one_hot`` of the same codes per batch). Reported: training
   sequences/s (optimiser steps only, validation excluded), epoch wall time with validation, the ratio.
-* **inference**: ``seq2expr.training.predict.predict`` vs a plain ``no_grad`` loop, both RC-averaged.
+* **inference**: ``seq2expr.inference.predict`` vs a plain ``no_grad`` loop, both RC-averaged.
 * **FLOP/s**: counted FLOPs (``torch.utils.flop_counter``) over wall time, as a fraction of the CPU's
   nominal fp32 peak (``bench/common.py``).
 * **training memory**: ``prepare_data`` + a fixed number of training batches on 100k, 300k and 1M random
@@ -44,8 +44,8 @@ from common import MIRROR, REPO, efficiency, load_average, machine_peak_flops, m
 
 from seq2expr.atomic import write_json, write_text
 from seq2expr.config import load_config
+from seq2expr.inference import predict
 from seq2expr.models.registry import build_model
-from seq2expr.training.predict import predict
 
 RESULTS = REPO / "bench" / "results"
 SEQ_LEN = 110
@@ -167,7 +167,7 @@ def bench_plain_train(cfg, bundle) -> dict:
 
 def bench_inference(model: torch.nn.Module, codes: np.ndarray, batch: int) -> dict:
     model.eval()
-    predict(model, codes[:batch], batch_size=batch)  # warm-up
+    predict(model, codes[:batch], batch_size=batch, rc_average=True)  # warm-up
     t0, c0 = time.perf_counter(), time.process_time()
     ours = predict(model, codes, batch_size=batch, rc_average=True)
     ours_s, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -190,15 +190,15 @@ def bench_inference(model: torch.nn.Module, codes: np.ndarray, batch: int) -> di
 _CHILD = """
 import json, re, sys, time, torch
 torch.set_num_threads(int(sys.argv[6]))
-import seq2expr.training.predict as P
+import seq2expr.inference.predict as P
 def mem(key):
     return int(re.search(key + r":\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024.0
-trace, inner = [], P.predict_codes
+trace, inner = [], P.predict
 def traced(*a, **k):
     out = inner(*a, **k)
     trace.append(round(mem("VmRSS"), 1))
     return out
-P.predict_codes = traced
+P.predict = traced  # called once per chunk by predict_file
 t, c = time.perf_counter(), time.process_time()
 n = P.predict_file(sys.argv[1], sys.argv[2], sys.argv[3], batch_size=int(sys.argv[4]), chunk_size=int(sys.argv[5]))
 print(json.dumps([n, time.perf_counter() - t, time.process_time() - c, mem("VmHWM"), trace]))
@@ -207,7 +207,7 @@ print(json.dumps([n, time.perf_counter() - t, time.process_time() - c, mem("VmHW
 
 def bench_memory_flatness(work: Path, sizes: list[int], threads: int, batch: int, chunk: int) -> dict:
     """``predict_file`` on growing random inputs, each in a fresh process: peak RSS per input size."""
-    from seq2expr.models.saved import save_model
+    from seq2expr.inference import save_model
 
     torch.manual_seed(0)
     small = SMALL_CNN

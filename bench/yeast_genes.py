@@ -188,9 +188,8 @@ def run_one(spec: dict) -> dict:
 
     from seq2expr.config import RunConfig
     from seq2expr.data.prepare import prepare_data
-    from seq2expr.models.saved import load_model
+    from seq2expr.inference import load_model, predict
     from seq2expr.training.fit import train
-    from seq2expr.training.predict import predict
 
     class Timer(L.Callback):
         """Seconds and sequences of training batches: from each epoch's start to its last training batch's end

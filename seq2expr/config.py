@@ -1,36 +1,47 @@
-"""Typed run configuration, loaded from YAML with ``key.sub=value`` overrides.
+"""Typed configuration, loaded from YAML with ``key.sub=value`` overrides; the bottom layer (imports nothing
+of the package).
 
 One :class:`RunConfig` drives ``seq2expr train``: where the data is and how to read, encode, label and
 split it (:class:`DataConfig`), which architecture (:class:`ModelConfig`) and how to train it
-(:class:`TrainConfig`). The resolved config is written beside the outputs so a run can be repeated.
+(:class:`TrainConfig`). The resolved config is written beside the outputs so a run can be repeated, and a
+saved model keeps its ``data`` and ``train`` sections (:mod:`seq2expr.inference.saved`).
+The sequence policy (:class:`SequencePolicy`) is defined here, once; :mod:`seq2expr.data.sequences` applies it.
+Shipped run configs live in the package (``seq2expr/configs/*.yaml``): :func:`shipped_configs`.
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from seq2expr.data.sequences import SequencePolicy
+Side = Literal["left", "right", "centre"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class PolicyConfig(_Strict):
-    """Mirror of :class:`~seq2expr.data.sequences.SequencePolicy`."""
+class SequencePolicy(_Strict):
+    """How raw strings are validated, sized and one-hot encoded (see :mod:`seq2expr.data.sequences`)."""
 
-    length: int | None = None
-    pad: Literal["left", "right", "centre"] = "right"
-    truncate: Literal["left", "right", "centre"] = "right"
-    iupac: Literal["reject", "n"] = "reject"
-    n_value: float = 0.0
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def to_policy(self) -> SequencePolicy:
-        return SequencePolicy(**self.model_dump())
+    length: int | None = Field(None, ge=1)  # None: all sequences must already share one length
+    pad: Side = "right"  # where N padding goes when a sequence is short
+    truncate: Side = "right"  # which end is cut when a sequence is long
+    iupac: Literal["reject", "n"] = "reject"  # other IUPAC codes: rejected, or read as N
+    n_value: float = 0.0  # one-hot value of N in each of the 4 channels (0 or 0.25)
+
+    def to_dict(self) -> dict:
+        return self.model_dump()
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> SequencePolicy:
+        return cls.model_validate(d or {})
 
 
 class TargetConfig(_Strict):
@@ -97,7 +108,7 @@ class DataConfig(_Strict):
     sequence_column: str = "sequence"
     target_columns: list[str] = Field(default_factory=lambda: ["expression"])
     group_columns: list[str] = Field(default_factory=list)  # kept for per-group metrics
-    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    policy: SequencePolicy = Field(default_factory=SequencePolicy)
     target: TargetConfig = Field(default_factory=TargetConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     cache_dir: str | None = None  # encoded memmap cache (default: $SEQ2EXPR_CACHE or ~/.cache/seq2expr)
@@ -195,11 +206,34 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
+def shipped_configs() -> dict[str, Path]:
+    """The run configs shipped inside the package, by name (``dream2022`` -> ``.../configs/dream2022.yaml``)."""
+    folder = resources.files("seq2expr") / "configs"
+    if not folder.is_dir():
+        return {}
+    return {Path(f.name).stem: Path(str(f)) for f in sorted(folder.iterdir(), key=lambda f: f.name)
+            if f.name.endswith(".yaml")}
+
+
+def config_path(name_or_path: str | Path) -> Path:
+    """A config file: the path when it exists, else the shipped config of that name (``dream2022``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = shipped_configs()
+    key = path.name.removesuffix(".yaml") if path.parent == Path(".") or path.parent.name == "configs" else None
+    if key in shipped:
+        return shipped[key]
+    raise FileNotFoundError(f"{name_or_path}: no such config file, and no shipped config of that name "
+                            f"(shipped: {', '.join(shipped) or 'none'})")
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
-    """Read a YAML run config (or defaults when ``path`` is None) and apply overrides."""
+    """Read a YAML run config (a path, or a shipped config's name; defaults when None) and apply overrides."""
     raw: dict = {}
     if path is not None:
-        text = Path(path).read_text()
+        path = config_path(path)
+        text = path.read_text()
         raw = yaml.safe_load(text) or {}
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: the top level of a config must be a mapping")

@@ -12,9 +12,10 @@ import yaml
 from typer.testing import CliRunner
 
 from seq2expr.cli.main import app
-from seq2expr.cli.train import parse_dataset_spec
+from seq2expr.data.registry import parse_dataset_spec
 from seq2expr.data.synthetic import make_synthetic
-from seq2expr.models.saved import EnsembleAverage, load_model
+from seq2expr.inference import load_model
+from seq2expr.models import EnsembleAverage
 
 runner = CliRunner()
 
@@ -78,7 +79,7 @@ def test_predict_command(trained, tmp_path):
     table[["id", "sequence"]].to_csv(tmp_path / "bad.tsv", sep="\t", index=False)
     res = runner.invoke(app, ["predict", str(run / "model"), str(tmp_path / "bad.tsv"), "-o", str(tmp_path / "b.tsv"),
                               "--id-column", "id"])
-    assert res.exit_code == 1 and "bad.tsv" in res.output and not (tmp_path / "b.tsv").exists()
+    assert res.exit_code == 2 and "bad.tsv" in res.output and not (tmp_path / "b.tsv").exists()
 
 
 def test_evaluate_command(trained, tmp_path):
@@ -95,7 +96,7 @@ def test_evaluate_command(trained, tmp_path):
     assert np.corrcoef(pred["target"], pred["prediction"])[0, 1] == pytest.approx(m["eval"]["overall"]["pearson_r"],
                                                                                   abs=1e-4)
     res = runner.invoke(app, ["evaluate", str(run / "model"), str(d / "data.tsv"), "--target-column", "nope"])
-    assert res.exit_code == 1 and "nope" in res.output
+    assert res.exit_code == 2 and "nope" in res.output
     # FASTA + a values table joined by ID: the same predictions as from the table
     table = pd.read_csv(d / "data.tsv", sep="\t").iloc[:40]
     (tmp_path / "in.fa").write_text("".join(f">{i} some description\n{s}\n" for i, s in zip(table["id"],
@@ -175,7 +176,7 @@ def test_registry_dataset_input(trained, tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     assert pd.read_csv(tmp_path / "v.tsv", sep="\t")["id"].tolist() == table["id"][split == "valid"].tolist()
     res = runner.invoke(app, ["predict", str(run / "model"), "toycli:nosuch", "-o", str(tmp_path / "x.tsv")])
-    assert res.exit_code == 1 and "nosuch" in res.output
+    assert res.exit_code == 2 and "nosuch" in res.output
 
 
 def test_dataset_spec_parsing(tmp_path, monkeypatch):
@@ -205,10 +206,10 @@ def test_predict_parquet_tsv_agree_and_bad_input(trained, tmp_path):
     for name, args in (("in.parquet", ["--sequence-column", "seq"]), ("in.tsv", ["--id-column", "name"])):
         res = runner.invoke(app, ["predict", str(run / "model"), str(tmp_path / name), "-o", str(tmp_path / "x.tsv"),
                                   *args])
-        assert res.exit_code == 1 and name in res.output and "missing" in res.output, res.output
+        assert res.exit_code == 2 and name in res.output and "missing" in res.output, res.output
         assert not (tmp_path / "x.tsv").exists()
     short = table.assign(sequence=table["sequence"].str[:30])  # the model takes 50 bp
     short.to_csv(tmp_path / "short.tsv", sep="\t", index=False)
     res = runner.invoke(app, ["predict", str(run / "model"), str(tmp_path / "short.tsv"), "-o",
                               str(tmp_path / "s.tsv")])
-    assert res.exit_code == 1 and "short.tsv" in res.output and "50 bp" in res.output, res.output
+    assert res.exit_code == 2 and "short.tsv" in res.output and "50 bp" in res.output, res.output

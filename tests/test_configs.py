@@ -4,14 +4,23 @@ of another species and assay (DeepSTARR enhancers: separate train/validation/tes
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from seq2expr.config import load_config
-from seq2expr.training.fit import train
+from seq2expr.config import load_config, shipped_configs
+from seq2expr.training import train
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+CONFIGS = list(shipped_configs().values())
+
+
+def test_configs_ship_inside_the_package():
+    assert {"dream2022", "table", "yeast_genes"} <= set(shipped_configs())
+    assert all(p.parent.name == "configs" and p.parent.parent.name == "seq2expr" for p in CONFIGS)
+    # a shipped config's name, or its old repository path, loads it
+    assert load_config("dream2022") == load_config(shipped_configs()["dream2022"])
+    assert load_config("configs/dream2022.yaml").model.name == "legnet"
+    with pytest.raises(FileNotFoundError, match="shipped: dream2022"):
+        load_config("no_such_config")
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])

@@ -11,8 +11,8 @@ import torch
 from seq2expr.data.sequences import decode, one_hot, reverse_complement_onehot
 from seq2expr.embeddings.kmer import KmerEmbedding, kmer_ids, train_kmer_word2vec
 from seq2expr.embeddings.lm import DNALanguageModel, LMOptions, embed_sequences, make_tiny_bert
+from seq2expr.inference import load_model, save_model
 from seq2expr.models.registry import build_model
-from seq2expr.models.saved import load_model, save_model
 
 MOTIF = "TGACTCA"
 
@@ -282,8 +282,8 @@ def test_lm_cnn_kmer_from_genome_fasta_through_train(tmp_path):
     import json
 
     from seq2expr.embeddings.kmer import genome_kmer_embedding
+    from seq2expr.inference import predict
     from seq2expr.training.fit import train
-    from seq2expr.training.predict import predict
 
     genome = tmp_path / "genome.fa"
     chroms = _genome(seed=1, n=12, length=2000)
@@ -317,8 +317,8 @@ def test_lm_cnn_lm_mode_through_train(tiny_bert, tmp_path):
 
     import pandas as pd
 
+    from seq2expr.inference import predict
     from seq2expr.training.fit import train
-    from seq2expr.training.predict import predict_saved
 
     codes, y = _planted_set(200, 120, seed=7)
     _write_table(tmp_path / "data.tsv", codes, y)
@@ -329,10 +329,10 @@ def test_lm_cnn_lm_mode_through_train(tiny_bert, tmp_path):
     assert np.isfinite(metrics["test"]["overall"]["pearson_r"])
     assert list((tmp_path / "lm_cache").glob("lm-*.npy"))
     saved = load_model(model_dir)
-    assert saved.config["model"]["params"]["lm_path"] == str(tiny_bert)
+    assert saved.config.model.params["lm_path"] == str(tiny_bert)
     pred = pd.read_csv(tmp_path / "run" / "predictions_test.tsv", sep="\t")
     table = pd.read_csv(tmp_path / "data.tsv", sep="\t").set_index("id")
-    again = predict_saved(saved, table.loc[pred["id"], "sequence"].tolist())
+    again = predict(saved, table.loc[pred["id"], "sequence"].tolist())
     np.testing.assert_allclose(np.asarray(again).ravel(), pred["prediction"], rtol=1e-4, atol=1e-4)
 
 

@@ -343,7 +343,7 @@ def test_cli_data_genes(toy, tmp_path):
     assert set(report["files"]) == {"parquet", "tsv"} and report["settings"]["windows"]["mask_codons"]
     res = CliRunner().invoke(app, ["data", "genes", "--genome", str(toy["fa"]), "--annotation", str(toy["gff"]),
                                    "--expression", str(tmp_path / "missing.tsv"), "-o", str(tmp_path / "o2")])
-    assert res.exit_code == 1 and "missing.tsv" in res.output
+    assert res.exit_code == 2 and "missing.tsv" in res.output
 
 
 def test_yeast_genome_build(mirror, tmp_path):

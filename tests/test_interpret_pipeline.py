@@ -12,12 +12,12 @@ import torch
 
 from seq2expr.data.sequences import encode, one_hot
 from seq2expr.data.synthetic import MotifSpec, make_synthetic
+from seq2expr.inference import save_model
 from seq2expr.interpret import global_importance as gi
 from seq2expr.interpret.modisco import run_modisco
 from seq2expr.interpret.motifs import jaspar_motifs, write_meme
 from seq2expr.interpret.report import write_report
 from seq2expr.models.registry import build_model, list_models, register
-from seq2expr.models.saved import save_model
 
 L = 100
 PARAMS = {"channels": 24, "kernel_size": 15}
@@ -154,7 +154,7 @@ def test_cli_interpret(trained, tmp_path):
     assert set(summary["matched_tfs"]) <= {"REB1", "GCN4"}  # only the user's motifs can match
     bad = CliRunner().invoke(app, ["interpret", str(trained["root"] / "reg"), str(tmp_path / "missing.tsv"),
                                    "-o", str(tmp_path / "x")])
-    assert bad.exit_code != 0
+    assert bad.exit_code == 2 and "missing.tsv" in bad.output
 
 
 def test_no_motif_gives_clear_message(caplog):
@@ -164,8 +164,42 @@ def test_no_motif_gives_clear_message(caplog):
     with caplog.at_level("WARNING"):
         assert run_modisco(x, hyp) == []
     assert "no motif" in caplog.text.lower()
+    from seq2expr.inference import SavedModelConfig
     from seq2expr.interpret.report import _html
 
-    page = _html({"model": {"name": "m"}}, "regression", "y", "saliency", 30, [], [], pd.DataFrame(), [], None,
-                 "fungi")
+    cfg = SavedModelConfig(model={"name": "m", "seq_len": L}, target_names=["y"])
+    page = _html(cfg, "y", "saliency", 30, [], [], pd.DataFrame(), [], None, "fungi")
     assert "No motif found" in page
+
+
+def test_report_ranks_by_the_numbers_predict_writes(trained, tmp_path):
+    """Top sequences are ranked by what `seq2expr predict` writes (original scale, strand-averaged), not by the
+    network's forward-strand output."""
+    import re
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from seq2expr.cli.main import app
+
+    model = tmp_path / "reg"
+    shutil.copytree(trained["root"] / "reg", model)
+    cfg = json.loads((model / "config.json").read_text())
+    cfg["target_transform"] = {"kind": "log1p", "standardize": True, "mean": [1.0], "std": [2.0]}
+    cfg["train"] = {"rc_average": True}
+    (model / "config.json").write_text(json.dumps(cfg))
+    report = write_report(model, trained["root"] / "test.tsv", tmp_path / "report", method="saliency", max_seqs=150,
+                          n_top=6, n_background=20, max_gi_motifs=0)
+    res = CliRunner().invoke(app, ["predict", str(model), str(trained["root"] / "test.tsv"), "-o",
+                                   str(tmp_path / "pred.tsv")])
+    assert res.exit_code == 0, res.output
+    written = pd.read_csv(tmp_path / "pred.tsv", sep="\t", dtype={"id": str}).set_index("id")["expression"]
+    data = np.load(report.parent / "attributions.npz")
+    ids = data["ids"].astype(str)
+    np.testing.assert_allclose(data["predictions"][:, 0], written.loc[ids].to_numpy(), rtol=1e-5)
+    top = re.findall(r"<p>(\S+) — predicted expression ([0-9.e+-]+) \(original scale\)", report.read_text())
+    expected = written.loc[ids].sort_values(ascending=False, kind="stable").head(6)
+    assert [t[0] for t in top] == list(expected.index)
+    np.testing.assert_allclose([float(t[1]) for t in top], expected.to_numpy(), rtol=1e-3)
+    raw = trained["model"](torch.from_numpy(data["onehot"].astype(np.float32)))[:, 0].detach().numpy()
+    assert not np.allclose(np.expm1(raw * 2.0 + 1.0), data["predictions"][:, 0], rtol=1e-3)  # strands averaged

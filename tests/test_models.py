@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from seq2expr.data.sequences import one_hot
+from seq2expr.inference import load_model, save_model
 from seq2expr.models import build_model, list_models
 from seq2expr.models.layers import n_params
-from seq2expr.models.saved import load_model, save_model
 
 ZOO = ["cnn", "rescnn", "legnet", "hybrid", "dual"]
 
@@ -194,7 +194,7 @@ def test_shuffled_labels_control(motif_data):
 @pytest.mark.parametrize("name", ["cnn", "legnet", "rescnn"])
 def test_fold_batchnorm_same_function_no_batchnorm(name):
     """Folding eval batch norm into the convolutions keeps the outputs and leaves the caller's model alone."""
-    from seq2expr.models.inference import fold_batchnorm
+    from seq2expr.inference import fold_batchnorm
 
     torch.manual_seed(0)
     model = build_model(name, seq_len=64, n_targets=2)

@@ -14,7 +14,7 @@ from seq2expr.data import cache as cache_mod
 from seq2expr.data.cache import cache_path, data_hash, encode_cached
 from seq2expr.data.dataset import make_loader, shift_codes
 from seq2expr.data.errors import DataError
-from seq2expr.data.prepare import prepare_data, prepare_inference_codes
+from seq2expr.data.prepare import prepare_data
 from seq2expr.data.records import Records
 from seq2expr.data.sequences import N_CODE, SequencePolicy, decode, encode, one_hot, reverse_complement_onehot
 from seq2expr.data.splits import SPLITS
@@ -258,9 +258,13 @@ def test_prepare_from_registry_with_split_column(tmp_path, monkeypatch):
     assert len(b.splits["valid"]) == 24 and b.groups["split"][b.splits["valid"]].tolist() == ["train"] * 24
 
 
-def test_prepare_inference_codes():
-    policy = SequencePolicy(length=10, pad="centre")
-    codes = prepare_inference_codes(["ACGTACGT", "ACGTACGTACGTAA"], policy, 10)
+def test_encode_for_a_saved_model_uses_its_policy_and_length():
+    from seq2expr.inference import SavedModelConfig, encode_for
+
+    def config(policy: dict, seq_len: int) -> SavedModelConfig:
+        return SavedModelConfig(model={"name": "cnn", "seq_len": seq_len}, data={"policy": policy})
+
+    codes = encode_for(config({"length": 10, "pad": "centre"}, 10), ["ACGTACGT", "ACGTACGTACGTAA"])
     assert decode(codes) == ["NACGTACGTN", "ACGTACGTAC"]
-    with pytest.raises(DataError, match="model takes 12 bp"):
-        prepare_inference_codes(["ACGTACGT"], SequencePolicy(), 12, ids=["x"], source="in.fa")
+    with pytest.raises(DataError, match="in.fa: record x: sequences are 8 bp but the model takes 12 bp"):
+        encode_for(config({}, 12), ["ACGTACGT"], ids=["x"], source="in.fa")

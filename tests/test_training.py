@@ -19,10 +19,9 @@ import seq2expr
 from seq2expr.config import load_config
 from seq2expr.data.sequences import encode, reverse_complement_codes
 from seq2expr.data.synthetic import make_synthetic
-from seq2expr.models.saved import load_model
+from seq2expr.inference import load_model, predict, predict_file
 from seq2expr.training.fit import _best_weights, _progress_bar, train
 from seq2expr.training.module import SeqModule, make_loss
-from seq2expr.training.predict import predict, predict_file, predict_saved
 
 REPO = Path(__file__).resolve().parents[1]
 MOTIFS = [{"name": "GCN4", "matrix_id": "MA0303.3", "effect": 2.0},
@@ -75,7 +74,8 @@ def test_regression_learns_and_writes_outputs(regression_run, data_dir):
         assert (out / name).is_file(), name
     cfg = json.loads((out / "model" / "config.json").read_text())
     assert cfg["model"]["name"] == "cnn" and cfg["model"]["seq_len"] == 60 and cfg["model"]["n_targets"] == 1
-    assert cfg["task"] == "regression" and cfg["target_names"] == ["expression"] and cfg["train"]["rc_average"]
+    assert cfg["train"]["task"] == "regression" and cfg["target_names"] == ["expression"] and cfg["train"]["rc_average"]
+    assert not {"task", "rc_average", "policy"} & set(cfg)  # each setting written once: in train / data
     assert cfg["metrics"]["test"]["pearson_r"] == pytest.approx(test["overall"]["pearson_r"])
     # the predictions table is on the measured scale and agrees with the metrics
     pred = pd.read_csv(out / "predictions_test.tsv", sep="\t")
@@ -130,7 +130,7 @@ def test_cross_validation_ensemble(data_dir, tmp_path):
     seeds = [json.loads((tmp_path / f"fold_{f}" / "checkpoints" / "run.json").read_text())["seed"] for f in range(3)]
     assert seeds == [0, 1, 2]
     saved = load_model(model_dir)
-    assert saved.config["ensemble_size"] == 3
+    assert saved.config.ensemble_size == 3
     with pytest.raises(ValueError, match="needs data.split.folds"):
         make_cfg(data_dir, tmp_path, "train.ensemble_folds=[0, 1]")
 
@@ -146,7 +146,7 @@ def test_classification_bce(data_dir, tmp_path):
     assert fit["monitor"] == "val_auroc"
     assert {"accuracy", "auroc", "auprc", "f1"} <= set(metrics["overall"])
     saved = load_model(model_dir)
-    prob = predict_saved(saved, ["TGACTCAT" * 7 + "ACGT", "AAGGGTCC" * 7 + "ACGT"])
+    prob = predict(saved, ["TGACTCAT" * 7 + "ACGT", "AAGGGTCC" * 7 + "ACGT"])
     assert ((prob >= 0) & (prob <= 1)).all() and prob[0, 0] > prob[1, 0]
 
 
@@ -299,7 +299,7 @@ def test_multi_task_with_standardised_targets(data_dir, tmp_path):
     tt = saved_cfg["target_transform"]
     assert tt["standardize"] and len(tt["mean"]) == 2 and len(tt["std"]) == 2
     assert saved_cfg["library_version"] == seq2expr.__version__ and len(saved_cfg["data_hash"]) >= 16
-    assert saved_cfg["data"]["target_columns"] == ["expression", "active"] and saved_cfg["policy"]
+    assert saved_cfg["data"]["target_columns"] == ["expression", "active"] and saved_cfg["data"]["policy"]
     pred = pd.read_csv(tmp_path / "predictions_test.tsv", sep="\t")
     assert list(pred.columns) == ["id", "expression_target", "expression_prediction", "active_target",
                                   "active_prediction"]
@@ -315,7 +315,7 @@ def test_saved_model_predicts_identically_without_lightning(regression_run, data
     expected = pd.read_csv(regression_run / "predictions_test.tsv", sep="\t")
     seqs = table.loc[expected["id"], "sequence"].tolist()
     saved = load_model(regression_run / "model")
-    in_process = predict_saved(saved, seqs)[:, 0]
+    in_process = predict(saved, seqs)[:, 0]
     np.testing.assert_allclose(in_process, expected["prediction"], rtol=1e-4, atol=1e-5)
     (tmp_path / "seqs.json").write_text(json.dumps(seqs))
     script = (
@@ -325,11 +325,10 @@ def test_saved_model_predicts_identically_without_lightning(regression_run, data
         "    raise AssertionError('unpickling while loading a saved model')\n"
         "pickle.load = pickle.loads = torch.load = refuse\n"
         "pickle.Unpickler = refuse\n"
-        "from seq2expr.models.saved import load_model\n"
-        "from seq2expr.training.predict import predict_saved\n"
+        "from seq2expr.inference import load_model, predict\n"
         "import seq2expr.evaluation.report, seq2expr.evaluation.metrics\n"
         f"seqs = json.load(open({str(tmp_path / 'seqs.json')!r}))\n"
-        f"p = predict_saved(load_model({str(regression_run / 'model')!r}), seqs)[:, 0]\n"
+        f"p = predict(load_model({str(regression_run / 'model')!r}), seqs)[:, 0]\n"
         "assert 'lightning' not in sys.modules and 'pytorch_lightning' not in sys.modules\n"
         "print(json.dumps(p.tolist()))\n"
     )
@@ -346,7 +345,7 @@ def test_predict_file_streams_in_chunks(regression_run, data_dir, tmp_path):
                      batch_size=8, id_column="id")
     out = pd.read_csv(tmp_path / "out.tsv", sep="\t")
     assert n == 101 and list(out.columns) == ["id", "expression"] and out["id"].tolist() == table["id"].tolist()
-    ref = predict_saved(load_model(regression_run / "model"), table["sequence"].tolist())[:, 0]
+    ref = predict(load_model(regression_run / "model"), table["sequence"].tolist())[:, 0]
     np.testing.assert_allclose(out["expression"], ref, rtol=1e-5, atol=1e-5)
 
 
@@ -361,7 +360,7 @@ def test_predict_restores_mode_and_averages_strands(regression_run):
     np.testing.assert_allclose(both, (fwd + rev) / 2, rtol=1e-5, atol=1e-6)
     # codes and their one-hot give the same answer
     onehot = np.eye(4, dtype=np.float32)[codes].transpose(0, 2, 1)
-    np.testing.assert_allclose(predict(model, onehot), both, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(predict(model, onehot, rc_average=True), both, rtol=1e-6, atol=1e-6)
 
 
 def test_recalibrate_batchnorm_gives_population_statistics():

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from seq2expr.cli.common import user_errors
+
 
 def _floats(text: str | None, one_ok: bool = False) -> tuple[float, float] | None:
     """``"lo,hi"`` -> ``(lo, hi)``; with ``one_ok`` a single value ``t`` -> ``(t, t)``."""
@@ -97,87 +99,74 @@ DROP_REASONS = {
 }
 
 
-def register(app: typer.Typer, data_app: typer.Typer) -> None:
-    """Add ``data genes`` and ``data genes-combine``."""
+def genes_cmd(
+    genome: Path = typer.Option(..., "--genome", help="FASTA (plain, bgzip or gzip)"),
+    annotation: Path = typer.Option(..., "--annotation", help="GTF or GFF3 (plain or .gz)"),
+    expression: Path = typer.Option(..., "--expression",
+                                    help="genes x samples table, or a folder / tarball of htseq-count files"),
+    out: Path = typer.Option(..., "-o", "--out", help="output folder (genes.parquet, report.json)"),
+    tss_bed: Path | None = typer.Option(None, "--tss-bed", help="BED of measured transcript starts"),
+    tss_names: Path | None = typer.Option(None, "--tss-names", help="2-column alias table for BED names"),
+    tss_bed_tts: bool = typer.Option(False, "--tss-bed-tts", help="also take the TTS from the BED end"),
+    tss_from: str = typer.Option("gene", "--tss-from", help="gene | transcript | codon"),
+    upstream: int = typer.Option(1000, "--upstream", help="bases before the TSS"),
+    downstream: int = typer.Option(500, "--downstream", help="bases from the TSS into the gene"),
+    tts_upstream: int = typer.Option(500, "--tts-upstream", help="bases up to and including the TTS"),
+    tts_downstream: int = typer.Option(1000, "--tts-downstream", help="bases after the TTS"),
+    spacer: int = typer.Option(20, "--spacer", help="Ns between the TSS and TTS windows"),
+    mask_codons: bool = typer.Option(False, "--mask-codons", help="N over the 3 bases at TSS and TTS"),
+    single_window: int | None = typer.Option(None, "--single-window",
+                                             help="one window of this length around the TSS (Xpresso: 10500)"),
+    single_upstream: int | None = typer.Option(None, "--single-upstream",
+                                               help="bases of the single window before the TSS (default 2/3)"),
+    biotypes: str = typer.Option("protein_coding", "--biotypes", help="comma list, or 'all'"),
+    units: str = typer.Option("auto", "--units", help="auto | counts | tpm | fpkm"),
+    gene_column: str | None = typer.Option(None, "--gene-column", help="gene ID column of a table"),
+    samples: str | None = typer.Option(None, "--samples", help="comma list of sample columns to use"),
+    aggregate: str = typer.Option("mean", "--aggregate", help="mean | median | max | none (per-sample)"),
+    transform: str = typer.Option("log1p", "--transform", help="log1p | log2p1 | log10p1 | none"),
+    label_quantiles: str | None = typer.Option(None, "--label-quantiles",
+                                               help="high/low classes by quantile, middle dropped: 0.25,0.75"),
+    label_thresholds: str | None = typer.Option(None, "--label-thresholds",
+                                                help="high/low by target value: lo,hi (or one threshold)"),
+    species: str | None = typer.Option(None, "--species", help="value of the species column"),
+    drop_padded: bool = typer.Option(False, "--drop-padded", help="drop windows that ran off a chromosome"),
+    families: bool = typer.Option(False, "--families", help="add a k-mer similarity 'family' column"),
+    folds: int | None = typer.Option(None, "--folds", help="add a 'fold' column: k folds of whole chromosomes"),
+    fold_by: str = typer.Option("chromosome", "--fold-by", help="chromosome | family (needs --families)"),
+    formats: str = typer.Option("parquet", "--format", help="parquet, tsv, or parquet,tsv"),
+) -> None:
+    """Build a gene-level table (DeepCRE windows around TSS and TTS, TPM targets) from a genome."""
+    from seq2expr.data.genome.build import build_gene_dataset
+    from seq2expr.data.genome.windows import WindowSpec
 
-    @data_app.command("genes")
-    def genes(
-        genome: Path = typer.Option(..., "--genome", help="FASTA (plain, bgzip or gzip)"),
-        annotation: Path = typer.Option(..., "--annotation", help="GTF or GFF3 (plain or .gz)"),
-        expression: Path = typer.Option(..., "--expression",
-                                        help="genes x samples table, or a folder / tarball of htseq-count files"),
-        out: Path = typer.Option(..., "-o", "--out", help="output folder (genes.parquet, report.json)"),
-        tss_bed: Path | None = typer.Option(None, "--tss-bed", help="BED of measured transcript starts"),
-        tss_names: Path | None = typer.Option(None, "--tss-names", help="2-column alias table for BED names"),
-        tss_bed_tts: bool = typer.Option(False, "--tss-bed-tts", help="also take the TTS from the BED end"),
-        tss_from: str = typer.Option("gene", "--tss-from", help="gene | transcript | codon"),
-        upstream: int = typer.Option(1000, "--upstream", help="bases before the TSS"),
-        downstream: int = typer.Option(500, "--downstream", help="bases from the TSS into the gene"),
-        tts_upstream: int = typer.Option(500, "--tts-upstream", help="bases up to and including the TTS"),
-        tts_downstream: int = typer.Option(1000, "--tts-downstream", help="bases after the TTS"),
-        spacer: int = typer.Option(20, "--spacer", help="Ns between the TSS and TTS windows"),
-        mask_codons: bool = typer.Option(False, "--mask-codons", help="N over the 3 bases at TSS and TTS"),
-        single_window: int | None = typer.Option(None, "--single-window",
-                                                 help="one window of this length around the TSS (Xpresso: 10500)"),
-        single_upstream: int | None = typer.Option(None, "--single-upstream",
-                                                   help="bases of the single window before the TSS (default 2/3)"),
-        biotypes: str = typer.Option("protein_coding", "--biotypes", help="comma list, or 'all'"),
-        units: str = typer.Option("auto", "--units", help="auto | counts | tpm | fpkm"),
-        gene_column: str | None = typer.Option(None, "--gene-column", help="gene ID column of a table"),
-        samples: str | None = typer.Option(None, "--samples", help="comma list of sample columns to use"),
-        aggregate: str = typer.Option("mean", "--aggregate", help="mean | median | max | none (per-sample)"),
-        transform: str = typer.Option("log1p", "--transform", help="log1p | log2p1 | log10p1 | none"),
-        label_quantiles: str | None = typer.Option(None, "--label-quantiles",
-                                                   help="high/low classes by quantile, middle dropped: 0.25,0.75"),
-        label_thresholds: str | None = typer.Option(None, "--label-thresholds",
-                                                    help="high/low by target value: lo,hi (or one threshold)"),
-        species: str | None = typer.Option(None, "--species", help="value of the species column"),
-        drop_padded: bool = typer.Option(False, "--drop-padded", help="drop windows that ran off a chromosome"),
-        families: bool = typer.Option(False, "--families", help="add a k-mer similarity 'family' column"),
-        folds: int | None = typer.Option(None, "--folds", help="add a 'fold' column: k folds of whole chromosomes"),
-        fold_by: str = typer.Option("chromosome", "--fold-by", help="chromosome | family (needs --families)"),
-        formats: str = typer.Option("parquet", "--format", help="parquet, tsv, or parquet,tsv"),
-    ) -> None:
-        """Build a gene-level table (DeepCRE windows around TSS and TTS, TPM targets) from a genome."""
-        from seq2expr.data.errors import DataError
-        from seq2expr.data.genome.build import build_gene_dataset
-        from seq2expr.data.genome.windows import WindowSpec
+    with user_errors():
+        spec = (WindowSpec.single(single_window, single_upstream) if single_window else
+                WindowSpec(upstream=upstream, downstream=downstream, tts_upstream=tts_upstream,
+                           tts_downstream=tts_downstream, spacer=spacer, mask_codons=mask_codons))
+        _, report = build_gene_dataset(
+            genome, annotation, expression, out=out, windows=spec, tss_bed=tss_bed, tss_names=tss_names,
+            tss_bed_tts=tss_bed_tts, tss_from=tss_from,
+            biotypes=None if biotypes.strip().lower() == "all" else _list(biotypes), units=units,
+            gene_column=gene_column, samples=_list(samples), aggregate=aggregate, transform=transform,
+            label_quantiles=_floats(label_quantiles), species=species, drop_padded=drop_padded,
+            families=families, formats=_list(formats) or ["parquet"],
+            label_thresholds=_floats(label_thresholds, one_ok=True), folds=folds, fold_by=fold_by)
+    print_report(report)
 
-        try:
-            spec = (WindowSpec.single(single_window, single_upstream) if single_window else
-                    WindowSpec(upstream=upstream, downstream=downstream, tts_upstream=tts_upstream,
-                               tts_downstream=tts_downstream, spacer=spacer, mask_codons=mask_codons))
-            _, report = build_gene_dataset(
-                genome, annotation, expression, out=out, windows=spec, tss_bed=tss_bed, tss_names=tss_names,
-                tss_bed_tts=tss_bed_tts, tss_from=tss_from,
-                biotypes=None if biotypes.strip().lower() == "all" else _list(biotypes), units=units,
-                gene_column=gene_column, samples=_list(samples), aggregate=aggregate, transform=transform,
-                label_quantiles=_floats(label_quantiles), species=species, drop_padded=drop_padded,
-                families=families, formats=_list(formats) or ["parquet"],
-                label_thresholds=_floats(label_thresholds, one_ok=True), folds=folds, fold_by=fold_by)
-        except (DataError, ValueError) as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(1) from None
-        print_report(report)
+def genes_combine_cmd(
+    parts: list[Path] = typer.Argument(..., help="built gene data sets (folders or tables)"),
+    out: Path = typer.Option(..., "-o", "--out", help="output folder"),
+    prefix_ids: bool = typer.Option(False, "--prefix-ids", help="rename IDs to species:id if they collide"),
+    formats: str = typer.Option("parquet", "--format", help="parquet, tsv, or parquet,tsv"),
+) -> None:
+    """Concatenate per-species gene data sets into one table (for cross-species splits)."""
+    from rich.console import Console
 
-    @data_app.command("genes-combine")
-    def genes_combine(
-        parts: list[Path] = typer.Argument(..., help="built gene data sets (folders or tables)"),
-        out: Path = typer.Option(..., "-o", "--out", help="output folder"),
-        prefix_ids: bool = typer.Option(False, "--prefix-ids", help="rename IDs to species:id if they collide"),
-        formats: str = typer.Option("parquet", "--format", help="parquet, tsv, or parquet,tsv"),
-    ) -> None:
-        """Concatenate per-species gene data sets into one table (for cross-species splits)."""
-        from rich.console import Console
+    from seq2expr.data.genome.build import concat_gene_datasets
 
-        from seq2expr.data.errors import DataError
-        from seq2expr.data.genome.build import concat_gene_datasets
-
-        try:
-            table = concat_gene_datasets(parts, out=out, on_duplicate="prefix" if prefix_ids else "error",
-                                         formats=_list(formats) or ["parquet"])
-        except (DataError, ValueError) as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(1) from None
-        counts = table["species"].value_counts().to_dict()
-        Console().print(f"combined {len(table)} genes: {counts} -> {out}")
+    with user_errors():
+        table = concat_gene_datasets(parts, out=out, on_duplicate="prefix" if prefix_ids else "error",
+                                     formats=_list(formats) or ["parquet"])
+    counts = table["species"].value_counts().to_dict()
+    Console().print(f"combined {len(table)} genes: {counts} -> {out}")

@@ -9,52 +9,44 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.train import ID_HELP, SEQ_HELP
+from seq2expr.cli.common import DEVICE_HELP, ID_HELP, SEQ_HELP, fail, user_errors
 
 
-def register(app: typer.Typer, data_app: typer.Typer) -> None:
-    """Add this module's commands to the CLI."""
+def interpret_cmd(
+    model_dir: Path = typer.Argument(..., help="Saved model folder (model.safetensors + config.json)."),
+    input: str = typer.Argument(..., help="Sequences: a TSV/CSV/parquet/FASTA file or DATASET:SPLIT."),
+    output: Path = typer.Option(..., "-o", "--output", help="Report folder (written atomically)."),
+    method: str = typer.Option("deeplift_shap", "--method", help="deeplift_shap | ism | saliency."),
+    taxon: str = typer.Option("fungi", "--taxon", help="JASPAR CORE taxon: fungi, plants, vertebrates, "
+                                                       "insects, nematodes, urochordates."),
+    motifs: Path | None = typer.Option(None, "--motifs", help="MEME file to match against instead of JASPAR."),
+    max_seqs: int = typer.Option(2000, "--n", "--max-seqs",
+                                 help="Explain at most this many sequences (a seeded random subset)."),
+    n_top: int = typer.Option(8, "--n-top", help="Top-predicted sequences shown with attribution logos."),
+    target: str = typer.Option("0", "--target", help="Target index or name to explain."),
+    n_shuffles: int = typer.Option(10, "--n-shuffles", help="DeepLIFT-SHAP shuffled references."),
+    sequence_column: str | None = typer.Option(None, "--sequence-column", help=SEQ_HELP),
+    id_column: str | None = typer.Option(None, "--id-column", help=ID_HELP),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int | None = typer.Option(None, "--threads", help="Torch intra-op threads."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+) -> None:
+    """Explain a saved model's predictions: attribution logos, TF-MoDISco motifs matched to JASPAR,
+    global importance of the matched motifs; writes REPORT_DIR/report.html and tables."""
+    import torch
 
-    @app.command("interpret")
-    def interpret(
-        model_dir: Path = typer.Argument(..., help="Saved model folder (model.safetensors + config.json)."),
-        input: str = typer.Argument(..., help="Sequences: a TSV/CSV/parquet/FASTA file or DATASET:SPLIT."),
-        output: Path = typer.Option(..., "-o", "--output", help="Report folder (written atomically)."),
-        method: str = typer.Option("deeplift_shap", "--method", help="deeplift_shap | ism | saliency."),
-        taxon: str = typer.Option("fungi", "--taxon", help="JASPAR CORE taxon: fungi, plants, vertebrates, "
-                                                           "insects, nematodes, urochordates."),
-        motifs: Path | None = typer.Option(None, "--motifs", help="MEME file to match against instead of JASPAR."),
-        max_seqs: int = typer.Option(2000, "--n", "--max-seqs",
-                                     help="Explain at most this many sequences (a seeded random subset)."),
-        n_top: int = typer.Option(8, "--n-top", help="Top-predicted sequences shown with attribution logos."),
-        target: str = typer.Option("0", "--target", help="Target index or name to explain."),
-        n_shuffles: int = typer.Option(10, "--n-shuffles", help="DeepLIFT-SHAP shuffled references."),
-        sequence_column: str | None = typer.Option(None, "--sequence-column", help=SEQ_HELP),
-        id_column: str | None = typer.Option(None, "--id-column", help=ID_HELP),
-        seed: int = typer.Option(0, "--seed"),
-        threads: int | None = typer.Option(None, "--threads", help="Torch intra-op threads."),
-        device: str | None = typer.Option(None, "--device", help="cpu, cuda... (default: cpu)."),
-    ) -> None:
-        """Explain a saved model's predictions: attribution logos, TF-MoDISco motifs matched to JASPAR,
-        global importance of the matched motifs; writes REPORT_DIR/report.html and tables."""
-        import torch
+    from seq2expr.data.registry import load_split, parse_dataset_spec
+    from seq2expr.interpret.report import write_report
 
-        from seq2expr.cli.train import load_split, parse_dataset_spec
-        from seq2expr.data.errors import DataError
-        from seq2expr.interpret.report import write_report
-
-        if method not in ("deeplift_shap", "ism", "saliency"):
-            raise typer.BadParameter(f"unknown method {method!r}; use deeplift_shap, ism or saliency")
-        if threads:
-            torch.set_num_threads(threads)
+    if method not in ("deeplift_shap", "ism", "saliency"):
+        fail(f"unknown method {method!r}; use deeplift_shap, ism or saliency")
+    if threads:
+        torch.set_num_threads(threads)
+    with user_errors():
         spec = parse_dataset_spec(input)
-        try:
-            inputs = load_split(spec) if spec else Path(input)
-            path = write_report(model_dir, inputs, output, method=method, n_top=n_top, taxon=taxon,
-                                sequence_column=sequence_column, id_column=id_column,
-                                motifs_file=motifs, max_seqs=max_seqs, target=int(target) if target.isdigit()
-                                else target, n_shuffles=n_shuffles, seed=seed, device=device)
-        except (DataError, FileNotFoundError, ValueError) as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2) from None
-        typer.echo(f"report: {path}")
+        inputs = load_split(spec) if spec else Path(input)
+        path = write_report(model_dir, inputs, output, method=method, n_top=n_top, taxon=taxon,
+                            sequence_column=sequence_column, id_column=id_column, motifs_file=motifs,
+                            max_seqs=max_seqs, target=int(target) if target.isdigit() else target,
+                            n_shuffles=n_shuffles, seed=seed, device=device)
+    typer.echo(f"report: {path}")

@@ -1,21 +1,35 @@
-"""``seq2expr`` entry point. Each command module adds its commands through ``register(app, data_app)``.
+"""``seq2expr`` entry point: every command is a function of a ``cli/<module>.py``, registered here.
 
-Heavy imports (torch, lightning) happen inside the commands so ``seq2expr --help`` stays fast.
+Heavy imports (torch, lightning) happen inside the commands so ``seq2expr --help`` stays fast. A user error
+ends a command with one line on stderr and exit code 2 (:mod:`seq2expr.cli.common`).
 """
 
 from __future__ import annotations
 
 import typer
 
-from seq2expr.cli import data_genes, data_registry, demo, interpret, train
+from seq2expr.cli import configs, data_genes, data_registry, demo, interpret, predict, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Predict gene expression from DNA sequence; explain it as CREs and motifs.")
 data_app = typer.Typer(no_args_is_help=True, help="Data sets: list, fetch, inspect, build from a genome.")
+configs_app = typer.Typer(no_args_is_help=True, help="Run configs shipped with the package: list, show.")
 app.add_typer(data_app, name="data")
+app.add_typer(configs_app, name="configs")
 
-for _module in (train, demo, data_registry, data_genes, interpret):
-    _module.register(app, data_app)
+app.command("train")(train.train_cmd)
+app.command("tune")(train.tune_cmd)
+app.command("predict")(predict.predict_cmd)
+app.command("evaluate")(predict.evaluate_cmd)
+app.command("interpret")(interpret.interpret_cmd)
+app.command("demo")(demo.demo_cmd)
+data_app.command("list")(data_registry.data_list_cmd)
+data_app.command("info")(data_registry.data_info_cmd)
+data_app.command("fetch")(data_registry.data_fetch_cmd)
+data_app.command("genes")(data_genes.genes_cmd)
+data_app.command("genes-combine")(data_genes.genes_combine_cmd)
+configs_app.command("list")(configs.configs_list_cmd)
+configs_app.command("show")(configs.configs_show_cmd)
 
 
 @app.callback()

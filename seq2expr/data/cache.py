@@ -14,7 +14,6 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ import numpy as np
 from seq2expr.atomic import atomic_path
 from seq2expr.data.errors import DataError
 from seq2expr.data.records import Records
-from seq2expr.data.sequences import SequencePolicy, encode, encode_one
+from seq2expr.data.sequences import SequencePolicy, encode, encode_one, ragged_lengths
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +93,7 @@ def encode_fast(seqs: Sequence[str], policy: SequencePolicy, labels: Sequence[st
     same = n0 > 0 and all(len(s) == n0 for s in seqs)
     if same and (policy.length is None or policy.length == n0):
         try:
-            return encode_one("".join(seqs), replace(policy, length=None)).reshape(len(seqs), n0)
+            return encode_one("".join(seqs), policy.model_copy(update={"length": None})).reshape(len(seqs), n0)
         except DataError:
             pass
     return encode(seqs, policy, ids=labels, source=source)
@@ -119,9 +118,8 @@ def _encode_into(records: Records, policy: SequencePolicy, out_path: Path, lengt
             codes = encode_fast(seqs, policy, labels, source=records.source)
             if codes.shape[1] != length:
                 i = start + int(np.flatnonzero(np.fromiter(map(len, seqs), int) != length)[0])
-                raise DataError(f"ragged lengths: {len(records.sequences[i])} bp here but {length} bp in the "
-                                "first record; set a length with a pad/truncate policy", source=records.source,
-                                record=records.label(i))
+                raise ragged_lengths(len(records.sequences[i]), length, source=records.source,
+                                     record=records.label(i))
             out[start:stop] = codes
         out.flush()
     finally:

@@ -25,6 +25,33 @@ def shift_codes(codes: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     return out
 
 
+class Rows:
+    """Rows ``idx`` of a ``(N, ...)`` array (a memmap), read a slice at a time: ``Rows(codes, idx)[a:b]`` is
+    ``codes[idx[a:b]]``. Lets prediction run over a split of a memmapped data set without copying the split."""
+
+    def __init__(self, array: np.ndarray, idx: np.ndarray):
+        self.array = array
+        self.idx = np.asarray(idx, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.idx), *self.array.shape[1:])
+
+    @property
+    def ndim(self) -> int:
+        return self.array.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.array.dtype
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        return np.asarray(self.array[self.idx[key]])
+
+
 class BatchIndexSampler(Sampler):
     """Yields ``(epoch, batch_number, indices)``: whole batches, reshuffled per epoch from ``seed``."""
 

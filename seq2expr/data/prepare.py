@@ -7,14 +7,13 @@ same rows, splits and target scale. The target transform is fitted on training r
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from seq2expr.config import DataConfig
 from seq2expr.data.cache import data_hash as _records_hash
-from seq2expr.data.cache import encode_cached, encode_fast
+from seq2expr.data.cache import encode_cached
 from seq2expr.data.errors import DataError
 from seq2expr.data.readers import read_records, validate_sequences
 from seq2expr.data.records import Records, concat_records
@@ -65,7 +64,7 @@ def _read(cfg: DataConfig, path: str, values: str | None) -> Records:
 def _read_extra(cfg: DataConfig, path: str, prefix: str) -> Records:
     """A further file of the same layout (validation or test); row-number IDs get ``prefix`` so none collide."""
     more = _read(cfg, path, None)
-    validate_sequences(more, cfg.policy.to_policy())
+    validate_sequences(more, cfg.policy)
     return replace(more, ids=np.char.add(prefix, more.ids)) if cfg.id_column is None else more
 
 
@@ -80,7 +79,7 @@ def load_records(cfg: DataConfig) -> tuple[Records, np.ndarray]:
         records = _read(cfg, cfg.path, cfg.values)
     else:
         raise DataError("no data: set data.path (a table or FASTA) or data.dataset (a registry name)")
-    validate_sequences(records, cfg.policy.to_policy())
+    validate_sequences(records, cfg.policy)
     role = np.full(len(records), "", dtype="<U5")
     split_col = records.groups.get("split")
     if split_col is not None and cfg.split.method != "column" and not cfg.test_path:
@@ -130,7 +129,7 @@ def prepare_data(cfg: DataConfig, task: str = "regression") -> DataBundle:
 
 def _prepare(cfg: DataConfig, task: str) -> DataBundle:
     records, role = load_records(cfg)
-    policy = cfg.policy.to_policy()
+    policy = cfg.policy
     key = json.dumps({"dataset": cfg.dataset, "sequence_column": cfg.sequence_column, "id_column": cfg.id_column},
                      sort_keys=True)
     dhash = _records_hash(records, policy, key_extra=key)
@@ -179,17 +178,3 @@ def _prepare(cfg: DataConfig, task: str) -> DataBundle:
                       transform=transform, policy=policy,
                       data_hash=dhash, seq_len=int(codes.shape[1]),
                       source=records.source, fold_splits=fold_splits)
-
-
-def prepare_inference_codes(seqs: Sequence[str], policy: SequencePolicy, seq_len: int,
-                            ids: Sequence[str] | None = None, source: str | None = None) -> np.ndarray:
-    """Encode prediction input for a model taking ``seq_len`` bases, with the training policy.
-
-    If the policy fixes no length, inputs must already be ``seq_len`` long (the model cannot guess
-    how to pad); otherwise they are padded/truncated as in training.
-    """
-    codes = encode_fast(list(seqs), policy, labels=list(ids) if ids is not None else None, source=source)
-    if codes.shape[1] != seq_len:
-        raise DataError(f"sequences are {codes.shape[1]} bp but the model takes {seq_len} bp; set a policy length "
-                        "with pad/truncate when training", source=source, record=(ids[0] if ids is not None else 1))
-    return codes

@@ -19,7 +19,7 @@ import pandas as pd
 
 from seq2expr.data.errors import DataError
 from seq2expr.data.records import Records
-from seq2expr.data.sequences import SequencePolicy, encode_one
+from seq2expr.data.sequences import SequencePolicy, encode_one, ragged_lengths
 
 FASTA_SUFFIXES = {".fa", ".fasta", ".fna", ".fas"}
 TABLE_SUFFIXES = {".tsv": "\t", ".txt": "\t", ".tab": "\t", ".csv": ","}
@@ -330,8 +330,7 @@ def validate_sequences(records: Records, policy: SequencePolicy = SequencePolicy
             raise  # pragma: no cover - the per-record call above always raises for the same character
     if policy.length is None and (lengths != lengths[0]).any():
         i = int(np.flatnonzero(lengths != lengths[0])[0])
-        raise DataError(f"ragged lengths: {lengths[i]} bp here but {lengths[0]} bp in the first record; "
-                        "set a length with a pad/truncate policy", source=records.source, record=records.label(i))
+        raise ragged_lengths(int(lengths[i]), int(lengths[0]), source=records.source, record=records.label(i))
 
 
 def table_columns(path: str | Path) -> list[str]:

@@ -25,6 +25,7 @@ class Records:
     source: str = ""
     lines: np.ndarray | None = None  # source line (tables, header = line 1) or row number, for messages
     line_kind: str = "line"  # what ``lines`` counts: "line" (text tables) or "row" (parquet)
+    dataset: str | None = None  # the registry entry these records come from (its scorer applies), if any
 
     def __post_init__(self) -> None:
         self.ids = np.asarray(self.ids).astype(str)
@@ -71,6 +72,7 @@ class Records:
             source=self.source,
             lines=None if self.lines is None else self.lines[idx],
             line_kind=self.line_kind,
+            dataset=self.dataset,
         )
 
 
@@ -99,4 +101,5 @@ def concat_records(parts: list[Records]) -> Records:
         groups={k: np.concatenate([p.groups[k].astype(str) for p in parts]) for k in first.groups},
         source=" + ".join(p.source for p in parts),
         lines=None,
+        dataset=first.dataset if all(p.dataset == first.dataset for p in parts) else None,
     )

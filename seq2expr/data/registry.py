@@ -58,6 +58,9 @@ class DatasetEntry:
     loader: Callable[[dict[str, Path]], Records]
     folder: str = ""  # folder under the mirror / cache (default: ``name``)
     subsets: dict[str, Callable[[Records], np.ndarray]] = field(default_factory=dict)
+    # name of a scorer of its own (``seq2expr.evaluation.scorers``), e.g. a challenge score, that evaluation and
+    # training apply to predictions of its records beside the usual metrics
+    scorer: str | None = None
 
     @property
     def dir_name(self) -> str:
@@ -221,6 +224,7 @@ def load_dataset(name: str, *, mirror: str | Path | None = None, cache_dir: str 
     entry = get_entry(name)
     paths = resolve_files(entry, mirror=mirror, cache_dir=cache_dir)
     records = entry.loader(paths)
+    records.dataset = entry.name
     if ":" in name:
         sub = name.split(":", 1)[1]
         if sub not in entry.subsets:
@@ -228,6 +232,32 @@ def load_dataset(name: str, *, mirror: str | Path | None = None, cache_dir: str 
                             f"{', '.join(sorted(entry.subsets)) or 'none'}")
         records = records.subset(entry.subsets[sub](records))
     return records
+
+
+def parse_dataset_spec(text: str | Path) -> str | None:
+    """``text`` if it names a registry data set (``name`` or ``name:subset``) and is not an existing path."""
+    text = str(text)
+    if Path(text).exists():
+        return None
+    return text if text.split(":", 1)[0] in _REGISTRY else None
+
+
+def load_split(spec: str, *, mirror: str | Path | None = None, cache_dir: str | Path | None = None) -> Records:
+    """Records of a registry data set ``name[:subset]``.
+
+    ``subset`` is one of the entry's named subsets (e.g. ``dream2022:test``); otherwise it selects rows
+    whose ``split`` group column holds that value.
+    """
+    name, _, sub = spec.partition(":")
+    if not sub or sub in get_entry(name).subsets:
+        return load_dataset(spec, mirror=mirror, cache_dir=cache_dir)
+    records = load_dataset(name, mirror=mirror, cache_dir=cache_dir)
+    if "split" not in records.groups:
+        raise DataError(f"data set {name!r} has no subset {sub!r} and no 'split' column", source=name)
+    split = np.asarray(records.groups["split"]).astype(str)
+    if not (split == sub).any():
+        raise DataError(f"no rows with split {sub!r}; splits present: {sorted(set(split))}", source=name)
+    return records.subset(split == sub)
 
 
 def _read_csv(path: Path, **kw):
@@ -441,6 +471,7 @@ register_dataset(DatasetEntry(
     licence="MIT",
     files=_DREAM_TEST_FILES,
     loader=_load_dream_test,
+    scorer="dream2022",
     subsets={"train": lambda r: r.groups["split"] == "train", "test": lambda r: r.groups["split"] == "test",
              **{s: (lambda r, s=s: r.groups[f"subset_{s}"]) for s in DREAM_SUBSETS}},
 ))

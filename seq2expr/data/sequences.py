@@ -1,6 +1,6 @@
 """The sequence policy, stated once: what a valid sequence is and how it becomes a tensor.
 
-Policy
+Policy (the fields of :class:`seq2expr.config.SequencePolicy`; the rules that apply them are here)
 ------
 * Alphabet ``ACGT``; lowercase is upper-cased (soft-masking carries no meaning here).
 * ``N`` is allowed and encoded as an all-zero column, or 0.25 everywhere with ``n_value=0.25``.
@@ -15,19 +15,20 @@ times smaller than one-hot float32 bits, and one-hot encoded per batch on the fl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Literal
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from seq2expr.config import SequencePolicy, Side
 from seq2expr.data.errors import DataError
+
+__all__ = ["ALPHABET", "N_CODE", "SequencePolicy", "decode", "encode", "encode_one", "one_hot",
+           "ragged_lengths", "reverse_complement", "reverse_complement_codes", "reverse_complement_onehot"]
 
 ALPHABET = "ACGT"
 N_CODE = 4
 IUPAC_AMBIGUOUS = "RYSWKMBDHV"
-Side = Literal["left", "right", "centre"]
 
 _LUT = np.full(256, 255, dtype=np.uint8)
 for _i, _b in enumerate("ACGTN"):
@@ -38,24 +39,6 @@ for _b in IUPAC_AMBIGUOUS:
     _LUT_IUPAC[ord(_b)] = N_CODE
     _LUT_IUPAC[ord(_b.lower())] = N_CODE
 _COMPLEMENT_CODE = np.array([3, 2, 1, 0, 4], dtype=np.uint8)
-
-
-@dataclass(frozen=True)
-class SequencePolicy:
-    """How raw strings are validated, sized and one-hot encoded."""
-
-    length: int | None = None  # None: all sequences must already share one length
-    pad: Side = "right"  # where N padding goes when a sequence is short
-    truncate: Side = "right"  # which end is cut when a sequence is long
-    iupac: Literal["reject", "n"] = "reject"
-    n_value: float = 0.0  # one-hot value of N in each of the 4 channels (0 or 0.25)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> SequencePolicy:
-        return cls(**(d or {}))
 
 
 def _fit_length(codes: np.ndarray, length: int, pad: Side, truncate: Side) -> np.ndarray:
@@ -104,19 +87,15 @@ def encode(seqs: Sequence[str], policy: SequencePolicy = SequencePolicy(), *, id
     if len(lengths) > 1:
         first = len(rows[0])
         i = next(i for i, r in enumerate(rows) if len(r) != first)
-        raise DataError(f"ragged lengths: {len(rows[i])} bp here but {first} bp in the first record; "
-                        "set a length with a pad/truncate policy", source=source,
-                        record=ids[i] if ids is not None else i + 1)
+        raise ragged_lengths(len(rows[i]), first, source=source, record=ids[i] if ids is not None else i + 1)
     return np.stack(rows)
 
 
-def iter_encode(seqs: Iterable[str], policy: SequencePolicy, length: int) -> Iterable[np.ndarray]:
-    """Encode lazily, checking every row has ``length`` bases (for streaming large inputs)."""
-    for i, s in enumerate(seqs):
-        codes = encode_one(s, policy, record=i + 1)
-        if len(codes) != length:
-            raise DataError(f"length {len(codes)} differs from the expected {length}", record=i + 1)
-        yield codes
+def ragged_lengths(length: int, first: int, *, source: str | None = None, record: str | int | None = None
+                   ) -> DataError:
+    """The error for a sequence whose length differs from the first record's under a policy without a length."""
+    return DataError(f"ragged lengths: {length} bp here but {first} bp in the first record; set a length with a "
+                     "pad/truncate policy", source=source, record=record)
 
 
 def decode(codes: np.ndarray) -> list[str]:

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
+from seq2expr.evaluation.scorers import register_scorer
+
 WEIGHTS: dict[str, float] = {"all": 1.0, "high": 0.3, "low": 0.3, "yeast": 0.3, "random": 0.3, "challenging": 0.5,
                              "snv": 1.25, "motif_perturbation": 0.3, "motif_tiling": 0.4}
 SINGLE_SUBSETS = ("high", "low", "yeast", "random", "challenging")
@@ -76,13 +78,12 @@ def restrict(subsets: Mapping[str, np.ndarray], pairs: Mapping[str, np.ndarray],
     return subs, prs
 
 
-def challenge_scores(pred, true=None, subsets: Mapping[str, np.ndarray] | None = None,
-                     pairs: Mapping[str, np.ndarray] | None = None, *, keep: np.ndarray | None = None,
-                     pair_rule: str = "any") -> dict:
+def challenge_scores(pred, true: np.ndarray, subsets: Mapping[str, np.ndarray], pairs: Mapping[str, np.ndarray],
+                     *, keep: np.ndarray | None = None, pair_rule: str = "any") -> dict:
     """Per-subset metrics and the weighted challenge scores.
 
-    Shortcut: ``challenge_scores(records, pred)`` scores predictions for a ``dream2022`` Records set
-    (whole or a subset such as ``dream2022:test``) through :func:`score_records`.
+    Predictions for records of ``dream2022`` (whole, or a subset such as ``dream2022:test``) are scored by
+    :func:`score_ids`.
 
     ``pred``/``true``: over all test indices (``pred`` may be a dict index -> value, missing ones NaN).
     ``subsets``: name -> member indices for all/high/low/yeast/random/challenging (``all`` defaults to every
@@ -94,10 +95,6 @@ def challenge_scores(pred, true=None, subsets: Mapping[str, np.ndarray] | None =
     that is absent or has fewer than 3 members is left out of the weighted sums and the weights renormalised
     (``weights_used`` says which were used).
     """
-    if hasattr(pred, "groups") and hasattr(pred, "ids"):
-        return score_records(pred, true)
-    if true is None or subsets is None or pairs is None:
-        raise ValueError("challenge_scores needs pred, true, subsets and pairs (or records, pred)")
     true = np.asarray(true, dtype=np.float64).ravel()
     p = _as_array(pred, len(true))
     if len(p) != len(true):
@@ -200,14 +197,15 @@ def full_test_sets(mirror=None, cache_dir=None) -> tuple[dict[str, np.ndarray], 
     return _SETS_CACHE[key]
 
 
-def score_records(records, pred: np.ndarray, *, pair_rule: str = "any") -> dict:
-    """Challenge scores of ``pred`` (one value per row of ``records``, a ``dream2022`` set or subset).
+@register_scorer("dream2022")
+def score_ids(ids: np.ndarray, pred: np.ndarray, *, pair_rule: str = "any") -> dict:
+    """Challenge scores of ``pred`` for the DREAM test rows ``ids`` (their test indices).
 
-    Rows are placed at their test index (the record ID); subsets are restricted to the rows present
-    (e.g. the private set for ``dream2022:test``), pairs by ``pair_rule``.
+    Rows are placed at their test index; subsets are restricted to the rows present (e.g. the private set
+    for ``dream2022:test``), pairs by ``pair_rule``.
     """
     subs, prs, true = full_test_sets()
-    idx = np.asarray(records.ids).astype(np.int64)
+    idx = np.asarray(ids).astype(np.int64)
     full = np.full(len(true), np.nan)
     full[idx] = np.asarray(pred, dtype=np.float64).reshape(len(idx), -1)[:, 0]
     keep = np.zeros(len(true), bool)

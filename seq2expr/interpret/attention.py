@@ -11,17 +11,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from seq2expr.interpret._utils import as_onehot, batches, model_state, resolve_device
+from seq2expr.inference import SavedModel, as_module, as_onehot, model_state, resolve_device
+from seq2expr.inference.inputs import Inputs
+from seq2expr.interpret._utils import batches
 
 
-def attention_maps(model: nn.Module, X: np.ndarray | torch.Tensor, *, batch_size: int = 64,
+def attention_maps(model: nn.Module | SavedModel, X: Inputs, *, batch_size: int = 64,
                    device: str | torch.device | None = None) -> dict[str, np.ndarray]:
     """``{layer name: (N, heads, Lq, Lk)}`` attention weights for each attention layer of ``model``.
 
     Raises ValueError when the model has no attention layer.
     """
-    x = as_onehot(X)
-    dev = resolve_device(model, device)
+    x = as_onehot(X, model)
+    model = as_module(model)
+    dev = resolve_device(device, model)
     mha = {name: m for name, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)}
     custom = {} if mha else {name: m for name, m in model.named_modules() if hasattr(m, "last_attention")}
     if not mha and not custom:

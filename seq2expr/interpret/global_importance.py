@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from seq2expr.interpret._utils import as_onehot, predict
+from seq2expr.inference import SavedModel, as_onehot, predict
 
 
 def backgrounds(X: np.ndarray | torch.Tensor, n: int = 200, *, kind: str = "shuffle", seed: int = 0) -> np.ndarray:
@@ -60,14 +60,19 @@ def insert(bg: np.ndarray, inst: np.ndarray, position: int, *, reverse: bool = F
     return out
 
 
-def motif_effect(model: nn.Module, motifs: dict[str, np.ndarray], bg: np.ndarray, *, positions=None,
+def _score(model, x: np.ndarray, target: int, batch_size: int, device) -> np.ndarray:
+    """Model-scale predictions of one target (reverse-complement averaged when a saved model was trained so)."""
+    return predict(model, x, batch_size=batch_size, device=device, scale="model")[:, target]
+
+
+def motif_effect(model: nn.Module | SavedModel, motifs: dict[str, np.ndarray], bg: np.ndarray, *, positions=None,
                  target: int = 0, sample: bool = False, both_strands: bool = True, seed: int = 0,
                  batch_size: int = 256, device=None) -> pd.DataFrame:
     """Mean predicted change when each motif is inserted at each position (tidy table).
 
     Columns: motif, position, strand, effect (mean change), sd, n.
     """
-    base = predict(model, bg, batch_size=batch_size, device=device)[:, target]
+    base = _score(model, bg, target, batch_size, device)
     rows = []
     for name, pwm in motifs.items():
         inst = motif_instances(pwm, len(bg), sample=sample, seed=seed)
@@ -77,15 +82,14 @@ def motif_effect(model: nn.Module, motifs: dict[str, np.ndarray], bg: np.ndarray
             if pos + w > bg.shape[-1]:
                 continue
             for strand in (["+", "-"] if both_strands else ["+"]):
-                y = predict(model, insert(bg, inst, pos, reverse=strand == "-"), batch_size=batch_size,
-                            device=device)[:, target]
+                y = _score(model, insert(bg, inst, pos, reverse=strand == "-"), target, batch_size, device)
                 d = y - base
                 rows.append({"motif": name, "position": int(pos), "strand": strand, "effect": float(d.mean()),
                              "sd": float(d.std()), "n": len(d)})
     return pd.DataFrame(rows, columns=["motif", "position", "strand", "effect", "sd", "n"])
 
 
-def pair_effect(model: nn.Module, motif_a: np.ndarray, motif_b: np.ndarray, bg: np.ndarray, *,
+def pair_effect(model: nn.Module | SavedModel, motif_a: np.ndarray, motif_b: np.ndarray, bg: np.ndarray, *,
                 spacings=None, position_a: int | None = None, orientations=("++", "+-"), target: int = 0,
                 names: tuple[str, str] = ("A", "B"), batch_size: int = 256, device=None) -> pd.DataFrame:
     """Effects of A alone, B alone and A+B at each spacing (B placed after A) and orientation.
@@ -97,9 +101,9 @@ def pair_effect(model: nn.Module, motif_a: np.ndarray, motif_b: np.ndarray, bg: 
     ia, ib = motif_instances(motif_a, len(bg)), motif_instances(motif_b, len(bg))
     wa, wb = ia.shape[-1], ib.shape[-1]
     pa = position_a if position_a is not None else max(0, (L - wa - wb) // 4)
-    base = predict(model, bg, batch_size=batch_size, device=device)[:, target]
+    base = _score(model, bg, target, batch_size, device)
     xa = insert(bg, ia, pa)
-    eff_a = float((predict(model, xa, batch_size=batch_size, device=device)[:, target] - base).mean())
+    eff_a = float((_score(model, xa, target, batch_size, device) - base).mean())
     if spacings is None:
         spacings = range(0, L - pa - wa - wb + 1, 2)
     rows = []
@@ -110,9 +114,9 @@ def pair_effect(model: nn.Module, motif_a: np.ndarray, motif_b: np.ndarray, bg: 
         for ori in orientations:
             rev = ori[1] == "-"
             xb = insert(bg, ib, pb, reverse=rev)
-            eff_b = float((predict(model, xb, batch_size=batch_size, device=device)[:, target] - base).mean())
+            eff_b = float((_score(model, xb, target, batch_size, device) - base).mean())
             xab = insert(xa, ib, pb, reverse=rev)
-            eff_ab = float((predict(model, xab, batch_size=batch_size, device=device)[:, target] - base).mean())
+            eff_ab = float((_score(model, xab, target, batch_size, device) - base).mean())
             rows.append({"motif_a": names[0], "motif_b": names[1], "spacing": int(gap), "orientation": ori,
                          "effect_a": eff_a, "effect_b": eff_b, "effect_ab": eff_ab,
                          "interaction": eff_ab - eff_a - eff_b})

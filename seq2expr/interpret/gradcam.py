@@ -7,25 +7,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seq2expr.interpret._utils import as_onehot, batches, model_state, resolve_device, select_target
+from seq2expr.inference import SavedModel, as_module, as_onehot, model_state, resolve_device
+from seq2expr.inference.inputs import Inputs
+from seq2expr.interpret._utils import batches, select_target
 
 
-def conv_layers(model: nn.Module) -> list[str]:
+def conv_layers(model: nn.Module | SavedModel) -> list[str]:
     """Names of the model's Conv1d layers, in registration order (candidates for Grad-CAM)."""
-    return [name for name, m in model.named_modules() if isinstance(m, nn.Conv1d)]
+    return [name for name, m in as_module(model).named_modules() if isinstance(m, nn.Conv1d)]
 
 
-def grad_cam(model: nn.Module, X: np.ndarray | torch.Tensor, layer: str | nn.Module, *, target: int = 0,
+def grad_cam(model: nn.Module | SavedModel, X: Inputs, layer: str | nn.Module, *, target: int = 0,
              batch_size: int = 128, relu: bool = True, device: str | torch.device | None = None) -> np.ndarray:
     """``(N, L)`` Grad-CAM map of ``layer`` (a module or its dotted name), linearly upsampled to the input.
 
     Channel weights are the layer's output gradients averaged over length; the map is the weighted sum
     of its activations (ReLU'd unless ``relu=False``). The layer must output ``(B, C, L')``.
     """
-    mod = model.get_submodule(layer) if isinstance(layer, str) else layer
-    x = as_onehot(X)
+    mod = as_module(model).get_submodule(layer) if isinstance(layer, str) else layer
+    x = as_onehot(X, model)
     L = x.shape[-1]
-    dev = resolve_device(model, device)
+    model = as_module(model)
+    dev = resolve_device(device, model)
     out = np.empty((len(x), L), dtype=np.float32)
     store: dict[str, torch.Tensor] = {}
 

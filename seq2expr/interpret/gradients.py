@@ -15,14 +15,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from seq2expr.interpret._utils import as_onehot, batches, model_state, resolve_device, select_target
+from seq2expr.inference import SavedModel, as_module, as_onehot, model_state, resolve_device
+from seq2expr.inference.inputs import Inputs
+from seq2expr.interpret._utils import batches, select_target
 
 
-def gradients(model: nn.Module, X: np.ndarray | torch.Tensor, *, target: int = 0, batch_size: int = 128,
+def gradients(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, batch_size: int = 128,
               device: str | torch.device | None = None) -> np.ndarray:
     """d output[target] / d input, ``(N, 4, L)``."""
-    x = as_onehot(X)
-    dev = resolve_device(model, device)
+    x = as_onehot(X, model)
+    model = as_module(model)
+    dev = resolve_device(device, model)
     out = np.empty(x.shape, dtype=np.float32)
     with model_state(model, dev):
         for sl in batches(len(x), batch_size):
@@ -33,10 +36,10 @@ def gradients(model: nn.Module, X: np.ndarray | torch.Tensor, *, target: int = 0
     return out
 
 
-def saliency(model: nn.Module, X: np.ndarray | torch.Tensor, *, target: int = 0, batch_size: int = 128,
+def saliency(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, batch_size: int = 128,
              device: str | torch.device | None = None) -> np.ndarray:
     """Gradient x input: the gradient at the observed base, 0 elsewhere."""
-    return gradients(model, X, target=target, batch_size=batch_size, device=device) * as_onehot(X).numpy()
+    return gradients(model, X, target=target, batch_size=batch_size, device=device) * as_onehot(X, model).numpy()
 
 
 def _baseline(x: torch.Tensor, baseline: str | np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -50,7 +53,7 @@ def _baseline(x: torch.Tensor, baseline: str | np.ndarray | torch.Tensor) -> tor
     return b.expand_as(x).clone() if b.ndim == 2 or b.shape[0] == 1 else b
 
 
-def integrated_gradients(model: nn.Module, X: np.ndarray | torch.Tensor, *, target: int = 0, n_steps: int = 32,
+def integrated_gradients(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, n_steps: int = 32,
                          baseline: str | np.ndarray | torch.Tensor = "zeros", batch_size: int = 128,
                          device: str | torch.device | None = None,
                          return_delta: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -59,12 +62,13 @@ def integrated_gradients(model: nn.Module, X: np.ndarray | torch.Tensor, *, targ
     Completeness: ``attr.sum((1, 2)) ≈ f(x) - f(baseline)``; with ``return_delta`` the per-example gap
     is returned too. ``baseline`` is 'zeros', 'uniform' (0.25) or an array broadcastable to ``X``.
     """
-    x = as_onehot(X)
+    x = as_onehot(X, model)
     base = _baseline(x, baseline)
     nodes, weights = np.polynomial.legendre.leggauss(n_steps)
     alphas = torch.tensor((nodes + 1) / 2, dtype=torch.float32)
     w = torch.tensor(weights / 2, dtype=torch.float32)
-    dev = resolve_device(model, device)
+    model = as_module(model)
+    dev = resolve_device(device, model)
     per = max(1, batch_size // n_steps)
     out = np.empty(x.shape, dtype=np.float32)
     delta = np.empty(len(x), dtype=np.float32)
@@ -96,7 +100,7 @@ def dinucleotide_shuffles(X: np.ndarray | torch.Tensor, n_shuffles: int = 20, se
     return refs
 
 
-def deep_lift_shap(model: nn.Module, X: np.ndarray | torch.Tensor, *, target: int = 0, n_shuffles: int = 20,
+def deep_lift_shap(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, n_shuffles: int = 20,
                    seed: int = 0, batch_size: int = 128, device: str | torch.device | None = None,
                    hypothetical: bool = False, return_delta: bool = False,
                    warn_delta: float = 0.01) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -110,9 +114,10 @@ def deep_lift_shap(model: nn.Module, X: np.ndarray | torch.Tensor, *, target: in
     """
     from tangermeme.deep_lift_shap import deep_lift_shap as _dls
 
-    x = as_onehot(X)
+    x = as_onehot(X, model)
     refs = dinucleotide_shuffles(x, n_shuffles, seed)
-    dev = resolve_device(model, device)
+    model = as_module(model)
+    dev = resolve_device(device, model)
     with model_state(model, dev), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         hyp = _dls(model, x, target=target, references=refs, batch_size=batch_size, hypothetical=True,
@@ -138,7 +143,7 @@ def deep_lift_shap(model: nn.Module, X: np.ndarray | torch.Tensor, *, target: in
 Method = Literal["deeplift_shap", "ism", "saliency"]
 
 
-def hypothetical_contributions(model: nn.Module, X: np.ndarray | torch.Tensor, *, method: Method = "deeplift_shap",
+def hypothetical_contributions(model: nn.Module | SavedModel, X: Inputs, *, method: Method = "deeplift_shap",
                                target: int = 0, batch_size: int = 128, device: str | torch.device | None = None,
                                n_shuffles: int = 20, seed: int = 0) -> np.ndarray:
     """Scores for all 4 bases at every position ``(N, 4, L)``, the form TF-MoDISco expects.
@@ -160,11 +165,11 @@ def hypothetical_contributions(model: nn.Module, X: np.ndarray | torch.Tensor, *
     return g - g.mean(1, keepdims=True)
 
 
-def attribute(model: nn.Module, X: np.ndarray | torch.Tensor, *, method: Method = "deeplift_shap", target: int = 0,
+def attribute(model: nn.Module | SavedModel, X: Inputs, *, method: Method = "deeplift_shap", target: int = 0,
               batch_size: int = 128, device: str | torch.device | None = None, n_shuffles: int = 20,
               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(attributions projected on the observed bases, hypothetical contributions), both ``(N, 4, L)``."""
-    x = as_onehot(X).numpy()
+    x = as_onehot(X, model).numpy()
     hyp = hypothetical_contributions(model, X, method=method, target=target, batch_size=batch_size, device=device,
                                      n_shuffles=n_shuffles, seed=seed)
     return hyp * x, hyp

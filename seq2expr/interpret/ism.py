@@ -30,8 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from seq2expr.interpret._utils import as_onehot, model_state, resolve_device, select_target
-from seq2expr.models.inference import fold_batchnorm
+from seq2expr.inference import SavedModel, as_module, as_onehot, fold_batchnorm, model_state, resolve_device
+from seq2expr.inference.inputs import Inputs
+from seq2expr.interpret._utils import select_target
 
 # modules acting on each length position independently (given eval mode)
 _POINTWISE_MODULES = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.ELU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh,
@@ -315,7 +316,7 @@ def _mutant_block(x: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor, np.n
 
 
 @torch.inference_mode()
-def ism(model: nn.Module, X: np.ndarray | torch.Tensor, *, target: int = 0, start: int | None = None,
+def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, start: int | None = None,
         end: int | None = None, center: bool = False, batch_size: int = 2048, positions_per_batch: int = 8,
         fast: bool = True, device: str | torch.device | None = None) -> np.ndarray:
     """Saturation mutagenesis scores ``(N, 4, L)``: ``pred(mutant) - pred(ref)`` at (alt base, position).
@@ -325,13 +326,14 @@ def ism(model: nn.Module, X: np.ndarray | torch.Tensor, *, target: int = 0, star
     is the number of mutant sequences per forward pass; ``positions_per_batch`` positions are mutated per
     block (fewer means smaller windows for the fast path).
     """
-    x = as_onehot(X)
+    x = as_onehot(X, model)
     N, _, L = x.shape
     start = 0 if start is None else int(start)
     end = L if end is None else int(end)
     if not 0 <= start < end <= L:
         raise ValueError(f"ISM window [{start}, {end}) outside a {L}-bp sequence")
-    dev = resolve_device(model, device)
+    model = as_module(model)
+    dev = resolve_device(device, model)
     G = max(1, min(positions_per_batch, end - start))
     n_seq = max(1, batch_size // (3 * G))
     scores = np.zeros((N, 4, L), dtype=np.float32)
@@ -394,12 +396,13 @@ def _splice(xs: torch.Tensor, lo: int, hi: int, vals: torch.Tensor) -> torch.Ten
 
 
 @torch.inference_mode()
-def ism_naive(model: nn.Module, X: np.ndarray | torch.Tensor, *, target: int = 0,
+def ism_naive(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0,
               device: str | torch.device | None = None) -> np.ndarray:
     """Reference implementation: one mutant per forward pass (slow; for tests and checks)."""
-    x = as_onehot(X)
+    x = as_onehot(X, model)
     N, _, L = x.shape
-    dev = resolve_device(model, device)
+    model = as_module(model)
+    dev = resolve_device(device, model)
     out = np.zeros((N, 4, L), dtype=np.float32)
     with model_state(model, dev):
         for i in range(N):

@@ -20,11 +20,9 @@ import numpy as np
 import pandas as pd
 
 from seq2expr.atomic import atomic_path, write_json
-from seq2expr.data.errors import DataError
-from seq2expr.data.sequences import SequencePolicy, encode, one_hot
+from seq2expr.inference import SavedModel, as_onehot, encode_for, input_columns, load_model, predict
 from seq2expr.interpret import global_importance as gi
 from seq2expr.interpret import logos
-from seq2expr.interpret._utils import predict, target_names
 from seq2expr.interpret.gradients import attribute
 from seq2expr.interpret.modisco import Pattern, run_modisco, summary, to_meme
 from seq2expr.interpret.motifs import jaspar_motifs, match_motifs, read_meme, scan
@@ -40,34 +38,21 @@ class Inputs:
     onehot: np.ndarray
 
 
-def load_inputs(source, policy: SequencePolicy, seq_len: int, *, sequence_column: str = "sequence",
+def load_inputs(source, saved: SavedModel, *, sequence_column: str | None = None,
                 id_column: str | None = None) -> Inputs:
-    """Sequences from a table/FASTA path, a Records-like object (``ids``, ``sequences``), or a one-hot array.
-
-    Sequences are encoded with the model's policy; when it fixes no length, they must be ``seq_len`` long.
-    """
+    """Sequences from a table/FASTA path, a Records-like object (``ids``, ``sequences``), or a one-hot array,
+    encoded for ``saved`` by the inference layer (its policy and input length)."""
     if isinstance(source, np.ndarray):
-        x = np.asarray(source, dtype=np.float32)
+        x = as_onehot(source, saved).numpy()
         return Inputs([str(i) for i in range(len(x))], x)
     if isinstance(source, (str, Path)):
         from seq2expr.data.readers import read_records
 
+        sequence_column, id_column = input_columns(saved, source, sequence_column, id_column)
         source = read_records(source, require_targets=False, sequence_column=sequence_column, id_column=id_column)
     ids = [str(i) for i in source.ids]
-    where = getattr(source, "source", None) or None
-    codes = encode(list(source.sequences), policy, ids=ids, source=where)
-    if codes.shape[1] != seq_len:
-        raise DataError(f"sequences are {codes.shape[1]} bp but the model takes {seq_len} bp; its policy fixes no "
-                        "length to pad or truncate to", source=where)
-    return Inputs(ids, one_hot(codes, policy.n_value).numpy())
-
-
-def _load_model(model_or_dir):
-    from seq2expr.models.saved import SavedModel, load_model
-
-    if isinstance(model_or_dir, SavedModel):
-        return model_or_dir
-    return load_model(model_or_dir)
+    codes = encode_for(saved, list(source.sequences), ids=ids, source=getattr(source, "source", None) or None)
+    return Inputs(ids, as_onehot(codes, saved).numpy())
 
 
 def _best_matches(matches: pd.DataFrame, max_q: float) -> pd.DataFrame:
@@ -89,21 +74,17 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
     ``max_seqs``: sequences explained (a seeded random subset when there are more). ``max_gi_motifs``:
     matched TFs whose global importance is measured (each costs two background batches).
     ``sequence_column``/``id_column``: for a table path; default to the training run's (``input_columns``).
+    Top sequences are ranked by :func:`seq2expr.inference.predict` with the model's own settings: the values
+    ``seq2expr predict`` writes (original scale, or probabilities; strand-averaged as trained).
     """
-    saved = _load_model(model_or_dir)
+    saved = load_model(model_or_dir)
     model, cfg = saved.model, saved.config
-    names = target_names(cfg)
-    t = names.index(target) if isinstance(target, str) else int(target)
-    if not 0 <= t < len(names):
+    names = cfg.target_names
+    t = names.index(target) if isinstance(target, str) and target in names else target
+    if not isinstance(t, int) or not 0 <= t < len(names):
         raise ValueError(f"target {target!r} not among the model's targets {names}")
-    task = cfg.get("task", "regression")
-    seq_len = int(cfg["model"]["seq_len"])
-    if isinstance(inputs, (str, Path)):
-        from seq2expr.training.predict import input_columns
-
-        sequence_column, id_column = input_columns(cfg, inputs, sequence_column, id_column)
-    data = load_inputs(inputs, saved.policy, seq_len, sequence_column=sequence_column or "sequence",
-                       id_column=id_column)
+    task = cfg.task
+    data = load_inputs(inputs, saved, sequence_column=sequence_column, id_column=id_column)
     rng = np.random.default_rng(seed)
     keep = np.sort(rng.choice(len(data.ids), max_seqs, replace=False)) if len(data.ids) > max_seqs else \
         np.arange(len(data.ids))
@@ -111,7 +92,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
     x = data.onehot[keep]
     log.info("explaining %d sequences with %s", len(x), method)
 
-    pred = predict(model, x, batch_size=batch_size, device=device)
+    pred = predict(saved, x, device=device)
     attr, hyp = attribute(model, x, method=method, target=t, batch_size=batch_size, device=device,
                           n_shuffles=n_shuffles, seed=seed)
     database = read_meme(motifs_file) if motifs_file else jaspar_motifs(taxon=taxon)
@@ -142,7 +123,8 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
         order = np.argsort(-pred[:, t], kind="stable")[:n_top]
         seq_rows = []
         for k, i in enumerate(order):
-            f = logos.attribution_logo(attr[i], img / f"seq_{k}.png", title=f"{ids[i]}  prediction {pred[i, t]:.3g}")
+            f = logos.attribution_logo(attr[i], img / f"seq_{k}.png", title=f"{ids[i]}  predicted {pred[i, t]:.3g} "
+                                       f"({_scale_label(cfg)})")
             seq_rows.append((ids[i], float(pred[i, t]), f.name))
         # patterns with their match
         pat_rows = []
@@ -165,7 +147,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
             log.info("global importance of %d matched motifs", len(uniq))
             bg = gi.backgrounds(x, n=min(n_background, max(20, len(x))), seed=seed)
             mot = {r.motif: database[r.motif] for r in uniq.itertuples()}
-            gi_table = gi.motif_effect(model, mot, bg, target=t, batch_size=batch_size, device=device)
+            gi_table = gi.motif_effect(saved, mot, bg, target=t, batch_size=batch_size, device=device)
             eff = gi_table.groupby("motif", sort=False)["effect"].mean()
             logos.bar_plot([k.split(" ", 1)[-1] for k in eff.index], list(eff.values), img / "gi_motifs.png",
                            title="mean predicted change when inserted (both strands)")
@@ -177,7 +159,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
                 up, down = [k for k in order if eff[k] > 0], [k for k in order if eff[k] < 0]
                 na, nb = (up[0], down[0]) if up and down else tuple(order[:2])
                 pa, pb = mot[na], mot[nb]
-                pair = gi.pair_effect(model, pa, pb, bg, target=t, names=(na, nb), batch_size=batch_size,
+                pair = gi.pair_effect(saved, pa, pb, bg, target=t, names=(na, nb), batch_size=batch_size,
                                       device=device)
                 if len(pair):
                     logos.effect_plot(pair, img / "gi_pair.png", title=f"{na} + {nb} by spacing",
@@ -188,11 +170,12 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
         gi_table.to_csv(tmp / "global_importance.tsv", sep="\t", index=False)
 
         write_json(tmp / "summary.json", {
-            "model": cfg.get("model", {}).get("name"), "task": task, "target": names[t], "method": method,
+            "model": cfg.model.name, "task": task, "prediction_scale": _scale_label(cfg), "target": names[t],
+            "method": method,
             "n_sequences": len(x), "n_patterns": len(patterns),
             "matched_tfs": sorted(set(best["tf"])) if len(best) else [],
             "database": str(motifs_file) if motifs_file else f"JASPAR CORE {taxon}"})
-        (tmp / "report.html").write_text(_html(cfg, task, names[t], method, len(x), seq_rows, pat_rows, gi_table,
+        (tmp / "report.html").write_text(_html(cfg, names[t], method, len(x), seq_rows, pat_rows, gi_table,
                                                gi_imgs, motifs_file, taxon))
     return out_dir / "report.html"
 
@@ -201,23 +184,31 @@ def _table(df: pd.DataFrame) -> str:
     return df.to_html(index=False, float_format=lambda v: f"{v:.3g}", border=0, classes="t")
 
 
-def _html(cfg: dict, task: str, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: Sequence,
+def _scale_label(cfg) -> str:
+    """What the ranked predictions are: probabilities, or values on the measured scale."""
+    return "probability" if cfg.task == "classification" else "original scale"
+
+
+def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: Sequence,
           gi_table: pd.DataFrame, gi_imgs: Sequence[str], motifs_file, taxon) -> str:
     e = html.escape
-    what = "logit" if task == "classification" else "prediction"
+    task = cfg.task
+    what = "logit" if task == "classification" else "model-scale output"
     db = f"user motifs {e(str(motifs_file))}" if motifs_file else f"JASPAR CORE ({e(str(taxon))})"
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>seq2expr interpretation</title><style>",
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto}img{max-width:100%}",
         "table.t{border-collapse:collapse;font-size:12px}table.t td,table.t th{padding:2px 6px;"
         "border-bottom:1px solid #ddd}</style></head><body>",
-        f"<h1>Interpretation report</h1><p>Model <b>{e(str(cfg.get('model', {}).get('name')))}</b> ({e(task)}), "
+        f"<h1>Interpretation report</h1><p>Model <b>{e(cfg.model.name)}</b> ({e(task)}), "
         f"target <b>{e(target)}</b>; attributions: <b>{e(method)}</b> of the {what}; {n} sequences; "
         f"motif database: {db}.</p>",
-        "<h2>Top-predicted sequences</h2>",
+        f"<h2>Top-predicted sequences</h2><p>Ranked by the predictions <code>seq2expr predict</code> writes "
+        f"({_scale_label(cfg)}).</p>",
     ]
     for sid, p, f in seq_rows:
-        parts.append(f"<p>{e(sid)} — {what} {p:.4g}<br><img src='img/{e(f)}'></p>")
+        parts.append(f"<p>{e(sid)} — predicted {e(target)} {p:.4g} ({_scale_label(cfg)})<br>"
+                     f"<img src='img/{e(f)}'></p>")
     parts.append("<h2>Motifs found (TF-MoDISco)</h2>")
     if not pat_rows:
         parts.append("<p><b>No motif found.</b> TF-MoDISco needs enough high-attribution seqlets; explain more "

@@ -13,8 +13,10 @@ cross-validation ensemble (``train.ensemble_folds`` with ``data.split.folds``) t
 ``fold_{f}/``, validated on fold ``f``, so that together the members learn from every non-test row; its
 validation metrics are out-of-fold (each row predicted by the member that did not train on it).
 ``metrics.json`` also holds a leakage check of the splits (near-identical sequences across them).
-Metrics are computed on the model's target scale (after the configured transform, e.g. log1p; Pearson r
-is unaffected by standardisation), the predictions table is on the original measurement scale.
+Metrics come from :func:`seq2expr.evaluation.score` (the path ``seq2expr evaluate`` takes): on the model's
+target scale (after the configured transform, e.g. log1p; Pearson r is unaffected by standardisation), the
+predictions table on the original measurement scale; a registry data set's own scorer (DREAM 2022's challenge
+score) is added for the test split.
 """
 
 from __future__ import annotations
@@ -38,27 +40,13 @@ import torch
 from torch import nn
 
 from seq2expr.atomic import atomic_path, write_json, write_text
-from seq2expr.config import RunConfig, dump_config
-from seq2expr.models.saved import EnsembleAverage, save_model
-from seq2expr.training.predict import predict, to_output_scale
+from seq2expr.config import RunConfig, dump_config, load_config
+from seq2expr.inference import ModelSpec, SavedModel, SavedModelConfig, predict, save_model
+from seq2expr.models import EnsembleAverage
 
 log = logging.getLogger(__name__)
 FINISHED = "finished.json"
 RUN_STATE = "run.json"  # settings the checkpoints were written with
-PREDICT_CHUNK = 65_536
-
-
-def _transform_dict(transform: Any) -> dict | None:
-    if transform is None:
-        return None
-    for attr in ("to_dict", "as_dict"):
-        if hasattr(transform, attr):
-            return getattr(transform, attr)()
-    raise TypeError(f"cannot serialise target transform {transform!r}")
-
-
-def _policy_dict(policy: Any) -> dict:
-    return policy.to_dict() if hasattr(policy, "to_dict") else dict(policy)
 
 
 def _progress_bar():
@@ -272,83 +260,59 @@ def _merge_log(path: Path, earlier: list[dict[str, str]]) -> None:
         w.writerows(rows)
 
 
-def _predict_split(model: nn.Module, bundle, idx: np.ndarray, cfg: RunConfig) -> np.ndarray:
-    """Model-scale predictions for rows ``idx``, chunked so a large memmap is never copied whole."""
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    bs = max(cfg.train.batch_size, 256)
-    parts = [predict(model, np.asarray(bundle.codes[idx[s : s + PREDICT_CHUNK]]), batch_size=bs,
-                     rc_average=cfg.train.rc_average, n_value=bundle.policy.n_value, device=device)
-             for s in range(0, len(idx), PREDICT_CHUNK)]
-    return np.concatenate(parts) if parts else np.zeros((0, len(bundle.target_names)), np.float32)
-
-
-def _model_scale_output(raw: np.ndarray, task: str) -> np.ndarray:
-    """What metrics compare with the model-scale targets: probabilities for classification, else raw."""
-    return 1.0 / (1.0 + np.exp(-raw)) if task == "classification" else raw
-
-
-def evaluate_splits(model: nn.Module, bundle, cfg: RunConfig, out_dir: Path, saved_config: dict[str, Any],
-                    n_boot: int = 1000, out_of_fold: Sequence[tuple[nn.Module, np.ndarray]] | None = None
-                    ) -> dict[str, Any]:
-    """Metrics, plots and (for test) a predictions table for the valid and test splits.
+def evaluate_splits(saved: SavedModel, bundle, cfg: RunConfig, out_dir: Path, n_boot: int = 1000,
+                    out_of_fold: Sequence[tuple[nn.Module, np.ndarray]] | None = None) -> dict[str, Any]:
+    """Metrics and plots of the valid and test splits, a predictions table for test (through
+    :func:`seq2expr.evaluation.score`), and the data set's own scores of the test predictions when it has a scorer.
 
     ``out_of_fold`` (member, validation rows) pairs replace the valid split: each member predicts the rows
     it was validated on (the out-of-fold estimate of a cross-validation ensemble).
     """
-    from seq2expr.evaluation.metrics import evaluate_predictions
-    from seq2expr.evaluation.plots import plot_predictions
-    from seq2expr.evaluation.report import write_predictions
+    from seq2expr.data.dataset import Rows
+    from seq2expr.evaluation import score, scorer_for
 
-    task, names = cfg.train.task, list(bundle.target_names)
+    bs = max(cfg.train.batch_size, 256)
+
+    def model_scale(model: SavedModel, rows: np.ndarray) -> np.ndarray:  # the memmap is read a batch at a time
+        return predict(model, Rows(bundle.codes, rows), batch_size=bs, device="auto", scale="model")
+
     results: dict[str, Any] = {}
     for split in ("valid", "test"):
         if split == "valid" and out_of_fold:
             idx = np.concatenate([np.asarray(rows, dtype=np.int64) for _, rows in out_of_fold])
-            raw = np.concatenate([_predict_split(m, bundle, np.asarray(rows, dtype=np.int64), cfg)
+            raw = np.concatenate([model_scale(SavedModel(m, saved.config), np.asarray(rows, dtype=np.int64))
                                   for m, rows in out_of_fold])
         else:
             idx = np.asarray(bundle.splits.get(split, []), dtype=np.int64)
             if len(idx) == 0:
                 continue
-            raw = _predict_split(model, bundle, idx, cfg)
-        y = np.asarray(bundle.targets[idx], dtype=np.float32)
-        p = _model_scale_output(raw, task)
-        groups = {k: np.asarray(v)[idx] for k, v in (bundle.groups or {}).items() if k != "split"}
-        results[split] = evaluate_predictions(y, p, task, groups=groups or None, n_boot=n_boot, target_names=names,
-                                              seed=cfg.train.seed)
-        plot_predictions(y, p, task, out_dir, split, names)
-        if split == "test":
-            raw_y = np.asarray(bundle.raw_targets[idx], dtype=np.float32)
-            pred = to_output_scale(raw, saved_config)
-            write_predictions(out_dir / "predictions_test.tsv", np.asarray(bundle.ids)[idx], raw_y, pred, names)
-            challenge = _challenge(cfg, np.asarray(bundle.ids)[idx], pred)
-            if challenge is not None:
-                results["challenge"] = challenge
+            raw = model_scale(saved, idx)
+        test = split == "test"
+        results[split], extra = score(
+            saved.config, raw, np.asarray(bundle.targets[idx], dtype=np.float32), ids=np.asarray(bundle.ids)[idx],
+            measured=np.asarray(bundle.raw_targets[idx], dtype=np.float32),
+            groups={k: np.asarray(v)[idx] for k, v in (bundle.groups or {}).items()}, name=split, out_dir=out_dir,
+            predictions_file="predictions_test.tsv" if test else None, n_boot=n_boot, seed=cfg.train.seed,
+            scorer=scorer_for(cfg.data.dataset) if test else None)
+        if extra is not None:
+            results["challenge"] = extra
     return results
 
 
-def _challenge(cfg: RunConfig, ids: np.ndarray, pred: np.ndarray) -> dict | None:
-    """DREAM 2022 challenge scores of test predictions when training on the ``dream2022`` registry set."""
-    if (cfg.data.dataset or "").split(":", 1)[0] != "dream2022":
-        return None
-    try:
-        from seq2expr.evaluation import dream
-    except ImportError:  # optional scorer
-        return None
-    from types import SimpleNamespace
-
-    return dream.score_records(SimpleNamespace(ids=ids), pred)  # rows are placed by their test index (the ID)
-
-
-def train(cfg: RunConfig, *, resume: bool = True, progress: bool = True, callbacks: Sequence[Any] = ()) -> Path:
+def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume: bool = True, progress: bool = True,
+          callbacks: Sequence[Any] = ()) -> Path:
     """Train as configured and return the exported model folder (``output_dir/model``).
 
-    ``callbacks`` are extra Lightning callbacks (e.g. for tests or custom logging). With ``resume`` a run
-    killed part-way continues from its last checkpoint; the same seed gives the same weights on CPU.
+    ``cfg``: a :class:`~seq2expr.config.RunConfig`, or a YAML file / shipped config name with ``overrides``
+    (``key.sub=value``). ``callbacks`` are extra Lightning callbacks (e.g. for tests or custom logging). With
+    ``resume`` a run killed part-way continues from its last checkpoint; the same seed gives the same weights on
+    CPU.
     """
     from seq2expr.data.prepare import prepare_data
-    from seq2expr.evaluation.report import write_metrics
+    from seq2expr.evaluation import write_metrics
 
+    if not isinstance(cfg, RunConfig):
+        cfg = load_config(cfg, list(overrides))
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "config.yaml", dump_config(cfg))
@@ -371,20 +335,13 @@ def train(cfg: RunConfig, *, resume: bool = True, progress: bool = True, callbac
     ensemble = len(members) > 1 or bool(t.ensemble_seeds or t.ensemble_folds)
     model = EnsembleAverage(members).eval() if ensemble else members[0]
 
-    saved_config: dict[str, Any] = {
-        "model": {"name": cfg.model.name, "params": cfg.model.params, "seq_len": int(bundle.seq_len),
-                  "n_targets": len(bundle.target_names)},
-        "policy": _policy_dict(bundle.policy),
-        "target_transform": _transform_dict(bundle.transform),
-        "task": t.task,
-        "target_names": list(bundle.target_names),
-        "rc_average": t.rc_average,
-        "train": t.model_dump(mode="json"),
-        "data_hash": bundle.data_hash,
-        "data": cfg.data.model_dump(mode="json"),
-    }
-    results = evaluate_splits(model, bundle, cfg, out, saved_config, out_of_fold=out_of_fold or None)
-    saved_config["metrics"] = {s: results[s]["overall"] for s in ("valid", "test") if s in results}
+    saved_config = SavedModelConfig(
+        model=ModelSpec(name=cfg.model.name, params=cfg.model.params, seq_len=int(bundle.seq_len),
+                        n_targets=len(bundle.target_names)),
+        data=cfg.data, train=t, target_names=list(bundle.target_names),
+        target_transform=bundle.transform if t.task == "regression" else None, data_hash=bundle.data_hash)
+    results = evaluate_splits(SavedModel(model, saved_config), bundle, cfg, out, out_of_fold=out_of_fold or None)
+    saved_config.metrics = {s: results[s]["overall"] for s in ("valid", "test") if s in results}
     model_dir = save_model(out / "model", members if ensemble else model, saved_config)
     n = {k: int(len(v)) for k, v in bundle.splits.items()}
     if out_of_fold:
@@ -427,8 +384,8 @@ def _leakage(bundle) -> dict[str, Any]:
     return rep
 
 
-def _scale_note(saved_config: dict[str, Any]) -> str:
-    if saved_config["task"] == "classification":
+def _scale_note(saved_config: SavedModelConfig) -> str:
+    if saved_config.task == "classification":
         return "labels 0/1 vs predicted probabilities"
-    spec = saved_config.get("target_transform")
-    return f"model scale (target transform {json.dumps(spec)})" if spec else "original scale"
+    spec = saved_config.target_transform
+    return f"model scale (target transform {json.dumps(spec.to_dict())})" if spec else "original scale"

@@ -15,7 +15,7 @@ import torch
 import torchmetrics
 from torch import nn
 
-from seq2expr.training.predict import rc_forward
+from seq2expr.inference import rc_forward
 
 REGRESSION_LOSSES = {"mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}
 

@@ -80,6 +80,17 @@ def parse_param(key: str, spec: str) -> Param:
     return Param(key, kind, low, high)
 
 
+def parse_params(items: list[str]) -> dict[str, str]:
+    """``["train.lr=log:1e-4:1e-2", ...]`` (the command line's ``--param`` values) -> ``{key: spec}``."""
+    out = {}
+    for item in items:
+        key, sep, spec = item.partition("=")
+        if not sep:
+            raise ValueError(f"--param {item!r} is not of the form key=kind:...")
+        out[key.strip()] = spec.strip()
+    return out
+
+
 def parse_space(params: Mapping[str, str]) -> list[Param]:
     if not params:
         raise ValueError("tune: nothing to search; give tune.params (or --param key=kind:...)")

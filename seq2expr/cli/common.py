@@ -1,0 +1,106 @@
+"""What every command shares: the console, the one way a user error ends a command, and result tables.
+
+A user error (bad input, a missing file, an invalid option or config) prints one line ``error: ...`` on
+stderr and exits with code 2, the code the CLI framework uses for bad options too; no traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import typer
+
+SEQ_HELP = "Sequence column (default: the one the model was trained with, if present, else 'sequence')."
+ID_HELP = "ID column (default: the one the model was trained with, if present, else the row number)."
+DEVICE_HELP = "cpu, cuda, cuda:N, or auto (a GPU when there is one)."
+USER_ERROR = 2
+
+
+def console():
+    from rich.console import Console
+
+    return Console()
+
+
+def message(err: BaseException) -> str:
+    """One line for an exception: pydantic validation errors shortened to their first problem."""
+    from pydantic import ValidationError
+
+    if isinstance(err, ValidationError):
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        return f"{where}: {first['msg']}{more}"
+    return " ".join(str(err).split())
+
+
+def fail(err: BaseException | str) -> NoReturn:
+    """End the command with ``error: <one line>`` on stderr and exit code 2."""
+    typer.echo(f"error: {err if isinstance(err, str) else message(err)}", err=True)
+    raise typer.Exit(USER_ERROR)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors bad input raises (DataError is a ValueError; missing files; permissions) into :func:`fail`."""
+    try:
+        yield
+    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:
+        fail(err)
+
+
+def fmt(v) -> str:
+    return "-" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+
+
+def print_metrics(report: dict, splits: list[str], title: str) -> None:
+    """A rich table: one column per split, one row per metric, plus the headline's bootstrap CI."""
+    from rich.table import Table
+
+    cols = [(s, report[s]) for s in splits if isinstance(report.get(s), dict) and "overall" in report[s]]
+    if not cols:
+        return
+    table = Table(title=title)
+    table.add_column("metric")
+    for split, _ in cols:
+        table.add_column(split, justify="right")
+    for key in cols[0][1]["overall"]:
+        table.add_row(key, *[fmt(r["overall"].get(key)) for _, r in cols])
+    ci = cols[0][1].get("ci") or {}
+    if ci:
+        level = int(round(100 * ci.get("level", 0.95)))
+        bounds = [(r.get("ci") or {}) for _, r in cols]
+        table.add_row(f"{ci['metric']} {level}% CI", *[f"{fmt(b.get('lo'))}-{fmt(b.get('hi'))}" for b in bounds])
+    console().print(table)
+
+
+def print_groups(result: dict) -> None:
+    """Per-group headline metric tables (one per group column)."""
+    from rich.table import Table
+
+    head = result.get("headline")
+    for col, values in (result.get("groups") or {}).items():
+        table = Table(title=f"per {col}")
+        table.add_column(col)
+        table.add_column(head, justify="right")
+        table.add_column("n", justify="right")
+        for v, m in values.items():
+            table.add_row(v, fmt(m.get(head)), fmt(m.get("n")))
+        console().print(table)
+
+
+def print_challenge(ch: dict) -> None:
+    """A data set's own challenge scores (its registry scorer): per subset Pearson r^2, Spearman, n and weight,
+    then the weighted scores."""
+    from rich.table import Table
+
+    table = Table(title="challenge scores")
+    for c in ("subset", "pearson_r2", "spearman", "n", "weight"):
+        table.add_column(c, justify="left" if c == "subset" else "right")
+    weights = ch.get("weights_used") or {}
+    for name, m in (ch.get("subsets") or {}).items():
+        table.add_row(name, fmt(m.get("pearson_r2")), fmt(m.get("spearman")), fmt(m.get("n")), fmt(weights.get(name)))
+    table.add_row("score", fmt(ch.get("score_pearson")), fmt(ch.get("score_spearman")), "", "")
+    console().print(table)

@@ -1,0 +1,77 @@
+"""CLI commands ``predict`` and ``evaluate``: thin wrappers over :func:`seq2expr.inference.predict_file` and
+:func:`seq2expr.evaluation.evaluate`.
+
+``INPUT`` is a file (TSV/CSV/parquet/FASTA) or a registry data set ``NAME[:SUBSET]``: a named subset of the entry
+(``dream2022:test``, ``vaishnav2022:native_complex``) or else the rows whose ``split`` group holds SUBSET.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from seq2expr.cli.common import (
+    DEVICE_HELP,
+    ID_HELP,
+    SEQ_HELP,
+    console,
+    print_challenge,
+    print_groups,
+    print_metrics,
+    user_errors,
+)
+
+
+def predict_cmd(
+    model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved model folder."),
+    input: str = typer.Argument(..., help="Sequences file (TSV/CSV/parquet/FASTA) or DATASET[:SUBSET]."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output TSV (id, one column per target)."),
+    batch_size: int = typer.Option(512, "--batch-size"),
+    chunk_size: int = typer.Option(100_000, "--chunk-size", help="Records read at a time."),
+    id_column: str = typer.Option(None, "--id-column", help=ID_HELP),
+    sequence_column: str = typer.Option(None, "--sequence-column", help=SEQ_HELP),
+    scale: str = typer.Option("original", "--scale", help="original (measured scale, or probabilities) or model "
+                                                          "(the network's output: transformed values, logits)."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+) -> None:
+    """Predict expression (original scale) or class probability for every sequence."""
+    from seq2expr.inference import predict_file
+
+    with user_errors():
+        n = predict_file(model_dir, input, out, batch_size=batch_size, chunk_size=chunk_size, id_column=id_column,
+                         sequence_column=sequence_column, device=device, scale=scale)
+    console().print(f"{n} predictions -> {out}")
+
+
+def evaluate_cmd(
+    model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved model folder."),
+    input: str = typer.Argument(..., help="Table with sequences and measured targets, FASTA (with --values), "
+                                          "or DATASET[:SUBSET]."),
+    values: Path = typer.Option(None, "--values", help="Table of targets (and groups) joined to INPUT by ID, "
+                                                       "e.g. for a FASTA."),
+    target_column: list[str] = typer.Option(None, "--target-column", help="Default: the model's targets."),
+    group_column: list[str] = typer.Option(None, "--group-column",
+                                           help="Report metrics per group value (default: the training run's "
+                                                "group columns present in INPUT)."),
+    id_column: str = typer.Option(None, "--id-column", help=ID_HELP),
+    sequence_column: str = typer.Option(None, "--sequence-column", help=SEQ_HELP),
+    out_dir: Path = typer.Option(None, "-o", "--out-dir", help="Write metrics.json, plots, predictions here."),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the CI."),
+    batch_size: int = typer.Option(512, "--batch-size"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+) -> None:
+    """Score a saved model on labelled sequences: metrics (overall, per group, CI) and plots."""
+    from seq2expr.evaluation import evaluate
+
+    with user_errors():
+        report = evaluate(model_dir, input, out_dir=out_dir, n_boot=n_boot, batch_size=batch_size, device=device,
+                          values=values, target_columns=target_column or None, group_columns=group_column or None,
+                          id_column=id_column, sequence_column=sequence_column)
+    name = next(k for k in report if isinstance(report[k], dict) and "overall" in report[k])
+    print_metrics(report, [name], f"{model_dir} on {input}")
+    print_groups(report[name])
+    if report.get("challenge"):
+        print_challenge(report["challenge"])
+    if out_dir is not None:
+        console().print(f"metrics: {Path(out_dir) / 'metrics.json'}")

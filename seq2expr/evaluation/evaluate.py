@@ -1,0 +1,121 @@
+"""Evaluation in one place: :func:`evaluate` scores a saved model on labelled sequences, and :func:`score` turns
+model outputs and targets into metrics, plots and a predictions table. Training's end-of-run evaluation calls
+:func:`score` on its splits, so a trained run and a later ``seq2expr evaluate`` report the same numbers.
+
+Regression is scored on the model's target scale (measured values go through the saved transform, as during
+training; Pearson r is unaffected by standardisation); classification scores probabilities against 0/1 labels.
+The predictions table is on the original measurement scale (or probabilities). A data set that names a scorer
+of its own in the registry (e.g. DREAM 2022's challenge score) gets it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seq2expr.data.errors import DataError
+from seq2expr.data.records import Records
+from seq2expr.data.registry import load_split, parse_dataset_spec
+from seq2expr.evaluation.metrics import evaluate_predictions
+from seq2expr.evaluation.plots import plot_predictions
+from seq2expr.evaluation.report import write_metrics, write_predictions
+from seq2expr.evaluation.scorers import Scorer, scorer_for
+from seq2expr.inference import SavedModel, SavedModelConfig, encode_for, input_columns, load_model, predict, to_scale
+
+
+def score(config: SavedModelConfig, raw: np.ndarray, y: np.ndarray, *, ids: np.ndarray,
+          measured: np.ndarray | None = None, groups: Mapping[str, np.ndarray] | None = None, name: str = "eval",
+          out_dir: str | Path | None = None, predictions_file: str | None = "predictions.tsv", n_boot: int = 1000,
+          seed: int = 0, scorer: Scorer | None = None) -> tuple[dict[str, Any], dict | None]:
+    """Metrics of model outputs ``raw`` (the model scale, from ``predict(..., scale="model")``) against targets ``y``
+    on the model scale (transformed values, or 0/1 labels); returns ``(metrics, scorer's result or None)``.
+
+    Metrics are given per value of each group column but ``split`` (a row's role, not a grouping). With
+    ``out_dir``: plots ``{scatter|roc_pr}_{name}*.png`` and, unless ``predictions_file`` is None, a table
+    ``id, target, prediction`` (``measured`` values and predictions on the original scale).
+    """
+    task, names = config.task, list(config.target_names)
+    p = to_scale(raw, config, "original") if task == "classification" else raw
+    kept = {k: np.asarray(v) for k, v in (groups or {}).items() if k != "split"}
+    metrics = evaluate_predictions(y, p, task, groups=kept or None, n_boot=n_boot, target_names=names, seed=seed)
+    pred = to_scale(raw, config, "original")
+    extra = scorer(np.asarray(ids), pred) if scorer is not None else None
+    if out_dir is not None:
+        plot_predictions(y, p, task, Path(out_dir), name, names)
+        if predictions_file:
+            write_predictions(Path(out_dir) / predictions_file, ids, y if measured is None else measured, pred, names)
+    return metrics, extra
+
+
+def model_scale_targets(config: SavedModelConfig, measured: np.ndarray, source: str | None = None) -> np.ndarray:
+    """Measured targets on the scale the model was trained on: the saved transform applied, or 0/1 labels
+    (the training run's ``label_threshold`` applied when it had one)."""
+    y = np.asarray(measured, dtype=np.float64)
+    if config.task == "classification":
+        threshold = config.data.target.label_threshold
+        if threshold is not None:
+            return (y > threshold).astype(np.float64)
+        if not np.isin(y[np.isfinite(y)], (0.0, 1.0)).all():
+            raise DataError("classification targets must be 0/1 labels", source=source)
+        return y
+    return config.target_transform.apply(y) if config.target_transform is not None else y
+
+
+def read_labelled(model: SavedModel, data: str | Path, *, values: str | Path | None = None,
+                  target_columns: list[str] | None = None, group_columns: list[str] | None = None,
+                  id_column: str | None = None, sequence_column: str | None = None) -> Records:
+    """Labelled records from a file or a registry data set ``NAME[:SUBSET]``, read with the training run's
+    layout by default: its sequence/ID columns and targets, and its group columns that the file has."""
+    from seq2expr.data.readers import read_records, table_columns
+
+    cfg = model.config
+    spec = parse_dataset_spec(data)
+    if spec:
+        records = load_split(spec)
+    else:
+        sequence_column, id_column = input_columns(model, data, sequence_column, id_column)
+        if group_columns is None:
+            header = set(table_columns(values or data))
+            group_columns = [c for c in cfg.data.group_columns if c in header]
+        records = read_records(data, values=values, id_column=id_column, sequence_column=sequence_column,
+                               target_columns=target_columns or cfg.target_names, group_columns=group_columns)
+    if target_columns:  # named differently in this table: scored as the model's targets
+        records.target_names = list(cfg.target_names)
+    return records
+
+
+def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_dir: str | Path | None = None,
+             name: str | None = None, n_boot: int = 1000, batch_size: int = 512, device: str | None = None,
+             seed: int = 0, **read: Any) -> dict[str, Any]:
+    """Predict labelled sequences with a saved model and score them against their targets.
+
+    ``data``: :class:`~seq2expr.data.records.Records`, a table/FASTA path (``read`` options: ``values``,
+    ``target_columns``, ``group_columns``, ``id_column``, ``sequence_column``; see :func:`read_labelled`) or a
+    registry data set ``NAME[:SUBSET]``. ``name`` labels the result (default: the subset's name, else ``eval``).
+    Returns ``{"source", "n", "target_names", name: metrics[, "challenge": the data set's own scores]}``; with
+    ``out_dir`` also writes ``metrics.json``, plots and ``predictions.tsv`` there.
+    """
+    saved = load_model(model)
+    cfg = saved.config
+    records = data if isinstance(data, Records) else read_labelled(saved, data, **read)
+    if name is None:
+        spec = None if isinstance(data, Records) else parse_dataset_spec(data)
+        name = (spec.partition(":")[2] if spec else "") or "eval"
+    if list(records.target_names) != cfg.target_names:
+        raise DataError(f"target columns {records.target_names} differ from the model's {cfg.target_names}; "
+                        "pass --target-column for each", source=records.source)
+    codes = encode_for(saved, records.sequences, ids=records.labels(), source=records.source)
+    raw = predict(saved, codes, batch_size=batch_size, device=device, scale="model")
+    y = model_scale_targets(cfg, records.targets, records.source)
+    metrics, extra = score(cfg, raw, y, ids=records.ids, measured=np.asarray(records.targets), groups=records.groups,
+                           name=name, out_dir=out_dir, n_boot=n_boot, seed=seed, scorer=scorer_for(records.dataset))
+    report: dict[str, Any] = {"source": records.source, "n": len(records), "target_names": cfg.target_names,
+                              name: metrics}
+    if extra is not None:
+        report["challenge"] = extra
+    if out_dir is not None:
+        write_metrics(Path(out_dir) / "metrics.json", report)
+    return report

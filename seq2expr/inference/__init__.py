@@ -1,0 +1,32 @@
+"""The inference layer: load a saved model and predict with it, the one way every other layer does.
+
+Below training, evaluation, interpretation (and variant scoring and design): each of them loads models,
+encodes sequences and predicts through these functions, so one model gives one answer everywhere.
+"""
+
+from seq2expr.inference.device import model_state, resolve_device
+from seq2expr.inference.fold import fold_batchnorm
+from seq2expr.inference.inputs import as_array, as_module, as_onehot, batch_onehot, check_length, encode_for
+from seq2expr.inference.predict import (
+    input_columns,
+    predict,
+    predict_file,
+    rc_forward,
+    to_scale,
+    write_prediction_table,
+)
+from seq2expr.inference.saved import (
+    ModelSpec,
+    SavedModel,
+    SavedModelConfig,
+    Scale,
+    default_target_names,
+    load_model,
+    read_config,
+    save_model,
+)
+
+__all__ = ["ModelSpec", "SavedModel", "SavedModelConfig", "Scale", "as_array", "as_module", "as_onehot",
+           "batch_onehot", "check_length", "default_target_names", "encode_for", "fold_batchnorm", "input_columns",
+           "load_model", "model_state", "predict", "predict_file", "rc_forward", "read_config", "resolve_device",
+           "save_model", "to_scale", "write_prediction_table"]

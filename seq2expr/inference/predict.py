@@ -1,0 +1,159 @@
+"""Prediction: the one function every layer predicts through, and its streaming form for files of any size.
+
+* :func:`predict` runs a saved model (or a bare ``nn.Module``) over strings, uint8 codes or one-hot arrays,
+  in batches, averaging forward and reverse-complement outputs as the model was trained, and returns values
+  on the original measurement scale (probabilities for classification) or the model's own scale.
+* :func:`predict_file` streams a table or FASTA into a TSV written atomically; memory does not grow with it.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from seq2expr.atomic import atomic_path
+from seq2expr.data.sequences import reverse_complement_onehot
+from seq2expr.inference.device import model_state, resolve_device
+from seq2expr.inference.inputs import Inputs, as_array, as_module, batch_onehot, config_of, encode_for
+from seq2expr.inference.saved import SavedModel, SavedModelConfig, Scale, load_model
+
+
+def rc_forward(model: nn.Module, x: torch.Tensor, rc_average: bool) -> torch.Tensor:
+    """Model output for a one-hot batch; with ``rc_average`` the mean of forward and reverse-complement outputs.
+
+    Outputs are averaged before any sigmoid (logits for classification): one rule for training-time
+    validation and prediction, so reported metrics match what :func:`predict` returns.
+    """
+    out = model(x)
+    if rc_average:
+        out = (out + model(reverse_complement_onehot(x))) / 2
+    return out
+
+
+def to_scale(raw: np.ndarray, config: SavedModelConfig, scale: Scale = "original") -> np.ndarray:
+    """The output rule. ``raw`` is the network's output (the model scale: transformed targets, or logits).
+
+    ``original``: the measurement scale (the target transform inverted) or, for classification, probabilities.
+    ``model``: ``raw`` unchanged.
+    """
+    if scale == "model":
+        return raw
+    if scale != "original":
+        raise ValueError(f"scale must be 'original' or 'model', not {scale!r}")
+    if config.task == "classification":
+        return (1.0 / (1.0 + np.exp(-raw.astype(np.float64)))).astype(np.float32)
+    if config.target_transform is None:
+        return raw
+    return np.asarray(config.target_transform.inverse(raw), dtype=np.float32)
+
+
+@torch.inference_mode()
+def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
+            device: str | torch.device | None = None, rc_average: bool | None = None, scale: Scale | None = None,
+            n_value: float | None = None) -> np.ndarray:
+    """Predictions ``(N, n_targets)`` float32 for sequences, ``(N, L)`` uint8 codes or ``(N, 4, L)`` one-hot.
+
+    ``model``: a :class:`SavedModel` (strings are encoded with its policy; ``rc_average`` and ``scale`` default
+    to how it was trained and to ``"original"``) or a bare ``nn.Module`` (raw outputs, no reverse-complement
+    averaging unless asked). ``device``: see :mod:`seq2expr.inference.device`. The model is put back in its
+    previous mode and device. A memmap is read one batch at a time; per batch there is one vectorised
+    one-hot and one forward pass (two with ``rc_average``).
+    """
+    cfg = config_of(model)
+    net = as_module(model)
+    if cfg is None and scale == "original":
+        raise ValueError("a bare nn.Module has no target transform: predict on scale='model', or load a saved model")
+    rc = (cfg.rc_average if cfg is not None else False) if rc_average is None else rc_average
+    nv = (cfg.policy.n_value if cfg is not None else 0.0) if n_value is None else n_value
+    data = as_array(model, X)
+    dev = resolve_device(device, net)
+    outs = []
+    with model_state(net, dev):
+        for start in range(0, len(data), max(1, int(batch_size))):
+            x = batch_onehot(data[start:start + batch_size], nv).to(dev)
+            out = rc_forward(net, x, rc).float().cpu()
+            outs.append(out[:, None] if out.ndim == 1 else out)
+    if outs:
+        raw = torch.cat(outs).numpy()
+    else:
+        raw = np.zeros((0, cfg.model.n_targets if cfg is not None else int(getattr(net, "n_targets", 1))), np.float32)
+    return to_scale(raw, cfg, scale or "original") if cfg is not None else raw
+
+
+def input_columns(model: SavedModel | SavedModelConfig, path: str | Path, sequence_column: str | None = None,
+                  id_column: str | None = None) -> tuple[str, str | None]:
+    """Sequence and ID columns to read ``path`` with: the caller's, else the training run's when ``path`` has them.
+
+    A model trained on a table with ``Sequence``/``ID`` columns then predicts, evaluates and explains tables of
+    the same layout without restating them; otherwise ``sequence`` and row-number IDs.
+    """
+    if sequence_column and id_column:
+        return sequence_column, id_column
+    from seq2expr.data.readers import table_columns
+
+    data = config_of(model).data
+    header = set(table_columns(path))
+    seq = sequence_column or (data.sequence_column if data.sequence_column in header else "sequence")
+    ids = id_column or (data.id_column if data.id_column in header else None)
+    return seq, ids
+
+
+def write_prediction_table(out_path: str | Path, chunks: Iterable[tuple[Sequence[str], np.ndarray]],
+                           columns: list[str]) -> int:
+    """Write ``id, <columns...>`` rows from ``(ids, predictions)`` chunks to a TSV, atomically; returns rows.
+
+    Each chunk is formatted in one pandas call (values as ``%.6g``), not row by row in Python.
+    """
+    import pandas as pd
+
+    n = 0
+    with atomic_path(out_path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(["id", *columns])
+        for ids, pred in chunks:
+            pred = np.asarray(pred).reshape(len(pred), -1)
+            if len(ids) != len(pred):
+                raise ValueError(f"{len(ids)} IDs for {len(pred)} predictions")
+            frame = pd.DataFrame(pred, columns=columns)
+            frame.insert(0, "id", np.asarray(ids))
+            frame.to_csv(fh, sep="\t", header=False, index=False, float_format="%.6g", lineterminator="\n")
+            n += len(pred)
+    return n
+
+
+def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_path: str | Path, *,
+                 batch_size: int = 512, chunk_size: int = 100_000, id_column: str | None = None,
+                 sequence_column: str | None = None, device: str | torch.device | None = None,
+                 scale: Scale = "original") -> int:
+    """Stream ``input_path`` (table or FASTA, or a registry data set ``NAME[:SUBSET]``) through a saved model into
+    a TSV ``id, <target...>``.
+
+    Reads ``chunk_size`` records at a time, so memory does not grow with the input; the output appears
+    only when complete (atomic rename). Returns the number of rows written. Columns default as in
+    :func:`input_columns`.
+    """
+    from seq2expr.data.readers import iter_sequence_chunks
+    from seq2expr.data.registry import load_split, parse_dataset_spec
+
+    saved = load_model(model)
+    spec = parse_dataset_spec(input_path)
+    if spec:
+        records = load_split(spec)
+        parts: Iterable = [(records.ids, records.sequences, records.labels(), records.source)]
+    else:
+        sequence_column, id_column = input_columns(saved, input_path, sequence_column, id_column)
+        parts = ((ids, seqs, list(ids), str(input_path))
+                 for ids, seqs in iter_sequence_chunks(input_path, chunk_size, id_column, sequence_column))
+
+    def chunks():
+        for ids, seqs, labels, source in parts:
+            codes = encode_for(saved, seqs, ids=labels, source=source)
+            del seqs  # hold only IDs and predictions while the next chunk is read
+            yield ids, predict(saved, codes, batch_size=batch_size, device=device, scale=scale)
+
+    return write_prediction_table(out_path, chunks(), saved.config.target_names)

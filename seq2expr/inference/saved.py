@@ -1,0 +1,200 @@
+"""A saved model is a folder: ``model.safetensors`` (weights) + ``config.json`` (a :class:`SavedModelConfig`).
+
+The config says everything prediction needs besides the weights: the architecture (registry name, params,
+input length, number of outputs), the run's ``data`` section (sequence policy, input columns, labelling)
+and ``train`` section (task, reverse-complement averaging), the target names and the fitted target
+transform. Loading never unpickles and never imports Lightning, so a saved model is safe to share and
+cheap to load. Folders written before the config was typed (``policy``, ``task`` and ``rc_average`` at the
+top level) load unchanged: those keys are read into ``data``/``train``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from seq2expr.atomic import atomic_path
+from seq2expr.config import DataConfig, SequencePolicy, TrainConfig
+from seq2expr.data.errors import DataError
+from seq2expr.data.targets import TargetTransform
+from seq2expr.models import EnsembleAverage, build_model
+from seq2expr.version import __version__
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+Scale = Literal["original", "model"]
+
+
+class ModelSpec(BaseModel):
+    """The architecture: a registry name and its constructor arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    seq_len: int = Field(ge=1)
+    n_targets: int = Field(1, ge=1)
+
+
+class SavedModelConfig(BaseModel):
+    """``config.json`` of a saved model. Unknown top-level keys (e.g. from a newer version) are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: ModelSpec
+    data: DataConfig = Field(default_factory=DataConfig)  # policy, input columns, labelling of the run
+    train: TrainConfig = Field(default_factory=TrainConfig)  # task, rc_average and the rest of the run
+    target_names: list[str] = Field(default_factory=list)
+    target_transform: TargetTransform | None = None  # fitted on the training rows; inverted at predict
+    data_hash: str | None = None
+    metrics: dict[str, Any] | None = None
+    library_version: str | None = None
+    ensemble_size: int = Field(0, ge=0)  # 0: one model; k: k members stored with prefixes m0. ... m{k-1}.
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_keys(cls, raw: Any) -> Any:
+        """Fold the pre-typed layout's top-level ``policy``/``task``/``rc_average`` into ``data``/``train``."""
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        for key, section in (("policy", "data"), ("task", "train"), ("rc_average", "train")):
+            if key in raw:
+                value = raw.pop(key)
+                sub = dict(raw.get(section) or {})
+                sub.setdefault(key, value)
+                raw[section] = sub
+        return raw
+
+    @model_validator(mode="after")
+    def _names(self) -> SavedModelConfig:
+        n = self.model.n_targets
+        if not self.target_names:
+            self.target_names = default_target_names(n)
+        if len(self.target_names) != n:
+            raise ValueError(f"{len(self.target_names)} target names {self.target_names} for {n} model outputs")
+        return self
+
+    @property
+    def policy(self) -> SequencePolicy:
+        return self.data.policy
+
+    @property
+    def task(self) -> str:
+        return self.train.task
+
+    @property
+    def rc_average(self) -> bool:
+        return self.train.rc_average
+
+    @property
+    def seq_len(self) -> int:
+        return self.model.seq_len
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2) + "\n"
+
+
+def default_target_names(n: int) -> list[str]:
+    """Names of unnamed outputs: ``prediction`` for one, ``prediction_0``... for several."""
+    return ["prediction"] if n == 1 else [f"prediction_{i}" for i in range(n)]
+
+
+@dataclass
+class SavedModel:
+    """A loaded model (eval mode; an :class:`EnsembleAverage` for an ensemble) and its config."""
+
+    model: nn.Module
+    config: SavedModelConfig
+    path: Path | None = None
+
+    @property
+    def policy(self) -> SequencePolicy:
+        return self.config.policy
+
+    @property
+    def members(self) -> list[SavedModel]:
+        """Each member of an ensemble as a model of its own (the model itself when it is not an ensemble)."""
+        if not isinstance(self.model, EnsembleAverage):
+            return [self]
+        cfg = self.config.model_copy(update={"ensemble_size": 0})
+        return [SavedModel(m, cfg, self.path) for m in self.model.members]
+
+
+def save_model(path: str | Path, model: nn.Module | list[nn.Module], config: SavedModelConfig | dict[str, Any]
+               ) -> Path:
+    """Write weights and config atomically; a list of models (an ensemble of one architecture) goes in one file,
+    member ``i``'s weights prefixed ``m{i}.``."""
+    cfg = config if isinstance(config, SavedModelConfig) else SavedModelConfig.model_validate(config)
+    members = model if isinstance(model, list) else [model]
+    state: dict[str, torch.Tensor] = {}
+    for i, m in enumerate(members):
+        prefix = f"m{i}." if isinstance(model, list) else ""
+        for k, v in m.state_dict().items():
+            state[prefix + k] = v.detach().cpu().contiguous()
+    cfg = cfg.model_copy(update={"library_version": __version__,
+                                 "ensemble_size": len(members) if isinstance(model, list) else 0})
+    with atomic_path(path, is_dir=True) as tmp:
+        save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        (tmp / CONFIG).write_text(cfg.to_json())
+    return Path(path)
+
+
+def read_config(path: str | Path) -> SavedModelConfig:
+    """The :class:`SavedModelConfig` of a model folder (or of its ``config.json``)."""
+    path = Path(path)
+    file = path if path.suffix == ".json" else path / CONFIG
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: missing; a saved model folder holds {WEIGHTS} and {CONFIG}")
+    try:
+        return SavedModelConfig.model_validate(json.loads(file.read_text()))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"not valid JSON ({err})", source=str(file)) from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise DataError(f"{where}: {first['msg']}", source=str(file)) from None
+
+
+def load_model(path: str | Path | SavedModel, map_location: str = "cpu") -> SavedModel:
+    """Rebuild the architecture from ``config.json`` and load the safetensors weights (eval mode).
+
+    An ensemble folder gives an :class:`EnsembleAverage` of its members. A :class:`SavedModel` is returned as is.
+    """
+    if isinstance(path, SavedModel):
+        return path
+    path = Path(path)
+    w_file = path / WEIGHTS
+    cfg = read_config(path)
+    if not w_file.is_file():
+        raise FileNotFoundError(f"{w_file}: missing; a saved model folder holds {WEIGHTS} and {CONFIG}")
+    try:
+        state = load_file(str(w_file), device=map_location)
+    except (SafetensorError, OSError) as err:
+        raise DataError(f"cannot read the weights ({err})", source=str(w_file)) from None
+    spec = cfg.model
+
+    def make(weights: dict[str, torch.Tensor]) -> nn.Module:
+        m = build_model(spec.name, seq_len=spec.seq_len, n_targets=spec.n_targets, **spec.params)
+        try:
+            m.load_state_dict(weights)
+        except RuntimeError as err:
+            raise DataError(f"weights do not fit the architecture in {CONFIG}: {str(err).splitlines()[0]}",
+                            source=str(w_file)) from None
+        return m
+
+    if cfg.ensemble_size:
+        members = [make({k[len(f"m{i}."):]: v for k, v in state.items() if k.startswith(f"m{i}.")})
+                   for i in range(cfg.ensemble_size)]
+        model: nn.Module = EnsembleAverage(members)
+    else:
+        model = make(state)
+    return SavedModel(model.eval(), cfg, path)

@@ -1,0 +1,188 @@
+"""The inference layer: saved-model format (typed, and the pre-typed layout loading unchanged), the one predict
+function on every input form and scale, the device rule, and clear errors for broken model folders."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from seq2expr.data.dataset import Rows
+from seq2expr.data.errors import DataError
+from seq2expr.data.sequences import encode, one_hot, reverse_complement_onehot
+from seq2expr.inference import (
+    SavedModel,
+    SavedModelConfig,
+    load_model,
+    predict,
+    predict_file,
+    read_config,
+    resolve_device,
+    save_model,
+)
+from seq2expr.models import EnsembleAverage, build_model
+
+LEGACY = Path(__file__).parent / "data" / "legacy_models"
+PACKAGE = Path(__file__).resolve().parents[1] / "seq2expr"
+PARAMS = {"channels": [8], "kernel_sizes": 5, "pool_sizes": [30], "convs_per_block": 1, "dropout": 0.0,
+          "hidden": [4], "head_dropout": 0.0}
+
+
+@pytest.mark.parametrize("name", ["single", "ensemble"])
+def test_folders_in_the_pre_typed_layout_load_and_predict_as_before(name):
+    """Model folders written before the typed config (policy/task/rc_average at the top level) load unchanged and
+    give the predictions the earlier code gave (recorded with it in expected.json)."""
+    folder = LEGACY / name
+    raw = json.loads((folder / "config.json").read_text())
+    assert {"policy", "task", "rc_average"} <= set(raw)  # really the old layout
+    saved = load_model(folder)
+    cfg = saved.config
+    assert cfg.task == raw["task"] and cfg.rc_average == raw["rc_average"] and cfg.policy.to_dict() == raw["policy"]
+    assert cfg.target_transform.kind == "log1p" and cfg.target_names == raw["target_names"]
+    assert isinstance(saved.model, EnsembleAverage) == (name == "ensemble")
+    expected = json.loads((folder / "expected.json").read_text())
+    pred = predict(saved, expected["sequences"])
+    np.testing.assert_allclose(pred[:, 0], expected["predictions"], rtol=1e-6, atol=1e-6)
+
+
+def test_saved_config_is_typed_and_written_once(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("cnn", seq_len=30, n_targets=2, **PARAMS)
+    cfg = SavedModelConfig(model={"name": "cnn", "params": PARAMS, "seq_len": 30, "n_targets": 2},
+                           data={"policy": {"length": 30, "pad": "left"}}, train={"rc_average": False},
+                           target_names=["a", "b"])
+    save_model(tmp_path / "m", model, cfg)
+    raw = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert not {"policy", "task", "rc_average"} & set(raw)
+    assert raw["data"]["policy"]["pad"] == "left" and raw["train"]["rc_average"] is False
+    again = read_config(tmp_path / "m")
+    assert again.policy.length == 30 and not again.rc_average and again.target_names == ["a", "b"]
+    # defaults: unnamed outputs get one naming rule, wherever they are read
+    assert SavedModelConfig(model={"name": "cnn", "seq_len": 30, "n_targets": 2}).target_names == \
+        ["prediction_0", "prediction_1"]
+    with pytest.raises(ValueError, match="3 target names"):
+        SavedModelConfig(model={"name": "cnn", "seq_len": 30, "n_targets": 2}, target_names=["a", "b", "c"])
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> SavedModel:
+    """A regression model with a log1p + z-score transform and reverse-complement averaging."""
+    torch.manual_seed(1)
+    model = build_model("cnn", seq_len=30, **PARAMS)
+    with torch.no_grad():  # move batch-norm statistics off their defaults
+        model.train()(torch.rand(8, 4, 30))
+    folder = tmp_path_factory.mktemp("inference") / "m"
+    save_model(folder, model.eval(), {"model": {"name": "cnn", "params": PARAMS, "seq_len": 30},
+                                      "target_names": ["expression"], "train": {"rc_average": True},
+                                      "target_transform": {"kind": "log1p", "standardize": True, "mean": [1.5],
+                                                           "std": [0.5]}})
+    return load_model(folder)
+
+
+def _seqs(n: int, length: int = 30, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return ["".join("ACGT"[i] for i in row) for row in rng.integers(0, 4, (n, length))]
+
+
+def test_predict_on_every_input_form_and_scale(saved):
+    seqs = _seqs(40)
+    codes = encode(seqs)
+    x = one_hot(codes)
+    with torch.no_grad():  # the definition: strand average of the network's output, then the inverse transform
+        raw = ((saved.model(x) + saved.model(reverse_complement_onehot(x))) / 2).numpy()
+    original = np.expm1(raw * 0.5 + 1.5)
+    np.testing.assert_allclose(predict(saved, seqs), original, rtol=1e-5)
+    np.testing.assert_allclose(predict(saved, codes), original, rtol=1e-5)
+    np.testing.assert_allclose(predict(saved, x.numpy(), batch_size=7), original, rtol=1e-5)
+    np.testing.assert_allclose(predict(saved, seqs[0])[0], original[0], rtol=1e-5)
+    np.testing.assert_allclose(predict(saved, seqs, scale="model"), raw, rtol=1e-5, atol=1e-6)
+    fwd = predict(saved, seqs, scale="model", rc_average=False)
+    with torch.no_grad():
+        np.testing.assert_allclose(fwd, saved.model(x).numpy(), rtol=1e-5, atol=1e-6)
+    # a bare module: raw outputs, one strand unless asked; it has no transform to invert
+    np.testing.assert_allclose(predict(saved.model, codes), fwd, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(predict(saved.model, codes, rc_average=True), raw, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="bare nn.Module"):
+        predict(saved.model, codes, scale="original")
+    with pytest.raises(ValueError, match="scale must be"):
+        predict(saved, codes, scale="log")
+    assert predict(saved, codes[:0]).shape == (0, 1)
+
+
+def test_predict_reads_a_memmap_split_a_batch_at_a_time(saved, tmp_path):
+    codes = encode(_seqs(300, seed=2))
+    path = tmp_path / "codes.npy"
+    np.save(path, codes)
+    mm = np.load(path, mmap_mode="r")
+    rows = np.array([5, 250, 17, 3, 299, 120])
+    np.testing.assert_allclose(predict(saved, Rows(mm, rows), batch_size=4), predict(saved, codes[rows]), rtol=1e-6)
+
+
+def test_classification_outputs_probabilities(tmp_path):
+    torch.manual_seed(2)
+    model = build_model("cnn", seq_len=30, **PARAMS).eval()
+    save_model(tmp_path / "c", model, {"model": {"name": "cnn", "params": PARAMS, "seq_len": 30},
+                                       "train": {"task": "classification", "loss": "bce"}})
+    clf = load_model(tmp_path / "c")
+    codes = encode(_seqs(20, seed=3))
+    logits = predict(clf, codes, scale="model")
+    prob = predict(clf, codes)
+    np.testing.assert_allclose(prob, 1 / (1 + np.exp(-logits)), rtol=1e-5)
+    assert ((prob > 0) & (prob < 1)).all()
+
+
+def test_device_rule():
+    model = torch.nn.Linear(2, 2)
+    assert resolve_device(None, model) == torch.device("cpu")  # the model's own device
+    assert resolve_device(None) == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu", model) == torch.device("cpu")
+
+
+def test_predict_file_streams_in_chunks_and_matches_predict(saved, tmp_path):
+    seqs = _seqs(55, seed=4)
+    (tmp_path / "in.fa").write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(seqs)))
+    n = predict_file(saved, tmp_path / "in.fa", tmp_path / "out.tsv", chunk_size=16)
+    out = np.loadtxt(tmp_path / "out.tsv", skiprows=1, usecols=1)
+    assert n == 55 and (tmp_path / "out.tsv").read_text().startswith("id\texpression\n")
+    np.testing.assert_allclose(out, predict(saved, seqs)[:, 0], rtol=1e-5)
+    with pytest.raises(DataError, match="long.fa: record s0: sequences are 31 bp but the model takes 30 bp"):
+        (tmp_path / "long.fa").write_text(">s0\n" + seqs[0] + "A\n")
+        predict_file(saved, tmp_path / "long.fa", tmp_path / "long.tsv")
+    assert not (tmp_path / "long.tsv").exists()
+
+
+def test_broken_model_folders_name_the_file(saved, tmp_path):
+    folder = tmp_path / "m"
+    shutil.copytree(saved.path, folder)
+    (folder / "config.json").write_text("{'model': }")
+    with pytest.raises(DataError, match=r"m/config.json: not valid JSON"):
+        load_model(folder)
+    cfg = json.loads((saved.path / "config.json").read_text())
+    cfg["model"]["params"]["channels"] = [16]  # does not fit the stored weights
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(DataError, match=r"model.safetensors: weights do not fit the architecture"):
+        load_model(folder)
+    cfg["model"].pop("seq_len")
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(DataError, match=r"config.json: model.seq_len: Field required"):
+        load_model(folder)
+    with pytest.raises(FileNotFoundError, match="config.json: missing"):
+        load_model(tmp_path / "nowhere")
+
+
+def test_one_predict_definition():
+    """Every layer predicts through seq2expr.inference: no other module defines a `predict` function."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.parent.name == "inference":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "predict":
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert not found, found
