@@ -7,7 +7,7 @@ same rows, splits and target scale. The target transform is fitted on training r
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from seq2expr.config import DataConfig
 from seq2expr.data.cache import data_hash as _records_hash
 from seq2expr.data.cache import encode_cached
 from seq2expr.data.errors import DataError
+from seq2expr.data.genome.windows import WindowSource, read_window_source
 from seq2expr.data.readers import read_records, validate_sequences
 from seq2expr.data.records import Records, concat_records
 from seq2expr.data.sequences import SequencePolicy
@@ -39,8 +40,8 @@ class DataBundle:
     data_hash: str
     seq_len: int
     source: str = ""
-    extra: dict = field(default_factory=dict)
     fold_splits: list[dict[str, np.ndarray]] | None = None  # every fold's splits when data.split.folds is set
+    windows: WindowSource | None = None  # gene windows built by `seq2expr data genes`: how, for variant scoring
 
     def split_sizes(self) -> dict[str, int]:
         return {k: int(len(v)) for k, v in self.splits.items()}
@@ -112,6 +113,11 @@ def _splits_with_valid_file(cfg: DataConfig, codes: np.ndarray, records: Records
     return splits
 
 
+def _window_source(cfg: DataConfig) -> WindowSource | None:
+    """How the gene windows of a table built by ``seq2expr data genes`` were made (None for other tables)."""
+    return read_window_source(cfg.path) if cfg.path else None
+
+
 def _drop_rows(splits: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
     return {k: v[keep[v]] for k, v in splits.items()}
 
@@ -177,4 +183,4 @@ def _prepare(cfg: DataConfig, task: str) -> DataBundle:
                       splits={k: splits[k] for k in SPLITS}, target_names=list(records.target_names),
                       transform=transform, policy=policy,
                       data_hash=dhash, seq_len=int(codes.shape[1]),
-                      source=records.source, fold_splits=fold_splits)
+                      source=records.source, fold_splits=fold_splits, windows=_window_source(cfg))

@@ -61,6 +61,9 @@ class DatasetEntry:
     # name of a scorer of its own (``seq2expr.evaluation.scorers``), e.g. a challenge score, that evaluation and
     # training apply to predictions of its records beside the usual metrics
     scorer: str | None = None
+    # the fixed sequence around the measured variable region in every construct (left, right), for models that
+    # score genomic sequence in the assay's context (variant scoring in centred mode)
+    construct: tuple[str, str] | None = None
 
     @property
     def dir_name(self) -> str:
@@ -472,6 +475,7 @@ register_dataset(DatasetEntry(
     files=_DREAM_TEST_FILES,
     loader=_load_dream_test,
     scorer="dream2022",
+    construct=("TGCATTTTTTTCACATC", "GGTTACGGCTGTT"),  # 17 + 80 variable + 13 = 110 nt
     subsets={"train": lambda r: r.groups["split"] == "train", "test": lambda r: r.groups["split"] == "test",
              **{s: (lambda r, s=s: r.groups[f"subset_{s}"]) for s in DREAM_SUBSETS}},
 ))

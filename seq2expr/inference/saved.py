@@ -24,6 +24,7 @@ from torch import nn
 from seq2expr.atomic import atomic_path
 from seq2expr.config import DataConfig, SequencePolicy, TrainConfig
 from seq2expr.data.errors import DataError
+from seq2expr.data.genome.windows import WindowSource
 from seq2expr.data.targets import TargetTransform
 from seq2expr.models import EnsembleAverage, build_model
 from seq2expr.version import __version__
@@ -58,6 +59,7 @@ class SavedModelConfig(BaseModel):
     metrics: dict[str, Any] | None = None
     library_version: str | None = None
     ensemble_size: int = Field(0, ge=0)  # 0: one model; k: k members stored with prefixes m0. ... m{k-1}.
+    windows: WindowSource | None = None  # a gene model: how its windows were built (variant scoring rebuilds them)
 
     @model_validator(mode="before")
     @classmethod

@@ -101,8 +101,10 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
         "species": species,
         "inputs": {"genome": str(genome), "annotation": str(annotation),
                    "expression": expression.attrs.get("source", "<DataFrame>") if isinstance(expression, pd.DataFrame)
-                   else str(expression), "tss_bed": None if tss_bed is None else str(tss_bed)},
-        "settings": {"windows": windows.to_dict(), "tss_from": tss_from, "biotypes": list(biotypes or []),
+                   else str(expression), "tss_bed": None if tss_bed is None else str(tss_bed),
+                   "tss_names": None if tss_names is None else str(tss_names)},
+        "settings": {"windows": windows.to_dict(), "tss_from": tss_from, "tss_bed_tts": tss_bed_tts,
+                     "biotypes": list(biotypes or []),
                      "aggregate": aggregate, "transform": transform, "label_quantiles": label_quantiles,
                      "label_thresholds": label_thresholds, "drop_padded": drop_padded, "families": families,
                      "folds": folds, "fold_by": fold_by if folds else None},

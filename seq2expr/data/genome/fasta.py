@@ -171,6 +171,7 @@ class Genome:
             raise DataError(f"cannot index FASTA ({type(err).__name__}: {err})", source=str(path)) from None
         self.lengths = {k: len(v) for k, v in self._fa.items()}
         self.n_iupac_masked = 0
+        self._last: tuple[str, str] | None = None
 
     @property
     def names(self) -> list[str]:
@@ -192,6 +193,20 @@ class Genome:
         padded = left > 0 or right > 0
         seq = "N" * left + core + "N" * right if padded else core
         return (reverse_complement(seq) if strand == "-" else seq), padded
+
+    def sequence(self, chrom: str) -> str:
+        """A whole chromosome, upper case, other letters than ACGTN as ``N``; the last one read is kept, so a
+        caller walking a sorted VCF reads each chromosome once."""
+        if self._last is not None and self._last[0] == chrom:
+            return self._last[1]
+        if chrom not in self.lengths:
+            raise DataError(f"chromosome {chrom!r} is not in the genome", source=str(self.source))
+        seq = self._fa[chrom][:]
+        if not _ACGTN.fullmatch(seq):
+            seq, k = _NON_ACGTN.subn("N", seq)
+            self.n_iupac_masked += k
+        self._last = (chrom, seq)
+        return seq
 
     def close(self) -> None:
         self._fa.close()

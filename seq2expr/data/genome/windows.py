@@ -10,10 +10,13 @@ transcript with the TSS at index ``upstream``. Windows running off a chromosome 
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from seq2expr.data.genome.fasta import Genome
 
@@ -70,20 +73,40 @@ def tts_interval(tts: int, strand: str, spec: WindowSpec) -> tuple[int, int]:
     return tts + 1 - up, tts + 1 + spec.tts_downstream
 
 
-def gene_window(genome: Genome, chrom: str, strand: str, tss: int, tts: int, spec: WindowSpec) -> tuple[str, bool]:
-    """The window sequence of one gene and whether any part was N-padded off a chromosome end."""
+def window_parts(strand: str, tss: int, tts: int, spec: WindowSpec) -> list[tuple[int, int, int]]:
+    """The genomic pieces of a gene's window in transcript order: ``(start, end, anchor)`` per part.
+
+    ``anchor`` is the genomic boundary between the part's upstream and downstream bases (the TSS, or just after
+    the TTS; on the minus strand the mirror image). The variant layer keeps it at the same window index when an
+    indel changes the length of the sequence around it.
+    """
     s, e = tss_interval(tss, strand, spec)
-    seq, padded = genome.fetch(chrom, s, e, strand)
+    parts = [(s, e, tss + 1 if strand == "-" else tss)]
+    if spec.tts_upstream is not None:
+        s, e = tts_interval(tts, strand, spec)
+        parts.append((s, e, tts if strand == "-" else tts + 1))
+    return parts
+
+
+def assemble_window(parts: list[str], spec: WindowSpec) -> str:
+    """A window from its parts' sequences (in transcript orientation): the N spacer between the TSS and TTS parts,
+    and DeepCRE's codon masks when the spec asks for them."""
+    seq = parts[0]
     if spec.mask_codons:
         seq = seq[: spec.upstream] + "N" * min(3, spec.downstream) + seq[spec.upstream + 3:]
     if spec.tts_upstream is None:
-        return seq, padded
-    s, e = tts_interval(tts, strand, spec)
-    tseq, tpad = genome.fetch(chrom, s, e, strand)
+        return seq
+    tseq = parts[1]
     if spec.mask_codons:
         k = spec.tts_upstream
         tseq = tseq[: max(k - 3, 0)] + "N" * min(3, k) + tseq[k:]
-    return seq + "N" * spec.spacer + tseq, padded or tpad
+    return seq + "N" * spec.spacer + tseq
+
+
+def gene_window(genome: Genome, chrom: str, strand: str, tss: int, tts: int, spec: WindowSpec) -> tuple[str, bool]:
+    """The window sequence of one gene and whether any part was N-padded off a chromosome end."""
+    fetched = [genome.fetch(chrom, s, e, strand) for s, e, _ in window_parts(strand, tss, tts, spec)]
+    return assemble_window([seq for seq, _ in fetched], spec), any(pad for _, pad in fetched)
 
 
 def gene_windows(genome: Genome, genes: pd.DataFrame, spec: WindowSpec) -> tuple[list[str], np.ndarray]:
@@ -94,3 +117,38 @@ def gene_windows(genome: Genome, genes: pd.DataFrame, spec: WindowSpec) -> tuple
         seq, padded[i] = gene_window(genome, chrom, strand, int(tss), int(tts), spec)
         seqs.append(seq)
     return seqs, padded
+
+
+class WindowSource(BaseModel):
+    """How a gene data set's windows were built (``seq2expr data genes``), recorded in a model trained on it so
+    that variant scoring rebuilds the same windows: the spec, the sources of gene positions, the gene table."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    windows: WindowSpec
+    table: str | None = None  # the built gene table (id, chromosome, strand, tss, tts on the genome's names)
+    genome: str | None = None
+    annotation: str | None = None
+    tss_from: str = "gene"
+    tss_bed: str | None = None
+    tss_names: str | None = None
+    tss_bed_tts: bool = False
+    biotypes: list[str] | None = None
+    strand_rule: str = "transcript orientation: minus-strand windows reverse-complemented"
+
+
+def read_window_source(table: str | Path) -> WindowSource | None:
+    """The :class:`WindowSource` of a gene table built by ``seq2expr data genes`` (its ``report.json`` beside
+    it), or None when ``table`` is not such a table."""
+    path = Path(table)
+    report = (path if path.is_dir() else path.parent) / "report.json"
+    try:
+        rep = json.loads(report.read_text())
+        settings, inputs = rep["settings"], rep["inputs"]
+        spec = {k: v for k, v in settings["windows"].items() if k != "length"}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return WindowSource(windows=WindowSpec(**spec), table=str(path), genome=inputs.get("genome"),
+                        annotation=inputs.get("annotation"), tss_from=settings.get("tss_from", "gene"),
+                        tss_bed=inputs.get("tss_bed"), tss_names=inputs.get("tss_names"),
+                        tss_bed_tts=bool(settings.get("tss_bed_tts", False)), biotypes=settings.get("biotypes"))

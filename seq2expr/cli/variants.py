@@ -1,0 +1,80 @@
+"""CLI command ``variants``: predicted effects of the variants of a VCF/BCF or table on a genome, or of sequence
+pairs; a thin wrapper over :class:`seq2expr.variants.VariantScorer` and :func:`seq2expr.variants.score_pairs`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from seq2expr.cli.common import DEVICE_HELP, console, fail, user_errors
+
+
+def variants_cmd(
+    model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved model folder."),
+    variants: Path = typer.Argument(..., help="VCF/BCF (.vcf, .vcf.gz, .bcf), a table chrom,pos,ref,alt[,id], or "
+                                              "with --mode pairs a table of ref/alt sequences."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder (written atomically)."),
+    genome: Path | None = typer.Option(None, "--genome", help="Genome FASTA (plain, bgzip or gzip)."),
+    mode: str = typer.Option("auto", "--mode", help="gene (the model's gene windows), centred (a window centred "
+                                                    "on the variant), pairs (sequence pairs), or auto."),
+    genes: Path | None = typer.Option(None, "--genes", help="Gene table (id, chromosome, strand, tss, tts) instead "
+                                                            "of the one the model was trained on."),
+    annotation: Path | None = typer.Option(None, "--annotation", help="GTF/GFF3 to place genes with the model's "
+                                                                      "TSS/TTS rules."),
+    tss_bed: Path | None = typer.Option(None, "--tss-bed", help="Measured TSSs (with --annotation)."),
+    construct: str | None = typer.Option(None, "--construct", help="Centred mode: the fixed flanks of a registry "
+                                                                   "data set's construct (e.g. dream2022)."),
+    left_flank: str = typer.Option("", "--left-flank", help="Centred mode: fixed sequence before the variable part."),
+    right_flank: str = typer.Option("", "--right-flank", help="Centred mode: fixed sequence after it."),
+    match_chromosomes: bool = typer.Option(False, "--match-chromosomes",
+                                           help="Reconcile chromosome names with the genome's (chrI = I, chr1 = 1)."),
+    on_ref_mismatch: str = typer.Option("error", "--on-ref-mismatch", help="error or skip (counted)."),
+    on_unknown_chromosome: str = typer.Option("error", "--on-unknown-chromosome", help="error or skip (counted)."),
+    background: int = typer.Option(10_000, "--background", help="Random SNVs whose |effect| sets the percentiles."),
+    attributions: str = typer.Option("deeplift_shap", "--attributions",
+                                     help="Logos of the top variants: deeplift_shap, saliency, ism or none."),
+    top: int = typer.Option(8, "--top", help="Top variants shown in the report."),
+    table_format: str = typer.Option("tsv", "--format", help="tsv or parquet."),
+    ref_column: str = typer.Option("ref_sequence", "--ref-column", help="Pairs: the reference sequence column."),
+    alt_column: str = typer.Option("alt_sequence", "--alt-column", help="Pairs: the alternative sequence column."),
+    id_column: str = typer.Option("id", "--id-column", help="Pairs: the ID column."),
+    batch_size: int = typer.Option(512, "--batch-size"),
+    chunk_size: int = typer.Option(100_000, "--chunk-size", help="Alleles read at a time."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the background sample."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+) -> None:
+    """Predict variant effects (alt - ref, original scale) on the genes whose windows hold them, or in windows
+    centred on them; writes a table, an annotated VCF, summary.json and report.html."""
+    for name, value, allowed in (("--mode", mode, ("auto", "gene", "centred", "pairs")),
+                                 ("--on-ref-mismatch", on_ref_mismatch, ("error", "skip")),
+                                 ("--on-unknown-chromosome", on_unknown_chromosome, ("error", "skip")),
+                                 ("--attributions", attributions, ("deeplift_shap", "saliency", "ism", "none")),
+                                 ("--format", table_format, ("tsv", "parquet"))):
+        if value not in allowed:
+            fail(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    if mode == "pairs":
+        from seq2expr.variants import write_pair_outputs
+
+        with user_errors():
+            summary = write_pair_outputs(model_dir, variants, out, ref_column=ref_column, alt_column=alt_column,
+                                         id_column=id_column, batch_size=batch_size, device=device,
+                                         table_format=table_format)
+        console().print(f"{summary['pairs']} pairs scored -> {out}")
+        return
+    if genome is None:
+        fail("--genome is needed to place variants (or --mode pairs for sequence pairs)")
+    from seq2expr.variants import VariantScorer, write_variant_outputs
+
+    flanks = (left_flank, right_flank) if left_flank or right_flank else construct
+    with user_errors():
+        scorer = VariantScorer(model_dir, genome, mode=mode, genes=genes, annotation=annotation, tss_bed=tss_bed,
+                               construct=flanks, match_chromosomes=match_chromosomes, on_ref_mismatch=on_ref_mismatch,
+                               on_unknown_chromosome=on_unknown_chromosome, background=background,
+                               batch_size=batch_size, device=device, seed=seed)
+        summary = write_variant_outputs(scorer, variants, out, table_format=table_format, chunk_size=chunk_size,
+                                        top=top, attributions=attributions)
+    typer.echo(f"{summary['alleles']} alleles read, {summary['scored_alleles']} scored ({summary['rows']} rows, "
+               f"{summary['mode']} mode) in {summary['seconds']} s -> {out}")
+    for reason, n in summary["skipped"].items():
+        typer.echo(f"  skipped {n}: {reason} ({summary['skip_reasons'][reason]})")

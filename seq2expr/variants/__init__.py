@@ -1,0 +1,11 @@
+"""Variant effects from a VCF/BCF or a variant table and a genome (gene or centred windows), or from sequence
+pairs; every prediction goes through :mod:`seq2expr.inference`."""
+
+from seq2expr.variants.alleles import SKIP_REASONS, allele_kind, read_variants
+from seq2expr.variants.output import write_pair_outputs, write_variant_outputs
+from seq2expr.variants.place import CentredWindows, GeneWindows, edited_part, load_genes
+from seq2expr.variants.score import VariantScorer, score_pairs, score_variants
+
+__all__ = ["SKIP_REASONS", "CentredWindows", "GeneWindows", "VariantScorer", "allele_kind", "edited_part",
+           "load_genes", "read_variants", "score_pairs", "score_variants", "write_pair_outputs",
+           "write_variant_outputs"]

@@ -1,0 +1,294 @@
+"""Outputs of a variant run, written into a folder that appears only when complete (atomic rename):
+
+* ``variants.tsv`` (or ``.parquet``): one row per allele x window, streamed chunk by chunk;
+* ``variants.vcf.gz`` (VCF input): the input records with one INFO field per target, declared in the header,
+  holding ``ALT|GENE|EFFECT|PERCENTILE`` for every scored allele x gene;
+* ``summary.json``: alleles read, scored, skipped by reason, kinds, timings;
+* ``report.html`` (+ ``img/``): the effect distribution per target, the top variants, and attribution logos of
+  their reference and alternative windows around the variant (``attributions.npz`` holds them).
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import html
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from seq2expr.atomic import atomic_path, write_json
+from seq2expr.variants.alleles import is_vcf, open_vcf
+from seq2expr.variants.place import CentredWindows, GeneWindows
+from seq2expr.variants.score import VariantScorer
+
+INFO_PREFIX = "S2E_"
+LOGO_FLANK = 30  # bases either side of the variant in the logos
+
+
+def info_key(target: str) -> str:
+    """A VCF INFO ID for a target name (letters, digits, ``_`` and ``.``; not starting with a digit)."""
+    return INFO_PREFIX + re.sub(r"[^0-9A-Za-z_.]", "_", target)
+
+
+class _Table:
+    """Chunks of a DataFrame appended to a TSV or a parquet file."""
+
+    def __init__(self, path: Path):
+        self.path, self.parquet, self.writer, self.fh = path, path.suffix == ".parquet", None, None
+
+    def write(self, df: pd.DataFrame) -> None:
+        if self.parquet:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.path, table.schema)
+            self.writer.write_table(table.cast(self.writer.schema))
+        else:
+            if self.fh is None:
+                self.fh = open(self.path, "w", newline="")  # noqa: SIM115 - closed by close()
+                csv.writer(self.fh, delimiter="\t", lineterminator="\n").writerow(df.columns)
+            df.to_csv(self.fh, sep="\t", header=False, index=False, float_format="%.6g", lineterminator="\n")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.fh is not None:
+            self.fh.close()
+
+
+class _AnnotatedVcf:
+    """The input VCF's records, re-written with the scores as INFO fields."""
+
+    def __init__(self, source: Path, path: Path, targets: list[str], gene_mode: bool):
+        import pysam
+
+        self.targets = targets
+        header = open_vcf(source).header.copy()
+        what = "GENE" if gene_mode else "."
+        for t in targets:
+            header.info.add(info_key(t), ".", "String",
+                            f"seq2expr predicted effect on {t} (alt - ref, original scale) per scored allele and "
+                            f"window: ALT|{what}|EFFECT|PERCENTILE")
+        self.out = pysam.VariantFile(str(path), "wz", header=header)
+
+    def write(self, records: list, scores: pd.DataFrame, first_record: int) -> None:
+        by_record: dict[int, dict[str, list[str]]] = {}
+        gene = scores["gene_id"] if "gene_id" in scores else pd.Series(".", index=scores.index)
+        for t in self.targets:
+            pct = scores.get(f"percentile_{t}", pd.Series(np.nan, index=scores.index))
+            for rec, alt, g, e, p in zip(scores["record"], scores["alt"], gene, scores[f"effect_{t}"], pct,
+                                         strict=True):
+                value = f"{alt}|{g}|{e:.4g}|{'.' if p != p else f'{p:.3g}'}"
+                by_record.setdefault(int(rec), {}).setdefault(t, []).append(value)
+        for k, rec in enumerate(records):
+            rec.translate(self.out.header)
+            for t, values in by_record.get(first_record + k, {}).items():
+                rec.info[info_key(t)] = tuple(values)
+            self.out.write(rec)
+
+    def close(self) -> None:
+        self.out.close()
+
+
+def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: str | Path, *,
+                          table_format: str = "tsv", chunk_size: int = 100_000, top: int = 8,
+                          attributions: str = "deeplift_shap", progress=None) -> dict:
+    """Score ``variants`` with ``scorer`` and write every output into ``out_dir`` (atomically); returns the
+    summary. ``attributions``: deeplift_shap | saliency | ism | none (for the ``top`` variants' logos)."""
+    t0 = time.perf_counter()
+    variants = Path(variants)
+    vcf_in = is_vcf(variants)
+    out_dir = Path(out_dir)
+    targets = scorer.targets
+    with atomic_path(out_dir, is_dir=True) as tmp:
+        table = _Table(tmp / f"variants.{'parquet' if table_format == 'parquet' else 'tsv'}")
+        vcf = _AnnotatedVcf(variants, tmp / "variants.vcf.gz", targets, scorer.mode == "gene") if vcf_in else None
+        best: list = []  # heap of (|effect|, n, row) for the top variants
+        effects = {t: [] for t in targets}
+        n_seen = 0
+        try:
+            for scores, records in scorer.run(variants, chunk_size=chunk_size, keep_records=vcf_in):
+                table.write(scores)
+                if vcf is not None and records:
+                    vcf.write(records, scores, n_seen)  # records are numbered from 0 in input order
+                    n_seen += len(records)
+                for t in targets:
+                    effects[t].append(scores[f"effect_{t}"].to_numpy(np.float32))
+                key = np.abs(scores[f"effect_{targets[0]}"].to_numpy())
+                for i in np.argsort(-key, kind="stable")[:top]:
+                    item = (float(key[i]), scorer.summary["rows"] + int(i), scores.iloc[int(i)].to_dict())
+                    (heapq.heappushpop if len(best) >= top else heapq.heappush)(best, item)
+                if progress is not None:
+                    progress(scorer.summary["alleles"])
+        finally:
+            table.close()
+            if vcf is not None:
+                vcf.close()
+        indexed = vcf is not None and _tabix(tmp / "variants.vcf.gz")
+        tops = [row for _, _, row in sorted(best, key=lambda b: -b[0])]
+        summary = {**scorer.report(), "input": str(variants), "targets": targets, "vcf_indexed": indexed,
+                   "seconds": round(time.perf_counter() - t0, 2)}
+        summary["alleles_per_second"] = round(summary["alleles"] / max(summary["seconds"], 1e-9), 1)
+        logos = _top_logos(scorer, tops, tmp, attributions) if tops and attributions != "none" else []
+        hists = _histograms({t: np.concatenate(v) if v else np.zeros(0) for t, v in effects.items()}, tmp)
+        (tmp / "report.html").write_text(_html(summary, tops, targets, logos, hists))
+        summary["files"] = sorted(p.name for p in tmp.iterdir())
+        write_json(tmp / "summary.json", summary)
+    return summary
+
+
+def _tabix(path: Path) -> bool:
+    """Index the annotated VCF (.tbi) when its records are sorted, as tabix needs; False when they are not."""
+    import pysam
+
+    try:
+        pysam.tabix_index(str(path), preset="vcf", force=True)
+    except OSError:
+        return False
+    return True
+
+
+def _windows_of(scorer: VariantScorer, row: dict) -> tuple[str, str, int]:
+    """Reference and alternative window of a scored row, and the variant's index in them."""
+    p0, ref, alt = int(row["pos"]) - 1, row["ref"], row["alt"]
+    chrom = scorer._chroms.get(row["chrom"], row["chrom"])
+    place = scorer.place
+    if isinstance(place, GeneWindows):
+        g = int(np.flatnonzero(place.genes["gene_id"].to_numpy() == row["gene_id"])[0])
+        index = next((int(i[0]) for k in range(place.start.shape[1])
+                      for i in [place.substitution_index(np.array([g]), np.array([p0]), k)[0]] if i[0] >= 0), 0)
+        return place.ref_window(scorer.genome, g), place.alt_window(scorer.genome, g, p0, ref, alt), index
+    assert isinstance(place, CentredWindows)
+    seq = scorer.genome.sequence(chrom)
+    return (place.ref_window(seq, p0, ref), place.alt_window(seq, p0, ref, alt),
+            len(place.left) + (place.variable - len(ref)) // 2)
+
+
+def _top_logos(scorer: VariantScorer, tops: list[dict], tmp: Path, method: str) -> list[tuple[str, str, str]]:
+    """Attributions of the top variants' reference and alternative windows; logo files around the variant."""
+    from seq2expr.inference import encode_for
+    from seq2expr.interpret.gradients import attribute
+    from seq2expr.interpret.ism import ism
+    from seq2expr.interpret.logos import attribution_logo
+
+    wins = [_windows_of(scorer, row) for row in tops]
+    codes = encode_for(scorer.saved, [w for r, a, _ in wins for w in (r, a)], source="variant windows")
+    centre = np.repeat([i for _, _, i in wins], 2)
+    if method == "ism":
+        lo, hi = max(0, int(centre.min()) - LOGO_FLANK), min(codes.shape[1], int(centre.max()) + LOGO_FLANK)
+        hyp = ism(scorer.saved, codes, start=lo, end=hi, center=True)
+        from seq2expr.inference import as_onehot
+
+        attr = hyp * as_onehot(codes, scorer.saved).numpy()
+    else:
+        attr, _ = attribute(scorer.saved, codes, method=method, n_shuffles=10, batch_size=64)
+    np.savez_compressed(tmp / "attributions.npz", attributions=attr.astype(np.float32), codes=codes,
+                        variant_index=centre, ids=np.asarray([str(r["id"]) for r in tops for _ in (0, 1)]))
+    img = tmp / "img"
+    img.mkdir(exist_ok=True)
+    out = []
+    for k, row in enumerate(tops):
+        files = []
+        for j, which in enumerate(("ref", "alt")):
+            c = int(centre[2 * k + j])
+            f = attribution_logo(attr[2 * k + j], img / f"top{k}_{which}.png", start=max(0, c - LOGO_FLANK),
+                                 end=min(attr.shape[-1], c + LOGO_FLANK + 1),
+                                 title=f"{row['id']} {row['ref']}>{row['alt']} ({which}), variant at {c}")
+            files.append(f.name)
+        out.append((str(row["id"]), *files))
+    return out
+
+
+def _histograms(effects: dict[str, np.ndarray], tmp: Path) -> list[str]:
+    from seq2expr.interpret.logos import plt, save_figure
+
+    (tmp / "img").mkdir(exist_ok=True)
+    names = []
+    for t, e in effects.items():
+        if not len(e):
+            continue
+        fig, ax = plt.subplots(figsize=(5, 2.6))
+        ax.hist(e[np.isfinite(e)], bins=60, color="#4472c4")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"predicted effect on {t} (alt - ref, original scale)")
+        ax.set_ylabel("alleles x windows")
+        f = save_figure(fig, tmp / "img" / f"effects_{re.sub(r'[^0-9A-Za-z_.-]', '_', t)}.png")
+        names.append(f.name)
+    return names
+
+
+def _html(summary: dict, tops: list[dict], targets: list[str], logos: list, hists: list[str]) -> str:
+    e = html.escape
+    skipped = "".join(f"<li>{e(k)}: {n} ({e(summary['skip_reasons'].get(k, ''))})</li>"
+                      for k, n in summary["skipped"].items()) or "<li>none</li>"
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>seq2expr variant effects</title><style>",
+             "body{font-family:sans-serif;max-width:1100px;margin:2em auto}img{max-width:100%}",
+             "table{border-collapse:collapse;font-size:12px}td,th{padding:2px 6px;border-bottom:1px solid #ddd}"
+             "</style></head><body>",
+             f"<h1>Variant effects</h1><p>{e(summary['input'])}: {summary['alleles']} alleles read, "
+             f"{summary['scored_alleles']} scored ({summary['rows']} allele x window rows, {e(summary['mode'])} mode)"
+             f" in {summary['seconds']} s. Effects are alt - ref on each target's original scale; the percentile "
+             f"ranks |effect| among {summary['background_snvs']} random SNVs in the same kind of windows.</p>",
+             f"<h2>Skipped</h2><ul>{skipped}</ul><h2>Effect distribution</h2>",
+             *[f"<img src='img/{e(h)}'>" for h in hists]]
+    if tops:
+        cols = [c for c in ("id", "chrom", "pos", "ref", "alt", "kind", "gene_id", "gene_name", "tss_distance")
+                if c in tops[0]] + [c for t in targets for c in (f"effect_{t}", f"percentile_{t}") if c in tops[0]]
+        parts.append(f"<h2>Top {len(tops)} by |effect on {e(targets[0])}|</h2><table><tr>"
+                     + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>")
+        for row in tops:
+            parts.append("<tr>" + "".join(f"<td>{e(_fmt(row.get(c)))}</td>" for c in cols) + "</tr>")
+        parts.append("</table>")
+    for vid, ref_img, alt_img in logos:
+        parts.append(f"<h3>{e(vid)}</h3><img src='img/{e(ref_img)}'><br><img src='img/{e(alt_img)}'>")
+    parts.append("<p>Files: variants table, summary.json, attributions.npz (top variants), and for VCF input "
+                 "variants.vcf.gz (INFO fields per target).</p></body></html>")
+    return "\n".join(parts)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float | np.floating):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)
+
+
+def read_pairs(path: str | Path) -> pd.DataFrame:
+    """A table of sequence pairs (TSV/CSV, .gz ok, or parquet)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep="," if ".csv" in path.name.lower() else "\t", dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, UnicodeDecodeError) as err:
+        from seq2expr.data.errors import DataError
+
+        raise DataError(f"cannot read the pair table ({' '.join(str(err).split())})", source=str(path)) from None
+
+
+def write_pair_outputs(model, pairs: str | Path, out_dir: str | Path, *, ref_column: str = "ref_sequence",
+                       alt_column: str = "alt_sequence", id_column: str | None = "id", batch_size: int = 512,
+                       device: str | None = None, table_format: str = "tsv") -> dict:
+    """Sequence-pair mode: ``variants.tsv|parquet`` (id, ref_T, alt_T, effect_T) and ``summary.json``."""
+    from seq2expr.variants.score import score_pairs
+
+    t0 = time.perf_counter()
+    table = score_pairs(model, read_pairs(pairs), ref_column=ref_column, alt_column=alt_column, id_column=id_column,
+                        batch_size=batch_size, device=device, source=str(pairs))
+    with atomic_path(out_dir, is_dir=True) as tmp:
+        writer = _Table(tmp / f"variants.{'parquet' if table_format == 'parquet' else 'tsv'}")
+        try:
+            writer.write(table)
+        finally:
+            writer.close()
+        summary = {"mode": "pairs", "input": str(pairs), "pairs": len(table),
+                   "seconds": round(time.perf_counter() - t0, 2)}
+        write_json(tmp / "summary.json", summary)
+    return summary

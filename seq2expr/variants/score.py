@@ -1,0 +1,409 @@
+"""Variant effects: each allele's predicted effect on every window it falls in, streamed chunk by chunk.
+
+:class:`VariantScorer` holds the model, the genome and the placement (gene or centred mode) and scores chunks
+of alleles from :func:`seq2expr.variants.alleles.read_variants`: REF checked against the genome, chromosome
+names matched (exactly, or reconciled with ``match_chromosomes``), each reference window predicted once
+however many variants share it (gene windows are cached for the whole run), alternative windows built in
+blocks (SNVs and MNVs written into the encoded reference, indels rebuilt from the genome) and predicted
+through :func:`seq2expr.inference.predict` with the model's own settings (original scale, strands averaged as
+trained). Memory is bounded by the chunk and block sizes, not by the number of variants.
+
+Per allele x window and target: ``ref_T``, ``alt_T``, ``effect_T`` (alt - ref, original scale),
+``log2_ratio_T`` (where both predictions are positive) and ``percentile_T``: the share of a background of
+random SNVs in the same kind of windows (a seeded sample of every possible one) whose |effect| is not larger.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from seq2expr.data.errors import DataError
+from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
+from seq2expr.inference import SavedModel, encode_for, load_model, predict
+from seq2expr.variants.alleles import SCORED_KINDS, SKIP_REASONS, read_variants
+from seq2expr.variants.place import (
+    CentredWindows,
+    GeneWindows,
+    allele_codes,
+    complement_codes,
+    load_genes,
+    substitute,
+)
+
+Mode = Literal["auto", "gene", "centred"]
+BLOCK = 2048  # alternative windows built and predicted at a time
+
+
+class VariantScorer:
+    """Scores alleles with one saved model on one genome (see the module docstring)."""
+
+    def __init__(self, model: SavedModel | str | Path, genome: Genome | str | Path, *, mode: Mode = "auto",
+                 genes: str | Path | None = None, annotation: str | Path | None = None,
+                 tss_bed: str | Path | None = None, tss_names: str | Path | None = None,
+                 construct: tuple[str, str] | str | None = None, match_chromosomes: bool = False,
+                 on_ref_mismatch: Literal["error", "skip"] = "error",
+                 on_unknown_chromosome: Literal["error", "skip"] = "error", background: int = 10_000,
+                 batch_size: int = 512, device: str | None = None, seed: int = 0):
+        self.saved = load_model(model)
+        cfg = self.saved.config
+        self.genome = genome if isinstance(genome, Genome) else Genome(genome)
+        if mode == "auto":
+            mode = "gene" if cfg.windows is not None or genes is not None or annotation is not None else "centred"
+        self.mode = mode
+        self.genes_report: dict = {}
+        if mode == "gene":
+            src = cfg.windows
+            if src is None and genes is None and annotation is None:
+                raise DataError("gene mode needs a model trained on `seq2expr data genes` windows, or --genes/"
+                                "--annotation with a window spec")
+            if src is None:
+                raise DataError("the model records no gene window spec (it was not trained on `seq2expr data "
+                                "genes` windows): score it in centred mode")
+            table, self.genes_report = load_genes(src, self.genome, genes=genes, annotation=annotation,
+                                                  tss_bed=tss_bed, tss_names=tss_names)
+            self.place: GeneWindows | CentredWindows = GeneWindows(table, src.windows)
+            if self.place.length != cfg.seq_len and cfg.policy.length is None:
+                raise DataError(f"the model's windows are {self.place.length} bp but it takes {cfg.seq_len} bp")
+        elif mode == "centred":
+            left, right = _construct(construct)
+            self.place = CentredWindows(cfg.seq_len, left, right)
+        else:
+            raise ValueError(f"mode must be auto, gene or centred, not {mode!r}")
+        # substitutions go straight into the encoded reference when the policy does not resize windows
+        self.fast = cfg.policy.length in (None, self.place.length) and self.place.length == cfg.seq_len
+        self.match_chromosomes, self.on_ref_mismatch = match_chromosomes, on_ref_mismatch
+        self.on_unknown_chromosome = on_unknown_chromosome
+        self.n_background, self.seed = background, seed
+        self.batch_size, self.device = batch_size, device
+        self.targets = list(cfg.target_names)
+        self.regression = cfg.task == "regression"
+        self.summary: Counter = Counter()
+        self.skipped: Counter = Counter()
+        self.kinds: Counter = Counter()
+        self._chroms: dict[str, str | None] = {}
+        self._gene_ref: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # gene -> (codes, prediction)
+        self._background: np.ndarray | None = None  # (n, T) sorted |effect| of random SNVs
+        self.chrom_report: dict = {}
+
+    # ------------------------------------------------------------------------------------------- inputs
+    def _map_chromosomes(self, chroms: pd.Series, source: str) -> pd.Series:
+        new = [c for c in chroms.unique() if c not in self._chroms]
+        if new:
+            if self.match_chromosomes:
+                mapping, rep = reconcile_chromosomes(new, self.genome.names)
+                self.chrom_report.setdefault("renamed", {}).update(rep["renamed"])
+            else:
+                mapping = {c: c for c in new if c in self.genome.lengths}
+            for c in new:
+                self._chroms[c] = mapping.get(c)
+            if not any(v is not None for v in self._chroms.values()):
+                hint = "" if self.match_chromosomes else " (--match-chromosomes reconciles chrI/I, chr1/1 ...)"
+                raise DataError(f"no chromosome of the variants is in the genome{hint}: variants have "
+                                f"{sorted(self._chroms)[:12]}, the genome has {self.genome.names[:12]}",
+                                source=source)
+        return chroms.map(self._chroms)
+
+    def _check(self, df: pd.DataFrame, source: str) -> pd.DataFrame:
+        """Alleles that can be scored: kinds counted, unknown chromosomes and REF mismatches handled."""
+        self.kinds.update(df["kind"].to_numpy())
+        ok = df["kind"].isin(SCORED_KINDS).to_numpy()
+        self.skipped.update(df.loc[~ok, "kind"].to_numpy())
+        df = df[ok].copy()
+        df["gchrom"] = self._map_chromosomes(df["chrom"], source)
+        unknown = df["gchrom"].isna().to_numpy()
+        if unknown.any():
+            if self.on_unknown_chromosome == "error":
+                r = df[unknown].iloc[0]
+                raise DataError(f"chromosome {r.chrom!r} is not in the genome (genome: {self.genome.names[:12]}); "
+                                "--on-unknown-chromosome skip to skip such variants", source=source,
+                                record=_where(r))
+            self.skipped["unknown_chromosome"] += int(unknown.sum())
+            df = df[~unknown]
+        df["p0"] = df["pos"].to_numpy() - 1
+        genome_ref = np.empty(len(df), dtype=object)
+        for chrom, idx in df.groupby("gchrom", sort=False).indices.items():
+            seq = self.genome.sequence(chrom)
+            sub = df.iloc[idx]
+            genome_ref[idx] = [seq[p:p + len(r)] for p, r in zip(sub["p0"], sub["ref"], strict=True)]
+        bad = genome_ref != df["ref"].to_numpy()
+        if bad.any():
+            if self.on_ref_mismatch == "error":
+                r = df[bad].iloc[0]
+                got = genome_ref[np.flatnonzero(bad)[0]] or "(past the chromosome end)"
+                raise DataError(f"REF {r.ref!r} but the genome has {got!r} at {r.gchrom}:{r.pos} (ALT {r.alt!r}); "
+                                "--on-ref-mismatch skip to skip such variants", source=source, record=_where(r))
+            self.skipped["ref_mismatch"] += int(bad.sum())
+            df = df[~bad]
+        return df.reset_index(drop=True)
+
+    # ------------------------------------------------------------------------------------------- model
+    def _predict_codes(self, codes: np.ndarray) -> np.ndarray:
+        return predict(self.saved, codes, batch_size=self.batch_size, device=self.device)
+
+    def _encode(self, windows: list[str]) -> np.ndarray:
+        return encode_for(self.saved, windows, source="variant windows")
+
+    def _gene_refs(self, genes: np.ndarray) -> None:
+        todo = [int(g) for g in np.unique(genes) if int(g) not in self._gene_ref]
+        for s in range(0, len(todo), BLOCK):
+            block = todo[s:s + BLOCK]
+            codes = self._encode([self.place.ref_window(self.genome, g) for g in block])
+            pred = self._predict_codes(codes)
+            for k, g in enumerate(block):
+                self._gene_ref[g] = (codes[k], pred[k])
+
+    # ------------------------------------------------------------------------------------------- scoring
+    def score(self, alleles: pd.DataFrame, source: str = "variants") -> pd.DataFrame:
+        """Scores of one chunk of alleles (rows of :func:`read_variants`); skipped ones are counted."""
+        self.summary["alleles"] += len(alleles)
+        df = self._check(alleles, source)
+        out = self._score_genes(df) if self.mode == "gene" else self._score_centred(df)
+        self.summary["scored_alleles"] += int(out["_row"].nunique()) if len(out) else 0
+        self.summary["rows"] += len(out)
+        return out.drop(columns=["_row"])
+
+    def _score_genes(self, df: pd.DataFrame) -> pd.DataFrame:
+        place: GeneWindows = self.place  # type: ignore[assignment]
+        spans = pd.DataFrame({"chrom": df["gchrom"], "start": df["p0"],
+                              "end": df["p0"] + df["ref"].str.len().clip(lower=1)})
+        hits = place.overlaps(spans) if len(df) else pd.DataFrame(columns=["row", "gene", "part"], dtype=np.int64)
+        hits = hits.sort_values(["row", "gene", "part"], kind="stable")
+        outside = np.setdiff1d(np.arange(len(df)), hits["row"].to_numpy())
+        self.skipped["outside_windows"] += len(outside)
+        pairs = hits.drop_duplicates(["row", "gene"]).reset_index(drop=True)
+        if self._background is None:
+            self._background = self._gene_background()
+        if pairs.empty:
+            return self._empty()
+        self._gene_refs(pairs["gene"].to_numpy())
+        rows, genes = pairs["row"].to_numpy(), pairs["gene"].to_numpy()
+        v = df.iloc[rows].reset_index(drop=True)
+        ref_pred = np.stack([self._gene_ref[int(g)][1] for g in genes])
+        alt_pred = np.empty_like(ref_pred)
+        same = (v["ref"].str.len() == v["alt"].str.len()).to_numpy() & self.fast
+        for s in range(0, len(v), BLOCK):
+            sl = slice(s, s + BLOCK)
+            idx = np.arange(len(v))[sl]
+            codes = np.stack([self._gene_ref[int(g)][0] for g in genes[sl]])
+            sub = same[sl]
+            if sub.any():
+                codes[sub] = self._substituted(codes[sub], v.iloc[idx[sub]], genes[sl][sub])
+            if (~sub).any():
+                wins = [place.alt_window(self.genome, int(g), int(r.p0), r.ref, r.alt)
+                        for g, r in zip(genes[sl][~sub], v.iloc[idx[~sub]].itertuples(), strict=True)]
+                codes[~sub] = self._encode(wins)
+            alt_pred[sl] = self._predict_codes(codes)
+        g = place.genes.iloc[genes].reset_index(drop=True)
+        minus = (g["strand"] == "-").to_numpy()
+        info = pd.DataFrame({"gene_id": g["gene_id"], "gene_name": g["gene_name"], "strand": g["strand"],
+                             "tss_distance": np.where(minus, g["tss"] - v["p0"], v["p0"] - g["tss"])})
+        return self._table(v, rows, info, ref_pred, alt_pred)
+
+    def _substituted(self, codes: np.ndarray, v: pd.DataFrame, genes: np.ndarray) -> np.ndarray:
+        """Reference window codes with each SNV/MNV written in (in every part of the window it falls in)."""
+        place: GeneWindows = self.place  # type: ignore[assignment]
+        masked = place.masked()
+        lengths = v["ref"].str.len().to_numpy()
+        for m in range(int(lengths.max())):
+            has = lengths > m
+            gpos = v["p0"].to_numpy() + m
+            alt = allele_codes(v["alt"].str[m:].where(has, "N"))
+            for part in range(place.start.shape[1]):
+                index, minus = place.substitution_index(genes, gpos, part)
+                inside = has & (index >= 0)
+                if inside.any():
+                    base = np.where(minus, complement_codes(alt), alt)
+                    codes[inside] = substitute(codes[inside], index[inside], base[inside], masked)
+        return codes
+
+    def _score_centred(self, df: pd.DataFrame) -> pd.DataFrame:
+        place: CentredWindows = self.place  # type: ignore[assignment]
+        long = (df[["ref", "alt"]].map(len).max(axis=1) > place.variable).to_numpy()
+        self.skipped["allele_too_long"] += int(long.sum())
+        v = df[~long].reset_index(drop=True)
+        rows = np.flatnonzero(~long)
+        if v.empty:
+            return self._empty()
+        sites = v.groupby(["gchrom", "p0", "ref"], sort=False).ngroup().to_numpy()
+        first = pd.Series(np.arange(len(v))).groupby(sites).first().to_numpy()
+        ref_wins = [place.ref_window(self.genome.sequence(r.gchrom), int(r.p0), r.ref)
+                    for r in v.iloc[first].itertuples()]
+        ref_codes = self._encode(ref_wins)
+        ref_site = self._predict_codes(ref_codes)
+        if self._background is None:
+            self._background = self._centred_background(ref_codes, ref_site)
+        ref_pred = ref_site[sites]
+        alt_pred = np.empty_like(ref_pred)
+        same = (v["ref"].str.len() == v["alt"].str.len()).to_numpy() & self.fast
+        centre = len(place.left) + (place.variable - v["ref"].str.len().to_numpy()) // 2
+        for s in range(0, len(v), BLOCK):
+            idx = np.arange(len(v))[s:s + BLOCK]
+            codes = ref_codes[sites[idx]].copy()
+            sub = same[idx]
+            for m in range(int(v["ref"].str.len().max())):
+                has = sub & (v["ref"].str.len().to_numpy()[idx] > m)
+                if has.any():
+                    codes[has] = substitute(codes[has], centre[idx][has] + m, allele_codes(v["alt"].iloc[idx[has]]
+                                                                                         .str[m:]))
+            if (~sub).any():
+                wins = [place.alt_window(self.genome.sequence(r.gchrom), int(r.p0), r.ref, r.alt)
+                        for r in v.iloc[idx[~sub]].itertuples()]
+                codes[~sub] = self._encode(wins)
+            alt_pred[idx] = self._predict_codes(codes)
+        return self._table(v, rows, pd.DataFrame(index=range(len(v))), ref_pred, alt_pred)
+
+    # ------------------------------------------------------------------------------------------- background
+    def _gene_background(self) -> np.ndarray | None:
+        """|effect| of a seeded sample of all possible SNVs in the gene windows, sorted per target."""
+        if not self.n_background or not self.fast:
+            return None
+        place: GeneWindows = self.place  # type: ignore[assignment]
+        rng = np.random.default_rng(self.seed)
+        genes = rng.integers(0, len(place.genes), self.n_background)
+        self._gene_refs(genes)
+        ref = np.stack([self._gene_ref[int(g)][0] for g in genes])
+        return self._snv_background(ref, np.stack([self._gene_ref[int(g)][1] for g in genes]), rng)
+
+    def _centred_background(self, ref_codes: np.ndarray, ref_pred: np.ndarray) -> np.ndarray | None:
+        if not self.n_background or not self.fast:
+            return None
+        rng = np.random.default_rng(self.seed)
+        pick = rng.integers(0, len(ref_codes), self.n_background)
+        place: CentredWindows = self.place  # type: ignore[assignment]
+        return self._snv_background(ref_codes[pick], ref_pred[pick], rng,
+                                    lo=len(place.left), hi=len(place.left) + place.variable)
+
+    def _snv_background(self, ref: np.ndarray, ref_pred: np.ndarray, rng: np.random.Generator, lo: int = 0,
+                        hi: int | None = None) -> np.ndarray:
+        n, length = ref.shape
+        hi = length if hi is None else hi
+        pos = rng.integers(lo, hi, n)
+        base = ref[np.arange(n), pos]
+        keep = base < 4  # N positions (spacer, padding, masks) have no SNV
+        alt = ((base + rng.integers(1, 4, n)) % 4).astype(np.uint8)
+        pred = np.concatenate([self._predict_codes(substitute(ref[s:s + BLOCK][keep[s:s + BLOCK]],
+                                                              pos[s:s + BLOCK][keep[s:s + BLOCK]],
+                                                              alt[s:s + BLOCK][keep[s:s + BLOCK]]))
+                               for s in range(0, n, BLOCK)])
+        return np.sort(np.abs(pred - ref_pred[keep]), axis=0)
+
+    # ------------------------------------------------------------------------------------------- output
+    def _empty(self) -> pd.DataFrame:
+        return self._table(pd.DataFrame(columns=["record", "line", "id", "chrom", "pos", "ref", "alt", "kind"]),
+                           np.zeros(0, np.int64), pd.DataFrame(), np.zeros((0, len(self.targets))),
+                           np.zeros((0, len(self.targets))))
+
+    def _table(self, v: pd.DataFrame, rows: np.ndarray, info: pd.DataFrame, ref: np.ndarray,
+               alt: np.ndarray) -> pd.DataFrame:
+        out = pd.DataFrame({"_row": rows, "record": v["record"].to_numpy(), "line": v["line"].to_numpy(),
+                            "id": v["id"].to_numpy(), "chrom": v["chrom"].to_numpy(), "pos": v["pos"].to_numpy(),
+                            "ref": v["ref"].to_numpy(), "alt": v["alt"].to_numpy(), "kind": v["kind"].to_numpy()})
+        out = pd.concat([out, info.reset_index(drop=True)], axis=1)
+        effect = alt - ref
+        cols = {}
+        for t, name in enumerate(self.targets):
+            cols[f"ref_{name}"] = ref[:, t]
+            cols[f"alt_{name}"] = alt[:, t]
+            cols[f"effect_{name}"] = effect[:, t]
+            if self.regression:  # a fold change where both predictions are positive
+                ok = (ref[:, t] > 0) & (alt[:, t] > 0)
+                cols[f"log2_ratio_{name}"] = np.full(len(ref), np.nan)
+                cols[f"log2_ratio_{name}"][ok] = np.log2(alt[ok, t] / ref[ok, t])
+            if self._background is not None and len(self._background):
+                bg = self._background[:, t]
+                cols[f"percentile_{name}"] = 100.0 * np.searchsorted(bg, np.abs(effect[:, t]), side="right") / len(bg)
+        return pd.concat([out, pd.DataFrame(cols)], axis=1)
+
+    def report(self) -> dict:
+        """Counts of the run: alleles read, scored, rows written, skipped by reason, kinds seen."""
+        return {"mode": self.mode, "records": int(self.summary["records"]), "alleles": int(self.summary["alleles"]),
+                "scored_alleles": int(self.summary["scored_alleles"]), "rows": int(self.summary["rows"]),
+                "skipped": {k: int(n) for k, n in self.skipped.items() if n},
+                "skip_reasons": {k: SKIP_REASONS[k] for k, n in self.skipped.items() if n},
+                "kinds": {k: int(n) for k, n in self.kinds.items()},
+                "background_snvs": 0 if self._background is None else int(len(self._background)),
+                "chromosomes_renamed": self.chrom_report.get("renamed", {}), "genes": self.genes_report}
+
+    def run(self, variants: str | Path | pd.DataFrame, *, chunk_size: int = 100_000, keep_records: bool = False
+            ) -> Iterator[tuple[pd.DataFrame, list | None]]:
+        """Scores chunk by chunk for a variant file (VCF/BCF/table) or a DataFrame of alleles."""
+        if isinstance(variants, pd.DataFrame):
+            yield self.score(_as_alleles(variants)), None
+            return
+        for alleles, records in read_variants(variants, chunk_size=chunk_size, keep_records=keep_records):
+            self.summary["records"] += int(alleles["record"].nunique()) if len(alleles) else 0
+            yield self.score(alleles, str(variants)), records
+
+
+def _where(r) -> str:
+    return f"line {int(r.line)}" if r.line is not None and r.line == r.line else f"record {int(r.record) + 1}"
+
+
+def _construct(construct: tuple[str, str] | str | None) -> tuple[str, str]:
+    """Flanks from a pair, a registry data set's name (its assay construct), or none."""
+    if construct is None:
+        return "", ""
+    if isinstance(construct, str):
+        from seq2expr.data.registry import get_entry
+
+        entry = get_entry(construct)
+        if entry.construct is None:
+            raise DataError(f"data set {construct!r} defines no construct (fixed flanks)")
+        return entry.construct
+    return construct
+
+
+def _as_alleles(df: pd.DataFrame) -> pd.DataFrame:
+    """A caller's DataFrame (chrom, pos, ref, alt[, id]) as allele rows."""
+    from seq2expr.variants.alleles import allele_kind
+
+    missing = {"chrom", "pos", "ref", "alt"} - set(df.columns)
+    if missing:
+        raise DataError(f"variants need columns chrom, pos, ref, alt (and optionally id); missing {sorted(missing)}")
+    ref, alt = df["ref"].astype(str).str.upper(), df["alt"].astype(str).str.upper()
+    return pd.DataFrame({"record": np.arange(len(df)), "line": None, "chrom": df["chrom"].astype(str),
+                         "pos": df["pos"].astype(np.int64), "id": df["id"].astype(str) if "id" in df else
+                         df["chrom"].astype(str) + ":" + df["pos"].astype(str), "ref": ref, "alt": alt,
+                         "kind": [allele_kind(r, a) for r, a in zip(ref, alt, strict=True)]})
+
+
+def score_variants(model: SavedModel | str | Path, variants: str | Path | pd.DataFrame, genome: str | Path | Genome,
+                   **options) -> pd.DataFrame:
+    """Predicted effects of variants (a VCF/BCF, a table ``chrom, pos, ref, alt[, id]`` or such a DataFrame) on
+    the windows they fall in, one row per allele x window; ``options`` as for :class:`VariantScorer` (mode,
+    genes, annotation, construct, match_chromosomes, on_ref_mismatch, background, batch_size, device...) and
+    ``chunk_size``. The run's counts are in ``result.attrs["summary"]``."""
+    chunk_size = options.pop("chunk_size", 100_000)
+    scorer = VariantScorer(model, genome, **options)
+    parts = [table for table, _ in scorer.run(variants, chunk_size=chunk_size)]
+    out = pd.concat(parts, ignore_index=True) if parts else scorer._empty().drop(columns=["_row"])
+    out.attrs["summary"] = scorer.report()
+    return out
+
+
+def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_column: str = "ref_sequence",
+                alt_column: str = "alt_sequence", id_column: str | None = "id", batch_size: int = 512,
+                device: str | None = None, source: str = "pairs") -> pd.DataFrame:
+    """Sequence-pair mode (e.g. MPRA SNV designs): ``ref_T, alt_T, effect_T`` for each row's two sequences,
+    encoded with the model's own policy."""
+    saved = load_model(model)
+    for col in (ref_column, alt_column):
+        if col not in pairs.columns:
+            raise DataError(f"no column {col!r} (found {list(pairs.columns)})", source=source, record="header")
+    ids = pairs[id_column].astype(str).to_numpy() if id_column and id_column in pairs else \
+        np.arange(len(pairs)).astype(str)
+    labels = [f"line {i + 2} (id {x})" for i, x in enumerate(ids)]
+    ref = predict(saved, encode_for(saved, pairs[ref_column].tolist(), ids=labels, source=source),
+                  batch_size=batch_size, device=device)
+    alt = predict(saved, encode_for(saved, pairs[alt_column].tolist(), ids=labels, source=source),
+                  batch_size=batch_size, device=device)
+    out = {"id": ids}
+    for t, name in enumerate(saved.config.target_names):
+        out[f"ref_{name}"], out[f"alt_{name}"], out[f"effect_{name}"] = ref[:, t], alt[:, t], alt[:, t] - ref[:, t]
+    return pd.DataFrame(out)
