@@ -11,7 +11,8 @@ The public API, one function per task (``import seq2expr as s2e``)::
     s2e.explain(model, "test.tsv", "report/")                 # attributions -> TF-MoDISco -> JASPAR, HTML
 
 Names are imported on first use, so ``import seq2expr`` stays cheap (no torch until a model is needed). A verb
-never shares its name with a layer (``seq2expr.interpret`` is the package, ``s2e.explain`` its report).
+never shares its name with a layer (``seq2expr.interpret`` is the package, ``s2e.explain`` its report;
+``s2e.design_sequences`` is ``seq2expr.design.design``).
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ _API: dict[str, str] = {
     "attention_maps": "seq2expr.interpret.attention", "run_modisco": "seq2expr.interpret.modisco",
     "jaspar_motifs": "seq2expr.interpret.motifs", "match_motifs": "seq2expr.interpret.motifs",
     "motif_effect": "seq2expr.interpret.global_importance", "explain": "seq2expr.interpret.report",
+    "score_variants": "seq2expr.variants", "score_pairs": "seq2expr.variants",
+    "design_sequences": "seq2expr.design", "Constraints": "seq2expr.design", "Objective": "seq2expr.design",
 }
-_RENAMED = {"explain": "write_report"}  # public name -> the defining module's name
+_RENAMED = {"explain": "write_report", "design_sequences": "design"}  # public name -> the defining module's name
 __all__ = ["__version__", *sorted(_API)]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from seq2expr.cli import configs, data_genes, data_registry, demo, interpret, predict, train, variants
+from seq2expr.cli import configs, data_genes, data_registry, demo, design, interpret, predict, train, variants
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Predict gene expression from DNA sequence; explain it as CREs and motifs.")
@@ -23,6 +23,7 @@ app.command("predict")(predict.predict_cmd)
 app.command("evaluate")(predict.evaluate_cmd)
 app.command("interpret")(interpret.interpret_cmd)
 app.command("variants")(variants.variants_cmd)
+app.command("design")(design.design_cmd)
 app.command("demo")(demo.demo_cmd)
 data_app.command("list")(data_registry.data_list_cmd)
 data_app.command("info")(data_registry.data_info_cmd)

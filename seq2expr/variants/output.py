@@ -110,7 +110,7 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
         table = _Table(tmp / f"variants.{'parquet' if table_format == 'parquet' else 'tsv'}")
         vcf = _AnnotatedVcf(variants, tmp / "variants.vcf.gz", targets, scorer.mode == "gene") if vcf_in else None
         best: list = []  # heap of (|effect|, n, row) for the top variants
-        effects = {t: [] for t in targets}
+        effects = {t: _Reservoir(seed=k) for k, t in enumerate(targets)}  # bounded sample for the histograms
         n_seen = 0
         try:
             for scores, records in scorer.run(variants, chunk_size=chunk_size, keep_records=vcf_in):
@@ -119,7 +119,7 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
                     vcf.write(records, scores, n_seen)  # records are numbered from 0 in input order
                     n_seen += len(records)
                 for t in targets:
-                    effects[t].append(scores[f"effect_{t}"].to_numpy(np.float32))
+                    effects[t].add(scores[f"effect_{t}"].to_numpy(np.float32))
                 key = np.abs(scores[f"effect_{targets[0]}"].to_numpy())
                 for i in np.argsort(-key, kind="stable")[:top]:
                     item = (float(key[i]), scorer.summary["rows"] + int(i), scores.iloc[int(i)].to_dict())
@@ -136,11 +136,37 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
                    "seconds": round(time.perf_counter() - t0, 2)}
         summary["alleles_per_second"] = round(summary["alleles"] / max(summary["seconds"], 1e-9), 1)
         logos = _top_logos(scorer, tops, tmp, attributions) if tops and attributions != "none" else []
-        hists = _histograms({t: np.concatenate(v) if v else np.zeros(0) for t, v in effects.items()}, tmp)
+        hists = _histograms({t: r.values() for t, r in effects.items()}, tmp)
         (tmp / "report.html").write_text(_html(summary, tops, targets, logos, hists))
         summary["files"] = sorted(p.name for p in tmp.iterdir())
         write_json(tmp / "summary.json", summary)
     return summary
+
+
+class _Reservoir:
+    """A uniform random sample of at most ``size`` values from a stream (memory flat in the stream's length)."""
+
+    def __init__(self, size: int = 200_000, seed: int = 0):
+        self.size, self.seen, self.rng = size, 0, np.random.default_rng(seed)
+        self.buf = np.empty(0, np.float32)
+
+    def add(self, x: np.ndarray) -> None:
+        x = np.asarray(x, np.float32)
+        room = self.size - len(self.buf)
+        if room > 0:
+            self.buf = np.concatenate([self.buf, x[:room]])
+            self.seen += min(room, len(x))
+            x = x[room:]
+        if not len(x):
+            return
+        # each later value replaces a random slot with probability size / (number seen so far)
+        j = (self.rng.random(len(x)) * (self.seen + np.arange(1, len(x) + 1))).astype(np.int64)
+        hit = j < self.size
+        self.buf[j[hit]] = x[hit]
+        self.seen += len(x)
+
+    def values(self) -> np.ndarray:
+        return self.buf
 
 
 def _tabix(path: Path) -> bool:

@@ -1,0 +1,84 @@
+"""CLI command ``design``: designed sequences with a saved model under constraints, validated by an independent
+oracle; a thin wrapper over :func:`seq2expr.design.design` and :func:`seq2expr.design.write_design_outputs`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from seq2expr.cli.common import DEVICE_HELP, fail, user_errors
+
+
+def _pair(text: str, what: str, cast=float) -> tuple:
+    try:
+        a, b = (cast(x) for x in text.replace("-", ",", 1 if cast is int else 0).split(","))
+    except ValueError:
+        fail(f"{what} must be two numbers (lo,hi), not {text!r}")
+    return a, b
+
+
+def design_cmd(
+    model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved model folder (an ensemble's "
+                                                                            "last member is the default oracle)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder (written atomically)."),
+    start: str = typer.Option("random", "--start", help="'random', or a table/FASTA of starting sequences."),
+    n: int = typer.Option(10, "--n", help="Designs from random backgrounds."),
+    objective: str = typer.Option("max", "--objective", help="max, min, target:VALUE, or diff:OTHER_TARGET."),
+    target: str = typer.Option("0", "--target", help="Target name or index."),
+    other_model: Path | None = typer.Option(None, "--other-model", help="Specificity: maximise model - this model."),
+    method: str = typer.Option("greedy", "--method", help="greedy, beam, anneal, motif or ledidi."),
+    rounds: int = typer.Option(10, "--rounds", help="Greedy/beam: rounds of single-base edits."),
+    beam: int = typer.Option(4, "--beam", help="Beam width."),
+    steps: int = typer.Option(300, "--steps", help="Annealing steps."),
+    motif: list[str] = typer.Option(None, "--motif", help="Motif insertion: consensus sequence (repeatable)."),
+    oracle: str | None = typer.Option(None, "--oracle", help="Model folder that validates the designs, or 'none'."),
+    construct: str | None = typer.Option(None, "--construct", help="Fixed flanks of a registry data set's construct "
+                                                                   "(e.g. dream2022)."),
+    construct_left: str = typer.Option("", "--construct-left", help="Fixed sequence at the 5' end."),
+    construct_right: str = typer.Option("", "--construct-right", help="Fixed sequence at the 3' end."),
+    protect: list[str] = typer.Option(None, "--protect", help="Positions never edited: START-END (repeatable)."),
+    max_edits: int | None = typer.Option(None, "--max-edits", help="At most this many edits from the start."),
+    gc: str | None = typer.Option(None, "--gc", help="GC fraction range of the edited region: lo,hi."),
+    forbid: str = typer.Option("", "--forbid", help="Comma list of enzymes (EcoRI, BsaI...) or IUPAC sites."),
+    max_homopolymer: int | None = typer.Option(None, "--max-homopolymer", help="No run of one base longer than this."),
+    require: list[str] = typer.Option(None, "--require", help="Motif that must be present (repeatable)."),
+    attributions: str = typer.Option("deeplift_shap", "--attributions", help="Logos: deeplift_shap, saliency, none."),
+    seed: int = typer.Option(0, "--seed"),
+    batch_size: int = typer.Option(512, "--batch-size"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+) -> None:
+    """Design sequences (strongest, weakest, a given level, specific) from random backgrounds or given starts."""
+    from seq2expr.design import Constraints, Objective, design, write_design_outputs
+    from seq2expr.inference import load_model
+
+    if method not in ("greedy", "beam", "anneal", "motif", "ledidi"):
+        fail(f"--method must be greedy, beam, anneal, motif or ledidi, not {method!r}")
+    if objective.partition(":")[0] not in ("max", "min", "maximise", "minimise", "target", "diff", "difference"):
+        fail(f"--objective must be max, min, target:VALUE or diff:OTHER_TARGET, not {objective!r}")
+    with user_errors():
+        saved = load_model(model_dir)
+        left, right = construct_left, construct_right
+        if construct:
+            from seq2expr.data.registry import get_entry
+
+            flanks = get_entry(construct).construct
+            if flanks is None:
+                fail(f"data set {construct!r} defines no construct")
+            left, right = flanks
+        cons = Constraints(saved.config.seq_len, left=left, right=right,
+                           protect=[_pair(p, "--protect", int) for p in protect or []], max_edits=max_edits,
+                           gc=_pair(gc, "--gc") if gc else None,
+                           forbid=[s for s in forbid.split(",") if s.strip()], max_homopolymer=max_homopolymer,
+                           require=list(require or []))
+        t = int(target) if target.isdigit() else target
+        if other_model is not None:
+            obj = Objective("difference", t, other_model=load_model(other_model))
+        else:
+            obj = Objective.parse(objective, t)
+        result = design(saved, start, obj, cons, method=method, oracle=oracle, n=n, rounds=rounds, beam=beam,
+                        steps=steps, motifs=list(motif or []), seed=seed, batch_size=batch_size, device=device)
+        write_design_outputs(result, saved, out, attributions=attributions)
+    s = result.summary
+    typer.echo(f"{s['n']} designs ({s['method']}, {s['objective']} {s['target']}) -> {out}; "
+               f"{s['candidates']:,} candidates at {s['candidates_per_second']:,.0f}/s; oracle: {s['oracle']}")

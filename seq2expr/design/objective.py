@@ -1,0 +1,108 @@
+"""What a design aims at, turned into one number per candidate (higher is better), scored in large batches
+through :func:`seq2expr.inference.predict` on the original scale (strand-averaged as each model was trained).
+
+Objectives: ``maximise`` or ``minimise`` a target, reach a target ``value`` (score ``-|y - value|``), or the
+``difference`` between two targets (``target - other``, e.g. high in one condition, low in another) or between
+two models on one target (``model - other_model``: specificity). Several models are averaged (an ensemble
+mean).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from seq2expr.data.errors import DataError
+from seq2expr.inference import SavedModel, predict
+
+Kind = Literal["maximise", "minimise", "target", "difference"]
+
+
+@dataclass
+class Objective:
+    """See the module docstring. ``target``/``other`` are target names or indices."""
+
+    kind: Kind = "maximise"
+    target: int | str = 0
+    value: float | None = None
+    other: int | str | None = None
+    other_model: SavedModel | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("maximise", "minimise", "target", "difference"):
+            raise DataError(f"objective must be maximise, minimise, target or difference, not {self.kind!r}")
+        if self.kind == "target" and self.value is None:
+            raise DataError("a 'target' objective needs the value to reach")
+        if self.kind == "difference" and (self.other is None) == (self.other_model is None):
+            raise DataError("a 'difference' objective needs another target or another model (one of them)")
+
+    @classmethod
+    def parse(cls, text: str, target: int | str = 0) -> Objective:
+        """``max``/``maximise``, ``min``/``minimise``, ``target:VALUE``, ``diff:OTHER_TARGET``."""
+        kind, _, arg = text.partition(":")
+        kind = {"max": "maximise", "min": "minimise", "diff": "difference"}.get(kind, kind)
+        if kind == "target":
+            try:
+                return cls("target", target, value=float(arg))
+            except ValueError:
+                raise DataError(f"objective {text!r}: give the value to reach, e.g. target:8.5") from None
+        if kind == "difference":
+            return cls("difference", target, other=int(arg) if arg.isdigit() else arg)
+        return cls(kind, target)
+
+
+def _index(names: list[str], target: int | str) -> int:
+    if isinstance(target, str) and not target.isdigit():
+        if target not in names:
+            raise DataError(f"target {target!r} is not among the model's targets {names}")
+        return names.index(target)
+    t = int(target)
+    if not 0 <= t < len(names):
+        raise DataError(f"target {t} out of range for a model with targets {names}")
+    return t
+
+
+class Scorer:
+    """Objective scores of uint8 codes under the mean of ``models`` (and counts what it evaluates)."""
+
+    def __init__(self, models: list[SavedModel], objective: Objective, *, batch_size: int = 512,
+                 device: str | None = None):
+        if not models:
+            raise DataError("design needs at least one model")
+        self.models, self.objective = models, objective
+        self.names = list(models[0].config.target_names)
+        self.t = _index(self.names, objective.target)
+        self.o = _index(self.names, objective.other) if objective.other is not None else None
+        self.batch_size, self.device = batch_size, device
+        self.evaluated, self.seconds = 0, 0.0
+
+    def predict(self, codes: np.ndarray, models: list[SavedModel] | None = None) -> np.ndarray:
+        """Original-scale predictions ``(N, T)``, averaged over the models."""
+        models = models or self.models
+        return np.mean([predict(m, codes, batch_size=self.batch_size, device=self.device) for m in models], 0)
+
+    def __call__(self, codes: np.ndarray) -> np.ndarray:
+        if not len(codes):
+            return np.zeros(0)
+        t0 = time.perf_counter()
+        score = self.score(self.predict(codes), codes)
+        self.seconds += time.perf_counter() - t0
+        self.evaluated += len(codes)
+        return score
+
+    def score(self, pred: np.ndarray, codes: np.ndarray | None = None) -> np.ndarray:
+        """The objective of predictions ``(N, T)`` (the second model is asked here for a model difference)."""
+        y = pred[:, self.t]
+        ob = self.objective
+        if ob.kind == "maximise":
+            return y
+        if ob.kind == "minimise":
+            return -y
+        if ob.kind == "target":
+            return -np.abs(y - ob.value)
+        if self.o is not None:
+            return y - pred[:, self.o]
+        return y - predict(ob.other_model, codes, batch_size=self.batch_size, device=self.device)[:, self.t]
