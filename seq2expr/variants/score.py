@@ -151,6 +151,8 @@ class VariantScorer:
 
     def _gene_refs(self, genes: np.ndarray) -> None:
         todo = [int(g) for g in np.unique(genes) if int(g) not in self._gene_ref]
+        chrom = self.place.genes["chrom"].to_numpy()
+        todo.sort(key=lambda g: chrom[g])  # one chromosome at a time: the genome keeps only the last one read
         for s in range(0, len(todo), BLOCK):
             block = todo[s:s + BLOCK]
             codes = self._encode([self.place.ref_window(self.genome, g) for g in block])
