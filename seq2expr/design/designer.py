@@ -177,18 +177,18 @@ def _edits(codes: np.ndarray, start: np.ndarray) -> list[str]:
 
 
 def _table(codes, start, ids, scorer: Scorer, oracle: SavedModel | None, constraints: Constraints) -> pd.DataFrame:
-    pred = scorer.predict(codes)
+    pred = scorer.predictions(codes)
     table = pd.DataFrame({"id": [f"design{i}" for i in range(len(codes))], "start_id": ids,
                           "sequence": decode(codes), "design_score": scorer.score(pred, codes)})
     for k, name in enumerate(scorer.names):
         table[f"design_{name}"] = pred[:, k]
     if oracle is not None:
-        opred = scorer.predict(codes, [oracle])
+        opred = scorer.predictions(codes, [oracle])
         table["oracle_score"] = scorer.score(opred, codes)
         for k, name in enumerate(scorer.names):
             table[f"oracle_{name}"] = opred[:, k]
         # their usual disagreement: on the starting sequences
-        base = scorer.predict(start)[:, scorer.t] - scorer.predict(start, [oracle])[:, scorer.t]
+        base = scorer.predictions(start)[:, scorer.t] - scorer.predictions(start, [oracle])[:, scorer.t]
         usual = float(np.sqrt(np.mean(base ** 2))) if len(base) else 0.0
         table["disagree"] = np.abs(pred[:, scorer.t] - opred[:, scorer.t]) > 2 * max(usual, 1e-6)
     table["n_edits"] = (codes != start).sum(1)

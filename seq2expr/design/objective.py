@@ -79,7 +79,7 @@ class Scorer:
         self.batch_size, self.device = batch_size, device
         self.evaluated, self.seconds = 0, 0.0
 
-    def predict(self, codes: np.ndarray, models: list[SavedModel] | None = None) -> np.ndarray:
+    def predictions(self, codes: np.ndarray, models: list[SavedModel] | None = None) -> np.ndarray:
         """Original-scale predictions ``(N, T)``, averaged over the models."""
         models = models or self.models
         return np.mean([predict(m, codes, batch_size=self.batch_size, device=self.device) for m in models], 0)
@@ -88,7 +88,7 @@ class Scorer:
         if not len(codes):
             return np.zeros(0)
         t0 = time.perf_counter()
-        score = self.score(self.predict(codes), codes)
+        score = self.score(self.predictions(codes), codes)
         self.seconds += time.perf_counter() - t0
         self.evaluated += len(codes)
         return score
