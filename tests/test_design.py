@@ -109,9 +109,10 @@ def test_target_value_difference_and_motif_insertion(planted):
     start_gap = np.abs(predict(model.members[0], goal.start)[:, 0] - (mid + 1.0))
     assert (np.abs(goal.table["design_expression"] - (mid + 1.0)) <= start_gap + 1e-6).all()
     assert np.abs(goal.table["design_expression"] - (mid + 1.0)).mean() < 0.5 * start_gap.mean()
-    reb1 = "GGTTACCCGG"  # close to REB1's consensus
-    ins = design(model, "random", "max", method="motif", motifs=[reb1], n=4, seed=2)
-    assert ins.table["sequence"].str.contains("GGTTACCCGG|CCGGGTAACC").all()
+    ins = design(model, "random", "max", method="motif", motifs=["MA0363"], n=4, seed=2)  # JASPAR's REB1 matrix
+    consensus = "".join("ACGT"[i] for i in np.asarray(planted["truth"]["pwms"]["REB1"]).argmax(1))
+    rc = consensus[::-1].translate(str.maketrans("ACGT", "TGCA"))
+    assert ins.table["sequence"].str.contains(f"{consensus}|{rc}").all()
     assert (ins.table["design_score"] > predict(model.members[0], ins.start)[:, 0]).all()
     req = design(model, "random", "min", Constraints(L, require=["TTAGGG"]), n=3, rounds=3, seed=3)
     assert req.table["sequence"].str.contains("TTAGGG|CCCTAA").all() and req.table["constraints_ok"].all()

@@ -123,15 +123,33 @@ def _propose(codes: np.ndarray, pos: np.ndarray, rng: np.random.Generator) -> np
     return out
 
 
+def motif_sequence(motif: str) -> str:
+    """A motif to write in: an ACGT sequence as is, else a JASPAR matrix (ID such as ``MA0363.3``, or a TF name
+    such as ``REB1``; all taxa of the bundled CORE collection) by its consensus."""
+    text = motif.strip()
+    if text and set(text.upper()) <= set("ACGT"):
+        return text.upper()
+    from seq2expr.data.errors import DataError
+    from seq2expr.interpret.motifs import consensus, jaspar_motifs
+
+    db = jaspar_motifs(taxon=None)
+    hits = [k for k in db if k.split(" ", 1)[0] == text or k.split(" ", 1)[0].split(".")[0] == text
+            or k.split(" ", 1)[-1].upper() == text.upper()]
+    if not hits:
+        raise DataError(f"motif {motif!r} is neither an ACGT sequence nor a JASPAR CORE matrix ID or TF name")
+    return consensus(db[sorted(hits)[-1]])
+
+
 def insert_motifs(scorer: Scorer, start: np.ndarray, constraints: Constraints, motifs: list[str], *,
                   force: bool = False) -> tuple[np.ndarray, list[tuple]]:
-    """Write each motif (in turn) at the allowed position and strand that scores best; with ``force`` even when that
-    lowers the score (a required motif), else only when it improves it."""
+    """Write each motif (in turn; a sequence or a JASPAR matrix's consensus) at the allowed position and strand that
+    scores best; with ``force`` even when that lowers the score (a required motif), else only when it improves."""
     cur, cur_score = start.copy(), scorer(start)
     editable = constraints.editable
     trajectory = [(0, d, float(cur_score[d]), 0) for d in range(len(start))]
     for r, motif in enumerate(motifs, 1):
-        variants = {motif.upper(), reverse_complement(motif.upper())}
+        seq = motif_sequence(motif) if not force else motif.upper()
+        variants = {seq, reverse_complement(seq)}
         for m in variants:
             codes = encode([m])[0]
             w = len(codes)
