@@ -96,5 +96,5 @@ def batch_onehot(chunk: np.ndarray | torch.Tensor, n_value: float = 0.0) -> torc
 def as_onehot(X: Inputs, model: nn.Module | SavedModel | None = None) -> torch.Tensor:
     """Any input as a float32 CPU one-hot tensor ``(N, 4, L)`` (strings and codes with the model's policy)."""
     arr = as_array(model, X)
-    cfg = config_of(model) if model is not None else None
+    cfg = config_of(model)
     return batch_onehot(arr, cfg.policy.n_value if cfg is not None else 0.0).detach().to("cpu")

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from seq2expr.data.errors import DataError
-from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
+from seq2expr.data.genome.fasta import Genome, padded_slice, reconcile_chromosomes
 from seq2expr.data.genome.windows import WindowSource, WindowSpec, assemble_window, window_parts
 from seq2expr.data.sequences import reverse_complement
 
@@ -35,28 +35,19 @@ _COMPLEMENT = np.array([3, 2, 1, 0, 4], dtype=np.uint8)
 _CODE = {"A": 0, "C": 1, "G": 2, "T": 3, "N": 4}
 
 
-def _slice(seq: str, start: int, end: int) -> str:
-    if end <= start:
-        return ""
-    lo, hi = max(start, 0), min(end, len(seq))
-    if hi <= lo:
-        return "N" * (end - start)
-    return "N" * (lo - start) + seq[lo:hi] + "N" * (end - hi)
-
-
 def edited_part(seq: str, start: int, end: int, anchor: int, p0: int, ref_len: int, alt: str) -> str:
     """The bases of window part ``[start, end)`` (+ strand, anchor as in :func:`window_parts`) after replacing
     ``seq[p0:p0 + ref_len]`` by ``alt``, under the module's indel policy."""
     length, p1 = end - start, p0 + ref_len
     if p1 <= start or p0 >= end:
-        return _slice(seq, start, end)
+        return padded_slice(seq, start, end)
     if p1 <= anchor:  # before the anchor: the far (downstream) end stays, the upstream end moves
-        right = _slice(seq, p1, end)
+        right = padded_slice(seq, p1, end)
         need = length - len(right) - len(alt)
-        return _slice(seq, p0 - need, p0) + alt + right if need >= 0 else (alt + right)[-length:]
-    left, mid = (_slice(seq, start, p0), alt) if start <= p0 else ("", alt[min(start - p0, len(alt)):])
+        return padded_slice(seq, p0 - need, p0) + alt + right if need >= 0 else (alt + right)[-length:]
+    left, mid = (padded_slice(seq, start, p0), alt) if start <= p0 else ("", alt[min(start - p0, len(alt)):])
     need = length - len(left) - len(mid)
-    return left + mid + _slice(seq, p1, p1 + need) if need >= 0 else (left + mid)[:length]
+    return left + mid + padded_slice(seq, p1, p1 + need) if need >= 0 else (left + mid)[:length]
 
 
 @dataclass
@@ -91,7 +82,7 @@ class GeneWindows:
     def ref_window(self, genome: Genome, i: int) -> str:
         chrom, strand = self.genes.at[i, "chrom"], self.genes.at[i, "strand"]
         seq = genome.sequence(chrom)
-        parts = [_slice(seq, s, e) for s, e, _ in window_parts(strand, int(self.genes.at[i, "tss"]),
+        parts = [padded_slice(seq, s, e) for s, e, _ in window_parts(strand, int(self.genes.at[i, "tss"]),
                                                                int(self.genes.at[i, "tts"]), self.spec)]
         return assemble_window([reverse_complement(p) for p in parts] if strand == "-" else parts, self.spec)
 
@@ -162,13 +153,13 @@ class CentredWindows:
 
     def ref_window(self, seq: str, p0: int, ref: str) -> str:
         s = self.ref_start(p0, len(ref))
-        return self.left + _slice(seq, s, s + self.variable) + self.right
+        return self.left + padded_slice(seq, s, s + self.variable) + self.right
 
     def alt_window(self, seq: str, p0: int, ref: str, alt: str) -> str:
         before = (self.variable - len(alt)) // 2
         after = self.variable - before - len(alt)
-        return self.left + _slice(seq, p0 - before, p0) + alt + _slice(seq, p0 + len(ref), p0 + len(ref) + after) \
-            + self.right
+        p1 = p0 + len(ref)
+        return self.left + padded_slice(seq, p0 - before, p0) + alt + padded_slice(seq, p1, p1 + after) + self.right
 
 
 def substitute(codes: np.ndarray, index: np.ndarray, alt_codes: np.ndarray, masked: np.ndarray | None = None

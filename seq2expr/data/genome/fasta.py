@@ -139,6 +139,16 @@ def decompress_to_cache(path: Path, cache: Path | None = None) -> Path:
     return out
 
 
+def padded_slice(seq, start: int, end: int) -> str:
+    """Bases ``[start, end)`` of a sequence (a string, or a pyfaidx record read lazily), N-padded beyond its ends."""
+    if end <= start:
+        return ""
+    lo, hi = max(start, 0), min(end, len(seq))
+    if hi <= lo:
+        return "N" * (end - start)
+    return "N" * (lo - start) + seq[lo:hi] + "N" * (end - hi)
+
+
 class Genome:
     """A FASTA genome with padded, strand-aware fetches.
 
@@ -181,17 +191,11 @@ class Genome:
         """Bases ``[start, end)`` (0-based) of ``chrom``, reverse-complemented on ``-``, N-padded off the ends."""
         if chrom not in self.lengths:
             raise DataError(f"chromosome {chrom!r} is not in the genome", source=str(self.source))
-        n = self.lengths[chrom]
-        lo, hi = max(start, 0), min(end, n)
-        core = self._fa[chrom][lo:hi] if hi > lo else ""
-        if core and not _ACGTN.fullmatch(core):
-            core, k = _NON_ACGTN.subn("N", core)
+        seq = padded_slice(self._fa[chrom], start, end)
+        if seq and not _ACGTN.fullmatch(seq):
+            seq, k = _NON_ACGTN.subn("N", seq)
             self.n_iupac_masked += k
-        left, right = lo - start, end - max(hi, lo)
-        if hi <= lo:
-            left, right = 0, end - start
-        padded = left > 0 or right > 0
-        seq = "N" * left + core + "N" * right if padded else core
+        padded = end > start and (start < 0 or end > self.lengths[chrom])
         return (reverse_complement(seq) if strand == "-" else seq), padded
 
     def sequence(self, chrom: str) -> str:
