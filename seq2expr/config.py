@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Side = Literal["left", "right", "centre"]
 
@@ -143,6 +143,22 @@ class TrainConfig(_Strict):
     # cross-validation ensemble: one member per listed fold of data.split.folds (validated on that fold,
     # seed = seed + fold); validation metrics are then out-of-fold
     ensemble_folds: list[int] | None = None
+    # where and how Lightning trains (passed to lightning.Trainer): numeric precision ("32", "bf16-mixed",
+    # "16-mixed"; weights stay fp32), accelerator ("auto", "cpu", "gpu"...), devices per node ("auto", 1, 4,
+    # "0,1"), strategy ("auto" or "ddp": one process per device, each with its share of every epoch's
+    # batches) and nodes. Several processes multiply the effective batch size by their number.
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = Field(1, ge=1)
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_name(cls, v: Any) -> Any:
+        """YAML's ``32`` is an int; ``bf16``/``16`` are the usual short names of the mixed modes."""
+        v = str(v)
+        return {"32-true": "32", "fp32": "32", "bf16": "bf16-mixed", "16": "16-mixed"}.get(v, v)
 
     @model_validator(mode="after")
     def _check_ensembles(self) -> TrainConfig:

@@ -14,7 +14,9 @@ import typer
 from seq2expr.cli.common import (
     DEVICE_HELP,
     ID_HELP,
+    PRECISION_HELP,
     SEQ_HELP,
+    SHARD_HELP,
     console,
     print_challenge,
     print_groups,
@@ -34,14 +36,30 @@ def predict_cmd(
     scale: str = typer.Option("original", "--scale", help="original (measured scale, or probabilities) or model "
                                                           "(the network's output: transformed values, logits)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: str = typer.Option("32", "--precision", help=PRECISION_HELP),
+    shard: str = typer.Option(None, "--shard", help=SHARD_HELP),
 ) -> None:
     """Predict expression (original scale) or class probability for every sequence."""
     from seq2expr.inference import predict_file
 
     with user_errors():
         n = predict_file(model_dir, input, out, batch_size=batch_size, chunk_size=chunk_size, id_column=id_column,
-                         sequence_column=sequence_column, device=device, scale=scale)
-    console().print(f"{n} predictions -> {out}")
+                         sequence_column=sequence_column, device=device, scale=scale, precision=precision,
+                         shard=shard)
+    console().print(f"{n} predictions -> {out}" + (f" (shard {shard})" if shard else ""))
+
+
+def merge_cmd(
+    out: Path = typer.Argument(..., help="Merged output."),
+    parts: list[Path] = typer.Argument(..., help="The outputs of every --shard K/N run of one job (any order)."),
+) -> None:
+    """Join the outputs of `predict --shard K/N` runs into one table in input order (checks every shard is there
+    exactly once)."""
+    from seq2expr.inference import merge_tables
+
+    with user_errors():
+        n = merge_tables(out, list(parts))
+    console().print(f"{n} rows from {len(parts)} shards -> {out}")
 
 
 def evaluate_cmd(
@@ -60,6 +78,7 @@ def evaluate_cmd(
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the CI."),
     batch_size: int = typer.Option(512, "--batch-size"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: str = typer.Option("32", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Score a saved model on labelled sequences: metrics (overall, per group, CI) and plots."""
     from seq2expr.evaluation import evaluate
@@ -67,7 +86,7 @@ def evaluate_cmd(
     with user_errors():
         report = evaluate(model_dir, input, out_dir=out_dir, n_boot=n_boot, batch_size=batch_size, device=device,
                           values=values, target_columns=target_column or None, group_columns=group_column or None,
-                          id_column=id_column, sequence_column=sequence_column)
+                          id_column=id_column, sequence_column=sequence_column, precision=precision)
     name = next(k for k in report if isinstance(report[k], dict) and "overall" in report[k])
     print_metrics(report, [name], f"{model_dir} on {input}")
     print_groups(report[name])

@@ -21,11 +21,13 @@ def train_cmd(
     """Train a model as configured; resumes an interrupted run in the same output_dir."""
     from seq2expr.config import load_config
     from seq2expr.evaluation import read_metrics
-    from seq2expr.training import train
+    from seq2expr.training import is_global_zero, train
 
     with user_errors():
         cfg = load_config(config, set_ or [])
         model_dir = train(cfg, resume=not no_resume, progress=not quiet)
+    if not is_global_zero():  # another process of a DDP run: rank 0 reports
+        return
     out = Path(cfg.output_dir)
     report = read_metrics(out / "metrics.json")
     print_metrics(report, ["valid", "test"], f"{cfg.model.name} on {cfg.data.dataset or cfg.data.path}")

@@ -52,20 +52,51 @@ class Rows:
         return np.asarray(self.array[self.idx[key]])
 
 
-class BatchIndexSampler(Sampler):
-    """Yields ``(epoch, batch_number, indices)``: whole batches, reshuffled per epoch from ``seed``."""
+def process_group() -> tuple[int, int]:
+    """``(rank, world size)`` of this process in an initialised ``torch.distributed`` group, else ``(0, 1)``."""
+    import torch.distributed as dist
 
-    def __init__(self, indices: np.ndarray, batch_size: int, shuffle: bool, seed: int, drop_last: bool):
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class BatchIndexSampler(Sampler):
+    """Yields ``(epoch, batch_number, indices)``: whole batches, reshuffled per epoch from ``seed``.
+
+    With ``distributed`` under ``torch.distributed`` (DDP) each process takes every ``world``-th batch of the
+    same shuffled order (batch ``b`` goes to rank ``b % world``), so the processes together see each row once
+    per epoch with the augmentation draws of a single-process run. With ``pad`` (training) every rank gets the
+    same number of batches, the short ones repeating the first batches; without (evaluation) no row repeats.
+    """
+
+    def __init__(self, indices: np.ndarray, batch_size: int, shuffle: bool, seed: int, drop_last: bool,
+                 distributed: bool = False, pad: bool = False):
         self.indices = np.asarray(indices, dtype=np.int64)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.seed = seed
         self.drop_last = drop_last
+        self.distributed = distributed
+        self.pad = pad
         self.epoch = 0
 
-    def __len__(self) -> int:
+    def _n_batches(self) -> int:
         n = len(self.indices)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _mine(self) -> list[int]:
+        """The batch numbers this process reads."""
+        total = self._n_batches()
+        rank, world = process_group() if self.distributed else (0, 1)
+        if world == 1:
+            return list(range(total))
+        if self.pad:
+            return [(k * world + rank) % total for k in range(-(-total // world))] if total else []
+        return list(range(rank, total, world))
+
+    def __len__(self) -> int:
+        return len(self._mine())
 
     def __iter__(self):
         epoch = self.epoch
@@ -73,7 +104,7 @@ class BatchIndexSampler(Sampler):
         idx = self.indices
         if self.shuffle:
             idx = idx[np.random.default_rng([self.seed, epoch]).permutation(len(idx))]
-        for b in range(len(self)):
+        for b in self._mine():
             yield epoch, b, idx[b * self.batch_size:(b + 1) * self.batch_size]
 
 
@@ -126,13 +157,14 @@ class CodesBatchDataset(Dataset):
 
 def make_loader(codes: np.ndarray, targets: np.ndarray | None, indices: np.ndarray, *, batch_size: int,
                 shuffle: bool, seed: int = 0, n_value: float = 0.0, rc_augment: bool = False, shift: int = 0,
-                drop_last: bool = False, num_workers: int = 0) -> DataLoader:
+                drop_last: bool = False, num_workers: int = 0, distributed: bool = False) -> DataLoader:
     """DataLoader over rows ``indices`` yielding ``(x (B, 4, L) float32, y (B, T) float32)`` batches.
 
     ``rc_augment`` reverse-complements a random half of each batch; ``shift`` moves each sequence by up
     to that many bases (N fill). Evaluation loaders: ``shuffle=False``, no augmentation, rows in order.
+    ``distributed``: under DDP each process reads its share of the batches (see :class:`BatchIndexSampler`).
     """
     dataset = CodesBatchDataset(codes, targets, n_value=n_value, rc_augment=rc_augment, shift=shift, seed=seed)
-    sampler = BatchIndexSampler(indices, batch_size, shuffle, seed, drop_last)
+    sampler = BatchIndexSampler(indices, batch_size, shuffle, seed, drop_last, distributed=distributed, pad=shuffle)
     return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=num_workers,
                       persistent_workers=num_workers > 0)

@@ -92,13 +92,14 @@ def split_oracle(models: list[SavedModel], oracle) -> tuple[list[SavedModel], Sa
 def design(model, start="random", objective: Objective | str = "maximise", constraints: Constraints | None = None,
            *, method: Method = "greedy", oracle=None, n: int = 10, rounds: int = 10, beam: int = 4,
            steps: int = 300, motifs: list[str] | None = None, seed: int = 0, batch_size: int = 512,
-           device: str | None = None, progress=None) -> DesignResult:
+           device: str | None = None, precision: str | None = None, progress=None) -> DesignResult:
     """Design sequences from ``start`` towards ``objective`` under ``constraints``.
 
     ``model``: a saved model (path or loaded), or a list of them (their mean). ``start``: ``"random"`` (``n``
     sequences), sequences, codes, or a table/FASTA path. ``objective``: an :class:`Objective` or
     ``max``/``min``/``target:VALUE``/``diff:OTHER``. ``method``: greedy, beam (width ``beam``), anneal (``steps``),
     motif (insert ``motifs``), ledidi. ``oracle``: see the module docstring. Reproducible from ``seed``.
+    ``precision``: of every prediction (as in :func:`~seq2expr.inference.predict`; gradient design stays fp32).
     """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -109,7 +110,7 @@ def design(model, start="random", objective: Objective | str = "maximise", const
     if constraints.length != first.config.seq_len:
         raise DataError(f"constraints are for {constraints.length} bp but the model takes {first.config.seq_len} bp")
     obj = Objective.parse(objective) if isinstance(objective, str) else objective
-    scorer = Scorer(models, obj, batch_size=batch_size, device=device)
+    scorer = Scorer(models, obj, batch_size=batch_size, device=device, precision=precision)
     start_codes, start_ids = _starts(start, first, constraints, n, rng)
     if constraints.left or constraints.right:
         start_codes = constraints.apply_flanks(start_codes)

@@ -69,20 +69,21 @@ class Scorer:
     """Objective scores of uint8 codes under the mean of ``models`` (and counts what it evaluates)."""
 
     def __init__(self, models: list[SavedModel], objective: Objective, *, batch_size: int = 512,
-                 device: str | None = None):
+                 device: str | None = None, precision: str | None = None):
         if not models:
             raise DataError("design needs at least one model")
         self.models, self.objective = models, objective
         self.names = list(models[0].config.target_names)
         self.t = _index(self.names, objective.target)
         self.o = _index(self.names, objective.other) if objective.other is not None else None
-        self.batch_size, self.device = batch_size, device
+        self.batch_size, self.device, self.precision = batch_size, device, precision
         self.evaluated, self.seconds = 0, 0.0
 
     def predictions(self, codes: np.ndarray, models: list[SavedModel] | None = None) -> np.ndarray:
         """Original-scale predictions ``(N, T)``, averaged over the models."""
         models = models or self.models
-        return np.mean([predict(m, codes, batch_size=self.batch_size, device=self.device) for m in models], 0)
+        return np.mean([predict(m, codes, batch_size=self.batch_size, device=self.device, precision=self.precision)
+                        for m in models], 0)
 
     def __call__(self, codes: np.ndarray) -> np.ndarray:
         if not len(codes):
@@ -105,4 +106,5 @@ class Scorer:
             return -np.abs(y - ob.value)
         if self.o is not None:
             return y - pred[:, self.o]
-        return y - predict(ob.other_model, codes, batch_size=self.batch_size, device=self.device)[:, self.t]
+        return y - predict(ob.other_model, codes, batch_size=self.batch_size, device=self.device,
+                           precision=self.precision)[:, self.t]

@@ -89,14 +89,15 @@ def read_labelled(model: SavedModel, data: str | Path, *, values: str | Path | N
 
 def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_dir: str | Path | None = None,
              name: str | None = None, n_boot: int = 1000, batch_size: int = 512, device: str | None = None,
-             seed: int = 0, **read: Any) -> dict[str, Any]:
+             seed: int = 0, precision: str | None = None, **read: Any) -> dict[str, Any]:
     """Predict labelled sequences with a saved model and score them against their targets.
 
     ``data``: :class:`~seq2expr.data.records.Records`, a table/FASTA path (``read`` options: ``values``,
     ``target_columns``, ``group_columns``, ``id_column``, ``sequence_column``; see :func:`read_labelled`) or a
     registry data set ``NAME[:SUBSET]``. ``name`` labels the result (default: the subset's name, else ``eval``).
     Returns ``{"source", "n", "target_names", name: metrics[, "challenge": the data set's own scores]}``; with
-    ``out_dir`` also writes ``metrics.json``, plots and ``predictions.tsv`` there.
+    ``out_dir`` also writes ``metrics.json``, plots and ``predictions.tsv`` there. ``device``, ``precision``:
+    as in :func:`~seq2expr.inference.predict`.
     """
     saved = load_model(model)
     cfg = saved.config
@@ -108,7 +109,7 @@ def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_
         raise DataError(f"target columns {records.target_names} differ from the model's {cfg.target_names}; "
                         "pass --target-column for each", source=records.source)
     codes = encode_for(saved, records.sequences, ids=records.labels(), source=records.source)
-    raw = predict(saved, codes, batch_size=batch_size, device=device, scale="model")
+    raw = predict(saved, codes, batch_size=batch_size, device=device, scale="model", precision=precision)
     y = model_scale_targets(cfg, records.targets, records.source)
     metrics, extra = score(cfg, raw, y, ids=records.ids, measured=np.asarray(records.targets), groups=records.groups,
                            name=name, out_dir=out_dir, n_boot=n_boot, seed=seed, scorer=scorer_for(records.dataset))

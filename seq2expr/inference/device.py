@@ -3,12 +3,16 @@
 Rule: an explicit device (``"cpu"``, ``"cuda:1"``) is used as given; ``"auto"`` is the first CUDA device when
 there is one, else the CPU; ``None`` is the device the model's parameters are on (the CPU for a freshly
 loaded model), so that a model in the middle of training on a GPU stays there.
+
+Precision rule: ``"32"`` (the default) runs in float32, exactly; ``"bf16"`` / ``"16"`` run the forward passes
+under ``torch.autocast`` in bfloat16 / float16 (weights stay float32, outputs come back as float32). bf16 is
+about 2-3x faster on CPUs with AVX512-BF16 or AMX and on GPUs, at ~3 significant digits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
 from torch import nn
@@ -43,3 +47,27 @@ def model_state(model: nn.Module, device: torch.device, *, grad: bool = False) -
         if orig_device is not None:
             model.to(orig_device)
         model.train(was_training)
+
+
+_PRECISIONS = {"32": None, "32-true": None, "fp32": None, "bf16": torch.bfloat16, "bf16-mixed": torch.bfloat16,
+               "16": torch.float16, "16-mixed": torch.float16, "fp16": torch.float16}
+
+
+def check_precision(precision: str | int | None) -> str:
+    """The canonical name (``"32"``, ``"bf16"``, ``"16"``) of an inference precision; Lightning's names work too."""
+    name = "32" if precision is None else str(precision)
+    if name not in _PRECISIONS:
+        raise ValueError(f"precision must be one of 32, bf16, 16 (or {', '.join(k for k in _PRECISIONS if '-' in k)})"
+                         f", not {precision!r}")
+    dtype = _PRECISIONS[name]
+    return "32" if dtype is None else ("bf16" if dtype == torch.bfloat16 else "16")
+
+
+def autocast(precision: str | int | None, device: torch.device) -> AbstractContextManager:
+    """A context that runs forward passes on ``device`` at ``precision`` (see the module's rule)."""
+    dtype = _PRECISIONS[check_precision(precision)]
+    if dtype is None:
+        return nullcontext()
+    if dtype == torch.float16 and device.type == "cpu":
+        raise ValueError("precision 16 (float16) needs a GPU; on a CPU use bf16")
+    return torch.autocast(device_type=device.type, dtype=dtype)

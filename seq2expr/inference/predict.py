@@ -18,9 +18,10 @@ from torch import nn
 
 from seq2expr.atomic import atomic_path
 from seq2expr.data.sequences import reverse_complement_onehot
-from seq2expr.inference.device import model_state, resolve_device
+from seq2expr.inference.device import autocast, model_state, resolve_device
 from seq2expr.inference.inputs import Inputs, as_array, as_module, batch_onehot, config_of, encode_for
 from seq2expr.inference.saved import SavedModel, SavedModelConfig, Scale, load_model
+from seq2expr.inference.shard import Shard, write_sidecar
 
 
 def rc_forward(model: nn.Module, x: torch.Tensor, rc_average: bool) -> torch.Tensor:
@@ -55,12 +56,13 @@ def to_scale(raw: np.ndarray, config: SavedModelConfig, scale: Scale = "original
 @torch.inference_mode()
 def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
             device: str | torch.device | None = None, rc_average: bool | None = None, scale: Scale | None = None,
-            n_value: float | None = None) -> np.ndarray:
+            n_value: float | None = None, precision: str | None = None) -> np.ndarray:
     """Predictions ``(N, n_targets)`` float32 for sequences, ``(N, L)`` uint8 codes or ``(N, 4, L)`` one-hot.
 
     ``model``: a :class:`SavedModel` (strings are encoded with its policy; ``rc_average`` and ``scale`` default
     to how it was trained and to ``"original"``) or a bare ``nn.Module`` (raw outputs, no reverse-complement
-    averaging unless asked). ``device``: see :mod:`seq2expr.inference.device`. The model is put back in its
+    averaging unless asked). ``device`` and ``precision`` (``"32"``, ``"bf16"``, ``"16"``): see
+    :mod:`seq2expr.inference.device`. The model is put back in its
     previous mode and device. A memmap is read one batch at a time; per batch there is one vectorised
     one-hot and one forward pass (two with ``rc_average``).
     """
@@ -73,7 +75,7 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
     data = as_array(model, X)
     dev = resolve_device(device, net)
     outs = []
-    with model_state(net, dev):
+    with model_state(net, dev), autocast(precision, dev):
         for start in range(0, len(data), max(1, int(batch_size))):
             x = batch_onehot(data[start:start + batch_size], nv).to(dev)
             out = rc_forward(net, x, rc).float().cpu()
@@ -129,31 +131,53 @@ def write_prediction_table(out_path: str | Path, chunks: Iterable[tuple[Sequence
 def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_path: str | Path, *,
                  batch_size: int = 512, chunk_size: int = 100_000, id_column: str | None = None,
                  sequence_column: str | None = None, device: str | torch.device | None = None,
-                 scale: Scale = "original") -> int:
+                 scale: Scale = "original", precision: str | None = None, shard: Shard | str | None = None) -> int:
     """Stream ``input_path`` (table or FASTA, or a registry data set ``NAME[:SUBSET]``) through a saved model into
     a TSV ``id, <target...>``.
 
     Reads ``chunk_size`` records at a time, so memory does not grow with the input; the output appears
     only when complete (atomic rename). Returns the number of rows written. Columns default as in
-    :func:`input_columns`.
+    :func:`input_columns`. ``shard="K/N"`` predicts only the K-th of N contiguous parts of the input (and
+    records which, for :func:`~seq2expr.inference.shard.merge_tables`); see :mod:`seq2expr.inference.shard`.
     """
     from seq2expr.data.readers import iter_sequence_chunks
     from seq2expr.data.registry import load_split, parse_dataset_spec
 
     saved = load_model(model)
+    part = Shard.parse(shard)
     spec = parse_dataset_spec(input_path)
     if spec:
         records = load_split(spec)
-        parts: Iterable = [(records.ids, records.sequences, records.labels(), records.source)]
+
+        def parts() -> Iterable:
+            return [(records.ids, records.sequences, records.labels(), records.source)]
     else:
         sequence_column, id_column = input_columns(saved, input_path, sequence_column, id_column)
-        parts = ((ids, seqs, list(ids), str(input_path))
-                 for ids, seqs in iter_sequence_chunks(input_path, chunk_size, id_column, sequence_column))
+
+        def parts() -> Iterable:
+            return ((ids, seqs, list(ids), str(input_path))
+                    for ids, seqs in iter_sequence_chunks(input_path, chunk_size, id_column, sequence_column))
+
+    lo, hi, total = 0, None, None
+    if part is not None:  # a first pass counts the records (reading is cheap next to predicting)
+        total = sum(len(ids) for ids, *_ in parts())
+        lo, hi = part.range(total)
 
     def chunks():
-        for ids, seqs, labels, source in parts:
+        start = 0
+        for ids, seqs, labels, source in parts():
+            end = start + len(ids)
+            if hi is not None:  # keep this shard's records [lo, hi) of the chunk [start, end)
+                a, b = max(lo, start) - start, min(hi, end) - start
+                start = end
+                if b <= a:
+                    continue
+                ids, seqs, labels = ids[a:b], seqs[a:b], labels[a:b]
             codes = encode_for(saved, seqs, ids=labels, source=source)
             del seqs  # hold only IDs and predictions while the next chunk is read
-            yield ids, predict(saved, codes, batch_size=batch_size, device=device, scale=scale)
+            yield ids, predict(saved, codes, batch_size=batch_size, device=device, scale=scale, precision=precision)
 
-    return write_prediction_table(out_path, chunks(), saved.config.target_names)
+    rows = write_prediction_table(out_path, chunks(), saved.config.target_names)
+    if part is not None:
+        write_sidecar(out_path, part, input=str(input_path), records=total, lo=lo, hi=hi, rows=rows)
+    return rows

@@ -30,7 +30,16 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from seq2expr.inference import SavedModel, as_module, as_onehot, fold_batchnorm, model_state, resolve_device
+from seq2expr.inference import (
+    SavedModel,
+    as_module,
+    as_onehot,
+    autocast,
+    check_precision,
+    fold_batchnorm,
+    model_state,
+    resolve_device,
+)
 from seq2expr.inference.inputs import Inputs
 from seq2expr.interpret._utils import select_target
 
@@ -318,13 +327,15 @@ def _mutant_block(x: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor, np.n
 @torch.inference_mode()
 def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, start: int | None = None,
         end: int | None = None, center: bool = False, batch_size: int = 2048, positions_per_batch: int = 8,
-        fast: bool = True, device: str | torch.device | None = None) -> np.ndarray:
+        fast: bool = True, device: str | torch.device | None = None, precision: str | None = None) -> np.ndarray:
     """Saturation mutagenesis scores ``(N, 4, L)``: ``pred(mutant) - pred(ref)`` at (alt base, position).
 
     The reference base scores 0; positions outside ``[start, end)`` score 0. ``center=True`` subtracts
     each position's mean over the 4 bases (the form used as hypothetical contributions). ``batch_size``
     is the number of mutant sequences per forward pass; ``positions_per_batch`` positions are mutated per
-    block (fewer means smaller windows for the fast path).
+    block (fewer means smaller windows for the fast path). ``precision``: ``"32"`` (default) is exact float32
+    (equal to one forward pass per mutant to ~1e-6); ``"bf16"`` runs the passes in bfloat16 autocast, ~2x faster
+    on CPUs with AVX512-BF16/AMX and GPUs, with effects rounded to ~3 significant digits.
     """
     x = as_onehot(X, model)
     N, _, L = x.shape
@@ -334,10 +345,11 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, start: int
         raise ValueError(f"ISM window [{start}, {end}) outside a {L}-bp sequence")
     model = as_module(model)
     dev = resolve_device(device, model)
+    exact = check_precision(precision) == "32"
     G = max(1, min(positions_per_batch, end - start))
     n_seq = max(1, batch_size // (3 * G))
     scores = np.zeros((N, 4, L), dtype=np.float32)
-    with model_state(model, dev):
+    with model_state(model, dev), autocast(precision, dev):
         model = fold_batchnorm(model)  # an eval copy: one pass fewer per layer for each of the 3L mutants
         fism = None
         if fast:
@@ -360,7 +372,7 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, start: int
                     y = select_target(fism.run(lo, hi, vals, 3 * (hi - lo)), target)
                     if not checked:
                         y_plain = select_target(model(_splice(xs, lo, hi, vals)), target)
-                        tol = 1e-4 * max(1.0, float(y_plain.abs().max()))
+                        tol = (1e-4 if exact else 5e-2) * max(1.0, float(y_plain.abs().max()))
                         if float((y - y_plain).abs().max()) > tol:
                             warnings.warn("fast ISM disagreed with the plain forward pass; using plain ISM",
                                           stacklevel=2)

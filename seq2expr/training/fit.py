@@ -64,7 +64,8 @@ def _loaders(cfg: RunConfig, bundle, seed: int):
     from seq2expr.data.dataset import make_loader
 
     t = cfg.train
-    common = dict(batch_size=t.batch_size, seed=seed, n_value=bundle.policy.n_value, num_workers=t.num_workers)
+    common = dict(batch_size=t.batch_size, seed=seed, n_value=bundle.policy.n_value, num_workers=t.num_workers,
+                  distributed=True)  # under DDP each process reads its share of the batches
     train = make_loader(bundle.codes, bundle.targets, bundle.splits["train"], shuffle=True,
                         rc_augment=t.rc_augment, shift=t.shift_augment, **common)
     valid = make_loader(bundle.codes, bundle.targets, bundle.splits["valid"], shuffle=False,
@@ -78,11 +79,22 @@ def _best_weights(ckpt_path: str | Path) -> dict[str, torch.Tensor]:
     return {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
 
 
+def is_global_zero() -> bool:
+    """Whether this process writes the run's files: the only process, or rank 0 of a distributed (DDP) run.
+
+    Lightning's DDP launcher starts the other processes by running the same command again; they train with
+    rank 0 and leave every file (checkpoints, exported model, metrics) to it.
+    """
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
 def _run_fingerprint(cfg: RunConfig, bundle, seed: int) -> dict[str, Any]:
     """What a checkpoint must agree with to be resumed: the data, the architecture, the optimisation."""
     t = cfg.train.model_dump(mode="json")
     for k in ("epochs", "max_time_minutes", "early_stopping_patience", "threads", "num_workers", "ensemble_seeds",
-              "ensemble_folds", "precise_bn"):
+              "ensemble_folds", "precise_bn", "accelerator"):
         t.pop(k, None)  # may change between attempts (e.g. more epochs, more time)
     split = {k: bundle.splits[k] for k in ("train", "valid")}
     rows = hashlib.sha256(b"".join(np.ascontiguousarray(v, dtype=np.int64).tobytes() + b"|" for v in split.values()))
@@ -99,7 +111,7 @@ def _check_resumable(ckpt_dir: Path, fingerprint: dict[str, Any]) -> None:
         if changed:
             raise ValueError(f"{ckpt_dir}: checkpoints were written with different {', '.join(changed)}; "
                              "use --no-resume (resume=False) to start over or another output_dir")
-    else:
+    elif is_global_zero():
         write_json(path, fingerprint)
 
 
@@ -120,8 +132,12 @@ def _make_trainer(cfg: RunConfig, run_dir: Path, monitor: str, n_batches: int, p
     trainer = L.Trainer(
         max_epochs=t.epochs,
         max_time={"minutes": t.max_time_minutes} if t.max_time_minutes else None,
-        accelerator="auto",
-        devices=1,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        precision=t.precision,
+        use_distributed_sampler=False,  # our batch sampler shards itself (BatchIndexSampler)
         gradient_clip_val=t.grad_clip,
         callbacks=cbs,
         logger=CSVLogger(save_dir=run_dir, name="", version="logs"),
@@ -169,7 +185,7 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
 
     t = cfg.train
     ckpt_dir = run_dir / "checkpoints"
-    if not resume:
+    if not resume and is_global_zero():
         for d in (ckpt_dir, run_dir / "logs"):
             shutil.rmtree(d, ignore_errors=True)
     if len(bundle.splits["valid"]) == 0:
@@ -204,8 +220,10 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
             extra = {"weights_only": False} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
             trainer.fit(module, train_dl, valid_dl, ckpt_path=ckpt_path, **extra)
         finally:
-            if earlier:
+            if earlier and is_global_zero():
                 _merge_log(log_file, earlier)
+    if not trainer.is_global_zero:  # the other DDP processes: rank 0 exports, evaluates and writes
+        return model.cpu().eval(), {"seed": seed, "rank": trainer.global_rank}
     best = Path(checkpoint.best_model_path or last)
     model.load_state_dict(_best_weights(best))
     score = checkpoint.best_model_score
@@ -314,15 +332,17 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
     if not isinstance(cfg, RunConfig):
         cfg = load_config(cfg, list(overrides))
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "config.yaml", dump_config(cfg))
+    zero = is_global_zero()  # other DDP processes re-run this function to train with rank 0, writing nothing
+    if zero:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "config.yaml", dump_config(cfg))
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     t = cfg.train
     if t.task == "classification" and t.loss != "bce":
         raise ValueError("train.task=classification needs train.loss=bce")
     bundle = prepare_data(cfg.data, t.task)
-    leakage = _leakage(bundle)
+    leakage = _leakage(bundle) if zero else {}
     members, infos, out_of_fold = [], [], []
     for seed, fold, run_dir in _member_plan(cfg):
         member_data = bundle if fold is None else bundle.with_fold(fold)
@@ -332,6 +352,8 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
         infos.append(info if fold is None else {**info, "fold": fold})
         if fold is not None:
             out_of_fold.append((model, member_data.splits["valid"]))
+    if not is_global_zero():
+        return out / "model"
     ensemble = len(members) > 1 or bool(t.ensemble_seeds or t.ensemble_folds)
     model = EnsembleAverage(members).eval() if ensemble else members[0]
 

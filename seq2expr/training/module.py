@@ -76,7 +76,8 @@ class SeqModule(L.LightningModule):
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch
         out = rc_forward(self.model, x, self.hparams.rc_average)
-        self.log("val_loss", self._loss(out, y), on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        self.log("val_loss", self._loss(out, y), on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x),
+                 sync_dist=True)  # under DDP: the mean over every process's batches
         out, y = out.float(), y.float()
         if self.task == "classification":
             prob, labels = torch.sigmoid(out).squeeze(-1), y.squeeze(-1).round().long()

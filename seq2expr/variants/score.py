@@ -49,7 +49,7 @@ class VariantScorer:
                  construct: tuple[str, str] | str | None = None, match_chromosomes: bool = False,
                  on_ref_mismatch: Literal["error", "skip"] = "error",
                  on_unknown_chromosome: Literal["error", "skip"] = "error", background: int = 10_000,
-                 batch_size: int = 512, device: str | None = None, seed: int = 0):
+                 batch_size: int = 512, device: str | None = None, seed: int = 0, precision: str | None = None):
         self.saved = load_model(model)
         cfg = self.saved.config
         self.genome = genome if isinstance(genome, Genome) else Genome(genome)
@@ -80,7 +80,7 @@ class VariantScorer:
         self.match_chromosomes, self.on_ref_mismatch = match_chromosomes, on_ref_mismatch
         self.on_unknown_chromosome = on_unknown_chromosome
         self.n_background, self.seed = background, seed
-        self.batch_size, self.device = batch_size, device
+        self.batch_size, self.device, self.precision = batch_size, device, precision
         self.targets = list(cfg.target_names)
         self.regression = cfg.task == "regression"
         self.summary: Counter = Counter()
@@ -144,7 +144,7 @@ class VariantScorer:
 
     # ------------------------------------------------------------------------------------------- model
     def _predict_codes(self, codes: np.ndarray) -> np.ndarray:
-        return predict(self.saved, codes, batch_size=self.batch_size, device=self.device)
+        return predict(self.saved, codes, batch_size=self.batch_size, device=self.device, precision=self.precision)
 
     def _encode(self, windows: list[str]) -> np.ndarray:
         return encode_for(self.saved, windows, source="variant windows")
@@ -391,7 +391,7 @@ def score_variants(model: SavedModel | str | Path, variants: str | Path | pd.Dat
 
 def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_column: str = "ref_sequence",
                 alt_column: str = "alt_sequence", id_column: str | None = "id", batch_size: int = 512,
-                device: str | None = None, source: str = "pairs") -> pd.DataFrame:
+                device: str | None = None, source: str = "pairs", precision: str | None = None) -> pd.DataFrame:
     """Sequence-pair mode (e.g. MPRA SNV designs): ``ref_T, alt_T, effect_T`` for each row's two sequences,
     encoded with the model's own policy."""
     saved = load_model(model)
@@ -402,9 +402,9 @@ def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_colu
         np.arange(len(pairs)).astype(str)
     labels = [f"line {i + 2} (id {x})" for i, x in enumerate(ids)]
     ref = predict(saved, encode_for(saved, pairs[ref_column].tolist(), ids=labels, source=source),
-                  batch_size=batch_size, device=device)
+                  batch_size=batch_size, device=device, precision=precision)
     alt = predict(saved, encode_for(saved, pairs[alt_column].tolist(), ids=labels, source=source),
-                  batch_size=batch_size, device=device)
+                  batch_size=batch_size, device=device, precision=precision)
     out = {"id": ids}
     for t, name in enumerate(saved.config.target_names):
         out[f"ref_{name}"], out[f"alt_{name}"], out[f"effect_{name}"] = ref[:, t], alt[:, t], alt[:, t] - ref[:, t]
