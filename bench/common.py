@@ -56,6 +56,23 @@ def machine_peak_flops(threads: int | None = None) -> dict:
             "how": f"{cores} cores x {mhz:.0f} MHz x {per_cycle} fp32 FLOP/cycle (2 FMA units x SIMD x 2)"}
 
 
+def bf16_peak_flops(threads: int | None = None) -> dict:
+    """Nominal bf16 peaks of the CPU cores used, beside the fp32 one (:func:`machine_peak_flops`).
+
+    AVX512-BF16 (``avx512_bf16``): VDPBF16PS does two bf16 products per fp32 lane, so 2 units x 16 lanes x 2 x 2
+    = 128 FLOP/cycle/core (2x fp32). AMX (``amx_bf16``): one TDPBF16PS tile multiply per 16 cycles is
+    16x16x32 multiply-adds = 1,024 FLOP/cycle/core (Intel's figure), which oneDNN uses for large enough matrices.
+    """
+    flags = _cpu_flags()
+    cores = threads or torch.get_num_threads()
+    mhz = _cpu_mhz()
+    avx = 128 if "avx512_bf16" in flags else 0
+    amx = 1024 if "amx_bf16" in flags else 0
+    return {"avx512_bf16_flops": cores * mhz * 1e6 * avx, "amx_bf16_flops": cores * mhz * 1e6 * amx,
+            "how": f"{cores} cores x {mhz:.0f} MHz x {avx} bf16 FLOP/cycle (AVX512-BF16: 2 units x 16 lanes x 2 "
+                   f"products x 2)" + (f"; AMX: x {amx} FLOP/cycle" if amx else "")}
+
+
 def count_flops(fn: Callable[[], object]) -> int:
     """FLOPs of one call of ``fn`` (forward, or forward + backward) counted by torch's FlopCounterMode."""
     with FlopCounterMode(display=False) as counter:

@@ -53,12 +53,17 @@ def merge_cmd(
     out: Path = typer.Argument(..., help="Merged output."),
     parts: list[Path] = typer.Argument(..., help="The outputs of every --shard K/N run of one job (any order)."),
 ) -> None:
-    """Join the outputs of `predict --shard K/N` runs into one table in input order (checks every shard is there
-    exactly once)."""
+    """Join the outputs of `predict --shard K/N` (tables) or `variants --shard K/N` (folders) runs into one output in
+    input order (checks that every shard is there exactly once)."""
     from seq2expr.inference import merge_tables
 
     with user_errors():
-        n = merge_tables(out, list(parts))
+        if all(p.is_dir() for p in parts):
+            from seq2expr.variants import merge_variant_outputs
+
+            n = merge_variant_outputs(out, list(parts))["rows"]
+        else:
+            n = merge_tables(out, list(parts))
     console().print(f"{n} rows from {len(parts)} shards -> {out}")
 
 

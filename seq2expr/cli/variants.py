@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import DEVICE_HELP, console, fail, user_errors
+from seq2expr.cli.common import DEVICE_HELP, PRECISION_HELP, SHARD_HELP, console, fail, user_errors
 
 
 def variants_cmd(
@@ -43,6 +43,8 @@ def variants_cmd(
     chunk_size: int = typer.Option(100_000, "--chunk-size", help="Alleles read at a time."),
     seed: int = typer.Option(0, "--seed", help="Seed of the background sample."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: str = typer.Option("32", "--precision", help=PRECISION_HELP),
+    shard: str = typer.Option(None, "--shard", help=SHARD_HELP),
 ) -> None:
     """Predict variant effects (alt - ref, original scale) on the genes whose windows hold them, or in windows
     centred on them; writes a table, an annotated VCF, summary.json and report.html."""
@@ -59,6 +61,7 @@ def variants_cmd(
         with user_errors():
             summary = write_pair_outputs(model_dir, variants, out, ref_column=ref_column, alt_column=alt_column,
                                          id_column=id_column, batch_size=batch_size, device=device,
+                                         precision=precision,
                                          table_format=table_format)
         console().print(f"{summary['pairs']} pairs scored -> {out}")
         return
@@ -71,9 +74,9 @@ def variants_cmd(
         scorer = VariantScorer(model_dir, genome, mode=mode, genes=genes, annotation=annotation, tss_bed=tss_bed,
                                construct=flanks, match_chromosomes=match_chromosomes, on_ref_mismatch=on_ref_mismatch,
                                on_unknown_chromosome=on_unknown_chromosome, background=background,
-                               batch_size=batch_size, device=device, seed=seed)
+                               batch_size=batch_size, device=device, seed=seed, precision=precision)
         summary = write_variant_outputs(scorer, variants, out, table_format=table_format, chunk_size=chunk_size,
-                                        top=top, attributions=attributions)
+                                        top=top, attributions=attributions, shard=shard)
     typer.echo(f"{summary['alleles']} alleles read, {summary['scored_alleles']} scored ({summary['rows']} rows, "
                f"{summary['mode']} mode) in {summary['seconds']} s -> {out}")
     for reason, n in summary["skipped"].items():

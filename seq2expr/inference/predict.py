@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -161,21 +162,31 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
     lo, hi, total = 0, None, None
     if part is not None:  # a first pass counts the records (reading is cheap next to predicting)
         total = sum(len(ids) for ids, *_ in parts())
-        lo, hi = part.range(total)
+        lo, hi = part.range(total, align=batch_size)
+    bs = max(1, int(batch_size))
 
     def chunks():
         start = 0
         for ids, seqs, labels, source in parts():
             end = start + len(ids)
+            first = start
             if hi is not None:  # keep this shard's records [lo, hi) of the chunk [start, end)
                 a, b = max(lo, start) - start, min(hi, end) - start
-                start = end
+                first, start = start + a, end
                 if b <= a:
                     continue
                 ids, seqs, labels = ids[a:b], seqs[a:b], labels[a:b]
+            else:
+                start = end
             codes = encode_for(saved, seqs, ids=labels, source=source)
             del seqs  # hold only IDs and predictions while the next chunk is read
-            yield ids, predict(saved, codes, batch_size=batch_size, device=device, scale=scale, precision=precision)
+            # batches start at multiples of batch_size of the whole input, whatever the chunk or shard bounds:
+            # a batch holds the same sequences in any run, so shards merge to the single run's exact numbers
+            cuts = [0, *range(-first % bs or bs, len(codes), bs), len(codes)]
+            pieces = [predict(saved, codes[a:b], batch_size=bs, device=device, scale=scale, precision=precision)
+                      for a, b in pairwise(cuts) if b > a]
+            if pieces:
+                yield ids, np.concatenate(pieces)
 
     rows = write_prediction_table(out_path, chunks(), saved.config.target_names)
     if part is not None:

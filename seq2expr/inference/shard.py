@@ -1,7 +1,9 @@
 """Splitting a bulk job into N deterministic shards (one per task of a scheduler array) and joining their outputs.
 
 Shard ``K/N`` (0-based) takes the contiguous records ``[K * n // N, (K + 1) * n // N)`` of an input of ``n``
-records, so the shards' outputs, concatenated in shard order, are the single run's output in input order. Each
+records, so the shards' outputs, concatenated in shard order, are the single run's output in input order.
+Prediction rounds the bounds to whole batches and batches at fixed multiples of the batch size, so every batch
+holds the same sequences as in a single run and the merged numbers are the same to the last bit. Each
 shard writes ``<output>.shard.json`` beside its output (which shard, of how many, of which input, which records);
 :func:`merge_shards` checks that every shard of one job is there exactly once before joining them.
 
@@ -43,9 +45,12 @@ class Shard:
             raise ValueError(f"--shard {spec}: K must be in 0..N-1")
         return cls(k, n)
 
-    def range(self, n: int) -> tuple[int, int]:
-        """This shard's records ``[lo, hi)`` of ``n``."""
-        return self.index * n // self.count, (self.index + 1) * n // self.count
+    def range(self, n: int, align: int = 1) -> tuple[int, int]:
+        """This shard's records ``[lo, hi)`` of ``n``; with ``align`` its bounds are multiples of it (but the end)."""
+        def bound(k: int) -> int:
+            return n if k == self.count else min(n, k * n // self.count // align * align)
+
+        return bound(self.index), bound(self.index + 1)
 
 
 def sidecar(output: str | Path) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import heapq
 import html
+import json
 import re
 import time
 from pathlib import Path
@@ -21,9 +22,11 @@ import numpy as np
 import pandas as pd
 
 from seq2expr.atomic import atomic_path, write_json
+from seq2expr.data.errors import DataError
+from seq2expr.inference.shard import Shard, read_shards, write_sidecar
 from seq2expr.variants.alleles import is_vcf, open_vcf
 from seq2expr.variants.place import CentredWindows, GeneWindows
-from seq2expr.variants.score import VariantScorer
+from seq2expr.variants.score import VariantScorer, count_records
 
 INFO_PREFIX = "S2E_"
 LOGO_FLANK = 30  # bases either side of the variant in the logos
@@ -98,11 +101,16 @@ class _AnnotatedVcf:
 
 def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: str | Path, *,
                           table_format: str = "tsv", chunk_size: int = 100_000, top: int = 8,
-                          attributions: str = "deeplift_shap", progress=None) -> dict:
+                          attributions: str = "deeplift_shap", progress=None, shard: Shard | str | None = None) -> dict:
     """Score ``variants`` with ``scorer`` and write every output into ``out_dir`` (atomically); returns the
-    summary. ``attributions``: deeplift_shap | saliency | ism | none (for the ``top`` variants' logos)."""
+    summary. ``attributions``: deeplift_shap | saliency | ism | none (for the ``top`` variants' logos).
+    ``shard="K/N"``: only the K-th of N contiguous parts of the input records (joined by :func:`merge_variant_outputs`;
+    see :mod:`seq2expr.inference.shard`)."""
     t0 = time.perf_counter()
     variants = Path(variants)
+    part = Shard.parse(shard)
+    total = count_records(variants, chunk_size) if part is not None else None
+    span = part.range(total) if part is not None else None
     vcf_in = is_vcf(variants)
     out_dir = Path(out_dir)
     targets = scorer.targets
@@ -111,9 +119,9 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
         vcf = _AnnotatedVcf(variants, tmp / "variants.vcf.gz", targets, scorer.mode == "gene") if vcf_in else None
         best: list = []  # heap of (|effect|, n, row) for the top variants
         effects = {t: _Reservoir(seed=k) for k, t in enumerate(targets)}  # bounded sample for the histograms
-        n_seen = 0
+        n_seen = span[0] if span else 0
         try:
-            for scores, records in scorer.run(variants, chunk_size=chunk_size, keep_records=vcf_in):
+            for scores, records in scorer.run(variants, chunk_size=chunk_size, keep_records=vcf_in, records=span):
                 table.write(scores)
                 if vcf is not None and records:
                     vcf.write(records, scores, n_seen)  # records are numbered from 0 in input order
@@ -134,10 +142,95 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
         tops = [row for _, _, row in sorted(best, key=lambda b: -b[0])]
         summary = {**scorer.report(), "input": str(variants), "targets": targets, "vcf_indexed": indexed,
                    "seconds": round(time.perf_counter() - t0, 2)}
+        if part is not None:
+            summary["shard"] = {"index": part.index, "count": part.count, "records": [span[0], span[1]],
+                                "of": total}
         summary["alleles_per_second"] = round(summary["alleles"] / max(summary["seconds"], 1e-9), 1)
         logos = _top_logos(scorer, tops, tmp, attributions) if tops and attributions != "none" else []
         hists = _histograms({t: r.values() for t, r in effects.items()}, tmp)
         (tmp / "report.html").write_text(_html(summary, tops, targets, logos, hists))
+        summary["files"] = sorted(p.name for p in tmp.iterdir())
+        write_json(tmp / "summary.json", summary)
+    if part is not None:
+        write_sidecar(out_dir, part, input=str(variants), records=total, lo=span[0], hi=span[1],
+                      rows=summary["rows"])
+    return summary
+
+
+_COUNTS = ("records", "alleles", "scored_alleles", "rows", "background_snvs", "seconds")
+
+
+def merge_variant_outputs(out_dir: str | Path, parts: list[str | Path], *, top: int = 8) -> dict:
+    """Join the output folders of every ``--shard K/N`` run of one variant job into ``out_dir`` (atomically): the
+    table and annotated VCF in input order, summed counts, and a report (histograms, top variants; no logos, which
+    need the model). Returns the merged summary."""
+    import pysam
+
+    ordered = read_shards(parts)
+    first = Path(ordered[0][0])
+    table_name = next((n for n in ("variants.tsv", "variants.parquet") if (first / n).is_file()), None)
+    if table_name is None:
+        raise DataError("no variants.tsv or variants.parquet inside: not a variant output folder", source=str(first))
+    summaries = [json.loads((Path(p) / "summary.json").read_text()) for p, _ in ordered]
+    summary = {k: v for k, v in summaries[0].items() if k not in ("shard", "files")}
+    for k in _COUNTS:
+        summary[k] = sum(s.get(k, 0) for s in summaries)
+    for k in ("skipped", "kinds"):
+        summary[k] = {name: sum(s[k].get(name, 0) for s in summaries) for name in
+                      dict.fromkeys(n for s in summaries for n in s[k])}
+    summary["skip_reasons"] = {k: v for s in summaries for k, v in s["skip_reasons"].items()}
+    summary["background_snvs"] = summaries[0].get("background_snvs", 0)  # the same seeded sample in every shard
+    summary["merged_from"] = [str(p) for p, _ in ordered]
+    targets = summary["targets"]
+    with atomic_path(out_dir, is_dir=True) as tmp:
+        effects = {t: _Reservoir(seed=k) for k, t in enumerate(targets)}
+        best: list = []
+        n = 0
+        with open(tmp / table_name, "wb") as dst:  # tables joined as they are (bytes), read a chunk at a time
+            pq_writer = None
+            for p, _ in ordered:
+                src = Path(p) / table_name
+                if table_name.endswith("parquet"):
+                    import pyarrow.parquet as pq
+
+                    pf = pq.ParquetFile(src)
+                    pq_writer = pq_writer or pq.ParquetWriter(dst, pf.schema_arrow)
+                    for batch in pf.iter_batches(65_536):
+                        pq_writer.write_batch(batch)
+                    chunks = (b.to_pandas() for b in pf.iter_batches(65_536))
+                else:
+                    with open(src, "rb") as fh:
+                        header = fh.readline()
+                        if dst.tell() == 0:
+                            dst.write(header)
+                        while block := fh.read(1 << 20):
+                            dst.write(block)
+                    chunks = pd.read_csv(src, sep="\t", chunksize=65_536)
+                for chunk in chunks:
+                    for t in targets:
+                        effects[t].add(chunk[f"effect_{t}"].to_numpy(np.float32))
+                    key = np.abs(chunk[f"effect_{targets[0]}"].to_numpy())
+                    for i in np.argsort(-key, kind="stable")[:top]:
+                        item = (float(key[i]), n + int(i), chunk.iloc[int(i)].to_dict())
+                        (heapq.heappushpop if len(best) >= top else heapq.heappush)(best, item)
+                    n += len(chunk)
+            if pq_writer is not None:
+                pq_writer.close()
+        if (first / "variants.vcf.gz").is_file():
+            src = [open_vcf(Path(p) / "variants.vcf.gz") for p, _ in ordered]
+            out = pysam.VariantFile(str(tmp / "variants.vcf.gz"), "wz", header=src[0].header)
+            try:
+                for vf in src:
+                    for rec in vf:
+                        out.write(rec)
+            finally:
+                out.close()
+                for vf in src:
+                    vf.close()
+            summary["vcf_indexed"] = _tabix(tmp / "variants.vcf.gz")
+        tops = [row for _, _, row in sorted(best, key=lambda b: -b[0])]
+        hists = _histograms({t: r.values() for t, r in effects.items()}, tmp)
+        (tmp / "report.html").write_text(_html(summary, tops, targets, [], hists))
         summary["files"] = sorted(p.name for p in tmp.iterdir())
         write_json(tmp / "summary.json", summary)
     return summary
@@ -301,13 +394,13 @@ def read_pairs(path: str | Path) -> pd.DataFrame:
 
 def write_pair_outputs(model, pairs: str | Path, out_dir: str | Path, *, ref_column: str = "ref_sequence",
                        alt_column: str = "alt_sequence", id_column: str | None = "id", batch_size: int = 512,
-                       device: str | None = None, table_format: str = "tsv") -> dict:
+                       device: str | None = None, table_format: str = "tsv", precision: str | None = None) -> dict:
     """Sequence-pair mode: ``variants.tsv|parquet`` (id, ref_T, alt_T, effect_T) and ``summary.json``."""
     from seq2expr.variants.score import score_pairs
 
     t0 = time.perf_counter()
     table = score_pairs(model, read_pairs(pairs), ref_column=ref_column, alt_column=alt_column, id_column=id_column,
-                        batch_size=batch_size, device=device, source=str(pairs))
+                        batch_size=batch_size, device=device, source=str(pairs), precision=precision)
     with atomic_path(out_dir, is_dir=True) as tmp:
         writer = _Table(tmp / f"variants.{'parquet' if table_format == 'parquet' else 'tsv'}")
         try:

@@ -332,15 +332,33 @@ class VariantScorer:
                 "background_snvs": 0 if self._background is None else int(len(self._background)),
                 "chromosomes_renamed": self.chrom_report.get("renamed", {}), "genes": self.genes_report}
 
-    def run(self, variants: str | Path | pd.DataFrame, *, chunk_size: int = 100_000, keep_records: bool = False
-            ) -> Iterator[tuple[pd.DataFrame, list | None]]:
-        """Scores chunk by chunk for a variant file (VCF/BCF/table) or a DataFrame of alleles."""
+    def run(self, variants: str | Path | pd.DataFrame, *, chunk_size: int = 100_000, keep_records: bool = False,
+            records: tuple[int, int] | None = None) -> Iterator[tuple[pd.DataFrame, list | None]]:
+        """Scores chunk by chunk for a variant file (VCF/BCF/table) or a DataFrame of alleles; ``records=(lo, hi)``
+        scores only the input records ``lo <= i < hi`` (0-based, see :func:`count_records`; a shard's part)."""
         if isinstance(variants, pd.DataFrame):
             yield self.score(_as_alleles(variants)), None
             return
-        for alleles, records in read_variants(variants, chunk_size=chunk_size, keep_records=keep_records):
+        for alleles, recs in read_variants(variants, chunk_size=chunk_size, keep_records=keep_records):
+            if records is not None and len(alleles):
+                lo, hi = records
+                first = int(alleles["record"].iloc[0])  # a chunk holds whole, consecutive records
+                if recs is not None:
+                    recs = [r for k, r in enumerate(recs) if lo <= first + k < hi]
+                alleles = alleles[(alleles["record"] >= lo) & (alleles["record"] < hi)].reset_index(drop=True)
+                if not len(alleles):
+                    continue
             self.summary["records"] += int(alleles["record"].nunique()) if len(alleles) else 0
-            yield self.score(alleles, str(variants)), records
+            yield self.score(alleles, str(variants)), recs
+
+
+def count_records(variants: str | Path, chunk_size: int = 100_000) -> int:
+    """Input records (VCF records or table rows) of a variant file: a first pass for ``--shard``."""
+    n = 0
+    for alleles, _ in read_variants(variants, chunk_size=chunk_size):
+        if len(alleles):
+            n = max(n, int(alleles["record"].max()) + 1)
+    return n
 
 
 def _where(r) -> str:
