@@ -114,6 +114,12 @@ def test_sharded_predictions_merged_equal_one_run(small_model, planted, tmp_path
     res = runner.invoke(app, ["merge", str(tmp_path / "merged.tsv"), *parts])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "merged.tsv").read_bytes() == (tmp_path / "one.tsv").read_bytes()
+    # --devices 2: two processes (CPUs here), each a shard, merged
+    res = runner.invoke(app, [*base, "-o", str(tmp_path / "dev.tsv"), "--devices", "2"])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "dev.tsv", sep="\t")["expression"],
+                               pd.read_csv(tmp_path / "one.tsv", sep="\t")["expression"], rtol=1e-6, atol=1e-7)
+    assert not list(tmp_path.glob(".dev.tsv.parts*"))
     # a missing shard: one line naming it, exit 2, nothing written
     res = runner.invoke(app, ["merge", str(tmp_path / "bad.tsv"), *parts[:2]])
     assert res.exit_code == 2 and "missing [1]" in res.output and not (tmp_path / "bad.tsv").exists()

@@ -38,14 +38,22 @@ def predict_cmd(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: str = typer.Option("32", "--precision", help=PRECISION_HELP),
     shard: str = typer.Option(None, "--shard", help=SHARD_HELP),
+    devices: str = typer.Option(None, "--devices", help="Predict on several devices at once, one process each: a "
+                                                        "count (GPUs 0..N-1, or N CPU processes without a GPU) or "
+                                                        "a list such as cuda:0,cuda:2."),
 ) -> None:
     """Predict expression (original scale) or class probability for every sequence."""
-    from seq2expr.inference import predict_file
+    from seq2expr.inference import device_list, predict_file, predict_on_devices
 
     with user_errors():
-        n = predict_file(model_dir, input, out, batch_size=batch_size, chunk_size=chunk_size, id_column=id_column,
-                         sequence_column=sequence_column, device=device, scale=scale, precision=precision,
-                         shard=shard)
+        options = dict(batch_size=batch_size, chunk_size=chunk_size, id_column=id_column,
+                       sequence_column=sequence_column, scale=scale, precision=precision)
+        if devices:
+            if shard:
+                raise ValueError("use --devices or --shard, not both")
+            n = predict_on_devices(model_dir, input, out, device_list(devices), **options)
+        else:
+            n = predict_file(model_dir, input, out, device=device, shard=shard, **options)
     console().print(f"{n} predictions -> {out}" + (f" (shard {shard})" if shard else ""))
 
 

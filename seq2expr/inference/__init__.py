@@ -4,7 +4,7 @@ Below training, evaluation, interpretation (and variant scoring and design): eac
 encodes sequences and predicts through these functions, so one model gives one answer everywhere.
 """
 
-from seq2expr.inference.device import autocast, check_precision, model_state, resolve_device
+from seq2expr.inference.device import autocast, check_precision, device_list, model_state, resolve_device
 from seq2expr.inference.fold import fold_batchnorm
 from seq2expr.inference.inputs import as_array, as_module, as_onehot, batch_onehot, check_length, encode_for
 from seq2expr.inference.predict import (
@@ -25,9 +25,10 @@ from seq2expr.inference.saved import (
     read_config,
     save_model,
 )
-from seq2expr.inference.shard import Shard, merge_tables
+from seq2expr.inference.shard import Shard, merge_tables, predict_on_devices
 
 __all__ = ["ModelSpec", "SavedModel", "SavedModelConfig", "Scale", "Shard", "as_array", "as_module", "as_onehot",
-           "autocast", "batch_onehot", "check_length", "check_precision", "default_target_names", "encode_for",
-           "fold_batchnorm", "input_columns", "load_model", "merge_tables", "model_state", "predict", "predict_file",
-           "rc_forward", "read_config", "resolve_device", "save_model", "to_scale", "write_prediction_table"]
+           "autocast", "batch_onehot", "check_length", "check_precision", "default_target_names", "device_list",
+           "encode_for", "fold_batchnorm", "input_columns", "load_model", "merge_tables", "model_state", "predict",
+           "predict_file", "predict_on_devices", "rc_forward", "read_config", "resolve_device", "save_model",
+           "to_scale", "write_prediction_table"]

@@ -49,6 +49,23 @@ def model_state(model: nn.Module, device: torch.device, *, grad: bool = False) -
         model.train(was_training)
 
 
+def device_list(devices: str | int) -> list[str]:
+    """Devices for a multi-process run: a count (the first N GPUs, or N CPU processes without a GPU) or a comma-
+    separated list (``cuda:0,cuda:2``)."""
+    text = str(devices).strip()
+    if text.isdigit():
+        n = int(text)
+        if n < 1:
+            raise ValueError(f"--devices must be at least 1, not {n}")
+        gpus = torch.cuda.device_count()
+        if gpus:
+            if n > gpus:
+                raise ValueError(f"--devices {n}: only {gpus} GPU(s) here")
+            return [f"cuda:{k}" for k in range(n)]
+        return ["cpu"] * n
+    return [str(torch.device(d.strip())) for d in text.split(",") if d.strip()]
+
+
 _PRECISIONS = {"32": None, "32-true": None, "fp32": None, "bf16": torch.bfloat16, "bf16-mixed": torch.bfloat16,
                "16": torch.float16, "16-mixed": torch.float16, "fp16": torch.float16}
 

@@ -93,6 +93,43 @@ def read_shards(parts: list[str | Path]) -> list[tuple[Path, dict]]:
     return sorted(found, key=lambda pm: pm[1]["index"])
 
 
+def _predict_part(args: tuple) -> int:
+    """One worker of :func:`predict_on_devices` (a module-level function, so a spawned process can run it)."""
+    import torch
+
+    from seq2expr.inference.predict import predict_file
+
+    model, input_path, out, kwargs, shard, device, threads = args
+    torch.set_num_threads(threads)
+    return predict_file(model, input_path, out, shard=shard, device=device, **kwargs)
+
+
+def predict_on_devices(model: str | Path, input_path: str | Path, out_path: str | Path, devices: list[str], **kwargs
+                       ) -> int:
+    """:func:`~seq2expr.inference.predict_file` split over several devices: one process per device predicts one
+    shard into a temporary part, and the parts are merged (the same numbers as one run, see the module docstring).
+    ``devices``: e.g. ``["cuda:0", "cuda:1"]``, or ``["cpu", "cpu"]`` to use processes on one machine's cores
+    (each gets an equal share of torch's threads)."""
+    import multiprocessing as mp
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    import torch
+
+    n = len(devices)
+    threads = max(1, torch.get_num_threads() // n) if all(d.startswith("cpu") for d in devices) else \
+        torch.get_num_threads()
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.name}.parts.") as tmp:
+        parts = [Path(tmp) / f"part{k}.tsv" for k in range(n)]
+        jobs = [(str(model), str(input_path), str(parts[k]), kwargs, f"{k}/{n}", devices[k], threads)
+                for k in range(n)]
+        with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn")) as pool:
+            list(pool.map(_predict_part, jobs))
+        return merge_tables(out_path, parts)
+
+
 def merge_tables(out: str | Path, parts: list[str | Path]) -> int:
     """Join the TSV outputs of all shards of a job into ``out`` (header once, rows in input order), atomically;
     returns the number of rows."""
