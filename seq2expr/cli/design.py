@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import DEVICE_HELP, fail, user_errors
+from seq2expr.cli.common import DEVICE_HELP, PRECISION_HELP, fail, user_errors
 
 
 def _pair(text: str, what: str, cast=float) -> tuple:
@@ -47,6 +47,7 @@ def design_cmd(
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(512, "--batch-size"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: str = typer.Option("32", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Design sequences (strongest, weakest, a given level, specific) from random backgrounds or given starts."""
     from seq2expr.design import Constraints, Objective, design, write_design_outputs
@@ -77,7 +78,8 @@ def design_cmd(
         else:
             obj = Objective.parse(objective, t)
         result = design(saved, start, obj, cons, method=method, oracle=oracle, n=n, rounds=rounds, beam=beam,
-                        steps=steps, motifs=list(motif or []), seed=seed, batch_size=batch_size, device=device)
+                        steps=steps, motifs=list(motif or []), seed=seed, batch_size=batch_size, device=device,
+                        precision=precision)
         write_design_outputs(result, saved, out, attributions=attributions)
     s = result.summary
     typer.echo(f"{s['n']} designs ({s['method']}, {s['objective']} {s['target']}) -> {out}; "
