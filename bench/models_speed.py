@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import efficiency, machine_peak_flops, model_flops, peak_rss_mb
+from common import bf16_peak_flops, machine_peak_flops, model_flops, peak_rss_mb
 
 from seq2expr.atomic import write_text
 from seq2expr.data.sequences import one_hot
-from seq2expr.inference import predict
+from seq2expr.inference import autocast, predict
 from seq2expr.models import build_model
 from seq2expr.models.layers import n_params
 
@@ -31,15 +31,18 @@ MODELS = [("cnn", {}), ("rescnn", {"size": "mini"}), ("rescnn", {"size": "full"}
           ("hybrid", {}), ("dual", {})]
 
 
-def throughput(model: torch.nn.Module, x: torch.Tensor, steps: int, warmup: int = 2) -> float:
-    """Sequences per second for full training steps (forward, MSE backward, Adam update)."""
+def throughput(model: torch.nn.Module, x: torch.Tensor, steps: int, warmup: int = 2, precision: str = "32") -> float:
+    """Sequences per second for full training steps (forward, MSE backward, Adam update); ``bf16``: the forward
+    pass under bfloat16 autocast, as Lightning's ``bf16-mixed`` does."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     y = torch.zeros(len(x), 1, device=x.device)
     model.train()
 
     def step():
         opt.zero_grad()
-        torch.nn.functional.mse_loss(model(x), y).backward()
+        with autocast(precision, x.device):
+            out = model(x)
+        torch.nn.functional.mse_loss(out.float(), y).backward()
         opt.step()
 
     for _ in range(warmup):
@@ -54,11 +57,12 @@ def throughput(model: torch.nn.Module, x: torch.Tensor, steps: int, warmup: int 
     return steps * len(x) / (time.perf_counter() - t)
 
 
-def inference_throughput(model: torch.nn.Module, codes: np.ndarray, batch: int, device: str) -> float:
+def inference_throughput(model: torch.nn.Module, codes: np.ndarray, batch: int, device: str,
+                         precision: str = "32") -> float:
     """Sequences per second of RC-averaged prediction from uint8 codes (one warm-up batch)."""
-    predict(model, codes[:batch], batch_size=batch, device=device, rc_average=True)
+    predict(model, codes[:batch], batch_size=batch, device=device, rc_average=True, precision=precision)
     t = time.perf_counter()
-    predict(model, codes, batch_size=batch, device=device, rc_average=True)
+    predict(model, codes, batch_size=batch, device=device, rc_average=True, precision=precision)
     return len(codes) / (time.perf_counter() - t)
 
 
@@ -70,6 +74,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--infer-n", type=int, default=2048, help="sequences predicted per model")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precisions", default="32,bf16", help="32 and/or bf16 (autocast), a row each")
+    ap.add_argument("--infer-batch", type=int, default=512, help="predict's batch size")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "models_speed.md"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -77,36 +83,50 @@ def main() -> None:
     x = one_hot(torch.randint(0, 4, (args.batch, args.seq_len))).to(args.device)
     codes = np.random.default_rng(0).integers(0, 4, (args.infer_n, args.seq_len)).astype(np.uint8)
     peak = machine_peak_flops(args.threads)
+    bpeak = bf16_peak_flops(args.threads)
     rows = []
     for name, params in MODELS:
         model = build_model(name, seq_len=args.seq_len, **params).to(args.device)
         train_flops = model_flops(model, x, backward=True) / len(x)
         fwd_flops = model_flops(model.eval(), x) / len(x)
-        sps = throughput(model, x, args.steps)
-        ips = inference_throughput(model, codes, 4 * args.batch, args.device)
-        tr_eff = efficiency(train_flops * sps, 1.0, args.threads)["fraction_of_peak"]
-        inf_eff = efficiency(2 * fwd_flops * ips, 1.0, args.threads)["fraction_of_peak"]  # 2: both strands
         label = name + (f" ({params['size']})" if "size" in params else "")
-        rows.append(f"| {label} | {n_params(model):,} | {train_flops / 1e6:,.1f} | {sps:,.0f} | {100 * tr_eff:.1f} | "
-                    f"{ips:,.0f} | {100 * inf_eff:.1f} | {peak_rss_mb():,.0f} |")
-        print(rows[-1], flush=True)
+        for precision in args.precisions.split(","):
+            sps = throughput(model, x, args.steps, precision=precision)
+            ips = inference_throughput(model, codes, args.infer_batch, args.device, precision)
+            achieved_train, achieved_inf = train_flops * sps, 2 * fwd_flops * ips  # 2: both strands
+            if precision == "32":
+                fr = f"{100 * achieved_train / peak['peak_flops']:.1f} | {100 * achieved_inf / peak['peak_flops']:.1f}"
+            else:
+                avx, amx = bpeak["avx512_bf16_flops"], bpeak["amx_bf16_flops"]
+                fr = "- | -"
+                if avx and amx:
+                    fr = (f"{100 * achieved_train / avx:.1f} (AMX {100 * achieved_train / amx:.1f}) | "
+                          f"{100 * achieved_inf / avx:.1f} (AMX {100 * achieved_inf / amx:.1f})")
+            rows.append(f"| {label} | {precision} | {n_params(model):,} | {train_flops / 1e6:,.1f} | {sps:,.0f} | "
+                        f"{ips:,.0f} | {fr} | {peak_rss_mb():,.0f} |")
+            print(rows[-1], flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     text = "\n".join([
         "# Model zoo: size and training throughput (default sizes)",
         "",
         f"`PYTHONPATH=. python bench/models_speed.py --seq-len {args.seq_len} --batch {args.batch} "
-        f"--threads {args.threads} --device {args.device} --steps {args.steps} --infer-n {args.infer_n}`",
+        f"--threads {args.threads} --device {args.device} --steps {args.steps} --infer-n {args.infer_n} "
+        f"--infer-batch {args.infer_batch} --precisions {args.precisions}`",
         "",
         f"torch {torch.__version__}, device {device}, {args.threads} threads, batch {args.batch}, "
         f"{args.seq_len} bp, {args.steps} timed steps (forward + backward + Adam); inference: "
-        f"`predict` on {args.infer_n} random sequences, batch {4 * args.batch}, forward and reverse complement "
-        f"averaged. Peak: {peak['how']} = {peak['peak_flops'] / 1e9:.0f} GFLOP/s. 1-min load average at the end "
-        f"{load:.1f} (2 cores: above 2 the timings ran under contention).",
+        f"`predict` on {args.infer_n} random sequences, batch {args.infer_batch}, forward and reverse complement "
+        f"averaged. FLOPs counted by torch's FlopCounterMode (fp32 graph; the same count for bf16). fp32 rows: % of "
+        f"the fp32 peak, {peak['how']} = {peak['peak_flops'] / 1e9:.0f} GFLOP/s. bf16 rows (forward passes under "
+        f"bfloat16 autocast, weights fp32): % of the AVX512-BF16 peak, {bpeak['how']} = "
+        f"{bpeak['avx512_bf16_flops'] / 1e9:.0f} GFLOP/s (AMX: {bpeak['amx_bf16_flops'] / 1e9:.0f} GFLOP/s, in "
+        f"brackets). Ratios between rows come from the same run. 1-min load average at the end {load:.1f} "
+        f"(2 cores: above 2 the timings ran under contention).",
         "",
-        "| model | parameters | train MFLOP/seq | train seq/s | train % of peak | inference seq/s | inference % of "
-        "peak | peak RSS MiB (cumulative) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | precision | parameters | train MFLOP/seq | train seq/s | inference seq/s | train % of peak | "
+        "inference % of peak | peak RSS MiB (cumulative) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
     ])
