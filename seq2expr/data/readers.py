@@ -4,7 +4,8 @@ Every problem raises :class:`~seq2expr.data.errors.DataError` naming the file, t
 counting the header as line 1, parquet row, or FASTA ID) and the reason; a file that cannot be read at all
 (truncated, bad compression, binary, no permission) a :class:`~seq2expr.files.FileError` naming it.
 Sequences are kept as raw strings; :func:`validate_sequences` checks them against a :class:`SequencePolicy`
-(the encoder does the same check, so callers rarely need it separately). :func:`iter_sequence_chunks` streams inputs of any size.
+(the encoder does the same check, so callers rarely need it separately).
+:func:`iter_sequence_chunks` streams inputs of any size.
 """
 
 from __future__ import annotations
