@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import signal
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,3 +109,25 @@ def read_json(path: str | Path):
     """The parsed JSON of ``path``; any failure (including invalid JSON) is a :class:`FileError` naming it."""
     with reading(path):
         return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+FAULT_ENV = "SEQ2EXPR_FAULT"
+_fault_hits: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """A test hook for crash safety: with ``SEQ2EXPR_FAULT=NAME[:K]`` the process kills itself (SIGKILL, as a
+    power cut or an OOM kill would) the K-th time (default 1st) it reaches the point ``NAME``; otherwise nothing.
+
+    Points: ``prepare`` (before data preparation), ``encode`` (encoded cache half-written), ``batch`` (after a
+    training step), ``checkpoint`` (checkpoint half-written), ``export`` (model folder half-written).
+    """
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    want, _, k = spec.partition(":")
+    if want != name:
+        return
+    _fault_hits[name] = _fault_hits.get(name, 0) + 1
+    if _fault_hits[name] == int(k or 1):
+        os.kill(os.getpid(), signal.SIGKILL)

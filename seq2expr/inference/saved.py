@@ -24,7 +24,7 @@ from seq2expr.config import DataConfig, SequencePolicy, TrainConfig
 from seq2expr.data.errors import DataError
 from seq2expr.data.genome.windows import WindowSource
 from seq2expr.data.targets import TargetTransform
-from seq2expr.files import read_json, reading
+from seq2expr.files import fault_point, read_json, reading
 from seq2expr.models import EnsembleAverage, build_model
 from seq2expr.version import __version__
 
@@ -145,6 +145,7 @@ def save_model(path: str | Path, model: nn.Module | list[nn.Module], config: Sav
                                  "ensemble_size": len(members) if isinstance(model, list) else 0})
     with atomic_path(path, is_dir=True) as tmp:
         save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        fault_point("export")  # a kill here leaves only a temporary folder, never a half model folder
         (tmp / CONFIG).write_text(cfg.to_json())
     return Path(path)
 
