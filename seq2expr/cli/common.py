@@ -45,7 +45,7 @@ def message(err: BaseException) -> str:
         where = ".".join(str(p) for p in first["loc"])
         more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
         return f"{where}: {first['msg']}{more}"
-    if is_file_error(err):  # one no reader named (a FileError names its file itself)
+    if is_file_error(err) and not (isinstance(err, OSError) and err.errno is None):  # raw: no reader named it
         name = getattr(err, "filename", None)
         return f"{name}: {problem(err)}" if name else problem(err)
     return " ".join(str(err).split())
