@@ -119,8 +119,8 @@ def fault_point(name: str) -> None:
     """A test hook for crash safety: with ``SEQ2EXPR_FAULT=NAME[:K]`` the process kills itself (SIGKILL, as a
     power cut or an OOM kill would) the K-th time (default 1st) it reaches the point ``NAME``; otherwise nothing.
 
-    Points: ``prepare`` (before data preparation), ``encode`` (encoded cache half-written), ``batch`` (after a
-    training step), ``checkpoint`` (checkpoint half-written), ``export`` (model folder half-written).
+    Points: ``encode`` (data preparation, the encoded cache half-written), ``batch`` (after a training step),
+    ``checkpoint`` (a checkpoint half-written), ``export`` (the final model folder half-written).
     """
     spec = os.environ.get(FAULT_ENV)
     if not spec:

@@ -439,11 +439,11 @@ def test_truncated_checkpoint_is_named(files, whole_run, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fault", ["prepare", "encode", "batch:5", "checkpoint:2", "export"])
+@pytest.mark.parametrize("fault", ["encode", "batch:5", "checkpoint:2", "export"])
 def test_killed_train_resumes_to_the_same_weights(files, whole_run, tmp_path, fault):
-    """SIGKILL at a stage of ``train`` (before data preparation, with the encoded cache half-written, after a
-    training step, with a checkpoint half-written, with the model folder half-written); rerunning the same command
-    ends with exactly the weights of the uninterrupted run, and no temporary file is left."""
+    """SIGKILL at a stage of ``train`` (data preparation with the encoded cache half-written, after a training
+    step of the second epoch, with a checkpoint half-written, with the model folder half-written); rerunning the
+    same command ends with exactly the weights of the uninterrupted run, and no temporary file is left."""
     out = tmp_path / "run"
     cfg = _run_config(files, out)
     killed = _train(cfg, fault)

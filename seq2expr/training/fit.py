@@ -359,7 +359,6 @@ def _train(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[
     from seq2expr.data.prepare import prepare_data
     from seq2expr.evaluation import write_metrics
 
-    fault_point("prepare")
     out = Path(cfg.output_dir)
     clear_debris(out)  # temporary files of a killed run (the folder lock is ours, so no writer is using them)
     write_text(out / "config.yaml", dump_config(cfg))
