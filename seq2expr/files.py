@@ -9,13 +9,18 @@ exit code 2 (:func:`seq2expr.cli.common.user_errors`).
 from __future__ import annotations
 
 import errno
+import functools
+import inspect
 import json
 import os
 import signal
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # what a damaged or unreadable file raises while it is read or parsed (SafetensorError and yaml.YAMLError are
 # matched by name in :func:`problem`, so this module needs neither library)
@@ -97,6 +102,32 @@ def reading(path: str | Path) -> Iterator[None]:
 
 
 writing = reading  # the same translation for writes (disk full, read-only folder, permission denied)
+
+
+def reads(param: str = "path") -> Callable[[F], F]:
+    """Decorator: the function (or generator) reads the file given as its argument ``param``; what that file
+    raises while damaged or unreadable becomes a :class:`FileError` naming it (see :func:`reading`)."""
+
+    def wrap(fn: F) -> F:
+        sig = inspect.signature(fn)
+
+        def path_of(a, k):
+            return sig.bind_partial(*a, **k).arguments.get(param, "(input)")
+
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def gen(*a, **k):
+                with reading(path_of(a, k)):
+                    yield from fn(*a, **k)
+            return gen  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def call(*a, **k):
+            with reading(path_of(a, k)):
+                return fn(*a, **k)
+        return call  # type: ignore[return-value]
+
+    return wrap
 
 
 def read_text(path: str | Path) -> str:

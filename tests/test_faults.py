@@ -458,3 +458,68 @@ def test_killed_train_resumes_to_the_same_weights(files, whole_run, tmp_path, fa
         torch.testing.assert_close(resumed[k], whole[k], rtol=0, atol=0, msg=k)
     leftovers = [p for p in [*out.glob(".*"), *(out / "checkpoints").glob(".*")]]
     assert leftovers == [], leftovers
+
+
+def test_nothing_is_unpickled_anywhere():
+    """No source file of the package, its tests or benchmarks asks torch to unpickle arbitrary objects."""
+    needle = "weights_only" + "=False"
+    hits = [str(p) for folder in ("seq2expr", "tests", "bench") for p in (REPO / folder).rglob("*.py")
+            if needle in p.read_text()]
+    assert hits == []
+
+
+# --- genome, annotation, expression, VCF, motif files ---------------------------------------------------------------
+
+_GTF = ('chrI\tt\tgene\t51\t150\t.\t+\t.\tgene_id "G1"; gene_biotype "protein_coding";\n'
+        'chrI\tt\tgene\t201\t260\t.\t-\t.\tgene_id "G2"; gene_biotype "protein_coding";\n')
+
+
+@pytest.fixture
+def genome_inputs(tmp_path) -> dict[str, Path]:
+    rng = np.random.default_rng(3)
+    (tmp_path / "g.fa").write_text(">chrI\n" + "".join(rng.choice(list("ACGT"), 400)) + "\n")
+    (tmp_path / "a.gtf").write_text(_GTF * 20)
+    (tmp_path / "e.tsv").write_text("gene_id\tA\nG1\t1.5\nG2\t8.0\n")
+    return {"genome": tmp_path / "g.fa", "annotation": tmp_path / "a.gtf", "expression": tmp_path / "e.tsv"}
+
+
+@pytest.mark.parametrize("which,broken,problem", [
+    ("genome", "truncated gzip", "truncated (the compressed data ends early)"),
+    ("annotation", "truncated gzip", "truncated (the compressed data ends early)"),
+    ("annotation", "binary", "not UTF-8 text"),
+    ("expression", "binary", "cannot read expression table ('utf-8' codec can't decode byte 0x80"),
+    ("expression", "missing", "expression input not found"),
+])
+def test_broken_genome_inputs(genome_inputs, tmp_path, which, broken, problem):
+    """``data genes`` with a broken genome, annotation or expression file: one line naming it, nothing written."""
+    src = genome_inputs[which]
+    if broken == "truncated gzip":
+        bad = src.with_name(src.name + ".gz")
+        data = gzip.compress(src.read_bytes())
+        bad.write_bytes(data[: len(data) // 2])
+    elif broken == "binary":
+        bad = src.with_name("bin" + src.suffix)
+        bad.write_bytes(src.read_bytes()[:20] + bytes(range(128, 256)))
+    else:
+        bad = src.with_name("nope" + src.suffix)
+    paths = {**genome_inputs, which: bad}
+    out = tmp_path / "out"
+    _fails(["data", "genes", "--genome", str(paths["genome"]), "--annotation", str(paths["annotation"]),
+            "--expression", str(paths["expression"]), "--single-window", "60", "-o", str(out)], bad,
+           problem=problem, outputs=[out])
+
+
+def test_broken_vcf_and_motif_file(tmp_path):
+    from seq2expr.data.errors import DataError
+    from seq2expr.interpret.motifs import read_meme
+    from seq2expr.variants.alleles import read_variants
+
+    vcf = tmp_path / "v.vcf.gz"
+    text = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" + "chrI\t10\t.\tA\tC\t.\t.\t.\n" * 50
+    vcf.write_bytes(gzip.compress(text.encode())[:60])
+    with pytest.raises((FileError, DataError), match=f"{vcf}: "):
+        list(read_variants(vcf))
+    meme = tmp_path / "m.meme"
+    meme.write_bytes(b"MEME version 4\n\n" + bytes(range(128, 256)))
+    with pytest.raises((FileError, DataError), match=f"{meme}: "):
+        read_meme(meme)
