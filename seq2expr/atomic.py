@@ -47,6 +47,23 @@ def atomic_path(path: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def atomic_files(folder: str | Path) -> Iterator[Path]:
+    """Stage the files of one result in a temporary folder; on success move them into ``folder`` together (it
+    may already hold other files, which are kept), on failure or interruption remove them: no partial result."""
+    folder = Path(folder)
+    with atomic_path(folder.with_name(folder.name + ".staged"), is_dir=True) as tmp:
+        yield tmp
+        with writing(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+            for p in sorted(tmp.iterdir()):
+                target = folder / p.name
+                if p.is_dir() and target.is_dir():
+                    shutil.rmtree(target)
+                os.replace(p, target)
+    shutil.rmtree(folder.with_name(folder.name + ".staged"), ignore_errors=True)
+
+
 def _commit(tmp: Path, path: Path, is_dir: bool) -> None:
     """Move a finished temporary file/folder into place (a folder replaces the old one)."""
     with writing(path):

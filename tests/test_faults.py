@@ -288,7 +288,7 @@ def test_interrupted_predict_leaves_nothing(files, tmp_path, monkeypatch):
     out = tmp_path / "out.tsv"
     res = runner.invoke(app, ["predict", str(files / "model"), str(files / "data.tsv"), "-o", str(out),
                               "--chunk-size", "50"])
-    assert res.exit_code != 0 and len(calls) == 2
+    assert res.exit_code == 130 and len(calls) == 2  # Ctrl-C
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
@@ -523,3 +523,32 @@ def test_broken_vcf_and_motif_file(tmp_path):
     meme.write_bytes(b"MEME version 4\n\n" + bytes(range(128, 256)))
     with pytest.raises((FileError, DataError), match=f"{meme}: "):
         read_meme(meme)
+
+
+def test_interrupted_evaluate_and_data_genes_leave_nothing(files, genome_inputs, tmp_path, monkeypatch):
+    """Ctrl-C while ``evaluate`` writes its metrics, or while ``data genes`` writes its report, leaves no output
+    folder and no staged files; a finished ``evaluate`` into a folder keeps the files already there."""
+    ev = importlib.import_module("seq2expr.evaluation.evaluate")
+    build = importlib.import_module("seq2expr.data.genome.build")
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ev, "write_metrics", interrupt)
+    res = runner.invoke(app, ["evaluate", str(files / "model"), str(files / "data.tsv"), "--id-column", "id",
+                              "--target-column", "expression", "-o", str(tmp_path / "ev"), "--n-boot", "10"])
+    assert res.exit_code == 130  # the CLI framework's answer to Ctrl-C
+    monkeypatch.setattr(build, "write_json", interrupt)
+    res = runner.invoke(app, ["data", "genes", "--genome", str(genome_inputs["genome"]), "--annotation",
+                              str(genome_inputs["annotation"]), "--expression", str(genome_inputs["expression"]),
+                              "--single-window", "60", "-o", str(tmp_path / "genes")])
+    assert res.exit_code == 130
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gtf", "e.tsv", "g.fa"]
+    monkeypatch.undo()
+    (tmp_path / "ev").mkdir()
+    (tmp_path / "ev" / "mine.txt").write_text("kept")
+    res = runner.invoke(app, ["evaluate", str(files / "model"), str(files / "data.tsv"), "--id-column", "id",
+                              "--target-column", "expression", "-o", str(tmp_path / "ev"), "--n-boot", "10"])
+    assert res.exit_code == 0, res.output
+    assert {"mine.txt", "metrics.json", "predictions.tsv"} <= {p.name for p in (tmp_path / "ev").iterdir()}
+    assert not list(tmp_path.glob(".*"))
