@@ -352,9 +352,9 @@ def test_two_processes_encoding_the_same_data(tmp_path):
     assert outs[0][0] == outs[1][0] == f"{expected.shape} {int(expected.sum())}\n"
     cache = tmp_path / "cache"
     assert sorted(p.name for p in cache.iterdir()) == ["c" * 32 + ".json", "c" * 32 + ".npy"]
-    from seq2expr.data.cache import _verified
+    from seq2expr.data.cache import verified
 
-    np.testing.assert_array_equal(_verified(cache / ("c" * 32 + ".npy"), len(t)), expected)
+    np.testing.assert_array_equal(verified(cache / ("c" * 32 + ".npy"), len(t)), expected)
 
 
 # --- training: lock, checkpoints, kills ----------------------------------------------------------------------------

@@ -140,7 +140,7 @@ def encode_cached(records: Records, policy: SequencePolicy, cache_dir: str | Pat
         raise DataError("no records to encode", source=records.source)
     path = cache_path(records, policy, cache_dir, key_extra, key)
     if path.exists():
-        codes = _verified(path, len(records))
+        codes = verified(path, len(records))
         if codes is not None:
             return codes
     length = policy.length if policy.length is not None else len(records.sequences[0])
@@ -150,9 +150,20 @@ def encode_cached(records: Records, policy: SequencePolicy, cache_dir: str | Pat
     with atomic_path(path) as tmp:
         _encode_into(records, policy, tmp, length)
         fault_point("encode")
-        meta = {"shape": [len(records), int(length)], "bytes": tmp.stat().st_size, "sha256": _sha256(tmp)}
+        meta = _meta(tmp)
     write_json(sidecar(path), meta)
     return np.load(path, mmap_mode="r")
+
+
+def seal(path: str | Path) -> None:
+    """Write the sidecar of a finished ``.npy`` cache file (its shape, byte size and sha256), for :func:`verified`."""
+    path = Path(path)
+    write_json(sidecar(path), _meta(path))
+
+
+def _meta(path: Path) -> dict:
+    shape = np.load(path, mmap_mode="r").shape
+    return {"shape": [int(x) for x in shape], "bytes": path.stat().st_size, "sha256": _sha256(path)}
 
 
 def sidecar(path: Path) -> Path:
@@ -168,21 +179,23 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _verified(path: Path, n: int) -> np.memmap | None:
-    """The cached codes if the file matches its sidecar (shape, size, checksum); None (logged) otherwise."""
+def verified(path: str | Path, n: int | None = None, dtype=np.uint8) -> np.memmap | None:
+    """The cached array (a read-only memmap) if the file matches its sidecar (shape, ``n`` rows, byte size,
+    checksum, ``dtype``); None, with a logged reason, when it is truncated, altered or unsealed."""
+    path = Path(path)
     try:
         meta = json.loads(sidecar(path).read_text())
         if path.stat().st_size != meta["bytes"]:
             reason = f"{path.stat().st_size} bytes, its sidecar says {meta['bytes']} (truncated?)"
-        elif meta["shape"][0] != n:
+        elif n is not None and meta["shape"][0] != n:
             reason = f"{meta['shape'][0]} rows for {n} records"
         elif _sha256(path) != meta["sha256"]:
             reason = "checksum differs from its sidecar (altered)"
         else:
             codes = np.load(path, mmap_mode="r")
-            if list(codes.shape) == meta["shape"] and codes.dtype == np.uint8:
+            if list(codes.shape) == meta["shape"] and codes.dtype == dtype:
                 return codes
-            reason = f"shape {codes.shape} {codes.dtype}, its sidecar says {meta['shape']} uint8"
+            reason = f"shape {codes.shape} {codes.dtype}, its sidecar says {meta['shape']} {np.dtype(dtype)}"
     except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
         reason = f"unreadable or no sidecar ({' '.join(str(err).split())})"
     log.warning("cache file %s: %s; re-encoding", path, reason)
