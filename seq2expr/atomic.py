@@ -32,12 +32,8 @@ def atomic_path(path: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
             os.close(fd)
             tmp = Path(name)
     try:
-        try:
+        with _disk_errors(path):
             yield tmp
-        except OSError as err:  # the block's writes: a full or read-only disk is the output's problem
-            if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
-                raise FileError(getattr(err, "filename", None) or path, problem(err)) from err
-            raise
         _commit(tmp, path, is_dir)
     except BaseException:
         if tmp.is_dir():
@@ -52,16 +48,32 @@ def atomic_files(folder: str | Path) -> Iterator[Path]:
     """Stage the files of one result in a temporary folder; on success move them into ``folder`` together (it
     may already hold other files, which are kept), on failure or interruption remove them: no partial result."""
     folder = Path(folder)
-    with atomic_path(folder.with_name(folder.name + ".staged"), is_dir=True) as tmp:
-        yield tmp
+    with writing(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        with _disk_errors(folder):
+            yield stage
         with writing(folder):
             folder.mkdir(parents=True, exist_ok=True)
-            for p in sorted(tmp.iterdir()):
+            for p in sorted(stage.iterdir()):
                 target = folder / p.name
                 if p.is_dir() and target.is_dir():
                     shutil.rmtree(target)
                 os.replace(p, target)
-    shutil.rmtree(folder.with_name(folder.name + ".staged"), ignore_errors=True)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+@contextmanager
+def _disk_errors(path: Path) -> Iterator[None]:
+    """A full or read-only disk while a block writes an output: a FileError naming the output."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise FileError(getattr(err, "filename", None) or path, problem(err)) from err
+        raise
 
 
 def _commit(tmp: Path, path: Path, is_dir: bool) -> None:
@@ -130,11 +142,15 @@ def folder_lock(folder: str | Path, what: str = "run") -> Iterator[Path]:
     The file names the holder's PID; a second process asking for the same folder gets a :class:`FileError`
     naming the lock file and that PID instead of interleaving its writes with the first one's.
     """
-    import fcntl
-
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no OS file locks, run unguarded
+        yield path
+        return
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
