@@ -192,7 +192,7 @@ def _parse_value(text: str) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ValueError(f"override value {text!r} is not valid YAML ({problem(err)})") from None
+        raise ValueError(f"override value {text!r}: {problem(err)}") from None
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:

@@ -229,7 +229,7 @@ def test_broken_run_config(tmp_path, text, problem):
 
 def test_bad_override_value(tmp_path):
     _fails(["train", "table", "--set", "train.epochs=[1", "--set", f"output_dir={tmp_path / 'run'}"],
-           problem="override value '[1' is not valid YAML", outputs=[tmp_path / "run"])
+           problem="override value '[1': not valid YAML (line 1 column 3", outputs=[tmp_path / "run"])
 
 
 def test_debug_shows_the_traceback(tmp_path):
