@@ -1,29 +1,84 @@
-"""Atomic output: write to a temporary sibling, then rename, so no reader sees a half-written file."""
+"""Atomic output: write to a temporary sibling, then rename, so no reader sees a half-written file.
+
+A write that fails (disk full, read-only folder, no permission) leaves nothing behind and raises a
+:class:`~seq2expr.files.FileError` naming the output; :func:`folder_lock` keeps two runs out of one folder.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from seq2expr.files import FileError, problem, writing
+
 
 @contextmanager
 def atomic_path(path: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it into place only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if is_dir:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    else:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(fd)
-        tmp = Path(name)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if is_dir:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            os.close(fd)
+            tmp = Path(name)
     try:
-        yield tmp
+        with _disk_errors(path):
+            yield tmp
+        _commit(tmp, path, is_dir)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_files(folder: str | Path) -> Iterator[Path]:
+    """Stage the files of one result in a temporary folder; on success move them into ``folder`` together (it
+    may already hold other files, which are kept), on failure or interruption remove them: no partial result."""
+    folder = Path(folder)
+    with writing(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        with _disk_errors(folder):
+            yield stage
+        with writing(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+            for p in sorted(stage.iterdir()):
+                target = folder / p.name
+                if p.is_dir() and target.is_dir():
+                    shutil.rmtree(target)
+                os.replace(p, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+@contextmanager
+def _disk_errors(path: Path) -> Iterator[None]:
+    """A full or read-only disk while a block writes an output: a FileError naming the output."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise FileError(getattr(err, "filename", None) or path, problem(err)) from err
+        raise
+
+
+def _commit(tmp: Path, path: Path, is_dir: bool) -> None:
+    """Move a finished temporary file/folder into place (a folder replaces the old one)."""
+    with writing(path):
         if is_dir:
             if path.exists():
                 old = path.with_name(f".{path.name}.old")
@@ -35,12 +90,25 @@ def atomic_path(path: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
                 tmp.rename(path)
         else:
             os.replace(tmp, path)
-    except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
-        raise
+
+
+_TEMP_NAME = re.compile(r"^\..+\.([a-z0-9_]{8}|old)$")  # atomic_path's temporaries: .NAME.XXXXXXXX, .NAME.old
+
+
+def clear_debris(folder: str | Path) -> list[Path]:
+    """Remove the temporaries of writes that a killed process left in ``folder`` (not recursive); returns them.
+
+    Call it only while holding the folder (:func:`folder_lock`), so that no live writer owns them.
+    """
+    gone = []
+    for p in Path(folder).glob(".*"):
+        if _TEMP_NAME.match(p.name):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -62,3 +130,47 @@ def _json_default(o):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+LOCK_FILE = ".seq2expr.lock"
+
+
+@contextmanager
+def folder_lock(folder: str | Path, what: str = "run") -> Iterator[Path]:
+    """Hold ``folder/.seq2expr.lock`` (an OS file lock, released even if the process is killed) for the block.
+
+    The file names the holder's PID; a second process asking for the same folder gets a :class:`FileError`
+    naming the lock file and that PID instead of interleaving its writes with the first one's.
+    """
+    folder = Path(folder)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no OS file locks, run unguarded
+        yield path
+        return
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise FileError(path, f"another {what} (PID {holder}) is writing to {folder}; wait for it to end or "
+                                  "use another output folder") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino  # not unlinked by a holder that just ended
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)

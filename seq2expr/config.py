@@ -1,5 +1,5 @@
-"""Typed configuration, loaded from YAML with ``key.sub=value`` overrides; the bottom layer (imports nothing
-of the package).
+"""Typed configuration, loaded from YAML with ``key.sub=value`` overrides; the bottom layer (imports only
+:mod:`seq2expr.files`, the file-error helper below it).
 
 One :class:`RunConfig` drives ``seq2expr train``: where the data is and how to read, encode, label and
 split it (:class:`DataConfig`), which architecture (:class:`ModelConfig`) and how to train it
@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from seq2expr.files import problem, reading
 
 Side = Literal["left", "right", "centre"]
 
@@ -203,7 +205,10 @@ class RunConfig(_Strict):
 
 
 def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ValueError(f"override value {text!r}: {problem(err)}") from None
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -249,8 +254,8 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     raw: dict = {}
     if path is not None:
         path = config_path(path)
-        text = path.read_text()
-        raw = yaml.safe_load(text) or {}
+        with reading(path):  # unreadable, binary, or not YAML: one line naming the file
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: the top level of a config must be a mapping")
     apply_overrides(raw, overrides or [])

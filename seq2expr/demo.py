@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seq2expr.atomic import write_json, write_text
+from seq2expr.atomic import atomic_path, write_json, write_text
 
 log = logging.getLogger(__name__)
 DEFAULT_OUTPUT = "seq2expr-demo"
@@ -236,7 +236,8 @@ def run_demo(out_dir: str | Path = DEFAULT_OUTPUT, config: DemoConfig | None = N
     seconds["interpret"] = time.perf_counter() - t
 
     recovery = recovery_table(truth, out / "interpretation")
-    recovery.to_csv(out / "recovery.tsv", sep="\t", index=False, float_format="%.4g")
+    with atomic_path(out / "recovery.tsv") as tmp:
+        recovery.to_csv(tmp, sep="\t", index=False, float_format="%.4g")
     seconds["total"] = time.perf_counter() - t0
     result = DemoResult(
         out_dir=out, test_pearson_r=float(test["pearson_r"]), test_spearman_rho=test.get("spearman_rho"),

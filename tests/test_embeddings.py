@@ -116,6 +116,11 @@ def test_tiny_bert_segment_embeddings_and_disk_cache(tiny_bert, tmp_path, monkey
     other = LMOptions(max_tokens=64, pooling="cls", layer=1)
     with pytest.raises(AssertionError, match="cache should"):  # different options: a different cache key
         embed_sequences(lm, seqs, other, cache_dir=tmp_path)
+    cached = next(tmp_path.glob("lm-*.npy"))  # a damaged cache file is not read: the model runs again
+    del again
+    cached.write_bytes(cached.read_bytes()[:-40])
+    with pytest.raises(AssertionError, match="cache should"):
+        embed_sequences(lm, seqs, opts, cache_dir=tmp_path)
 
 
 def _planted_set(n: int, length: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ import torch
 from seq2expr.data.dataset import Rows
 from seq2expr.data.errors import DataError
 from seq2expr.data.sequences import encode, one_hot, reverse_complement_onehot
+from seq2expr.files import FileError
 from seq2expr.inference import (
     SavedModel,
     SavedModelConfig,
@@ -161,7 +162,7 @@ def test_broken_model_folders_name_the_file(saved, tmp_path):
     folder = tmp_path / "m"
     shutil.copytree(saved.path, folder)
     (folder / "config.json").write_text("{'model': }")
-    with pytest.raises(DataError, match=r"m/config.json: not valid JSON"):
+    with pytest.raises(FileError, match=r"m/config.json: not valid JSON"):
         load_model(folder)
     cfg = json.loads((saved.path / "config.json").read_text())
     cfg["model"]["params"]["channels"] = [16]  # does not fit the stored weights

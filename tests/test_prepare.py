@@ -11,7 +11,7 @@ import torch
 
 from seq2expr.config import DataConfig, SplitConfig
 from seq2expr.data import cache as cache_mod
-from seq2expr.data.cache import cache_path, data_hash, encode_cached
+from seq2expr.data.cache import cache_path, data_hash, encode_cached, sidecar
 from seq2expr.data.dataset import make_loader, shift_codes
 from seq2expr.data.errors import DataError
 from seq2expr.data.prepare import prepare_data
@@ -46,7 +46,8 @@ def test_cache_reuses_and_keys_on_policy(tmp_path, monkeypatch):
     codes = encode_cached(rec, SequencePolicy(), cache_dir=tmp_path)
     assert isinstance(codes, np.memmap) and codes.dtype == np.uint8 and codes.shape == (300, 30)
     assert np.array_equal(codes, encode(rec.sequences))
-    assert [p.name for p in tmp_path.iterdir()] == [cache_path(rec, SequencePolicy(), tmp_path).name]
+    npy = cache_path(rec, SequencePolicy(), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([npy.name, sidecar(npy).name])  # codes + checksum
 
     def boom(*a, **k):
         raise AssertionError("re-encoded despite a cached file")

@@ -100,7 +100,7 @@ def test_best_checkpoint_is_exported_and_log_is_csv(regression_run):
     assert [int(r["epoch"]) for r in rows] == list(range(5))
     fit = json.loads((out / "metrics.json").read_text())["fit"][0]
     assert fit["monitor"] == "val_pearson" and fit["best_score"] == pytest.approx(val.max(), abs=1e-6)
-    best = torch.load(out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    best = torch.load(out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     assert best["epoch"] == int(np.argmax(val))
     exported = load_model(out / "model").model.state_dict()
     for k, v in _best_weights(out / "checkpoints" / "best.ckpt").items():

@@ -1,16 +1,22 @@
 """What every command shares: the console, the one way a user error ends a command, and result tables.
 
 A user error (bad input, a missing file, an invalid option or config) prints one line ``error: ...`` on
-stderr and exits with code 2, the code the CLI framework uses for bad options too; no traceback.
+stderr and exits with code 2, the code the CLI framework uses for bad options too; no traceback (``seq2expr
+--debug`` or ``SEQ2EXPR_DEBUG=1`` prints it too). A file that cannot be read or written (truncated, bad
+compression, binary, no permission, disk full) is such an error, named: ``error: FILE: problem``.
 """
 
 from __future__ import annotations
 
+import os
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
+
+from seq2expr.files import is_file_error, problem
 
 SEQ_HELP = "Sequence column (default: the one the model was trained with, if present, else 'sequence')."
 ID_HELP = "ID column (default: the one the model was trained with, if present, else the row number)."
@@ -20,6 +26,12 @@ PRECISION_HELP = "32 (float32, exact), bf16 (bfloat16 autocast: ~2x faster on CP
 SHARD_HELP = "K/N: process only the K-th (0-based) of N contiguous parts of the input (a scheduler array task); " \
              "join the parts with `seq2expr merge`."
 USER_ERROR = 2
+DEBUG_ENV = "SEQ2EXPR_DEBUG"
+
+
+def debugging() -> bool:
+    """``--debug`` or ``SEQ2EXPR_DEBUG=1``: a user error prints its traceback before its one line."""
+    return os.environ.get(DEBUG_ENV, "").lower() not in ("", "0", "false", "no")
 
 
 def console():
@@ -37,22 +49,31 @@ def message(err: BaseException) -> str:
         where = ".".join(str(p) for p in first["loc"])
         more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
         return f"{where}: {first['msg']}{more}"
+    if is_file_error(err) and not (isinstance(err, OSError) and err.errno is None):  # raw: no reader named it
+        name = getattr(err, "filename", None)
+        return f"{name}: {problem(err)}" if name else problem(err)
     return " ".join(str(err).split())
 
 
 def fail(err: BaseException | str) -> NoReturn:
     """End the command with ``error: <one line>`` on stderr and exit code 2."""
+    if debugging() and isinstance(err, BaseException):
+        traceback.print_exception(err)
     typer.echo(f"error: {err if isinstance(err, str) else message(err)}", err=True)
     raise typer.Exit(USER_ERROR)
 
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the errors bad input raises (DataError is a ValueError; missing files; permissions) into :func:`fail`."""
+    """Turn the errors bad input raises into :func:`fail`: DataError and FileError (both ValueErrors), and as a
+    last resort any OSError/EOFError/decoding error a file raised that no reader named (named here when the
+    exception carries the file name)."""
     try:
         yield
-    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:
-        fail(err)
+    except Exception as err:
+        if isinstance(err, ValueError) or is_file_error(err):
+            fail(err)
+        raise
 
 
 def fmt(v) -> str:

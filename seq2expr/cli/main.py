@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from seq2expr.cli import configs, data_genes, data_registry, demo, design, interpret, predict, train, variants
+from seq2expr.cli.common import DEBUG_ENV
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Predict gene expression from DNA sequence; explain it as CREs and motifs.")
@@ -36,9 +37,15 @@ configs_app.command("show")(configs.configs_show_cmd)
 
 
 @app.callback()
-def _main(verbose: bool = typer.Option(True, "--verbose/--silent", help="Log the steps of long commands.")) -> None:
+def _main(verbose: bool = typer.Option(True, "--verbose/--silent", help="Log the steps of long commands."),
+          debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error (also SEQ2EXPR_DEBUG=1)."
+                                     )) -> None:
     """Show the package's INFO messages (data encoding, interpretation stages) on stderr; warnings always."""
     import logging
+    import os
+
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
 
     from rich.console import Console
     from rich.logging import RichHandler

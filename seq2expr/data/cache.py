@@ -4,7 +4,10 @@ Encoding 10M sequences takes minutes and a one-hot copy would not fit in memory,
 once, chunk by chunk, into an ``open_memmap`` (memory stays flat) and reused by every later run. The
 cache key is a sha256 over the source file's fingerprint, a sample of the sequences themselves, the
 sequence policy and ``key_extra`` (the caller's column choices), so any change re-encodes.
-Files appear atomically: written under a temporary name, then renamed.
+Files appear atomically: written under a temporary name, then renamed, so two processes encoding the same
+data each write a whole file and the last rename wins. A sidecar ``KEY.json`` records the shape, the byte size
+and the sha256 of the ``.npy``; a cache file that is truncated, altered or lacks its sidecar is re-encoded,
+never read as garbage.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from seq2expr.atomic import atomic_path
+from seq2expr.atomic import atomic_path, write_json
 from seq2expr.data.errors import DataError
 from seq2expr.data.records import Records
 from seq2expr.data.sequences import SequencePolicy, encode, encode_one, ragged_lengths
+from seq2expr.files import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +140,63 @@ def encode_cached(records: Records, policy: SequencePolicy, cache_dir: str | Pat
         raise DataError("no records to encode", source=records.source)
     path = cache_path(records, policy, cache_dir, key_extra, key)
     if path.exists():
-        try:
-            return np.load(path, mmap_mode="r")
-        except (ValueError, OSError):
-            log.warning("unreadable cache file %s; re-encoding", path)
+        codes = verified(path, len(records))
+        if codes is not None:
+            return codes
     length = policy.length if policy.length is not None else len(records.sequences[0])
     if length == 0:
         raise DataError("empty sequence", source=records.source, record=records.label(0))
     log.info("encoding %d sequences into %s", len(records), path)
     with atomic_path(path) as tmp:
         _encode_into(records, policy, tmp, length)
+        fault_point("encode")
+        meta = _meta(tmp)
+    write_json(sidecar(path), meta)
     return np.load(path, mmap_mode="r")
+
+
+def seal(path: str | Path) -> None:
+    """Write the sidecar of a finished ``.npy`` cache file (its shape, byte size and sha256), for :func:`verified`."""
+    path = Path(path)
+    write_json(sidecar(path), _meta(path))
+
+
+def _meta(path: Path) -> dict:
+    shape = np.load(path, mmap_mode="r").shape
+    return {"shape": [int(x) for x in shape], "bytes": path.stat().st_size, "sha256": _sha256(path)}
+
+
+def sidecar(path: Path) -> Path:
+    """The JSON beside a cache file: its shape, byte size and sha256."""
+    return path.with_suffix(".json")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verified(path: str | Path, n: int | None = None, dtype=np.uint8) -> np.memmap | None:
+    """The cached array (a read-only memmap) if the file matches its sidecar (shape, ``n`` rows, byte size,
+    checksum, ``dtype``); None, with a logged reason, when it is truncated, altered or unsealed."""
+    path = Path(path)
+    try:
+        meta = json.loads(sidecar(path).read_text())
+        if path.stat().st_size != meta["bytes"]:
+            reason = f"{path.stat().st_size} bytes, its sidecar says {meta['bytes']} (truncated?)"
+        elif n is not None and meta["shape"][0] != n:
+            reason = f"{meta['shape'][0]} rows for {n} records"
+        elif _sha256(path) != meta["sha256"]:
+            reason = "checksum differs from its sidecar (altered)"
+        else:
+            codes = np.load(path, mmap_mode="r")
+            if list(codes.shape) == meta["shape"] and codes.dtype == dtype:
+                return codes
+            reason = f"shape {codes.shape} {codes.dtype}, its sidecar says {meta['shape']} {np.dtype(dtype)}"
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+        reason = f"unreadable or no sidecar ({' '.join(str(err).split())})"
+    log.warning("cache file %s: %s; re-encoding", path, reason)
+    return None

@@ -1,9 +1,11 @@
 """Read sequence tables (TSV/CSV, plain or gzip; parquet) and FASTA (+ a values table) into Records.
 
 Every problem raises :class:`~seq2expr.data.errors.DataError` naming the file, the record (table line
-counting the header as line 1, parquet row, or FASTA ID) and the reason. Sequences are kept as raw
-strings; :func:`validate_sequences` checks them against a :class:`SequencePolicy` (the encoder does the
-same check, so callers rarely need it separately). :func:`iter_sequence_chunks` streams inputs of any size.
+counting the header as line 1, parquet row, or FASTA ID) and the reason; a file that cannot be read at all
+(truncated, bad compression, binary, no permission) a :class:`~seq2expr.files.FileError` naming it.
+Sequences are kept as raw strings; :func:`validate_sequences` checks them against a :class:`SequencePolicy`
+(the encoder does the same check, so callers rarely need it separately).
+:func:`iter_sequence_chunks` streams inputs of any size.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pandas as pd
 from seq2expr.data.errors import DataError
 from seq2expr.data.records import Records
 from seq2expr.data.sequences import SequencePolicy, encode_one, ragged_lengths
+from seq2expr.files import reading
 
 FASTA_SUFFIXES = {".fa", ".fasta", ".fna", ".fas"}
 TABLE_SUFFIXES = {".tsv": "\t", ".txt": "\t", ".tab": "\t", ".csv": ","}
@@ -90,8 +93,8 @@ def _read_text_table(path: Path, header: bool | None, sequence_column: str, name
                          header=0 if header else None, compression="infer", **kw)
     except pd.errors.EmptyDataError as err:
         raise DataError("empty file: no records", source=str(path)) from err
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataError(f"cannot parse table: {err}", source=str(path)) from err
+    except pd.errors.ParserError as err:
+        raise DataError(f"cannot parse table: {' '.join(str(err).split())}", source=str(path)) from err
     if header:
         df.columns = [str(c).strip() for c in df.columns]
     else:
@@ -178,7 +181,11 @@ def _check_sequences_present(seqs: list[str], path: Path, where) -> None:
 
 def iter_fasta(path: str | Path) -> Iterator[tuple[str, str, int]]:
     """Stream ``(id, sequence, header_line)`` from a FASTA file (plain or gzip); ID = first word of header."""
-    path = Path(path)
+    with reading(path):
+        yield from _iter_fasta(Path(path))
+
+
+def _iter_fasta(path: Path) -> Iterator[tuple[str, str, int]]:
     _check_nonempty(path)
     rid, start, parts = None, 0, []
     with _open_text(path) as fh:
@@ -230,7 +237,14 @@ def read_records(path: str | Path, *, values: str | Path | None = None, id_colum
     ``[id_column,] sequence_column, *target_columns``, e.g. ``sequence<TAB>expression``.
     ``require_targets=False`` reads prediction input: targets are read only if all target columns exist.
     """
-    path = Path(path)
+    with reading(path):
+        return _read_records(Path(path), values, id_column, sequence_column, list(target_columns),
+                             list(group_columns), require_targets, header)
+
+
+def _read_records(path: Path, values: str | Path | None, id_column: str | None, sequence_column: str,
+                  target_columns: list[str], group_columns: list[str], require_targets: bool,
+                  header: bool | None) -> Records:
     _check_nonempty(path)
     kind = file_kind(path)
     target_columns, group_columns = list(target_columns), list(group_columns)
@@ -251,8 +265,9 @@ def read_records(path: str | Path, *, values: str | Path | None = None, id_colum
         _check_sequences_present(seqs, path, lambda i: _where(seq_lines, seq_kind, i, ids if id_column else None))
 
     if values is not None:
-        return _join_values(path, ids, seqs, seq_lines, seq_kind, Path(values), id_column, target_columns,
-                            group_columns, require_targets)
+        with reading(values):
+            return _join_values(path, ids, seqs, seq_lines, seq_kind, Path(values), id_column, target_columns,
+                                group_columns, require_targets)
     if frame is None:
         if require_targets and target_columns:
             raise DataError(f"FASTA input has no targets; pass a values table with columns {target_columns}",
@@ -335,7 +350,11 @@ def validate_sequences(records: Records, policy: SequencePolicy = SequencePolicy
 
 def table_columns(path: str | Path) -> list[str]:
     """Column names of a table with a header row (parquet schema or first text line); [] for FASTA/headerless."""
-    path = Path(path)
+    with reading(path):
+        return _table_columns(Path(path))
+
+
+def _table_columns(path: Path) -> list[str]:
     _check_nonempty(path)
     kind = file_kind(path)
     if kind == "fasta":
@@ -355,7 +374,12 @@ def iter_sequence_chunks(path: str | Path, chunk_size: int = 100_000, id_column:
 
     IDs are the ``id_column`` values, the FASTA IDs, or 0-based row numbers.
     """
-    path = Path(path)
+    with reading(path):
+        yield from _iter_sequence_chunks(Path(path), chunk_size, id_column, sequence_column, header)
+
+
+def _iter_sequence_chunks(path: Path, chunk_size: int, id_column: str | None, sequence_column: str,
+                          header: bool | None) -> Iterator[tuple[np.ndarray, list[str]]]:
     _check_nonempty(path)
     kind = file_kind(path)
     if kind == "fasta":

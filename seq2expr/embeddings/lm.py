@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from seq2expr.atomic import atomic_path
+from seq2expr.data.cache import seal, verified
 
 log = logging.getLogger(__name__)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -202,8 +203,9 @@ def embed_sequences(lm: DNALanguageModel | str | Path, sequences: Sequence[str],
                     trust_remote_code: bool = False) -> np.ndarray:
     """Segment embeddings ``(N, n_segments, D)``, read from / written to ``cache_dir`` when given.
 
-    The cache file is ``<sha256>.npy`` over (model fingerprint, options, sequences), written atomically
-    and memory-mapped on reuse, so a second call with the same inputs does not run the model.
+    The cache file is ``<sha256>.npy`` over (model fingerprint, options, sequences), written atomically with a
+    checksum sidecar and memory-mapped on reuse, so a second call with the same inputs does not run the model
+    (and a damaged cache file is recomputed, not read).
     """
     model = lm if isinstance(lm, DNALanguageModel) else DNALanguageModel(lm, kind, trust_remote_code=trust_remote_code)
     path = None
@@ -212,11 +214,14 @@ def embed_sequences(lm: DNALanguageModel | str | Path, sequences: Sequence[str],
                                          sequences_hash(sequences), len(sequences)]).encode()).hexdigest()
         path = Path(cache_dir) / f"lm-{key}.npy"
         if path.is_file():
-            return np.load(path, mmap_mode="r")
+            cached = verified(path, len(sequences), dtype=np.float32)  # truncated or altered: computed again
+            if cached is not None:
+                return cached
     emb = model.embed(sequences, options)
     if path is not None:
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.save(fh, emb)
+        seal(path)
     return emb
 
 

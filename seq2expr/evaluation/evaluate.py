@@ -11,11 +11,13 @@ of its own in the registry (e.g. DREAM 2022's challenge score) gets it too.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from seq2expr.atomic import atomic_files
 from seq2expr.data.errors import DataError
 from seq2expr.data.records import Records
 from seq2expr.data.registry import load_split, parse_dataset_spec
@@ -111,12 +113,15 @@ def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_
     codes = encode_for(saved, records.sequences, ids=records.labels(), source=records.source)
     raw = predict(saved, codes, batch_size=batch_size, device=device, scale="model", precision=precision)
     y = model_scale_targets(cfg, records.targets, records.source)
-    metrics, extra = score(cfg, raw, y, ids=records.ids, measured=np.asarray(records.targets), groups=records.groups,
-                           name=name, out_dir=out_dir, n_boot=n_boot, seed=seed, scorer=scorer_for(records.dataset))
-    report: dict[str, Any] = {"source": records.source, "n": len(records), "target_names": cfg.target_names,
-                              name: metrics}
-    if extra is not None:
-        report["challenge"] = extra
-    if out_dir is not None:
-        write_metrics(Path(out_dir) / "metrics.json", report)
+    # the outputs (plots, predictions, metrics) appear in out_dir together, or not at all
+    with atomic_files(out_dir) if out_dir is not None else nullcontext(None) as stage:
+        metrics, extra = score(cfg, raw, y, ids=records.ids, measured=np.asarray(records.targets),
+                               groups=records.groups, name=name, out_dir=stage, n_boot=n_boot, seed=seed,
+                               scorer=scorer_for(records.dataset))
+        report: dict[str, Any] = {"source": records.source, "n": len(records), "target_names": cfg.target_names,
+                                  name: metrics}
+        if extra is not None:
+            report["challenge"] = extra
+        if stage is not None:
+            write_metrics(stage / "metrics.json", report)
     return report

@@ -10,14 +10,12 @@ top level) load unchanged: those keys are read into ``data``/``train``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -26,6 +24,7 @@ from seq2expr.config import DataConfig, SequencePolicy, TrainConfig
 from seq2expr.data.errors import DataError
 from seq2expr.data.genome.windows import WindowSource
 from seq2expr.data.targets import TargetTransform
+from seq2expr.files import fault_point, read_json, reading
 from seq2expr.models import EnsembleAverage, build_model
 from seq2expr.version import __version__
 
@@ -146,6 +145,7 @@ def save_model(path: str | Path, model: nn.Module | list[nn.Module], config: Sav
                                  "ensemble_size": len(members) if isinstance(model, list) else 0})
     with atomic_path(path, is_dir=True) as tmp:
         save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        fault_point("export")  # a kill here leaves only a temporary folder, never a half model folder
         (tmp / CONFIG).write_text(cfg.to_json())
     return Path(path)
 
@@ -156,10 +156,9 @@ def read_config(path: str | Path) -> SavedModelConfig:
     file = path if path.suffix == ".json" else path / CONFIG
     if not file.is_file():
         raise FileNotFoundError(f"{file}: missing; a saved model folder holds {WEIGHTS} and {CONFIG}")
+    raw = read_json(file)  # a FileError naming the file when it is unreadable or not JSON
     try:
-        return SavedModelConfig.model_validate(json.loads(file.read_text()))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"not valid JSON ({err})", source=str(file)) from None
+        return SavedModelConfig.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "config"
@@ -178,14 +177,16 @@ def load_model(path: str | Path | SavedModel, map_location: str = "cpu") -> Save
     cfg = read_config(path)
     if not w_file.is_file():
         raise FileNotFoundError(f"{w_file}: missing; a saved model folder holds {WEIGHTS} and {CONFIG}")
-    try:
+    with reading(w_file):
         state = load_file(str(w_file), device=map_location)
-    except (SafetensorError, OSError) as err:
-        raise DataError(f"cannot read the weights ({err})", source=str(w_file)) from None
     spec = cfg.model
 
     def make(weights: dict[str, torch.Tensor]) -> nn.Module:
-        m = build_model(spec.name, seq_len=spec.seq_len, n_targets=spec.n_targets, **spec.params)
+        try:
+            m = build_model(spec.name, seq_len=spec.seq_len, n_targets=spec.n_targets, **spec.params)
+        except (ValueError, TypeError, KeyError) as err:  # sizes that do not make an architecture
+            raise DataError(f"model.params do not build a {spec.name!r} model: {' '.join(str(err).split())}",
+                            source=str(path / CONFIG)) from None
         try:
             m.load_state_dict(weights)
         except RuntimeError as err:

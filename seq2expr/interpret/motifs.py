@@ -16,6 +16,7 @@ import pandas as pd
 
 from seq2expr.atomic import atomic_path
 from seq2expr.data.errors import DataError
+from seq2expr.files import reads
 
 TAXA = ("fungi", "plants", "vertebrates", "insects", "nematodes", "urochordates")
 
@@ -95,6 +96,7 @@ def jaspar_motifs(collection: str = "CORE", taxon: str | None = "fungi", release
     return {k: v.copy() for k, v in motifs.items()}
 
 
+@reads()
 def read_meme(path: str | Path) -> dict[str, np.ndarray]:
     """Motifs of a MEME-format file as ``{name: (4, w)}``; raises DataError for a file with none."""
     from memelite.io import read_meme as _read

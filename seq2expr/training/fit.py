@@ -26,12 +26,13 @@ import hashlib
 import inspect
 import json
 import logging
+import re
 import shutil
 import sys
 import time
 import warnings
 from collections.abc import Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from seq2expr.atomic import atomic_path, write_json, write_text
+from seq2expr.atomic import atomic_path, clear_debris, folder_lock, write_json, write_text
 from seq2expr.config import RunConfig, dump_config, load_config
+from seq2expr.files import FileError, fault_point, reading
 from seq2expr.inference import ModelSpec, SavedModel, SavedModelConfig, predict, save_model
 from seq2expr.models import EnsembleAverage
 
@@ -73,9 +75,31 @@ def _loaders(cfg: RunConfig, bundle, seed: int):
     return train, valid
 
 
+def load_checkpoint(ckpt_path: str | Path) -> dict[str, Any]:
+    """A Lightning checkpoint read with ``weights_only=True``: tensors and plain containers only, never code.
+
+    What we write (weights, optimiser, loop and callback state, plain hyper-parameters) loads so; a checkpoint
+    that would need arbitrary objects (e.g. one someone shared, with a pickled payload) is refused, and a
+    truncated or corrupt one named, as a :class:`~seq2expr.files.FileError`.
+    """
+    import pickle
+
+    try:
+        with reading(ckpt_path):
+            return torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        unsafe = re.search(r"GLOBAL ([\w.]+)", str(err))
+        what = f" (it holds {unsafe.group(1)})" if unsafe else ""
+        raise FileError(ckpt_path, f"refused: loading this checkpoint would run arbitrary code{what}; only "
+                                   "checkpoints of tensors and plain values are resumed (start over with "
+                                   "--no-resume)") from None
+    except RuntimeError as err:  # torch's zip reader: truncated or not a checkpoint
+        raise FileError(ckpt_path, f"truncated or not a checkpoint ({str(err).split('. ')[0]})") from None
+
+
 def _best_weights(ckpt_path: str | Path) -> dict[str, torch.Tensor]:
-    """The wrapped model's weights from a Lightning checkpoint (our own file, so full unpickling is fine)."""
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    """The wrapped model's weights from a Lightning checkpoint (read without unpickling code)."""
+    ckpt = load_checkpoint(ckpt_path)
     return {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
 
 
@@ -120,11 +144,24 @@ def _make_trainer(cfg: RunConfig, run_dir: Path, monitor: str, n_batches: int, p
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        """Checkpoints written to a temporary sibling and renamed: a kill leaves the previous one whole."""
+
+        def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+            with atomic_path(path) as tmp:
+                torch.save(checkpoint, tmp)
+                fault_point("checkpoint")
+
+    class FaultPoints(L.Callback):
+        def on_train_batch_end(self, *args) -> None:
+            fault_point("batch")
 
     t = cfg.train
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
                                  save_top_k=1, save_last=True, enable_version_counter=False)
-    cbs: list[Any] = [checkpoint, *callbacks]
+    cbs: list[Any] = [checkpoint, FaultPoints(), *callbacks]
     if t.early_stopping_patience is not None:
         cbs.append(EarlyStopping(monitor=monitor, mode="max", patience=t.early_stopping_patience, check_finite=False))
     if progress:
@@ -147,6 +184,7 @@ def _make_trainer(cfg: RunConfig, run_dir: Path, monitor: str, n_batches: int, p
         deterministic="warn" if torch.cuda.is_available() else True,
         log_every_n_steps=max(1, min(50, n_batches)),
         num_sanity_val_steps=0,
+        plugins=[AtomicCheckpointIO()],
     )
     return trainer, checkpoint
 
@@ -191,6 +229,7 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
     if len(bundle.splits["valid"]) == 0:
         raise ValueError("training needs a validation split (data.split.valid_fraction > 0 or a 'valid' split)")
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    clear_debris(ckpt_dir)  # a checkpoint half-written when a run was killed (the folder lock is ours)
     _check_resumable(ckpt_dir, _run_fingerprint(cfg, bundle, seed))
     n_targets = len(bundle.target_names)
     L.seed_everything(seed, workers=True, verbose=False)
@@ -209,6 +248,8 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
     monitor = monitor_metric(t.task)
     last = ckpt_dir / "last.ckpt"
     ckpt_path = str(last) if last.is_file() else None
+    if ckpt_path:
+        load_checkpoint(ckpt_path)  # refuse a checkpoint that needs code, or a damaged one, with its name
     log_file = run_dir / "logs" / "metrics.csv"
     earlier = _read_log(log_file) if ckpt_path else []
     t0 = time.perf_counter()
@@ -216,8 +257,8 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
         trainer, checkpoint = _make_trainer(cfg, run_dir, monitor, len(train_dl), progress,
                                             [SamplerEpochSync(train_dl), *callbacks])
         try:
-            # our own checkpoint holds loop/callback state: full unpickling (Lightning >= 2.6 asks for it)
-            extra = {"weights_only": False} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
+            # tensors and plain values only (checked above): never unpickle code from a resumed run folder
+            extra = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
             trainer.fit(module, train_dl, valid_dl, ckpt_path=ckpt_path, **extra)
         finally:
             if earlier and is_global_zero():
@@ -324,17 +365,24 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
     ``cfg``: a :class:`~seq2expr.config.RunConfig`, or a YAML file / shipped config name with ``overrides``
     (``key.sub=value``). ``callbacks`` are extra Lightning callbacks (e.g. for tests or custom logging). With
     ``resume`` a run killed part-way continues from its last checkpoint; the same seed gives the same weights on
-    CPU.
+    CPU. Two runs into one ``output_dir`` at once are refused (:func:`seq2expr.atomic.folder_lock`).
     """
+    if not isinstance(cfg, RunConfig):
+        cfg = load_config(cfg, list(overrides))
+    # a second run into the same folder is refused; the other processes of a DDP run (started by Lightning with
+    # this same command) train with rank 0, which holds the lock and writes every file
+    with folder_lock(cfg.output_dir, "train run") if is_global_zero() else nullcontext():
+        return _train(cfg, resume=resume, progress=progress, callbacks=callbacks)
+
+
+def _train(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[Any]) -> Path:
     from seq2expr.data.prepare import prepare_data
     from seq2expr.evaluation import write_metrics
 
-    if not isinstance(cfg, RunConfig):
-        cfg = load_config(cfg, list(overrides))
     out = Path(cfg.output_dir)
     zero = is_global_zero()  # other DDP processes re-run this function to train with rank 0, writing nothing
     if zero:
-        out.mkdir(parents=True, exist_ok=True)
+        clear_debris(out)  # temporary files of a killed run (the folder lock is ours, so no writer is using them)
         write_text(out / "config.yaml", dump_config(cfg))
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)

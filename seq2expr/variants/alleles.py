@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from seq2expr.data.errors import DataError
+from seq2expr.files import reads
 
 # why an allele is not scored; values are the explanations shown in summaries
 SKIP_REASONS = {
@@ -58,6 +59,7 @@ def is_vcf(path: str | Path) -> bool:
     return name.endswith((".vcf", ".vcf.gz", ".vcf.bgz", ".bcf"))
 
 
+@reads()
 def read_variants(path: str | Path, *, chunk_size: int = 100_000, keep_records: bool = False
                   ) -> Iterator[tuple[pd.DataFrame, list | None]]:
     """Chunks of alleles from a VCF/BCF or a variant table; with ``keep_records`` (VCF) also each chunk's pysam

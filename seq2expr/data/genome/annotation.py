@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from seq2expr.data.errors import DataError
+from seq2expr.files import reads
 
 GFF_COLUMNS = ["seqid", "source", "type", "start", "end", "score", "strand", "phase", "attributes"]
 GENE_COLUMNS = ["gene_id", "gene_name", "biotype", "chrom", "start", "end", "strand", "tss", "tts",
@@ -63,6 +64,7 @@ def detect_format(path: str | Path) -> Literal["gtf", "gff3"]:
     raise DataError("cannot tell GTF from GFF3: no 9-column feature line", source=str(path))
 
 
+@reads()
 def read_features(path: str | Path) -> pd.DataFrame:
     """The 9 GFF columns of every feature line; ``start`` 0-based, ``end`` exclusive; ``line`` 1-based."""
     path = Path(path)
@@ -323,6 +325,7 @@ def _from_codons(feats, genes, tss, tts, source):
     return tss, tts, source
 
 
+@reads()
 def read_name_table(path: str | Path) -> pd.DataFrame:
     """A two-column (no header) alias table, e.g. systematic -> common gene name."""
     try:
@@ -350,6 +353,7 @@ def _bed_lookup(genes: pd.DataFrame, names: pd.DataFrame | None) -> dict[str, st
     return lookup
 
 
+@reads()
 def read_bed(path: str | Path) -> pd.DataFrame:
     """A BED6 file as ``chrom, start, end, name, strand`` (0-based half-open); header/track lines skipped."""
     path = Path(path)

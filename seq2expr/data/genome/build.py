@@ -40,7 +40,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from seq2expr.atomic import atomic_path, write_json
+from seq2expr.atomic import atomic_files, atomic_path, write_json
 from seq2expr.data.errors import DataError
 from seq2expr.data.genome.annotation import TssFrom, apply_tss_bed, read_bed, read_genes, read_name_table
 from seq2expr.data.genome.expression import (
@@ -331,25 +331,26 @@ def _write_table(df: pd.DataFrame, path: Path) -> None:
 
 def write_gene_dataset(table: pd.DataFrame, out: str | Path, *, formats: Sequence[Format] = ("parquet",),
                        report: dict | None = None, name: str = TABLE_NAME) -> dict[str, str]:
-    """Write ``OUT/genes.parquet`` / ``genes.tsv.gz`` (+ ``genes_labelled.*`` when labelled) and report.json."""
+    """Write ``OUT/genes.parquet`` / ``genes.tsv.gz`` (+ ``genes_labelled.*`` when labelled) and report.json,
+    all together (staged, then moved in): an interrupted write leaves none of them."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     bad = set(formats) - {"parquet", "tsv"}
     if bad or not formats:
         raise ValueError(f"formats must be parquet and/or tsv, got {list(formats)}")
     ext = {"parquet": ".parquet", "tsv": ".tsv.gz"}
-    for fmt in formats:
-        path = out / f"{name}{ext[fmt]}"
-        _write_table(table, path)
-        files[fmt] = str(path)
-        if "label" in table.columns:
-            lab = table[table["label"].notna()].reset_index(drop=True)
-            path = out / f"{name}_labelled{ext[fmt]}"
-            _write_table(lab, path)
-            files[f"{fmt}_labelled"] = str(path)
-    if report is not None:
-        write_json(out / "report.json", {**report, "files": files})
+    with atomic_files(out) as stage:
+        for fmt in formats:
+            path = out / f"{name}{ext[fmt]}"
+            _write_table(table, stage / path.name)
+            files[fmt] = str(path)
+            if "label" in table.columns:
+                lab = table[table["label"].notna()].reset_index(drop=True)
+                path = out / f"{name}_labelled{ext[fmt]}"
+                _write_table(lab, stage / path.name)
+                files[f"{fmt}_labelled"] = str(path)
+        if report is not None:
+            write_json(stage / "report.json", {**report, "files": files})
     return files
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from seq2expr.data.errors import DataError
+from seq2expr.files import reads
 
 Units = Literal["auto", "counts", "tpm", "fpkm"]
 Aggregate = Literal["mean", "median", "max", "none"]
@@ -83,6 +84,7 @@ def _combine_samples(series: list[pd.Series], source: str) -> pd.DataFrame:
     return pd.concat(series, axis=1).reindex(first.index)
 
 
+@reads()
 def read_htseq_dir(path: str | Path) -> pd.DataFrame:
     """All htseq-count files in a folder (hidden files skipped), one column per file."""
     path = Path(path)
@@ -97,6 +99,7 @@ def read_htseq_dir(path: str | Path) -> pd.DataFrame:
     return _combine_samples(series, str(path))
 
 
+@reads()
 def read_htseq_tar(path: str | Path) -> pd.DataFrame:
     """All htseq-count files inside a tarball (any compression tarfile reads)."""
     path = Path(path)
@@ -123,6 +126,7 @@ def _separator(path: Path) -> str:
     return "\t" if "\t" in first else "," if "," in first else r"\s+"
 
 
+@reads()
 def read_table(path: str | Path, *, gene_column: str | None = None) -> pd.DataFrame:
     """A genes x samples table; descriptive text columns (names, biotypes) are dropped and listed in attrs."""
     path = Path(path)

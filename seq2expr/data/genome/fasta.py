@@ -23,6 +23,7 @@ from pathlib import Path
 from seq2expr.atomic import atomic_path
 from seq2expr.data.errors import DataError
 from seq2expr.data.sequences import reverse_complement
+from seq2expr.files import reads
 
 _MITO = {"m", "mt", "mito", "mitochondrion", "mitochondria", "mitochondrial", "chrm", "dmel_mitochondrion_genome"}
 _PLASTID = {"pt", "cp", "chloroplast", "plastid"}
@@ -128,6 +129,7 @@ def _is_gzip(path: Path) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
+@reads()
 def decompress_to_cache(path: Path, cache: Path | None = None) -> Path:
     """Decompress a plain-gzip FASTA once into the cache (atomically) and return the cached path."""
     cache = cache or genome_cache_dir()
@@ -157,6 +159,7 @@ class Genome:
     other than ACGTN (IUPAC codes) become ``N`` and are counted in ``n_iupac_masked``.
     """
 
+    @reads()
     def __init__(self, path: str | Path, *, cache: str | Path | None = None):
         import pyfaidx
 
