@@ -24,6 +24,7 @@ from seq2expr.evaluation.plots import plot_predictions
 from seq2expr.evaluation.report import write_metrics, write_predictions
 from seq2expr.evaluation.scorers import Scorer, scorer_for
 from seq2expr.inference import SavedModel, SavedModelConfig, encode_for, input_columns, load_model, predict, to_scale
+from seq2expr.progress import staged, step
 
 
 def score(config: SavedModelConfig, raw: np.ndarray, y: np.ndarray, *, ids: np.ndarray,
@@ -87,6 +88,7 @@ def read_labelled(model: SavedModel, data: str | Path, *, values: str | Path | N
     return records
 
 
+@staged(3, "evaluate")  # encode, predict, score (metrics, bootstrap CI, plots)
 def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_dir: str | Path | None = None,
              name: str | None = None, n_boot: int = 1000, batch_size: int = 512, device: str | None = None,
              seed: int = 0, **read: Any) -> dict[str, Any]:
@@ -108,7 +110,9 @@ def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_
         raise DataError(f"target columns {records.target_names} differ from the model's {cfg.target_names}; "
                         "pass --target-column for each", source=records.source)
     codes = encode_for(saved, records.sequences, ids=records.labels(), source=records.source)
+    step()
     raw = predict(saved, codes, batch_size=batch_size, device=device, scale="model")
+    step()
     y = model_scale_targets(cfg, records.targets, records.source)
     metrics, extra = score(cfg, raw, y, ids=records.ids, measured=np.asarray(records.targets), groups=records.groups,
                            name=name, out_dir=out_dir, n_boot=n_boot, seed=seed, scorer=scorer_for(records.dataset))

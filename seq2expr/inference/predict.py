@@ -21,6 +21,7 @@ from seq2expr.data.sequences import reverse_complement_onehot
 from seq2expr.inference.device import model_state, resolve_device
 from seq2expr.inference.inputs import Inputs, as_array, as_module, batch_onehot, config_of, encode_for
 from seq2expr.inference.saved import SavedModel, SavedModelConfig, Scale, load_model
+from seq2expr.progress import track
 
 
 def rc_forward(model: nn.Module, x: torch.Tensor, rc_average: bool) -> torch.Tensor:
@@ -74,7 +75,7 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
     dev = resolve_device(device, net)
     outs = []
     with model_state(net, dev):
-        for start in range(0, len(data), max(1, int(batch_size))):
+        for start in track(range(0, len(data), max(1, int(batch_size))), description="predict"):
             x = batch_onehot(data[start:start + batch_size], nv).to(dev)
             out = rc_forward(net, x, rc).float().cpu()
             outs.append(out[:, None] if out.ndim == 1 else out)
@@ -151,7 +152,7 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
                  for ids, seqs in iter_sequence_chunks(input_path, chunk_size, id_column, sequence_column))
 
     def chunks():
-        for ids, seqs, labels, source in parts:
+        for ids, seqs, labels, source in track(parts, description="predict chunks"):
             codes = encode_for(saved, seqs, ids=labels, source=source)
             del seqs  # hold only IDs and predictions while the next chunk is read
             yield ids, predict(saved, codes, batch_size=batch_size, device=device, scale=scale)
