@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from seq2expr import progress
 
 
@@ -43,8 +45,6 @@ def test_bar_closes_when_loop_fails(monkeypatch):
             if i == 2:
                 raise RuntimeError("boom")
 
-    try:
+    with pytest.raises(RuntimeError, match="boom"):
         job()
-    except RuntimeError:
-        pass
     assert not progress._active and not progress._stages

@@ -5,6 +5,7 @@ Outputs under ``cfg.output_dir``:
 * ``config.yaml`` - the resolved run config (written first, so a crashed run can be repeated);
 * ``checkpoints/{best,last}.ckpt`` - Lightning training state, used only to resume (our own files);
 * ``logs/metrics.csv`` - per-epoch losses and validation metrics (CSVLogger);
+* ``training_curve.{tsv,png}`` - those per epoch as a table and a figure (:mod:`seq2expr.training.curve`);
 * ``model/`` - the exported model (safetensors + JSON, loadable without Lightning);
 * ``metrics.json``, ``scatter_{split}[_{target}].png`` (or ROC/PR curves), ``predictions_test.tsv``.
 
@@ -165,6 +166,7 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
     import lightning as L
 
     from seq2expr.models.registry import build_model
+    from seq2expr.training.curve import write_training_curve
     from seq2expr.training.module import SamplerEpochSync, SeqModule, monitor_metric
 
     t = cfg.train
@@ -206,6 +208,7 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
         finally:
             if earlier:
                 _merge_log(log_file, earlier)
+    write_training_curve(run_dir, monitor)
     best = Path(checkpoint.best_model_path or last)
     model.load_state_dict(_best_weights(best))
     score = checkpoint.best_model_score
@@ -310,6 +313,8 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
     """
     from seq2expr.data.prepare import prepare_data
     from seq2expr.evaluation import write_metrics
+    from seq2expr.training.curve import write_ensemble_curve
+    from seq2expr.training.module import monitor_metric
 
     if not isinstance(cfg, RunConfig):
         cfg = load_config(cfg, list(overrides))
@@ -333,6 +338,8 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
         if fold is not None:
             out_of_fold.append((model, member_data.splits["valid"]))
     ensemble = len(members) > 1 or bool(t.ensemble_seeds or t.ensemble_folds)
+    if ensemble:  # every member's curve in the run folder too
+        write_ensemble_curve(out, {d.name: d for _, _, d in _member_plan(cfg)}, monitor_metric(t.task))
     model = EnsembleAverage(members).eval() if ensemble else members[0]
 
     saved_config = SavedModelConfig(
