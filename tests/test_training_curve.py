@@ -43,4 +43,4 @@ def test_training_curve_in_every_run_folder(tmp_path: Path):
     assert both.columns[0] == "member" and both.groupby("member").size().to_dict() == {"seed_0": EPOCHS,
                                                                                        "seed_1": EPOCHS}
     assert (out / "training_curve.png").read_bytes().startswith(PNG)
-    assert not list(out.rglob("*.tmp*"))  # written atomically, nothing left half-written
+    assert not list(out.rglob(".training_curve*"))  # written atomically: no temporary file left
