@@ -3,8 +3,9 @@ windows, tuning.
 
 One switch for all of them: a bar shows only when stderr is a terminal, unless ``SEQ2EXPR_PROGRESS`` says
 otherwise (``0``/``off`` never, ``1``/``on`` always). A bar started while another one runs is added to the same
-display (nested loops, e.g. ``predict`` inside ISM) and removed when its loop ends. Loops of one step show
-nothing, so the many small ``predict`` calls of a search do not flicker.
+display (nested loops, e.g. ``predict`` inside ISM) and removed when its loop ends. A bar is drawn only once its
+work has run for half a second and is cleared when it ends, and loops of one step show nothing, so the many
+small ``predict`` calls of a search neither flicker nor fill the terminal.
 
 ``track(iterable)`` counts a loop's items; ``@staged(n, "name")`` gives a function of ``n`` stages a bar that
 its body moves with ``step()``.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -22,6 +24,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 ENV = "SEQ2EXPR_PROGRESS"
+DELAY = 0.5  # seconds before a bar is drawn
 _OFF, _ON = {"0", "off", "false", "no"}, {"1", "on", "true", "yes"}
 _active: list = []  # the one rich Progress on screen, while any bar runs
 _stages: list[Callable[[int], None]] = []  # advance() of the innermost @staged function running
@@ -52,8 +55,19 @@ def progress_bar(total: int | None, description: str, *, disable: bool = False) 
     outer = not _active
     if outer:
         bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), console=Console(stderr=True), transient=False)
-        bar.start()
+                       TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        lock = threading.Lock()
+        state = {"done": False, "shown": False}
+
+        def show() -> None:  # after DELAY: quick calls (most predict() calls of a search) never draw
+            with lock:
+                if not state["done"]:
+                    bar.start()
+                    state["shown"] = True
+
+        timer = threading.Timer(DELAY, show)
+        timer.daemon = True
+        timer.start()
         _active.append(bar)
     bar = _active[0]
     task = bar.add_task(description, total=total)
@@ -61,7 +75,11 @@ def progress_bar(total: int | None, description: str, *, disable: bool = False) 
         yield lambda n=1: bar.advance(task, n)
     finally:
         if outer:
-            bar.stop()
+            timer.cancel()
+            with lock:
+                state["done"] = True
+                if state["shown"]:
+                    bar.stop()
             _active.clear()
         else:
             bar.remove_task(task)
