@@ -12,7 +12,8 @@ Steps, each through the same code path as the matching command (no demo-only sho
 Layout of the output folder::
 
     data/         data.tsv, truth.json (every planted site, the declared model), motifs.meme
-    run/          config.yaml, metrics.json, scatter_{valid,test}.png, predictions_test.tsv, logs/, model/
+    run/          config.yaml, metrics.json, scatter_{valid,test}.png, training_curve.{png,tsv}, predictions_test.tsv,
+                  logs/, model/
     interpretation/report.html (+ tables)
     recovery.tsv  planted motif vs best TF-MoDISco pattern and its JASPAR match
     demo.json     headline numbers; index.html and README.md: the top-level report
@@ -280,6 +281,7 @@ def _files(result: DemoResult, metrics: dict) -> list[tuple[str, str]]:
              ("Ground truth (every planted site)", root / "data" / "truth.json"),
              ("Data", root / "data" / "data.tsv"), ("Saved model (safetensors + JSON)", Path(metrics["model_dir"])),
              ("Resolved training config", run / "config.yaml"), ("Training log", run / "logs" / "metrics.csv"),
+             ("Training curve (loss and validation metric per epoch)", run / "training_curve.tsv"),
              ("Test predictions", run / "predictions_test.tsv")]
     return [(label, _rel(p, root)) for label, p in items if Path(p).exists()]
 
@@ -338,9 +340,9 @@ def _html(result: DemoResult, cfg: DemoConfig, metrics: dict, recovery: pd.DataF
              *[f"<p>{e(x)}</p>" for x in _truth_lines(truth)],
              f"<p>Model <code>{e(cfg.model)}</code>, split sizes {e(str(metrics['n']))}, run time "
              f"{result.seconds.get('total', 0):.0f} s.</p>"]
-    scatter = run / "scatter_test.png"
-    if scatter.is_file():
-        parts.append(f"<img src='{e(_rel(scatter, result.out_dir))}' alt='test scatter'>")
+    for fig, alt in ((run / "scatter_test.png", "test scatter"), (run / "training_curve.png", "training curve")):
+        if fig.is_file():
+            parts.append(f"<img src='{e(_rel(fig, result.out_dir))}' alt='{alt}'>")
     parts += ["<h2>Planted vs recovered motifs</h2>", table.to_html(index=False, border=0, classes="t", escape=True),
               "<p><i>pattern</i>: the TF-MoDISco pattern whose top-3 Tomtom matches (q &le; 0.05) name the planted "
               "TF; <i>sign_ok</i>: it raises (activator) or lowers (repressor) the prediction as planted; "

@@ -26,6 +26,7 @@ from seq2expr.evaluation.plots import plot_predictions
 from seq2expr.evaluation.report import write_metrics, write_predictions
 from seq2expr.evaluation.scorers import Scorer, scorer_for
 from seq2expr.inference import SavedModel, SavedModelConfig, encode_for, input_columns, load_model, predict, to_scale
+from seq2expr.progress import staged, step
 
 
 def score(config: SavedModelConfig, raw: np.ndarray, y: np.ndarray, *, ids: np.ndarray,
@@ -89,6 +90,7 @@ def read_labelled(model: SavedModel, data: str | Path, *, values: str | Path | N
     return records
 
 
+@staged(3, "evaluate")  # encode, predict, score (metrics, bootstrap CI, plots)
 def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_dir: str | Path | None = None,
              name: str | None = None, n_boot: int = 1000, batch_size: int = 512, device: str | None = None,
              seed: int = 0, precision: str | None = None, **read: Any) -> dict[str, Any]:
@@ -111,7 +113,9 @@ def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_
         raise DataError(f"target columns {records.target_names} differ from the model's {cfg.target_names}; "
                         "pass --target-column for each", source=records.source)
     codes = encode_for(saved, records.sequences, ids=records.labels(), source=records.source)
+    step()
     raw = predict(saved, codes, batch_size=batch_size, device=device, scale="model", precision=precision)
+    step()
     y = model_scale_targets(cfg, records.targets, records.source)
     # the outputs (plots, predictions, metrics) appear in out_dir together, or not at all
     with atomic_files(out_dir) if out_dir is not None else nullcontext(None) as stage:

@@ -93,3 +93,23 @@ def plot_predictions(y, p, task: str, out_dir: str | Path, split: str, target_na
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))[:60]
+
+
+def training_curve_plot(tables, monitor: str, path: str | Path) -> Path:
+    """Loss (train solid, valid dashed) and the validation ``monitor`` per epoch; ``tables`` maps a member name
+    ("" for a single model) to a frame with columns ``epoch, train_loss, valid_loss, <monitor>``."""
+    plt = _figure()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
+    for i, (name, t) in enumerate(tables.items()):
+        tag = f"{name} " if name else ""
+        a1.plot(t["epoch"], t["train_loss"], color=f"C{i}", marker=".", label=f"{tag}train")
+        a1.plot(t["epoch"], t["valid_loss"], color=f"C{i}", ls="--", marker=".", label=f"{tag}valid")
+        a2.plot(t["epoch"], t[monitor], color=f"C{i}", marker=".", label=name or None)
+    a1.set(xlabel="epoch", ylabel="loss", title="loss per epoch")
+    a2.set(xlabel="epoch", ylabel=monitor, title=f"validation {monitor.removeprefix('val_')} per epoch")
+    a1.legend(fontsize=7)
+    if len(tables) > 1:
+        a2.legend(fontsize=7)
+    for a in (a1, a2):
+        a.xaxis.get_major_locator().set_params(integer=True)
+    return _save(fig, Path(path))

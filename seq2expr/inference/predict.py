@@ -23,6 +23,7 @@ from seq2expr.inference.device import autocast, model_state, resolve_device
 from seq2expr.inference.inputs import Inputs, as_array, as_module, batch_onehot, config_of, encode_for
 from seq2expr.inference.saved import SavedModel, SavedModelConfig, Scale, load_model
 from seq2expr.inference.shard import Shard, write_sidecar
+from seq2expr.progress import track
 
 
 def rc_forward(model: nn.Module, x: torch.Tensor, rc_average: bool) -> torch.Tensor:
@@ -77,7 +78,7 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
     dev = resolve_device(device, net)
     outs = []
     with model_state(net, dev), autocast(precision, dev):
-        for start in range(0, len(data), max(1, int(batch_size))):
+        for start in track(range(0, len(data), max(1, int(batch_size))), description="predict"):
             x = batch_onehot(data[start:start + batch_size], nv).to(dev)
             out = rc_forward(net, x, rc).float().cpu()
             outs.append(out[:, None] if out.ndim == 1 else out)
@@ -167,7 +168,7 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
 
     def chunks():
         start = 0
-        for ids, seqs, labels, source in parts():
+        for ids, seqs, labels, source in track(parts(), description="predict chunks"):
             end = start + len(ids)
             first = start
             if hi is not None:  # keep this shard's records [lo, hi) of the chunk [start, end)

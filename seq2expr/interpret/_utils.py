@@ -12,11 +12,14 @@ from collections.abc import Iterator
 
 import torch
 
+from seq2expr.progress import track
 
-def batches(n: int, batch_size: int) -> Iterator[slice]:
-    """Consecutive slices covering ``range(n)``."""
+
+def batches(n: int, batch_size: int, description: str | None = None) -> Iterator[slice]:
+    """Consecutive slices covering ``range(n)``; with a ``description``, counted by a progress bar."""
     batch_size = max(1, int(batch_size))
-    for i in range(0, n, batch_size):
+    starts = range(0, n, batch_size)
+    for i in starts if description is None else track(starts, description=description):
         yield slice(i, min(n, i + batch_size))
 
 

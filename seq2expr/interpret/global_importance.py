@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from seq2expr.inference import SavedModel, as_onehot, predict
+from seq2expr.progress import track
 
 
 def backgrounds(X: np.ndarray | torch.Tensor, n: int = 200, *, kind: str = "shuffle", seed: int = 0) -> np.ndarray:
@@ -74,7 +75,7 @@ def motif_effect(model: nn.Module | SavedModel, motifs: dict[str, np.ndarray], b
     """
     base = _score(model, bg, target, batch_size, device)
     rows = []
-    for name, pwm in motifs.items():
+    for name, pwm in track(motifs.items(), description="motif effects"):
         inst = motif_instances(pwm, len(bg), sample=sample, seed=seed)
         w = inst.shape[-1]
         pos_list = positions if positions is not None else [(bg.shape[-1] - w) // 2]
@@ -107,7 +108,7 @@ def pair_effect(model: nn.Module | SavedModel, motif_a: np.ndarray, motif_b: np.
     if spacings is None:
         spacings = range(0, L - pa - wa - wb + 1, 2)
     rows = []
-    for gap in spacings:
+    for gap in track(spacings, description="motif pair spacings"):
         pb = pa + wa + int(gap)
         if pb + wb > L:
             continue

@@ -28,7 +28,7 @@ def gradients(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, batc
     dev = resolve_device(device, model)
     out = np.empty(x.shape, dtype=np.float32)
     with model_state(model, dev):
-        for sl in batches(len(x), batch_size):
+        for sl in batches(len(x), batch_size, "saliency"):
             xb = x[sl].to(dev).requires_grad_(True)
             y = select_target(model(xb), target).sum()
             (g,) = torch.autograd.grad(y, xb)
@@ -73,7 +73,7 @@ def integrated_gradients(model: nn.Module | SavedModel, X: Inputs, *, target: in
     out = np.empty(x.shape, dtype=np.float32)
     delta = np.empty(len(x), dtype=np.float32)
     with model_state(model, dev):
-        for sl in batches(len(x), per):
+        for sl in batches(len(x), per, "integrated gradients"):
             xb, bb = x[sl].to(dev), base[sl].to(dev)
             a = alphas.to(dev)[None, :, None, None]
             path = (bb[:, None] + a * (xb - bb)[:, None]).reshape(-1, *xb.shape[1:]).requires_grad_(True)
@@ -124,7 +124,7 @@ def deep_lift_shap(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0,
                    device=dev, warning_threshold=float("inf"), only_warn=True).float().cpu()
     with model_state(model, dev), torch.no_grad():
         fx, fr = [], []
-        for sl in batches(len(x), max(1, batch_size // n_shuffles)):
+        for sl in batches(len(x), max(1, batch_size // n_shuffles), "DeepLIFT/SHAP check"):
             fx.append(select_target(model(x[sl].to(dev)), target).float().cpu())
             r = refs[sl].reshape(-1, *x.shape[1:]).to(dev)
             fr.append(select_target(model(r), target).float().cpu().reshape(-1, n_shuffles))

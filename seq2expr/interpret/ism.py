@@ -42,6 +42,7 @@ from seq2expr.inference import (
 )
 from seq2expr.inference.inputs import Inputs
 from seq2expr.interpret._utils import select_target
+from seq2expr.progress import track
 
 # modules acting on each length position independently (given eval mode)
 _POINTWISE_MODULES = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.ELU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh,
@@ -359,7 +360,7 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, start: int
                 warnings.warn(f"fast ISM unavailable ({type(err).__name__}: {err}); using plain batched ISM",
                               stacklevel=2)
         checked = False
-        for s0 in range(0, N, n_seq):
+        for s0 in track(range(0, N, n_seq), description="ISM"):
             xs = x[s0:s0 + n_seq].to(dev)
             n = len(xs)
             y_ref = select_target(fism.reference(xs) if fism is not None else model(xs), target)

@@ -63,18 +63,24 @@ def motif_logo(mat: np.ndarray, path: str | Path, *, kind: str = "pwm", title: s
 
 def pattern_vs_match(cwm: np.ndarray, match_pwm: np.ndarray | None, path: str | Path, *, offset: int = 0,
                      reverse: bool = False, title: str = "", match_title: str = "") -> Path:
-    """A pattern's CWM above its database match (aligned by Tomtom's offset and strand)."""
+    """A pattern's CWM above its database match (aligned by Tomtom's offset and strand).
+
+    The two logos share the x axis (positions only under the lower one) and a constrained layout keeps each
+    title clear of the logo above it.
+    """
     rows = 2 if match_pwm is not None else 1
     m = None
     if match_pwm is not None:
         m = np.asarray(match_pwm)[::-1, ::-1] if reverse else np.asarray(match_pwm)
     width = max(cwm.shape[1], (m.shape[1] + abs(offset)) if m is not None else 0)
-    fig, axes = plt.subplots(rows, 1, figsize=(max(3.0, width * 0.25), 1.5 * rows), squeeze=False)
+    longest = max(len(title), len(match_title) if m is not None else 0)
+    fig, axes = plt.subplots(rows, 1, figsize=(max(3.0, width * 0.25, longest * 0.075), 1.7 * rows), squeeze=False,
+                             sharex=True, layout="constrained")
     _draw(axes[0, 0], cwm, title, "contribution")
     axes[0, 0].set_xlim(-0.5 + min(0, -offset), width - 0.5)
     if m is not None:
         _draw(axes[1, 0], _ic_matrix(m), match_title, "bits", start=-offset)
-        axes[1, 0].set_xlim(axes[0, 0].get_xlim())
+        axes[0, 0].tick_params(labelbottom=False)
     return save_figure(fig, path)
 
 

@@ -26,6 +26,7 @@ from seq2expr.interpret import logos
 from seq2expr.interpret.gradients import attribute
 from seq2expr.interpret.modisco import Pattern, run_modisco, summary, to_meme
 from seq2expr.interpret.motifs import jaspar_motifs, match_motifs, read_meme, scan
+from seq2expr.progress import staged, step
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def _best_matches(matches: pd.DataFrame, max_q: float) -> pd.DataFrame:
     return best[best["q_value"] <= max_q]
 
 
+@staged(5, "interpret")  # predict, attribute, TF-MoDISco, Tomtom + scan, logos + global importance
 def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "deeplift_shap", n_top: int = 8,
                  taxon: str | None = "fungi", motifs_file: str | Path | None = None, max_seqs: int = 2000,
                  target: int | str = 0, n_shuffles: int = 10, seed: int = 0, max_q: float = 0.05,
@@ -93,11 +95,14 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
     log.info("explaining %d sequences with %s", len(x), method)
 
     pred = predict(saved, x, device=device)
+    step()
     attr, hyp = attribute(model, x, method=method, target=t, batch_size=batch_size, device=device,
                           n_shuffles=n_shuffles, seed=seed)
+    step()
     database = read_meme(motifs_file) if motifs_file else jaspar_motifs(taxon=taxon)
     log.info("TF-MoDISco on %d attribution maps", len(x))
     patterns: list[Pattern] = run_modisco(x, hyp, **(modisco_args or {}))
+    step()
     pat_pwms = {p.name: p.pwm for p in patterns}
     log.info("%d patterns; Tomtom against %d motifs (%s)", len(patterns), len(database),
              motifs_file or f"JASPAR CORE {taxon}")
@@ -105,6 +110,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
     best = _best_matches(matches, max_q)
     scan_set = {**pat_pwms, **{r.motif: database[r.motif] for r in best.itertuples()}}
     sites = scan(x, scan_set, threshold=1e-4, ids=ids)
+    step()
 
     out_dir = Path(out_dir)
     with atomic_path(out_dir, is_dir=True) as tmp:

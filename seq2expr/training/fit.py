@@ -5,6 +5,7 @@ Outputs under ``cfg.output_dir``:
 * ``config.yaml`` - the resolved run config (written first, so a crashed run can be repeated);
 * ``checkpoints/{best,last}.ckpt`` - Lightning training state, used only to resume (our own files);
 * ``logs/metrics.csv`` - per-epoch losses and validation metrics (CSVLogger);
+* ``training_curve.{tsv,png}`` - those per epoch as a table and a figure (:mod:`seq2expr.training.curve`);
 * ``model/`` - the exported model (safetensors + JSON, loadable without Lightning);
 * ``metrics.json``, ``scatter_{split}[_{target}].png`` (or ROC/PR curves), ``predictions_test.tsv``.
 
@@ -219,6 +220,7 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
     import lightning as L
 
     from seq2expr.models.registry import build_model
+    from seq2expr.training.curve import write_training_curve
     from seq2expr.training.module import SamplerEpochSync, SeqModule, monitor_metric
 
     t = cfg.train
@@ -265,6 +267,7 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
                 _merge_log(log_file, earlier)
     if not trainer.is_global_zero:  # the other DDP processes: rank 0 exports, evaluates and writes
         return model.cpu().eval(), {"seed": seed, "rank": trainer.global_rank}
+    write_training_curve(run_dir, monitor)
     best = Path(checkpoint.best_model_path or last)
     model.load_state_dict(_best_weights(best))
     score = checkpoint.best_model_score
@@ -378,6 +381,8 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
 def _train(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[Any]) -> Path:
     from seq2expr.data.prepare import prepare_data
     from seq2expr.evaluation import write_metrics
+    from seq2expr.training.curve import write_ensemble_curve
+    from seq2expr.training.module import monitor_metric
 
     out = Path(cfg.output_dir)
     zero = is_global_zero()  # other DDP processes re-run this function to train with rank 0, writing nothing
@@ -403,6 +408,8 @@ def _train(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[
     if not is_global_zero():
         return out / "model"
     ensemble = len(members) > 1 or bool(t.ensemble_seeds or t.ensemble_folds)
+    if ensemble:  # every member's curve in the run folder too
+        write_ensemble_curve(out, {d.name: d for _, _, d in _member_plan(cfg)}, monitor_metric(t.task))
     model = EnsembleAverage(members).eval() if ensemble else members[0]
 
     saved_config = SavedModelConfig(

@@ -30,6 +30,7 @@ import yaml
 
 from seq2expr.atomic import atomic_path, write_json, write_text
 from seq2expr.config import RunConfig, apply_overrides, dump_config
+from seq2expr.progress import progress_bar
 
 log = logging.getLogger(__name__)
 KINDS = ("log", "float", "int", "cat")
@@ -233,9 +234,12 @@ def tune(cfg: RunConfig, params: Mapping[str, str] | None = None, *, trials: int
 
     remaining = trials - _n_done(study)
     if remaining > 0:
-        study.optimize(objective, n_trials=remaining, catch=(ValueError, RuntimeError),
-                       timeout=None if timeout_minutes is None else 60 * timeout_minutes,
-                       callbacks=[lambda s, t: _write_outputs(s, cfg, space, out, monitor)])
+        # a bar of trials, unless Lightning shows each trial's own (progress=True)
+        with progress_bar(remaining, "tune trials", disable=progress) as advance:
+            study.optimize(objective, n_trials=remaining, catch=(ValueError, RuntimeError),
+                           timeout=None if timeout_minutes is None else 60 * timeout_minutes,
+                           callbacks=[lambda s, t: _write_outputs(s, cfg, space, out, monitor),
+                                      lambda s, t: advance(1)])
     summary = _write_outputs(study, cfg, space, out, monitor)
     summary["seconds_this_call"] = round(time.perf_counter() - started, 1)
     return summary

@@ -56,6 +56,7 @@ from seq2expr.data.genome.expression import (
 from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
 from seq2expr.data.genome.windows import WindowSpec, gene_windows
 from seq2expr.data.targets import TargetTransform, make_labels
+from seq2expr.progress import staged, step
 
 TARGET_BASE = {"none": "tpm", "log1p": "log_tpm", "log2p1": "log2_tpm", "log10p1": "log10_tpm"}
 TABLE_NAME = "genes"
@@ -66,6 +67,7 @@ def _sample_column(base: str, sample: str) -> str:
     return f"{base}_{re.sub(r'[^0-9A-Za-z_.-]+', '_', sample)}"
 
 
+@staged(3, "gene data set")  # annotation + expression, windows, table + files
 def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: str | Path | pd.DataFrame, *,
                        out: str | Path | None = None, windows: WindowSpec = WindowSpec(),
                        tss_bed: str | Path | None = None, tss_names: str | Path | None = None,
@@ -178,7 +180,9 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
         raise DataError(f"no genes left ({dropped}); check biotypes and that expression IDs match the annotation",
                         source=str(annotation))
 
+    step()
     seqs, padded = gene_windows(fa, genes, windows)
+    step()
     genes = genes.assign(sequence=seqs, padded=padded)
     report["padded_windows"] = int(padded.sum())
     if drop_padded:

@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from seq2expr.data.genome.fasta import Genome
+from seq2expr.progress import track
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,8 @@ def gene_window(genome: Genome, chrom: str, strand: str, tss: int, tts: int, spe
 def gene_windows(genome: Genome, genes: pd.DataFrame, spec: WindowSpec) -> tuple[list[str], np.ndarray]:
     """Windows for every row of ``genes`` (columns ``chrom, strand, tss, tts`` on the genome's names)."""
     seqs, padded = [], np.zeros(len(genes), dtype=bool)
-    for i, (chrom, strand, tss, tts) in enumerate(zip(genes["chrom"], genes["strand"], genes["tss"],
-                                                      genes["tts"], strict=True)):
+    rows = zip(genes["chrom"], genes["strand"], genes["tss"], genes["tts"], strict=True)
+    for i, (chrom, strand, tss, tts) in enumerate(track(rows, total=len(genes), description="gene windows")):
         seq, padded[i] = gene_window(genome, chrom, strand, int(tss), int(tts), spec)
         seqs.append(seq)
     return seqs, padded

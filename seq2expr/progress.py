@@ -1,0 +1,117 @@
+"""Progress bars on stderr (rich) for the long loops: prediction, evaluation, interpretation, ISM, genome
+windows, tuning.
+
+One switch for all of them: a bar shows only when stderr is a terminal, unless ``SEQ2EXPR_PROGRESS`` says
+otherwise (``0``/``off`` never, ``1``/``on`` always). A bar started while another one runs is added to the same
+display (nested loops, e.g. ``predict`` inside ISM) and removed when its loop ends. A bar is drawn only once its
+work has run for half a second and is cleared when it ends, and loops of one step show nothing, so the many
+small ``predict`` calls of a search neither flicker nor fill the terminal.
+
+``track(iterable)`` counts a loop's items; ``@staged(n, "name")`` gives a function of ``n`` stages a bar that
+its body moves with ``step()``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+ENV = "SEQ2EXPR_PROGRESS"
+DELAY = 0.5  # seconds before a bar is drawn
+_OFF, _ON = {"0", "off", "false", "no"}, {"1", "on", "true", "yes"}
+_active: list = []  # the one rich Progress on screen, while any bar runs
+_stages: list[Callable[[int], None]] = []  # advance() of the innermost @staged function running
+
+
+def enabled() -> bool:
+    """Whether bars are shown: ``SEQ2EXPR_PROGRESS`` if set, else whether stderr is a terminal."""
+    env = os.environ.get(ENV, "").strip().lower()
+    if env in _OFF:
+        return False
+    if env in _ON:
+        return True
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+@contextmanager
+def progress_bar(total: int | None, description: str, *, disable: bool = False) -> Iterator[Callable[[int], None]]:
+    """A bar of ``total`` steps for the duration of the ``with``; yields ``advance(n=1)``.
+
+    For loops whose steps are not an iterable's items (e.g. optuna trials reported through a callback).
+    """
+    if disable or not enabled() or (total is not None and total <= 1):
+        yield lambda n=1: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    outer = not _active
+    if outer:
+        bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        lock = threading.Lock()
+        state = {"done": False, "shown": False}
+
+        def show() -> None:  # after DELAY: quick calls (most predict() calls of a search) never draw
+            with lock:
+                if not state["done"]:
+                    bar.start()
+                    state["shown"] = True
+
+        timer = threading.Timer(DELAY, show)
+        timer.daemon = True
+        timer.start()
+        _active.append(bar)
+    bar = _active[0]
+    task = bar.add_task(description, total=total)
+    try:
+        yield lambda n=1: bar.advance(task, n)
+    finally:
+        if outer:
+            timer.cancel()
+            with lock:
+                state["done"] = True
+                if state["shown"]:
+                    bar.stop()
+            _active.clear()
+        else:
+            bar.remove_task(task)
+
+
+def track(iterable: Iterable[T], total: int | None = None, description: str = "working", *,
+          disable: bool = False) -> Iterator[T]:
+    """Yield the items of ``iterable`` while a bar counts them (``total`` defaults to ``len(iterable)``)."""
+    if total is None and hasattr(iterable, "__len__"):
+        total = len(iterable)  # type: ignore[arg-type]
+    with progress_bar(total, description, disable=disable) as advance:
+        for item in iterable:
+            yield item
+            advance(1)
+
+
+def staged(total: int, description: str) -> Callable[[F], F]:
+    """Decorate a function of ``total`` stages: a bar runs while it does, and :func:`step` advances it."""
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with progress_bar(total, description) as advance:
+                _stages.append(advance)
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    _stages.pop()
+        return wrapper  # type: ignore[return-value]
+    return decorate
+
+
+def step(n: int = 1) -> None:
+    """Mark ``n`` stages of the running :func:`staged` function done (nothing outside one)."""
+    if _stages:
+        _stages[-1](n)
