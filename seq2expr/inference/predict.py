@@ -55,6 +55,11 @@ def to_scale(raw: np.ndarray, config: SavedModelConfig, scale: Scale = "original
     return np.asarray(config.target_transform.inverse(raw), dtype=np.float32)
 
 
+# rows per forward pass on a CPU: big enough to keep the cores busy, small enough for the activations of a
+# LegNet/ResNet block to stay in cache (bench/results/models_speed.md)
+CPU_FORWARD_ROWS = 128
+
+
 @torch.inference_mode()
 def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
             device: str | torch.device | None = None, rc_average: bool | None = None, scale: Scale | None = None,
@@ -66,7 +71,8 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
     averaging unless asked). ``device`` and ``precision`` (``"32"``, ``"bf16"``, ``"16"``): see
     :mod:`seq2expr.inference.device`. The model is put back in its
     previous mode and device. A memmap is read one batch at a time; per batch there is one vectorised
-    one-hot and one forward pass (two with ``rc_average``).
+    one-hot, and forward passes (two with ``rc_average``) of at most :data:`CPU_FORWARD_ROWS` rows on a CPU,
+    where larger passes overflow the caches (LegNet runs ~1.7x slower per sequence at 512 rows than at 64).
     """
     cfg = config_of(model)
     net = as_module(model)
@@ -80,8 +86,9 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
     with model_state(net, dev), autocast(precision, dev):
         for start in track(range(0, len(data), max(1, int(batch_size))), description="predict"):
             x = batch_onehot(data[start:start + batch_size], nv).to(dev)
-            out = rc_forward(net, x, rc).float().cpu()
-            outs.append(out[:, None] if out.ndim == 1 else out)
+            for part in x.split(CPU_FORWARD_ROWS) if dev.type == "cpu" else (x,):
+                out = rc_forward(net, part, rc).float().cpu()
+                outs.append(out[:, None] if out.ndim == 1 else out)
     if outs:
         raw = torch.cat(outs).numpy()
     else:
