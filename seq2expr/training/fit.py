@@ -389,4 +389,7 @@ def _scale_note(saved_config: SavedModelConfig) -> str:
     if saved_config.task == "classification":
         return "labels 0/1 vs predicted probabilities"
     spec = saved_config.target_transform
-    return f"model scale (target transform {json.dumps(spec.to_dict())})" if spec else "original scale"
+    if spec is None or (spec.kind == "none" and not spec.standardize):
+        return "original scale (no target transform)"
+    return (f"original scale (as measured); model_scale: the model's scale (target transform "
+            f"{json.dumps(spec.to_dict())})")
