@@ -82,6 +82,27 @@ def print_metrics(report: dict, splits: list[str], title: str) -> None:
     console().print(table)
 
 
+def print_split_summary(summary: dict | None) -> None:
+    """Rows per split, and per split and value of each group column; the split warnings below it."""
+    from rich.table import Table
+
+    if not summary:
+        return
+    splits = list(summary["rows"])
+    table = Table(title="rows per split")
+    table.add_column("group")
+    for s in splits:
+        table.add_column(s, justify="right")
+    table.add_row("all", *[str(summary["rows"][s]) for s in splits])
+    for col, values in summary.get("by", {}).items():
+        for v, counts in values.items():
+            table.add_row(f"{col}={v}", *[str(counts[s]) for s in splits])
+    con = console()
+    con.print(table)
+    for w in summary.get("warnings", []):
+        con.print(f"[bold yellow]warning:[/bold yellow] {w}")
+
+
 def print_groups(result: dict) -> None:
     """Per-group headline metric tables (one per group column)."""
     from rich.table import Table

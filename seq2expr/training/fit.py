@@ -322,6 +322,7 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
     if t.task == "classification" and t.loss != "bce":
         raise ValueError("train.task=classification needs train.loss=bce")
     bundle = prepare_data(cfg.data, t.task)
+    split_summary = _split_summary(cfg, bundle)
     leakage = _leakage(bundle)
     members, infos, out_of_fold = [], [], []
     for seed, fold, run_dir in _member_plan(cfg):
@@ -349,7 +350,8 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
         n["valid"] = int(sum(len(rows) for _, rows in out_of_fold))  # out-of-fold rows
     report = {"output_dir": str(out), "model_dir": str(model_dir), "task": t.task,
               "target_names": list(bundle.target_names), "target_scale": _scale_note(saved_config),
-              "n": n, "valid_is_out_of_fold": bool(out_of_fold), "leakage": leakage, "fit": infos, **results}
+              "n": n, "valid_is_out_of_fold": bool(out_of_fold), "split_summary": split_summary, "leakage": leakage,
+              "fit": infos, **results}
     write_metrics(out / "metrics.json", report)
     return model_dir
 
@@ -362,6 +364,21 @@ def _member_plan(cfg: RunConfig) -> list[tuple[int, int | None, Path]]:
     if t.ensemble_seeds:
         return [(s, None, out / f"seed_{s}") for s in t.ensemble_seeds]
     return [(t.seed, None, out)]
+
+
+def _split_summary(cfg: RunConfig, bundle) -> dict[str, Any]:
+    """Rows per split and group value, logged (with a warning for a split that is a whole group nobody named)
+    before training starts, and kept for ``metrics.json``."""
+    from seq2expr.data.splits import format_split_summary, split_summary
+
+    d = cfg.data
+    fixed = [*(["valid"] if d.valid_path else []),
+             *(["test"] if d.test_path or ("split" in bundle.groups and d.split.method != "column") else [])]
+    summary = split_summary(bundle.splits, bundle.groups, d.split, fixed=fixed)
+    log.info("%s", "\n".join(format_split_summary(summary)))
+    for w in summary["warnings"]:
+        log.warning("split: %s", w)
+    return summary
 
 
 def _leakage(bundle) -> dict[str, Any]:
