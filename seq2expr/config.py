@@ -166,11 +166,20 @@ class TuneConfig(_Strict):
     prune_after_epochs: int = Field(2, ge=0)  # ... and not before this epoch
 
 
+class InterpretConfig(_Strict):
+    """Defaults of ``seq2expr interpret`` for this run's model (kept in the saved model's ``config.json``)."""
+
+    # JASPAR CORE taxonomic groups searched for matches: one ("plants"), several ("plants,vertebrates" or a
+    # list) or "all"; None: all. The names are checked when interpreting (seq2expr.interpret.motifs.TAXA).
+    taxon: str | list[str] | None = None
+
+
 class RunConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     tune: TuneConfig = Field(default_factory=TuneConfig)
+    interpret: InterpretConfig = Field(default_factory=InterpretConfig)
     output_dir: str = "runs/default"
 
     @model_validator(mode="after")

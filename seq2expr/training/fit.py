@@ -341,7 +341,7 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
                         n_targets=len(bundle.target_names)),
         data=cfg.data, train=t, target_names=list(bundle.target_names),
         target_transform=bundle.transform if t.task == "regression" else None, data_hash=bundle.data_hash,
-        windows=bundle.windows)
+        windows=bundle.windows, interpret=cfg.interpret)
     results = evaluate_splits(SavedModel(model, saved_config), bundle, cfg, out, out_of_fold=out_of_fold or None)
     saved_config.metrics = {s: results[s]["overall"] for s in ("valid", "test") if s in results}
     model_dir = save_model(out / "model", members if ensemble else model, saved_config)
