@@ -351,7 +351,7 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
     report = {"output_dir": str(out), "model_dir": str(model_dir), "task": t.task,
               "target_names": list(bundle.target_names), "target_scale": _scale_note(saved_config),
               "n": n, "valid_is_out_of_fold": bool(out_of_fold), "split_summary": split_summary, "leakage": leakage,
-              "fit": infos, **results}
+              "fit": infos, "threads": torch.get_num_threads(), **results}
     write_metrics(out / "metrics.json", report)
     return model_dir
 
