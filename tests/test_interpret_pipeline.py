@@ -242,6 +242,9 @@ def test_multi_taxon_match_names_tbp(tata_model, tmp_path):
     assert summary["n_matrices"] == sum(counts) == len(jaspar_motifs(taxon="plants,vertebrates"))
     html = (out / "report.html").read_text()
     assert all(f"{n} ({c} matrices)" in html for n, c in zip(names, counts, strict=True))
+    # every number says its scale: predictions as written by predict, effects on the network's output scale
+    assert summary["prediction_scale"] == summary["effect_scale"] == "original scale"
+    assert "Effects are changes of the prediction on the original scale" in html
     # the same patterns against plants alone: no TBP to name (the "no significant match")
     plants = match_motifs(read_meme(out / "patterns.meme"), jaspar_motifs(taxon="plants"), n_top=5)
     assert not plants["tf"].str.upper().isin(["TBP", "SPT15"]).any()

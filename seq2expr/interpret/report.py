@@ -132,7 +132,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
         seq_rows = []
         for k, i in enumerate(order):
             f = logos.attribution_logo(attr[i], img / f"seq_{k}.png", title=f"{ids[i]}  predicted {pred[i, t]:.3g} "
-                                       f"({_scale_label(cfg)})")
+                                       f"({_scale_label(cfg)}); attribution of the {_output_scale(cfg)}")
             seq_rows.append((ids[i], float(pred[i, t]), f.name))
         # patterns with their match
         pat_rows = []
@@ -158,7 +158,8 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
             gi_table = gi.motif_effect(saved, mot, bg, target=t, batch_size=batch_size, device=device)
             eff = gi_table.groupby("motif", sort=False)["effect"].mean()
             logos.bar_plot([k.split(" ", 1)[-1] for k in eff.index], list(eff.values), img / "gi_motifs.png",
-                           title="mean predicted change when inserted (both strands)")
+                           title="mean predicted change when inserted (both strands)",
+                           ylabel=f"mean change ({_output_scale(cfg)})")
             gi_imgs.append("gi_motifs.png")
             if len(mot) >= 2:
                 # strongest activator with the strongest repressor when there is one (e.g. an activator
@@ -171,6 +172,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
                                       device=device)
                 if len(pair):
                     logos.effect_plot(pair, img / "gi_pair.png", title=f"{na} + {nb} by spacing",
+                                      ylabel=f"change with both ({_output_scale(cfg)})",
                                       ref_lines={"A+B additive": float(pair["effect_a"].iloc[0]
                                                                        + pair["effect_b"].iloc[0])})
                     gi_imgs.append("gi_pair.png")
@@ -178,7 +180,8 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
         gi_table.to_csv(tmp / "global_importance.tsv", sep="\t", index=False)
 
         write_json(tmp / "summary.json", {
-            "model": cfg.model.name, "task": task, "prediction_scale": _scale_label(cfg), "target": names[t],
+            "model": cfg.model.name, "task": task, "prediction_scale": _scale_label(cfg),
+            "effect_scale": _output_scale(cfg), "target": names[t],
             "method": method,
             "n_sequences": len(x), "n_patterns": len(patterns),
             "matched_tfs": sorted(set(best["tf"])) if len(best) else [],
@@ -200,6 +203,15 @@ def _table(df: pd.DataFrame) -> str:
 def _scale_label(cfg) -> str:
     """What the ranked predictions are: probabilities, or values on the measured scale."""
     return "probability" if cfg.task == "classification" else "original scale"
+
+
+def _output_scale(cfg) -> str:
+    """What attributions and global-importance effects are measured on: the network's output scale."""
+    if cfg.task == "classification":
+        return "logit"
+    from seq2expr.evaluation.evaluate import model_scale_label
+
+    return model_scale_label(cfg) or "original scale"
 
 
 def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: Sequence,
@@ -234,6 +246,7 @@ def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: S
             parts.append(_table(top.drop(columns=["pattern", "motif"])))
     parts.append("<h2>Global importance</h2>")
     if gi_imgs:
+        parts.append(f"<p>Effects are changes of the prediction on the {e(_output_scale(cfg))}.</p>")
         parts += [f"<img src='img/{e(f)}'>" for f in gi_imgs]
         parts.append(_table(gi_table))
     else:
