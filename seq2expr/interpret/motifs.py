@@ -17,6 +17,7 @@ import pandas as pd
 
 from seq2expr.atomic import atomic_path
 from seq2expr.data.errors import DataError
+from seq2expr.interpret._utils import keep_torch_threads
 
 # JASPAR CORE taxonomic groups (tax_group); "all" takes every CORE matrix
 TAXA = ("fungi", "plants", "vertebrates", "insects", "nematodes", "urochordates", "cnidaria", "diatoms",
@@ -202,7 +203,8 @@ def match_motifs(patterns: dict[str, np.ndarray], database: dict[str, np.ndarray
     Q = [np.asarray(v, dtype=np.float64) for v in patterns.values()]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        p, _scores, offsets, overlaps, strands = tomtom(Q, T, n_jobs=1)
+        with keep_torch_threads():
+            p, _scores, offsets, overlaps, strands = tomtom(Q, T, n_jobs=1)
     rows = []
     n_db = len(T)
     for qi, qname in enumerate(patterns):
@@ -234,7 +236,8 @@ def scan(sequences: np.ndarray, motifs: dict[str, np.ndarray], *, threshold: flo
     x = np.asarray(sequences, dtype=np.float32)
     if not motifs or len(x) == 0:
         return pd.DataFrame(columns=cols)
-    hits = fimo({k: np.asarray(v, dtype=np.float64) for k, v in motifs.items()}, x, threshold=threshold)
+    with keep_torch_threads():
+        hits = fimo({k: np.asarray(v, dtype=np.float64) for k, v in motifs.items()}, x, threshold=threshold)
     frames = [h for h in hits if len(h)]
     if not frames:
         return pd.DataFrame(columns=cols)
