@@ -127,7 +127,9 @@ def run_config(task: str, model: str, table: Path, work: Path, args, tag: str):
         "model": {"name": name, "params": params},
         "train": {"task": task, "loss": "bce" if task == "classification" else "mse", "epochs": args.epochs,
                   "batch_size": 64, "lr": 2e-3, "early_stopping_patience": 3, "seed": 0, "threads": args.threads,
-                  "max_time_minutes": args.max_minutes, "rc_augment": True, "rc_average": True},
+                  "max_time_minutes": args.max_minutes,
+                  # dual: the reverse complement would swap its TSS and TTS segments (refused by RunConfig)
+                  "rc_augment": name != "dual", "rc_average": name != "dual"},
         "output_dir": str(work / "runs" / f"{task}_{tag}"),
     })
 

@@ -184,11 +184,20 @@ class TuneConfig(_Strict):
     prune_after_epochs: int = Field(2, ge=0)  # ... and not before this epoch
 
 
+class InterpretConfig(_Strict):
+    """Defaults of ``seq2expr interpret`` for this run's model (kept in the saved model's ``config.json``)."""
+
+    # JASPAR CORE taxonomic groups searched for matches: one ("plants"), several ("plants,vertebrates" or a
+    # list) or "all"; None: all. The names are checked when interpreting (seq2expr.interpret.motifs.TAXA).
+    taxon: str | list[str] | None = None
+
+
 class RunConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     tune: TuneConfig = Field(default_factory=TuneConfig)
+    interpret: InterpretConfig = Field(default_factory=InterpretConfig)
     output_dir: str = "runs/default"
 
     @model_validator(mode="after")
@@ -201,6 +210,19 @@ class RunConfig(_Strict):
             bad = [f for f in folds if not 0 <= f < k]
             if bad:
                 raise ValueError(f"train.ensemble_folds {bad} outside 0..{k - 1} (data.split.folds={k})")
+        return self
+
+    @model_validator(mode="after")
+    def _check_dual_strands(self) -> RunConfig:
+        """Refuse reverse-complement augmentation/averaging for ``dual``: the reverse complement of
+        ``segment 1 | spacer | segment 2`` puts segment 2 into branch 1, so each branch would see the other's
+        segment half of the time (training) or in the averaged prediction."""
+        if self.model.name == "dual":
+            on = [k for k in ("rc_augment", "rc_average") if getattr(self.train, k)]
+            if on:
+                raise ValueError(f"model dual reads two segments in a fixed order, and {' and '.join(on)} would swap "
+                                 f"them (the reverse complement puts segment 2 first): set "
+                                 f"{' and '.join(f'train.{k}=false' for k in on)}")
         return self
 
 

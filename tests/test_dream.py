@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,9 @@ from seq2expr.evaluation.dream import (
     snv_pairs_from_sequences,
 )
 
-MIRROR = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+# the real-data mirror: $SEQ2EXPR_DATA_MIRROR, else ../shared/data (as the conftest `mirror` fixture)
+MIRROR = Path(os.environ.get("SEQ2EXPR_DATA_MIRROR")
+              or Path(__file__).resolve().parents[2] / "shared" / "data").resolve()
 
 
 def test_pair_metric_scores_differences_not_levels():

@@ -60,3 +60,24 @@ def test_dual_learns_segment_specific_motifs(tmp_path):
     real = run("expression")
     control = run("shuffled")
     assert real > 0.7 and real > control + 0.5, (real, control)
+
+
+def test_dual_refuses_reverse_complement_strands(tmp_path):
+    """The default rc_augment/rc_average would swap dual's segments: refused with one line, exit code 2."""
+    import pytest
+    from typer.testing import CliRunner
+
+    from seq2expr.cli.main import app
+
+    for on in (["train.rc_average=false"], ["train.rc_augment=false"], []):
+        with pytest.raises(ValueError, match="would swap"):
+            load_config(None, ["model.name=dual", *on])
+    cfg = load_config(None, ["model.name=dual", "train.rc_augment=false", "train.rc_average=false"])
+    assert not cfg.train.rc_augment and not cfg.train.rc_average
+    assert load_config(None, ["model.name=cnn"]).train.rc_augment  # other models keep the default
+    codes, y = _two_segment_set(40, seed=0)
+    pd.DataFrame({"sequence": decode(codes), "expression": y}).to_csv(tmp_path / "t.tsv", sep="\t", index=False)
+    res = CliRunner().invoke(app, ["train", "table", "--set", f"data.path={tmp_path / 't.tsv'}", "--set",
+                                   "model.name=dual", "--set", f"output_dir={tmp_path / 'run'}"])
+    assert res.exit_code == 2 and "would swap" in res.output and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "run" / "model").exists()

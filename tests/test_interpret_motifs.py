@@ -71,3 +71,21 @@ def test_scan_finds_planted_site(fungi):
     on_target = hits[(hits.seq_index == 2) & (hits.start == 30)]
     assert len(on_target) >= 1 and on_target["p_value"].min() < 1e-5
     assert set(hits.columns) >= {"motif", "tf", "sequence", "start", "end", "strand", "p_value"}
+
+
+def test_tomtom_leaves_torch_thread_count_alone(fungi):
+    """numba (Tomtom, FIMO, TF-MoDISco) shares OpenMP with torch: without care it reset 1 thread to 2 mid-demo."""
+    import torch
+
+    from seq2expr.interpret.motifs import match_motifs, scan
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        some = dict(list(fungi.items())[:3])
+        match_motifs(some, fungi, n_top=1)
+        assert torch.get_num_threads() == 1
+        scan(np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (5, 60))].transpose(0, 2, 1), some)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

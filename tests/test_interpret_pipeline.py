@@ -139,18 +139,21 @@ def test_cli_interpret(trained, tmp_path):
     from seq2expr.cli.main import app
 
     db = jaspar_motifs(taxon="fungi")
-    own = write_meme({k: v for k, v in db.items() if k.split()[-1] in ("REB1", "GCN4")}, tmp_path / "own.meme")
+    own = write_meme({k: v for k, v in db.items() if k.split()[-1] == "REB1"}, tmp_path / "own.meme")
+    own2 = write_meme({k: v for k, v in db.items() if k.split()[-1] == "GCN4"}, tmp_path / "own2.meme")
     out = tmp_path / "cli_report"
     table = pd.read_csv(trained["root"] / "test.tsv", sep="\t").rename(columns={"id": "name", "sequence": "Seq"})
     table.to_csv(tmp_path / "renamed.tsv", sep="\t", index=False)  # a table with its own column names
     res = CliRunner().invoke(app, ["interpret", str(trained["root"] / "reg"), str(tmp_path / "renamed.tsv"),
                                    "-o", str(out), "--method", "saliency", "--n", "60", "--threads", "1",
-                                   "--motifs", str(own), "--sequence-column", "Seq", "--id-column", "name"])
+                                   "--motifs", str(own), "--motifs", str(own2), "--sequence-column", "Seq",
+                                   "--id-column", "name"])
     assert res.exit_code == 0, res.output
     assert set(np.load(out / "attributions.npz")["ids"]) <= set(table["name"].astype(str))
     assert (out / "report.html").is_file() and "own.meme" in (out / "report.html").read_text()
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["n_sequences"] == 60 and summary["database"].endswith("own.meme")
+    assert summary["n_sequences"] == 60  # several MEME files, each named with its size, and no JASPAR
+    assert summary["collections"] == [{"name": str(own), "n_matrices": 1}, {"name": str(own2), "n_matrices": 1}]
     assert set(summary["matched_tfs"]) <= {"REB1", "GCN4"}  # only the user's motifs can match
     bad = CliRunner().invoke(app, ["interpret", str(trained["root"] / "reg"), str(tmp_path / "missing.tsv"),
                                    "-o", str(tmp_path / "x")])
@@ -168,7 +171,7 @@ def test_no_motif_gives_clear_message(caplog):
     from seq2expr.interpret.report import _html
 
     cfg = SavedModelConfig(model={"name": "m", "seq_len": L}, target_names=["y"])
-    page = _html(cfg, "y", "saliency", 30, [], [], pd.DataFrame(), [], None, "fungi")
+    page = _html(cfg, "y", "saliency", 30, [], [], pd.DataFrame(), [], "JASPAR2026 CORE fungi (193 matrices)")
     assert "No motif found" in page
 
 
@@ -203,3 +206,49 @@ def test_report_ranks_by_the_numbers_predict_writes(trained, tmp_path):
     np.testing.assert_allclose([float(t[1]) for t in top], expected.to_numpy(), rtol=1e-3)
     raw = trained["model"](torch.from_numpy(data["onehot"].astype(np.float32)))[:, 0].detach().numpy()
     assert not np.allclose(np.expm1(raw * 2.0 + 1.0), data["predictions"][:, 0], rtol=1e-3)  # strands averaged
+
+
+@pytest.fixture(scope="module")
+def tata_model(tmp_path_factory):
+    """A model of a TATA-planted set (TBP, MA0108.3, the strongest activator), saved with the run's
+    interpretation default ``interpret.taxon: plants,vertebrates`` (as a plant model's config would say)."""
+    torch.set_num_threads(1)
+    table, _ = make_synthetic(n=3000, length=L, seed=2, interaction=None, p_present=0.5, noise_sd=0.2,
+                              position=(1.0, 1.0), motifs=[MotifSpec("TBP", "MA0108.3", 2.0),
+                                                           MotifSpec("REB1", "MA0363.3", 1.0)])
+    x = one_hot(encode(table["sequence"].tolist()))
+    y = torch.tensor(table["expression"].to_numpy(), dtype=torch.float32)[:, None]
+    model = _train(x[:2500], y[:2500], torch.nn.functional.mse_loss)
+    root = tmp_path_factory.mktemp("tata")
+    save_model(root / "model", model, {"model": {"name": "interp_test_scanner", "params": PARAMS, "seq_len": L,
+                                                 "n_targets": 1}, "task": "regression",
+                                       "target_names": ["expression"], "interpret": {"taxon": "plants,vertebrates"}})
+    table.iloc[2500:].to_csv(root / "test.tsv", sep="\t", index=False)
+    return root
+
+
+def test_multi_taxon_match_names_tbp(tata_model, tmp_path):
+    """JASPAR CORE plants has no TBP matrix (TBP is MA0108.3 under vertebrates): the run's default taxa
+    plants + vertebrates name the planted TATA box, and the report says which collections were searched."""
+    from seq2expr.interpret.motifs import match_motifs, read_meme
+
+    out = write_report(tata_model / "model", tata_model / "test.tsv", tmp_path / "rep", method="saliency",
+                       max_seqs=400, n_top=2, n_background=40).parent  # no taxon: the run's interpret.taxon
+    summary = json.loads((out / "summary.json").read_text())
+    assert "TBP" in summary["matched_tfs"], summary["matched_tfs"]
+    names = [c["name"] for c in summary["collections"]]
+    assert names == ["JASPAR2026 CORE plants", "JASPAR2026 CORE vertebrates"]
+    counts = [c["n_matrices"] for c in summary["collections"]]
+    assert summary["n_matrices"] == sum(counts) == len(jaspar_motifs(taxon="plants,vertebrates"))
+    html = (out / "report.html").read_text()
+    assert all(f"{n} ({c} matrices)" in html for n, c in zip(names, counts, strict=True))
+    # every number says its scale: predictions as written by predict, effects on the network's output scale
+    assert summary["prediction_scale"] == summary["effect_scale"] == "original scale"
+    assert "Effects are changes of the prediction on the original scale" in html
+    # the same patterns against plants alone: no TBP to name (the issue's "no significant match")
+    plants = match_motifs(read_meme(out / "patterns.meme"), jaspar_motifs(taxon="plants"), n_top=5)
+    assert not plants["tf"].str.upper().isin(["TBP", "SPT15"]).any()
+    everything = jaspar_motifs(taxon="all")
+    assert "MA0108.3 TBP" in everything and "MA0386.2 SPT15" in everything
+    with pytest.raises(ValueError, match="martians"):
+        jaspar_motifs(taxon="plants,martians")

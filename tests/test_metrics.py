@@ -174,3 +174,48 @@ def test_plots(tmp_path, reg_data, cls_data):
     paths = plot_predictions(np.column_stack([y, y]), np.column_stack([p, p]), "regression", tmp_path, "test",
                              ["a", "b/c"])
     assert [q.name for q in paths] == ["scatter_test_a.png", "scatter_test_b_c.png"]
+
+
+def test_score_reports_the_original_scale_and_labels_the_model_scale(tmp_path, monkeypatch):
+    """Metrics are on the scale of predictions.tsv (measured), the model's z-scored log scale comes labelled,
+    every plot axis names its scale, and the overall n counts sequences, not sequences x targets."""
+    from seq2expr.data.targets import TargetTransform
+    from seq2expr.evaluation import plots
+    from seq2expr.evaluation.evaluate import score
+    from seq2expr.inference import SavedModelConfig
+
+    rng = np.random.default_rng(0)
+    measured = rng.lognormal(2.0, 1.0, size=(300, 2))
+    measured[:10, 1] = np.nan  # a missing value of the second target
+    tf = TargetTransform("log1p", True).fit(measured[~np.isnan(measured).any(axis=1)])
+    y = tf.apply(measured)
+    raw = (y + rng.normal(0, 0.5, y.shape)).astype(np.float32)  # model outputs on the model scale
+    cfg = SavedModelConfig(model={"name": "cnn", "seq_len": 30, "n_targets": 2}, target_names=["a", "b"],
+                           target_transform=tf)
+    labels = {}
+    real_save = plots._save
+
+    def keep_labels(fig, path):
+        ax = fig.axes[0]
+        labels[path.name] = (ax.get_xlabel(), ax.get_ylabel())
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep_labels)
+    m, _ = score(cfg, raw, y, ids=np.arange(300).astype(str), measured=measured, name="test", out_dir=tmp_path,
+                 n_boot=10)
+    pred = tf.inverse(raw)
+    ok = ~np.isnan(measured[:, 0])
+    assert m["scale"] == "original scale"
+    assert m["per_target"]["a"]["mse"] == pytest.approx(mean_squared_error(measured[ok, 0], pred[ok, 0]), rel=1e-4)
+    assert m["model_scale"]["scale"] == "model scale (log1p, then z-scored with the training rows' mean/std)"
+    assert m["model_scale"]["per_target"]["a"]["mse"] == pytest.approx(mean_squared_error(y[:, 0], raw[:, 0]),
+                                                                       rel=1e-4)
+    assert m["overall"]["mse"] > 5 * m["model_scale"]["overall"]["mse"]  # the two scales really differ here
+    assert m["overall"]["n"] == 300 and m["per_target"]["b"]["n"] == 290  # not 590
+    table = np.loadtxt(tmp_path / "predictions.tsv", skiprows=1, usecols=(1, 2, 3, 4))
+    assert np.allclose(table[:, 1], pred[:, 0], rtol=1e-4)  # predictions.tsv: the scale the metrics are on
+    assert labels["scatter_test_a.png"] == ("measured (original scale)", "predicted (original scale)")
+    # no transform: no model-scale block, and the plain label
+    plain = SavedModelConfig(model={"name": "cnn", "seq_len": 30, "n_targets": 1})
+    m1, _ = score(plain, raw[:, :1], y[:, :1], ids=np.arange(300).astype(str), n_boot=0)
+    assert "model_scale" not in m1 and m1["scale"] == "original scale"

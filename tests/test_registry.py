@@ -14,7 +14,9 @@ import pytest
 from seq2expr.data.errors import DataError
 from seq2expr.data.registry import MIRROR_ENV, fetch, get_entry, list_datasets, load_dataset, sha256_file
 
-MIRROR = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+# the real-data mirror: $SEQ2EXPR_DATA_MIRROR, else ../shared/data (as the conftest `mirror` fixture)
+MIRROR = Path(os.environ.get("SEQ2EXPR_DATA_MIRROR")
+              or Path(__file__).resolve().parents[2] / "shared" / "data").resolve()
 needs_mirror = pytest.mark.skipif(not (MIRROR / "dream2022").is_dir(), reason="data mirror absent")
 
 

@@ -15,6 +15,7 @@ from seq2expr.data.splits import (
     SPLITS,
     check_splits,
     column_split,
+    format_split_summary,
     group_kfold,
     group_split,
     ids_split,
@@ -24,6 +25,7 @@ from seq2expr.data.splits import (
     random_split,
     similarity_clusters,
     similarity_split,
+    split_summary,
 )
 
 
@@ -272,7 +274,8 @@ def test_test_by_species_validation_by_chromosome():
     codes = np.zeros((len(species), 20), np.uint8)
     ids = np.arange(len(species)).astype(str)
     with pytest.raises(DataError, match=r"no group left for training.*'test': \['osa'\].*valid_group_column"):
-        make_splits(SplitConfig(method="group", group_column="species", test_groups=["osa"]), codes, ids, groups)
+        make_splits(SplitConfig(method="group", group_column="species", test_groups=["osa"], valid_groups=["ath"]),
+                    codes, ids, groups)
     cfg = SplitConfig(method="group", group_column="species", test_groups=["osa"], valid_group_column="chromosome",
                       valid_fraction=0.2, seed=3)
     s = make_splits(cfg, codes, ids, groups)
@@ -286,3 +289,51 @@ def test_test_by_species_validation_by_chromosome():
     assert all(set(species[f["test"]]) == {"osa"} for f in folds)
     with pytest.raises(ValueError, match="valid_group_column"):
         SplitConfig(method="random", valid_group_column="chromosome")
+
+
+def _three_species(n_per: int = 300, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    species = np.repeat(np.array(["A", "B", "C"]), n_per)
+    codes = rng.integers(0, 4, (len(species), 60)).astype(np.uint8)
+    return species, codes, np.arange(len(species)).astype(str)
+
+
+def test_group_test_validates_inside_the_training_groups():
+    """The issue's case: test = species C; validation is valid_fraction of A and B (similarity-aware), not all of B."""
+    species, codes, ids = _three_species()
+    codes[1] = codes[0]  # a near-copy pair in the training species stays on one side
+    cfg = SplitConfig(method="group", group_column="species", test_groups=["C"], valid_fraction=0.1, seed=0)
+    s = make_splits(cfg, codes, ids, {"species": species})
+    _assert_partition(s, len(species))
+    assert set(species[s["test"]]) == {"C"} and (species == "C").sum() == len(s["test"])
+    assert set(species[s["valid"]]) == set(species[s["train"]]) == {"A", "B"}
+    assert len(s["valid"]) == pytest.approx(60, abs=3)  # 10% of the 600 training-species rows
+    assert (0 in s["valid"]) == (1 in s["valid"])
+    summary = split_summary(s, {"species": species}, cfg)
+    assert summary["warnings"] == [] and summary["by"]["species"]["B"]["train"] > 250
+    assert summary["rows"] == {"train": len(s["train"]), "valid": len(s["valid"]), "test": 300}
+    lines = format_split_summary(summary)
+    assert lines[0] == f"split summary: train {len(s['train'])}, valid {len(s['valid'])}, test 300"
+    assert any(line.split()[0] == "species=C" and line.split()[1:] == ["0", "0", "300"] for line in lines)
+    # named validation groups are still honoured, and then no warning either
+    named = cfg.model_copy(update={"valid_groups": ["B"]})
+    s = make_splits(named, codes, ids, {"species": species})
+    assert set(species[s["valid"]]) == {"B"} and split_summary(s, {"species": species}, named)["warnings"] == []
+
+
+def test_split_summary_warns_about_a_whole_group_nobody_named():
+    species, codes, ids = _three_species()
+    cfg = SplitConfig(method="group", group_column="species", test_fraction=0.3, seed=0)  # test drawn, not named
+    s = make_splits(cfg, codes, ids, {"species": species})
+    (held,) = set(species[s["test"]])
+    (warning,) = split_summary(s, {"species": species}, cfg)["warnings"]
+    assert f"test split is the whole of species {held} (300 rows)" in warning and "split.test_groups" in warning
+    # the old behaviour (validation = a whole other species), seen through the summary of a hand-made split
+    rows = np.arange(len(species))
+    old = {"train": rows[species == "A"], "valid": rows[species == "B"], "test": rows[species == "C"]}
+    (warning,) = split_summary(old, {"species": species}, cfg.model_copy(update={"test_groups": ["C"]}))["warnings"]
+    assert "valid split is the whole of species B" in warning and "valid_fraction" in warning
+    # a random split is no whole group; a split fixed by a file is the user's own
+    s = make_splits(SplitConfig(method="random"), codes, ids, {"species": species})
+    assert split_summary(s, {"species": species}, SplitConfig(method="random"))["warnings"] == []
+    assert split_summary(old, {"species": species}, None, fixed=["valid", "test"])["warnings"] == []

@@ -306,6 +306,12 @@ def test_multi_task_with_standardised_targets(data_dir, tmp_path):
     for name in ("expression", "active"):  # inverse transform applied: same location and scale as measured
         t, p = pred[f"{name}_target"], pred[f"{name}_prediction"]
         assert abs(p.mean() - t.mean()) < 0.3 * t.std() and 0.4 < p.std() / t.std() < 1.5
+        # the metrics are on that scale too (the z-scored one is reported beside them, labelled)
+        assert per[name]["mse"] == pytest.approx(float(((t - p) ** 2).mean()), rel=1e-3)
+        assert per[name]["mae"] == pytest.approx(float((t - p).abs().mean()), rel=1e-3)
+    assert metrics["scale"] == "original scale" and "z-scored" in metrics["model_scale"]["scale"]
+    assert set(metrics["model_scale"]["per_target"]) == {"expression", "active"}
+    assert metrics["overall"]["n"] == len(pred)  # sequences, not sequences x targets
     n = predict_file(model_dir, data_dir / "data.tsv", tmp_path / "p.tsv", id_column="id")
     assert n == 1200 and list(pd.read_csv(tmp_path / "p.tsv", sep="\t").columns) == ["id", "expression", "active"]
 

@@ -87,18 +87,45 @@ def print_metrics(report: dict, splits: list[str], title: str) -> None:
     cols = [(s, report[s]) for s in splits if isinstance(report.get(s), dict) and "overall" in report[s]]
     if not cols:
         return
-    table = Table(title=title)
+    scale = cols[0][1].get("scale")
+    model = [(r.get("model_scale") or {}) for _, r in cols]
+    caption = f"[model scale] = {model[0]['scale']}" if model[0].get("scale") else None
+    table = Table(title=f"{title}\n{scale}" if scale else title, caption=caption)
     table.add_column("metric")
     for split, _ in cols:
         table.add_column(split, justify="right")
     for key in cols[0][1]["overall"]:
         table.add_row(key, *[fmt(r["overall"].get(key)) for _, r in cols])
+    if caption:  # errors depend on the scale: the model's too, labelled
+        for key in ("mse", "mae"):
+            table.add_row(f"{key} [model scale]", *[fmt((m.get("overall") or {}).get(key)) for m in model])
     ci = cols[0][1].get("ci") or {}
     if ci:
         level = int(round(100 * ci.get("level", 0.95)))
         bounds = [(r.get("ci") or {}) for _, r in cols]
         table.add_row(f"{ci['metric']} {level}% CI", *[f"{fmt(b.get('lo'))}-{fmt(b.get('hi'))}" for b in bounds])
     console().print(table)
+
+
+def print_split_summary(summary: dict | None) -> None:
+    """Rows per split, and per split and value of each group column; the split warnings below it."""
+    from rich.table import Table
+
+    if not summary:
+        return
+    splits = list(summary["rows"])
+    table = Table(title="rows per split")
+    table.add_column("group")
+    for s in splits:
+        table.add_column(s, justify="right")
+    table.add_row("all", *[str(summary["rows"][s]) for s in splits])
+    for col, values in summary.get("by", {}).items():
+        for v, counts in values.items():
+            table.add_row(f"{col}={v}", *[str(counts[s]) for s in splits])
+    con = console()
+    con.print(table)
+    for w in summary.get("warnings", []):
+        con.print(f"[bold yellow]warning:[/bold yellow] {w}")
 
 
 def print_groups(result: dict) -> None:

@@ -17,9 +17,12 @@ def interpret_cmd(
     input: str = typer.Argument(..., help="Sequences: a TSV/CSV/parquet/FASTA file or DATASET:SPLIT."),
     output: Path = typer.Option(..., "-o", "--output", help="Report folder (written atomically)."),
     method: str = typer.Option("deeplift_shap", "--method", help="deeplift_shap | ism | saliency."),
-    taxon: str = typer.Option("fungi", "--taxon", help="JASPAR CORE taxon: fungi, plants, vertebrates, "
-                                                       "insects, nematodes, urochordates."),
-    motifs: Path | None = typer.Option(None, "--motifs", help="MEME file to match against instead of JASPAR."),
+    taxon: str | None = typer.Option(None, "--taxon", help="JASPAR CORE taxonomic group(s) to match against: fungi, "
+                                     "plants, vertebrates, insects, nematodes, urochordates..., several "
+                                     "comma-separated (plants,vertebrates), or all. Default: the run's "
+                                     "interpret.taxon, else all (none with --motifs)."),
+    motifs: list[Path] = typer.Option(None, "--motifs", help="MEME file to match against instead of JASPAR "
+                                      "(repeatable; with --taxon, both are searched)."),
     max_seqs: int = typer.Option(2000, "--n", "--max-seqs",
                                  help="Explain at most this many sequences (a seeded random subset)."),
     n_top: int = typer.Option(8, "--n-top", help="Top-predicted sequences shown with attribution logos."),
@@ -46,7 +49,7 @@ def interpret_cmd(
         spec = parse_dataset_spec(input)
         inputs = load_split(spec) if spec else Path(input)
         path = write_report(model_dir, inputs, output, method=method, n_top=n_top, taxon=taxon,
-                            sequence_column=sequence_column, id_column=id_column, motifs_file=motifs,
+                            sequence_column=sequence_column, id_column=id_column, motifs_file=list(motifs or []),
                             max_seqs=max_seqs, target=int(target) if target.isdigit() else target,
                             n_shuffles=n_shuffles, seed=seed, device=device)
     typer.echo(f"report: {path}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import console, fmt, print_challenge, print_metrics, user_errors
+from seq2expr.cli.common import console, fmt, print_challenge, print_metrics, print_split_summary, user_errors
 
 CONFIG_HELP = "Run config YAML, or the name of a shipped config (seq2expr configs list)."
 SET_HELP = "Override a config value: key.sub=value (repeatable)."
@@ -30,6 +30,7 @@ def train_cmd(
         return
     out = Path(cfg.output_dir)
     report = read_metrics(out / "metrics.json")
+    print_split_summary(report.get("split_summary"))
     print_metrics(report, ["valid", "test"], f"{cfg.model.name} on {cfg.data.dataset or cfg.data.path}")
     if report.get("challenge"):
         print_challenge(report["challenge"])

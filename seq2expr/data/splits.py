@@ -479,18 +479,30 @@ def _group_column(cfg: SplitConfig, groups: Mapping[str, np.ndarray], name: str 
     return np.asarray(groups[col])
 
 
-def _group_split(cfg: SplitConfig, groups: Mapping[str, np.ndarray], pool: np.ndarray, has_test: bool,
-                 test_fraction: float) -> dict[str, np.ndarray]:
-    """Method ``group`` over the rows ``pool`` (local indices): test and validation groups of ``group_column``,
-    or, with ``valid_group_column``, test groups of ``group_column`` and validation groups of the other."""
+def _group_split(cfg: SplitConfig, codes: np.ndarray, groups: Mapping[str, np.ndarray], pool: np.ndarray,
+                 has_test: bool, test_fraction: float) -> dict[str, np.ndarray]:
+    """Method ``group`` over the rows ``pool`` (local indices): test groups of ``group_column`` (``test_groups``,
+    else drawn by ``test_fraction``), then validation inside the remaining (training) groups:
+
+    * ``valid_groups`` (without ``valid_group_column``): those groups of ``group_column``;
+    * ``valid_group_column``: groups of that column (``valid_groups``, else drawn by ``valid_fraction``);
+    * otherwise ``valid_fraction`` of the training groups' rows, drawn by similarity clusters, so that a second
+      species (say) is trained on rather than silently made the validation set.
+    """
     col = _group_column(cfg, groups)[pool]
     test_groups = None if has_test else cfg.test_groups
-    if not cfg.valid_group_column:
+    if cfg.valid_groups and not cfg.valid_group_column:
         return group_split(col, cfg.valid_groups, test_groups, cfg.valid_fraction, test_fraction, cfg.seed)
     outer = group_split(col, None, test_groups, 0.0, test_fraction, cfg.seed)
     rest = outer["train"]
-    inner = group_split(_group_column(cfg, groups, "valid_group_column")[pool][rest], cfg.valid_groups, None,
-                        cfg.valid_fraction, 0.0, cfg.seed)
+    if cfg.valid_group_column:
+        inner = group_split(_group_column(cfg, groups, "valid_group_column")[pool][rest], cfg.valid_groups, None,
+                            cfg.valid_fraction, 0.0, cfg.seed)
+    elif cfg.valid_fraction > 0:
+        inner = similarity_split(codes, cfg.valid_fraction, 0.0, cfg.seed, rows=pool[rest], k=cfg.similarity_k,
+                                 max_mismatch_fraction=cfg.max_mismatch_fraction)
+    else:
+        inner = {"train": np.arange(len(rest)), "valid": np.zeros(0, np.int64)}
     return _as_split(rest[inner["train"]], rest[inner["valid"]], outer["test"])
 
 
@@ -570,7 +582,7 @@ def make_splits(cfg: SplitConfig, codes: np.ndarray, ids: np.ndarray, groups: Ma
     elif method == "random":
         split = _lift(random_split(len(pool), cfg.valid_fraction, test_fraction, cfg.seed), pool, test_rows)
     elif method == "group":
-        split = _lift(_group_split(cfg, groups, pool, has_test, test_fraction), pool, test_rows)
+        split = _lift(_group_split(cfg, codes, groups, pool, has_test, test_fraction), pool, test_rows)
     elif method == "similarity":
         local = similarity_split(codes, cfg.valid_fraction, test_fraction, cfg.seed, rows=pool,
                                  k=cfg.similarity_k, max_mismatch_fraction=cfg.max_mismatch_fraction)
@@ -588,3 +600,93 @@ def check_splits(split: Mapping[str, np.ndarray], n: int) -> None:
         raise DataError(f"splits overlap or miss rows: {len(np.unique(allrows))} distinct of {n}")
     if len(split["train"]) == 0:
         raise DataError("the training split is empty")
+
+
+# ---------------------------------------------------------------- what a split holds
+
+
+def _summary_columns(groups: Mapping[str, np.ndarray], max_values: int) -> dict[str, np.ndarray]:
+    """Group columns worth a split-by-value table: text/integer columns with 2..``max_values`` values."""
+    out = {}
+    for col, raw in groups.items():
+        raw = np.asarray(raw)
+        if col == "split" or raw.dtype.kind in "fb":
+            continue
+        values = raw.astype(str)
+        if 2 <= len(np.unique(values)) <= max_values:
+            out[col] = values
+    return out
+
+
+def split_summary(splits: Mapping[str, np.ndarray], groups: Mapping[str, np.ndarray],
+                  cfg: SplitConfig | None = None, fixed: Sequence[str] = (), max_values: int = 50) -> dict:
+    """Rows per split and value of each group column, and warnings for a split that is a whole group unasked.
+
+    Returns ``{"rows": {split: n}, "by": {column: {value: {train, valid, test}}}, "warnings": [...]}``. A
+    validation or test split "is a whole group" of a column when it consists of every row of some of its values
+    (e.g. all of species B); that is warned about unless the config named it (``test_groups``/``valid_groups``
+    of ``group_column``, ``valid_group_column``, folds of groups, or a split fixed by a column, ID lists or
+    files: ``fixed`` lists the splits a file fixed). Columns with more than ``max_values`` values are skipped.
+    """
+    rows = {k: int(len(splits.get(k, []))) for k in SPLITS}
+    n = sum(rows.values())
+    role = np.full(n, "", dtype="<U5")
+    for k in SPLITS:
+        role[np.asarray(splits.get(k, []), dtype=np.int64)] = k
+    by: dict[str, dict[str, dict[str, int]]] = {}
+    warnings: list[str] = []
+    asked = set(fixed)  # splits that are exactly the groups the config named (whatever other columns nest in them)
+    if cfg is not None and cfg.group_column in groups:
+        col = np.asarray(groups[cfg.group_column]).astype(str)
+        for k, listed in (("valid", cfg.valid_groups), ("test", cfg.test_groups)):
+            if listed and np.array_equal(np.flatnonzero(np.isin(col, list(map(str, listed)))),
+                                         np.sort(np.asarray(splits.get(k, []), dtype=np.int64))):
+                asked.add(k)
+    for col, values in _summary_columns(groups, max_values).items():
+        names, inv = np.unique(values, return_inverse=True)
+        table = np.zeros((len(names), len(SPLITS)), dtype=np.int64)
+        for j, k in enumerate(SPLITS):
+            np.add.at(table[:, j], inv[role == k], 1)
+        by[col] = {str(v): {k: int(table[i, j]) for j, k in enumerate(SPLITS)} for i, v in enumerate(names)}
+        for j, k in ((1, "valid"), (2, "test")):
+            if k in asked:
+                continue
+            present = table[:, j] > 0
+            if not present.any() or not (table[present].sum(axis=1) == table[present, j]).all():
+                continue  # empty, or some value of the split also has rows elsewhere
+            whole = [str(v) for v in names[present]]
+            if _named(cfg, col, k, whole):
+                continue
+            how = {"valid": "split.valid_fraction", "test": "split.test_fraction"}[k]
+            hint = ("validation is drawn inside the training groups unless split.valid_groups or "
+                    "split.valid_group_column say otherwise" if k == "valid" else
+                    f"name the test groups with split.test_groups: [{', '.join(whole)}]")
+            warnings.append(f"the {k} split is the whole of {col} {', '.join(whole)} ({rows[k]} rows), which the "
+                            f"config did not name (drawn by {how} or a split method); {hint}")
+    return {"rows": rows, "by": by, "warnings": warnings}
+
+
+def _named(cfg: SplitConfig | None, col: str, split: str, whole: list[str]) -> bool:
+    """Whether the config asked for split ``split`` to be these whole groups of ``col``."""
+    if cfg is None:
+        return False
+    if cfg.method in ("column", "ids", "predefined"):
+        return True
+    listed = cfg.test_groups if split == "test" else cfg.valid_groups
+    if col == cfg.group_column and listed and set(whole) <= set(map(str, listed)):
+        return True
+    by_groups = col == cfg.valid_group_column or bool(cfg.folds and col == cfg.group_column)
+    return split == "valid" and cfg.method == "group" and by_groups
+
+
+def format_split_summary(summary: dict) -> list[str]:
+    """The summary as text lines: the row counts, then one line per group value (``column=value``)."""
+    rows = summary["rows"]
+    lines = ["split summary: " + ", ".join(f"{k} {rows[k]}" for k in SPLITS)]
+    width = max([len(f"{c}={v}") for c, vals in summary["by"].items() for v in vals] or [5])
+    if summary["by"]:
+        lines.append(f"  {'':{width}} " + " ".join(f"{k:>7}" for k in SPLITS))
+    for col, vals in summary["by"].items():
+        for v, counts in vals.items():
+            lines.append(f"  {f'{col}={v}':{width}} " + " ".join(f"{counts[k]:>7}" for k in SPLITS))
+    return lines

@@ -2,9 +2,9 @@
 model outputs and targets into metrics, plots and a predictions table. Training's end-of-run evaluation calls
 :func:`score` on its splits, so a trained run and a later ``seq2expr evaluate`` report the same numbers.
 
-Regression is scored on the model's target scale (measured values go through the saved transform, as during
-training; Pearson r is unaffected by standardisation); classification scores probabilities against 0/1 labels.
-The predictions table is on the original measurement scale (or probabilities). A data set that names a scorer
+Regression is scored on the original measurement scale, the scale of the predictions table (``scale`` says so),
+and, when the run transformed its targets (log, z-score), also on the model's scale, labelled, under
+``model_scale``; classification scores probabilities against 0/1 labels. A data set that names a scorer
 of its own in the registry (e.g. DREAM 2022's challenge score) gets it too.
 """
 
@@ -29,25 +29,59 @@ from seq2expr.inference import SavedModel, SavedModelConfig, encode_for, input_c
 from seq2expr.progress import staged, step
 
 
+def scale_label(config: SavedModelConfig) -> str:
+    """The scale of reported regression values: the measured one (the run's target column, untransformed)."""
+    if config.task == "classification":
+        return "probability of class 1 (labels 0/1)"
+    return "original scale"
+
+
+def model_scale_label(config: SavedModelConfig) -> str | None:
+    """The model's training scale in words, or None when it is the measured scale (no transform)."""
+    spec = config.target_transform
+    if config.task == "classification" or spec is None or (spec.kind == "none" and not spec.standardize):
+        return None
+    steps = ([spec.kind] if spec.kind != "none" else []) + (["z-scored with the training rows' mean/std"]
+                                                            if spec.standardize else [])
+    return "model scale (" + ", then ".join(steps) + ")"
+
+
 def score(config: SavedModelConfig, raw: np.ndarray, y: np.ndarray, *, ids: np.ndarray,
           measured: np.ndarray | None = None, groups: Mapping[str, np.ndarray] | None = None, name: str = "eval",
           out_dir: str | Path | None = None, predictions_file: str | None = "predictions.tsv", n_boot: int = 1000,
           seed: int = 0, scorer: Scorer | None = None) -> tuple[dict[str, Any], dict | None]:
-    """Metrics of model outputs ``raw`` (the model scale, from ``predict(..., scale="model")``) against targets ``y``
-    on the model scale (transformed values, or 0/1 labels); returns ``(metrics, scorer's result or None)``.
+    """Metrics of model outputs ``raw`` (the model scale, from ``predict(..., scale="model")``) against targets;
+    returns ``(metrics, scorer's result or None)``.
 
-    Metrics are given per value of each group column but ``split`` (a row's role, not a grouping). With
-    ``out_dir``: plots ``{scatter|roc_pr}_{name}*.png`` and, unless ``predictions_file`` is None, a table
-    ``id, target, prediction`` (``measured`` values and predictions on the original scale).
+    ``y``: targets on the model scale (transformed values, or 0/1 labels); ``measured``: the same on the original
+    scale (default: ``y`` with the transform inverted). Regression metrics are on the original scale (``scale``
+    names it), plus ``model_scale`` (``scale``, ``overall``[, ``per_target``]) when the run transformed its
+    targets. Metrics are given per value of each group column but ``split`` (a row's role, not a grouping). With
+    ``out_dir``: plots ``{scatter|roc_pr}_{name}*.png`` (axes labelled with the scale) and, unless
+    ``predictions_file`` is None, a table ``id, target, prediction`` (measured values and predictions on the
+    original scale).
     """
     task, names = config.task, list(config.target_names)
-    p = to_scale(raw, config, "original") if task == "classification" else raw
-    kept = {k: np.asarray(v) for k, v in (groups or {}).items() if k != "split"}
-    metrics = evaluate_predictions(y, p, task, groups=kept or None, n_boot=n_boot, target_names=names, seed=seed)
     pred = to_scale(raw, config, "original")
+    kept = {k: np.asarray(v) for k, v in (groups or {}).items() if k != "split"}
+    if task == "classification":
+        y_scored = y
+    elif measured is not None:
+        y_scored = np.asarray(measured, dtype=np.float64).reshape(np.shape(raw))
+    else:
+        spec = config.target_transform
+        y_scored = spec.inverse(y) if spec is not None else y
+    metrics = evaluate_predictions(y_scored, pred, task, groups=kept or None, n_boot=n_boot, target_names=names,
+                                   seed=seed)
+    metrics["scale"] = scale_label(config)
+    model_label = model_scale_label(config)
+    if model_label:
+        on_model = evaluate_predictions(y, raw, task, n_boot=0, target_names=names, seed=seed)
+        metrics["model_scale"] = {"scale": model_label, "overall": on_model["overall"],
+                                  **({"per_target": on_model["per_target"]} if "per_target" in on_model else {})}
     extra = scorer(np.asarray(ids), pred) if scorer is not None else None
     if out_dir is not None:
-        plot_predictions(y, p, task, Path(out_dir), name, names)
+        plot_predictions(y_scored, pred, task, Path(out_dir), name, names, scale=metrics["scale"])
         if predictions_file:
             write_predictions(Path(out_dir) / predictions_file, ids, y if measured is None else measured, pred, names)
     return metrics, extra

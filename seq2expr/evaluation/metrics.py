@@ -116,7 +116,7 @@ def _mean_dicts(rows: list[dict]) -> dict[str, float]:
     out: dict[str, float] = {}
     for k in rows[0]:
         vals = np.array([r[k] for r in rows], dtype=np.float64)
-        out[k] = int(vals.sum()) if k == "n" else (float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan"))
+        out[k] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
     return out
 
 
@@ -131,7 +131,10 @@ def multi_target_metrics(y, p, task: str, target_names: list[str] | None = None)
     names = list(target_names) if target_names else [f"target_{i}" for i in range(y2.shape[1])]
     fn = _metric_fn(task)
     per = {name: fn(y2[:, j], p2[:, j]) for j, name in enumerate(names)}
-    return {"mean": _mean_dicts(list(per.values())), "per_target": per}
+    mean = _mean_dicts(list(per.values()))
+    # n: sequences scored (with at least one finite target/prediction pair), not summed over targets
+    mean["n"] = int((np.isfinite(y2) & np.isfinite(p2)).any(axis=1).sum())
+    return {"mean": mean, "per_target": per}
 
 
 def grouped_metrics(y, p, groups: Mapping[str, np.ndarray], task: str) -> dict[str, dict[str, dict]]:

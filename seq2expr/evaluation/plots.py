@@ -31,8 +31,9 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def scatter_plot(y, p, path: str | Path, title: str = "") -> Path:
-    """Measured (x) vs predicted (y) with Pearson r in the title; hexbin density for large N."""
+def scatter_plot(y, p, path: str | Path, title: str = "", scale: str = "original scale") -> Path:
+    """Measured (x) vs predicted (y) with Pearson r in the title; hexbin density for large N. Both axes are on
+    ``scale`` (named in the axis labels)."""
     from seq2expr.evaluation.metrics import regression_metrics
 
     y, p = np.asarray(y, np.float64).ravel(), np.asarray(p, np.float64).ravel()
@@ -49,8 +50,8 @@ def scatter_plot(y, p, path: str | Path, title: str = "") -> Path:
     if len(y):
         lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
-    ax.set_xlabel("measured")
-    ax.set_ylabel("predicted")
+    ax.set_xlabel(f"measured ({scale})")
+    ax.set_ylabel(f"predicted ({scale})")
     ax.set_title(f"{title}\nr = {m['pearson_r']:.3f}, rho = {m['spearman_rho']:.3f}, n = {m['n']}".strip())
     return _save(fig, Path(path))
 
@@ -79,15 +80,19 @@ def roc_pr_plot(y, prob, path: str | Path, title: str = "") -> Path:
     return _save(fig, Path(path))
 
 
-def plot_predictions(y, p, task: str, out_dir: str | Path, split: str, target_names: list[str]) -> list[Path]:
-    """One figure per target: ``scatter_{split}[_{target}].png`` or ``roc_pr_{split}[_{target}].png``."""
+def plot_predictions(y, p, task: str, out_dir: str | Path, split: str, target_names: list[str],
+                     scale: str = "original scale") -> list[Path]:
+    """One figure per target: ``scatter_{split}[_{target}].png`` (axes on ``scale``) or
+    ``roc_pr_{split}[_{target}].png``."""
     y2 = np.asarray(y).reshape(len(y), -1)
     p2 = np.asarray(p).reshape(len(p), -1)
     paths = []
     for j, name in enumerate(target_names):
         suffix = "" if len(target_names) == 1 else f"_{_safe(name)}"
-        kind, fn = ("roc_pr", roc_pr_plot) if task == "classification" else ("scatter", scatter_plot)
-        paths.append(fn(y2[:, j], p2[:, j], Path(out_dir) / f"{kind}_{split}{suffix}.png", f"{split}: {name}"))
+        kind = "roc_pr" if task == "classification" else "scatter"
+        path, title = Path(out_dir) / f"{kind}_{split}{suffix}.png", f"{split}: {name}"
+        paths.append(roc_pr_plot(y2[:, j], p2[:, j], path, title) if task == "classification"
+                     else scatter_plot(y2[:, j], p2[:, j], path, title, scale=scale))
     return paths
 
 

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from seq2expr.atomic import atomic_path
-from seq2expr.config import DataConfig, SequencePolicy, TrainConfig
+from seq2expr.config import DataConfig, InterpretConfig, SequencePolicy, TrainConfig
 from seq2expr.data.errors import DataError
 from seq2expr.data.genome.windows import WindowSource
 from seq2expr.data.targets import TargetTransform
@@ -59,6 +59,7 @@ class SavedModelConfig(BaseModel):
     library_version: str | None = None
     ensemble_size: int = Field(0, ge=0)  # 0: one model; k: k members stored with prefixes m0. ... m{k-1}.
     windows: WindowSource | None = None  # a gene model: how its windows were built (variant scoring rebuilds them)
+    interpret: InterpretConfig = Field(default_factory=InterpretConfig)  # the run's interpretation defaults
 
     @model_validator(mode="before")
     @classmethod

@@ -9,6 +9,7 @@ hands the model back unchanged, so it can be called in the middle of training.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -32,3 +33,18 @@ def select_target(y: torch.Tensor, target: int) -> torch.Tensor:
     if not 0 <= target < y.shape[1]:
         raise ValueError(f"target {target} out of range for a model with {y.shape[1]} outputs")
     return y[:, target]
+
+
+@contextmanager
+def keep_torch_threads() -> Iterator[None]:
+    """Restore torch's intra-op thread count after numba code (Tomtom, FIMO, TF-MoDISco).
+
+    Why: numba's ``set_num_threads`` goes through the OpenMP runtime torch shares, so without this a Tomtom
+    call silently changes the thread count of every later torch step (measured: 1 -> 2), and float results
+    follow the thread count.
+    """
+    n = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)

@@ -85,8 +85,10 @@ def pattern_vs_match(cwm: np.ndarray, match_pwm: np.ndarray | None, path: str | 
 
 
 def effect_plot(df: pd.DataFrame, path: str | Path, *, x: str = "spacing", y: str = "effect_ab",
-                hue: str = "orientation", title: str = "", ref_lines: dict[str, float] | None = None) -> Path:
-    """Line plot of a tidy global-importance table (e.g. pair effect vs spacing per orientation)."""
+                hue: str = "orientation", title: str = "", ref_lines: dict[str, float] | None = None,
+                ylabel: str | None = None) -> Path:
+    """Line plot of a tidy global-importance table (e.g. pair effect vs spacing per orientation); ``ylabel``
+    (default: the column name) should name the scale of the values."""
     fig, ax = plt.subplots(figsize=(5, 2.6))
     for key, g in df.groupby(hue, sort=False):
         ax.plot(g[x], g[y], marker="o", ms=3, label=str(key))
@@ -94,7 +96,7 @@ def effect_plot(df: pd.DataFrame, path: str | Path, *, x: str = "spacing", y: st
         ax.axhline(v, ls="--", lw=0.8, color="grey")
         ax.text(ax.get_xlim()[0], v, f" {label}", fontsize=7, va="bottom")
     ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_ylabel(ylabel or y)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return save_figure(fig, path)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seq2expr.interpret._utils import keep_torch_threads
 from seq2expr.interpret.motifs import consensus, information_content, write_meme
 
 log = logging.getLogger(__name__)
@@ -85,11 +86,12 @@ def run_modisco(onehot: np.ndarray, hypothetical: np.ndarray, *, max_seqlets: in
     if oh.shape[1] < sliding_window_size + 2 * flank_size:
         raise ValueError(f"sequences of {oh.shape[1]} bp are too short for a {sliding_window_size}-bp window")
     try:
-        pos, neg = TFMoDISco(one_hot=oh, hypothetical_contribs=hyp, sliding_window_size=sliding_window_size,
-                             flank_size=flank_size, min_metacluster_size=min_metacluster_size,
-                             max_seqlets_per_metacluster=max_seqlets, target_seqlet_fdr=target_seqlet_fdr,
-                             final_min_cluster_size=final_min_cluster_size, n_leiden_runs=n_leiden_runs,
-                             verbose=verbose)
+        with keep_torch_threads():
+            pos, neg = TFMoDISco(one_hot=oh, hypothetical_contribs=hyp, sliding_window_size=sliding_window_size,
+                                 flank_size=flank_size, min_metacluster_size=min_metacluster_size,
+                                 max_seqlets_per_metacluster=max_seqlets, target_seqlet_fdr=target_seqlet_fdr,
+                                 final_min_cluster_size=final_min_cluster_size, n_leiden_runs=n_leiden_runs,
+                                 verbose=verbose)
     except (ValueError, IndexError) as err:  # modisco raises these when too few seqlets pass
         log.warning("TF-MoDISco found no motif: %s", err)
         return []

@@ -8,6 +8,7 @@ round trip. Tomtom and FIMO run in-process through memelite.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,8 +18,11 @@ import pandas as pd
 from seq2expr.atomic import atomic_path
 from seq2expr.data.errors import DataError
 from seq2expr.files import reads
+from seq2expr.interpret._utils import keep_torch_threads
 
-TAXA = ("fungi", "plants", "vertebrates", "insects", "nematodes", "urochordates")
+# JASPAR CORE taxonomic groups (tax_group); "all" takes every CORE matrix
+TAXA = ("fungi", "plants", "vertebrates", "insects", "nematodes", "urochordates", "cnidaria", "diatoms",
+        "dictyostelium", "oomycota", "trematodes")
 
 
 def _releases() -> list[str]:
@@ -82,18 +86,61 @@ def _jaspar(collection: str, taxon: str | None, release: str | None) -> tuple[tu
     return tuple(out)
 
 
-def jaspar_motifs(collection: str = "CORE", taxon: str | None = "fungi", release: str | None = None
+def parse_taxa(taxon: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """``"plants,vertebrates"`` or ``["plants", "vertebrates"]`` -> a tuple of JASPAR taxonomic groups; ``"all"``
+    or None -> None (every group). Raises ValueError naming an unknown group."""
+    if taxon is None:
+        return None
+    items = taxon.split(",") if isinstance(taxon, str) else list(taxon)
+    names = tuple(dict.fromkeys(t.strip().lower() for t in items if t.strip()))
+    if not names or "all" in names:
+        return None
+    unknown = [t for t in names if t not in TAXA]
+    if unknown:
+        raise ValueError(f"unknown JASPAR taxon {unknown[0]!r}; choose from {', '.join(TAXA)}, or all "
+                         "(several: comma-separated)")
+    return names
+
+
+def jaspar_motifs(collection: str = "CORE", taxon: str | Sequence[str] | None = "fungi", release: str | None = None
                   ) -> dict[str, np.ndarray]:
     """JASPAR motifs as ``{"MA0363.3 REB1": pwm (4, w)}`` from pyjaspar's bundled SQLite (no network).
 
-    ``release`` defaults to the newest bundled one (e.g. JASPAR2026); ``taxon=None`` takes all taxa.
+    ``release`` defaults to the newest bundled one (e.g. JASPAR2026); ``taxon``: one taxonomic group, several
+    (a list or ``"plants,vertebrates"``), or ``"all"``/None for every group.
     """
-    if taxon is not None and taxon not in TAXA:
-        raise ValueError(f"unknown JASPAR taxon {taxon!r}; choose from {', '.join(TAXA)}")
-    motifs = dict(_jaspar(collection, taxon, release))
+    taxa = parse_taxa(taxon)
+    motifs: dict[str, np.ndarray] = {}
+    for t in taxa or (None,):
+        motifs.update(_jaspar(collection, t, release))
     if not motifs:
         raise ValueError(f"JASPAR {release or _releases()[0]} has no {collection} motifs for taxon {taxon!r}")
     return {k: v.copy() for k, v in motifs.items()}
+
+
+def motif_collections(taxon: str | Sequence[str] | None = None, motifs_files: Sequence[str | Path] = (),
+                      release: str | None = None) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """The motif database of an interpretation: JASPAR CORE groups (``taxon``; skipped when it is ``()``) and
+    MEME files, merged; returns ``(motifs, collections)`` where each collection is ``{"name", "n_matrices"}``
+    (what a report states was searched). A name found in two sources gets its file's stem appended."""
+    motifs: dict[str, np.ndarray] = {}
+    collections: list[dict] = []
+
+    def add(name: str, found: dict[str, np.ndarray], tag: str) -> None:
+        for k, v in found.items():
+            motifs[f"{k} ({tag})" if k in motifs else k] = v
+        collections.append({"name": name, "n_matrices": len(found)})
+
+    if taxon != ():
+        rel = release or _releases()[0]
+        taxa = parse_taxa(taxon)
+        for t in taxa or (None,):
+            add(f"{rel} CORE {t or 'all taxa'}", jaspar_motifs(taxon=t or "all", release=rel), t or "all")
+    for path in motifs_files:
+        add(str(path), read_meme(path), Path(path).stem)
+    if not motifs:
+        raise ValueError("no motif collection to search: give a JASPAR taxon or a MEME file")
+    return motifs, collections
 
 
 @reads()
@@ -158,7 +205,8 @@ def match_motifs(patterns: dict[str, np.ndarray], database: dict[str, np.ndarray
     Q = [np.asarray(v, dtype=np.float64) for v in patterns.values()]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        p, _scores, offsets, overlaps, strands = tomtom(Q, T, n_jobs=1)
+        with keep_torch_threads():
+            p, _scores, offsets, overlaps, strands = tomtom(Q, T, n_jobs=1)
     rows = []
     n_db = len(T)
     for qi, qname in enumerate(patterns):
@@ -190,7 +238,8 @@ def scan(sequences: np.ndarray, motifs: dict[str, np.ndarray], *, threshold: flo
     x = np.asarray(sequences, dtype=np.float32)
     if not motifs or len(x) == 0:
         return pd.DataFrame(columns=cols)
-    hits = fimo({k: np.asarray(v, dtype=np.float64) for k, v in motifs.items()}, x, threshold=threshold)
+    with keep_torch_threads():
+        hits = fimo({k: np.asarray(v, dtype=np.float64) for k, v in motifs.items()}, x, threshold=threshold)
     frames = [h for h in hits if len(h)]
     if not frames:
         return pd.DataFrame(columns=cols)

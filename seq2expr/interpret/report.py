@@ -25,7 +25,7 @@ from seq2expr.interpret import global_importance as gi
 from seq2expr.interpret import logos
 from seq2expr.interpret.gradients import attribute
 from seq2expr.interpret.modisco import Pattern, run_modisco, summary, to_meme
-from seq2expr.interpret.motifs import jaspar_motifs, match_motifs, read_meme, scan
+from seq2expr.interpret.motifs import match_motifs, motif_collections, scan
 from seq2expr.progress import staged, step
 
 log = logging.getLogger(__name__)
@@ -65,14 +65,19 @@ def _best_matches(matches: pd.DataFrame, max_q: float) -> pd.DataFrame:
 
 @staged(5, "interpret")  # predict, attribute, TF-MoDISco, Tomtom + scan, logos + global importance
 def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "deeplift_shap", n_top: int = 8,
-                 taxon: str | None = "fungi", motifs_file: str | Path | None = None, max_seqs: int = 2000,
+                 taxon: str | Sequence[str] | None = None, motifs_file: str | Path | Sequence[str | Path] | None = None,
+                 max_seqs: int = 2000,
                  target: int | str = 0, n_shuffles: int = 10, seed: int = 0, max_q: float = 0.05,
                  n_background: int = 200, batch_size: int = 128, device=None,
                  modisco_args: dict | None = None, max_gi_motifs: int = 12, sequence_column: str | None = None,
                  id_column: str | None = None) -> Path:
     """Explain ``inputs`` with the saved model; return the path of ``out_dir/report.html``.
 
-    ``method``: deeplift_shap | ism | saliency. ``motifs_file``: a MEME file used instead of JASPAR.
+    ``method``: deeplift_shap | ism | saliency. ``taxon``: JASPAR CORE group(s) searched: one, several (a list or
+    ``"plants,vertebrates"``) or ``"all"``; None: the run's ``interpret.taxon``, else all groups, unless
+    ``motifs_file`` is given. ``motifs_file``: one or several MEME files, searched instead of JASPAR (with it
+    when ``taxon`` is given too). The report and ``summary.json`` say which collections were searched and how
+    many matrices each held.
     ``max_seqs``: sequences explained (a seeded random subset when there are more). ``max_gi_motifs``:
     matched TFs whose global importance is measured (each costs two background batches).
     ``sequence_column``/``id_column``: for a table path; default to the training run's (``input_columns``).
@@ -99,13 +104,16 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
     attr, hyp = attribute(model, x, method=method, target=t, batch_size=batch_size, device=device,
                           n_shuffles=n_shuffles, seed=seed)
     step()
-    database = read_meme(motifs_file) if motifs_file else jaspar_motifs(taxon=taxon)
+    files = [motifs_file] if isinstance(motifs_file, (str, Path)) else list(motifs_file or [])
+    if taxon is None:
+        taxon = cfg.interpret.taxon if cfg.interpret.taxon is not None else (() if files else "all")
+    database, collections = motif_collections(taxon, files)
     log.info("TF-MoDISco on %d attribution maps", len(x))
     patterns: list[Pattern] = run_modisco(x, hyp, **(modisco_args or {}))
     step()
     pat_pwms = {p.name: p.pwm for p in patterns}
-    log.info("%d patterns; Tomtom against %d motifs (%s)", len(patterns), len(database),
-             motifs_file or f"JASPAR CORE {taxon}")
+    searched = _collections_text(collections)
+    log.info("%d patterns; Tomtom against %s", len(patterns), searched)
     matches = match_motifs(pat_pwms, database, n_top=5)
     best = _best_matches(matches, max_q)
     scan_set = {**pat_pwms, **{r.motif: database[r.motif] for r in best.itertuples()}}
@@ -130,7 +138,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
         seq_rows = []
         for k, i in enumerate(order):
             f = logos.attribution_logo(attr[i], img / f"seq_{k}.png", title=f"{ids[i]}  predicted {pred[i, t]:.3g} "
-                                       f"({_scale_label(cfg)})")
+                                       f"({_scale_label(cfg)}); attribution of the {_output_scale(cfg)}")
             seq_rows.append((ids[i], float(pred[i, t]), f.name))
         # patterns with their match
         pat_rows = []
@@ -156,7 +164,8 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
             gi_table = gi.motif_effect(saved, mot, bg, target=t, batch_size=batch_size, device=device)
             eff = gi_table.groupby("motif", sort=False)["effect"].mean()
             logos.bar_plot([k.split(" ", 1)[-1] for k in eff.index], list(eff.values), img / "gi_motifs.png",
-                           title="mean predicted change when inserted (both strands)")
+                           title="mean predicted change when inserted (both strands)",
+                           ylabel=f"mean change ({_output_scale(cfg)})")
             gi_imgs.append("gi_motifs.png")
             if len(mot) >= 2:
                 # strongest activator with the strongest repressor when there is one (e.g. an activator
@@ -169,6 +178,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
                                       device=device)
                 if len(pair):
                     logos.effect_plot(pair, img / "gi_pair.png", title=f"{na} + {nb} by spacing",
+                                      ylabel=f"change with both ({_output_scale(cfg)})",
                                       ref_lines={"A+B additive": float(pair["effect_a"].iloc[0]
                                                                        + pair["effect_b"].iloc[0])})
                     gi_imgs.append("gi_pair.png")
@@ -176,14 +186,20 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
         gi_table.to_csv(tmp / "global_importance.tsv", sep="\t", index=False)
 
         write_json(tmp / "summary.json", {
-            "model": cfg.model.name, "task": task, "prediction_scale": _scale_label(cfg), "target": names[t],
+            "model": cfg.model.name, "task": task, "prediction_scale": _scale_label(cfg),
+            "effect_scale": _output_scale(cfg), "target": names[t],
             "method": method,
             "n_sequences": len(x), "n_patterns": len(patterns),
             "matched_tfs": sorted(set(best["tf"])) if len(best) else [],
-            "database": str(motifs_file) if motifs_file else f"JASPAR CORE {taxon}"})
+            "database": searched, "collections": collections, "n_matrices": len(database)})
         (tmp / "report.html").write_text(_html(cfg, names[t], method, len(x), seq_rows, pat_rows, gi_table,
-                                               gi_imgs, motifs_file, taxon))
+                                               gi_imgs, searched))
     return out_dir / "report.html"
+
+
+def _collections_text(collections: Sequence[dict]) -> str:
+    """``"JASPAR2026 CORE plants (927 matrices), JASPAR2026 CORE vertebrates (1019 matrices)"``."""
+    return ", ".join(f"{c['name']} ({c['n_matrices']} matrices)" for c in collections)
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -195,12 +211,21 @@ def _scale_label(cfg) -> str:
     return "probability" if cfg.task == "classification" else "original scale"
 
 
+def _output_scale(cfg) -> str:
+    """What attributions and global-importance effects are measured on: the network's output scale."""
+    if cfg.task == "classification":
+        return "logit"
+    from seq2expr.evaluation.evaluate import model_scale_label
+
+    return model_scale_label(cfg) or "original scale"
+
+
 def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: Sequence,
-          gi_table: pd.DataFrame, gi_imgs: Sequence[str], motifs_file, taxon) -> str:
+          gi_table: pd.DataFrame, gi_imgs: Sequence[str], searched: str) -> str:
     e = html.escape
     task = cfg.task
     what = "logit" if task == "classification" else "model-scale output"
-    db = f"user motifs {e(str(motifs_file))}" if motifs_file else f"JASPAR CORE ({e(str(taxon))})"
+    db = e(searched)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>seq2expr interpretation</title><style>",
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto}img{max-width:100%}",
@@ -227,6 +252,7 @@ def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: S
             parts.append(_table(top.drop(columns=["pattern", "motif"])))
     parts.append("<h2>Global importance</h2>")
     if gi_imgs:
+        parts.append(f"<p>Effects are changes of the prediction on the {e(_output_scale(cfg))}.</p>")
         parts += [f"<img src='img/{e(f)}'>" for f in gi_imgs]
         parts.append(_table(gi_table))
     else:

@@ -395,6 +395,7 @@ def _train(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[
     if t.task == "classification" and t.loss != "bce":
         raise ValueError("train.task=classification needs train.loss=bce")
     bundle = prepare_data(cfg.data, t.task)
+    split_summary = _split_summary(cfg, bundle) if zero else {}
     leakage = _leakage(bundle) if zero else {}
     members, infos, out_of_fold = [], [], []
     for seed, fold, run_dir in _member_plan(cfg):
@@ -417,7 +418,7 @@ def _train(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[
                         n_targets=len(bundle.target_names)),
         data=cfg.data, train=t, target_names=list(bundle.target_names),
         target_transform=bundle.transform if t.task == "regression" else None, data_hash=bundle.data_hash,
-        windows=bundle.windows)
+        windows=bundle.windows, interpret=cfg.interpret)
     results = evaluate_splits(SavedModel(model, saved_config), bundle, cfg, out, out_of_fold=out_of_fold or None)
     saved_config.metrics = {s: results[s]["overall"] for s in ("valid", "test") if s in results}
     model_dir = save_model(out / "model", members if ensemble else model, saved_config)
@@ -426,7 +427,8 @@ def _train(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[
         n["valid"] = int(sum(len(rows) for _, rows in out_of_fold))  # out-of-fold rows
     report = {"output_dir": str(out), "model_dir": str(model_dir), "task": t.task,
               "target_names": list(bundle.target_names), "target_scale": _scale_note(saved_config),
-              "n": n, "valid_is_out_of_fold": bool(out_of_fold), "leakage": leakage, "fit": infos, **results}
+              "n": n, "valid_is_out_of_fold": bool(out_of_fold), "split_summary": split_summary, "leakage": leakage,
+              "fit": infos, "threads": torch.get_num_threads(), **results}
     write_metrics(out / "metrics.json", report)
     return model_dir
 
@@ -439,6 +441,21 @@ def _member_plan(cfg: RunConfig) -> list[tuple[int, int | None, Path]]:
     if t.ensemble_seeds:
         return [(s, None, out / f"seed_{s}") for s in t.ensemble_seeds]
     return [(t.seed, None, out)]
+
+
+def _split_summary(cfg: RunConfig, bundle) -> dict[str, Any]:
+    """Rows per split and group value, logged (with a warning for a split that is a whole group nobody named)
+    before training starts, and kept for ``metrics.json``."""
+    from seq2expr.data.splits import format_split_summary, split_summary
+
+    d = cfg.data
+    fixed = [*(["valid"] if d.valid_path else []),
+             *(["test"] if d.test_path or ("split" in bundle.groups and d.split.method != "column") else [])]
+    summary = split_summary(bundle.splits, bundle.groups, d.split, fixed=fixed)
+    log.info("%s", "\n".join(format_split_summary(summary)))
+    for w in summary["warnings"]:
+        log.warning("split: %s", w)
+    return summary
 
 
 def _leakage(bundle) -> dict[str, Any]:
@@ -466,4 +483,7 @@ def _scale_note(saved_config: SavedModelConfig) -> str:
     if saved_config.task == "classification":
         return "labels 0/1 vs predicted probabilities"
     spec = saved_config.target_transform
-    return f"model scale (target transform {json.dumps(spec.to_dict())})" if spec else "original scale"
+    if spec is None or (spec.kind == "none" and not spec.standardize):
+        return "original scale (no target transform)"
+    return (f"original scale (as measured); model_scale: the model's scale (target transform "
+            f"{json.dumps(spec.to_dict())})")
