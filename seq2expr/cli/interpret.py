@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import DEVICE_HELP, ID_HELP, SEQ_HELP, fail, user_errors
+from seq2expr.cli.common import DEVICE_HELP, ID_HELP, PRECISION_HELP, SEQ_HELP, fail, user_errors
 
 
 def interpret_cmd(
@@ -33,6 +33,8 @@ def interpret_cmd(
     seed: int = typer.Option(0, "--seed"),
     threads: int | None = typer.Option(None, "--threads", help="Torch intra-op threads."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: str = typer.Option("32", "--precision", help=PRECISION_HELP + " (predictions, ISM, global importance; "
+                                  "gradients stay float32)"),
 ) -> None:
     """Explain a saved model's predictions: attribution logos, TF-MoDISco motifs matched to JASPAR,
     global importance of the matched motifs; writes REPORT_DIR/report.html and tables."""
@@ -51,5 +53,5 @@ def interpret_cmd(
         path = write_report(model_dir, inputs, output, method=method, n_top=n_top, taxon=taxon,
                             sequence_column=sequence_column, id_column=id_column, motifs_file=list(motifs or []),
                             max_seqs=max_seqs, target=int(target) if target.isdigit() else target,
-                            n_shuffles=n_shuffles, seed=seed, device=device)
+                            n_shuffles=n_shuffles, seed=seed, device=device, precision=precision)
     typer.echo(f"report: {path}")

@@ -145,7 +145,7 @@ Method = Literal["deeplift_shap", "ism", "saliency"]
 
 def hypothetical_contributions(model: nn.Module | SavedModel, X: Inputs, *, method: Method = "deeplift_shap",
                                target: int = 0, batch_size: int = 128, device: str | torch.device | None = None,
-                               n_shuffles: int = 20, seed: int = 0) -> np.ndarray:
+                               n_shuffles: int = 20, seed: int = 0, precision: str | None = None) -> np.ndarray:
     """Scores for all 4 bases at every position ``(N, 4, L)``, the form TF-MoDISco expects.
 
     deeplift_shap: DeepLIFT multipliers projected per base; ism: mean-centred ISM; saliency: gradient
@@ -158,7 +158,7 @@ def hypothetical_contributions(model: nn.Module | SavedModel, X: Inputs, *, meth
     if method == "ism":
         from seq2expr.interpret.ism import ism
 
-        return ism(model, X, target=target, center=True, device=device)
+        return ism(model, X, target=target, center=True, device=device, precision=precision)
     if method != "saliency":
         raise ValueError(f"unknown attribution method {method!r}; use deeplift_shap, ism or saliency")
     g = gradients(model, X, target=target, batch_size=batch_size, device=device)
@@ -167,9 +167,10 @@ def hypothetical_contributions(model: nn.Module | SavedModel, X: Inputs, *, meth
 
 def attribute(model: nn.Module | SavedModel, X: Inputs, *, method: Method = "deeplift_shap", target: int = 0,
               batch_size: int = 128, device: str | torch.device | None = None, n_shuffles: int = 20,
-              seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(attributions projected on the observed bases, hypothetical contributions), both ``(N, 4, L)``."""
+              seed: int = 0, precision: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(attributions projected on the observed bases, hypothetical contributions), both ``(N, 4, L)``.
+    ``precision`` applies to ISM (see :func:`seq2expr.interpret.ism.ism`); gradient methods run in float32."""
     x = as_onehot(X, model).numpy()
     hyp = hypothetical_contributions(model, X, method=method, target=target, batch_size=batch_size, device=device,
-                                     n_shuffles=n_shuffles, seed=seed)
+                                     n_shuffles=n_shuffles, seed=seed, precision=precision)
     return hyp * x, hyp

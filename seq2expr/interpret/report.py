@@ -70,7 +70,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
                  target: int | str = 0, n_shuffles: int = 10, seed: int = 0, max_q: float = 0.05,
                  n_background: int = 200, batch_size: int = 128, device=None,
                  modisco_args: dict | None = None, max_gi_motifs: int = 12, sequence_column: str | None = None,
-                 id_column: str | None = None) -> Path:
+                 id_column: str | None = None, precision: str | None = None) -> Path:
     """Explain ``inputs`` with the saved model; return the path of ``out_dir/report.html``.
 
     ``method``: deeplift_shap | ism | saliency. ``taxon``: JASPAR CORE group(s) searched: one, several (a list or
@@ -82,7 +82,8 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
     matched TFs whose global importance is measured (each costs two background batches).
     ``sequence_column``/``id_column``: for a table path; default to the training run's (``input_columns``).
     Top sequences are ranked by :func:`seq2expr.inference.predict` with the model's own settings: the values
-    ``seq2expr predict`` writes (original scale, or probabilities; strand-averaged as trained).
+    ``seq2expr predict`` writes (original scale, or probabilities; strand-averaged as trained). ``precision``:
+    of the predictions, ISM and global importance (as in :func:`seq2expr.inference.predict`; gradients stay fp32).
     """
     saved = load_model(model_or_dir)
     model, cfg = saved.model, saved.config
@@ -99,10 +100,10 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
     x = data.onehot[keep]
     log.info("explaining %d sequences with %s", len(x), method)
 
-    pred = predict(saved, x, device=device)
+    pred = predict(saved, x, device=device, precision=precision)
     step()
     attr, hyp = attribute(model, x, method=method, target=t, batch_size=batch_size, device=device,
-                          n_shuffles=n_shuffles, seed=seed)
+                          n_shuffles=n_shuffles, seed=seed, precision=precision)
     step()
     files = [motifs_file] if isinstance(motifs_file, (str, Path)) else list(motifs_file or [])
     if taxon is None:
@@ -161,7 +162,8 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
             log.info("global importance of %d matched motifs", len(uniq))
             bg = gi.backgrounds(x, n=min(n_background, max(20, len(x))), seed=seed)
             mot = {r.motif: database[r.motif] for r in uniq.itertuples()}
-            gi_table = gi.motif_effect(saved, mot, bg, target=t, batch_size=batch_size, device=device)
+            gi_table = gi.motif_effect(saved, mot, bg, target=t, batch_size=batch_size, device=device,
+                                        precision=precision)
             eff = gi_table.groupby("motif", sort=False)["effect"].mean()
             logos.bar_plot([k.split(" ", 1)[-1] for k in eff.index], list(eff.values), img / "gi_motifs.png",
                            title="mean predicted change when inserted (both strands)",
@@ -175,7 +177,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
                 na, nb = (up[0], down[0]) if up and down else tuple(order[:2])
                 pa, pb = mot[na], mot[nb]
                 pair = gi.pair_effect(saved, pa, pb, bg, target=t, names=(na, nb), batch_size=batch_size,
-                                      device=device)
+                                      device=device, precision=precision)
                 if len(pair):
                     logos.effect_plot(pair, img / "gi_pair.png", title=f"{na} + {nb} by spacing",
                                       ylabel=f"change with both ({_output_scale(cfg)})",
