@@ -145,13 +145,14 @@ def main() -> None:
     ap.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, default=WORK, help=argparse.SUPPRESS)
     ap.add_argument("--render", action="store_true", help="only rewrite ism.md from ism.json")
+    ap.add_argument("--name", default="ism", help="results file name (bench/results/NAME.md|json)")
     args = ap.parse_args()
     from seq2expr.atomic import write_json, write_text
 
     out = ROOT / "bench" / "results"
     if args.render:
-        res = json.loads((out / "ism.json").read_text())
-        write_text(out / "ism.md", render(res))
+        res = json.loads((out / f"{args.name}.json").read_text())
+        write_text(out / f"{args.name}.md", render(res))
         return
     models = [m.resolve() for m in (args.model or [default_model()])]
     ns = args.n or [1000]
@@ -168,9 +169,9 @@ def main() -> None:
               "machine": machine_peak_flops(args.threads), "notes": args.note,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "runs": [measure(m, n, args, methods) for m, n in zip(models, ns, strict=True)]}
-    write_json(out / "ism.json", result)
-    write_text(out / "ism.md", render(result))
-    print((out / "ism.md").read_text())
+    write_json(out / f"{args.name}.json", result)
+    write_text(out / f"{args.name}.md", render(result))
+    print((out / f"{args.name}.md").read_text())
 
 
 def render(res: dict) -> str:
