@@ -110,7 +110,7 @@ def measure(model_dir: Path, n: int, args, methods: list[str]) -> dict:
 
     spec = load_model(model_dir).config
     result = {"model": str(model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir),
-              "architecture": spec["model"]["name"], "ensemble_size": spec.get("ensemble_size", 0),
+              "architecture": spec.model.name, "ensemble_size": spec.ensemble_size or 0,
               "n_sequences": n, "seq_len": L, "n_mutants": n_mut,
               "forward_flops_per_sequence": fwd, "methods": {}}
     ref = runs.get("seq2expr", {}).get("scores")
