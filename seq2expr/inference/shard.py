@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from seq2expr.atomic import atomic_path, write_json
 from seq2expr.data.errors import DataError
@@ -130,6 +131,23 @@ def predict_on_devices(model: str | Path, input_path: str | Path, out_path: str 
         return merge_tables(out_path, parts)
 
 
+def append_tsv(dst: BinaryIO, path: str | Path, header: bytes | None) -> tuple[bytes, int]:
+    """Copy the TSV ``path`` onto ``dst`` as bytes: its header line only when ``header`` is None (the first part),
+    else checked against it. Returns the header and the number of rows copied."""
+    with open(path, "rb") as src:
+        first = src.readline()
+        if header is None:
+            header = first
+            dst.write(first)
+        elif first != header:
+            raise DataError("columns differ from the first shard's", source=str(path), record="header")
+        lines = 0
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+            lines += chunk.count(b"\n")
+    return header, lines
+
+
 def merge_tables(out: str | Path, parts: list[str | Path]) -> int:
     """Join the TSV outputs of all shards of a job into ``out`` (header once, rows in input order), atomically;
     returns the number of rows."""
@@ -137,17 +155,7 @@ def merge_tables(out: str | Path, parts: list[str | Path]) -> int:
     rows, header = 0, None
     with atomic_path(out) as tmp, open(tmp, "wb") as dst:
         for p, meta in ordered:
-            with open(p, "rb") as src:
-                first = src.readline()
-                if header is None:
-                    header = first
-                    dst.write(first)
-                elif first != header:
-                    raise DataError("columns differ from the first shard's", source=str(p), record="header")
-                lines = 0
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-                    lines += chunk.count(b"\n")
+            header, lines = append_tsv(dst, p, header)
             if lines != int(meta["rows"]):
                 raise DataError(f"{lines} rows where its shard record says {meta['rows']} (truncated?)", source=str(p))
             rows += lines

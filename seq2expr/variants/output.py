@@ -23,7 +23,7 @@ import pandas as pd
 
 from seq2expr.atomic import atomic_path, write_json
 from seq2expr.data.errors import DataError
-from seq2expr.inference.shard import Shard, read_shards, write_sidecar
+from seq2expr.inference.shard import Shard, append_tsv, read_shards, write_sidecar
 from seq2expr.variants.alleles import is_vcf, open_vcf
 from seq2expr.variants.place import CentredWindows, GeneWindows
 from seq2expr.variants.score import VariantScorer, count_records
@@ -126,12 +126,7 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
                 if vcf is not None and records:
                     vcf.write(records, scores, n_seen)  # records are numbered from 0 in input order
                     n_seen += len(records)
-                for t in targets:
-                    effects[t].add(scores[f"effect_{t}"].to_numpy(np.float32))
-                key = np.abs(scores[f"effect_{targets[0]}"].to_numpy())
-                for i in np.argsort(-key, kind="stable")[:top]:
-                    item = (float(key[i]), scorer.summary["rows"] + int(i), scores.iloc[int(i)].to_dict())
-                    (heapq.heappushpop if len(best) >= top else heapq.heappush)(best, item)
+                _note_chunk(scores, targets, effects, best, scorer.summary["rows"], top)
                 if progress is not None:
                     progress(scorer.summary["alleles"])
         finally:
@@ -157,7 +152,18 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
     return summary
 
 
-_COUNTS = ("records", "alleles", "scored_alleles", "rows", "background_snvs", "seconds")
+_COUNTS = ("records", "alleles", "scored_alleles", "rows", "seconds")  # summed over shards
+
+
+def _note_chunk(scores: pd.DataFrame, targets: list[str], effects: dict, best: list, offset: int, top: int) -> None:
+    """Add a chunk of scored rows to the per-target effect samples and to the heap of the ``top`` largest
+    |effect| rows (first target); ``offset`` numbers the chunk's rows for stable ties."""
+    for t in targets:
+        effects[t].add(scores[f"effect_{t}"].to_numpy(np.float32))
+    key = np.abs(scores[f"effect_{targets[0]}"].to_numpy())
+    for i in np.argsort(-key, kind="stable")[:top]:
+        item = (float(key[i]), offset + int(i), scores.iloc[int(i)].to_dict())
+        (heapq.heappushpop if len(best) >= top else heapq.heappush)(best, item)
 
 
 def merge_variant_outputs(out_dir: str | Path, parts: list[str | Path], *, top: int = 8) -> dict:
@@ -185,7 +191,7 @@ def merge_variant_outputs(out_dir: str | Path, parts: list[str | Path], *, top: 
     with atomic_path(out_dir, is_dir=True) as tmp:
         effects = {t: _Reservoir(seed=k) for k, t in enumerate(targets)}
         best: list = []
-        n = 0
+        n, header = 0, None
         with open(tmp / table_name, "wb") as dst:  # tables joined as they are (bytes), read a chunk at a time
             pq_writer = None
             for p, _ in ordered:
@@ -199,20 +205,10 @@ def merge_variant_outputs(out_dir: str | Path, parts: list[str | Path], *, top: 
                         pq_writer.write_batch(batch)
                     chunks = (b.to_pandas() for b in pf.iter_batches(65_536))
                 else:
-                    with open(src, "rb") as fh:
-                        header = fh.readline()
-                        if dst.tell() == 0:
-                            dst.write(header)
-                        while block := fh.read(1 << 20):
-                            dst.write(block)
+                    header, _ = append_tsv(dst, src, header)
                     chunks = pd.read_csv(src, sep="\t", chunksize=65_536)
                 for chunk in chunks:
-                    for t in targets:
-                        effects[t].add(chunk[f"effect_{t}"].to_numpy(np.float32))
-                    key = np.abs(chunk[f"effect_{targets[0]}"].to_numpy())
-                    for i in np.argsort(-key, kind="stable")[:top]:
-                        item = (float(key[i]), n + int(i), chunk.iloc[int(i)].to_dict())
-                        (heapq.heappushpop if len(best) >= top else heapq.heappush)(best, item)
+                    _note_chunk(chunk, targets, effects, best, n, top)
                     n += len(chunk)
             if pq_writer is not None:
                 pq_writer.close()
