@@ -7,8 +7,11 @@ clipping, reverse-complement augmentation, RC-averaged validation) on both sides
   one-hot per batch) vs a hand-written loop (``F.one_hot`` of the same codes per batch). Reported: training
   sequences/s (optimiser steps only, validation excluded), epoch wall time with validation, the ratio.
 * **inference**: ``seq2expr.inference.predict`` vs a plain ``no_grad`` loop, both RC-averaged.
-* **FLOP/s**: counted FLOPs (``torch.utils.flop_counter``) over wall time, as a fraction of the CPU's
-  nominal fp32 peak (``bench/common.py``).
+* **precision**: each comparison runs in fp32 and in bf16 (``--precisions``): seq2expr with
+  ``train.precision=bf16-mixed`` / ``predict(precision="bf16")``, the plain loop with ``torch.autocast("cpu",
+  torch.bfloat16)`` around its forward pass and loss (what Lightning's ``bf16-mixed`` does).
+* **FLOP/s**: counted FLOPs (``torch.utils.flop_counter``, fp32 graph; the same count for bf16) over wall time, as
+  a fraction of the CPU's nominal fp32 peak and, for bf16 rows, of its AVX512-BF16 peak (``bench/common.py``).
 * **training memory**: ``prepare_data`` + a fixed number of training batches on 100k, 300k and 1M random
   sequences, each in a fresh process: RSS while training should not grow with the data set.
 * **memory flatness**: ``seq2expr predict`` (``predict_file``) on 100k, 300k and 1M random 110-nt sequences
@@ -40,11 +43,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import MIRROR, REPO, efficiency, load_average, machine_peak_flops, model_flops, peak_rss_mb
+from common import MIRROR, REPO, bf16_peak_flops, efficiency, load_average, machine_peak_flops, model_flops, peak_rss_mb
 
 from seq2expr.atomic import write_json, write_text
 from seq2expr.config import load_config
-from seq2expr.inference import predict
+from seq2expr.inference import autocast, predict
 from seq2expr.models.registry import build_model
 
 RESULTS = REPO / "bench" / "results"
@@ -53,14 +56,15 @@ SEQ_LEN = 110
 SMALL_CNN = {"channels": [16], "kernel_sizes": 8, "pool_sizes": [SEQ_LEN], "convs_per_block": 1, "hidden": [16]}
 
 
-def _config(work: Path, args, synthetic_path: Path | None) -> object:
+def _config(work: Path, args, synthetic_path: Path | None, precision: str = "32") -> object:
     test_fraction = args.infer_n / (args.n_synthetic + args.infer_n)
     data = ([f"data.path={synthetic_path}", f"data.split.test_fraction={test_fraction}"]
             if synthetic_path else ["data.dataset=dream2022"])
     return load_config(None, [*data, "data.split.method=random", "data.split.valid_fraction=0.1",
                               f"data.cache_dir={work / 'cache'}", "model.name=cnn", f"train.epochs={args.epochs}",
                               f"train.batch_size={args.batch}", f"train.threads={args.threads}",
-                              "train.early_stopping_patience=null", f"output_dir={work / 'run'}"])
+                              "train.early_stopping_patience=null", f"output_dir={work / 'run'}",
+                              f"train.precision={'bf16-mixed' if precision == 'bf16' else '32'}"])
 
 
 def _synthetic_table(path: Path, n: int, seed: int = 0) -> None:
@@ -121,9 +125,12 @@ def _plain_onehot(codes: np.ndarray) -> torch.Tensor:
     return x.permute(0, 2, 1).float()
 
 
-def bench_plain_train(cfg, bundle) -> dict:
-    """The straightforward loop a user would write for the same model and optimisation."""
+def bench_plain_train(cfg, bundle, precision: str = "32") -> dict:
+    """The straightforward loop a user would write for the same model and optimisation (``bf16``: the forward
+    pass and loss under ``torch.autocast``, as Lightning's ``bf16-mixed``)."""
     t = cfg.train
+    cast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else \
+        (lambda: torch.autocast("cpu", enabled=False))
     torch.manual_seed(t.seed)
     model = build_model("cnn", seq_len=bundle.seq_len, n_targets=1)
     codes, y = np.asarray(bundle.codes), torch.from_numpy(np.asarray(bundle.targets, np.float32))
@@ -143,7 +150,8 @@ def bench_plain_train(cfg, bundle) -> dict:
             x = _plain_onehot(codes[idx])
             flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
             x[flip] = x[flip].flip(-2, -1)
-            loss = F.mse_loss(model(x), y[idx])
+            with cast():
+                loss = F.mse_loss(model(x).float(), y[idx])
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
@@ -152,11 +160,11 @@ def bench_plain_train(cfg, bundle) -> dict:
         train_s += time.perf_counter() - t0
         train_cpu += time.process_time() - tc
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), cast():
             preds = []
             for b in range(0, len(va), t.batch_size):
                 x = _plain_onehot(codes[va[b:b + t.batch_size]])
-                preds.append((model(x) + model(x.flip(-2, -1))) / 2)
+                preds.append(((model(x) + model(x.flip(-2, -1))) / 2).float())
         p = torch.cat(preds).squeeze(-1).numpy()
         val_r.append(float(np.corrcoef(p, y[va, 0].numpy())[0, 1]))
         epoch_s += time.perf_counter() - t0
@@ -165,18 +173,18 @@ def bench_plain_train(cfg, bundle) -> dict:
             "train_cpu_seconds": train_cpu, "train_seq_per_cpu_s": t.epochs * len(tr) / train_cpu}
 
 
-def bench_inference(model: torch.nn.Module, codes: np.ndarray, batch: int) -> dict:
+def bench_inference(model: torch.nn.Module, codes: np.ndarray, batch: int, precision: str = "32") -> dict:
     model.eval()
-    predict(model, codes[:batch], batch_size=batch, rc_average=True)  # warm-up
+    predict(model, codes[:batch], batch_size=batch, rc_average=True, precision=precision)  # warm-up
     t0, c0 = time.perf_counter(), time.process_time()
-    ours = predict(model, codes, batch_size=batch, rc_average=True)
+    ours = predict(model, codes, batch_size=batch, rc_average=True, precision=precision)
     ours_s, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
     t0, c0 = time.perf_counter(), time.process_time()
-    with torch.no_grad():
+    with torch.no_grad(), autocast(precision, torch.device("cpu")):
         outs = []
         for b in range(0, len(codes), batch):
             x = _plain_onehot(np.asarray(codes[b:b + batch]))
-            outs.append((model(x) + model(x.flip(-2, -1))) / 2)
+            outs.append(((model(x) + model(x.flip(-2, -1))) / 2).float())
     plain = torch.cat(outs).numpy()
     plain_s, plain_cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"n": len(codes), "batch_size": batch, "seq2expr_seconds": ours_s, "plain_seconds": plain_s,
@@ -185,12 +193,55 @@ def bench_inference(model: torch.nn.Module, codes: np.ndarray, batch: int) -> di
             "max_abs_difference": float(np.abs(ours - plain).max())}
 
 
+def _efficiency(flops_per_s: float, precision: str, threads: int) -> dict:
+    """Achieved GFLOP/s, its fraction of the fp32 peak and, for bf16, of the AVX512-BF16 peak."""
+    e = efficiency(flops_per_s, 1.0, threads)
+    if precision == "bf16":
+        bpeak = bf16_peak_flops(threads)["avx512_bf16_flops"]
+        e["fraction_of_bf16_peak"] = flops_per_s / bpeak if bpeak else float("nan")
+    return e
+
+
+def bench_precision(precision: str, work: Path, args, syn: Path | None, bundle, model: torch.nn.Module,
+                    train_flops_seq: float, fwd_flops_seq: float, load: dict) -> dict:
+    """Training (alternating plain / seq2expr runs, the fastest of each kept) and inference at one precision."""
+    cfg = _config(work, args, syn, precision)
+    out: dict = {}
+    runs: dict[str, list[dict]] = {"train_plain": [], "train_seq2expr": []}
+    for rep in range(args.repeats):  # alternate the two, keep each side's fastest: contention only slows down
+        runs["train_plain"].append(bench_plain_train(cfg, bundle, precision))
+        load[f"{precision}_after_plain_train_{rep}"] = load_average()
+        runs["train_seq2expr"].append(bench_seq2expr_train(cfg, bundle, work))
+        load[f"{precision}_after_seq2expr_train_{rep}"] = load_average()
+    for side, rs in runs.items():
+        out[side] = {**max(rs, key=lambda r: r["train_seq_per_s"]),
+                     "all_train_seq_per_s": [r["train_seq_per_s"] for r in rs],
+                     "all_train_seq_per_cpu_s": [r["train_seq_per_cpu_s"] for r in rs]}
+        out[side]["efficiency"] = _efficiency(train_flops_seq * out[side]["train_seq_per_s"], precision, args.threads)
+    out["peak_rss_mb_after_training"] = peak_rss_mb()
+    out["train_ratio_seq2expr_over_plain"] = (out["train_seq2expr"]["train_seq_per_s"]
+                                              / out["train_plain"]["train_seq_per_s"])
+    out["train_ratio_per_cpu_s"] = (max(r["train_seq_per_cpu_s"] for r in runs["train_seq2expr"])
+                                    / max(r["train_seq_per_cpu_s"] for r in runs["train_plain"]))
+    test = bundle.splits["test"] if len(bundle.splits["test"]) else bundle.splits["valid"]
+    codes = np.asarray(bundle.codes[np.sort(test)[: args.infer_n]])
+    inf = bench_inference(model, codes, args.infer_batch, precision)
+    for side in ("seq2expr", "plain"):
+        inf[f"{side}_efficiency"] = _efficiency(2 * fwd_flops_seq * inf[f"{side}_seq_per_s"], precision, args.threads)
+    inf["ratio_seq2expr_over_plain"] = inf["seq2expr_seq_per_s"] / inf["plain_seq_per_s"]
+    out["inference"] = inf
+    load[f"{precision}_after_inference"] = load_average()
+    out["peak_rss_mb_after_inference"] = peak_rss_mb()
+    return out
+
+
 # VmHWM: this process's own peak RSS (ru_maxrss would carry the parent's peak over fork + exec); VmRSS is
 # also sampled after every chunk, to tell a leak (steady growth) from one transient spike
 _CHILD = """
 import json, re, sys, time, torch
 torch.set_num_threads(int(sys.argv[6]))
-import seq2expr.inference.predict as P
+import importlib
+P = importlib.import_module("seq2expr.inference.predict")  # the module, not the function
 def mem(key):
     return int(re.search(key + r":\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024.0
 trace, inner = [], P.predict
@@ -229,7 +280,9 @@ def bench_memory_flatness(work: Path, sizes: list[int], threads: int, batch: int
                 fh.write(np.hstack([letters, nl]).tobytes().decode())
         out = subprocess.run([sys.executable, "-c", _CHILD, str(model_dir), str(path), str(work / f"out_{n}.tsv"),
                               str(batch), str(chunk), str(threads)],
-                             capture_output=True, text=True, env=env, check=True)
+                             capture_output=True, text=True, env=env)
+        if out.returncode:
+            raise SystemExit(f"predict_file child failed:\n{out.stderr}")
         got, secs, cpu, rss, trace = json.loads(out.stdout.strip().splitlines()[-1])
         assert got == n, out.stdout
         half = len(trace) // 2
@@ -321,6 +374,7 @@ def main() -> None:
     ap.add_argument("--train-mem-steps", type=int, default=400, help="training batches per memory run")
     ap.add_argument("--synthetic", action="store_true", help="synthetic sequences even if the mirror is there")
     ap.add_argument("--n-synthetic", type=int, default=9045, help="training+validation rows when synthetic")
+    ap.add_argument("--precisions", default="32,bf16", help="32 and/or bf16: each comparison at each precision")
     ap.add_argument("--out", default=str(RESULTS / "train_speed"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -329,7 +383,8 @@ def main() -> None:
     from seq2expr.data.prepare import prepare_data
 
     res: dict = {"command": command.strip(), "torch": torch.__version__, "threads": args.threads,
-                 "peak": machine_peak_flops(args.threads), "load_average": {"start": load_average()}}
+                 "peak": machine_peak_flops(args.threads), "bf16_peak": bf16_peak_flops(args.threads),
+                 "load_average": {"start": load_average()}}
     with tempfile.TemporaryDirectory(prefix="train_speed_") as tmp:
         work = Path(tmp)
         use_dream = not args.synthetic and (MIRROR / "dream2022").is_dir()
@@ -355,37 +410,10 @@ def main() -> None:
         res["model"] = {"name": "cnn", "params": sum(p.numel() for p in model.parameters()),
                         "train_flops_per_seq": train_flops_seq, "forward_flops_per_seq": fwd_flops_seq}
 
-        runs: dict[str, list[dict]] = {"train_plain": [], "train_seq2expr": []}
-        for rep in range(args.repeats):  # alternate the two, keep each side's fastest: contention only slows down
-            runs["train_plain"].append(bench_plain_train(cfg, bundle))
-            res["load_average"][f"after_plain_train_{rep}"] = load_average()
-            runs["train_seq2expr"].append(bench_seq2expr_train(cfg, bundle, work))
-            res["load_average"][f"after_seq2expr_train_{rep}"] = load_average()
-        for side, rs in runs.items():
-            res[side] = {**max(rs, key=lambda r: r["train_seq_per_s"]),
-                         "all_train_seq_per_s": [r["train_seq_per_s"] for r in rs],
-                         "all_train_seq_per_cpu_s": [r["train_seq_per_cpu_s"] for r in rs]}
-        res["peak_rss_mb_after_training"] = peak_rss_mb()
-        for side in ("train_plain", "train_seq2expr"):
-            r = res[side]
-            r["efficiency"] = efficiency(train_flops_seq * r["train_seq_per_s"], 1.0, args.threads)
-        res["train_ratio_seq2expr_over_plain"] = (res["train_seq2expr"]["train_seq_per_s"]
-                                                  / res["train_plain"]["train_seq_per_s"])
-        res["train_ratio_per_cpu_s"] = (max(runs["train_seq2expr"], key=lambda r: r["train_seq_per_cpu_s"])
-                                        ["train_seq_per_cpu_s"]
-                                        / max(runs["train_plain"], key=lambda r: r["train_seq_per_cpu_s"])
-                                        ["train_seq_per_cpu_s"])
-
-        test = bundle.splits["test"] if len(bundle.splits["test"]) else bundle.splits["valid"]
-        codes = np.asarray(bundle.codes[np.sort(test)[: args.infer_n]])
-        inf = bench_inference(model, codes, args.infer_batch)
-        for side in ("seq2expr", "plain"):
-            inf[f"{side}_efficiency"] = efficiency(2 * fwd_flops_seq * inf[f"{side}_seq_per_s"], 1.0, args.threads)
-        inf["ratio_seq2expr_over_plain"] = inf["seq2expr_seq_per_s"] / inf["plain_seq_per_s"]
-        res["inference"] = inf
-        res["load_average"]["after_inference"] = load_average()
-        res["peak_rss_mb_after_inference"] = peak_rss_mb()
-
+        res["precisions"] = {}
+        for precision in args.precisions.split(","):
+            res["precisions"][precision] = bench_precision(precision, work, args, syn, bundle, model,
+                                                           train_flops_seq, fwd_flops_seq, res["load_average"])
         sizes = [int(s) for s in args.flat_sizes.split(",")]
         res["memory_flatness"] = bench_memory_flatness(work, sizes, args.flat_threads, args.infer_batch, args.chunk)
         res["train_memory"] = bench_train_memory(work, [int(s) for s in args.train_mem_sizes.split(",")],
@@ -398,18 +426,21 @@ def main() -> None:
 
 
 def render(r: dict) -> str:
-    tp, ts, inf, mf = r["train_plain"], r["train_seq2expr"], r["inference"], r["memory_flatness"]
-    la = r["load_average"]
+    mf, la, pr = r["memory_flatness"], r["load_average"], r["precisions"]
+    bp = r["bf16_peak"]
     lines = [
-        "# Training and inference speed: seq2expr vs a plain PyTorch loop",
+        "# Training and inference speed: seq2expr vs a plain PyTorch loop, fp32 and bf16",
         "",
         f"`{r['command']}`",
         "",
-        f"torch {r['torch']}, {r['threads']} CPU threads; machine peak {r['peak']['how']} = "
-        f"{r['peak']['peak_flops'] / 1e9:.0f} GFLOP/s. Data: {r['data']['source']}, {r['data']['n_train']} train / "
-        f"{r['data']['n_valid']} validation sequences of {r['data']['seq_len']} nt. Model: default `cnn` "
-        f"({r['model']['params']:,} parameters, {r['model']['train_flops_per_seq'] / 1e6:.1f} MFLOP per sequence "
-        f"per training step, {r['model']['forward_flops_per_seq'] / 1e6:.1f} MFLOP per forward).",
+        f"torch {r['torch']}, {r['threads']} CPU threads. Peaks: fp32 {r['peak']['how']} = "
+        f"{r['peak']['peak_flops'] / 1e9:.0f} GFLOP/s; bf16 {bp['how'].split(';')[0]} = "
+        f"{bp['avx512_bf16_flops'] / 1e9:.0f} GFLOP/s "
+        f"(AVX512-BF16; AMX {bp['amx_bf16_flops'] / 1e9:.0f} GFLOP/s for the matrix products oneDNN hands to it). "
+        f"FLOPs are counted on the fp32 graph (the same count for bf16). Data: {r['data']['source']}, "
+        f"{r['data']['n_train']} train / {r['data']['n_valid']} validation sequences of {r['data']['seq_len']} nt. "
+        f"Model: default `cnn` ({r['model']['params']:,} parameters, {r['model']['train_flops_per_seq'] / 1e6:.1f} "
+        f"MFLOP per sequence per training step, {r['model']['forward_flops_per_seq'] / 1e6:.1f} MFLOP per forward).",
         "",
         "1-minute load average (2 cores shared with other jobs: > 2 means the timings ran under contention, and "
         "wall-clock rates understate the code; CPU seconds are given beside them): "
@@ -417,44 +448,67 @@ def render(r: dict) -> str:
         "",
         "## Training (same model, data, batch size, AdamW + OneCycle, clipping, RC augmentation)",
         "",
-        "| path | train seq/s | train s | epoch s (with validation) | CPU s (whole) | GFLOP/s | fraction of peak "
-        "| best val r |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "bf16 rows: seq2expr with `train.precision=bf16-mixed` (Lightning), the plain loop with "
+        "`torch.autocast(\"cpu\", torch.bfloat16)` around its forward pass and loss.",
+        "",
+        "| path | precision | train seq/s | train s | epoch s (with validation) | CPU s (whole) | GFLOP/s "
+        "| fraction of fp32 peak | fraction of bf16 peak | best val r |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, t in (("plain PyTorch loop", tp), ("seq2expr fit_member (Lightning)", ts)):
-        e = t["efficiency"]
-        cpu = t.get("cpu_seconds", t.get("fit_member_cpu_seconds"))
-        lines.append(f"| {name} | {t['train_seq_per_s']:.0f} | {t['train_seconds']:.1f} | {t['epoch_seconds']:.1f} | "
-                     f"{cpu:.1f} | {e['achieved_gflops']:.2f} | {e['fraction_of_peak']:.3f} | "
-                     f"{t['best_val_pearson']:.3f} |")
+    for precision, p in pr.items():
+        for name, t in (("plain PyTorch loop", p["train_plain"]), ("seq2expr fit_member (Lightning)",
+                                                                    p["train_seq2expr"])):
+            e = t["efficiency"]
+            cpu = t.get("cpu_seconds", t.get("fit_member_cpu_seconds"))
+            bf = f"{e['fraction_of_bf16_peak']:.3f}" if "fraction_of_bf16_peak" in e else "-"
+            lines.append(f"| {name} | {precision} | {t['train_seq_per_s']:.0f} | {t['train_seconds']:.1f} | "
+                         f"{t['epoch_seconds']:.1f} | {cpu:.1f} | {e['achieved_gflops']:.2f} | "
+                         f"{e['fraction_of_peak']:.3f} | {bf} | {t['best_val_pearson']:.3f} |")
+    lines.append("")
+    for precision, p in pr.items():
+        tp, ts = p["train_plain"], p["train_seq2expr"]
+        lines += [
+            f"- {precision}: ratio seq2expr / plain (training seq/s) **{p['train_ratio_seq2expr_over_plain']:.2f}**, "
+            f"per CPU-second {p['train_ratio_per_cpu_s']:.2f}; best of {len(tp['all_train_seq_per_s'])} alternating "
+            f"runs each (seq/s: plain {', '.join(f'{v:.0f}' for v in tp['all_train_seq_per_s'])}; seq2expr "
+            f"{', '.join(f'{v:.0f}' for v in ts['all_train_seq_per_s'])}); `fit_member` total "
+            f"{ts['fit_member_seconds']:.1f} s over {ts['epochs']} epoch(s) (includes trainer set-up and checkpoint "
+            f"writing); peak RSS after training {p['peak_rss_mb_after_training']:.0f} MiB."]
+    if "32" in pr and "bf16" in pr:
+        def up(side: str) -> float:
+            return pr["bf16"][side]["train_seq_per_s"] / pr["32"][side]["train_seq_per_s"]
+
+        lines += [f"- bf16 / fp32, same run: seq2expr training **{up('train_seq2expr'):.2f}x**, plain loop "
+                  f"{up('train_plain'):.2f}x."]
+    first = next(iter(pr.values()))["inference"]
     lines += [
         "",
-        f"Best of {len(tp['all_train_seq_per_s'])} alternating runs each (all runs, seq/s: plain "
-        f"{', '.join(f'{v:.0f}' for v in tp['all_train_seq_per_s'])}; seq2expr "
-        f"{', '.join(f'{v:.0f}' for v in ts['all_train_seq_per_s'])}). Per CPU-second of this process "
-        f"(less sensitive to other jobs): plain {', '.join(f'{v:.0f}' for v in tp['all_train_seq_per_cpu_s'])}; "
-        f"seq2expr {', '.join(f'{v:.0f}' for v in ts['all_train_seq_per_cpu_s'])}; ratio of the best "
-        f"**{r['train_ratio_per_cpu_s']:.2f}**.",
+        f"## Inference (RC-averaged, batch {first['batch_size']}, {first['n']} sequences)",
         "",
-        f"Ratio seq2expr / plain (training seq/s): **{r['train_ratio_seq2expr_over_plain']:.2f}** over "
-        f"{ts['epochs']} epoch(s); `fit_member` total {ts['fit_member_seconds']:.1f} s (includes trainer set-up and "
-        "checkpoint writing). Peak RSS after training "
-        f"{r['peak_rss_mb_after_training']:.0f} MiB (this process, both paths).",
-        "",
-        f"## Inference (RC-averaged, batch {inf['batch_size']}, {inf['n']} sequences)",
-        "",
-        "| path | seq/s | seconds | CPU s | GFLOP/s | fraction of peak |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| path | precision | seq/s | seconds | CPU s | GFLOP/s | fraction of fp32 peak | fraction of bf16 peak |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for side, name in (("plain", "plain no_grad loop"), ("seq2expr", "seq2expr `predict` (inference_mode)")):
-        e = inf[f"{side}_efficiency"]
-        lines.append(f"| {name} | {inf[f'{side}_seq_per_s']:.0f} | {inf[f'{side}_seconds']:.1f} | "
-                     f"{inf[f'{side}_cpu_seconds']:.1f} | "
-                     f"{e['achieved_gflops']:.2f} | {e['fraction_of_peak']:.3f} |")
+    for precision, p in pr.items():
+        inf = p["inference"]
+        for side, name in (("plain", "plain no_grad loop"), ("seq2expr", "seq2expr `predict` (inference_mode)")):
+            e = inf[f"{side}_efficiency"]
+            bf = f"{e['fraction_of_bf16_peak']:.3f}" if "fraction_of_bf16_peak" in e else "-"
+            lines.append(f"| {name} | {precision} | {inf[f'{side}_seq_per_s']:.0f} | {inf[f'{side}_seconds']:.1f} | "
+                         f"{inf[f'{side}_cpu_seconds']:.1f} | {e['achieved_gflops']:.2f} | "
+                         f"{e['fraction_of_peak']:.3f} | {bf} |")
+    lines.append("")
+    for precision, p in pr.items():
+        inf = p["inference"]
+        lines.append(f"- {precision}: ratio seq2expr / plain **{inf['ratio_seq2expr_over_plain']:.2f}**; outputs agree "
+                     f"to {inf['max_abs_difference']:.1e}; peak RSS after inference "
+                     f"{p['peak_rss_mb_after_inference']:.0f} MiB.")
+    if "32" in pr and "bf16" in pr:
+        def iup(side: str) -> float:
+            return pr["bf16"]["inference"][f"{side}_seq_per_s"] / pr["32"]["inference"][f"{side}_seq_per_s"]
+
+        lines.append(f"- bf16 / fp32, same run: seq2expr inference **{iup('seq2expr'):.2f}x**, plain loop "
+                     f"{iup('plain'):.2f}x.")
     lines += [
-        "",
-        f"Ratio seq2expr / plain: **{inf['ratio_seq2expr_over_plain']:.2f}**; outputs agree to "
-        f"{inf['max_abs_difference']:.1e}. Peak RSS after inference {r['peak_rss_mb_after_inference']:.0f} MiB.",
         "",
         f"## Prediction memory vs input size (`predict_file`, fresh process each, chunk {mf['chunk_size']}, "
         f"batch {mf['batch_size']}, {mf['threads']} thread)",

@@ -187,3 +187,41 @@ def test_one_predict_definition():
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "predict":
                 found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert not found, found
+
+
+def test_predict_folds_batch_norm_and_follows_weight_changes():
+    """predict folds batch norm into the convolutions (cached per model): the same numbers as the unfolded model in
+    eval mode, in passes of at most CPU_FORWARD_ROWS rows, and a weight change (an optimiser step, a state dict
+    load) is seen by the next call rather than served from the cached copy."""
+    from seq2expr.inference import CPU_FORWARD_ROWS, folded
+
+    torch.manual_seed(0)
+    net = build_model("legnet", seq_len=40, n_targets=1, block_sizes=[16, 8, 8], resize_factor=2)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    x = one_hot(encode(["".join(np.random.default_rng(1).choice(list("ACGT"), 40)) for _ in range(3)]
+                       * (CPU_FORWARD_ROWS + 5)), 0.0)
+    net.train()
+    for _ in range(3):  # give batch norm non-trivial running statistics and the weights an update
+        opt.zero_grad()
+        net(x[:64]).pow(2).mean().backward()
+        opt.step()
+    with torch.no_grad():
+        direct = net.eval()(x).numpy()
+    got = predict(net, x, scale="model", batch_size=len(x))
+    assert len(x) > CPU_FORWARD_ROWS
+    np.testing.assert_allclose(got, direct, rtol=1e-4, atol=1e-5)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in folded(net).modules())
+    assert folded(net) is folded(net)  # cached while the weights are unchanged
+    net.train()
+    opt.zero_grad()
+    net(x[:64]).pow(2).mean().backward()
+    opt.step()
+    with torch.no_grad():
+        after = net.eval()(x).numpy()
+    assert np.abs(after - direct).max() > 1e-3
+    np.testing.assert_allclose(predict(net, x, scale="model"), after, rtol=1e-4, atol=1e-5)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    net.load_state_dict({k: torch.zeros_like(v) if k.endswith("weight") else v for k, v in state.items()})
+    with torch.no_grad():
+        zeroed = net.eval()(x).numpy()
+    np.testing.assert_allclose(predict(net, x, scale="model"), zeroed, rtol=1e-4, atol=1e-5)

@@ -5,9 +5,11 @@ encodes sequences and predicts through these functions, so one model gives one a
 """
 
 from seq2expr.inference.device import autocast, check_precision, device_list, model_state, resolve_device
-from seq2expr.inference.fold import fold_batchnorm
+from seq2expr.inference.fold import fold_batchnorm, folded
 from seq2expr.inference.inputs import as_array, as_module, as_onehot, batch_onehot, check_length, encode_for
 from seq2expr.inference.predict import (
+    CPU_FORWARD_ROWS,
+    forward_in_parts,
     input_columns,
     predict,
     predict_file,
@@ -27,8 +29,9 @@ from seq2expr.inference.saved import (
 )
 from seq2expr.inference.shard import Shard, merge_tables, predict_on_devices
 
-__all__ = ["ModelSpec", "SavedModel", "SavedModelConfig", "Scale", "Shard", "as_array", "as_module", "as_onehot",
-           "autocast", "batch_onehot", "check_length", "check_precision", "default_target_names", "device_list",
-           "encode_for", "fold_batchnorm", "input_columns", "load_model", "merge_tables", "model_state", "predict",
-           "predict_file", "predict_on_devices", "rc_forward", "read_config", "resolve_device", "save_model",
-           "to_scale", "write_prediction_table"]
+__all__ = ["CPU_FORWARD_ROWS", "ModelSpec", "SavedModel", "SavedModelConfig", "Scale", "Shard", "as_array",
+           "as_module", "as_onehot", "autocast", "batch_onehot", "check_length", "check_precision",
+           "default_target_names", "device_list", "encode_for", "fold_batchnorm", "folded", "forward_in_parts",
+           "input_columns", "load_model", "merge_tables", "model_state", "predict", "predict_file",
+           "predict_on_devices", "rc_forward", "read_config", "resolve_device", "save_model", "to_scale",
+           "write_prediction_table"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import weakref
 
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -29,3 +30,27 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
                 seq._modules[a] = fuse_conv_bn_eval(conv, bn)
                 seq._modules[b] = nn.Identity()
     return folded
+
+
+_FOLDED: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, nn.Module]] = weakref.WeakKeyDictionary()
+
+
+def folded(model: nn.Module) -> nn.Module:
+    """:func:`fold_batchnorm` of ``model``, kept while its weights stay the same object and unmodified.
+
+    ``predict`` calls this on every call (design and variant scoring call it thousands of times), so the copy is
+    cached per model, keyed by each tensor's storage, device and in-place version counter: training steps, a
+    ``load_state_dict`` or a move to another device make a new copy. Inference tensors have no version counter;
+    their model is folded afresh on each call.
+    """
+    try:
+        key = tuple((t.data_ptr(), t.device, t._version)
+                    for t in (*model.parameters(), *model.buffers()))
+    except RuntimeError:  # inference tensors: no version counter to tell whether they changed
+        return fold_batchnorm(model)
+    hit = _FOLDED.get(model)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    out = fold_batchnorm(model)
+    _FOLDED[model] = (key, out)
+    return out

@@ -20,6 +20,7 @@ from torch import nn
 from seq2expr.atomic import atomic_path
 from seq2expr.data.sequences import reverse_complement_onehot
 from seq2expr.inference.device import autocast, model_state, resolve_device
+from seq2expr.inference.fold import folded
 from seq2expr.inference.inputs import Inputs, as_array, as_module, batch_onehot, config_of, encode_for
 from seq2expr.inference.saved import SavedModel, SavedModelConfig, Scale, load_model
 from seq2expr.inference.shard import Shard, write_sidecar
@@ -60,6 +61,17 @@ def to_scale(raw: np.ndarray, config: SavedModelConfig, scale: Scale = "original
 CPU_FORWARD_ROWS = 128
 
 
+def forward_in_parts(fn, x: torch.Tensor) -> torch.Tensor:
+    """``fn(x)`` computed in passes of at most :data:`CPU_FORWARD_ROWS` rows when ``x`` is on a CPU, concatenated.
+
+    Why: a forward pass's activations must fit the caches; LegNet runs ~2.5x slower per sequence at 2,048 rows
+    than at 128 on this machine's CPU. Row-wise functions only (eval mode): the result equals one pass.
+    """
+    if x.device.type != "cpu" or len(x) <= CPU_FORWARD_ROWS:
+        return fn(x)
+    return torch.cat([fn(part) for part in x.split(CPU_FORWARD_ROWS)])
+
+
 @torch.inference_mode()
 def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
             device: str | torch.device | None = None, rc_average: bool | None = None, scale: Scale | None = None,
@@ -84,11 +96,11 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
     dev = resolve_device(device, net)
     outs = []
     with model_state(net, dev), autocast(precision, dev):
+        net = folded(net)  # batch norm inside the convolutions: the same function, one pass fewer per layer
         for start in track(range(0, len(data), max(1, int(batch_size))), description="predict"):
             x = batch_onehot(data[start:start + batch_size], nv).to(dev)
-            for part in x.split(CPU_FORWARD_ROWS) if dev.type == "cpu" else (x,):
-                out = rc_forward(net, part, rc).float().cpu()
-                outs.append(out[:, None] if out.ndim == 1 else out)
+            out = forward_in_parts(lambda part: rc_forward(net, part, rc).float(), x).cpu()
+            outs.append(out[:, None] if out.ndim == 1 else out)
     if outs:
         raw = torch.cat(outs).numpy()
     else:

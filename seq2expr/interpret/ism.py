@@ -37,6 +37,7 @@ from seq2expr.inference import (
     autocast,
     check_precision,
     fold_batchnorm,
+    forward_in_parts,
     model_state,
     resolve_device,
 )
@@ -333,7 +334,8 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, start: int
 
     The reference base scores 0; positions outside ``[start, end)`` score 0. ``center=True`` subtracts
     each position's mean over the 4 bases (the form used as hypothetical contributions). ``batch_size``
-    is the number of mutant sequences per forward pass; ``positions_per_batch`` positions are mutated per
+    is the number of mutant sequences per block (on a CPU, forward passes take at most
+    :data:`~seq2expr.inference.CPU_FORWARD_ROWS` of them); ``positions_per_batch`` positions are mutated per
     block (fewer means smaller windows for the fast path). ``precision``: ``"32"`` (default) is exact float32
     (equal to one forward pass per mutant to ~1e-6); ``"bf16"`` runs the passes in bfloat16 autocast, ~2x faster
     on CPUs with AVX512-BF16/AMX and GPUs, with effects rounded to ~3 significant digits.
@@ -363,7 +365,7 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, start: int
         for s0 in track(range(0, N, n_seq), description="ISM"):
             xs = x[s0:s0 + n_seq].to(dev)
             n = len(xs)
-            y_ref = select_target(fism.reference(xs) if fism is not None else model(xs), target)
+            y_ref = select_target(fism.reference(xs) if fism is not None else forward_in_parts(model, xs), target)
             for lo in range(start, end, G):
                 hi = min(end, lo + G)
                 vals, alts = _mutant_block(xs.cpu(), lo, hi)
@@ -372,18 +374,18 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, start: int
                 if fism is not None:
                     y = select_target(fism.run(lo, hi, vals, 3 * (hi - lo)), target)
                     if not checked:
-                        y_plain = select_target(model(_splice(xs, lo, hi, vals)), target)
+                        y_plain = select_target(forward_in_parts(model, _splice(xs, lo, hi, vals)), target)
                         tol = (1e-4 if exact else 5e-2) * max(1.0, float(y_plain.abs().max()))
                         if float((y - y_plain).abs().max()) > tol:
                             warnings.warn("fast ISM disagreed with the plain forward pass; using plain ISM",
                                           stacklevel=2)
                             fism, y = None, y_plain
-                        elif _seconds(model, _splice(xs, lo, hi, vals)) < \
+                        elif _seconds(forward_in_parts, model, _splice(xs, lo, hi, vals)) < \
                                 _seconds(fism.run, lo, hi, vals, 3 * (hi - lo)):
                             fism = None  # nothing to reuse on this model (e.g. global gates early on): plain is faster
                         checked = True
                 if y is None:
-                    y = select_target(model(_splice(xs, lo, hi, vals)), target)
+                    y = select_target(forward_in_parts(model, _splice(xs, lo, hi, vals)), target)
                 delta = (y.float().reshape(n, hi - lo, 3) - y_ref.float()[:, None, None]).cpu().numpy()
                 ii = np.arange(n)[:, None, None]
                 pp = (lo + np.arange(hi - lo))[None, :, None]
