@@ -135,12 +135,16 @@ def _json_default(o):
 LOCK_FILE = ".seq2expr.lock"
 
 
+class FolderBusy(FileError):
+    """:func:`folder_lock` found the folder held by another process."""
+
+
 @contextmanager
 def folder_lock(folder: str | Path, what: str = "run") -> Iterator[Path]:
     """Hold ``folder/.seq2expr.lock`` (an OS file lock, released even if the process is killed) for the block.
 
-    The file names the holder's PID; a second process asking for the same folder gets a :class:`FileError`
-    naming the lock file and that PID instead of interleaving its writes with the first one's.
+    The file names the holder's PID; a second process asking for the same folder gets a :class:`FolderBusy`
+    (a :class:`FileError`) naming the lock file and that PID instead of interleaving its writes with the first one's.
     """
     folder = Path(folder)
     with writing(folder):
@@ -158,8 +162,8 @@ def folder_lock(folder: str | Path, what: str = "run") -> Iterator[Path]:
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise FileError(path, f"another {what} (PID {holder}) is writing to {folder}; wait for it to end or "
-                                  "use another output folder") from None
+            raise FolderBusy(path, f"another {what} (PID {holder}) is writing to {folder}; wait for it to end or "
+                                   "use another output folder") from None
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino  # not unlinked by a holder that just ended
         except FileNotFoundError:
@@ -174,3 +178,52 @@ def folder_lock(folder: str | Path, what: str = "run") -> Iterator[Path]:
     finally:
         path.unlink(missing_ok=True)
         os.close(fd)
+
+
+@contextmanager
+def hold_lock(path: str | Path, *, remove: bool = False) -> Iterator[Path]:
+    """Hold an OS lock on ``path`` (created if needed) for the block, waiting while another process holds it.
+
+    For short critical sections shared by cooperating processes (several tune workers asking for trials) and for
+    a process's "I am alive" mark (see :func:`lock_is_held`); the OS frees it when the holder dies, even by SIGKILL.
+    ``remove`` unlinks the file at the end (only for a file no other process waits on). Without POSIX locks
+    (Windows) the block runs unguarded.
+    """
+    path = Path(path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:
+        yield path
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        if remove:
+            path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def lock_is_held(path: str | Path) -> bool:
+    """Whether a live process holds the OS lock on ``path`` (:func:`hold_lock`); False for a missing file, a file
+    whose holder died, or without POSIX locks."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also drops the shared lock taken when nobody held it
+    return False

@@ -17,18 +17,32 @@ def train_cmd(
     set_: list[str] = typer.Option(None, "--set", help=SET_HELP),
     no_resume: bool = typer.Option(False, "--no-resume", help="Start over instead of resuming last.ckpt."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    shard: str = typer.Option(None, "--shard", help="K/N: train only members K, K+N, K+2N... of the ensemble (a "
+                                                    "scheduler array task; the shards share OUTPUT_DIR). The last "
+                                                    "shard to finish assembles the ensemble."),
+    member_devices: str = typer.Option(None, "--member-devices",
+                                       help="Train the ensemble's members on several devices at once, one process "
+                                            "each: a list such as cuda:0,cuda:1 or cpu,cpu, or a count (GPUs "
+                                            "0..N-1, or N CPU processes without a GPU)."),
 ) -> None:
     """Train a model as configured; resumes an interrupted run in the same output_dir."""
     from seq2expr.config import load_config
     from seq2expr.evaluation import read_metrics
-    from seq2expr.training import is_global_zero, train
+    from seq2expr.training import finished_members, is_global_zero, train
 
     with user_errors():
         cfg = load_config(config, set_ or [])
-        model_dir = train(cfg, resume=not no_resume, progress=not quiet)
+        model_dir = train(cfg, resume=not no_resume, progress=not quiet, shard=shard, member_devices=member_devices)
     if not is_global_zero():  # another process of a DDP run: rank 0 reports
         return
     out = Path(cfg.output_dir)
+    if model_dir is None:  # a shard that left the assembly to another process
+        done, total = finished_members(cfg)
+        then = ("another process holds the folder and assembles the ensemble" if done == total else
+                "the last shard to finish (or `seq2expr train CONFIG` without --shard, which skips finished "
+                "members) assembles the ensemble")
+        console().print(f"shard {shard}: {done} of {total} members finished; no model yet in {out / 'model'}: {then}")
+        return
     report = read_metrics(out / "metrics.json")
     print_split_summary(report.get("split_summary"))
     print_metrics(report, ["valid", "test"], f"{cfg.model.name} on {cfg.data.dataset or cfg.data.path}")
@@ -50,6 +64,10 @@ def tune_cmd(
     timeout_minutes: float = typer.Option(None, "--timeout-minutes", help="Start no trial after this long."),
     set_: list[str] = typer.Option(None, "--set", help=SET_HELP),
     progress: bool = typer.Option(False, "--progress", help="Progress bar for every trial."),
+    devices: str = typer.Option(None, "--devices", help="Run one worker per device on the same study: a list such "
+                                                        "as cuda:0,cuda:1 or cpu,cpu, or a count (GPUs 0..N-1, or N "
+                                                        "CPU processes without a GPU). Workers started separately "
+                                                        "on the same OUTPUT_DIR share the study too."),
 ) -> None:
     """Search hyper-parameters with optuna (TPE, median pruning); resumable; writes OUTPUT_DIR/tune/best.yaml."""
     import pandas as pd
@@ -61,7 +79,8 @@ def tune_cmd(
     with user_errors():
         cfg = load_config(config, set_ or [])
         params = {**cfg.tune.params, **parse_params(param or [])}
-        summary = tune(cfg, params, trials=trials, timeout_minutes=timeout_minutes, progress=progress)
+        summary = tune(cfg, params, trials=trials, timeout_minutes=timeout_minutes, progress=progress,
+                       devices=devices)
     monitor, cols = summary["monitor"], ["trial", summary["monitor"], *summary["space"]]
     table = Table(title=f"tune: {summary['n_trials']} trials {summary['states']}; top by {monitor}")
     for col in cols:

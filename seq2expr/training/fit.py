@@ -33,7 +33,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from seq2expr.atomic import atomic_path, clear_debris, folder_lock, write_json, write_text
+from seq2expr.atomic import FolderBusy, atomic_path, clear_debris, folder_lock, write_json, write_text
 from seq2expr.config import RunConfig, dump_config, load_config
 from seq2expr.files import FileError, fault_point, reading
-from seq2expr.inference import ModelSpec, SavedModel, SavedModelConfig, predict, save_model
+from seq2expr.inference import ModelSpec, SavedModel, SavedModelConfig, Shard, predict, save_model
 from seq2expr.models import EnsembleAverage
 
 log = logging.getLogger(__name__)
@@ -362,24 +362,170 @@ def evaluate_splits(saved: SavedModel, bundle, cfg: RunConfig, out_dir: Path, n_
 
 
 def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume: bool = True, progress: bool = True,
-          callbacks: Sequence[Any] = ()) -> Path:
+          callbacks: Sequence[Any] = (), shard: str | Shard | None = None,
+          member_devices: str | int | Sequence[str] | None = None) -> Path | None:
     """Train as configured and return the exported model folder (``output_dir/model``).
 
     ``cfg``: a :class:`~seq2expr.config.RunConfig`, or a YAML file / shipped config name with ``overrides``
     (``key.sub=value``). ``callbacks`` are extra Lightning callbacks (e.g. for tests or custom logging). With
     ``resume`` a run killed part-way continues from its last checkpoint; the same seed gives the same weights on
     CPU. Two runs into one ``output_dir`` at once are refused (:func:`seq2expr.atomic.folder_lock`).
+
+    An ensemble's members can be trained by several processes at once:
+
+    * ``shard="K/N"`` trains members K, K+N, K+2N... of the ensemble (a scheduler array task). Each member is
+      locked while it trains, so the shards share ``output_dir``; the shard that finds every member finished
+      assembles the ensemble (evaluation, ``model/``, ``metrics.json``; once, under the folder lock) and returns
+      its folder; the others return None (see :func:`finished_members`). ``train`` without a shard finishes
+      an ensemble too: it loads the finished members and trains the rest.
+    * ``member_devices`` (``"cuda:0,cuda:1"``, ``"cpu,cpu"``, a count) runs shard k of N on the k-th device, one
+      process each (:mod:`seq2expr.training.parallel`), then assembles here. Each member trains on one device.
+
+    The members are the same as in one process (seeded each), so on CPU the ensemble is the same to the bit.
     """
     if not isinstance(cfg, RunConfig):
         cfg = load_config(cfg, list(overrides))
+    part = _check_parallel(cfg, shard, member_devices)  # before anything is written
+    if member_devices is not None:
+        return _train_on_devices(cfg, member_devices, resume=resume, callbacks=callbacks)
+    if part is not None and part.count > 1:
+        return _train_shard(cfg, part, resume=resume, progress=progress, callbacks=callbacks)
     # a second run into the same folder is refused; the other processes of a DDP run (started by Lightning with
     # this same command) train with rank 0, which holds the lock and writes every file
     with folder_lock(cfg.output_dir, "train run") if is_global_zero() else nullcontext():
         return _train(cfg, resume=resume, progress=progress, callbacks=callbacks)
 
 
-def _train(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[Any]) -> Path:
+def _is_ensemble(cfg: RunConfig) -> bool:
+    return bool(cfg.train.ensemble_seeds or cfg.train.ensemble_folds)
+
+
+def _check_parallel(cfg: RunConfig, shard, member_devices) -> Shard | None:
+    part = Shard.parse(shard)
+    if member_devices is not None and part is not None:
+        raise ValueError("use --shard or --member-devices, not both")
+    several = (part is not None and part.count > 1) or member_devices is not None
+    if several and not _is_ensemble(cfg):
+        what = f"--shard {shard}" if part is not None else "--member-devices"
+        raise ValueError(f"{what} splits an ensemble's members over processes; this config trains one model (set "
+                         "train.ensemble_seeds or train.ensemble_folds, or use train.devices/strategy=ddp for one "
+                         "model on several devices)")
+    return part
+
+
+def finished_members(cfg: RunConfig) -> tuple[int, int]:
+    """(members whose training finished, members of the run): the progress of a sharded ensemble."""
+    plan = _member_plan(cfg)
+    return sum((d / "checkpoints" / FINISHED).is_file() for _, _, d in plan), len(plan)
+
+
+def _members_digest(cfg: RunConfig) -> str:
+    """The finished members' records, hashed: an assembled ensemble is of exactly these members."""
+    h = hashlib.sha256()
+    for _, _, d in _member_plan(cfg):
+        h.update((d / "checkpoints" / FINISHED).read_bytes() + b"|")
+    return h.hexdigest()[:16]
+
+
+def _member_lock(cfg: RunConfig, run_dir: Path):
+    """Each ensemble member's folder is locked while it is trained or loaded (shards share ``output_dir``); a
+    single model's folder is ``output_dir`` itself, held by the whole run. Only rank zero locks (DDP)."""
+    if run_dir == Path(cfg.output_dir) or not is_global_zero():
+        return nullcontext()
+    return folder_lock(run_dir, "train run")
+
+
+def _prepare(cfg: RunConfig):
     from seq2expr.data.prepare import prepare_data
+
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    if cfg.train.task == "classification" and cfg.train.loss != "bce":
+        raise ValueError("train.task=classification needs train.loss=bce")
+    return prepare_data(cfg.data, cfg.train.task)
+
+
+def _train_shard(cfg: RunConfig, part: Shard, *, resume: bool, progress: bool, callbacks: Sequence[Any],
+                 assemble: bool = True) -> Path | None:
+    """Train members ``part.index``, ``+ part.count``... of the plan, each under its own folder lock; then assemble
+    the ensemble if every member has finished (and ``assemble``). Returns the model folder, or None."""
+    out = Path(cfg.output_dir)
+    zero = is_global_zero()
+    plan = _member_plan(cfg)
+    mine = plan[part.index::part.count]
+    if zero:
+        with ExitStack() as stack:  # config.yaml early, unless another process holds the folder (it writes it)
+            try:
+                stack.enter_context(folder_lock(out, "train run"))
+            except FolderBusy:
+                pass
+            else:
+                clear_debris(out)
+                write_text(out / "config.yaml", dump_config(cfg))
+    if not mine:
+        log.warning("shard %d/%d: no members to train (the ensemble has %d)", part.index, part.count, len(plan))
+    else:
+        bundle = _prepare(cfg)
+        for seed, fold, run_dir in mine:
+            with _member_lock(cfg, run_dir):
+                fit_member(cfg, bundle if fold is None else bundle.with_fold(fold), seed, run_dir, resume=resume,
+                           progress=progress, callbacks=callbacks)
+    if not zero or not assemble:
+        return None
+    return _assemble_if_complete(cfg, callbacks)
+
+
+def _assemble_if_complete(cfg: RunConfig, callbacks: Sequence[Any]) -> Path | None:
+    """Evaluate and export the ensemble once every member has finished, exactly once: under the folder lock (a
+    process that finds it held leaves the assembly to its holder), and not again for the same finished members."""
+    out = Path(cfg.output_dir)
+    done, total = finished_members(cfg)
+    if done < total:
+        log.info("%d of %d ensemble members finished; the last shard to finish assembles the ensemble", done, total)
+        return None
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(folder_lock(out, "train run"))
+        except FolderBusy as err:
+            log.info("every member finished; %s holds the folder and assembles the ensemble", err.problem)
+            return None
+        if (out / "model").is_dir() and _assembled_digest(out) == _members_digest(cfg):
+            log.info("%s: already assembled from these members", out / "model")
+            return out / "model"
+        return _train(cfg, resume=True, progress=False, callbacks=callbacks)  # loads the finished members
+
+
+def _assembled_digest(out: Path) -> str | None:
+    try:
+        return json.loads((out / "metrics.json").read_text()).get("members_digest")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _train_on_devices(cfg: RunConfig, devices: str | int | Sequence[str], *, resume: bool,
+                      callbacks: Sequence[Any]) -> Path:
+    """Shard k of N trained on the k-th of N devices, one spawned process each, then the assembly here."""
+    from seq2expr.training.parallel import ONE_DEVICE, placements, run_placed
+
+    where = placements(devices, cfg.train.threads)
+    n = len(where)
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=ONE_DEVICE)})  # each member on one device
+    with folder_lock(cfg.output_dir, "train run"):
+        out = Path(cfg.output_dir)
+        clear_debris(out)
+        write_text(out / "config.yaml", dump_config(cfg))
+        _prepare(cfg)  # the encoded-sequence cache, built once before the processes read it
+        run_placed(_train_part, [(p, (p.apply(cfg), f"{k}/{n}", resume, list(callbacks)))
+                                 for k, p in enumerate(where)])
+        return _train(cfg, resume=True, progress=False, callbacks=callbacks)
+
+
+def _train_part(cfg: RunConfig, part: str, resume: bool, callbacks: list[Any]) -> None:
+    """One process of :func:`_train_on_devices` (module level, so a spawned process can run it)."""
+    _train_shard(cfg, Shard.parse(part), resume=resume, progress=False, callbacks=callbacks, assemble=False)
+
+
+def _train(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[Any]) -> Path:
     from seq2expr.evaluation import write_metrics
     from seq2expr.training.curve import write_ensemble_curve
     from seq2expr.training.module import monitor_metric
@@ -389,26 +535,23 @@ def _train(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[
     if zero:
         clear_debris(out)  # temporary files of a killed run (the folder lock is ours, so no writer is using them)
         write_text(out / "config.yaml", dump_config(cfg))
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
     t = cfg.train
-    if t.task == "classification" and t.loss != "bce":
-        raise ValueError("train.task=classification needs train.loss=bce")
-    bundle = prepare_data(cfg.data, t.task)
+    bundle = _prepare(cfg)
     split_summary = _split_summary(cfg, bundle) if zero else {}
     leakage = _leakage(bundle) if zero else {}
     members, infos, out_of_fold = [], [], []
     for seed, fold, run_dir in _member_plan(cfg):
         member_data = bundle if fold is None else bundle.with_fold(fold)
-        model, info = fit_member(cfg, member_data, seed, run_dir, resume=resume, progress=progress,
-                                 callbacks=callbacks)
+        with _member_lock(cfg, run_dir):
+            model, info = fit_member(cfg, member_data, seed, run_dir, resume=resume, progress=progress,
+                                     callbacks=callbacks)
         members.append(model)
         infos.append(info if fold is None else {**info, "fold": fold})
         if fold is not None:
             out_of_fold.append((model, member_data.splits["valid"]))
     if not is_global_zero():
         return out / "model"
-    ensemble = len(members) > 1 or bool(t.ensemble_seeds or t.ensemble_folds)
+    ensemble = len(members) > 1 or _is_ensemble(cfg)
     if ensemble:  # every member's curve in the run folder too
         write_ensemble_curve(out, {d.name: d for _, _, d in _member_plan(cfg)}, monitor_metric(t.task))
     model = EnsembleAverage(members).eval() if ensemble else members[0]
@@ -429,6 +572,8 @@ def _train(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[
               "target_names": list(bundle.target_names), "target_scale": _scale_note(saved_config),
               "n": n, "valid_is_out_of_fold": bool(out_of_fold), "split_summary": split_summary, "leakage": leakage,
               "fit": infos, "threads": torch.get_num_threads(), **results}
+    if ensemble:
+        report["members_digest"] = _members_digest(cfg)  # what a shard checks before assembling again
     write_metrics(out / "metrics.json", report)
     return model_dir
 

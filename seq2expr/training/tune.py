@@ -12,16 +12,19 @@ classification; higher is better), with optuna's TPE sampler (seeded) and median
 behind after a few epochs. The study lives in ``output_dir/tune/study.db`` (SQLite), so a killed search resumes
 where it stopped (a trial cut off mid-way is run again) and more trials can be added later. Written:
 ``tune/trials.tsv`` (one row per trial), ``tune/best.yaml`` (the full run config with the best values, to train
-with ``seq2expr train``) and ``tune/summary.json``.
+with ``seq2expr train``) and ``tune/summary.json``. Several workers can search one study at once (``devices``, or
+separate processes on the same ``output_dir``; see :func:`tune`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,11 +127,27 @@ def _pruning_callback(trial, monitor: str):
     return Prune()
 
 
-def _requeue_interrupted(study) -> int:
-    """Trials left RUNNING by a killed search are marked failed and their values queued again."""
+WORKERS = "workers"  # tune/workers/<id>.lock: held by each live worker
+ASK_LOCK = ".ask.lock"  # tune/.ask.lock: one worker at a time counts trials, requeues dead ones and asks
+
+
+def _worker_alive(out: Path, trial) -> bool:
+    """Whether the worker that started ``trial`` still runs: it holds its lock (the OS frees it when the worker
+    dies, even by SIGKILL). A trial without a worker was started by a search that predates worker locks, or by a
+    worker killed before it recorded itself (that happens under the ask lock, so it is no live worker's)."""
+    from seq2expr.atomic import lock_is_held
+
+    worker = trial.user_attrs.get("worker")
+    return bool(worker) and lock_is_held(out / WORKERS / f"{worker}.lock")
+
+
+def _requeue_interrupted(study, alive=lambda trial: False) -> int:
+    """Trials left RUNNING by a killed worker (``alive(trial)`` False) are marked failed and their values queued
+    again; a live worker's running trials are left alone. Called under the ask lock."""
     import optuna
 
-    stale = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+    stale = [t for t in study.get_trials(deepcopy=False)
+             if t.state == optuna.trial.TrialState.RUNNING and not alive(t)]
     for t in stale:
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)
         study.enqueue_trial(t.params, skip_if_exists=False)
@@ -141,6 +160,15 @@ def _n_done(study) -> int:
 
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     return sum(t.state in done for t in study.get_trials(deepcopy=False))
+
+
+def _n_taken(study) -> int:
+    """Completed, pruned and running trials (after dead workers' ones were requeued): the number that no worker
+    may take beyond the requested total."""
+    import optuna
+
+    taken = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+    return sum(t.state in taken for t in study.get_trials(deepcopy=False))
 
 
 def _write_outputs(study, cfg: RunConfig, space: list[Param], out: Path, monitor: str) -> dict:
@@ -174,16 +202,20 @@ def _write_outputs(study, cfg: RunConfig, space: list[Param], out: Path, monitor
 
 
 def tune(cfg: RunConfig, params: Mapping[str, str] | None = None, *, trials: int | None = None,
-         timeout_minutes: float | None = None, seed: int | None = None, progress: bool = False) -> dict:
+         timeout_minutes: float | None = None, seed: int | None = None, progress: bool = False,
+         devices: str | int | Sequence[str] | None = None) -> dict:
     """Search ``params`` (default ``cfg.tune.params``) for up to ``trials`` trials in all; returns the summary.
 
     Trials already in ``output_dir/tune/study.db`` count towards ``trials``, so rerunning the same command
     after a kill finishes the search, and raising ``trials`` extends it.
-    """
-    import optuna
 
-    from seq2expr.data.prepare import prepare_data
-    from seq2expr.training.fit import fit_member
+    Several workers may search one study at once: ``devices`` (``"cuda:0,cuda:1"``, ``"cpu,cpu"``, a count) starts
+    one worker process per device (:mod:`seq2expr.training.parallel`), and ``tune`` calls started separately on
+    the same ``output_dir`` (a scheduler array) join the study too. Workers take trials one at a time under a
+    lock (``tune/.ask.lock``), counting completed, pruned and running trials, so the total is ``trials`` however
+    many there are; each holds a lock of its own while it runs (``tune/workers/``), and only the running trials
+    of a worker whose lock is free (it died) are failed and run again.
+    """
     from seq2expr.training.module import monitor_metric
 
     tc = cfg.tune
@@ -198,48 +230,125 @@ def tune(cfg: RunConfig, params: Mapping[str, str] | None = None, *, trials: int
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "config.yaml", dump_config(cfg))
     monitor = monitor_metric(cfg.train.task)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name="seq2expr", storage=f"sqlite:///{(out / 'study.db').resolve()}", load_if_exists=True,
-        direction="maximize",
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=tc.prune_after_trials,
-                                           n_warmup_steps=tc.prune_after_epochs) if tc.prune else
-        optuna.pruners.NopPruner())
-    # seeded, and offset by the trials already there: a resumed search does not redraw its first values
-    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
-    requeued = _requeue_interrupted(study)
-    if requeued:
-        log.info("tune: %d interrupted trial(s) queued again", requeued)
-    if cfg.train.threads:
-        import torch
-
-        torch.set_num_threads(cfg.train.threads)
-    bundle = prepare_data(cfg.data, cfg.train.task)
     started = time.perf_counter()
+    if devices is None:
+        _search(cfg, space, trials, timeout_minutes, seed, progress)
+    else:
+        from seq2expr.training.parallel import placements, run_placed
 
-    def objective(trial) -> float:
-        values = {p.key: p.suggest(trial) for p in space}
-        run_cfg = trial_config(cfg, values)
-        run_dir = out / f"trial_{trial.number:04d}"
-        log.info("tune: trial %d %s", trial.number, values)
-        try:
-            _, info = fit_member(run_cfg, bundle, run_cfg.train.seed, run_dir, resume=False, progress=progress,
-                                 callbacks=[_pruning_callback(trial, monitor)])
-        finally:
-            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # keep the logs, not the weights
-        score = info.get("best_score")
-        if score is None or not math.isfinite(score):
-            raise optuna.TrialPruned(f"no finite {monitor}")
-        return float(score)
-
-    remaining = trials - _n_done(study)
-    if remaining > 0:
-        # a bar of trials, unless Lightning shows each trial's own (progress=True)
-        with progress_bar(remaining, "tune trials", disable=progress) as advance:
-            study.optimize(objective, n_trials=remaining, catch=(ValueError, RuntimeError),
-                           timeout=None if timeout_minutes is None else 60 * timeout_minutes,
-                           callbacks=[lambda s, t: _write_outputs(s, cfg, space, out, monitor),
-                                      lambda s, t: advance(1)])
-    summary = _write_outputs(study, cfg, space, out, monitor)
+        run_placed(_search, [(p, (cfg, space, trials, timeout_minutes, seed, False, p.train))
+                             for p in placements(devices, cfg.train.threads)])
+    summary = _write_outputs(_open_study(out, tc), cfg, space, out, monitor)
     summary["seconds_this_call"] = round(time.perf_counter() - started, 1)
     return summary
+
+
+def _open_study(out: Path, tc):
+    """The study in ``out/study.db`` (created by the first worker, under the ask lock)."""
+    import optuna
+
+    from seq2expr.atomic import hold_lock
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{(out / 'study.db').resolve()}",
+                                         engine_kwargs={"connect_args": {"timeout": 120}})  # workers wait their turn
+    with hold_lock(out / ASK_LOCK):
+        return optuna.create_study(
+            study_name="seq2expr", storage=storage, load_if_exists=True, direction="maximize",
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=tc.prune_after_trials,
+                                               n_warmup_steps=tc.prune_after_epochs) if tc.prune else
+            optuna.pruners.NopPruner())
+
+
+def _search(cfg: RunConfig, space: list[Param], trials: int, timeout_minutes: float | None, seed: int,
+            progress: bool, placement: Mapping[str, Any] | None = None) -> int:
+    """One worker: take trials until the study holds ``trials`` (completed, pruned or running); returns the number
+    it ran. ``placement``: ``train.*`` settings of this worker's device (each trial's config gets them; the outputs
+    keep ``cfg``'s). Module level, so a spawned process can run it."""
+    import uuid
+
+    import optuna
+
+    from seq2expr.atomic import hold_lock, lock_is_held
+    from seq2expr.data.prepare import prepare_data
+    from seq2expr.training.fit import fit_member
+    from seq2expr.training.module import monitor_metric
+
+    out = Path(cfg.output_dir) / "tune"
+    monitor = monitor_metric(cfg.train.task)
+    placement = dict(placement or {})
+    study = _open_study(out, cfg.tune)
+    worker = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    with ExitStack() as stack:
+        with hold_lock(out / ASK_LOCK):  # registered under the ask lock: nobody checks it half-made
+            others = [p for p in (out / WORKERS).glob("*.lock") if lock_is_held(p)]
+            for p in (out / WORKERS).glob("*.lock"):
+                if p not in others:
+                    p.unlink(missing_ok=True)  # a dead worker's
+            stack.enter_context(hold_lock(out / WORKERS / f"{worker}.lock", remove=True))
+            # seeded, and offset by the trials already there (a resumed search does not redraw its first values)
+            # and by the live workers (two workers do not draw the same values)
+            study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials) + 7919 * len(others))
+            budget = trials - _n_done(study)
+        threads = placement.get("threads", cfg.train.threads)
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        bundle = prepare_data(cfg.data, cfg.train.task) if budget > 0 else None
+        deadline = None if timeout_minutes is None else time.monotonic() + 60 * timeout_minutes
+        ran = 0
+
+        def objective(trial) -> float:
+            values = {p.key: p.suggest(trial) for p in space}
+            run_cfg = trial_config(cfg, values)
+            if placement:
+                run_cfg = run_cfg.model_copy(update={"train": run_cfg.train.model_copy(update=placement)})
+            run_dir = out / f"trial_{trial.number:04d}"
+            log.info("tune: trial %d %s", trial.number, values)
+            try:
+                _, info = fit_member(run_cfg, bundle, run_cfg.train.seed, run_dir, resume=False, progress=progress,
+                                     callbacks=[_pruning_callback(trial, monitor)])
+            finally:
+                shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # keep the logs, not the weights
+            score = info.get("best_score")
+            if score is None or not math.isfinite(score):
+                raise optuna.TrialPruned(f"no finite {monitor}")
+            return float(score)
+
+        # a bar of trials, unless Lightning shows each trial's own (progress=True)
+        with progress_bar(max(budget, 0), "tune trials", disable=progress) as advance:
+            while ran < budget and (deadline is None or time.monotonic() < deadline):
+                with hold_lock(out / ASK_LOCK):
+                    requeued = _requeue_interrupted(study, lambda t: _worker_alive(out, t))
+                    if requeued:
+                        log.info("tune: %d interrupted trial(s) queued again", requeued)
+                    if _n_taken(study) >= trials:
+                        break
+                    trial = study.ask()
+                    trial.set_user_attr("worker", worker)
+                ran += 1
+                _run_trial(study, trial, objective)
+                _write_outputs(study, cfg, space, out, monitor)
+                advance(1)
+    return ran
+
+
+def _run_trial(study, trial, objective) -> None:
+    """Run and record one trial as ``study.optimize`` would: pruned, failed (a ValueError or RuntimeError: logged,
+    the search goes on) or complete; anything else (an interrupt) marks it failed and ends the search."""
+    import optuna
+
+    try:
+        value = objective(trial)
+    except optuna.TrialPruned as err:
+        log.info("tune: trial %d pruned: %s", trial.number, err)
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    except (ValueError, RuntimeError) as err:
+        log.warning("tune: trial %d failed: %s: %s", trial.number, type(err).__name__, err)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    except BaseException:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    else:
+        study.tell(trial, value)
