@@ -84,7 +84,8 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
     :mod:`seq2expr.inference.device`. The model is put back in its
     previous mode and device. A memmap is read one batch at a time; per batch there is one vectorised
     one-hot, and forward passes (two with ``rc_average``) of at most :data:`CPU_FORWARD_ROWS` rows on a CPU,
-    where larger passes overflow the caches (LegNet runs ~1.7x slower per sequence at 512 rows than at 64).
+    where larger passes overflow the caches (LegNet runs ~1.7x slower per sequence at 512 rows than at 64). The
+    passes run on :func:`~seq2expr.inference.fold.folded` (batch norm inside the convolutions, the same function).
     """
     cfg = config_of(model)
     net = as_module(model)
