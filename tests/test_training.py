@@ -109,6 +109,28 @@ def test_best_checkpoint_is_exported_and_log_is_csv(regression_run):
         torch.testing.assert_close(exported[k], v, rtol=0, atol=0)
 
 
+def test_keep_last_exports_the_last_epoch(data_dir, tmp_path):
+    """``train.keep=last`` exports the last epoch's weights and reports the last epoch's validation score;
+    ``best`` (the default) the best epoch's. On shuffled targets the validation score wanders, so the two differ."""
+    runs = {}
+    for keep in ("best", "last"):
+        out = tmp_path / keep
+        train(make_cfg(data_dir, out, "data.target_columns=[shuffled]", f"train.keep={keep}"), progress=False)
+        val = [float(r["val_pearson"]) for r in _log_rows(out / "logs" / "metrics.csv") if r.get("val_pearson")]
+        runs[keep] = (out, val, json.loads((out / "metrics.json").read_text())["fit"][0])
+    (best_out, val, best_fit), (last_out, val_last, last_fit) = runs["best"], runs["last"]
+    assert val == pytest.approx(val_last, abs=1e-6)  # the same seeded training
+    assert int(np.argmax(val)) != len(val) - 1  # this seed's best epoch is not the last one
+    assert best_fit["best_checkpoint"] == "best.ckpt" and best_fit["best_score"] == pytest.approx(max(val), abs=1e-6)
+    assert last_fit["best_checkpoint"] == "last.ckpt" and last_fit["best_score"] == pytest.approx(val[-1], abs=1e-6)
+    last = _best_weights(last_out / "checkpoints" / "last.ckpt")
+    weights = [k for k in last if k.rsplit(".", 1)[-1] not in ("running_mean", "running_var", "num_batches_tracked")]
+    exported, other = _weights(last_out / "model"), _weights(best_out / "model")
+    for k in weights:
+        torch.testing.assert_close(exported[k], last[k], rtol=0, atol=0)
+    assert any(not torch.equal(exported[k], other[k]) for k in weights)
+
+
 def test_shuffled_labels_do_not_learn(regression_run, data_dir, tmp_path):
     """Control: the same pipeline on permuted targets predicts nothing, so the real score is real."""
     train(make_cfg(data_dir, tmp_path, "data.target_columns=[shuffled]"), progress=False)

@@ -119,7 +119,7 @@ def _run_fingerprint(cfg: RunConfig, bundle, seed: int) -> dict[str, Any]:
     """What a checkpoint must agree with to be resumed: the data, the architecture, the optimisation."""
     t = cfg.train.model_dump(mode="json")
     for k in ("epochs", "max_time_minutes", "early_stopping_patience", "threads", "num_workers", "ensemble_seeds",
-              "ensemble_folds", "precise_bn", "accelerator"):
+              "ensemble_folds", "precise_bn", "accelerator", "keep"):
         t.pop(k, None)  # may change between attempts (e.g. more epochs, more time)
     split = {k: bundle.splits[k] for k in ("train", "valid")}
     rows = hashlib.sha256(b"".join(np.ascontiguousarray(v, dtype=np.int64).tobytes() + b"|" for v in split.values()))
@@ -161,8 +161,12 @@ def _make_trainer(cfg: RunConfig, run_dir: Path, monitor: str, n_batches: int, p
 
     t = cfg.train
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
-                                 save_top_k=1, save_last=True, enable_version_counter=False)
-    cbs: list[Any] = [checkpoint, FaultPoints(), *callbacks]
+                                 save_top_k=1, enable_version_counter=False)
+    # last.ckpt after every validation (what a resume starts from, and train.keep=last): a second callback without
+    # a monitor, because Lightning 2.6's save_last only writes when the best checkpoint was written in the same step
+    latest = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, monitor=None,
+                             enable_version_counter=False)
+    cbs: list[Any] = [checkpoint, latest, FaultPoints(), *callbacks]
     if t.early_stopping_patience is not None:
         cbs.append(EarlyStopping(monitor=monitor, mode="max", patience=t.early_stopping_patience, check_finite=False))
     if progress:
@@ -268,9 +272,10 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
     if not trainer.is_global_zero:  # the other DDP processes: rank 0 exports, evaluates and writes
         return model.cpu().eval(), {"seed": seed, "rank": trainer.global_rank}
     write_training_curve(run_dir, monitor)
-    best = Path(checkpoint.best_model_path or last)
+    best = last if t.keep == "last" or not checkpoint.best_model_path else Path(checkpoint.best_model_path)
     model.load_state_dict(_best_weights(best))
-    score = checkpoint.best_model_score
+    # the kept weights' validation score: the best epoch's, or the last epoch's (train.keep)
+    score = checkpoint.best_model_score if best != last else trainer.callback_metrics.get(monitor)
     info = {"seed": seed, "best_checkpoint": best.name, "best_score": None if score is None else float(score),
             "monitor": monitor, "epochs_trained": int(trainer.current_epoch),
             "resumed_from": Path(ckpt_path).name if ckpt_path else None,
