@@ -425,6 +425,12 @@ def main() -> None:
     print(render(res))
 
 
+def _peak_cells(e: dict) -> str:
+    """Table cells: achieved GFLOP/s, fraction of the fp32 peak, fraction of the bf16 peak ("-" for fp32 rows)."""
+    bf = f"{e['fraction_of_bf16_peak']:.3f}" if "fraction_of_bf16_peak" in e else "-"
+    return f"{e['achieved_gflops']:.2f} | {e['fraction_of_peak']:.3f} | {bf}"
+
+
 def render(r: dict) -> str:
     mf, la, pr = r["memory_flatness"], r["load_average"], r["precisions"]
     bp = r["bf16_peak"]
@@ -460,10 +466,8 @@ def render(r: dict) -> str:
                                                                     p["train_seq2expr"])):
             e = t["efficiency"]
             cpu = t.get("cpu_seconds", t.get("fit_member_cpu_seconds"))
-            bf = f"{e['fraction_of_bf16_peak']:.3f}" if "fraction_of_bf16_peak" in e else "-"
             lines.append(f"| {name} | {precision} | {t['train_seq_per_s']:.0f} | {t['train_seconds']:.1f} | "
-                         f"{t['epoch_seconds']:.1f} | {cpu:.1f} | {e['achieved_gflops']:.2f} | "
-                         f"{e['fraction_of_peak']:.3f} | {bf} | {t['best_val_pearson']:.3f} |")
+                         f"{t['epoch_seconds']:.1f} | {cpu:.1f} | {_peak_cells(e)} | {t['best_val_pearson']:.3f} |")
     lines.append("")
     for precision, p in pr.items():
         tp, ts = p["train_plain"], p["train_seq2expr"]
@@ -492,10 +496,8 @@ def render(r: dict) -> str:
         inf = p["inference"]
         for side, name in (("plain", "plain no_grad loop"), ("seq2expr", "seq2expr `predict` (inference_mode)")):
             e = inf[f"{side}_efficiency"]
-            bf = f"{e['fraction_of_bf16_peak']:.3f}" if "fraction_of_bf16_peak" in e else "-"
             lines.append(f"| {name} | {precision} | {inf[f'{side}_seq_per_s']:.0f} | {inf[f'{side}_seconds']:.1f} | "
-                         f"{inf[f'{side}_cpu_seconds']:.1f} | {e['achieved_gflops']:.2f} | "
-                         f"{e['fraction_of_peak']:.3f} | {bf} |")
+                         f"{inf[f'{side}_cpu_seconds']:.1f} | {_peak_cells(e)} |")
     lines.append("")
     for precision, p in pr.items():
         inf = p["inference"]
