@@ -189,6 +189,27 @@ def test_one_predict_definition():
     assert not found, found
 
 
+def test_cpu_passes_are_sized_by_the_largest_activation():
+    """On a CPU, forward passes take as many rows as keep the largest activation within CPU_PASS_BYTES (a power
+    of two, at most CPU_FORWARD_ROWS). Oracle: LegNet's largest map is its first block's expanded one,
+    4 x 128 channels x L float32 values per row. Longer sequences get fewer rows; the result equals one pass; a
+    model in training mode is not run to measure and gets CPU_FORWARD_ROWS."""
+    from seq2expr.inference import CPU_FORWARD_ROWS, CPU_PASS_BYTES, cpu_forward_rows, forward_in_parts
+
+    torch.manual_seed(0)
+    net = build_model("legnet", seq_len=110, n_targets=1).eval()
+    for L in (110, 440, 880):
+        per_row = 4 * 128 * L * 4
+        expected = min(CPU_FORWARD_ROWS, 2 ** int(np.floor(np.log2(CPU_PASS_BYTES / per_row))))
+        assert cpu_forward_rows(net, torch.zeros(3, 4, L)) == expected, L
+    assert cpu_forward_rows(net, torch.zeros(3, 4, 880)) < cpu_forward_rows(net, torch.zeros(3, 4, 110))
+    x = one_hot(encode(["".join(np.random.default_rng(2).choice(list("ACGT"), 880)) for _ in range(19)]), 0.0)
+    assert len(x) > cpu_forward_rows(net, x)
+    with torch.no_grad():
+        np.testing.assert_allclose(forward_in_parts(net, x).numpy(), net(x).numpy(), rtol=1e-4, atol=1e-5)
+    assert cpu_forward_rows(net.train(), x) == CPU_FORWARD_ROWS
+
+
 def test_predict_folds_batch_norm_and_follows_weight_changes():
     """predict folds batch norm into the convolutions (cached per model): the same numbers as the unfolded model in
     eval mode, in passes of at most CPU_FORWARD_ROWS rows, and a weight change (an optimiser step, a state dict

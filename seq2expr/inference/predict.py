@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import csv
+import weakref
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
 from pathlib import Path
@@ -56,20 +57,70 @@ def to_scale(raw: np.ndarray, config: SavedModelConfig, scale: Scale = "original
     return np.asarray(config.target_transform.inverse(raw), dtype=np.float32)
 
 
-# rows per forward pass on a CPU: big enough to keep the cores busy, small enough for the activations of a
-# LegNet/ResNet block to stay in cache (bench/results/models_speed.md)
+# most rows per forward pass on a CPU, and the most bytes its largest activation may take: passes beyond either
+# overflow the caches and page-fault fresh memory for every layer (bench/results/models_speed.md)
 CPU_FORWARD_ROWS = 128
+CPU_PASS_BYTES = 16 * 2**20
+
+_ROWS: weakref.WeakKeyDictionary[nn.Module, dict[tuple, int]] = weakref.WeakKeyDictionary()
 
 
-def forward_in_parts(fn, x: torch.Tensor) -> torch.Tensor:
-    """``fn(x)`` computed in passes of at most :data:`CPU_FORWARD_ROWS` rows when ``x`` is on a CPU, concatenated.
+def _largest_activation(model: nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the largest tensor any sub-module of ``model`` outputs for the input ``x``."""
+    big = [0]
 
-    Why: a forward pass's activations must fit the caches; LegNet runs ~2.5x slower per sequence at 2,048 rows
-    than at 128 on this machine's CPU. Row-wise functions only (eval mode): the result equals one pass.
+    def hook(_module, _inputs, out) -> None:
+        for t in out if isinstance(out, tuple | list) else (out,):
+            if torch.is_tensor(t):
+                big[0] = max(big[0], t.numel() * t.element_size())
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return big[0]
+
+
+def cpu_forward_rows(model: nn.Module, x: torch.Tensor) -> int:
+    """Rows per CPU forward pass of ``model`` on inputs shaped like ``x``: a power of two, at most
+    :data:`CPU_FORWARD_ROWS`, whose largest activation stays within :data:`CPU_PASS_BYTES`.
+
+    Measured once per model, input shape, dtype and autocast state (one forward pass of one row, hooks on every
+    module). Why by bytes: the best pass size shrinks with the activations, e.g. LegNet on this machine's CPU runs
+    best at 64 rows of 110 bp (14 MB) but 16 rows of 440 bp (14 MB), the default ``cnn`` at 128 rows of 110 bp.
+    A model in training mode is not run (batch norm would update): it gets :data:`CPU_FORWARD_ROWS`.
     """
-    if x.device.type != "cpu" or len(x) <= CPU_FORWARD_ROWS:
+    if model.training or x.dim() < 1 or len(x) == 0:
+        return CPU_FORWARD_ROWS
+    key = (tuple(x.shape[1:]), x.dtype, torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu"))
+    cache = _ROWS.setdefault(model, {})
+    if key not in cache:
+        per_row = max(1, _largest_activation(model, x[:1]))
+        rows = 1
+        while rows * 2 <= CPU_FORWARD_ROWS and rows * 2 * per_row <= CPU_PASS_BYTES:
+            rows *= 2
+        cache[key] = rows
+    return cache[key]
+
+
+def forward_in_parts(fn, x: torch.Tensor, *, model: nn.Module | None = None) -> torch.Tensor:
+    """``fn(x)`` computed in passes of :func:`cpu_forward_rows` rows when ``x`` is on a CPU, concatenated.
+
+    ``model`` is the network ``fn`` runs (``fn`` itself when it is a module; without either, passes of
+    :data:`CPU_FORWARD_ROWS` rows). Why: a forward pass's activations must fit the caches; LegNet runs ~2.5x
+    slower per sequence at 2,048 rows than at 128, and ~1.2x faster at 64 than at 128 on this machine's CPU.
+    Row-wise functions only (eval mode): the result equals one pass.
+    """
+    if x.device.type != "cpu":
         return fn(x)
-    return torch.cat([fn(part) for part in x.split(CPU_FORWARD_ROWS)])
+    net = model if model is not None else fn if isinstance(fn, nn.Module) else None
+    rows = cpu_forward_rows(net, x) if net is not None else CPU_FORWARD_ROWS
+    if len(x) <= rows:
+        return fn(x)
+    return torch.cat([fn(part) for part in x.split(rows)])
 
 
 @torch.inference_mode()
@@ -83,8 +134,8 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
     averaging unless asked). ``device`` and ``precision`` (``"32"``, ``"bf16"``, ``"16"``): see
     :mod:`seq2expr.inference.device`. The model is put back in its
     previous mode and device. A memmap is read one batch at a time; per batch there is one vectorised
-    one-hot, and forward passes (two with ``rc_average``) of at most :data:`CPU_FORWARD_ROWS` rows on a CPU,
-    where larger passes overflow the caches (LegNet runs ~1.7x slower per sequence at 512 rows than at 64). The
+    one-hot, and forward passes (two with ``rc_average``) of :func:`cpu_forward_rows` rows on a CPU, where
+    larger passes overflow the caches (LegNet runs ~1.7x slower per sequence at 512 rows than at 64). The
     passes run on :func:`~seq2expr.inference.fold.folded` (batch norm inside the convolutions, the same function).
     """
     cfg = config_of(model)
@@ -100,7 +151,7 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
         net = folded(net)  # batch norm inside the convolutions: the same function, one pass fewer per layer
         for start in track(range(0, len(data), max(1, int(batch_size))), description="predict"):
             x = batch_onehot(data[start:start + batch_size], nv).to(dev)
-            out = forward_in_parts(lambda part: rc_forward(net, part, rc).float(), x).cpu()
+            out = forward_in_parts(lambda part: rc_forward(net, part, rc).float(), x, model=net).cpu()
             outs.append(out[:, None] if out.ndim == 1 else out)
     if outs:
         raw = torch.cat(outs).numpy()

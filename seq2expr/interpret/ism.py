@@ -334,8 +334,8 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, start: int
 
     The reference base scores 0; positions outside ``[start, end)`` score 0. ``center=True`` subtracts
     each position's mean over the 4 bases (the form used as hypothetical contributions). ``batch_size``
-    is the number of mutant sequences per block (on a CPU, forward passes take at most
-    :data:`~seq2expr.inference.CPU_FORWARD_ROWS` of them); ``positions_per_batch`` positions are mutated per
+    is the number of mutant sequences per block (on a CPU, forward passes take
+    :func:`~seq2expr.inference.cpu_forward_rows` of them); ``positions_per_batch`` positions are mutated per
     block (fewer means smaller windows for the fast path). ``precision``: ``"32"`` (default) is exact float32
     (equal to one forward pass per mutant to ~1e-6); ``"bf16"`` runs the passes in bfloat16 autocast, ~2x faster
     on CPUs with AVX512-BF16/AMX and GPUs, with effects rounded to ~3 significant digits.
