@@ -13,7 +13,6 @@ rounds in one process, so ratios within a row come from the same run. Writes ``b
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine_peak_flops, model_flops, peak_rss_mb
+from common import load_average, machine_peak_flops, model_flops, peak_rss_mb
 
 from seq2expr.atomic import write_text
 from seq2expr.data.sequences import one_hot, reverse_complement_onehot
@@ -95,7 +94,7 @@ def main() -> None:
                     f"{100 * 2 * fwd * here / peak['peak_flops']:.1f} |")
         print(rows[-1], flush=True)
     PASSES.CPU_PASS_BYTES = default
-    load = os.getloadavg()[0]
+    load = load_average()[0]
     text = "\n".join([
         "# CPU forward passes: rows per pass by the size of the largest activation",
         "",

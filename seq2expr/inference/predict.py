@@ -58,7 +58,7 @@ def to_scale(raw: np.ndarray, config: SavedModelConfig, scale: Scale = "original
 
 
 # most rows per forward pass on a CPU, and the most bytes its largest activation may take: passes beyond either
-# overflow the caches and page-fault fresh memory for every layer (bench/results/models_speed.md)
+# overflow the caches and page-fault fresh memory for every layer (bench/results/cpu_passes.md)
 CPU_FORWARD_ROWS = 128
 CPU_PASS_BYTES = 16 * 2**20
 
