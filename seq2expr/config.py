@@ -143,17 +143,21 @@ class TrainConfig(_Strict):
     precise_bn: int = Field(20000, ge=0)
     seed: int = 0
     num_workers: int = 0
-    max_time_minutes: float | None = None
+    # a wall-clock cap per member (Lightning's Timer). Off by default and in every shipped config: a run it cuts
+    # trains fewer steps on a slower or busier machine. A cut run is marked truncated (finished.json,
+    # metrics.json, the saved model's fit record); a member cut before one epoch is an error, not a model
+    max_time_minutes: float | None = Field(None, gt=0)
     threads: int | None = None  # torch intra-op threads (None: torch default)
     ensemble_seeds: list[int] | None = None  # train one model per seed and average
     # cross-validation ensemble: one member per listed fold of data.split.folds (validated on that fold,
     # seed = seed + fold); validation metrics are then out-of-fold
     ensemble_folds: list[int] | None = None
-    # where and how Lightning trains (passed to lightning.Trainer): numeric precision ("32", "bf16-mixed",
-    # "16-mixed"; weights stay fp32), accelerator ("auto", "cpu", "gpu"...), devices per node ("auto", 1, 4,
-    # "0,1"), strategy ("auto" or "ddp": one process per device, each with its share of every epoch's
-    # batches) and nodes. Several processes multiply the effective batch size by their number.
-    precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
+    # where and how Lightning trains (passed to lightning.Trainer): numeric precision ("auto": bf16-mixed where the
+    # device runs bf16 natively - a GPU that supports it, a CPU with AVX512-BF16 or AMX - else "32"; or "32",
+    # "bf16-mixed", "16-mixed"; weights stay fp32), accelerator ("auto", "cpu", "gpu"...), devices per node
+    # ("auto", 1, 4, "0,1"), strategy ("auto" or "ddp": one process per device, each with its share of every
+    # epoch's batches) and nodes. Several processes multiply the effective batch size by their number.
+    precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = "auto"
     accelerator: str = "auto"
     devices: int | str = 1
     strategy: str = "auto"

@@ -147,18 +147,21 @@ _fault_hits: dict[str, int] = {}
 
 
 def fault_point(name: str) -> None:
-    """A test hook for crash safety: with ``SEQ2EXPR_FAULT=NAME[:K]`` the process kills itself (SIGKILL, as a
-    power cut or an OOM kill would) the K-th time (default 1st) it reaches the point ``NAME``; otherwise nothing.
+    """A test hook for crash safety: with ``SEQ2EXPR_FAULT=NAME[:K[:SIGNAL]]`` the process kills itself (SIGKILL, as
+    a power cut or an OOM kill would; or ``TERM``/``INT``, as a scheduler's stop or Ctrl+C would) the K-th time
+    (default 1st) it reaches the point ``NAME``; otherwise nothing.
 
     Points: ``encode`` (data preparation, the encoded cache half-written), ``batch`` (after a training step),
-    ``checkpoint`` (a checkpoint half-written), ``export`` (the final model folder half-written).
+    ``checkpoint`` (a checkpoint half-written), ``export`` (the final model folder half-written), ``chunk`` (a
+    ``predict`` or ``variants`` output with its first chunks written).
     """
     spec = os.environ.get(FAULT_ENV)
     if not spec:
         return
-    want, _, k = spec.partition(":")
+    want, _, rest = spec.partition(":")
     if want != name:
         return
+    k, _, sig = rest.partition(":")
     _fault_hits[name] = _fault_hits.get(name, 0) + 1
     if _fault_hits[name] == int(k or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), getattr(signal, f"SIG{sig.upper() or 'KILL'}"))

@@ -439,15 +439,28 @@ def test_truncated_checkpoint_is_named(files, whole_run, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fault", ["encode", "batch:5", "checkpoint:2", "export"])
+@pytest.mark.parametrize("fault", ["encode", "batch:5", "checkpoint:2", "export", "batch:5:TERM", "checkpoint:2:INT",
+                                   "encode:1:TERM"])
 def test_killed_train_resumes_to_the_same_weights(files, whole_run, tmp_path, fault):
     """SIGKILL at a stage of ``train`` (data preparation with the encoded cache half-written, after a training
     step of the second epoch, with a checkpoint half-written, with the model folder half-written); rerunning the
-    same command ends with exactly the weights of the uninterrupted run, and no temporary file is left."""
+    same command ends with exactly the weights of the uninterrupted run, and no temporary file is left.
+
+    SIGTERM (a scheduler's time limit or pre-emption) and SIGINT (Ctrl+C) instead end the command with one line
+    saying where it stopped and exit status 143 / 130, never 0; the resume is the same."""
     out = tmp_path / "run"
     cfg = _run_config(files, out)
     killed = _train(cfg, fault)
-    assert killed.returncode == -9, killed.stderr
+    sig = fault.split(":")[2] if fault.count(":") == 2 else None
+    if sig is None:
+        assert killed.returncode == -9, killed.stderr
+    else:
+        assert killed.returncode == {"TERM": 143, "INT": 130}[sig], killed.stderr
+        last = killed.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"interrupted (SIG{sig})") and "run the same command to resume" in last, last
+        assert "Traceback" not in killed.stderr, killed.stderr
+        if fault.startswith("batch"):  # the 5th optimiser step: epoch 2 (4 steps an epoch), step 5
+            assert "at epoch 2 step 5;" in last, last
     assert not (out / "model").exists() and not (out / "metrics.json").exists()
     res = _train(cfg)
     assert res.returncode == 0, res.stderr

@@ -17,11 +17,13 @@ from typing import NoReturn
 import typer
 
 from seq2expr.files import is_file_error, problem
+from seq2expr.interrupts import Interrupted, handle_signals
 
 SEQ_HELP = "Sequence column (default: the one the model was trained with, if present, else 'sequence')."
 ID_HELP = "ID column (default: the one the model was trained with, if present, else the row number)."
 DEVICE_HELP = "cpu, cuda, cuda:N, or auto (a GPU when there is one)."
-PRECISION_HELP = "32 (float32, exact), bf16 (bfloat16 autocast: ~2x faster on CPUs with AVX512-BF16/AMX and GPUs) " \
+PRECISION_HELP = "auto (bf16 where the device runs it natively: a GPU, a CPU with AVX512-BF16/AMX; else 32), 32 " \
+                 "(float32, exact), bf16 (bfloat16 autocast: ~2x faster where native, emulated and slow elsewhere) " \
                  "or 16 (float16, GPU)."
 SHARD_HELP = "K/N: process only the K-th (0-based) of N contiguous parts of the input (a scheduler array task); " \
              "join the parts with `seq2expr merge`."
@@ -63,13 +65,24 @@ def fail(err: BaseException | str) -> NoReturn:
     raise typer.Exit(USER_ERROR)
 
 
+RERUN = "nothing was written; run the same command again"
+RESUME = "the last checkpoint is kept; run the same command to resume"
+
+
 @contextmanager
-def user_errors() -> Iterator[None]:
+def user_errors(interrupted: str = RERUN) -> Iterator[None]:
     """Turn the errors bad input raises into :func:`fail`: DataError and FileError (both ValueErrors), and as a
     last resort any OSError/EOFError/decoding error a file raised that no reader named (named here when the
-    exception carries the file name)."""
+    exception carries the file name).
+
+    SIGTERM (a scheduler's time limit or pre-emption) and SIGINT end the command with one line, ``interrupted
+    (SIGTERM) [at ...]; <interrupted>``, and exit code 143 or 130 (:mod:`seq2expr.interrupts`), not a success."""
     try:
-        yield
+        with handle_signals():
+            yield
+    except Interrupted as stop:
+        typer.echo(f"{stop}; {interrupted}", err=True)
+        raise typer.Exit(stop.exit_code) from None
     except Exception as err:
         if isinstance(err, ValueError) or is_file_error(err):
             fail(err)
@@ -104,7 +117,22 @@ def print_metrics(report: dict, splits: list[str], title: str) -> None:
         level = int(round(100 * ci.get("level", 0.95)))
         bounds = [(r.get("ci") or {}) for _, r in cols]
         table.add_row(f"{ci['metric']} {level}% CI", *[f"{fmt(b.get('lo'))}-{fmt(b.get('hi'))}" for b in bounds])
-    console().print(table)
+    con = console()
+    con.print(table)
+    print_run_notes(report)
+
+
+def print_run_notes(report: dict) -> None:
+    """Under a result table: the precision it was computed at, and a warning when the model's training was cut
+    short by a time limit (``model_truncated``), so that no truncated model passes for a finished one."""
+    con = console()
+    precision = report.get("precision")
+    if isinstance(precision, dict):  # a training run: requested -> resolved
+        precision = f"{precision.get('resolved')} (train.precision {precision.get('requested')})"
+    if precision:
+        con.print(f"precision: {precision}" + (f" on {report['machine']}" if report.get("machine") else ""))
+    if report.get("model_truncated"):
+        con.print(f"[bold yellow]warning:[/bold yellow] {report['model_truncated']}")
 
 
 def print_split_summary(summary: dict | None) -> None:

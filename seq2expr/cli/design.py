@@ -47,7 +47,7 @@ def design_cmd(
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(512, "--batch-size"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    precision: str = typer.Option("32", "--precision", help=PRECISION_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Design sequences (strongest, weakest, a given level, specific) from random backgrounds or given starts."""
     from seq2expr.design import Constraints, Objective, design, write_design_outputs

@@ -33,7 +33,7 @@ def interpret_cmd(
     seed: int = typer.Option(0, "--seed"),
     threads: int | None = typer.Option(None, "--threads", help="Torch intra-op threads."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    precision: str = typer.Option("32", "--precision", help=PRECISION_HELP + " (predictions, ISM, global importance; "
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP + " (predictions, ISM, global importance; "
                                   "gradients stay float32)"),
 ) -> None:
     """Explain a saved model's predictions: attribution logos, TF-MoDISco motifs matched to JASPAR,

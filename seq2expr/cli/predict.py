@@ -36,7 +36,7 @@ def predict_cmd(
     scale: str = typer.Option("original", "--scale", help="original (measured scale, or probabilities) or model "
                                                           "(the network's output: transformed values, logits)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    precision: str = typer.Option("32", "--precision", help=PRECISION_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     shard: str = typer.Option(None, "--shard", help=SHARD_HELP),
     devices: str = typer.Option(None, "--devices", help="Predict on several devices at once, one process each: a "
                                                         "count (GPUs 0..N-1, or N CPU processes without a GPU) or "
@@ -91,7 +91,7 @@ def evaluate_cmd(
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the CI."),
     batch_size: int = typer.Option(512, "--batch-size"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    precision: str = typer.Option("32", "--precision", help=PRECISION_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Score a saved model on labelled sequences: metrics (overall, per group, CI) and plots."""
     from seq2expr.evaluation import evaluate

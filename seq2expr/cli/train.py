@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import console, fmt, print_challenge, print_metrics, print_split_summary, user_errors
+from seq2expr.cli.common import (
+    RESUME,
+    console,
+    fmt,
+    print_challenge,
+    print_metrics,
+    print_split_summary,
+    user_errors,
+)
 
 CONFIG_HELP = "Run config YAML, or the name of a shipped config (seq2expr configs list)."
 SET_HELP = "Override a config value: key.sub=value (repeatable)."
@@ -30,7 +38,7 @@ def train_cmd(
     from seq2expr.evaluation import read_metrics
     from seq2expr.training import finished_members, is_global_zero, train
 
-    with user_errors():
+    with user_errors(interrupted=RESUME):
         cfg = load_config(config, set_ or [])
         model_dir = train(cfg, resume=not no_resume, progress=not quiet, shard=shard, member_devices=member_devices)
     if not is_global_zero():  # another process of a DDP run: rank 0 reports
@@ -76,7 +84,7 @@ def tune_cmd(
     from seq2expr.config import load_config
     from seq2expr.training import parse_params, tune
 
-    with user_errors():
+    with user_errors(interrupted="finished trials are kept in the study; run the same command to resume"):
         cfg = load_config(config, set_ or [])
         params = {**cfg.tune.params, **parse_params(param or [])}
         summary = tune(cfg, params, trials=trials, timeout_minutes=timeout_minutes, progress=progress,

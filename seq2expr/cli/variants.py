@@ -43,7 +43,7 @@ def variants_cmd(
     chunk_size: int = typer.Option(100_000, "--chunk-size", help="Alleles read at a time."),
     seed: int = typer.Option(0, "--seed", help="Seed of the background sample."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    precision: str = typer.Option("32", "--precision", help=PRECISION_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     shard: str = typer.Option(None, "--shard", help=SHARD_HELP),
 ) -> None:
     """Predict variant effects (alt - ref, original scale) on the genes whose windows hold them, or in windows

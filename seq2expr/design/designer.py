@@ -22,6 +22,7 @@ from seq2expr.data.sequences import decode
 from seq2expr.design.constraints import Constraints
 from seq2expr.design.objective import Objective, Scorer
 from seq2expr.design.search import anneal, beam_search, gradient, insert_motifs
+from seq2expr.evaluation import model_notes
 from seq2expr.inference import SavedModel, encode_for, load_model
 
 Method = Literal["greedy", "beam", "anneal", "motif", "ledidi"]
@@ -135,6 +136,7 @@ def design(model, start="random", objective: Objective | str = "maximise", const
     table = _table(codes, start_codes, start_ids, scorer, oracle_model, constraints)
     summary = {"method": method, "objective": obj.kind, "target": scorer.names[scorer.t], "value": obj.value,
                "n": len(codes), "oracle": oracle_name, "design_models": len(models), "seed": seed,
+               "precision": scorer.precision, **model_notes(first.config),
                "candidates": scorer.evaluated, "seconds": round(seconds, 2),
                "candidates_per_second": round(scorer.evaluated / max(scorer.seconds, 1e-9), 1),
                "diversity": diversity(codes), "start_diversity": diversity(start_codes),

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from seq2expr.data.errors import DataError
-from seq2expr.inference import SavedModel, predict
+from seq2expr.inference import SavedModel, predict, resolve_device, resolve_precision
 
 Kind = Literal["maximise", "minimise", "target", "difference"]
 
@@ -76,7 +76,8 @@ class Scorer:
         self.names = list(models[0].config.target_names)
         self.t = _index(self.names, objective.target)
         self.o = _index(self.names, objective.other) if objective.other is not None else None
-        self.batch_size, self.device, self.precision = batch_size, device, precision
+        self.batch_size, self.device = batch_size, device
+        self.precision = resolve_precision(precision, resolve_device(device, models[0].model))
         self.evaluated, self.seconds = 0, 0.0
 
     def predictions(self, codes: np.ndarray, models: list[SavedModel] | None = None) -> np.ndarray:

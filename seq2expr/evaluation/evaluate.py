@@ -25,7 +25,18 @@ from seq2expr.evaluation.metrics import evaluate_predictions
 from seq2expr.evaluation.plots import plot_predictions
 from seq2expr.evaluation.report import write_metrics, write_predictions
 from seq2expr.evaluation.scorers import Scorer, scorer_for
-from seq2expr.inference import SavedModel, SavedModelConfig, encode_for, input_columns, load_model, predict, to_scale
+from seq2expr.hardware import describe_device
+from seq2expr.inference import (
+    SavedModel,
+    SavedModelConfig,
+    encode_for,
+    input_columns,
+    load_model,
+    predict,
+    resolve_device,
+    resolve_precision,
+    to_scale,
+)
 from seq2expr.progress import staged, step
 
 
@@ -124,6 +135,13 @@ def read_labelled(model: SavedModel, data: str | Path, *, values: str | Path | N
     return records
 
 
+def model_notes(config: SavedModelConfig) -> dict[str, Any]:
+    """What a result should say about how its model was trained: ``model_truncated`` (one line) when a time limit
+    cut its training (:meth:`~seq2expr.inference.FitRecord.truncation_note`); nothing otherwise."""
+    note = config.fit.truncation_note() if config.fit is not None else None
+    return {"model_truncated": note} if note else {}
+
+
 @staged(3, "evaluate")  # encode, predict, score (metrics, bootstrap CI, plots)
 def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_dir: str | Path | None = None,
              name: str | None = None, n_boot: int = 1000, batch_size: int = 512, device: str | None = None,
@@ -148,7 +166,9 @@ def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_
                         "pass --target-column for each", source=records.source)
     codes = encode_for(saved, records.sequences, ids=records.labels(), source=records.source)
     step()
-    raw = predict(saved, codes, batch_size=batch_size, device=device, scale="model", precision=precision)
+    dev = resolve_device(device, saved.model)
+    used = resolve_precision(precision, dev)
+    raw = predict(saved, codes, batch_size=batch_size, device=dev, scale="model", precision=used)
     step()
     y = model_scale_targets(cfg, records.targets, records.source)
     # the outputs (plots, predictions, metrics) appear in out_dir together, or not at all
@@ -157,7 +177,7 @@ def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_
                                groups=records.groups, name=name, out_dir=stage, n_boot=n_boot, seed=seed,
                                scorer=scorer_for(records.dataset))
         report: dict[str, Any] = {"source": records.source, "n": len(records), "target_names": cfg.target_names,
-                                  name: metrics}
+                                  "precision": used, "machine": describe_device(dev), **model_notes(cfg), name: metrics}
         if extra is not None:
             report["challenge"] = extra
         if stage is not None:

@@ -4,18 +4,26 @@ Rule: an explicit device (``"cpu"``, ``"cuda:1"``) is used as given; ``"auto"`` 
 there is one, else the CPU; ``None`` is the device the model's parameters are on (the CPU for a freshly
 loaded model), so that a model in the middle of training on a GPU stays there.
 
-Precision rule: ``"32"`` (the default) runs in float32, exactly; ``"bf16"`` / ``"16"`` run the forward passes
-under ``torch.autocast`` in bfloat16 / float16 (weights stay float32, outputs come back as float32). bf16 is
-about 2-3x faster on CPUs with AVX512-BF16 or AMX and on GPUs, at ~3 significant digits.
+Precision rule: ``"auto"`` (the default, also for ``None``) is bf16 where the device runs it natively (a GPU that
+supports it, a CPU with AVX512-BF16 or AMX: :func:`seq2expr.hardware.native_bf16`) and ``"32"`` elsewhere;
+``"32"`` runs in float32, exactly; ``"bf16"`` / ``"16"`` run the forward passes under ``torch.autocast`` in
+bfloat16 / float16 (weights stay float32, outputs come back as float32). Native bf16 is about 2-3x faster at ~3
+significant digits; an explicit ``"bf16"`` where it is emulated still runs, with a warning (13-49x slower than
+float32 on an AVX2 CPU). The resolved precision is logged once per process and device kind.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
 from torch import nn
+
+from seq2expr.hardware import describe_device, native_bf16
+
+log = logging.getLogger(__name__)
 
 
 def resolve_device(device: str | torch.device | None = None, model: nn.Module | None = None) -> torch.device:
@@ -68,21 +76,58 @@ def device_list(devices: str | int) -> list[str]:
 
 _PRECISIONS = {"32": None, "32-true": None, "fp32": None, "bf16": torch.bfloat16, "bf16-mixed": torch.bfloat16,
                "16": torch.float16, "16-mixed": torch.float16, "fp16": torch.float16}
+_said: set[tuple[str, str]] = set()  # (requested, device kind) already logged or warned about
 
 
 def check_precision(precision: str | int | None) -> str:
-    """The canonical name (``"32"``, ``"bf16"``, ``"16"``) of an inference precision; Lightning's names work too."""
-    name = "32" if precision is None else str(precision)
+    """The canonical name (``"auto"``, ``"32"``, ``"bf16"``, ``"16"``) of an inference precision (``None`` is
+    ``"auto"``); Lightning's names work too."""
+    name = "auto" if precision is None else str(precision)
+    if name == "auto":
+        return name
     if name not in _PRECISIONS:
-        raise ValueError(f"precision must be one of 32, bf16, 16 (or {', '.join(k for k in _PRECISIONS if '-' in k)})"
-                         f", not {precision!r}")
+        raise ValueError(f"precision must be one of auto, 32, bf16, 16 (or "
+                         f"{', '.join(k for k in _PRECISIONS if '-' in k)}), not {precision!r}")
     dtype = _PRECISIONS[name]
     return "32" if dtype is None else ("bf16" if dtype == torch.bfloat16 else "16")
 
 
+def resolve_precision(precision: str | int | None, device: torch.device | str | None = None) -> str:
+    """The precision forward passes on ``device`` run at: ``"32"``, ``"bf16"`` or ``"16"`` (see the module's
+    rule). ``auto`` is logged once per process and device kind; an explicit bf16 where it is emulated warns (a
+    one-line log warning, also once)."""
+    name = check_precision(precision)
+    dev = torch.device(device if device is not None else "cpu")
+    native = native_bf16(dev)
+    resolved = ("bf16" if native else "32") if name == "auto" else name
+    key = (name, dev.type)
+    if key not in _said:
+        _said.add(key)
+        if name == "bf16" and not native:
+            log.warning("precision bf16 on %s: bf16 is emulated here, expect it to run several times slower than "
+                        "32 (use auto or 32)", describe_device(dev) if dev.type == "cpu" else dev)
+        elif name == "auto":
+            why = "native bf16" if native else "no native bf16"
+            log.info("precision auto -> %s on %s (%s)", resolved, dev.type, why)
+    return resolved
+
+
+def training_precision(precision: str, accelerator: str = "auto") -> str:
+    """Lightning's precision for a training run: ``auto`` -> ``bf16-mixed`` where the device Lightning will pick
+    for ``accelerator`` runs bf16 natively, else ``32``; an explicit choice is kept (warned about where emulated)."""
+    acc = str(accelerator).lower()
+    dev = "cuda" if acc in ("gpu", "cuda") or (acc == "auto" and torch.cuda.is_available()) else \
+        "cpu" if acc in ("cpu", "auto") else None
+    if dev is None:  # another accelerator (mps, tpu...): no rule here, float32 unless asked
+        return "32" if precision == "auto" else precision
+    name = {"auto": "auto", "32": "32", "bf16-mixed": "bf16", "16-mixed": "16"}[precision]
+    resolved = resolve_precision(name, dev)
+    return {"32": "32", "bf16": "bf16-mixed", "16": "16-mixed"}[resolved]
+
+
 def autocast(precision: str | int | None, device: torch.device) -> AbstractContextManager:
     """A context that runs forward passes on ``device`` at ``precision`` (see the module's rule)."""
-    dtype = _PRECISIONS[check_precision(precision)]
+    dtype = _PRECISIONS[resolve_precision(precision, device)]
     if dtype is None:
         return nullcontext()
     if dtype == torch.float16 and device.type == "cpu":

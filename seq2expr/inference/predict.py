@@ -20,6 +20,7 @@ from torch import nn
 
 from seq2expr.atomic import atomic_path
 from seq2expr.data.sequences import reverse_complement_onehot
+from seq2expr.files import fault_point
 from seq2expr.inference.device import autocast, model_state, resolve_device
 from seq2expr.inference.fold import folded
 from seq2expr.inference.inputs import Inputs, as_array, as_module, batch_onehot, config_of, encode_for
@@ -131,10 +132,10 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
 
     ``model``: a :class:`SavedModel` (strings are encoded with its policy; ``rc_average`` and ``scale`` default
     to how it was trained and to ``"original"``) or a bare ``nn.Module`` (raw outputs, no reverse-complement
-    averaging unless asked). ``device`` and ``precision`` (``"32"``, ``"bf16"``, ``"16"``): see
-    :mod:`seq2expr.inference.device`. The model is put back in its
-    previous mode and device. A memmap is read one batch at a time; per batch there is one vectorised
-    one-hot, and forward passes (two with ``rc_average``) of :func:`cpu_forward_rows` rows on a CPU, where
+    averaging unless asked). ``device`` and ``precision`` (``"auto"``, the default: bf16 where the device runs it
+    natively, else float32; ``"32"``, exact; ``"bf16"``, ``"16"``): see :mod:`seq2expr.inference.device`. The
+    model is put back in its previous mode and device. A memmap is read one batch at a time; per batch there is one
+    vectorised one-hot, and forward passes (two with ``rc_average``) of :func:`cpu_forward_rows` rows on a CPU, where
     larger passes overflow the caches (LegNet runs ~1.7x slower per sequence at 512 rows than at 64). The
     passes run on :func:`~seq2expr.inference.fold.folded` (batch norm inside the convolutions, the same function).
     """
@@ -259,6 +260,7 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
                       for a, b in pairwise(cuts) if b > a]
             if pieces:
                 yield ids, np.concatenate(pieces)
+                fault_point("chunk")  # a test hook: a kill or a signal with part of the output written
 
     rows = write_prediction_table(out_path, chunks(), saved.config.target_names)
     if part is not None:

@@ -44,6 +44,32 @@ class ModelSpec(BaseModel):
     n_targets: int = Field(1, ge=1)
 
 
+class FitRecord(BaseModel):
+    """How the weights were trained: the precision (``train.precision`` resolved on the machine), the machine, and
+    whether ``train.max_time_minutes`` cut a member short (then its epochs and steps say how far it got)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    precision: str
+    machine: str | None = None
+    truncated: bool = False
+    members: list[dict[str, Any]] = Field(default_factory=list)  # per member: seed/fold, epochs, steps, precision
+
+    def truncation_note(self) -> str | None:
+        """One line for tables and reports when a time limit cut training; None otherwise."""
+        if not self.truncated:
+            return None
+        cut = [m for m in self.members if m.get("truncated")]
+        each = "; ".join(f"{_member_name(m)} stopped in epoch {m['truncated_at']['epoch']} of "
+                         f"{m.get('epochs_planned', '?')} (step {m['truncated_at']['step']})"
+                         for m in cut if m.get("truncated_at"))
+        return f"TRUNCATED by train.max_time_minutes: {each or 'a member stopped early'}"
+
+
+def _member_name(m: dict[str, Any]) -> str:
+    return f"fold_{m['fold']}" if m.get("fold") is not None else f"seed_{m.get('seed', '?')}"
+
+
 class SavedModelConfig(BaseModel):
     """``config.json`` of a saved model. Unknown top-level keys (e.g. from a newer version) are kept."""
 
@@ -60,6 +86,7 @@ class SavedModelConfig(BaseModel):
     ensemble_size: int = Field(0, ge=0)  # 0: one model; k: k members stored with prefixes m0. ... m{k-1}.
     windows: WindowSource | None = None  # a gene model: how its windows were built (variant scoring rebuilds them)
     interpret: InterpretConfig = Field(default_factory=InterpretConfig)  # the run's interpretation defaults
+    fit: FitRecord | None = None  # how the weights were trained (None: saved by hand or before it was recorded)
 
     @model_validator(mode="before")
     @classmethod

@@ -11,9 +11,10 @@ pooling, attention...) receives the reference activation with the changed window
 rest of the network runs as usual. This is exact: the same arithmetic on the same numbers, so results
 equal a naive one-mutant-at-a-time loop up to float rounding. Models that cannot be traced fall back to
 plain batched ISM (all mutants of a block in one forward pass); the fast path is also checked against
-the plain one on its first batch and abandoned with a warning on any disagreement, or silently when the
-plain pass is faster there (a model whose early layers already mix the whole sequence, e.g. through
-squeeze-excitation gates, leaves nothing to reuse). Values are freed after their last use in the graph.
+the plain one on its first batch and abandoned with a warning on any disagreement, or silently when it saves
+too few FLOPs there (counted, not timed: :data:`FAST_ISM_FLOPS`; a model whose early layers already mix the whole
+sequence, e.g. through squeeze-excitation gates, leaves nothing to reuse). Values are freed after their last use
+in the graph.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import inspect
 import math
 import operator
-import time
 import warnings
 from dataclasses import dataclass
 
@@ -35,11 +35,11 @@ from seq2expr.inference import (
     as_module,
     as_onehot,
     autocast,
-    check_precision,
     fold_batchnorm,
     forward_in_parts,
     model_state,
     resolve_device,
+    resolve_precision,
 )
 from seq2expr.inference.inputs import Inputs
 from seq2expr.interpret._utils import select_target
@@ -336,9 +336,10 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, start: int
     each position's mean over the 4 bases (the form used as hypothetical contributions). ``batch_size``
     is the number of mutant sequences per block (on a CPU, forward passes take
     :func:`~seq2expr.inference.cpu_forward_rows` of them); ``positions_per_batch`` positions are mutated per
-    block (fewer means smaller windows for the fast path). ``precision``: ``"32"`` (default) is exact float32
-    (equal to one forward pass per mutant to ~1e-6); ``"bf16"`` runs the passes in bfloat16 autocast, ~2x faster
-    on CPUs with AVX512-BF16/AMX and GPUs, with effects rounded to ~3 significant digits.
+    block (fewer means smaller windows for the fast path). ``precision``: ``"32"`` is exact float32 (equal to one
+    forward pass per mutant to ~1e-6); ``"bf16"`` runs the passes in bfloat16 autocast, ~2x faster on CPUs with
+    AVX512-BF16/AMX and GPUs, with effects rounded to ~3 significant digits; ``"auto"`` (the default) is bf16 where
+    the device runs it natively, else 32 (:mod:`seq2expr.inference.device`).
     """
     x = as_onehot(X, model)
     N, _, L = x.shape
@@ -348,7 +349,7 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, start: int
         raise ValueError(f"ISM window [{start}, {end}) outside a {L}-bp sequence")
     model = as_module(model)
     dev = resolve_device(device, model)
-    exact = check_precision(precision) == "32"
+    exact = resolve_precision(precision, dev) == "32"
     G = max(1, min(positions_per_batch, end - start))
     n_seq = max(1, batch_size // (3 * G))
     scores = np.zeros((N, 4, L), dtype=np.float32)
@@ -380,9 +381,9 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, start: int
                             warnings.warn("fast ISM disagreed with the plain forward pass; using plain ISM",
                                           stacklevel=2)
                             fism, y = None, y_plain
-                        elif _seconds(forward_in_parts, model, _splice(xs, lo, hi, vals)) < \
-                                _seconds(fism.run, lo, hi, vals, 3 * (hi - lo)):
-                            fism = None  # nothing to reuse on this model (e.g. global gates early on): plain is faster
+                        elif _flops(fism.run, lo, hi, vals, 3 * (hi - lo)) > \
+                                FAST_ISM_FLOPS * _flops(forward_in_parts, model, _splice(xs, lo, hi, vals)):
+                            fism = None  # little to reuse on this model (e.g. global gates early on): plain is faster
                         checked = True
                 if y is None:
                     y = select_target(forward_in_parts(model, _splice(xs, lo, hi, vals)), target)
@@ -395,11 +396,20 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, start: int
     return scores
 
 
-def _seconds(fn, *args) -> float:
-    """Wall time of one call (both ISM paths are timed once, after a first warm-up call each)."""
-    t0 = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - t0
+# the fast path is kept when it counts at most this fraction of the plain pass's FLOPs: its windows are
+# interpreted node by node, so it needs a margin to win. Counted, not timed, so that the path taken (and its
+# last-digit differences) does not depend on the machine or its load. At 110 bp (fast / plain FLOPs, time):
+# cnn 0.49, 0.30; LegNet 0.85, 0.94; ResNet 0.19, 0.23; hybrid 0.56, 0.87.
+FAST_ISM_FLOPS = 0.9
+
+
+def _flops(fn, *args) -> int:
+    """FLOPs of one call, counted by torch's FlopCounterMode (matmuls and convolutions)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn(*args)
+    return int(counter.get_total_flops())
 
 
 def _splice(xs: torch.Tensor, lo: int, hi: int, vals: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,17 @@ import numpy as np
 import pandas as pd
 
 from seq2expr.atomic import atomic_path, write_json
-from seq2expr.inference import SavedModel, as_onehot, encode_for, input_columns, load_model, predict
+from seq2expr.evaluation import model_notes
+from seq2expr.inference import (
+    SavedModel,
+    as_onehot,
+    encode_for,
+    input_columns,
+    load_model,
+    predict,
+    resolve_device,
+    resolve_precision,
+)
 from seq2expr.interpret import global_importance as gi
 from seq2expr.interpret import logos
 from seq2expr.interpret.gradients import attribute
@@ -100,6 +110,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
     x = data.onehot[keep]
     log.info("explaining %d sequences with %s", len(x), method)
 
+    precision = resolve_precision(precision, resolve_device(device, saved.model))
     pred = predict(saved, x, device=device, precision=precision)
     step()
     attr, hyp = attribute(model, x, method=method, target=t, batch_size=batch_size, device=device,
@@ -193,7 +204,8 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
             "method": method,
             "n_sequences": len(x), "n_patterns": len(patterns),
             "matched_tfs": sorted(set(best["tf"])) if len(best) else [],
-            "database": searched, "collections": collections, "n_matrices": len(database)})
+            "database": searched, "collections": collections, "n_matrices": len(database),
+            "precision": precision, **model_notes(cfg)})
         (tmp / "report.html").write_text(_html(cfg, names[t], method, len(x), seq_rows, pat_rows, gi_table,
                                                gi_imgs, searched))
     return out_dir / "report.html"
@@ -236,6 +248,7 @@ def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: S
         f"<h1>Interpretation report</h1><p>Model <b>{e(cfg.model.name)}</b> ({e(task)}), "
         f"target <b>{e(target)}</b>; attributions: <b>{e(method)}</b> of the {what}; {n} sequences; "
         f"motif database: {db}.</p>",
+        *[f"<p><b>Warning: {e(note)}</b></p>" for note in model_notes(cfg).values()],
         f"<h2>Top-predicted sequences</h2><p>Ranked by the predictions <code>seq2expr predict</code> writes "
         f"({_scale_label(cfg)}).</p>",
     ]

@@ -44,7 +44,19 @@ from torch import nn
 from seq2expr.atomic import FolderBusy, atomic_path, clear_debris, folder_lock, write_json, write_text
 from seq2expr.config import RunConfig, dump_config, load_config
 from seq2expr.files import FileError, fault_point, reading
-from seq2expr.inference import ModelSpec, SavedModel, SavedModelConfig, Shard, predict, save_model
+from seq2expr.hardware import describe_device
+from seq2expr.inference import (
+    FitRecord,
+    ModelSpec,
+    SavedModel,
+    SavedModelConfig,
+    Shard,
+    check_precision,
+    predict,
+    save_model,
+    training_precision,
+)
+from seq2expr.interrupts import Interrupted
 from seq2expr.models import EnsembleAverage
 
 log = logging.getLogger(__name__)
@@ -140,6 +152,27 @@ def _check_resumable(ckpt_dir: Path, fingerprint: dict[str, Any]) -> None:
         write_json(path, fingerprint)
 
 
+def _time_limit(minutes: float, run_dir: Path, epochs: int):
+    """Lightning's Timer for ``train.max_time_minutes``, which says so when it cuts a run: a warning at the cut,
+    and ``cut`` (epoch, step) for ``finished.json`` and ``metrics.json``. Budgets that make a run the same on any
+    machine are epochs and steps; a wall-clock cut trains fewer steps on a slower or busier machine."""
+    from lightning.pytorch.callbacks import Timer
+
+    class TimeLimit(Timer):
+        cut: dict[str, int] | None = None
+
+        def _check_time_remaining(self, trainer) -> None:
+            before = trainer.should_stop
+            super()._check_time_remaining(trainer)
+            if trainer.should_stop and not before and self.cut is None:
+                self.cut = {"epoch": int(trainer.current_epoch), "step": int(trainer.global_step)}
+                log.warning("train.max_time_minutes=%g cut %s at epoch %d of %d (step %d): the model is truncated "
+                            "(marked in finished.json and metrics.json)", minutes, run_dir,
+                            trainer.current_epoch + 1, epochs, trainer.global_step)
+
+    return TimeLimit(duration={"minutes": minutes}, verbose=False)
+
+
 def _make_trainer(cfg: RunConfig, run_dir: Path, monitor: str, n_batches: int, progress: bool,
                   callbacks: Sequence[Any]):
     import lightning as L
@@ -167,18 +200,20 @@ def _make_trainer(cfg: RunConfig, run_dir: Path, monitor: str, n_batches: int, p
     latest = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, monitor=None,
                              enable_version_counter=False)
     cbs: list[Any] = [checkpoint, latest, FaultPoints(), *callbacks]
+    limit = _time_limit(t.max_time_minutes, run_dir, t.epochs) if t.max_time_minutes else None
+    if limit is not None:
+        cbs.append(limit)
     if t.early_stopping_patience is not None:
         cbs.append(EarlyStopping(monitor=monitor, mode="max", patience=t.early_stopping_patience, check_finite=False))
     if progress:
         cbs.append(_progress_bar())
     trainer = L.Trainer(
         max_epochs=t.epochs,
-        max_time={"minutes": t.max_time_minutes} if t.max_time_minutes else None,
         accelerator=t.accelerator,
         devices=t.devices,
         strategy=t.strategy,
         num_nodes=t.num_nodes,
-        precision=t.precision,
+        precision=training_precision(t.precision, t.accelerator),
         use_distributed_sampler=False,  # our batch sampler shards itself (BatchIndexSampler)
         gradient_clip_val=t.grad_clip,
         callbacks=cbs,
@@ -191,7 +226,7 @@ def _make_trainer(cfg: RunConfig, run_dir: Path, monitor: str, n_batches: int, p
         num_sanity_val_steps=0,
         plugins=[AtomicCheckpointIO()],
     )
-    return trainer, checkpoint
+    return trainer, checkpoint, limit
 
 
 @contextmanager
@@ -260,29 +295,48 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
     earlier = _read_log(log_file) if ckpt_path else []
     t0 = time.perf_counter()
     with _quiet_lightning(not progress):
-        trainer, checkpoint = _make_trainer(cfg, run_dir, monitor, len(train_dl), progress,
-                                            [SamplerEpochSync(train_dl), *callbacks])
+        trainer, checkpoint, limit = _make_trainer(cfg, run_dir, monitor, len(train_dl), progress,
+                                                   [SamplerEpochSync(train_dl), *callbacks])
         try:
             # tensors and plain values only (checked above): never unpickle code from a resumed run folder
             extra = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
             trainer.fit(module, train_dl, valid_dl, ckpt_path=ckpt_path, **extra)
+        except Interrupted as stop:  # SIGTERM/SIGINT: the checkpoints on disk stay; say where it stopped
+            stop.where = _position(trainer, run_dir, Path(cfg.output_dir))
+            raise
         finally:
             if earlier and is_global_zero():
                 _merge_log(log_file, earlier)
     if not trainer.is_global_zero:  # the other DDP processes: rank 0 exports, evaluates and writes
         return model.cpu().eval(), {"seed": seed, "rank": trainer.global_rank}
+    cut = limit.cut if limit is not None else None
+    steps, epochs_done = int(trainer.global_step), int(trainer.global_step) // max(1, len(train_dl))
+    if cut is not None and epochs_done < 1:
+        raise ValueError(f"{run_dir}: train.max_time_minutes={t.max_time_minutes:g} stopped training after {steps} "
+                         f"of the first epoch's {len(train_dl)} steps; a model that has not seen one epoch is not "
+                         "saved (raise train.max_time_minutes or remove it: budgets are epochs)")
     write_training_curve(run_dir, monitor)
     best = last if t.keep == "last" or not checkpoint.best_model_path else Path(checkpoint.best_model_path)
     model.load_state_dict(_best_weights(best))
     # the kept weights' validation score: the best epoch's, or the last epoch's (train.keep)
     score = checkpoint.best_model_score if best != last else trainer.callback_metrics.get(monitor)
     info = {"seed": seed, "best_checkpoint": best.name, "best_score": None if score is None else float(score),
-            "monitor": monitor, "epochs_trained": int(trainer.current_epoch),
+            "monitor": monitor, "epochs_trained": int(trainer.current_epoch), "epochs_planned": t.epochs,
+            "steps": steps, "precision": {"32-true": "32"}.get(trainer.precision, trainer.precision),
+            "truncated": cut is not None,
+            **({"truncated_at": {"epoch": cut["epoch"] + 1, "step": cut["step"], "epochs_done": epochs_done,
+                                 "max_time_minutes": t.max_time_minutes}} if cut else {}),
             "resumed_from": Path(ckpt_path).name if ckpt_path else None,
             "train_seconds": round(time.perf_counter() - t0, 1),  # this attempt's wall time (after a resume: since it)
             "precise_bn_sequences": _precise_bn(model, cfg, bundle, seed)}
     write_json(finished, info)
     return model.cpu().eval(), info
+
+
+def _position(trainer, run_dir: Path, out: Path) -> str:
+    """Where an interrupted fit stopped, for its one line: ``epoch E step S`` (1-based epoch; with the member)."""
+    member = f"member {run_dir.name}, " if run_dir != out else ""
+    return f"{member}epoch {trainer.current_epoch + 1} step {trainer.global_step}"
 
 
 def _precise_bn(model: nn.Module, cfg: RunConfig, bundle, seed: int) -> int:
@@ -339,9 +393,13 @@ def evaluate_splits(saved: SavedModel, bundle, cfg: RunConfig, out_dir: Path, n_
     from seq2expr.evaluation import score, scorer_for
 
     bs = max(cfg.train.batch_size, 256)
+    fit = saved.config.fit
+    # at the precision the members were trained at (auto when they differ)
+    precision = check_precision(fit.precision) if fit is not None and "," not in fit.precision else "auto"
 
     def model_scale(model: SavedModel, rows: np.ndarray) -> np.ndarray:  # the memmap is read a batch at a time
-        return predict(model, Rows(bundle.codes, rows), batch_size=bs, device="auto", scale="model")
+        return predict(model, Rows(bundle.codes, rows), batch_size=bs, device="auto", scale="model",
+                       precision=precision)
 
     results: dict[str, Any] = {}
     for split in ("valid", "test"):
@@ -531,7 +589,7 @@ def _train_part(cfg: RunConfig, part: str, resume: bool, callbacks: list[Any]) -
 
 
 def _train(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[Any]) -> Path:
-    from seq2expr.evaluation import write_metrics
+    from seq2expr.evaluation import model_notes, write_metrics
     from seq2expr.training.curve import write_ensemble_curve
     from seq2expr.training.module import monitor_metric
 
@@ -561,12 +619,13 @@ def _train(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[
         write_ensemble_curve(out, {d.name: d for _, _, d in _member_plan(cfg)}, monitor_metric(t.task))
     model = EnsembleAverage(members).eval() if ensemble else members[0]
 
+    fit = _fit_record(cfg, infos)
     saved_config = SavedModelConfig(
         model=ModelSpec(name=cfg.model.name, params=cfg.model.params, seq_len=int(bundle.seq_len),
                         n_targets=len(bundle.target_names)),
-        data=cfg.data, train=t, target_names=list(bundle.target_names),
+        data=cfg.data, train=t.model_copy(update={"precision": fit.precision}), target_names=list(bundle.target_names),
         target_transform=bundle.transform if t.task == "regression" else None, data_hash=bundle.data_hash,
-        windows=bundle.windows, interpret=cfg.interpret)
+        windows=bundle.windows, interpret=cfg.interpret, fit=fit)
     results = evaluate_splits(SavedModel(model, saved_config), bundle, cfg, out, out_of_fold=out_of_fold or None)
     saved_config.metrics = {s: results[s]["overall"] for s in ("valid", "test") if s in results}
     model_dir = save_model(out / "model", members if ensemble else model, saved_config)
@@ -576,11 +635,27 @@ def _train(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[
     report = {"output_dir": str(out), "model_dir": str(model_dir), "task": t.task,
               "target_names": list(bundle.target_names), "target_scale": _scale_note(saved_config),
               "n": n, "valid_is_out_of_fold": bool(out_of_fold), "split_summary": split_summary, "leakage": leakage,
-              "fit": infos, "threads": torch.get_num_threads(), **results}
+              "fit": infos, "threads": torch.get_num_threads(), "precision": {"requested": t.precision,
+                                                                              "resolved": fit.precision},
+              "machine": fit.machine, "truncated": fit.truncated, **model_notes(saved_config), **results}
     if ensemble:
         report["members_digest"] = _members_digest(cfg)  # what a shard checks before assembling again
     write_metrics(out / "metrics.json", report)
     return model_dir
+
+
+def _fit_record(cfg: RunConfig, infos: list[dict[str, Any]]) -> FitRecord:
+    """How the members were trained, for the saved model and ``metrics.json``: the precision they were trained at
+    (``train.precision`` resolved on this machine; members finished elsewhere keep theirs), the machine, and
+    whether a time limit cut any of them."""
+    done = [i.get("precision") for i in infos if i.get("precision")]
+    precision = done[0] if done and len(set(done)) == 1 else ", ".join(dict.fromkeys(done)) or \
+        training_precision(cfg.train.precision, cfg.train.accelerator)
+    members = [{k: i.get(k) for k in ("seed", "fold", "epochs_trained", "epochs_planned", "steps", "precision",
+                                      "truncated", "truncated_at") if i.get(k) is not None} for i in infos]
+    device = "cuda" if torch.cuda.is_available() and cfg.train.accelerator in ("auto", "gpu", "cuda") else "cpu"
+    return FitRecord(precision=precision, machine=describe_device(device),
+                     truncated=any(i.get("truncated") for i in infos), members=members)
 
 
 def _member_plan(cfg: RunConfig) -> list[tuple[int, int | None, Path]]:

@@ -23,6 +23,8 @@ import pandas as pd
 
 from seq2expr.atomic import atomic_path, write_json
 from seq2expr.data.errors import DataError
+from seq2expr.evaluation import model_notes
+from seq2expr.files import fault_point
 from seq2expr.inference.shard import Shard, append_tsv, read_shards, write_sidecar
 from seq2expr.variants.alleles import is_vcf, open_vcf
 from seq2expr.variants.place import CentredWindows, GeneWindows
@@ -123,6 +125,7 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
         try:
             for scores, records in scorer.run(variants, chunk_size=chunk_size, keep_records=vcf_in, records=span):
                 table.write(scores)
+                fault_point("chunk")  # a test hook: a kill or a signal with part of the output written
                 if vcf is not None and records:
                     vcf.write(records, scores, n_seen)  # records are numbered from 0 in input order
                     n_seen += len(records)
@@ -135,7 +138,8 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
                 vcf.close()
         indexed = vcf is not None and _tabix(tmp / "variants.vcf.gz")
         tops = [row for _, _, row in sorted(best, key=lambda b: -b[0])]
-        summary = {**scorer.report(), "input": str(variants), "targets": targets, "vcf_indexed": indexed,
+        summary = {**scorer.report(), **model_notes(scorer.saved.config), "input": str(variants), "targets": targets,
+                   "vcf_indexed": indexed,
                    "seconds": round(time.perf_counter() - t0, 2)}
         if part is not None:
             summary["shard"] = {"index": part.index, "count": part.count, "records": [span[0], span[1]],
@@ -350,6 +354,7 @@ def _html(summary: dict, tops: list[dict], targets: list[str], logos: list, hist
              f"{summary['scored_alleles']} scored ({summary['rows']} allele x window rows, {e(summary['mode'])} mode)"
              f" in {summary['seconds']} s. Effects are alt - ref on each target's original scale; the percentile "
              f"ranks |effect| among {summary['background_snvs']} random SNVs in the same kind of windows.</p>",
+             *[f"<p><b>Warning: {e(summary[k])}</b></p>" for k in ("model_truncated",) if summary.get(k)],
              f"<h2>Skipped</h2><ul>{skipped}</ul><h2>Effect distribution</h2>",
              *[f"<img src='img/{e(h)}'>" for h in hists]]
     if tops:

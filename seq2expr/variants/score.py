@@ -25,7 +25,7 @@ import pandas as pd
 
 from seq2expr.data.errors import DataError
 from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
-from seq2expr.inference import SavedModel, encode_for, load_model, predict
+from seq2expr.inference import SavedModel, encode_for, load_model, predict, resolve_device, resolve_precision
 from seq2expr.variants.alleles import SCORED_KINDS, SKIP_REASONS, read_variants
 from seq2expr.variants.place import (
     CentredWindows,
@@ -80,7 +80,8 @@ class VariantScorer:
         self.match_chromosomes, self.on_ref_mismatch = match_chromosomes, on_ref_mismatch
         self.on_unknown_chromosome = on_unknown_chromosome
         self.n_background, self.seed = background, seed
-        self.batch_size, self.device, self.precision = batch_size, device, precision
+        self.batch_size, self.device = batch_size, device
+        self.precision = resolve_precision(precision, resolve_device(device, self.saved.model))
         self.targets = list(cfg.target_names)
         self.regression = cfg.task == "regression"
         self.summary: Counter = Counter()
@@ -328,7 +329,7 @@ class VariantScorer:
                 "scored_alleles": int(self.summary["scored_alleles"]), "rows": int(self.summary["rows"]),
                 "skipped": {k: int(n) for k, n in self.skipped.items() if n},
                 "skip_reasons": {k: SKIP_REASONS[k] for k, n in self.skipped.items() if n},
-                "kinds": {k: int(n) for k, n in self.kinds.items()},
+                "kinds": {k: int(n) for k, n in self.kinds.items()}, "precision": self.precision,
                 "background_snvs": 0 if self._background is None else int(len(self._background)),
                 "chromosomes_renamed": self.chrom_report.get("renamed", {}), "genes": self.genes_report}
 
