@@ -1,13 +1,16 @@
-"""Shared measurement helpers for the hand-run benchmarks: FLOPs, peak memory, machine peak, timers.
+"""Shared measurement helpers for the hand-run benchmarks: the machine, FLOPs, peak memory, peaks, timers.
 
 Every benchmark reports sequences/second (train and inference), peak resident memory, and achieved FLOP/s
-as a fraction of the machine's nominal fp32 peak, computed here in one place so the numbers agree.
+as a fraction of the nominal peak of the CPU it ran on, computed here in one place so the numbers agree, and
+names that CPU with its ISA levels and the kernels in use (:func:`machine`): a claim holds only for that ISA.
+To measure the AVX2 case on a CPU with AVX-512, run a bench with the libraries limited to AVX2 kernels,
+``env ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 python bench/...``
+(``seq2expr.hardware.AVX2_ENV``); its results file gets an ``_avx2`` suffix (:func:`result_name`).
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import re
 import resource
 import time
@@ -18,59 +21,74 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from seq2expr.hardware import AVX2_ENV, cpu_info, describe_device  # noqa: F401  (AVX2_ENV: for the benches)
+
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("SEQ2EXPR_DATA_MIRROR", REPO.parent / "shared" / "data")).resolve()
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    m = re.search(r"^flags\s*:\s*(.*)$", text, re.M)
-    return set(m.group(1).split()) if m else set()
+def torch_build() -> str:
+    """torch's version with the CPU libraries it was built with (oneDNN, MKL), from ``torch.__config__.show()``."""
+    cfg = torch.__config__.show()
+    parts = [f"oneDNN {m.group(1)}" for m in [re.search(r"MKL-DNN v([\d.]+)", cfg)] if m]
+    parts += [f"MKL {m.group(1)}" for m in [re.search(r"Math Kernel Library Version ([\d.]+)", cfg)] if m]
+    cuda = f", CUDA {torch.version.cuda}" if torch.version.cuda else ""
+    return f"torch {torch.__version__}" + (f" ({', '.join(parts)}{cuda})" if parts or cuda else "")
 
 
-def _cpu_mhz() -> float:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return 0.0
-    m = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)
-    return float(m.group(1)) if m else 0.0
+def machine(threads: int | None = None, device: str = "cpu") -> dict:
+    """The machine a result was measured on, for every results file: the CPU (model, ISA levels that matter,
+    the kernels the libraries use and any limit on them), the cores used, the torch build, and the GPU if one ran.
+
+    ``line`` is the one-line form each results file prints. A claim holds for the ISA it was measured on."""
+    info = cpu_info()
+    cores = threads or torch.get_num_threads()
+    gpu = describe_device(device) if str(device).startswith("cuda") else None
+    line = f"{info.describe()}; {cores} threads used; {torch_build()}" + (f"; GPU {gpu}" if gpu else "")
+    return {"line": line, "cpu": info.model, "family": info.family, "model_number": info.model_number,
+            "cores_used": cores, "cores": info.cores, "mhz": info.mhz, "isa": list(info.isa),
+            "kernels": info.kernels, "limits": list(info.limits), "native_bf16": info.native_bf16,
+            "torch": torch_build(), "gpu": gpu}
+
+
+def result_name(name: str) -> str:
+    """A results file's base name, with ``_avx2`` when the libraries were limited to AVX2 kernels (``AVX2_ENV``), so
+    the AVX2 measurement on a CPU that has more sits beside the native one."""
+    return f"{name}_avx2" if cpu_info().limits else name
 
 
 def machine_peak_flops(threads: int | None = None) -> dict:
-    """Nominal fp32 peak of the CPU cores used: cores x clock x FLOP/cycle.
+    """Nominal fp32 peak of the CPU cores used: cores x clock x FLOP/cycle (:mod:`seq2expr.hardware`).
 
-    FLOP/cycle/core = 2 FMA units x SIMD lanes x 2 (an FMA is two FLOPs): 64 with AVX-512, 32 with AVX2+FMA,
-    8 otherwise. Clock is the nominal `cpu MHz` from /proc/cpuinfo (turbo not counted).
+    FLOP/cycle/core = FMA units x SIMD lanes x 2 (an FMA is two FLOPs) for the kernels in use: 64 with two 512-bit
+    units (Intel AVX-512, AMD Zen 5), 32 with two 256-bit units (AVX2; AMD Zen 3/4 also for AVX-512, which they
+    run in two halves), 8 otherwise. Clock: the nominal `cpu MHz` of /proc/cpuinfo (turbo not counted).
     """
-    flags = _cpu_flags()
-    per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= flags else 8
+    info = cpu_info()
     cores = threads or torch.get_num_threads()
-    mhz = _cpu_mhz()
-    peak = cores * mhz * 1e6 * per_cycle
-    return {"cores": cores, "mhz": mhz, "flop_per_cycle_per_core": per_cycle, "peak_flops": peak,
-            "cpu": platform.processor() or platform.machine(),
-            "how": f"{cores} cores x {mhz:.0f} MHz x {per_cycle} fp32 FLOP/cycle (2 FMA units x SIMD x 2)"}
+    per_cycle = info.fp32_flop_per_cycle
+    return {"cores": cores, "mhz": info.mhz, "flop_per_cycle_per_core": per_cycle,
+            "peak_flops": info.peak_flops(cores, "32"), "cpu": info.model, "kernels": info.kernels,
+            "how": f"{cores} cores x {info.mhz:.0f} MHz x {per_cycle} fp32 FLOP/cycle ({info.kernels} kernels: FMA "
+                   f"units x SIMD lanes x 2)"}
 
 
 def bf16_peak_flops(threads: int | None = None) -> dict:
-    """Nominal bf16 peaks of the CPU cores used, beside the fp32 one (:func:`machine_peak_flops`).
+    """Nominal bf16 peaks of the CPU cores used, beside the fp32 one (:func:`machine_peak_flops`); 0 where bf16 is
+    not native (no AVX512-BF16/AMX, or kernels limited below them): there it is emulated, with no peak of its own.
 
-    AVX512-BF16 (``avx512_bf16``): VDPBF16PS does two bf16 products per fp32 lane, so 2 units x 16 lanes x 2 x 2
-    = 128 FLOP/cycle/core (2x fp32). AMX (``amx_bf16``): one TDPBF16PS tile multiply per 16 cycles is
-    16x16x32 multiply-adds = 1,024 FLOP/cycle/core (Intel's figure), which oneDNN uses for large enough matrices.
+    AVX512-BF16: VDPBF16PS does two bf16 products per fp32 lane, twice the fp32 rate of the same units (128
+    FLOP/cycle/core on Intel, 64 on AMD Zen 4). AMX (``amx_bf16``): 1,024 FLOP/cycle/core (Intel's figure), which
+    oneDNN uses for large enough matrices.
     """
-    flags = _cpu_flags()
+    info = cpu_info()
     cores = threads or torch.get_num_threads()
-    mhz = _cpu_mhz()
-    avx = 128 if "avx512_bf16" in flags else 0
-    amx = 1024 if "amx_bf16" in flags else 0
-    return {"avx512_bf16_flops": cores * mhz * 1e6 * avx, "amx_bf16_flops": cores * mhz * 1e6 * amx,
-            "how": f"{cores} cores x {mhz:.0f} MHz x {avx} bf16 FLOP/cycle (AVX512-BF16: 2 units x 16 lanes x 2 "
-                   f"products x 2)" + (f"; AMX: x {amx} FLOP/cycle" if amx else "")}
+    avx = info.bf16_flop_per_cycle
+    amx = 1024 if info.amx else 0
+    how = (f"{cores} cores x {info.mhz:.0f} MHz x {avx} bf16 FLOP/cycle (AVX512-BF16: twice the fp32 rate)"
+           + (f"; AMX: x {amx} FLOP/cycle" if amx else "")) if avx else "no native bf16 in use (emulated): no peak"
+    return {"avx512_bf16_flops": cores * info.mhz * 1e6 * avx, "amx_bf16_flops": cores * info.mhz * 1e6 * amx,
+            "how": how}
 
 
 def count_flops(fn: Callable[[], object]) -> int:

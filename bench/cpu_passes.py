@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import load_average, machine_peak_flops, model_flops, peak_rss_mb
+from common import load_average, machine, machine_peak_flops, model_flops, peak_rss_mb
 
 from seq2expr.atomic import write_text
 from seq2expr.data.sequences import one_hot, reverse_complement_onehot
@@ -97,6 +97,8 @@ def main() -> None:
     load = load_average()[0]
     text = "\n".join([
         "# CPU forward passes: rows per pass by the size of the largest activation",
+        "",
+        f"Machine: {machine(args.threads)['line']}.",
         "",
         f"`PYTHONPATH=. python bench/cpu_passes.py --threads {args.threads} --reps {args.reps}`",
         "",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import load_average, machine_peak_flops, peak_rss_mb
+from common import load_average, machine, machine_peak_flops, peak_rss_mb
 
 from seq2expr.atomic import write_json, write_text
 
@@ -64,7 +64,7 @@ def main() -> None:
     from seq2expr.inference import as_onehot, load_model, predict
 
     res: dict = {"command": "python bench/design.py " + " ".join(sys.argv[1:]), "load_start": list(load_average()),
-                 "machine": machine_peak_flops(args.threads)}
+                 "machine": machine_peak_flops(args.threads), "host": machine(args.threads)}
     model = load_model(args.model)
     left, right = get_entry("dream2022").construct
     cons = Constraints(model.config.seq_len, left=left, right=right)
@@ -140,7 +140,8 @@ def write_report(res: dict, out: Path, name: str) -> None:
     mx = d["max"]
     lines = [
         "# Sequence design on DREAM 2022", "", f"Command: `{res['command']}`", "",
-        f"Machine: {res['machine']['how']}; load average {res['load_start'][0]:.2f} at start, "
+        f"Machine: {res['host']['line'] if 'host' in res else 'not recorded'}.", "",
+        f"Peak: {res['machine']['how']}; load average {res['load_start'][0]:.2f} at start, "
         f"{res['load_end'][0]:.2f} at the end; peak RSS {res['peak_rss_mb']:.0f} MiB.", "",
         f"Design model: the default DREAM ensemble's first two members (mean); oracle: {res['oracle']}. Designs are "
         f"80-nt variable regions between the construct's fixed flanks; `{name}` on the test set's measured scale.",

@@ -3,7 +3,7 @@
 Run by hand (each model trains in its own subprocess, so peak memory is per model):
 
     SEQ2EXPR_DATA_MIRROR=../shared/data seq2expr train dream2022     # the default model
-    SEQ2EXPR_DATA_MIRROR=../shared/data python bench/dream2022.py --threads 2 --minutes 6 \\
+    SEQ2EXPR_DATA_MIRROR=../shared/data python bench/dream2022.py --threads 2 --epochs 20 \\
         --reuse legnet=runs/dream2022
 
 Per zoo model (legnet, cnn, rescnn mini, hybrid), all with the dream2022 config's data, split and optimiser
@@ -17,8 +17,8 @@ and transfer to Vaishnav et al. 2022 Native/Random complex-medium sets (sequence
 
 ``--reuse legnet=runs/dream2022`` takes the model trained by ``seq2expr train dream2022`` (its
 test predictions, fit log and per-member training times) instead of retraining; the other models train one
-member on the config's validation fold with ``--minutes`` of training each:
-the epoch count is chosen from a measured step time so the one-cycle schedule finishes within the budget.
+member on the config's validation fold for ``--epochs`` epochs (a budget in steps, so every machine trains the
+same model; the earlier ``--minutes`` budget chose epochs from a measured step time).
 Models too slow to predict all private sequences within ``--eval-seconds`` are scored on a seeded random
 sample of them (stated in the results).
 """
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import MIRROR, REPO, efficiency, load_average, machine_peak_flops, model_flops, peak_rss_mb
+from common import MIRROR, REPO, efficiency, load_average, machine, machine_peak_flops, model_flops, peak_rss_mb
 
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("SEQ2EXPR_DATA_MIRROR", str(MIRROR))
@@ -186,9 +186,7 @@ def run_one(args) -> dict:
         row.update(source=f"reused {run_dir} (seq2expr train {args.config})", fit=fit,
                    params_config=saved.config.model.params)
     else:
-        epoch_s = n_train / peer * 1.1  # + validation and loop overhead
-        cfg.train.epochs = max(1, int(args.minutes * 60 / epoch_s))
-        cfg.train.max_time_minutes = args.minutes
+        cfg.train.epochs = args.epochs  # a budget in epochs: the same steps on any machine (never in minutes)
         from seq2expr.training.fit import fit_member
 
         t0 = time.perf_counter()
@@ -196,7 +194,7 @@ def run_one(args) -> dict:
         train_s = time.perf_counter() - t0
         rc = cfg.train.rc_average
         epochs_total = int(info["epochs_trained"])
-        row.update(source=f"trained here, {args.minutes} min budget, {cfg.train.epochs} epochs planned",
+        row.update(source=f"trained here, {cfg.train.epochs} epochs",
                    fit={"epochs": [epochs_total], "best_val_pearson": [info.get("best_score")], "ensemble_size": 1})
     _log(f"{name}: trained in {train_s:.0f}s")
     model.eval()
@@ -276,6 +274,7 @@ def write_report(rows: list[dict], pub: dict, meta: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     write_json(RESULTS / "dream2022.json", {"meta": meta, "models": rows, "published": pub})
     L = ["# DREAM 2022 small-data track: 9,045 public sequences -> 62,058 private sequences", "",
+         f"Machine: {meta['host']['line'] if 'host' in meta else 'not recorded'}.", "",
          f"Run {meta['date']} on {meta['machine']['how']} (nominal peak {meta['machine']['peak_flops'] / 1e9:.0f} "
          f"GFLOP/s for the {meta['machine']['cores']} threads used). Load average (1/5/15 min) at start "
          f"{_load(meta['load_start'])}, end {_load(meta['load_end'])}.", "",
@@ -285,7 +284,8 @@ def write_report(rows: list[dict], pub: dict, meta: dict) -> None:
          f"averaging, {meta['machine']['cores']} torch threads. Rows marked 'ensemble' are the full "
          "`seq2expr train dream2022` run (a cross-validation ensemble, one member per listed "
          "fold; train s is the sum over members); the other models train one member (validated on fold 0) "
-         f"with a {meta['minutes']} min budget (epochs chosen from a measured step time). "
+         + (f"for {meta['epochs']} epochs. " if "epochs" in meta else
+            f"with a {meta.get('minutes')} min budget (epochs chosen from a measured step time). ") +
          "r^2 = squared Pearson r on the private sequences; score = DREAM challenge weighting of per-subset "
          "r^2 (Spearman: of rho). SNV pairs: the published public SNV pairs plus every other one-substitution "
          "pair among the test sequences (the private SNV list was never published); pairs are kept when at "
@@ -355,7 +355,7 @@ def _without_notes(argv: list[str]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="legnet,cnn,rescnn,hybrid")
-    ap.add_argument("--minutes", type=float, default=6.0, help="training budget per model trained here")
+    ap.add_argument("--epochs", type=int, default=20, help="epochs of each model trained here (not reused)")
     ap.add_argument("--config", default=str(REPO / "configs" / "dream2022.yaml"))
     ap.add_argument("--reuse", action="append", default=[], help="MODEL=RUN_DIR of a finished seq2expr train run")
     ap.add_argument("--reuse-train-seconds", type=float, default=float("nan"),
@@ -382,7 +382,7 @@ def main() -> None:
         Path(args.out).write_text(json.dumps(row, default=float))
         return
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_start": load_average(),
-            "machine": machine_peak_flops(args.threads), "minutes": args.minutes,
+            "machine": machine_peak_flops(args.threads), "host": machine(args.threads), "epochs": args.epochs,
             "command": " ".join(["python", "bench/dream2022.py", *_without_notes(sys.argv[1:])]),
             "notes": list(args.note)}
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
@@ -390,7 +390,7 @@ def main() -> None:
     for name in args.models.split(","):
         out = Path(args.workdir) / f"{name}.json"
         cmd = [sys.executable, __file__, "--one", name, "--out", str(out)]
-        for a in ("minutes", "config", "reuse_train_seconds", "eval_seconds", "threads", "peer_steps", "workdir"):
+        for a in ("epochs", "config", "reuse_train_seconds", "eval_seconds", "threads", "peer_steps", "workdir"):
             cmd += [f"--{a.replace('_', '-')}", str(getattr(args, a))]
         for r in args.reuse:
             cmd += ["--reuse", r]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import REPO, load_average
+from common import REPO, load_average, machine
 
 from seq2expr.atomic import write_json, write_text
 
@@ -26,7 +26,7 @@ from seq2expr.atomic import write_json, write_text
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(REPO / "runs" / "dream2022" / "model"))
-    ap.add_argument("--precision", default="bf16")
+    ap.add_argument("--precision", default="auto")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "dream_members"))
     args = ap.parse_args()
@@ -58,7 +58,7 @@ def main() -> None:
            **{f"r2_at_{k}": float(a + minus_b / k) for k in (10, 20)}}
     res = {"model": args.model, "n_private": len(y), "precision": args.precision, "threads": args.threads,
            "members": members, "by_k": by_k, "fit": fit, "load_average": {"start": load0, "end": load_average()},
-           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "host": machine(args.threads)}
     out = Path(args.out)
     write_json(out.with_suffix(".json"), res)
     write_text(out.with_suffix(".md"), render(res))
@@ -68,6 +68,7 @@ def main() -> None:
 def render(r: dict) -> str:
     f = r["fit"]
     lines = ["# DREAM 2022: private r^2 against the number of ensemble members", "",
+             f"Machine: {r['host']['line'] if 'host' in r else 'not recorded'}.", "",
              f"`python bench/dream_members.py --model {r['model']}` ({r['date']}; {r['n_private']:,} private "
              f"sequences, inference in {r['precision']}, {r['threads']} threads)", "",
              "| members k | subsets | mean private r^2 | min | max | fit a - b/k |", "|---|---|---|---|---|---|"]

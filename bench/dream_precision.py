@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, load_average
+from common import REPO, load_average, machine
 
 from seq2expr.atomic import write_json, write_text
 
@@ -60,6 +60,7 @@ def main() -> None:
     load_end = load_average()
     base = rows[0]
     lines = ["# DREAM 2022 default config: fp32 versus bf16-mixed", "",
+             f"Machine: {machine()['line']}.", "",
              f"`PYTHONPATH=. python bench/dream_precision.py --epochs {args.epochs} --folds {args.folds}` "
              f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average 1/5/15 min at start "
              f"{'/'.join(f'{v:.1f}' for v in load_start)}, end {'/'.join(f'{v:.1f}' for v in load_end)}).", "",

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import REPO, load_average, model_flops
+from common import REPO, load_average, machine, model_flops
 
 from seq2expr.atomic import write_json, write_text
 
@@ -97,7 +97,7 @@ def main() -> None:
     lines = [f"# DREAM 2022 config on {name}", "",
              f"`PYTHONPATH=. python bench/gpu.py --epochs {args.epochs} --members {args.members}` "
              f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch {torch.__version__}, load {load[0]:.1f}).",
-             "",
+             "", f"Machine: {machine(device='cuda')['line']}.", "",
              "Peaks are data-sheet dense peaks (fp32: CUDA cores; bf16: tensor cores)"
              + (f": {peaks[0]} / {peaks[2]} TFLOP/s." if peaks else ": unknown GPU, no fraction reported."),
              "",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import count_flops, efficiency, load_average, machine_peak_flops, model_flops, peak_rss_mb
+from common import count_flops, efficiency, load_average, machine, machine_peak_flops, model_flops, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "work" / "ism"
@@ -166,7 +166,7 @@ def main() -> None:
         return
     methods = [m for m in args.methods.split(",") if m]
     result = {"argv": " ".join(sys.argv[1:]), "threads": args.threads, "batch_size": args.batch_size,
-              "machine": machine_peak_flops(args.threads), "notes": args.note,
+              "machine": machine_peak_flops(args.threads), "host": machine(args.threads), "notes": args.note,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "runs": [measure(m, n, args, methods) for m, n in zip(models, ns, strict=True)]}
     write_json(out / f"{args.name}.json", result)
@@ -178,6 +178,7 @@ def render(res: dict) -> str:
     """Markdown tables of the results, one per model."""
     lines = ["# ISM benchmark: seq2expr fast ISM vs tangermeme `saturation_mutagenesis`", "",
              f"Command: `SEQ2EXPR_DATA_MIRROR=../shared/data python bench/ism.py {res['argv']}`".rstrip(), "",
+             f"Machine: {res['host']['line'] if 'host' in res else 'not recorded'}.", "",
              f"Run {res['date']}; {res['threads']} CPU threads, {res['batch_size']} mutants per forward pass (both "
              "tools); scores centred over the 4 bases (tangermeme `hypothetical=True`, ours `center=True`); target 0. "
              f"Peak: {res['machine']['how']} = {res['machine']['peak_flops'] / 1e9:.0f} GFLOP/s (nominal: the "

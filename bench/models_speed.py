@@ -12,14 +12,12 @@ nominal fp32 peak. Peak RSS is the process's, read after each model (it only gro
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import bf16_peak_flops, machine_peak_flops, model_flops, peak_rss_mb
+from common import bf16_peak_flops, load_average, machine, machine_peak_flops, model_flops, peak_rss_mb, result_name
 
 from seq2expr.atomic import write_text
 from seq2expr.data.sequences import one_hot
@@ -76,7 +74,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precisions", default="32,bf16", help="32 and/or bf16 (autocast), a row each")
     ap.add_argument("--infer-batch", type=int, default=512, help="predict's batch size")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "models_speed.md"))
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / f"{result_name('models_speed')}.md"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -98,15 +96,15 @@ def main() -> None:
                 fr = f"{100 * achieved_train / peak['peak_flops']:.1f} | {100 * achieved_inf / peak['peak_flops']:.1f}"
             else:
                 avx, amx = bpeak["avx512_bf16_flops"], bpeak["amx_bf16_flops"]
-                fr = "- | -"
-                if avx and amx:
-                    fr = (f"{100 * achieved_train / avx:.1f} (AMX {100 * achieved_train / amx:.1f}) | "
-                          f"{100 * achieved_inf / avx:.1f} (AMX {100 * achieved_inf / amx:.1f})")
+                fr = "- (emulated) | - (emulated)"
+                if avx:
+                    fr = " | ".join(f"{100 * a / avx:.1f}" + (f" (AMX {100 * a / amx:.1f})" if amx else "")
+                                    for a in (achieved_train, achieved_inf))
             rows.append(f"| {label} | {precision} | {n_params(model):,} | {train_flops / 1e6:,.1f} | {sps:,.0f} | "
                         f"{ips:,.0f} | {fr} | {peak_rss_mb():,.0f} |")
             print(rows[-1], flush=True)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
+    load = load_average()[0]
+    where = machine(args.threads, args.device)
     text = "\n".join([
         "# Model zoo: size and training throughput (default sizes)",
         "",
@@ -114,15 +112,18 @@ def main() -> None:
         f"--threads {args.threads} --device {args.device} --steps {args.steps} --infer-n {args.infer_n} "
         f"--infer-batch {args.infer_batch} --precisions {args.precisions}`",
         "",
-        f"torch {torch.__version__}, device {device}, {args.threads} threads, batch {args.batch}, "
+        f"Machine: {where['line']}.",
+        "",
+        f"Device {args.device}, {args.threads} threads, batch {args.batch}, "
         f"{args.seq_len} bp, {args.steps} timed steps (forward + backward + Adam); inference: "
         f"`predict` on {args.infer_n} random sequences, batch {args.infer_batch}, forward and reverse complement "
         f"averaged. FLOPs counted by torch's FlopCounterMode (fp32 graph; the same count for bf16). fp32 rows: % of "
         f"the fp32 peak, {peak['how']} = {peak['peak_flops'] / 1e9:.0f} GFLOP/s. bf16 rows (forward passes under "
-        f"bfloat16 autocast, weights fp32): % of the AVX512-BF16 peak, {bpeak['how']} = "
-        f"{bpeak['avx512_bf16_flops'] / 1e9:.0f} GFLOP/s (AMX: {bpeak['amx_bf16_flops'] / 1e9:.0f} GFLOP/s, in "
-        f"brackets). Ratios between rows come from the same run. 1-min load average at the end {load:.1f} "
-        f"(2 cores: above 2 the timings ran under contention).",
+        f"bfloat16 autocast, weights fp32): % of the bf16 peak, {bpeak['how']} = "
+        f"{bpeak['avx512_bf16_flops'] / 1e9:.0f} GFLOP/s"
+        + (f" (AMX: {bpeak['amx_bf16_flops'] / 1e9:.0f} GFLOP/s, in brackets)" if bpeak["amx_bf16_flops"] else "")
+        + f". Ratios between rows come from the same run. 1-min load average at the end {load:.1f} (2 cores: above "
+        "2 the timings ran under contention).",
         "",
         "| model | precision | parameters | train MFLOP/seq | train seq/s | inference seq/s | train % of peak | "
         "inference % of peak | peak RSS MiB (cumulative) |",

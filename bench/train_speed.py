@@ -43,7 +43,18 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import MIRROR, REPO, bf16_peak_flops, efficiency, load_average, machine_peak_flops, model_flops, peak_rss_mb
+from common import (
+    MIRROR,
+    REPO,
+    bf16_peak_flops,
+    efficiency,
+    load_average,
+    machine,
+    machine_peak_flops,
+    model_flops,
+    peak_rss_mb,
+    result_name,
+)
 
 from seq2expr.atomic import write_json, write_text
 from seq2expr.config import load_config
@@ -375,7 +386,7 @@ def main() -> None:
     ap.add_argument("--synthetic", action="store_true", help="synthetic sequences even if the mirror is there")
     ap.add_argument("--n-synthetic", type=int, default=9045, help="training+validation rows when synthetic")
     ap.add_argument("--precisions", default="32,bf16", help="32 and/or bf16: each comparison at each precision")
-    ap.add_argument("--out", default=str(RESULTS / "train_speed"))
+    ap.add_argument("--out", default=str(RESULTS / result_name("train_speed")))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     command = (f"SEQ2EXPR_DATA_MIRROR={os.environ.get('SEQ2EXPR_DATA_MIRROR', '')} PYTHONPATH=. "
@@ -383,6 +394,7 @@ def main() -> None:
     from seq2expr.data.prepare import prepare_data
 
     res: dict = {"command": command.strip(), "torch": torch.__version__, "threads": args.threads,
+                 "machine": machine(args.threads),
                  "peak": machine_peak_flops(args.threads), "bf16_peak": bf16_peak_flops(args.threads),
                  "load_average": {"start": load_average()}}
     with tempfile.TemporaryDirectory(prefix="train_speed_") as tmp:
@@ -439,10 +451,13 @@ def render(r: dict) -> str:
         "",
         f"`{r['command']}`",
         "",
+        f"Machine: {r['machine']['line'] if 'machine' in r else 'not recorded'}.",
+        "",
         f"torch {r['torch']}, {r['threads']} CPU threads. Peaks: fp32 {r['peak']['how']} = "
         f"{r['peak']['peak_flops'] / 1e9:.0f} GFLOP/s; bf16 {bp['how'].split(';')[0]} = "
-        f"{bp['avx512_bf16_flops'] / 1e9:.0f} GFLOP/s "
-        f"(AVX512-BF16; AMX {bp['amx_bf16_flops'] / 1e9:.0f} GFLOP/s for the matrix products oneDNN hands to it). "
+        f"{bp['avx512_bf16_flops'] / 1e9:.0f} GFLOP/s"
+        + (f" (AMX {bp['amx_bf16_flops'] / 1e9:.0f} GFLOP/s for the matrix products oneDNN hands to it)"
+           if bp["amx_bf16_flops"] else "") + ". "
         f"FLOPs are counted on the fp32 graph (the same count for bf16). Data: {r['data']['source']}, "
         f"{r['data']['n_train']} train / {r['data']['n_valid']} validation sequences of {r['data']['seq_len']} nt. "
         f"Model: default `cnn` ({r['model']['params']:,} parameters, {r['model']['train_flops_per_seq'] / 1e6:.1f} "

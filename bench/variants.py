@@ -32,7 +32,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from common import MIRROR, efficiency, load_average, machine_peak_flops, model_flops, peak_rss_mb
+from common import (
+    MIRROR,
+    bf16_peak_flops,
+    efficiency,
+    load_average,
+    machine,
+    machine_peak_flops,
+    model_flops,
+    peak_rss_mb,
+)
 
 from seq2expr.atomic import write_json, write_text
 
@@ -264,9 +273,10 @@ def write_report(res: dict, out: Path) -> None:
     cmds = sorted(set(res["commands"].values()))
     lines = ["# Variant effects", "", "Commands (each part names its own below): "
              + "; ".join(f"`{c}`" for c in cmds), "",
-             f"Machine: {res['machine']['how']} (fp32 peak {res['machine']['peak_gflops_fp32']:.0f} GFLOP/s; "
+             f"Machine: {res['host']['line'] if 'host' in res else 'not recorded'}.", "",
+             f"Peaks: {res['machine']['how']} (fp32 peak {res['machine']['peak_gflops_fp32']:.0f} GFLOP/s; "
              f"bf16 peak {res['machine']['peak_gflops_bf16']:.0f} GFLOP/s: AVX512-BF16 dot products do two bf16 "
-             "multiply-adds per fp32 lane). Load average at start: "
+             "multiply-adds per fp32 lane; 0 where bf16 is emulated). Load average at start: "
              f"{', '.join(f'{v:.2f}' for v in res['load_start'])}.", ""]
     d = res.get("dream")
     if d:
@@ -322,7 +332,8 @@ def main() -> None:
     ap.add_argument("--dream-model", default=str(ROOT / "runs" / "dream2022" / "model"))
     ap.add_argument("--gene-model", default=None, help="a yeast gene model folder (else trained here)")
     ap.add_argument("--gene-epochs", type=int, default=8)
-    ap.add_argument("--max-minutes", type=float, default=4.0)
+    ap.add_argument("--max-minutes", type=float, default=None, help="a wall-clock cap on the gene model's training "
+                                                                    "(default none: epochs)")
     ap.add_argument("--genes", type=int, default=40, help="held-out genes whose every SNV is scored")
     ap.add_argument("--peer-n", type=int, default=3000)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -338,8 +349,9 @@ def main() -> None:
     res = json.loads(json_path.read_text()) if json_path.is_file() else {}
     peak = machine_peak_flops(args.threads)
     command = "python bench/variants.py " + " ".join(sys.argv[1:])
-    res.update(load_start=list(load_average()), machine={**peak, "peak_gflops_fp32": peak["peak_flops"] / 1e9,
-                                                         "peak_gflops_bf16": 2 * peak["peak_flops"] / 1e9})
+    res.update(load_start=list(load_average()), host=machine(args.threads),
+               machine={**peak, "peak_gflops_fp32": peak["peak_flops"] / 1e9,
+                        "peak_gflops_bf16": bf16_peak_flops(args.threads)["avx512_bf16_flops"] / 1e9})
     res.setdefault("commands", {}).update({p: command for p in parts})
     if "dream" in parts:
         _log("DREAM SNV pairs")

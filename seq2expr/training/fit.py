@@ -482,11 +482,19 @@ def finished_members(cfg: RunConfig) -> tuple[int, int]:
     return sum((d / "checkpoints" / FINISHED).is_file() for _, _, d in plan), len(plan)
 
 
+# what a member's record says about the attempt rather than the member: the same member trained again (or resumed)
+# differs only there, so the digest leaves them out and does not follow the clock
+_ATTEMPT_KEYS = ("train_seconds", "resumed_from")
+
+
 def _members_digest(cfg: RunConfig) -> str:
-    """The finished members' records, hashed: an assembled ensemble is of exactly these members."""
+    """The finished members' records (their weights' checkpoints, scores, epochs and steps; not their wall times),
+    hashed: an assembled ensemble is of exactly these members."""
     h = hashlib.sha256()
     for _, _, d in _member_plan(cfg):
-        h.update((d / "checkpoints" / FINISHED).read_bytes() + b"|")
+        record = json.loads((d / "checkpoints" / FINISHED).read_text())
+        h.update(json.dumps({k: v for k, v in record.items() if k not in _ATTEMPT_KEYS}, sort_keys=True).encode()
+                 + b"|")
     return h.hexdigest()[:16]
 
 
