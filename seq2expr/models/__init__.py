@@ -1,6 +1,6 @@
 """Model zoo. Importing this package registers every architecture."""
 
-from seq2expr.models import cnn, dual, hybrid, legnet, lm_cnn, rescnn  # noqa: F401  (registration)
+from seq2expr.models import cnn, dual, hybrid, legnet, linear, lm_cnn, rescnn  # noqa: F401  (registration)
 from seq2expr.models.ensemble import EnsembleAverage
 from seq2expr.models.registry import build_model, get_model_class, list_models, register
 
