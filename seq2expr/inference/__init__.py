@@ -4,12 +4,23 @@ Below training, evaluation, interpretation (and variant scoring and design): eac
 encodes sequences and predicts through these functions, so one model gives one answer everywhere.
 """
 
-from seq2expr.inference.device import autocast, check_precision, device_list, model_state, resolve_device
+from seq2expr.inference.device import (
+    autocast,
+    available_devices,
+    check_accelerator,
+    check_device,
+    check_precision,
+    device_list,
+    model_state,
+    resolve_device,
+)
 from seq2expr.inference.fold import fold_batchnorm, folded
 from seq2expr.inference.inputs import as_array, as_module, as_onehot, batch_onehot, check_length, encode_for
 from seq2expr.inference.predict import (
     CPU_FORWARD_ROWS,
     CPU_PASS_BYTES,
+    UniqueIds,
+    check_sizes,
     cpu_forward_rows,
     forward_in_parts,
     input_columns,
@@ -32,7 +43,8 @@ from seq2expr.inference.saved import (
 from seq2expr.inference.shard import Shard, merge_tables, predict_on_devices
 
 __all__ = ["CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "ModelSpec", "SavedModel", "SavedModelConfig", "Scale", "Shard",
-           "as_array", "as_module", "as_onehot", "autocast", "batch_onehot", "check_length", "check_precision",
+           "UniqueIds", "as_array", "as_module", "as_onehot", "autocast", "available_devices", "batch_onehot",
+           "check_accelerator", "check_device", "check_length", "check_precision", "check_sizes",
            "cpu_forward_rows", "default_target_names", "device_list", "encode_for", "fold_batchnorm", "folded",
            "forward_in_parts", "input_columns", "load_model", "merge_tables", "model_state", "predict", "predict_file",
            "predict_on_devices", "rc_forward", "read_config", "resolve_device", "save_model", "to_scale",
