@@ -130,11 +130,7 @@ def check_run_folder(folder: PathLike, inputs: Iterable[object] = (), *, command
     command wrote). Returns whether the folder is already the command's own.
     """
     out = Path(folder)
-    if out.exists() and not out.is_dir():
-        raise FileError(out, f"exists and is a file; the {command} output is a folder: choose a new folder")
     mark = read_marker(out) if out.is_dir() else None
-    if mark is not None and mark != command:
-        raise FileError(out, f"exists and is the output of `{mark}`; choose another folder for `{command}`")
     own = mark == command or (out.is_dir() and legacy is not None and legacy(out))
     for inp in _paths(inputs):
         how = relation(out, inp)
@@ -145,6 +141,10 @@ def check_run_folder(folder: PathLike, inputs: Iterable[object] = (), *, command
             if owns(top) and not (own and top == "config.yaml"):
                 raise FileError(out, f"holds the input {os.fspath(inp)}, which `{command}` would write over: choose "
                                      "another output folder")
+    if out.exists() and not out.is_dir():
+        raise FileError(out, f"exists and is a file; the {command} output is a folder: choose a new folder")
+    if mark is not None and mark != command:
+        raise FileError(out, f"exists and is the output of `{mark}`; choose another folder for `{command}`")
     if out.is_dir() and not own:
         taken = sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME and owns(p.name))
         if taken:
