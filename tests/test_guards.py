@@ -306,7 +306,8 @@ def test_devices_checked_against_what_is_present():
     (["predict", "{model}", "{table}", "-o", "{out}", "--batch-size", "0"], "--batch-size must be at least 1, not 0"),
     (["predict", "{model}", "{table}", "-o", "{out}", "--chunk-size", "0"], "--chunk-size must be at least 1, not 0"),
     (["design", "{model}", "-o", "{out}", "--oracle", "none", "--n", "0"], "--n must be at least 1, not 0"),
-    (["design", "{model}", "-o", "{out}", "--oracle", "none", "--rounds", "0"], "--rounds must be at least 1"),
+    (["design", "{model}", "-o", "{out}", "--oracle", "none", "--beam", "0"], "--beam must be at least 1, not 0"),
+    (["design", "{model}", "-o", "{out}", "--oracle", "none", "--rounds", "-1"], "--rounds must be at least 0"),
 ])
 def test_sizes_that_mean_nothing_are_one_line(kit, tmp_path, args, problem):
     out = tmp_path / "out"

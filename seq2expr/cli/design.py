@@ -59,7 +59,8 @@ def design_cmd(
         fail(f"--method must be greedy, beam, anneal, motif or ledidi, not {method!r}")
     if objective.partition(":")[0] not in ("max", "min", "maximise", "minimise", "target", "diff", "difference"):
         fail(f"--objective must be max, min, target:VALUE or diff:OTHER_TARGET, not {objective!r}")
-    at_least(n=n, rounds=rounds, beam=beam, steps=steps, batch_size=batch_size)
+    at_least(n=n, beam=beam, batch_size=batch_size)
+    at_least(0, rounds=rounds, steps=steps)
     with user_errors():
         check_output(out, [model_dir, other_model, None if start == "random" else start,
                            None if oracle in (None, "none") else oracle], command="design", folder=True, force=force)

@@ -123,9 +123,10 @@ def design(model, start="random", objective: Objective | str = "maximise", const
     ``precision``: of every prediction (as in :func:`~seq2expr.inference.predict`; gradient design stays fp32).
     """
     t0 = time.perf_counter()
-    for name, value in (("rounds", rounds), ("beam", beam), ("steps", steps), ("batch_size", batch_size)):
-        if value < 1:
-            raise DataError(f"{name} must be at least 1, not {value}")
+    for name, value, least in (("rounds", rounds, 0), ("steps", steps, 0), ("beam", beam, 1),
+                               ("batch_size", batch_size, 1)):  # 0 rounds or steps: the starts, scored
+        if value < least:
+            raise DataError(f"{name} must be at least {least}, not {value}")
     rng = np.random.default_rng(seed)
     models, oracle_model, oracle_name = split_oracle(_models(model), oracle)
     first = models[0]
