@@ -156,7 +156,7 @@ class TrainConfig(_Strict):
     loss: Literal["mse", "l1", "huber", "bce"] = "mse"
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(128, ge=1)
-    lr: float = Field(3e-3, gt=0.0)
+    lr: float = Field(3e-3, ge=0.0)
     weight_decay: float = Field(0.01, ge=0.0)
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
     grad_clip: float | None = 1.0
