@@ -107,6 +107,7 @@ def _refused(args: list[str], output: object, given: object, *protect: Path, pro
     """The run is refused in one line naming the output and the input it would replace; every protected file keeps
     its bytes and no file appears beside them."""
     before = _digest(*protect)
+    assert before, protect  # something to protect
     around = {p: sorted(x.name for x in p.parent.iterdir()) for p in protect}
     err = _one_line(runner.invoke(app, args), output, given, problem=problem)
     assert _digest(*protect) == before
@@ -460,9 +461,13 @@ def test_plain_gzip_vcf_is_read(kit, tmp_path):
     ("missing data", "nope.tsv: file not found"), ("duplicate IDs", "duplicate ID 's3'"),
     ("NaN target", "missing (NaN) target in column 'expression'"), ("unknown model", "unknown model 'cnnn'"),
     ("bad sizes", "model.params do not build a 'cnn' model: pool_sizes has 3 values"),
+    ("empty table", "empty file: no records (header only)"),
+    ("wrong loss", "train.task=classification needs train.loss=bce"),
 ])
 def test_failed_train_leaves_no_output_dir(kit, tmp_path, case, problem):
     t = pd.read_csv(kit["table"], sep="\t")
+    if case == "empty table":
+        t = t.head(0)
     data = tmp_path / "d.tsv"
     if case == "duplicate IDs":
         t.loc[5, "id"] = t.loc[3, "id"]
@@ -470,7 +475,8 @@ def test_failed_train_leaves_no_output_dir(kit, tmp_path, case, problem):
         t.loc[5, "expression"] = np.nan
     t.to_csv(data, sep="\t", index=False)
     sets = {"missing data": [f"data.path={tmp_path / 'nope.tsv'}"], "unknown model": ["model.name=cnnn"],
-            "bad sizes": ["model.params.pool_sizes=[2,2,50]"]}.get(case, [])
+            "bad sizes": ["model.params.pool_sizes=[2,2,50]"], "wrong loss": ["train.task=classification"]
+            }.get(case, [])
     out = tmp_path / "run"
     args = _table_run(data, out) + [a for s in sets for a in ("--set", s)]
     _one_line(runner.invoke(app, ["--silent", *args]), problem=problem)
