@@ -179,10 +179,26 @@ def _disk_errors(path: Path) -> Iterator[None]:
         raise
 
 
+def _permissions(tmp: Path, is_dir: bool) -> None:
+    """The mode the umask gives a new file (``0o666 & ~umask``) or folder (``0o777``), for the output and, in a
+    folder, everything in it: mkstemp/mkdtemp and some writers (safetensors) make their files private (0600)."""
+    mask = umask()
+    os.chmod(tmp, (0o777 if is_dir else 0o666) & ~mask)
+    if not is_dir:
+        return
+    for root, dirs, files in os.walk(tmp):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o777 & ~mask)
+        for f in files:
+            p = os.path.join(root, f)
+            if not os.path.islink(p):
+                os.chmod(p, (0o777 if os.stat(p).st_mode & 0o111 else 0o666) & ~mask)
+
+
 def _commit(tmp: Path, path: Path, is_dir: bool) -> None:
     """Move a finished temporary file/folder into place (a folder replaces the old one)."""
     with writing(path):
-        os.chmod(tmp, (0o777 if is_dir else 0o666) & ~umask())  # mkstemp/mkdtemp make them private
+        _permissions(tmp, is_dir)
         if is_dir:
             if path.exists():
                 old = path.with_name(f".{path.name}.old")

@@ -500,11 +500,9 @@ def test_outputs_carry_the_umask(kit, tmp_path, umask_027):
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "v").rglob("*")}
     assert all(m == (0o750 if (tmp_path / "v" / n).is_dir() else 0o640) for n, m in modes.items()
                if (tmp_path / "v" / n).exists()), modes
-    from seq2expr.atomic import atomic_path
-
-    with atomic_path(tmp_path / "m", is_dir=True) as tmp:  # a saved model's folder
-        (tmp / "w.bin").write_bytes(b"x")
-    assert (tmp_path / "m").stat().st_mode & 0o777 == 0o750
+    m = _save(tmp_path / "m")  # safetensors writes its file private (0600)
+    assert {p.name: p.stat().st_mode & 0o777 for p in [m, *m.iterdir()]} == {
+        "m": 0o750, "model.safetensors": 0o640, "config.json": 0o640}
 
 
 _KILLED = """
