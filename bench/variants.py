@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -162,6 +163,7 @@ def yeast_gene_mode(args, model_dir: Path) -> dict:
     _log(f"{len(snvs)} SNVs in the windows of {len(held)} held-out genes")
     load0 = load_average()
     t0 = time.perf_counter()
+    shutil.rmtree(WORK / "yeast_out", ignore_errors=True)  # this bench's own scratch output, from an earlier run
     summary = write_variant_outputs(scorer, path, WORK / "yeast_out", chunk_size=100_000, attributions="none")
     seconds = time.perf_counter() - t0
     cfg = scorer.saved.config
@@ -256,6 +258,7 @@ def memory_flatness(args, model_dir: Path) -> list[dict]:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(args.threads)}
         _log(f"memory run: {n} random SNVs")
         load0 = load_average()
+        shutil.rmtree(WORK / f"random_{n}_out", ignore_errors=True)  # scratch output of an earlier run
         proc = subprocess.run([sys.executable, "-c", _CHILD, str(model_dir), str(genome), str(path),
                                str(WORK / f"random_{n}_out"), str(args.threads), str(args.batch_size)],
                               capture_output=True, text=True, env=env)

@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -62,6 +63,7 @@ def build_data(data_dir: Path, work: Path) -> dict:
     if report_path.is_file() and (out / "genes.parquet").is_file():
         return json.loads(report_path.read_text())
     d = data_dir / "yeast_genome"
+    shutil.rmtree(out, ignore_errors=True)  # an incomplete scratch output of an earlier run
     _, report = build_gene_dataset(d / "Saccharomyces_cerevisiae.R64-1-1.dna.toplevel.fa.gz",
                                    d / "Saccharomyces_cerevisiae.R64-1-1.96.gtf.gz",
                                    d / "profDGE48_counts" / "WT_countdata.tar.gz", out=out,

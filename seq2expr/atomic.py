@@ -7,6 +7,7 @@ A write that fails (disk full, read-only folder, no permission) leaves nothing b
 from __future__ import annotations
 
 import errno
+import glob
 import json
 import os
 import re
@@ -21,16 +22,23 @@ from seq2expr.files import FileError, problem, writing
 
 @contextmanager
 def atomic_path(path: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it into place only if the block succeeds."""
+    """Yield a temporary path next to ``path``; move it into place only if the block succeeds.
+
+    The temporary (``.NAME.XXXXXXXX``) is OS-locked while the block runs, so the stale temporaries of earlier
+    writes of the same output that a killed process left (no lock) are removed here first; the output gets the
+    permissions the umask gives a new file or folder (not the temporary's private 0600/0700).
+    """
     path = Path(path)
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        clear_stale(path)
         if is_dir:
             tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         else:
             fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
             os.close(fd)
             tmp = Path(name)
+    held = _hold(tmp)
     try:
         with _disk_errors(path):
             yield tmp
@@ -41,6 +49,8 @@ def atomic_path(path: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         raise
+    finally:
+        _release(held)
 
 
 @contextmanager
@@ -50,7 +60,9 @@ def atomic_files(folder: str | Path) -> Iterator[Path]:
     folder = Path(folder)
     with writing(folder):
         folder.parent.mkdir(parents=True, exist_ok=True)
+        clear_stale(folder)
         stage = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    held = _hold(stage)
     try:
         with _disk_errors(folder):
             yield stage
@@ -63,6 +75,97 @@ def atomic_files(folder: str | Path) -> Iterator[Path]:
                 os.replace(p, target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        _release(held)
+
+
+@contextmanager
+def temporary_folder(beside: str | Path, tag: str = "tmp") -> Iterator[Path]:
+    """A private folder ``.NAME.TAG.XXXXXXXX`` beside ``beside`` for the block's scratch files, removed after it;
+    OS-locked like :func:`atomic_path`'s temporaries, so a killed run's is cleared by the next write of ``beside``."""
+    beside = Path(beside)
+    with writing(beside):
+        beside.parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f".{beside.name}.{tag}.", dir=beside.parent))
+    held = _hold(folder)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        _release(held)
+
+
+def _hold(tmp: Path) -> int | None:
+    """An OS lock on a temporary while its writer lives (None without POSIX locks)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fd = os.open(tmp, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _release(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
+
+
+def _is_live(tmp: Path) -> bool:
+    """Whether a live writer holds the temporary ``tmp`` (see :func:`_hold`); without POSIX locks, assume so."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fd = os.open(tmp, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def clear_stale(path: str | Path) -> list[Path]:
+    """Remove the temporaries of earlier writes of ``path`` that no live process holds (left by a kill); returns
+    them. ``.NAME.old`` (a replaced folder) goes only once ``path`` is in place again."""
+    path = Path(path)
+    name = re.compile(rf"^\.{re.escape(path.name)}\.(?:[a-z]+\.)?[a-z0-9_]{{8}}$")
+    gone = []
+    try:
+        siblings = list(path.parent.glob(f".{glob.escape(path.name)}.*"))
+    except OSError:
+        return gone
+    for p in siblings:
+        old = p.name == f".{path.name}.old"
+        if (old and path.exists()) or (not old and name.match(p.name) and not _is_live(p)):
+            _remove(p)
+            gone.append(p)
+    return gone
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
+
+
+def umask() -> int:
+    """The process's umask (read without changing it where the OS tells it)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextmanager
@@ -76,9 +179,26 @@ def _disk_errors(path: Path) -> Iterator[None]:
         raise
 
 
+def _permissions(tmp: Path, is_dir: bool) -> None:
+    """The mode the umask gives a new file (``0o666 & ~umask``) or folder (``0o777``), for the output and, in a
+    folder, everything in it: mkstemp/mkdtemp and some writers (safetensors) make their files private (0600)."""
+    mask = umask()
+    os.chmod(tmp, (0o777 if is_dir else 0o666) & ~mask)
+    if not is_dir:
+        return
+    for root, dirs, files in os.walk(tmp):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o777 & ~mask)
+        for f in files:
+            p = os.path.join(root, f)
+            if not os.path.islink(p):
+                os.chmod(p, (0o777 if os.stat(p).st_mode & 0o111 else 0o666) & ~mask)
+
+
 def _commit(tmp: Path, path: Path, is_dir: bool) -> None:
     """Move a finished temporary file/folder into place (a folder replaces the old one)."""
     with writing(path):
+        _permissions(tmp, is_dir)
         if is_dir:
             if path.exists():
                 old = path.with_name(f".{path.name}.old")
@@ -98,15 +218,12 @@ _TEMP_NAME = re.compile(r"^\..+\.([a-z0-9_]{8}|old)$")  # atomic_path's temporar
 def clear_debris(folder: str | Path) -> list[Path]:
     """Remove the temporaries of writes that a killed process left in ``folder`` (not recursive); returns them.
 
-    Call it only while holding the folder (:func:`folder_lock`), so that no live writer owns them.
+    Call it only while holding the folder (:func:`folder_lock`); a temporary a live writer holds is kept.
     """
     gone = []
     for p in Path(folder).glob(".*"):
-        if _TEMP_NAME.match(p.name):
-            if p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
+        if _TEMP_NAME.match(p.name) and (p.name.endswith(".old") or not _is_live(p)):
+            _remove(p)
             gone.append(p)
     return gone
 

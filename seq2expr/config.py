@@ -26,6 +26,25 @@ Side = Literal["left", "right", "centre"]
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        """An unknown key is named with the closest known one ("did you mean"), not only "extra inputs"."""
+        if isinstance(data, dict):
+            for key in data:
+                if isinstance(key, str) and key not in cls.model_fields:
+                    raise ValueError(unknown_key(key, list(cls.model_fields)))
+        return data
+
+
+def unknown_key(key: str, known: list[str], what: str = "key") -> str:
+    """``unknown key 'x'; did you mean 'y'?`` (difflib's closest known name, if any is close) and the known ones."""
+    import difflib
+
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown {what} {key!r}{hint} (known: {', '.join(known)})"
+
 
 class SequencePolicy(_Strict):
     """How raw strings are validated, sized and one-hot encoded (see :mod:`seq2expr.data.sequences`)."""
@@ -56,13 +75,24 @@ class TargetConfig(_Strict):
     label_quantiles: tuple[float, float] | None = None
     label_threshold: float | None = None
 
+    @model_validator(mode="after")
+    def _check_labels(self) -> TargetConfig:
+        if self.label_quantiles is not None:
+            lo, hi = self.label_quantiles
+            if not 0.0 <= lo <= hi <= 1.0:
+                raise ValueError(f"label_quantiles must be [lo, hi] with 0 <= lo <= hi <= 1, got "
+                                 f"{list(self.label_quantiles)}")
+            if self.label_threshold is not None:
+                raise ValueError("set label_quantiles or label_threshold, not both")
+        return self
+
 
 class SplitConfig(_Strict):
     """Train/validation/test assignment; see :mod:`seq2expr.data.splits`."""
 
     method: Literal["random", "group", "ids", "column", "similarity", "predefined"] = "similarity"
-    valid_fraction: float = 0.1
-    test_fraction: float = 0.1
+    valid_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     seed: int = 0
     group_column: str | None = None  # method=group: e.g. chromosome, species, family
     valid_groups: list[str] | None = None  # explicit held-out groups (else drawn at random)
@@ -74,8 +104,8 @@ class SplitConfig(_Strict):
     split_column: str | None = None  # method=column: a column holding train/valid/test
     ids_files: dict[str, str] | None = None  # method=ids: {"valid": path, "test": path}
     # method=similarity: sequences sharing any k-mer minimiser signature are kept together
-    similarity_k: int = 20
-    max_mismatch_fraction: float = 0.1
+    similarity_k: int = Field(20, ge=1)
+    max_mismatch_fraction: float = Field(0.1, ge=0.0, le=1.0)
     # k-fold: the non-test units of `method` (similarity clusters, groups or rows) are dealt into `folds`
     # balanced folds and fold `fold` validates (valid_fraction is then 1/folds); train.ensemble_folds
     # trains one member per fold so that the ensemble learns from every non-test row
@@ -124,16 +154,16 @@ class ModelConfig(_Strict):
 class TrainConfig(_Strict):
     task: Literal["regression", "classification"] = "regression"
     loss: Literal["mse", "l1", "huber", "bce"] = "mse"
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 0.01
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(3e-3, ge=0.0)
+    weight_decay: float = Field(0.01, ge=0.0)
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
     grad_clip: float | None = 1.0
     rc_augment: bool = True  # random reverse complement of training batches
-    shift_augment: int = 0  # random shift of up to this many bases (N fill)
+    shift_augment: int = Field(0, ge=0)  # random shift of up to this many bases (N fill)
     rc_average: bool = True  # average forward and reverse-complement predictions at eval/predict
-    early_stopping_patience: int | None = 5  # on validation Pearson r (regression) or AUROC
+    early_stopping_patience: int | None = Field(5, ge=0)  # on validation Pearson r (regression) or AUROC
     # the weights kept: the epoch with the best validation score, or the last epoch. With a one-cycle schedule and
     # a fixed number of epochs the last weights are the annealed ones; on a small validation set "best" can pick a
     # mid-schedule spike (a DREAM member chosen at epoch 8 of 20 scored 0.79 private r^2, its last epoch 0.84)
@@ -142,12 +172,12 @@ class TrainConfig(_Strict):
     # training-time running averages); see seq2expr.training.precise_bn
     precise_bn: int = Field(20000, ge=0)
     seed: int = 0
-    num_workers: int = 0
+    num_workers: int = Field(0, ge=0)
     # a wall-clock cap per member (Lightning's Timer). Off by default and in every shipped config: a run it cuts
     # trains fewer steps on a slower or busier machine. A cut run is marked truncated (finished.json,
     # metrics.json, the saved model's fit record); a member cut before one epoch is an error, not a model
     max_time_minutes: float | None = Field(None, gt=0)
-    threads: int | None = None  # torch intra-op threads (None: torch default)
+    threads: int | None = Field(None, ge=1)  # torch intra-op threads (None: torch default)
     ensemble_seeds: list[int] | None = None  # train one model per seed and average
     # cross-validation ensemble: one member per listed fold of data.split.folds (validated on that fold,
     # seed = seed + fold); validation metrics are then out-of-fold

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from seq2expr.atomic import atomic_path, write_json, write_text
+from seq2expr.outputs import check_output, read_marker, write_marker
 
 log = logging.getLogger(__name__)
 DEFAULT_OUTPUT = "seq2expr-demo"
@@ -188,8 +190,11 @@ def _read_tsv(path: Path) -> pd.DataFrame:
 
 
 def run_demo(out_dir: str | Path = DEFAULT_OUTPUT, config: DemoConfig | None = None, *,
-             progress: bool = False) -> DemoResult:
-    """Generate, train, evaluate, interpret and report into ``out_dir``; returns the headline numbers."""
+             progress: bool = False, force: bool = False) -> DemoResult:
+    """Generate, train, evaluate, interpret and report into ``out_dir``; returns the headline numbers.
+
+    ``out_dir``: a new (or empty) folder, or with ``force`` a previous demo's folder, which is emptied first (the
+    demo writes into it step by step); any other folder is refused (:func:`seq2expr.outputs.check_output`)."""
     import torch
 
     from seq2expr.data.synthetic import read_truth, write_synthetic
@@ -200,9 +205,12 @@ def run_demo(out_dir: str | Path = DEFAULT_OUTPUT, config: DemoConfig | None = N
     cfg = config or DemoConfig()
     if cfg.threads < 1:
         raise ValueError(f"threads must be at least 1, got {cfg.threads}")
+    out = check_output(out_dir, [], command="demo", folder=True, force=force)
     torch.set_num_threads(cfg.threads)  # every step, not only training
-    out = Path(out_dir)
+    if out.is_dir() and read_marker(out) == "demo":  # a previous demo's folder, replaced (force)
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, "demo")
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
 

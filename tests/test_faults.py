@@ -29,6 +29,7 @@ from seq2expr.data.sequences import SequencePolicy, encode
 from seq2expr.files import FileError
 from seq2expr.inference import ModelSpec, SavedModelConfig, save_model
 from seq2expr.models import build_model
+from seq2expr.outputs import MARKER
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -469,7 +470,7 @@ def test_killed_train_resumes_to_the_same_weights(files, whole_run, tmp_path, fa
     assert whole.keys() == resumed.keys()
     for k in whole:
         torch.testing.assert_close(resumed[k], whole[k], rtol=0, atol=0, msg=k)
-    leftovers = [p for p in [*out.glob(".*"), *(out / "checkpoints").glob(".*")]]
+    leftovers = [p for p in [*out.glob(".*"), *(out / "checkpoints").glob(".*")] if p.name != MARKER]
     assert leftovers == [], leftovers
 
 
@@ -540,7 +541,8 @@ def test_broken_vcf_and_motif_file(tmp_path):
 
 def test_interrupted_evaluate_and_data_genes_leave_nothing(files, genome_inputs, tmp_path, monkeypatch):
     """Ctrl-C while ``evaluate`` writes its metrics, or while ``data genes`` writes its report, leaves no output
-    folder and no staged files; a finished ``evaluate`` into a folder keeps the files already there."""
+    folder and no staged files; ``evaluate`` into a folder of the user's is refused (its files untouched), and a
+    previous ``evaluate`` output is replaced only with --force."""
     ev = importlib.import_module("seq2expr.evaluation.evaluate")
     build = importlib.import_module("seq2expr.data.genome.build")
 
@@ -560,8 +562,15 @@ def test_interrupted_evaluate_and_data_genes_leave_nothing(files, genome_inputs,
     monkeypatch.undo()
     (tmp_path / "ev").mkdir()
     (tmp_path / "ev" / "mine.txt").write_text("kept")
-    res = runner.invoke(app, ["evaluate", str(files / "model"), str(files / "data.tsv"), "--id-column", "id",
-                              "--target-column", "expression", "-o", str(tmp_path / "ev"), "--n-boot", "10"])
+    args = ["evaluate", str(files / "model"), str(files / "data.tsv"), "--id-column", "id", "--target-column",
+            "expression", "--n-boot", "10", "-o"]
+    _fails([*args, str(tmp_path / "ev")], tmp_path / "ev", problem="holds no output of `evaluate`", outputs=[])
+    assert [p.name for p in (tmp_path / "ev").iterdir()] == ["mine.txt"]
+    assert (tmp_path / "ev" / "mine.txt").read_text() == "kept"
+    res = runner.invoke(app, [*args, str(tmp_path / "ev2")])
     assert res.exit_code == 0, res.output
-    assert {"mine.txt", "metrics.json", "predictions.tsv"} <= {p.name for p in (tmp_path / "ev").iterdir()}
+    _fails([*args, str(tmp_path / "ev2")], tmp_path / "ev2", problem="pass --force to replace it", outputs=[])
+    res = runner.invoke(app, [*args, str(tmp_path / "ev2"), "--force"])
+    assert res.exit_code == 0, res.output
+    assert {MARKER, "metrics.json", "predictions.tsv"} <= {p.name for p in (tmp_path / "ev2").iterdir()}
     assert not list(tmp_path.glob(".*"))

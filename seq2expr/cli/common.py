@@ -27,6 +27,7 @@ PRECISION_HELP = "auto (bf16 where the device runs it natively: a GPU, a CPU wit
                  "or 16 (float16, GPU)."
 SHARD_HELP = "K/N: process only the K-th (0-based) of N contiguous parts of the input (a scheduler array task); " \
              "join the parts with `seq2expr merge`."
+FORCE_HELP = "Replace OUT if it is a previous output of this command (never an input, nor any other folder)."
 USER_ERROR = 2
 DEBUG_ENV = "SEQ2EXPR_DEBUG"
 
@@ -50,7 +51,10 @@ def message(err: BaseException) -> str:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        return f"{where}: {first['msg']}{more}"
+        text = first["msg"].removeprefix("Value error, ")
+        if first["type"] in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+            text += f" (got {first.get('input')!r})"  # the value beside the range it breaks
+        return f"{where}: {text}{more}"
     if is_file_error(err) and not (isinstance(err, OSError) and err.errno is None):  # raw: no reader named it
         name = getattr(err, "filename", None)
         return f"{name}: {problem(err)}" if name else problem(err)
@@ -67,6 +71,12 @@ def fail(err: BaseException | str) -> NoReturn:
 
 RERUN = "nothing was written; run the same command again"
 RESUME = "the last checkpoint is kept; run the same command to resume"
+def at_least(minimum: int = 1, **options: int | None) -> None:
+    """Options that count something (batch sizes, designs, rounds) must be at least ``minimum``: else one line
+    naming the option (``batch_size`` is ``--batch-size``) and exit 2."""
+    for name, value in options.items():
+        if value is not None and value < minimum:
+            fail(f"--{name.replace('_', '-')} must be at least {minimum}, not {value}")
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import user_errors
+from seq2expr.cli.common import FORCE_HELP, user_errors
 
 
 def _floats(text: str | None, one_ok: bool = False) -> tuple[float, float] | None:
@@ -135,6 +135,7 @@ def genes_cmd(
     folds: int | None = typer.Option(None, "--folds", help="add a 'fold' column: k folds of whole chromosomes"),
     fold_by: str = typer.Option("chromosome", "--fold-by", help="chromosome | family (needs --families)"),
     formats: str = typer.Option("parquet", "--format", help="parquet, tsv, or parquet,tsv"),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Build a gene-level table (DeepCRE windows around TSS and TTS, TPM targets) from a genome."""
     from seq2expr.data.genome.build import build_gene_dataset
@@ -151,7 +152,7 @@ def genes_cmd(
             gene_column=gene_column, samples=_list(samples), aggregate=aggregate, transform=transform,
             label_quantiles=_floats(label_quantiles), species=species, drop_padded=drop_padded,
             families=families, formats=_list(formats) or ["parquet"],
-            label_thresholds=_floats(label_thresholds, one_ok=True), folds=folds, fold_by=fold_by)
+            label_thresholds=_floats(label_thresholds, one_ok=True), folds=folds, fold_by=fold_by, force=force)
     print_report(report)
 
 def genes_combine_cmd(
@@ -159,6 +160,7 @@ def genes_combine_cmd(
     out: Path = typer.Option(..., "-o", "--out", help="output folder"),
     prefix_ids: bool = typer.Option(False, "--prefix-ids", help="rename IDs to species:id if they collide"),
     formats: str = typer.Option("parquet", "--format", help="parquet, tsv, or parquet,tsv"),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Concatenate per-species gene data sets into one table (for cross-species splits)."""
     from rich.console import Console
@@ -167,6 +169,6 @@ def genes_combine_cmd(
 
     with user_errors():
         table = concat_gene_datasets(parts, out=out, on_duplicate="prefix" if prefix_ids else "error",
-                                     formats=_list(formats) or ["parquet"])
+                                     formats=_list(formats) or ["parquet"], force=force)
     counts = table["species"].value_counts().to_dict()
     Console().print(f"combined {len(table)} genes: {counts} -> {out}")

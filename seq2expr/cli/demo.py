@@ -19,6 +19,7 @@ def demo_cmd(
     interpret_seqs: int | None = typer.Option(None, "--interpret-seqs",
                                               help="Held-out sequences explained (default 2000)."),
     quiet: bool = typer.Option(False, "--quiet", help="No training progress bar."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it is a previous demo's folder (emptied first)."),
 ) -> None:
     """Generate synthetic promoters with planted JASPAR motifs, train, evaluate, interpret, write a report."""
     from dataclasses import replace
@@ -33,7 +34,7 @@ def demo_cmd(
     cfg = replace(DemoConfig(), seed=seed, **changes)
     con.print(f"seq2expr demo: {cfg.n} synthetic promoters, model {cfg.model}, output {out}/")
     with user_errors():
-        result = run_demo(out, cfg, progress=not quiet)
+        result = run_demo(out, cfg, progress=not quiet, force=force)
     con.print(f"\n[bold]test Pearson r = {result.test_pearson_r:.3f}[/bold] (noise ceiling "
               f"{result.noise_ceiling_r:.3f}); planted motifs recovered: {len(result.recovered)}/"
               f"{len(result.planted)} ({', '.join(result.recovered) or 'none'})")

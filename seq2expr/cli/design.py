@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import DEVICE_HELP, PRECISION_HELP, fail, user_errors
+from seq2expr.cli.common import DEVICE_HELP, FORCE_HELP, PRECISION_HELP, at_least, fail, user_errors
 
 
 def _pair(text: str, what: str, cast=float) -> tuple:
@@ -48,16 +48,22 @@ def design_cmd(
     batch_size: int = typer.Option(512, "--batch-size"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Design sequences (strongest, weakest, a given level, specific) from random backgrounds or given starts."""
     from seq2expr.design import Constraints, Objective, design, write_design_outputs
     from seq2expr.inference import load_model
+    from seq2expr.outputs import check_output
 
     if method not in ("greedy", "beam", "anneal", "motif", "ledidi"):
         fail(f"--method must be greedy, beam, anneal, motif or ledidi, not {method!r}")
     if objective.partition(":")[0] not in ("max", "min", "maximise", "minimise", "target", "diff", "difference"):
         fail(f"--objective must be max, min, target:VALUE or diff:OTHER_TARGET, not {objective!r}")
+    at_least(n=n, beam=beam, batch_size=batch_size)
+    at_least(0, rounds=rounds, steps=steps)
     with user_errors():
+        check_output(out, [model_dir, other_model, None if start == "random" else start,
+                           None if oracle in (None, "none") else oracle], command="design", folder=True, force=force)
         saved = load_model(model_dir)
         left, right = construct_left, construct_right
         if construct:
@@ -80,7 +86,8 @@ def design_cmd(
         result = design(saved, start, obj, cons, method=method, oracle=oracle, n=n, rounds=rounds, beam=beam,
                         steps=steps, motifs=list(motif or []), seed=seed, batch_size=batch_size, device=device,
                         precision=precision)
-        write_design_outputs(result, saved, out, attributions=attributions)
+        result.inputs.append(model_dir)
+        write_design_outputs(result, saved, out, attributions=attributions, force=force)
     s = result.summary
     typer.echo(f"{s['n']} designs ({s['method']}, {s['objective']} {s['target']}) -> {out}; "
                f"{s['candidates']:,} candidates at {s['candidates_per_second']:,.0f}/s; oracle: {s['oracle']}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import DEVICE_HELP, ID_HELP, PRECISION_HELP, SEQ_HELP, fail, user_errors
+from seq2expr.cli.common import DEVICE_HELP, FORCE_HELP, ID_HELP, PRECISION_HELP, SEQ_HELP, at_least, fail, user_errors
 
 
 def interpret_cmd(
@@ -35,6 +35,7 @@ def interpret_cmd(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP + " (predictions, ISM, global importance; "
                                   "gradients stay float32)"),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Explain a saved model's predictions: attribution logos, TF-MoDISco motifs matched to JASPAR,
     global importance of the matched motifs; writes REPORT_DIR/report.html and tables."""
@@ -45,6 +46,8 @@ def interpret_cmd(
 
     if method not in ("deeplift_shap", "ism", "saliency"):
         fail(f"unknown method {method!r}; use deeplift_shap, ism or saliency")
+    at_least(n=max_seqs, n_shuffles=n_shuffles)
+    at_least(0, n_top=n_top)
     if threads:
         torch.set_num_threads(threads)
     with user_errors():
@@ -53,5 +56,6 @@ def interpret_cmd(
         path = write_report(model_dir, inputs, output, method=method, n_top=n_top, taxon=taxon,
                             sequence_column=sequence_column, id_column=id_column, motifs_file=list(motifs or []),
                             max_seqs=max_seqs, target=int(target) if target.isdigit() else target,
-                            n_shuffles=n_shuffles, seed=seed, device=device, precision=precision)
+                            n_shuffles=n_shuffles, seed=seed, device=device, precision=precision,
+                            force=force)
     typer.echo(f"report: {path}")

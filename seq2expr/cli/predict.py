@@ -13,10 +13,12 @@ import typer
 
 from seq2expr.cli.common import (
     DEVICE_HELP,
+    FORCE_HELP,
     ID_HELP,
     PRECISION_HELP,
     SEQ_HELP,
     SHARD_HELP,
+    at_least,
     console,
     print_challenge,
     print_groups,
@@ -41,13 +43,18 @@ def predict_cmd(
     devices: str = typer.Option(None, "--devices", help="Predict on several devices at once, one process each: a "
                                                         "count (GPUs 0..N-1, or N CPU processes without a GPU) or "
                                                         "a list such as cuda:0,cuda:2."),
+    allow_duplicates: bool = typer.Option(False, "--allow-duplicates", help="Predict records whose IDs repeat "
+                                          "(by default the first repeated ID is an error: the output rows could "
+                                          "not be told apart)."),
 ) -> None:
     """Predict expression (original scale) or class probability for every sequence."""
     from seq2expr.inference import device_list, predict_file, predict_on_devices
 
+    at_least(batch_size=batch_size, chunk_size=chunk_size)
     with user_errors():
         options = dict(batch_size=batch_size, chunk_size=chunk_size, id_column=id_column,
-                       sequence_column=sequence_column, scale=scale, precision=precision)
+                       sequence_column=sequence_column, scale=scale, precision=precision,
+                       allow_duplicates=allow_duplicates)
         if devices:
             if shard:
                 raise ValueError("use --devices or --shard, not both")
@@ -60,6 +67,7 @@ def predict_cmd(
 def merge_cmd(
     out: Path = typer.Argument(..., help="Merged output."),
     parts: list[Path] = typer.Argument(..., help="The outputs of every --shard K/N run of one job (any order)."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Join the outputs of `predict --shard K/N` (tables) or `variants --shard K/N` (folders) runs into one output in
     input order (checks that every shard is there exactly once)."""
@@ -69,7 +77,7 @@ def merge_cmd(
         if all(p.is_dir() for p in parts):
             from seq2expr.variants import merge_variant_outputs
 
-            n = merge_variant_outputs(out, list(parts))["rows"]
+            n = merge_variant_outputs(out, list(parts), force=force)["rows"]
         else:
             n = merge_tables(out, list(parts))
     console().print(f"{n} rows from {len(parts)} shards -> {out}")
@@ -92,14 +100,17 @@ def evaluate_cmd(
     batch_size: int = typer.Option(512, "--batch-size"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Score a saved model on labelled sequences: metrics (overall, per group, CI) and plots."""
     from seq2expr.evaluation import evaluate
 
+    at_least(batch_size=batch_size)
+    at_least(0, n_boot=n_boot)
     with user_errors():
         report = evaluate(model_dir, input, out_dir=out_dir, n_boot=n_boot, batch_size=batch_size, device=device,
                           values=values, target_columns=target_column or None, group_columns=group_column or None,
-                          id_column=id_column, sequence_column=sequence_column, precision=precision)
+                          id_column=id_column, sequence_column=sequence_column, precision=precision, force=force)
     name = next(k for k in report if isinstance(report[k], dict) and "overall" in report[k])
     print_metrics(report, [name], f"{model_dir} on {input}")
     print_groups(report[name])

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import DEVICE_HELP, PRECISION_HELP, SHARD_HELP, console, fail, user_errors
+from seq2expr.cli.common import (
+    DEVICE_HELP,
+    FORCE_HELP,
+    PRECISION_HELP,
+    SHARD_HELP,
+    at_least,
+    console,
+    fail,
+    user_errors,
+)
 
 
 def variants_cmd(
@@ -45,9 +54,14 @@ def variants_cmd(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     shard: str = typer.Option(None, "--shard", help=SHARD_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    allow_duplicates: bool = typer.Option(False, "--allow-duplicates", help="Pairs: score rows whose IDs repeat "
+                                          "(by default the first repeated ID is an error)."),
 ) -> None:
     """Predict variant effects (alt - ref, original scale) on the genes whose windows hold them, or in windows
     centred on them; writes a table, an annotated VCF, summary.json and report.html."""
+    from seq2expr.outputs import check_output
+
     for name, value, allowed in (("--mode", mode, ("auto", "gene", "centred", "pairs")),
                                  ("--on-ref-mismatch", on_ref_mismatch, ("error", "skip")),
                                  ("--on-unknown-chromosome", on_unknown_chromosome, ("error", "skip")),
@@ -55,14 +69,16 @@ def variants_cmd(
                                  ("--format", table_format, ("tsv", "parquet"))):
         if value not in allowed:
             fail(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    at_least(batch_size=batch_size, chunk_size=chunk_size)
+    at_least(0, background=background, top=top)
     if mode == "pairs":
         from seq2expr.variants import write_pair_outputs
 
         with user_errors():
             summary = write_pair_outputs(model_dir, variants, out, ref_column=ref_column, alt_column=alt_column,
                                          id_column=id_column, batch_size=batch_size, device=device,
-                                         precision=precision,
-                                         table_format=table_format)
+                                         precision=precision, table_format=table_format, force=force,
+                                         allow_duplicates=allow_duplicates)
         console().print(f"{summary['pairs']} pairs scored -> {out}")
         return
     if genome is None:
@@ -71,13 +87,21 @@ def variants_cmd(
 
     flanks = (left_flank, right_flank) if left_flank or right_flank else construct
     with user_errors():
+        # before the genome and genes are read: an output that would replace an input is refused at once
+        check_output(out, [model_dir, variants, genome, genes, annotation, tss_bed], command="variants",
+                     folder=True, force=force)
         scorer = VariantScorer(model_dir, genome, mode=mode, genes=genes, annotation=annotation, tss_bed=tss_bed,
                                construct=flanks, match_chromosomes=match_chromosomes, on_ref_mismatch=on_ref_mismatch,
                                on_unknown_chromosome=on_unknown_chromosome, background=background,
                                batch_size=batch_size, device=device, seed=seed, precision=precision)
         summary = write_variant_outputs(scorer, variants, out, table_format=table_format, chunk_size=chunk_size,
-                                        top=top, attributions=attributions, shard=shard)
+                                        top=top, attributions=attributions, shard=shard, force=force)
     typer.echo(f"{summary['alleles']} alleles read, {summary['scored_alleles']} scored ({summary['rows']} rows, "
                f"{summary['mode']} mode) in {summary['seconds']} s -> {out}")
+    if summary.get("empty"):  # said, not left for the user to notice
+        typer.echo(f"warning: 0 variants scored: {summary['empty']}", err=True)
     for reason, n in summary["skipped"].items():
-        typer.echo(f"  skipped {n}: {reason} ({summary['skip_reasons'][reason]})")
+        typer.echo(f"  skipped {n}: {reason} ({summary['skip_reasons'][reason]})", err=True)
+    for kind, names in (summary.get("undeclared_in_header") or {}).items():
+        typer.echo(f"  note: {kind} {', '.join(names)} used by records but not declared in the VCF header (declared "
+                   "in variants.vcf.gz)", err=True)

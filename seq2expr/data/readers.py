@@ -54,11 +54,13 @@ def file_kind(path: str | Path) -> str:
 
 
 def _open_text(path: Path):
+    """Text of a plain or gzip file; a UTF-8 byte-order mark (some spreadsheet exports) is dropped, as pandas does,
+    so the first column's name is read the same way by every reader."""
     with open(path, "rb") as fh:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace", newline="")
-    return open(path, encoding="utf-8", errors="replace", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", errors="replace", newline="")
+    return open(path, encoding="utf-8-sig", errors="replace", newline="")
 
 
 def _check_nonempty(path: Path) -> None:

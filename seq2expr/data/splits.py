@@ -629,7 +629,9 @@ def split_summary(splits: Mapping[str, np.ndarray], groups: Mapping[str, np.ndar
     files: ``fixed`` lists the splits a file fixed). Columns with more than ``max_values`` values are skipped.
     """
     rows = {k: int(len(splits.get(k, []))) for k in SPLITS}
-    n = sum(rows.values())
+    # every row, in a split or not (labelling by quantiles drops the middle rows from every split)
+    n = max([len(np.asarray(v)) for v in groups.values()]
+            + [int(np.max(v)) + 1 for v in splits.values() if len(v)] + [0])
     role = np.full(n, "", dtype="<U5")
     for k in SPLITS:
         role[np.asarray(splits.get(k, []), dtype=np.int64)] = k

@@ -20,7 +20,7 @@ import pandas as pd
 from seq2expr.data.errors import DataError
 from seq2expr.data.sequences import decode
 from seq2expr.design.constraints import Constraints
-from seq2expr.design.objective import Objective, Scorer
+from seq2expr.design.objective import Objective, Scorer, check_compatible
 from seq2expr.design.search import anneal, beam_search, gradient, insert_motifs
 from seq2expr.evaluation import model_notes
 from seq2expr.inference import SavedModel, encode_for, load_model
@@ -37,6 +37,7 @@ class DesignResult:
     start: np.ndarray
     trajectory: pd.DataFrame
     summary: dict = field(default_factory=dict)
+    inputs: list = field(default_factory=list)  # the files the run read (models, start file): never replaced
 
 
 def random_starts(n: int, constraints: Constraints, rng: np.random.Generator, gc: float = 0.5,
@@ -59,17 +60,35 @@ def random_starts(n: int, constraints: Constraints, rng: np.random.Generator, gc
 
 def _starts(start, model: SavedModel, constraints: Constraints, n: int, rng) -> tuple[np.ndarray, list[str]]:
     if isinstance(start, str) and start == "random":
+        if n < 1:
+            raise DataError(f"n (designs from random backgrounds) must be at least 1, not {n}")
         return random_starts(n, constraints, rng), [f"random{i}" for i in range(n)]
+    length = model.config.seq_len
     if isinstance(start, (str, Path)) and Path(start).exists():
         from seq2expr.data.readers import read_records
 
         rec = read_records(start, require_targets=False)
+        _check_start_lengths(rec.sequences, length, rec.source, rec.labels())
         codes = encode_for(model, rec.sequences, ids=rec.labels(), source=rec.source)
         return codes, [str(i) for i in rec.ids]
     if isinstance(start, np.ndarray) and start.dtype == np.uint8 and start.ndim == 2:
+        if start.shape[1] != length:
+            raise DataError(f"start codes are {start.shape[1]} bp but the model designs {length}-bp sequences")
         return start.copy(), [f"start{i}" for i in range(len(start))]
     seqs = [start] if isinstance(start, str) else list(start)
-    return encode_for(model, seqs, source="start sequences"), [f"start{i}" for i in range(len(seqs))]
+    labels = [f"start{i}" for i in range(len(seqs))]
+    _check_start_lengths(seqs, length, "start sequences", labels)
+    return encode_for(model, seqs, source="start sequences"), labels
+
+
+def _check_start_lengths(seqs, length: int, source: str, labels: list[str]) -> None:
+    """Starts of another length than the model designs would be padded with N or cut by its sequence policy,
+    silently: a design is a whole sequence of the model's length."""
+    for seq, label in zip(seqs, labels, strict=True):
+        if len(seq) != length:
+            how = "padded with N" if len(seq) < length else "cut"
+            raise DataError(f"start sequence is {len(seq)} bp but the model designs {length}-bp sequences (it would "
+                            f"be {how}); give starts of {length} bp", source=source, record=label)
 
 
 def _models(model) -> list[SavedModel]:
@@ -82,7 +101,9 @@ def split_oracle(models: list[SavedModel], oracle) -> tuple[list[SavedModel], Sa
     if oracle == "none":
         return models, None, "none"
     if oracle is not None:
-        return models, load_model(oracle), str(oracle) if not isinstance(oracle, SavedModel) else "given model"
+        other = load_model(oracle)
+        check_compatible(models[0], other, "the oracle" + ("" if isinstance(oracle, SavedModel) else f" {oracle}"))
+        return models, other, str(oracle) if not isinstance(oracle, SavedModel) else "given model"
     if len(models) == 1 and len(models[0].members) > 1:
         members = models[0].members
         return members[:-1], members[-1], f"ensemble member {len(members) - 1} (held out of design)"
@@ -103,6 +124,10 @@ def design(model, start="random", objective: Objective | str = "maximise", const
     ``precision``: of every prediction (as in :func:`~seq2expr.inference.predict`; gradient design stays fp32).
     """
     t0 = time.perf_counter()
+    for name, value, least in (("rounds", rounds, 0), ("steps", steps, 0), ("beam", beam, 1),
+                               ("batch_size", batch_size, 1)):  # 0 rounds or steps: the starts, scored
+        if value < least:
+            raise DataError(f"{name} must be at least {least}, not {value}")
     rng = np.random.default_rng(seed)
     models, oracle_model, oracle_name = split_oracle(_models(model), oracle)
     first = models[0]
@@ -146,7 +171,9 @@ def design(model, start="random", objective: Objective | str = "maximise", const
         summary["disagreements"] = int(table["disagree"].sum())
     trajectory = pd.DataFrame(traj, columns=["round", "design", "score", "n_edits"])
     trajectory["design"] = [table["id"].iloc[d] for d in trajectory["design"]]
-    return DesignResult(table, codes, start_codes, trajectory, summary)
+    read = [*(model if isinstance(model, list | tuple) else [model]), oracle,
+            start if isinstance(start, str | Path) and start != "random" else None]
+    return DesignResult(table, codes, start_codes, trajectory, summary, inputs=read)
 
 
 def _fields(c: Constraints) -> dict:

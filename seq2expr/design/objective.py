@@ -54,6 +54,17 @@ class Objective:
         return cls(kind, target)
 
 
+def check_compatible(model: SavedModel, other: SavedModel, role: str) -> None:
+    """``other`` (an oracle, another design model) scores what ``model`` does: the same task (a probability is not
+    a level), targets and input length, or a :class:`DataError` saying which differs."""
+    a, b = model.config, other.config
+    for what, x, y in (("task", a.task, b.task), ("targets", list(a.target_names), list(b.target_names)),
+                       ("input length (bp)", a.seq_len, b.seq_len)):
+        if x != y:
+            raise DataError(f"{role} does not score what the design model does: its {what} is {y!r}, the design "
+                            f"model's {x!r}")
+
+
 def _index(names: list[str], target: int | str) -> int:
     if isinstance(target, str) and not target.isdigit():
         if target not in names:
@@ -74,8 +85,17 @@ class Scorer:
             raise DataError("design needs at least one model")
         self.models, self.objective = models, objective
         self.names = list(models[0].config.target_names)
+        for m in [*models[1:], *([objective.other_model] if objective.other_model is not None else [])]:
+            check_compatible(models[0], m, "the other model" if m is objective.other_model else "a design model")
         self.t = _index(self.names, objective.target)
         self.o = _index(self.names, objective.other) if objective.other is not None else None
+        if self.o is not None and self.o == self.t:
+            raise DataError(f"objective diff:{objective.other}: the other target is the design target "
+                            f"{self.names[self.t]!r} itself (the difference is always 0); name another target")
+        task = models[0].config.task
+        if objective.kind == "target" and task == "classification" and not 0.0 <= float(objective.value) <= 1.0:
+            raise DataError(f"objective target:{objective.value:g}: a classification model predicts probabilities "
+                            "(0 to 1); give a value between 0 and 1")
         self.batch_size, self.device = batch_size, device
         self.precision = resolve_precision(precision, resolve_device(device, models[0].model))
         self.evaluated, self.seconds = 0, 0.0

@@ -12,18 +12,22 @@ import numpy as np
 
 from seq2expr.atomic import atomic_path, write_json
 from seq2expr.design.designer import DesignResult
+from seq2expr.outputs import check_output, write_marker
 
 
 def write_design_outputs(result: DesignResult, model, out_dir: str | Path, *, n_logos: int = 4,
-                         attributions: str = "deeplift_shap") -> Path:
+                         attributions: str = "deeplift_shap", force: bool = False) -> Path:
     """Write ``result`` into ``out_dir``; ``model`` explains the best designs (``attributions``: deeplift_shap,
-    saliency or none)."""
+    saliency or none). ``out_dir``: a new folder, or with ``force`` a previous ``design`` output; never an input of
+    the run (:func:`seq2expr.outputs.check_output`)."""
     from seq2expr.inference import load_model
     from seq2expr.interpret.logos import attribution_logo, plt, save_figure
 
+    check_output(out_dir, [model, *result.inputs], command="design", folder=True, force=force)
     out_dir = Path(out_dir)
     table, traj = result.table, result.trajectory
     with atomic_path(out_dir, is_dir=True) as tmp:
+        write_marker(tmp, "design")
         (tmp / "designs.fasta").write_text("".join(f">{i} start={s} score={v:.4g}\n{q}\n" for i, s, v, q in
                                                    zip(table["id"], table["start_id"], table["design_score"],
                                                        table["sequence"], strict=True)))

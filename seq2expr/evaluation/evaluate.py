@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from seq2expr.atomic import atomic_files
+from seq2expr.atomic import atomic_path
 from seq2expr.data.errors import DataError
 from seq2expr.data.records import Records
 from seq2expr.data.registry import load_split, parse_dataset_spec
@@ -37,6 +37,7 @@ from seq2expr.inference import (
     resolve_precision,
     to_scale,
 )
+from seq2expr.outputs import check_output, write_marker
 from seq2expr.progress import staged, step
 
 
@@ -106,8 +107,13 @@ def model_scale_targets(config: SavedModelConfig, measured: np.ndarray, source: 
         threshold = config.data.target.label_threshold
         if threshold is not None:
             return (y > threshold).astype(np.float64)
-        if not np.isin(y[np.isfinite(y)], (0.0, 1.0)).all():
-            raise DataError("classification targets must be 0/1 labels", source=source)
+        finite = y[np.isfinite(y)]
+        other = finite[~np.isin(finite, (0.0, 1.0))]
+        if other.size:
+            how = (" (its labels came from quantiles of its training targets, which other data cannot reproduce)"
+                   if config.data.target.label_quantiles else "")
+            raise DataError(f"classification targets must be 0/1 labels, but these are continuous (e.g. {other[0]:g}):"
+                            f" the model is a classification model{how}; evaluate it on 0/1 labels", source=source)
         return y
     return config.target_transform.apply(y) if config.target_transform is not None else y
 
@@ -145,7 +151,7 @@ def model_notes(config: SavedModelConfig) -> dict[str, Any]:
 @staged(3, "evaluate")  # encode, predict, score (metrics, bootstrap CI, plots)
 def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_dir: str | Path | None = None,
              name: str | None = None, n_boot: int = 1000, batch_size: int = 512, device: str | None = None,
-             seed: int = 0, precision: str | None = None, **read: Any) -> dict[str, Any]:
+             seed: int = 0, precision: str | None = None, force: bool = False, **read: Any) -> dict[str, Any]:
     """Predict labelled sequences with a saved model and score them against their targets.
 
     ``data``: :class:`~seq2expr.data.records.Records`, a table/FASTA path (``read`` options: ``values``,
@@ -153,8 +159,11 @@ def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_
     registry data set ``NAME[:SUBSET]``. ``name`` labels the result (default: the subset's name, else ``eval``).
     Returns ``{"source", "n", "target_names", name: metrics[, "challenge": the data set's own scores]}``; with
     ``out_dir`` also writes ``metrics.json``, plots and ``predictions.tsv`` there. ``device``, ``precision``:
-    as in :func:`~seq2expr.inference.predict`.
+    as in :func:`~seq2expr.inference.predict`. ``out_dir`` must be a new (or empty) folder, or with ``force`` a
+    previous ``evaluate`` output, and may not hold or lie inside an input (:func:`seq2expr.outputs.check_output`).
     """
+    if out_dir is not None:
+        check_output(out_dir, [model, data, read.get("values")], command="evaluate", folder=True, force=force)
     saved = load_model(model)
     cfg = saved.config
     records = data if isinstance(data, Records) else read_labelled(saved, data, **read)
@@ -172,7 +181,9 @@ def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_
     step()
     y = model_scale_targets(cfg, records.targets, records.source)
     # the outputs (plots, predictions, metrics) appear in out_dir together, or not at all
-    with atomic_files(out_dir) if out_dir is not None else nullcontext(None) as stage:
+    with atomic_path(out_dir, is_dir=True) if out_dir is not None else nullcontext(None) as stage:
+        if stage is not None:
+            write_marker(stage, "evaluate")
         metrics, extra = score(cfg, raw, y, ids=records.ids, measured=np.asarray(records.targets),
                                groups=records.groups, name=name, out_dir=stage, n_boot=n_boot, seed=seed,
                                scorer=scorer_for(records.dataset))

@@ -6,6 +6,9 @@ encodes sequences and predicts through these functions, so one model gives one a
 
 from seq2expr.inference.device import (
     autocast,
+    available_devices,
+    check_accelerator,
+    check_device,
     check_precision,
     device_list,
     model_state,
@@ -18,6 +21,8 @@ from seq2expr.inference.inputs import as_array, as_module, as_onehot, batch_oneh
 from seq2expr.inference.predict import (
     CPU_FORWARD_ROWS,
     CPU_PASS_BYTES,
+    UniqueIds,
+    check_sizes,
     cpu_forward_rows,
     forward_in_parts,
     input_columns,
@@ -41,8 +46,9 @@ from seq2expr.inference.saved import (
 from seq2expr.inference.shard import Shard, merge_tables, predict_on_devices
 
 __all__ = ["CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "FitRecord", "ModelSpec", "SavedModel", "SavedModelConfig", "Scale",
-           "Shard", "as_array", "as_module", "as_onehot", "autocast", "batch_onehot", "check_length", "check_precision",
-           "cpu_forward_rows", "default_target_names", "device_list", "encode_for", "fold_batchnorm", "folded",
-           "forward_in_parts", "input_columns", "load_model", "merge_tables", "model_state", "predict", "predict_file",
+           "Shard", "UniqueIds", "as_array", "as_module", "as_onehot", "autocast", "available_devices", "batch_onehot",
+           "check_accelerator", "check_device", "check_length", "check_precision", "check_sizes", "cpu_forward_rows",
+           "default_target_names", "device_list", "encode_for", "fold_batchnorm", "folded", "forward_in_parts",
+           "input_columns", "load_model", "merge_tables", "model_state", "predict", "predict_file",
            "predict_on_devices", "rc_forward", "read_config", "resolve_device", "resolve_precision", "save_model",
            "to_scale", "training_precision", "write_prediction_table"]

@@ -27,13 +27,64 @@ log = logging.getLogger(__name__)
 
 
 def resolve_device(device: str | torch.device | None = None, model: nn.Module | None = None) -> torch.device:
-    """The device to run on (see the module's rule)."""
+    """The device to run on (see the module's rule); an explicit device must exist here (:func:`check_device`)."""
     if device is None:
         p = next(model.parameters(), None) if model is not None else None
         return p.device if p is not None else torch.device("cpu")
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return check_device(device)
+
+
+def available_devices() -> list[str]:
+    """The devices present: ``cpu``, then ``cuda:0``... and ``mps`` where there are such."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{k}" for k in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device`` if it names a device present here; else a ``ValueError`` in one line that
+    says what is available (``no CUDA device here; available: cpu``), instead of torch's assertion later."""
+    if isinstance(device, torch.device) and device.type in ("cpu", "meta"):
+        return device
+    here = ", ".join(available_devices())
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {str(device)!r} is not a device; use cpu, cuda, cuda:N, mps or auto (available "
+                         f"here: {here})") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise ValueError(f"device {str(device)!r}: no CUDA device here; available: {here}")
+        if dev.index is not None and dev.index >= n:
+            raise ValueError(f"device {str(device)!r}: there are {n} CUDA device(s) here; available: {here}")
+    elif dev.type == "mps":
+        if "mps" not in available_devices():
+            raise ValueError(f"device {str(device)!r}: no MPS device here; available: {here}")
+    elif dev.type not in ("cpu", "meta"):
+        raise ValueError(f"device {str(device)!r}: not available here; available: {here}")
+    return dev
+
+
+def check_accelerator(accelerator: str, devices: int | str = 1) -> None:
+    """A training accelerator (Lightning's name: ``auto``, ``cpu``, ``gpu``/``cuda``, ``mps``) that is present,
+    with as many devices as asked for: checked before a run starts, in one line."""
+    name = str(accelerator).lower()
+    here = ", ".join(available_devices())
+    if name in ("gpu", "cuda"):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise ValueError(f"train.accelerator={accelerator}: no CUDA device here; available: {here}")
+        if isinstance(devices, int) and devices > n:
+            raise ValueError(f"train.devices={devices}: only {n} CUDA device(s) here; available: {here}")
+    elif name == "mps" and "mps" not in available_devices():
+        raise ValueError(f"train.accelerator={accelerator}: no MPS device here; available: {here}")
 
 
 @contextmanager
@@ -71,7 +122,7 @@ def device_list(devices: str | int) -> list[str]:
                 raise ValueError(f"--devices {n}: only {gpus} GPU(s) here")
             return [f"cuda:{k}" for k in range(n)]
         return ["cpu"] * n
-    return [str(torch.device(d.strip())) for d in text.split(",") if d.strip()]
+    return [str(check_device(d.strip())) for d in text.split(",") if d.strip()]
 
 
 _PRECISIONS = {"32": None, "32-true": None, "fp32": None, "bf16": torch.bfloat16, "bf16-mixed": torch.bfloat16,

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 
 from seq2expr.atomic import atomic_path
+from seq2expr.data.errors import DataError
+from seq2expr.data.readers import file_kind
 from seq2expr.data.sequences import reverse_complement_onehot
 from seq2expr.files import fault_point
 from seq2expr.inference.device import autocast, model_state, resolve_device
@@ -26,6 +28,7 @@ from seq2expr.inference.fold import folded
 from seq2expr.inference.inputs import Inputs, as_array, as_module, batch_onehot, config_of, encode_for
 from seq2expr.inference.saved import SavedModel, SavedModelConfig, Scale, load_model
 from seq2expr.inference.shard import Shard, write_sidecar
+from seq2expr.outputs import check_output
 from seq2expr.progress import track
 
 
@@ -202,10 +205,54 @@ def write_prediction_table(out_path: str | Path, chunks: Iterable[tuple[Sequence
     return n
 
 
+def check_sizes(**sizes: int) -> None:
+    """Batch, chunk and similar sizes must be whole numbers >= 1 (0 would mean: do nothing, or loop forever)."""
+    for name, value in sizes.items():
+        if value is None or int(value) < 1:
+            raise ValueError(f"{name} must be at least 1, not {value}")
+
+
+class UniqueIds:
+    """Refuses a record ID seen before in a stream of chunks (:class:`DataError` naming the first duplicate).
+
+    Holds a 64-bit hash per ID (8 bytes a record), so a stream of any length is checked in bounded memory per
+    record; sorted runs are merged as they accumulate.
+    """
+
+    def __init__(self, source: str):
+        self.source, self.runs = source, []
+
+    def add(self, ids) -> None:
+        import pandas as pd
+
+        ids = np.asarray(ids).astype(str)
+        if not len(ids):
+            return
+        h = pd.util.hash_array(ids.astype(object))
+        order = np.argsort(h, kind="stable")
+        hs = h[order]
+        repeats = order[1:][hs[1:] == hs[:-1]]  # a stable sort: each repeat comes after its first occurrence
+        hit = [int(repeats.min())] if repeats.size else []
+        for run in self.runs:
+            pos = np.searchsorted(run, h).clip(max=len(run) - 1)
+            seen = np.flatnonzero(run[pos] == h)
+            if seen.size:
+                hit.append(int(seen[0]))
+        if hit:
+            first = ids[min(hit)]
+            raise DataError(f"duplicate ID {str(first)!r}: the output rows could not be told apart (IDs must be "
+                            "unique; --allow-duplicates / allow_duplicates=True predicts them anyway)",
+                            source=self.source, record=str(first))
+        self.runs.append(hs)
+        if len(self.runs) > 8:
+            self.runs = [np.sort(np.concatenate(self.runs))]
+
+
 def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_path: str | Path, *,
                  batch_size: int = 512, chunk_size: int = 100_000, id_column: str | None = None,
                  sequence_column: str | None = None, device: str | torch.device | None = None,
-                 scale: Scale = "original", precision: str | None = None, shard: Shard | str | None = None) -> int:
+                 scale: Scale = "original", precision: str | None = None, shard: Shard | str | None = None,
+                 allow_duplicates: bool = False) -> int:
     """Stream ``input_path`` (table or FASTA, or a registry data set ``NAME[:SUBSET]``) through a saved model into
     a TSV ``id, <target...>``.
 
@@ -213,10 +260,16 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
     only when complete (atomic rename). Returns the number of rows written. Columns default as in
     :func:`input_columns`. ``shard="K/N"`` predicts only the K-th of N contiguous parts of the input (and
     records which, for :func:`~seq2expr.inference.shard.merge_tables`); see :mod:`seq2expr.inference.shard`.
+
+    The output may not be, hold or lie inside the model folder or the input (:func:`seq2expr.outputs.check_output`).
+    Record IDs must be unique, or the output rows could not be told apart: the first duplicate is an error
+    unless ``allow_duplicates``.
     """
     from seq2expr.data.readers import iter_sequence_chunks
     from seq2expr.data.registry import load_split, parse_dataset_spec
 
+    check_output(out_path, [model, input_path], command="predict")
+    check_sizes(batch_size=batch_size, chunk_size=chunk_size)
     saved = load_model(model)
     part = Shard.parse(shard)
     spec = parse_dataset_spec(input_path)
@@ -232,6 +285,10 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
             return ((ids, seqs, list(ids), str(input_path))
                     for ids, seqs in iter_sequence_chunks(input_path, chunk_size, id_column, sequence_column))
 
+    # row numbers are unique by construction; IDs read from the input are checked as the chunks stream by
+    unique = None if allow_duplicates or spec or (id_column is None and file_kind(input_path) != "fasta") \
+        else UniqueIds(str(input_path))
+
     lo, hi, total = 0, None, None
     if part is not None:  # a first pass counts the records (reading is cheap next to predicting)
         total = sum(len(ids) for ids, *_ in parts())
@@ -241,6 +298,8 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
     def chunks():
         start = 0
         for ids, seqs, labels, source in track(parts(), description="predict chunks"):
+            if unique is not None:
+                unique.add(ids)
             end = start + len(ids)
             first = start
             if hi is not None:  # keep this shard's records [lo, hi) of the chunk [start, end)

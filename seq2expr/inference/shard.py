@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from seq2expr.atomic import atomic_path, write_json
+from seq2expr.atomic import atomic_path, temporary_folder, write_json
 from seq2expr.data.errors import DataError
+from seq2expr.outputs import check_output
 
 SIDECAR = ".shard.json"
 
@@ -112,17 +113,16 @@ def predict_on_devices(model: str | Path, input_path: str | Path, out_path: str 
     ``devices``: e.g. ``["cuda:0", "cuda:1"]``, or ``["cpu", "cpu"]`` to use processes on one machine's cores
     (each gets an equal share of torch's threads)."""
     import multiprocessing as mp
-    import tempfile
     from concurrent.futures import ProcessPoolExecutor
 
     import torch
 
+    check_output(out_path, [model, input_path], command="predict")
     n = len(devices)
     threads = max(1, torch.get_num_threads() // n) if all(d.startswith("cpu") for d in devices) else \
         torch.get_num_threads()
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.name}.parts.") as tmp:
+    with temporary_folder(out_path, "parts") as tmp:
         parts = [Path(tmp) / f"part{k}.tsv" for k in range(n)]
         jobs = [(str(model), str(input_path), str(parts[k]), kwargs, f"{k}/{n}", devices[k], threads)
                 for k in range(n)]
@@ -150,7 +150,8 @@ def append_tsv(dst: BinaryIO, path: str | Path, header: bytes | None) -> tuple[b
 
 def merge_tables(out: str | Path, parts: list[str | Path]) -> int:
     """Join the TSV outputs of all shards of a job into ``out`` (header once, rows in input order), atomically;
-    returns the number of rows."""
+    returns the number of rows. ``out`` may not be one of the parts (or their shard records)."""
+    check_output(out, [*parts, *map(sidecar, parts)], command="merge")
     ordered = read_shards(parts)
     rows, header = 0, None
     with atomic_path(out) as tmp, open(tmp, "wb") as dst:

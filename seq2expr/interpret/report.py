@@ -36,6 +36,7 @@ from seq2expr.interpret import logos
 from seq2expr.interpret.gradients import attribute
 from seq2expr.interpret.modisco import Pattern, run_modisco, summary, to_meme
 from seq2expr.interpret.motifs import match_motifs, motif_collections, scan
+from seq2expr.outputs import check_output, write_marker
 from seq2expr.progress import staged, step
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
                  target: int | str = 0, n_shuffles: int = 10, seed: int = 0, max_q: float = 0.05,
                  n_background: int = 200, batch_size: int = 128, device=None,
                  modisco_args: dict | None = None, max_gi_motifs: int = 12, sequence_column: str | None = None,
-                 id_column: str | None = None, precision: str | None = None) -> Path:
+                 id_column: str | None = None, precision: str | None = None, force: bool = False) -> Path:
     """Explain ``inputs`` with the saved model; return the path of ``out_dir/report.html``.
 
     ``method``: deeplift_shap | ism | saliency. ``taxon``: JASPAR CORE group(s) searched: one, several (a list or
@@ -94,7 +95,11 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
     Top sequences are ranked by :func:`seq2expr.inference.predict` with the model's own settings: the values
     ``seq2expr predict`` writes (original scale, or probabilities; strand-averaged as trained). ``precision``:
     of the predictions, ISM and global importance (as in :func:`seq2expr.inference.predict`; gradients stay fp32).
+    ``out_dir``: a new folder, or with ``force`` a previous ``interpret`` output; never one holding an input
+    (:func:`seq2expr.outputs.check_output`).
     """
+    files = [motifs_file] if isinstance(motifs_file, (str, Path)) else list(motifs_file or [])
+    check_output(out_dir, [model_or_dir, inputs, *files], command="interpret", folder=True, force=force)
     saved = load_model(model_or_dir)
     model, cfg = saved.model, saved.config
     names = cfg.target_names
@@ -116,7 +121,6 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
     attr, hyp = attribute(model, x, method=method, target=t, batch_size=batch_size, device=device,
                           n_shuffles=n_shuffles, seed=seed, precision=precision)
     step()
-    files = [motifs_file] if isinstance(motifs_file, (str, Path)) else list(motifs_file or [])
     if taxon is None:
         taxon = cfg.interpret.taxon if cfg.interpret.taxon is not None else (() if files else "all")
     database, collections = motif_collections(taxon, files)
@@ -134,6 +138,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "de
 
     out_dir = Path(out_dir)
     with atomic_path(out_dir, is_dir=True) as tmp:
+        write_marker(tmp, "interpret")
         img = tmp / "img"
         img.mkdir()
         np.savez_compressed(tmp / "attributions.npz", onehot=x.astype(np.uint8) if np.isin(x, (0, 1)).all() else x,

@@ -38,6 +38,29 @@ def get_model_class(name: str) -> type[nn.Module]:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}") from None
 
 
+def model_parameters(name: str) -> list[str]:
+    """The size options of an architecture: its constructor's parameters but ``seq_len`` and ``n_targets``."""
+    import inspect
+
+    sig = inspect.signature(get_model_class(name).__init__)
+    return [p for p in sig.parameters if p not in ("self", "seq_len", "n_targets")
+            and sig.parameters[p].kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+
+
+def check_params(name: str, params: dict) -> None:
+    """Refuse an unknown model name, or a ``model.params`` key the architecture does not take, with the closest
+    known parameter ("did you mean"), before anything is built or written."""
+    import difflib
+
+    known = model_parameters(name)
+    for key in params:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"model.params.{key}: not a parameter of model {name!r}{hint} (its parameters: "
+                             f"{', '.join(known)})")
+
+
 def build_model(name: str, *, seq_len: int, n_targets: int = 1, **params) -> nn.Module:
     """Instantiate a registered architecture."""
     return get_model_class(name)(seq_len=seq_len, n_targets=n_targets, **params)

@@ -41,7 +41,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from seq2expr.atomic import FolderBusy, atomic_path, clear_debris, folder_lock, write_json, write_text
+from seq2expr.atomic import (
+    LOCK_FILE,
+    FolderBusy,
+    atomic_path,
+    clear_debris,
+    folder_lock,
+    lock_is_held,
+    write_json,
+    write_text,
+)
 from seq2expr.config import RunConfig, dump_config, load_config
 from seq2expr.files import FileError, fault_point, reading
 from seq2expr.hardware import describe_device
@@ -58,6 +67,7 @@ from seq2expr.inference import (
 )
 from seq2expr.interrupts import Interrupted
 from seq2expr.models import EnsembleAverage
+from seq2expr.outputs import check_run_folder, read_marker, write_marker
 
 log = logging.getLogger(__name__)
 FINISHED = "finished.json"
@@ -269,12 +279,16 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
             shutil.rmtree(d, ignore_errors=True)
     if len(bundle.splits["valid"]) == 0:
         raise ValueError("training needs a validation split (data.split.valid_fraction > 0 or a 'valid' split)")
+    n_targets = len(bundle.target_names)
+    L.seed_everything(seed, workers=True, verbose=False)
+    try:  # before anything is written: sizes that make no architecture are a config error
+        model = build_model(cfg.model.name, seq_len=bundle.seq_len, n_targets=n_targets, **cfg.model.params)
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"model.params do not build a {cfg.model.name!r} model: {' '.join(str(err).split())}"
+                         ) from None
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     clear_debris(ckpt_dir)  # a checkpoint half-written when a run was killed (the folder lock is ours)
     _check_resumable(ckpt_dir, _run_fingerprint(cfg, bundle, seed))
-    n_targets = len(bundle.target_names)
-    L.seed_everything(seed, workers=True, verbose=False)
-    model = build_model(cfg.model.name, seq_len=bundle.seq_len, n_targets=n_targets, **cfg.model.params)
     finished = ckpt_dir / FINISHED
     if finished.is_file():
         info = json.loads(finished.read_text())
@@ -446,17 +460,69 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
 
     The members are the same as in one process (seeded each), so on CPU the ensemble is the same to the bit.
     """
+    inputs = [] if isinstance(cfg, RunConfig) else [cfg]
     if not isinstance(cfg, RunConfig):
         cfg = load_config(cfg, list(overrides))
     part = _check_parallel(cfg, shard, member_devices)  # before anything is written
-    if member_devices is not None:
-        return _train_on_devices(cfg, member_devices, resume=resume, callbacks=callbacks)
-    if part is not None and part.count > 1:
-        return _train_shard(cfg, part, resume=resume, progress=progress, callbacks=callbacks)
-    # a second run into the same folder is refused; the other processes of a DDP run (started by Lightning with
-    # this same command) train with rank 0, which holds the lock and writes every file
-    with folder_lock(cfg.output_dir, "train run") if is_global_zero() else nullcontext():
-        return _train(cfg, resume=resume, progress=progress, callbacks=callbacks)
+    check_run(cfg, inputs)
+    out = Path(cfg.output_dir)
+    new = not out.exists()
+    try:
+        if member_devices is not None:
+            return _train_on_devices(cfg, member_devices, resume=resume, callbacks=callbacks)
+        if part is not None and part.count > 1:
+            return _train_shard(cfg, part, resume=resume, progress=progress, callbacks=callbacks)
+        # a second run into the same folder is refused; the other processes of a DDP run (started by Lightning with
+        # this same command) train with rank 0, which holds the lock and writes every file
+        with folder_lock(cfg.output_dir, "train run") if is_global_zero() else nullcontext():
+            return _train(cfg, resume=resume, progress=progress, callbacks=callbacks)
+    except ValueError:  # a data or config error (DataError, FileError...): a folder this call made goes again
+        if new and is_global_zero():
+            _discard_unstarted(out)
+        raise
+
+
+RUN_NAMES = re.compile(r"^(config\.yaml|metrics\.json|model|checkpoints|logs|training_curve\.(tsv|png)|"
+                       r"predictions_test\.tsv|(scatter|roc_pr)_.+\.png|seed_-?\d+|fold_\d+)$")  # what train writes
+
+
+def _legacy_run(folder: Path) -> bool:
+    """A run folder ``train`` wrote before output folders carried a marker (its checkpoints' settings file)."""
+    return any(folder.glob(f"checkpoints/{RUN_STATE}")) or any(folder.glob(f"*/checkpoints/{RUN_STATE}"))
+
+
+def check_run(cfg: RunConfig, inputs: Sequence[object] = ()) -> None:
+    """What can be checked before ``train`` writes anything: the model's name and parameters ("did you mean"),
+    the task's loss, the accelerator, and the output folder, which train never writes over a file it did not
+    create in (:func:`seq2expr.outputs.check_run_folder`: a new folder, train's own, or a folder holding none of
+    the names train writes; the data files may not be among them)."""
+    from seq2expr.inference import check_accelerator
+    from seq2expr.models import check_params
+
+    check_params(cfg.model.name, cfg.model.params)
+    if cfg.train.task == "classification" and cfg.train.loss != "bce":
+        raise ValueError("train.task=classification needs train.loss=bce")
+    check_accelerator(cfg.train.accelerator, cfg.train.devices)
+    d = cfg.data
+    read = [*inputs, d.path, d.values, d.valid_path, d.test_path, *(d.split.ids_files or {}).values()]
+    check_run_folder(cfg.output_dir, read, command="train", owns=lambda name: bool(RUN_NAMES.match(name)),
+                     legacy=_legacy_run)
+
+
+def _discard_unstarted(out: Path) -> None:
+    """Remove the output folder a failed call created, unless a checkpoint was written or another process (a shard)
+    holds a lock in it: a run that stops on a data or config error leaves nothing behind."""
+    if not out.is_dir() or any(out.rglob("*.ckpt")) or any(lock_is_held(p) for p in out.rglob(LOCK_FILE)):
+        return
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def _write_run_config(out: Path, cfg: RunConfig) -> None:
+    """The resolved config, once the data and model have been checked, and train's marker on the folder."""
+    clear_debris(out)  # temporary files of a killed run (the folder lock is ours, so no writer is using them)
+    if read_marker(out) != "train":
+        write_marker(out, "train")
+    write_text(out / "config.yaml", dump_config(cfg))
 
 
 def _is_ensemble(cfg: RunConfig) -> bool:
@@ -524,19 +590,18 @@ def _train_shard(cfg: RunConfig, part: Shard, *, resume: bool, progress: bool, c
     zero = is_global_zero()
     plan = _member_plan(cfg)
     mine = plan[part.index::part.count]
+    bundle = _prepare(cfg) if mine else None  # the data checked before anything is written
     if zero:
-        with ExitStack() as stack:  # config.yaml early, unless another process holds the folder (it writes it)
+        with ExitStack() as stack:  # config.yaml, unless another process holds the folder (it writes it)
             try:
                 stack.enter_context(folder_lock(out, "train run"))
             except FolderBusy:
                 pass
             else:
-                clear_debris(out)
-                write_text(out / "config.yaml", dump_config(cfg))
+                _write_run_config(out, cfg)
     if not mine:
         log.warning("shard %d/%d: no members to train (the ensemble has %d)", part.index, part.count, len(plan))
     else:
-        bundle = _prepare(cfg)
         for seed, fold, run_dir in mine:
             with _member_lock(cfg, run_dir):
                 fit_member(cfg, bundle if fold is None else bundle.with_fold(fold), seed, run_dir, resume=resume,
@@ -583,9 +648,8 @@ def _train_on_devices(cfg: RunConfig, devices: str | int | Sequence[str], *, res
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=ONE_DEVICE)})  # each member on one device
     with folder_lock(cfg.output_dir, "train run"):
         out = Path(cfg.output_dir)
-        clear_debris(out)
-        write_text(out / "config.yaml", dump_config(cfg))
-        _prepare(cfg)  # the encoded-sequence cache, built once before the processes read it
+        _prepare(cfg)  # the encoded-sequence cache, built once before the processes read it (and the data checked)
+        _write_run_config(out, cfg)
         run_placed(_train_part, [(p, (p.apply(cfg), f"{k}/{n}", resume, list(callbacks)))
                                  for k, p in enumerate(where)])
         return _train(cfg, resume=True, progress=False, callbacks=callbacks)
@@ -603,11 +667,10 @@ def _train(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[
 
     out = Path(cfg.output_dir)
     zero = is_global_zero()  # other DDP processes re-run this function to train with rank 0, writing nothing
-    if zero:
-        clear_debris(out)  # temporary files of a killed run (the folder lock is ours, so no writer is using them)
-        write_text(out / "config.yaml", dump_config(cfg))
     t = cfg.train
-    bundle = _prepare(cfg)
+    bundle = _prepare(cfg)  # the data checked before anything is written
+    if zero:
+        _write_run_config(out, cfg)
     split_summary = _split_summary(cfg, bundle) if zero else {}
     leakage = _leakage(bundle) if zero else {}
     members, infos, out_of_fold = [], [], []

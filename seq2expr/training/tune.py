@@ -216,6 +216,7 @@ def tune(cfg: RunConfig, params: Mapping[str, str] | None = None, *, trials: int
     many there are; each holds a lock of its own while it runs (``tune/workers/``), and only the running trials
     of a worker whose lock is free (it died) are failed and run again.
     """
+    from seq2expr.models import check_params
     from seq2expr.training.module import monitor_metric
 
     tc = cfg.tune
@@ -223,9 +224,11 @@ def tune(cfg: RunConfig, params: Mapping[str, str] | None = None, *, trials: int
     trials = trials if trials is not None else tc.trials
     timeout_minutes = timeout_minutes if timeout_minutes is not None else tc.timeout_minutes
     seed = cfg.train.seed if seed is None else seed
+    check_params(cfg.model.name, cfg.model.params)  # a misspelt model parameter, with "did you mean"
     for p in space:  # every value must make a valid config before hours are spent
-        trial_config(cfg, {p.key: p.choices[0] if p.kind == "cat" else
-                           (int(p.low) if p.kind == "int" else p.low)})
+        tried = trial_config(cfg, {p.key: p.choices[0] if p.kind == "cat" else
+                                   (int(p.low) if p.kind == "int" else p.low)})
+        check_params(tried.model.name, tried.model.params)
     out = Path(cfg.output_dir) / "tune"
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "config.yaml", dump_config(cfg))

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from seq2expr.data.errors import DataError
-from seq2expr.files import reads
+from seq2expr.files import reading, reads
 
 # why an allele is not scored; values are the explanations shown in summaries
 SKIP_REASONS = {
@@ -74,19 +74,118 @@ def read_variants(path: str | Path, *, chunk_size: int = 100_000, keep_records: 
             yield chunk, None
 
 
-def open_vcf(path: str | Path):
-    """A pysam ``VariantFile`` with htslib's own messages silenced (errors are reported by the caller)."""
+def open_vcf(path: str | Path, *, declare_missing: bool = False):
+    """A pysam ``VariantFile`` with htslib's own messages silenced (errors are reported by the caller); a VCF
+    compressed with plain gzip is read from a bgzip copy (:func:`readable_vcf`). ``declare_missing``: the tags its
+    records use but its header does not declare are added to the header before any record is read
+    (:func:`undeclared`): needed for records that are copied into another file."""
     import pysam
 
     pysam.set_verbosity(0)
     try:
-        return pysam.VariantFile(str(path))
+        vcf = pysam.VariantFile(str(readable_vcf(Path(path))))
     except (OSError, ValueError) as err:
         raise DataError(f"not a readable VCF/BCF ({err})", source=str(path)) from None
+    if declare_missing:
+        declare(vcf.header, undeclared(path, vcf.header))
+    return vcf
+
+
+def is_plain_gzip(path: str | Path) -> bool:
+    """A gzip file that is not BGZF (bgzip's blocked gzip: an extra field ``BC`` in every block header)."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    return head[:2] == b"\x1f\x8b" and not (len(head) >= 14 and head[3] & 4 and head[12:14] == b"BC")
+
+
+_BGZIP_COPIES: dict[tuple, tuple] = {}  # (path, mtime, size) -> (TemporaryDirectory, copy): one copy per process
+
+
+def readable_vcf(path: Path) -> Path:
+    """The file htslib reads for ``path``: itself, or for a VCF compressed with plain gzip (htslib reads only bgzip's
+    blocks, and fails with 'seek not implemented') a bgzip copy in a temporary folder, made once per process and
+    removed at exit. Recompressing the file with ``bgzip`` avoids the copy."""
+    if not path.name.lower().endswith(("gz", "bgz")) or not path.is_file() or not is_plain_gzip(path):
+        return path
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _BGZIP_COPIES:
+        import logging
+        import shutil
+        import tempfile
+
+        import pysam
+
+        logging.getLogger(__name__).info("%s is compressed with plain gzip, not bgzip: reading a bgzip copy (run "
+                                         "`gunzip -c FILE | bgzip > FILE.bgz` to skip this)", path)
+        tmp = tempfile.TemporaryDirectory(prefix="seq2expr-vcf-")
+        copy = Path(tmp.name) / "input.vcf.gz"
+        with reading(path), gzip.open(path, "rb") as src:
+            dst = pysam.BGZFile(str(copy), "wb")
+            try:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            finally:
+                dst.close()
+        _BGZIP_COPIES[key] = (tmp, copy)
+    return _BGZIP_COPIES[key][1]
+
+
+_UNDECLARED: dict[tuple, dict[str, set[str]]] = {}  # (path, mtime, size) -> what its records use
+
+
+def undeclared(path: str | Path, header) -> dict[str, list[str]]:
+    """Contigs, FILTERs, INFO and FORMAT keys the records of a text VCF use but its ``header`` does not declare.
+
+    htslib reads such a record, but marks it, and copying it into any other file (``translate``) then ends the
+    process without a word. Public VCFs often carry undeclared tags, so they are declared in the reader's header
+    before reading (:func:`declare`). One pass over the file's text (once per process and file).
+    """
+    path = Path(path)
+    if path.name.lower().endswith(".bcf"):  # BCF records refer to the header's dictionary: nothing undeclared
+        return {}
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _UNDECLARED:
+        _UNDECLARED[key] = _used_keys(path)
+    used = _UNDECLARED[key]
+    declared = {"contig": header.contigs, "filter": header.filters, "info": header.info, "format": header.formats}
+    return {k: sorted(v - set(declared[k].keys())) for k, v in used.items() if v - set(declared[k].keys())}
+
+
+def _used_keys(path: Path) -> dict[str, set[str]]:
+    """The contigs, FILTERs, INFO and FORMAT keys the records of a text VCF use."""
+    used: dict[str, set[str]] = {"contig": set(), "filter": set(), "info": set(), "format": set()}
+    with reading(path), _opener(path)(path, "rt", errors="replace") as fh:
+        for line in fh:
+            if line.startswith("#"):
+                continue
+            f = line.rstrip("\n").split("\t", 9)
+            if len(f) < 8:
+                continue
+            used["contig"].add(f[0])
+            used["filter"].update(x for x in f[6].split(";") if x not in (".", "PASS", ""))
+            used["info"].update(x.split("=", 1)[0] for x in f[7].split(";") if x not in (".", ""))
+            if len(f) > 8:
+                used["format"].update(x for x in f[8].split(":") if x not in (".", ""))
+    return used
+
+
+def declare(header, missing: dict[str, list[str]]) -> None:
+    """Add header lines for :func:`undeclared` entries, as htslib assumes them when reading (String, Number=1;
+    ``END``, the record's end position, an Integer as the VCF specification reserves it)."""
+    why = "Not declared in the input VCF header (added by seq2expr)"
+    for name in missing.get("contig", []):
+        header.contigs.add(name)
+    for name in missing.get("filter", []):
+        header.filters.add(name, None, None, why)
+    for name in missing.get("info", []):
+        header.info.add(name, "1", "Integer" if name == "END" else "String", why)
+    for name in missing.get("format", []):
+        header.formats.add(name, "1", "String", why)
 
 
 def _read_vcf(path: Path, chunk_size: int, keep_records: bool) -> Iterator[tuple[pd.DataFrame, list | None]]:
-    vcf = open_vcf(path)
+    vcf = open_vcf(path, declare_missing=keep_records)  # kept records are copied into the annotated VCF
     text = not path.name.lower().endswith(".bcf")
     header_lines = _header_lines(path) if text else 0
     rows: list[tuple] = []

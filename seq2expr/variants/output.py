@@ -25,8 +25,10 @@ from seq2expr.atomic import atomic_path, write_json
 from seq2expr.data.errors import DataError
 from seq2expr.evaluation import model_notes
 from seq2expr.files import fault_point
+from seq2expr.inference import check_sizes
 from seq2expr.inference.shard import Shard, append_tsv, read_shards, write_sidecar
-from seq2expr.variants.alleles import is_vcf, open_vcf
+from seq2expr.outputs import check_output, write_marker
+from seq2expr.variants.alleles import declare, is_vcf, open_vcf, undeclared
 from seq2expr.variants.place import CentredWindows, GeneWindows
 from seq2expr.variants.score import VariantScorer, count_records
 
@@ -74,7 +76,13 @@ class _AnnotatedVcf:
         import pysam
 
         self.targets = targets
-        header = open_vcf(source).header.copy()
+        vcf = open_vcf(source)
+        # tags the records use but the header does not declare: the reader declares them (read_variants with
+        # keep_records), or htslib's copy of a record would end the process without a word; so does this header
+        self.undeclared = undeclared(source, vcf.header)
+        header = vcf.header.copy()
+        vcf.close()
+        declare(header, self.undeclared)
         what = "GENE" if gene_mode else "."
         for t in targets:
             header.info.add(info_key(t), ".", "String",
@@ -103,11 +111,16 @@ class _AnnotatedVcf:
 
 def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: str | Path, *,
                           table_format: str = "tsv", chunk_size: int = 100_000, top: int = 8,
-                          attributions: str = "deeplift_shap", progress=None, shard: Shard | str | None = None) -> dict:
+                          attributions: str = "deeplift_shap", progress=None, shard: Shard | str | None = None,
+                          force: bool = False) -> dict:
     """Score ``variants`` with ``scorer`` and write every output into ``out_dir`` (atomically); returns the
     summary. ``attributions``: deeplift_shap | saliency | ism | none (for the ``top`` variants' logos).
     ``shard="K/N"``: only the K-th of N contiguous parts of the input records (joined by :func:`merge_variant_outputs`;
-    see :mod:`seq2expr.inference.shard`)."""
+    see :mod:`seq2expr.inference.shard`). ``out_dir``: a new folder, or with ``force`` a previous ``variants``
+    output; never one holding an input (:func:`seq2expr.outputs.check_output`). When nothing is scored the summary
+    says why (``empty``)."""
+    check_output(out_dir, [variants, *scorer.inputs], command="variants", folder=True, force=force)
+    check_sizes(chunk_size=chunk_size)
     t0 = time.perf_counter()
     variants = Path(variants)
     part = Shard.parse(shard)
@@ -117,6 +130,7 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
     out_dir = Path(out_dir)
     targets = scorer.targets
     with atomic_path(out_dir, is_dir=True) as tmp:
+        write_marker(tmp, "variants")
         table = _Table(tmp / f"variants.{'parquet' if table_format == 'parquet' else 'tsv'}")
         vcf = _AnnotatedVcf(variants, tmp / "variants.vcf.gz", targets, scorer.mode == "gene") if vcf_in else None
         best: list = []  # heap of (|effect|, n, row) for the top variants
@@ -141,14 +155,18 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
         summary = {**scorer.report(), **model_notes(scorer.saved.config), "input": str(variants), "targets": targets,
                    "vcf_indexed": indexed,
                    "seconds": round(time.perf_counter() - t0, 2)}
+        if vcf is not None and vcf.undeclared:
+            summary["undeclared_in_header"] = vcf.undeclared  # declared in the annotated copy
         if part is not None:
             summary["shard"] = {"index": part.index, "count": part.count, "records": [span[0], span[1]],
                                 "of": total}
+        if not summary["scored_alleles"]:
+            summary["empty"] = empty_reason(summary)
         summary["alleles_per_second"] = round(summary["alleles"] / max(summary["seconds"], 1e-9), 1)
         logos = _top_logos(scorer, tops, tmp, attributions) if tops and attributions != "none" else []
         hists = _histograms({t: r.values() for t, r in effects.items()}, tmp)
         (tmp / "report.html").write_text(_html(summary, tops, targets, logos, hists))
-        summary["files"] = sorted(p.name for p in tmp.iterdir())
+        summary["files"] = sorted(p.name for p in tmp.iterdir() if not p.name.startswith("."))
         write_json(tmp / "summary.json", summary)
     if part is not None:
         write_sidecar(out_dir, part, input=str(variants), records=total, lo=span[0], hi=span[1],
@@ -157,6 +175,18 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
 
 
 _COUNTS = ("records", "alleles", "scored_alleles", "rows", "seconds")  # summed over shards
+
+
+def empty_reason(summary: dict) -> str:
+    """Why a run scored no variant, in words (for ``summary.json`` and the command's message)."""
+    if not summary.get("records"):
+        where = "this shard of the input" if summary.get("shard") else "the input"
+        return f"{where} holds no variant records (a header only?)"
+    skipped = summary.get("skipped") or {}
+    if skipped:
+        return "every allele was skipped: " + "; ".join(f"{n} {summary['skip_reasons'].get(k, k)}"
+                                                         for k, n in skipped.items())
+    return "no allele could be scored"
 
 
 def _note_chunk(scores: pd.DataFrame, targets: list[str], effects: dict, best: list, offset: int, top: int) -> None:
@@ -170,12 +200,15 @@ def _note_chunk(scores: pd.DataFrame, targets: list[str], effects: dict, best: l
         (heapq.heappushpop if len(best) >= top else heapq.heappush)(best, item)
 
 
-def merge_variant_outputs(out_dir: str | Path, parts: list[str | Path], *, top: int = 8) -> dict:
+def merge_variant_outputs(out_dir: str | Path, parts: list[str | Path], *, top: int = 8,
+                          force: bool = False) -> dict:
     """Join the output folders of every ``--shard K/N`` run of one variant job into ``out_dir`` (atomically): the
     table and annotated VCF in input order, summed counts, and a report (histograms, top variants; no logos, which
-    need the model). Returns the merged summary."""
+    need the model). Returns the merged summary. ``out_dir``: a new folder, or with ``force`` a previous ``merge``
+    output; never one of the parts or a folder holding them."""
     import pysam
 
+    check_output(out_dir, parts, command="merge", folder=True, force=force)
     ordered = read_shards(parts)
     first = Path(ordered[0][0])
     table_name = next((n for n in ("variants.tsv", "variants.parquet") if (first / n).is_file()), None)
@@ -192,7 +225,10 @@ def merge_variant_outputs(out_dir: str | Path, parts: list[str | Path], *, top: 
     summary["background_snvs"] = summaries[0].get("background_snvs", 0)  # the same seeded sample in every shard
     summary["merged_from"] = [str(p) for p, _ in ordered]
     targets = summary["targets"]
+    if not summary["scored_alleles"]:
+        summary["empty"] = empty_reason(summary)
     with atomic_path(out_dir, is_dir=True) as tmp:
+        write_marker(tmp, "merge")
         effects = {t: _Reservoir(seed=k) for k, t in enumerate(targets)}
         best: list = []
         n, header = 0, None
@@ -231,7 +267,7 @@ def merge_variant_outputs(out_dir: str | Path, parts: list[str | Path], *, top: 
         tops = [row for _, _, row in sorted(best, key=lambda b: -b[0])]
         hists = _histograms({t: r.values() for t, r in effects.items()}, tmp)
         (tmp / "report.html").write_text(_html(summary, tops, targets, [], hists))
-        summary["files"] = sorted(p.name for p in tmp.iterdir())
+        summary["files"] = sorted(p.name for p in tmp.iterdir() if not p.name.startswith("."))
         write_json(tmp / "summary.json", summary)
     return summary
 
@@ -395,14 +431,19 @@ def read_pairs(path: str | Path) -> pd.DataFrame:
 
 def write_pair_outputs(model, pairs: str | Path, out_dir: str | Path, *, ref_column: str = "ref_sequence",
                        alt_column: str = "alt_sequence", id_column: str | None = "id", batch_size: int = 512,
-                       device: str | None = None, table_format: str = "tsv", precision: str | None = None) -> dict:
-    """Sequence-pair mode: ``variants.tsv|parquet`` (id, ref_T, alt_T, effect_T) and ``summary.json``."""
+                       device: str | None = None, table_format: str = "tsv", precision: str | None = None,
+                       force: bool = False, allow_duplicates: bool = False) -> dict:
+    """Sequence-pair mode: ``variants.tsv|parquet`` (id, ref_T, alt_T, effect_T) and ``summary.json``; ``out_dir``
+    as in :func:`write_variant_outputs`; a repeated ID is an error unless ``allow_duplicates``."""
     from seq2expr.variants.score import score_pairs
 
+    check_output(out_dir, [model, pairs], command="variants", folder=True, force=force)
     t0 = time.perf_counter()
     table = score_pairs(model, read_pairs(pairs), ref_column=ref_column, alt_column=alt_column, id_column=id_column,
-                        batch_size=batch_size, device=device, source=str(pairs), precision=precision)
+                        batch_size=batch_size, device=device, source=str(pairs), precision=precision,
+                        allow_duplicates=allow_duplicates)
     with atomic_path(out_dir, is_dir=True) as tmp:
+        write_marker(tmp, "variants")
         writer = _Table(tmp / f"variants.{'parquet' if table_format == 'parquet' else 'tsv'}")
         try:
             writer.write(table)

@@ -25,7 +25,16 @@ import pandas as pd
 
 from seq2expr.data.errors import DataError
 from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
-from seq2expr.inference import SavedModel, encode_for, load_model, predict, resolve_device, resolve_precision
+from seq2expr.inference import (
+    SavedModel,
+    UniqueIds,
+    check_sizes,
+    encode_for,
+    load_model,
+    predict,
+    resolve_device,
+    resolve_precision,
+)
 from seq2expr.variants.alleles import SCORED_KINDS, SKIP_REASONS, read_variants
 from seq2expr.variants.place import (
     CentredWindows,
@@ -50,6 +59,9 @@ class VariantScorer:
                  on_ref_mismatch: Literal["error", "skip"] = "error",
                  on_unknown_chromosome: Literal["error", "skip"] = "error", background: int = 10_000,
                  batch_size: int = 512, device: str | None = None, seed: int = 0, precision: str | None = None):
+        # the files this scorer reads: no output may replace them (seq2expr.outputs.check_output)
+        self.inputs = [model, getattr(genome, "source", genome), genes, annotation, tss_bed, tss_names]
+        check_sizes(batch_size=batch_size)
         self.saved = load_model(model)
         cfg = self.saved.config
         self.genome = genome if isinstance(genome, Genome) else Genome(genome)
@@ -410,15 +422,19 @@ def score_variants(model: SavedModel | str | Path, variants: str | Path | pd.Dat
 
 def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_column: str = "ref_sequence",
                 alt_column: str = "alt_sequence", id_column: str | None = "id", batch_size: int = 512,
-                device: str | None = None, source: str = "pairs", precision: str | None = None) -> pd.DataFrame:
+                device: str | None = None, source: str = "pairs", precision: str | None = None,
+                allow_duplicates: bool = False) -> pd.DataFrame:
     """Sequence-pair mode (e.g. MPRA SNV designs): ``ref_T, alt_T, effect_T`` for each row's two sequences,
-    encoded with the model's own policy."""
+    encoded with the model's own policy. IDs must be unique (the first repeat is an error) unless
+    ``allow_duplicates``."""
     saved = load_model(model)
     for col in (ref_column, alt_column):
         if col not in pairs.columns:
             raise DataError(f"no column {col!r} (found {list(pairs.columns)})", source=source, record="header")
     ids = pairs[id_column].astype(str).to_numpy() if id_column and id_column in pairs else \
         np.arange(len(pairs)).astype(str)
+    if not allow_duplicates:
+        UniqueIds(source).add(ids)
     labels = [f"line {i + 2} (id {x})" for i, x in enumerate(ids)]
     ref = predict(saved, encode_for(saved, pairs[ref_column].tolist(), ids=labels, source=source),
                   batch_size=batch_size, device=device, precision=precision)

@@ -40,7 +40,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from seq2expr.atomic import atomic_files, atomic_path, write_json
+from seq2expr.atomic import atomic_path, write_json
 from seq2expr.data.errors import DataError
 from seq2expr.data.genome.annotation import TssFrom, apply_tss_bed, read_bed, read_genes, read_name_table
 from seq2expr.data.genome.expression import (
@@ -56,10 +56,12 @@ from seq2expr.data.genome.expression import (
 from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
 from seq2expr.data.genome.windows import WindowSpec, gene_windows
 from seq2expr.data.targets import TargetTransform, make_labels
+from seq2expr.outputs import check_output, write_marker
 from seq2expr.progress import staged, step
 
 TARGET_BASE = {"none": "tpm", "log1p": "log_tpm", "log2p1": "log2_tpm", "log10p1": "log10_tpm"}
 TABLE_NAME = "genes"
+GENES_COMMAND, COMBINE_COMMAND = "data genes", "data genes-combine"  # the commands whose output folders these are
 Format = Literal["parquet", "tsv"]
 
 
@@ -80,8 +82,10 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
                        formats: Sequence[Format] = ("parquet",),
                        cache: str | Path | None = None,
                        label_thresholds: tuple[float, float] | None = None, folds: int | None = None,
-                       fold_by: Literal["chromosome", "family"] = "chromosome") -> tuple[pd.DataFrame, dict]:
-    """Build the table (see module docstring) and its report; write both under ``out`` when given.
+                       fold_by: Literal["chromosome", "family"] = "chromosome",
+                       force: bool = False) -> tuple[pd.DataFrame, dict]:
+    """Build the table (see module docstring) and its report; write both under ``out`` when given (a new folder,
+    or with ``force`` a previous ``data genes`` output; never one holding an input: :mod:`seq2expr.outputs`).
 
     ``expression`` is a table, an htseq folder or tarball (see :func:`read_expression`), or a genes x samples
     DataFrame. ``units="auto"`` treats all-integer values as counts. ``biotypes=None`` keeps every biotype.
@@ -89,6 +93,9 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
     ``families=True`` adds a ``family`` column (see :func:`add_families`); ``folds=k`` a ``fold`` column.
     """
     t0 = time.perf_counter()
+    if out is not None:
+        check_output(out, [genome, annotation, expression, tss_bed, tss_names], command=GENES_COMMAND, folder=True,
+                     force=force)
     if transform not in TARGET_BASE:
         raise ValueError(f"transform must be one of {sorted(TARGET_BASE)}, not {transform!r}")
     if label_quantiles is not None and label_thresholds is not None:
@@ -211,7 +218,7 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
         "seconds": round(time.perf_counter() - t0, 2),
     })
     if out is not None:
-        report["files"] = write_gene_dataset(table, out, formats=formats, report=report)
+        report["files"] = write_gene_dataset(table, out, formats=formats, report=report, force=force)
     return table, report
 
 
@@ -334,16 +341,20 @@ def _write_table(df: pd.DataFrame, path: Path) -> None:
 
 
 def write_gene_dataset(table: pd.DataFrame, out: str | Path, *, formats: Sequence[Format] = ("parquet",),
-                       report: dict | None = None, name: str = TABLE_NAME) -> dict[str, str]:
-    """Write ``OUT/genes.parquet`` / ``genes.tsv.gz`` (+ ``genes_labelled.*`` when labelled) and report.json,
-    all together (staged, then moved in): an interrupted write leaves none of them."""
+                       report: dict | None = None, name: str = TABLE_NAME, command: str = GENES_COMMAND,
+                       force: bool = False) -> dict[str, str]:
+    """Write the folder ``OUT`` with ``genes.parquet`` / ``genes.tsv.gz`` (+ ``genes_labelled.*`` when labelled)
+    and report.json, all together (a temporary folder moved into place): an interrupted write leaves none of them.
+    ``OUT`` is new, or with ``force`` a previous output of ``command`` (:func:`seq2expr.outputs.check_output`)."""
+    check_output(out, [], command=command, folder=True, force=force)
     out = Path(out)
     files: dict[str, str] = {}
     bad = set(formats) - {"parquet", "tsv"}
     if bad or not formats:
         raise ValueError(f"formats must be parquet and/or tsv, got {list(formats)}")
     ext = {"parquet": ".parquet", "tsv": ".tsv.gz"}
-    with atomic_files(out) as stage:
+    with atomic_path(out, is_dir=True) as stage:
+        write_marker(stage, command)
         for fmt in formats:
             path = out / f"{name}{ext[fmt]}"
             _write_table(table, stage / path.name)
@@ -375,12 +386,15 @@ def load_gene_dataset(path: str | Path) -> pd.DataFrame:
 
 def concat_gene_datasets(parts: Sequence[str | Path | pd.DataFrame], *, out: str | Path | None = None,
                          on_duplicate: Literal["error", "prefix"] = "error",
-                         formats: Sequence[Format] = ("parquet",)) -> pd.DataFrame:
+                         formats: Sequence[Format] = ("parquet",), force: bool = False) -> pd.DataFrame:
     """Stack per-species tables (columns united; a sample column absent from a species is NaN).
 
     Every part needs a non-empty ``species``. Gene IDs must stay unique: ``on_duplicate="prefix"`` renames
-    every ID to ``species:id`` instead of raising.
+    every ID to ``species:id`` instead of raising. ``out``: a new folder, or with ``force`` a previous
+    ``data genes-combine`` output, never one of the parts.
     """
+    if out is not None:
+        check_output(out, parts, command=COMBINE_COMMAND, folder=True, force=force)
     frames = []
     for p in parts:
         df = p if isinstance(p, pd.DataFrame) else load_gene_dataset(p)
@@ -401,5 +415,5 @@ def concat_gene_datasets(parts: Sequence[str | Path | pd.DataFrame], *, out: str
     if out is not None:
         report = {"parts": [str(p) if not isinstance(p, pd.DataFrame) else "<DataFrame>" for p in parts],
                   "rows": len(table), "species": table["species"].value_counts().to_dict()}
-        write_gene_dataset(table, out, formats=formats, report=report)
+        write_gene_dataset(table, out, formats=formats, report=report, command=COMBINE_COMMAND, force=force)
     return table
