@@ -7,11 +7,20 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import DEVICE_HELP, PRECISION_HELP, SHARD_HELP, console, fail, user_errors
+from seq2expr.cli.common import (
+    DEVICE_HELP,
+    MODEL_HELP,
+    PRECISION_HELP,
+    SHARD_HELP,
+    console,
+    fail,
+    model_arg,
+    user_errors,
+)
 
 
 def variants_cmd(
-    model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved model folder."),
+    model_dir: str = typer.Argument(..., callback=model_arg, help=MODEL_HELP),
     variants: Path = typer.Argument(..., help="VCF/BCF (.vcf, .vcf.gz, .bcf), a table chrom,pos,ref,alt[,id], or "
                                               "with --mode pairs a table of ref/alt sequences."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (written atomically)."),

@@ -35,6 +35,7 @@ from seq2expr.inference.saved import (
     Scale,
     default_target_names,
     load_model,
+    model_path,
     read_config,
     save_model,
 )
@@ -43,6 +44,6 @@ from seq2expr.inference.shard import Shard, merge_tables, predict_on_devices
 __all__ = ["CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "FitRecord", "ModelSpec", "SavedModel", "SavedModelConfig", "Scale",
            "Shard", "as_array", "as_module", "as_onehot", "autocast", "batch_onehot", "check_length", "check_precision",
            "cpu_forward_rows", "default_target_names", "device_list", "encode_for", "fold_batchnorm", "folded",
-           "forward_in_parts", "input_columns", "load_model", "merge_tables", "model_state", "predict", "predict_file",
-           "predict_on_devices", "rc_forward", "read_config", "resolve_device", "resolve_precision", "save_model",
-           "to_scale", "training_precision", "write_prediction_table"]
+           "forward_in_parts", "input_columns", "load_model", "merge_tables", "model_path", "model_state", "predict",
+           "predict_file", "predict_on_devices", "rc_forward", "read_config", "resolve_device", "resolve_precision",
+           "save_model", "to_scale", "training_precision", "write_prediction_table"]

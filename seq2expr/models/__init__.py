@@ -1,6 +1,16 @@
 """Model zoo. Importing this package registers every architecture."""
 
-from seq2expr.models import cnn, dual, hybrid, legnet, lm_cnn, rescnn  # noqa: F401  (registration)
+from seq2expr.models import (  # noqa: F401  (registration)
+    camformer,
+    cnn,
+    dual,
+    hybrid,
+    legnet,
+    legnet2022,
+    lm_cnn,
+    rescnn,
+    tracks,
+)
 from seq2expr.models.ensemble import EnsembleAverage
 from seq2expr.models.registry import build_model, get_model_class, list_models, register
 
