@@ -170,7 +170,12 @@ def save_model(path: str | Path, model: nn.Module | list[nn.Module], config: Sav
     state: dict[str, torch.Tensor] = {}
     for i, m in enumerate(members):
         prefix = f"m{i}." if isinstance(model, list) else ""
+        seen: set[tuple] = set()
         for k, v in m.state_dict().items():
+            alias = (v.data_ptr(), tuple(v.shape), v.stride(), v.dtype)
+            if v.numel() and alias in seen:  # a module registered under two names (Enformer's trunk): stored once
+                continue
+            seen.add(alias)
             state[prefix + k] = v.detach().cpu().contiguous()
     cfg = cfg.model_copy(update={"library_version": __version__,
                                  "ensemble_size": len(members) if isinstance(model, list) else 0})
@@ -185,6 +190,22 @@ def model_path(path: str | Path) -> Path:
     """The folder a model argument names: a path as is, or a zoo entry ``zoo:NAME`` resolved to its checked local
     copy (:func:`seq2expr.zoo.model_dir`; a project entry is downloaded into the cache if no copy is here)."""
     return zoo_model_dir(path) if is_zoo_name(path) else Path(path)
+
+
+def _with_aliases(model: nn.Module, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``weights`` plus the names :func:`save_model` left out because they name a tensor stored under another."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in weights]
+    if not missing:
+        return weights
+    out = dict(weights)
+    for key in missing:
+        t = expected[key]
+        alias = next((a for a, u in expected.items() if a in weights and u.numel() and u.data_ptr() == t.data_ptr()
+                      and u.shape == t.shape), None)
+        if alias is not None:
+            out[key] = weights[alias]
+    return out
 
 
 def read_config(path: str | Path) -> SavedModelConfig:
@@ -227,7 +248,7 @@ def load_model(path: str | Path | SavedModel, map_location: str = "cpu") -> Save
             raise DataError(f"model.params do not build a {spec.name!r} model: {' '.join(str(err).split())}",
                             source=str(path / CONFIG)) from None
         try:
-            m.load_state_dict(weights)
+            m.load_state_dict(_with_aliases(m, weights))
         except RuntimeError as err:
             raise DataError(f"weights do not fit the architecture in {CONFIG}: {str(err).splitlines()[0]}",
                             source=str(w_file)) from None

@@ -106,6 +106,7 @@ class ModelCard(_Card):
     metrics: list[HeldOutMetrics] = Field(default_factory=list)
     genome: GenomeRules | None = None
     files: list[CardFile] = Field(default_factory=list)
+    storage: str | None = None  # how the shipped weights are stored, e.g. float16 and how close they predict
     importer: str | None = None  # the `models import` KIND that converts the original checkpoint
     requires: str | None = None  # an optional extra the architecture needs (e.g. seq2expr[human])
 
@@ -142,6 +143,8 @@ class ModelCard(_Card):
             check = f"sha256 {f.sha256}" if f.sha256 else (f"git blob {f.git_blob}" if f.git_blob else "no checksum")
             size = f"{f.size:,} bytes" if f.size is not None else "size unknown"
             rows.append((f"file {f.name}", f"{f.url or '-'} ({size}; {check})"))
+        if self.storage:
+            rows.append(("weights", self.storage))
         if self.importer:
             rows.append(("convert", f"seq2expr models import {self.importer} WEIGHTS -o DIR"))
         if self.requires:

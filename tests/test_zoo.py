@@ -1,0 +1,345 @@
+"""The model zoo: the catalogue offline, checked downloads (a truncated or altered file: one line, exit 2, nothing
+cached), checkpoints that would run code refused, importers exact against the original implementations' outputs
+(``tests/data/zoo``), half-precision zoo copies, and ``zoo:NAME`` wherever a model folder goes."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from seq2expr.cli.main import app
+from seq2expr.convert.checkpoint import read_checkpoint
+from seq2expr.convert.pack import finish, half_weights
+from seq2expr.files import FileError
+from seq2expr.inference import ModelSpec, SavedModelConfig, load_model, predict, save_model
+from seq2expr.models import build_model
+from seq2expr.zoo import ModelCard, catalogue, check, get_card, list_cards, package_dir
+
+FIX = Path(__file__).parent / "data" / "zoo"
+runner = CliRunner()
+CNN = {"channels": [8], "kernel_sizes": 9, "pool_sizes": [40], "convs_per_block": 1, "dropout": 0.0, "hidden": [],
+       "head_dropout": 0.0}
+
+
+def _one_line_error(res, *needles: str) -> str:
+    err = res.stderr.strip()
+    assert res.exit_code == 2, (res.output, res.exception)
+    assert "Traceback" not in res.output and len(err.splitlines()) == 1, res.output
+    assert err.startswith("error: "), err
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _onehot(seqs: list[str], n_value: float) -> np.ndarray:
+    x = np.zeros((len(seqs), 4, len(seqs[0])), np.float32)
+    for i, s in enumerate(seqs):
+        for j, b in enumerate(s):
+            if b == "N":
+                x[i, :, j] = n_value
+            else:
+                x[i, "ACGT".index(b), j] = 1
+    return x
+
+
+# ---------------------------------------------------------------------------------------------- the catalogue
+
+
+def test_models_list_works_offline_and_lists_every_entry(monkeypatch):
+    import requests
+
+    def no_network(*a, **k):
+        raise AssertionError("models list must not touch the network")
+
+    monkeypatch.setattr(requests, "get", no_network)
+    monkeypatch.delenv("SEQ2EXPR_DATA_MIRROR", raising=False)
+    monkeypatch.setenv("COLUMNS", "250")
+    res = runner.invoke(app, ["models", "list"])
+    assert res.exit_code == 0, res.output
+    names = [c.name for c in list_cards()]
+    assert {"legnet-dream2022", "legnet-complex", "legnet-defined", "camformer", "camformer-mini", "enformer",
+            "borzoi", "dream2022-cnn", "yeast-log-tpm", "yeast-high-low"} <= set(names)
+    for name in names:
+        assert name in res.output
+    # every project entry is available offline, from the package copy
+    assert res.output.count("package copy") == sum(c.source == "project" for c in list_cards())
+
+
+def test_models_info_shows_the_card():
+    res = runner.invoke(app, ["models", "info", "zoo:legnet-dream2022"])
+    assert res.exit_code == 0, res.output
+    flat = " ".join(res.output.split())
+    for text in ("7d314e2f2f9bb1aba4a5a91d4598f687df12e3ce", "MIT", "btad457", "0.9463", "seq2expr models import",
+                 "N = 0.25"):
+        assert text in flat, text
+    _one_line_error(runner.invoke(app, ["models", "info", "nope"]), "unknown zoo model 'nope'", "legnet-dream2022")
+
+
+def test_project_entries_ship_checked_copies_whose_card_matches():
+    project = [c for c in list_cards() if c.source == "project"]
+    assert len(project) >= 3
+    total = 0
+    for card in project:
+        folder = package_dir() / "weights" / card.name
+        check(folder, card)  # every file matches its sha256 and size
+        total += sum(f.size for f in card.files)
+        assert card.metrics and all(m.command and m.metrics for m in card.metrics), card.name
+        assert card.storage and card.licence and card.citation
+        inner = json.loads((folder / "config.json").read_text())["card"]
+        pins = {f["name"]: f for f in inner.pop("files")}
+        outer = card.model_dump()
+        outer_files = {f["name"]: f for f in outer.pop("files")}
+        assert inner == outer  # the card in config.json is the catalogue's ...
+        assert pins["model.safetensors"] == outer_files["model.safetensors"]  # ... which also pins config.json
+        assert pins["config.json"]["sha256"] is None and outer_files["config.json"]["sha256"] == _sha(
+            folder / "config.json")
+        if card.name.startswith("yeast"):
+            assert card.genome is not None and (folder / "genes.tsv.gz").is_file()
+    assert total < 12 * 2**20  # a dozen MB at most in the repository
+
+
+# -------------------------------------------------------------------------------------------------- importers
+
+
+@pytest.mark.parametrize("kind,folder", [("legnet-dream2022", "legnet_dream2022"),
+                                         ("legnet-complex", "legnet_complex")])
+def test_legnet_importer_matches_the_original(kind, folder, tmp_path):
+    """autosome-ru/LegNet's own test.py predictions (150-nt plasmid context, both strands) reproduced to 1e-5."""
+    weights = FIX / folder / "model_1.pth"
+    res = runner.invoke(app, ["models", "import", kind, str(weights), "-o", str(tmp_path / "m")])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    ref = pd.read_csv(FIX / folder / "results.tsv", sep="\t", header=None, names=["seq", "pred"])
+    model = load_model(tmp_path / "m")
+    got = predict(model, ref["seq"].tolist(), precision="32")[:, 0]
+    assert np.abs(got - ref["pred"].to_numpy()).max() < 1e-5
+    assert ref["pred"].std() > 0.01  # the fixture's outputs differ between sequences: the check can fail
+    card = model.config.card
+    assert card.name == kind and card.files[0].sha256 == _sha(weights)
+    assert card.metrics == [] and "not the published checkpoint" in card.summary  # random weights: no claims
+
+
+@pytest.mark.parametrize("kind,folder", [("camformer", "camformer_large"), ("camformer-mini", "camformer_mini")])
+def test_camformer_importer_matches_the_original(kind, folder, tmp_path):
+    """Camformer's whole pickled model (torch.save(model)) read as data, its predict() reproduced to 1e-5."""
+    res = runner.invoke(app, ["models", "import", kind, str(FIX / folder / "model.pt"), "-o", str(tmp_path / "m")])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    ref = pd.read_csv(FIX / folder / "predictions.tsv", sep="\t")
+    model = load_model(tmp_path / "m")
+    got = predict(model, ref["seq"].tolist(), precision="32")[:, 0]
+    assert np.abs(got - ref["prediction"].to_numpy()).max() < 1e-5
+    assert ref["prediction"].std() > 0.01
+    assert model.config.model.params["residual"] == (kind == "camformer")
+
+
+def _tss_bins(seq_len: int, n_bins: int, bin_size: int, k: int = 3) -> np.ndarray:
+    offset = (seq_len - n_bins * bin_size) // 2
+    centre = (seq_len // 2 - offset) // bin_size
+    return np.arange(centre - (k - 1) // 2, centre - (k - 1) // 2 + k)
+
+
+def test_enformer_importer_matches_the_original(tmp_path):
+    pytest.importorskip("enformer_pytorch")
+    io = np.load(FIX / "enformer" / "io.npz")
+    res = runner.invoke(app, ["models", "import", "enformer", str(FIX / "enformer"), "-o", str(tmp_path / "m"),
+                              "--seq-len", "4096", "--tracks", "2,7", "--target-names", "cage_a,dnase_b"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    model = load_model(tmp_path / "m")
+    with torch.no_grad():  # the whole original output: every bin and track
+        full = model.model.net(torch.from_numpy(io["x"]).transpose(1, 2), head="human").numpy()
+    assert np.abs(full - io["y"]).max() < 1e-5
+    want = io["y"][:, _tss_bins(4096, 16, 128)][:, :, [2, 7]].mean(1)
+    got = predict(model, io["x"], precision="32")
+    assert got.shape == (3, 2) and np.abs(got - want).max() < 1e-5
+    assert model.config.target_names == ["cage_a", "dnase_b"]
+
+
+def test_borzoi_importer_matches_the_original(tmp_path):
+    bp = pytest.importorskip("borzoi_pytorch")
+    from borzoi_pytorch.config_borzoi import BorzoiConfig
+
+    config = {"dim": 64, "depth": 1, "heads": 2, "attn_dim_key": 8, "attn_dim_value": 16, "bins_to_return": 64,
+              "return_center_bins_only": True}
+    torch.manual_seed(0)
+    original = bp.Borzoi(BorzoiConfig(**config)).eval()
+    with torch.no_grad():
+        for m in original.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.normal_(0, 0.3)
+                m.running_var.uniform_(0.5, 2.0)
+    snap = tmp_path / "snapshot"
+    snap.mkdir()
+    torch.save(original.state_dict(), snap / "pytorch_model.bin")  # a Hugging Face snapshot's two files
+    (snap / "config.json").write_text(json.dumps(config))
+    x = torch.from_numpy(np.eye(4, dtype=np.float32)[np.random.default_rng(1).integers(0, 4, (2, 4096))]
+                         ).transpose(1, 2).contiguous()
+    with torch.no_grad():
+        ref = original(x).numpy()  # (B, tracks, bins)
+    res = runner.invoke(app, ["models", "import", "borzoi", str(snap), "-o", str(tmp_path / "m"), "--seq-len",
+                              "4096", "--tracks", "5,100,7000"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    got = predict(load_model(tmp_path / "m"), x.numpy(), precision="32")
+    want = ref[:, [5, 100, 7000]][:, :, _tss_bins(4096, 64, 32)].mean(2)
+    assert np.abs(got - want).max() < 1e-5 and np.abs(want).max() > 0
+
+
+class _RunsCode:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "model_80.pth"
+    torch.save({"seqextractor.blc0.0.weight": torch.zeros(4, 6, 7), "payload": _RunsCode(marker)}, evil)
+    out = tmp_path / "out"
+    err = _one_line_error(runner.invoke(app, ["models", "import", "legnet-dream2022", str(evil), "-o", str(out)]),
+                          str(evil), "refused", "system")
+    assert not marker.exists() and not out.exists() and not list(tmp_path.glob(".out.*")), err
+    # a pickled module whose class is not one the importer expects is refused too, before anything is built
+    torch.save(torch.nn.Sequential(torch.nn.Linear(2, 2)), tmp_path / "fine.pt")
+    assert read_checkpoint(tmp_path / "fine.pt").kind == "Sequential"  # torch's own modules: read as data
+    with pytest.raises(FileError, match="refused"):
+        read_checkpoint(evil, module_classes=["base.model.CNN"])
+
+
+# ------------------------------------------------------------------------------------ downloads and checksums
+
+
+class _Server:
+    """A local HTTP server for a folder (the download path, without the internet)."""
+
+    def __init__(self, root: Path):
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def served_entry(tmp_path, monkeypatch):
+    """A project entry ``zoo:tiny`` whose two files are served over HTTP from ``tmp_path/served``."""
+    for var in ("SEQ2EXPR_DATA_MIRROR", "SEQ2EXPR_MODELS_MIRROR", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    for var in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SEQ2EXPR_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    good = save_model(tmp_path / "good", build_model("cnn", seq_len=40, **CNN),
+                      SavedModelConfig(model=ModelSpec(name="cnn", params=CNN, seq_len=40)))
+    served = tmp_path / "served"
+    served.mkdir()
+    server = _Server(served)
+    base = get_card("dream2022-cnn").model_dump()
+    files = [{"name": n, "url": f"{server.url}/{n}", "size": (good / n).stat().st_size, "sha256": _sha(good / n)}
+             for n in ("model.safetensors", "config.json")]
+    card = ModelCard.model_validate({**base, "name": "tiny", "files": files,
+                                     "input": {**base["input"], "length": 40}})
+    cards = {**catalogue._cards(), "tiny": card}
+    monkeypatch.setattr(catalogue, "_cards", lambda: cards)
+    yield good, served
+    server.close()
+
+
+def _cached(tmp_path: Path) -> list[Path]:
+    return [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] if (tmp_path / "cache").exists() else []
+
+
+def test_truncated_or_altered_download_is_one_line_and_nothing_is_cached(served_entry, tmp_path):
+    good, served = served_entry
+    weights = (good / "model.safetensors").read_bytes()
+    (served / "config.json").write_bytes((good / "config.json").read_bytes())
+    (served / "model.safetensors").write_bytes(weights[: len(weights) // 2])  # a download cut short
+    _one_line_error(runner.invoke(app, ["models", "fetch", "tiny"]), "model.safetensors", "truncated",
+                    f"expected {len(weights):,}")
+    assert _cached(tmp_path) == []
+    altered = bytearray(weights)
+    altered[-5] ^= 0xFF  # same size, other bytes
+    (served / "model.safetensors").write_bytes(bytes(altered))
+    _one_line_error(runner.invoke(app, ["models", "fetch", "tiny"]), "model.safetensors", "checksum mismatch")
+    assert _cached(tmp_path) == []
+    (served / "model.safetensors").write_bytes(weights)
+    res = runner.invoke(app, ["models", "fetch", "tiny"])
+    assert res.exit_code == 0 and "downloaded" in res.output, res.output
+    assert sorted(p.name for p in _cached(tmp_path)) == ["config.json", "model.safetensors"]
+    x = np.random.default_rng(0).random((3, 4, 40)).astype(np.float32)
+    assert np.array_equal(predict(load_model("zoo:tiny"), x, precision="32"),
+                          predict(load_model(good), x, precision="32"))
+
+
+def test_a_damaged_local_copy_is_named_not_used(served_entry, tmp_path, monkeypatch):
+    good, _ = served_entry
+    mirror = tmp_path / "mirror" / "tiny" / "1.0"
+    mirror.mkdir(parents=True)
+    (mirror / "config.json").write_bytes((good / "config.json").read_bytes())
+    (mirror / "model.safetensors").write_bytes((good / "model.safetensors").read_bytes()[:-10])
+    monkeypatch.setenv("SEQ2EXPR_MODELS_MIRROR", str(tmp_path / "mirror"))
+    pd.DataFrame({"sequence": ["ACGT" * 10]}).to_csv(tmp_path / "in.tsv", sep="\t", index=False)
+    out = tmp_path / "p.tsv"
+    _one_line_error(runner.invoke(app, ["predict", "zoo:tiny", str(tmp_path / "in.tsv"), "-o", str(out)]),
+                    str(mirror / "model.safetensors"), "truncated")
+    assert not out.exists() and _cached(tmp_path) == []
+
+
+def test_zoo_names_in_model_arguments(tmp_path):
+    pd.DataFrame({"sequence": ["ACGT"]}).to_csv(tmp_path / "in.tsv", sep="\t", index=False)
+    _one_line_error(runner.invoke(app, ["predict", "zoo:nope", str(tmp_path / "in.tsv"), "-o", str(tmp_path / "o")]),
+                    "unknown zoo model 'nope'")
+    res = runner.invoke(app, ["predict", str(tmp_path / "missing"), str(tmp_path / "in.tsv"), "-o", "o.tsv"])
+    assert res.exit_code == 2 and "does not exist" in res.output
+    err = _one_line_error(runner.invoke(app, ["predict", "zoo:legnet-dream2022", str(tmp_path / "in.tsv"), "-o",
+                                              str(tmp_path / "o")]), "seq2expr models fetch legnet-dream2022")
+    assert "converted" in err
+
+
+# ------------------------------------------------------------------------------------------ half-precision copies
+
+
+def test_half_precision_copy_predicts_within_tolerance(tmp_path):
+    torch.manual_seed(1)
+    params = {**CNN, "channels": [64], "kernel_sizes": 15}
+    model = save_model(tmp_path / "m", build_model("cnn", seq_len=40, **params),
+                       SavedModelConfig(model=ModelSpec(name="cnn", params=params, seq_len=40)))
+    seqs = ["".join(np.random.default_rng(i).choice(list("ACGT"), 40)) for i in range(50)]
+    stage = tmp_path / "stage"
+    dtype, diff = half_weights(model, stage, seqs)
+    assert dtype == "float16" and 0 < diff <= 1e-3
+    from safetensors.torch import load_file
+
+    assert {t.dtype for t in load_file(str(stage / "model.safetensors")).values() if t.is_floating_point()} == {
+        torch.float16}
+    assert (stage / "model.safetensors").stat().st_size < 0.6 * (model / "model.safetensors").stat().st_size
+    base = get_card("dream2022-cnn").model_dump()
+    card = ModelCard.model_validate({**base, "name": "tiny2", "files": []})
+    full = finish(stage, card, dest=tmp_path / "zoo" / "tiny2", cards_dir=tmp_path)
+    check(tmp_path / "zoo" / "tiny2", full)  # the catalogue card pins what was written
+    assert json.loads((tmp_path / "tiny2.json").read_text())["files"][1]["sha256"] == _sha(
+        tmp_path / "zoo" / "tiny2" / "config.json")
+    assert np.abs(predict(load_model(tmp_path / "zoo" / "tiny2"), seqs, precision="32")
+                  - predict(load_model(model), seqs, precision="32")).max() <= 1e-3
