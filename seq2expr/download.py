@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -73,7 +74,7 @@ def check_file(path: str | Path, pin: Pin, *, name: str | None = None) -> None:
     if pin.size is not None and size != pin.size and not pin.content_sha256:
         what = "truncated" if size < pin.size else "longer than registered"
         raise ChecksumError(label, f"{what}: {size:,} bytes, expected {pin.size:,} (an interrupted download or a "
-                                   "different version); nothing was used")
+                                   "different version)")
     if pin.sha256 and sha256_file(path) == pin.sha256:
         return
     if pin.content_sha256:
@@ -118,15 +119,22 @@ def download(url: str, dest: str | Path, pin: Pin, *, timeout: float = 60.0,
 
 
 def _fetch(pooch, url: str, stage: Path, timeout: float, progress: bool) -> Path:
-    """pooch's download of ``url`` into ``stage`` (no checksum here: :func:`check_file` checks it after)."""
+    """pooch's download of ``url`` into ``stage``. The checksum is :func:`check_file`'s, after it, so pooch's own
+    notes (where it downloads, and a hint to pin the hash it computed) are kept off the terminal."""
     import requests
 
     downloader = pooch.HTTPDownloader(progressbar=progress and _has_tqdm(), timeout=timeout)
+    log = pooch.get_logger()
+    level = log.level
+    logging.getLogger("seq2expr").debug("downloading %s", url)
+    log.setLevel(logging.WARNING)
     try:
         return Path(pooch.retrieve(url, known_hash=None, fname="download", path=stage, downloader=downloader))
     except (OSError, requests.RequestException) as err:  # connection refused, DNS, timeouts, HTTP errors
         reason = " ".join(str(err).split())[:300] or type(err).__name__
         raise DownloadError(url, f"download failed ({reason})") from err
+    finally:
+        log.setLevel(level)
 
 
 def _has_tqdm() -> bool:

@@ -166,6 +166,24 @@ def test_enformer_importer_matches_the_original(tmp_path):
     got = predict(model, io["x"], precision="32")
     assert got.shape == (3, 2) and np.abs(got - want).max() < 1e-5
     assert model.config.target_names == ["cage_a", "dnase_b"]
+    # variants gene mode works unchanged: a 4,096-nt window centred on each gene's TSS
+    rng = np.random.default_rng(2)
+    chrom = "".join(rng.choice(list("ACGT"), 12_000))
+    (tmp_path / "g.fa").write_text(f">chr1\n{chrom}\n")
+    pd.DataFrame({"id": ["g1"], "chromosome": ["chr1"], "strand": ["+"], "tss": [6000], "tts": [7000]}).to_csv(
+        tmp_path / "genes.tsv", sep="\t", index=False)
+    alt = "A" if chrom[6009] != "A" else "C"
+    (tmp_path / "v.vcf").write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=12000>\n#CHROM\tPOS\tID\tREF\tALT"
+                                    f"\tQUAL\tFILTER\tINFO\nchr1\t6010\tsnv\t{chrom[6009]}\t{alt}\t.\tPASS\t.\n")
+    res = runner.invoke(app, ["variants", str(tmp_path / "m"), str(tmp_path / "v.vcf"), "--genome",
+                              str(tmp_path / "g.fa"), "--genes", str(tmp_path / "genes.tsv"), "--background", "10",
+                              "--attributions", "none", "--precision", "32", "-o", str(tmp_path / "vo")])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    row = pd.read_csv(tmp_path / "vo" / "variants.tsv", sep="\t").iloc[0]
+    window = chrom[6000 - 2048: 6000 + 2048]
+    mutant = window[:2048 + 9] + alt + window[2048 + 10:]
+    ref, alt_pred = predict(model, [window, mutant], precision="32")
+    assert abs(row["ref_cage_a"] - ref[0]) < 1e-5 and abs(row["effect_cage_a"] - (alt_pred[0] - ref[0])) < 1e-5
 
 
 def test_borzoi_importer_matches_the_original(tmp_path):
@@ -311,8 +329,8 @@ def test_zoo_names_in_model_arguments(tmp_path):
     pd.DataFrame({"sequence": ["ACGT"]}).to_csv(tmp_path / "in.tsv", sep="\t", index=False)
     _one_line_error(runner.invoke(app, ["predict", "zoo:nope", str(tmp_path / "in.tsv"), "-o", str(tmp_path / "o")]),
                     "unknown zoo model 'nope'")
-    res = runner.invoke(app, ["predict", str(tmp_path / "missing"), str(tmp_path / "in.tsv"), "-o", "o.tsv"])
-    assert res.exit_code == 2 and "does not exist" in res.output
+    res = runner.invoke(app, ["predict", "no_such_folder", str(tmp_path / "in.tsv"), "-o", "o.tsv"])
+    assert res.exit_code == 2 and "'no_such_folder' does not exist" in res.output
     err = _one_line_error(runner.invoke(app, ["predict", "zoo:legnet-dream2022", str(tmp_path / "in.tsv"), "-o",
                                               str(tmp_path / "o")]), "seq2expr models fetch legnet-dream2022")
     assert "converted" in err
@@ -343,3 +361,160 @@ def test_half_precision_copy_predicts_within_tolerance(tmp_path):
         tmp_path / "zoo" / "tiny2" / "config.json")
     assert np.abs(predict(load_model(tmp_path / "zoo" / "tiny2"), seqs, precision="32")
                   - predict(load_model(model), seqs, precision="32")).max() <= 1e-3
+
+
+def test_data_registry_download_is_checked_before_it_is_cached(tmp_path, monkeypatch):
+    """The data-set registry downloads through the same path: a truncated file is named, nothing is cached."""
+    from seq2expr.data import registry
+    from seq2expr.data.errors import DataError
+
+    served = tmp_path / "served"
+    served.mkdir()
+    body = b"ACGT\t1.0\n" * 200
+    (served / "table.txt").write_bytes(body[:-50])
+    server = _Server(served)
+    try:
+        entry = registry.DatasetEntry(
+            name="tiny_set", description="", citation="", licence="MIT", loader=lambda paths: None,
+            files=(registry.RemoteFile("table.txt", f"{server.url}/table.txt", _sha_bytes(body), len(body)),))
+        monkeypatch.setitem(registry._REGISTRY, "tiny_set", entry)
+        monkeypatch.delenv("SEQ2EXPR_DATA_MIRROR", raising=False)
+        with pytest.raises(DataError, match="truncated") as err:
+            registry.fetch("tiny_set", cache_dir=tmp_path / "cache")
+        assert "table.txt" in str(err.value) and len(str(err.value).splitlines()) == 1
+        assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+        (served / "table.txt").write_bytes(body)
+        (path, where), = registry.fetch("tiny_set", cache_dir=tmp_path / "cache").values()
+        assert where == "downloaded" and path.read_bytes() == body
+    finally:
+        server.close()
+
+
+def _sha_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- the project's entries, from the package
+
+
+def test_zoo_model_predicts_and_scores_pairs_offline(tmp_path, monkeypatch):
+    """``predict zoo:NAME`` and ``variants zoo:NAME --mode pairs`` from the repository's copy, no network."""
+    import requests
+
+    monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(AssertionError("network used")))
+    monkeypatch.delenv("SEQ2EXPR_MODELS_MIRROR", raising=False)
+    monkeypatch.setenv("SEQ2EXPR_CACHE", str(tmp_path / "empty_cache"))
+    rng = np.random.default_rng(0)
+    left, right = "TGCATTTTTTTCACATC", "GGTTACGGCTGTT"
+    seqs = [left + "".join(rng.choice(list("ACGT"), 80)) + right for _ in range(6)]
+    pd.DataFrame({"id": [f"s{i}" for i in range(6)], "sequence": seqs}).to_csv(tmp_path / "in.tsv", sep="\t",
+                                                                                  index=False)
+    res = runner.invoke(app, ["predict", "zoo:dream2022-cnn", str(tmp_path / "in.tsv"), "-o", str(tmp_path / "p.tsv"),
+                              "--precision", "32"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    pred = pd.read_csv(tmp_path / "p.tsv", sep="\t")
+    direct = predict(load_model(package_dir() / "weights" / "dream2022-cnn"), seqs, precision="32")[:, 0]
+    assert np.allclose(pred["expression"].to_numpy(), direct, atol=1e-5) and pred["expression"].std() > 0
+    pairs = pd.DataFrame({"id": ["a", "b"], "ref_sequence": seqs[:2], "alt_sequence": seqs[2:4]})
+    pairs.to_csv(tmp_path / "pairs.tsv", sep="\t", index=False)
+    res = runner.invoke(app, ["variants", "zoo:dream2022-cnn", str(tmp_path / "pairs.tsv"), "--mode", "pairs", "-o",
+                              str(tmp_path / "v"), "--precision", "32"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    out = pd.read_csv(tmp_path / "v" / "variants.tsv", sep="\t")
+    assert np.allclose(out["effect_expression"], direct[2:4] - direct[:2], atol=1e-5)
+    summary = json.loads((tmp_path / "v" / "summary.json").read_text())
+    assert summary["model_card"]["name"] == "dream2022-cnn" and summary["model_card"]["licence"].startswith("MIT")
+    assert not (tmp_path / "empty_cache").exists()  # read in place from the package, nothing copied
+
+
+def test_reports_name_the_zoo_model_by_its_card(tmp_path):
+    """variants (centred mode) and design reports carry the card's name, version, licence and citation."""
+    rng = np.random.default_rng(1)
+    chrom = "".join(rng.choice(list("ACGT"), 400))
+    (tmp_path / "g.fa").write_text(f">chrA\n{chrom}\n")
+    vcf = "##fileformat=VCFv4.2\n##contig=<ID=chrA,length=400>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    vcf += "".join(f"chrA\t{p}\tv{p}\t{chrom[p - 1]}\t{'A' if chrom[p - 1] != 'A' else 'C'}\t.\tPASS\t.\n"
+                   for p in (150, 200))
+    (tmp_path / "v.vcf").write_text(vcf)
+    card = get_card("dream2022-cnn")
+    res = runner.invoke(app, ["variants", "zoo:dream2022-cnn", str(tmp_path / "v.vcf"), "--genome",
+                              str(tmp_path / "g.fa"), "--mode", "centred", "--construct", "dream2022", "--background",
+                              "20", "--attributions", "none", "-o", str(tmp_path / "vo")])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    res = runner.invoke(app, ["design", "zoo:dream2022-cnn", "-o", str(tmp_path / "d"), "--n", "2", "--rounds", "1",
+                              "--oracle", "none", "--attributions", "none", "--construct", "dream2022"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    for report in (tmp_path / "vo" / "report.html", tmp_path / "d" / "report.html"):
+        text = report.read_text()
+        for part in (card.name, f"version {card.version}", "MIT", "Rafi AM"):
+            assert part in text, (report, part)
+
+
+@pytest.mark.slow
+def test_zoo_dream_models_reproduce_their_cards_private_r2(mirror):
+    """Each DREAM entry, loaded from the package copy, scores the private r^2 its card states (dream2022:test)."""
+    from seq2expr.evaluation import evaluate
+
+    dream = [c for c in list_cards() if c.source == "project" and c.name.startswith("dream2022")]
+    assert dream
+    for card in dream:
+        rep = evaluate(f"zoo:{card.name}", "dream2022:test", n_boot=0, precision="32")
+        stated = card.metrics[0]
+        assert stated.data.startswith("dream2022:test") and stated.n == rep["n"] == 62058
+        got = rep["challenge"]["subsets"]["all"]["pearson_r2"]
+        assert abs(got - stated.metrics["pearson_r2"]) < 5e-4, (card.name, got, stated.metrics)
+
+
+def test_fetch_of_a_published_entry_checks_its_git_blob_and_converts_once(tmp_path, monkeypatch):
+    """``models fetch`` of a published entry: the checkpoint pinned by its git blob id is downloaded, checked,
+    converted into the cache once, and ``zoo:NAME`` then loads it; the card keeps the published metrics because
+    the file is the pinned one."""
+    from seq2expr.download import git_blob_id
+
+    for var in ("SEQ2EXPR_DATA_MIRROR", "SEQ2EXPR_MODELS_MIRROR", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SEQ2EXPR_CACHE", str(tmp_path / "cache"))
+    weights = FIX / "legnet_dream2022" / "model_1.pth"
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "model_80.pth").write_bytes(weights.read_bytes())
+    server = _Server(served)
+    try:
+        base = get_card("legnet-dream2022").model_dump()
+        card = ModelCard.model_validate({**base, "name": "legnet-test", "files": [
+            {"name": "model_80.pth", "url": f"{server.url}/model_80.pth", "git_blob": git_blob_id(weights)}]})
+        cards = {**catalogue._cards(), "legnet-test": card}
+        monkeypatch.setattr(catalogue, "_cards", lambda: cards)
+        _one_line_error(runner.invoke(app, ["predict", "zoo:legnet-test", str(weights), "-o", str(tmp_path / "o")]),
+                        "models fetch legnet-test")
+        res = runner.invoke(app, ["models", "fetch", "legnet-test"])
+        assert res.exit_code == 0 and "converted from the checkpoint (downloaded)" in " ".join(res.output.split()), \
+            res.output
+        res = runner.invoke(app, ["models", "fetch", "legnet-test"])
+        assert "converted earlier" in " ".join(res.output.split()), res.output
+        model = load_model("zoo:legnet-test")
+        assert model.config.card.metrics == card.metrics and model.config.card.files[0].url == card.files[0].url
+        ref = pd.read_csv(FIX / "legnet_dream2022" / "results.tsv", sep="\t", header=None, names=["seq", "pred"])
+        got = predict(model, ref["seq"].tolist(), precision="32")[:, 0]
+        assert np.abs(got - ref["pred"].to_numpy()).max() < 1e-5
+        # another file under the same name fails its git blob check: named, nothing cached
+        shutil_card = ModelCard.model_validate({**card.model_dump(), "name": "legnet-test2"})
+        cards["legnet-test2"] = shutil_card
+        (served / "model_80.pth").write_bytes((FIX / "legnet_complex" / "model_1.pth").read_bytes())
+        _one_line_error(runner.invoke(app, ["models", "fetch", "legnet-test2"]), "model_80.pth", "checksum mismatch",
+                        "git blob")
+        assert not (tmp_path / "cache" / "models" / "legnet-test2").exists() or not any(
+            p.is_file() for p in (tmp_path / "cache" / "models" / "legnet-test2").rglob("*"))
+    finally:
+        server.close()
+
+
+def test_interpret_report_names_the_card():
+    from seq2expr.interpret.report import _html
+
+    card = get_card("dream2022-cnn")
+    cfg = SavedModelConfig(model=ModelSpec(name="cnn", params=CNN, seq_len=40), card=card)
+    page = _html(cfg, "expression", "saliency", 3, [], [], pd.DataFrame(), [], "JASPAR")
+    assert f"<b>{card.name}</b> version {card.version}" in page and "Rafi AM" in page and "MIT" in page
+    assert "model-card" not in _html(cfg.model_copy(update={"card": None}), "expression", "saliency", 3, [], [],
+                                     pd.DataFrame(), [], "JASPAR")

@@ -20,5 +20,5 @@ def fetch_model(name: str, *, force: bool = False, timeout: float = 60.0) -> tup
     if (out / "config.json").is_file() and not force:
         return out, "converted earlier (cache)"
     folder, where = fetch_files(card.name, force=force, timeout=timeout)
-    import_checkpoint(card.importer or card.name, folder / card.files[0].name, out)
+    import_checkpoint(card.importer or card.name, folder / card.files[0].name, out, card=card)
     return out, f"converted from the checkpoint ({where})"

@@ -20,6 +20,7 @@ import torch
 
 from seq2expr.config import DataConfig, SequencePolicy, TrainConfig
 from seq2expr.convert.checkpoint import ModuleRecord, read_checkpoint, state_dict_of
+from seq2expr.data.genome.windows import WindowSource, WindowSpec
 from seq2expr.download import git_blob_id, sha256_file
 from seq2expr.files import FileError, read_json
 from seq2expr.inference import ModelSpec, SavedModelConfig, save_model
@@ -53,6 +54,7 @@ class Converted:
     n_value: float
     target_names: list[str]
     notes: dict[str, Any] = field(default_factory=dict)
+    tss_window: bool = False  # a genome-track model: gene mode scores windows of seq_len centred on the TSS
 
 
 Importer = Callable[[Path, Options], Converted]
@@ -80,15 +82,17 @@ def _load_importers() -> None:
 # ------------------------------------------------------------------------------------------------- the command
 
 
-def import_checkpoint(kind: str, weights: str | Path, out: str | Path, options: Options | None = None) -> Path:
-    """Convert the published checkpoint ``weights`` of ``kind`` into the saved model folder ``out`` (atomic)."""
+def import_checkpoint(kind: str, weights: str | Path, out: str | Path, options: Options | None = None, *,
+                      card: ModelCard | None = None) -> Path:
+    """Convert the published checkpoint ``weights`` of ``kind`` into the saved model folder ``out`` (atomic).
+    ``card``: the zoo entry it belongs to (default: the card named ``kind``)."""
     _load_importers()
     if kind not in IMPORTERS:
         raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(sorted(IMPORTERS))}")
     weights = Path(weights)
     if not weights.exists():
         raise FileError(weights, "file not found")
-    card = get_card(kind)
+    card = card or get_card(kind)
     options = options or Options()
     options.kind = kind
     conv = IMPORTERS[kind](weights, options)
@@ -100,9 +104,11 @@ def import_checkpoint(kind: str, weights: str | Path, out: str | Path, options: 
     load_strict(model, conv.state, weights)
     card = _card(card, _weights_file(weights), conv, sum(p.numel() for p in model.parameters()))
     policy = SequencePolicy(length=conv.seq_len, n_value=conv.n_value)
+    windows = (WindowSource(windows=WindowSpec.single(conv.seq_len, upstream=conv.seq_len // 2),
+                            strand_rule="transcript orientation: the window centred on the TSS, minus-strand windows "
+                                        "reverse-complemented") if conv.tss_window else None)
     cfg = SavedModelConfig(model=spec, data=DataConfig(policy=policy), target_names=conv.target_names,
-                           train=TrainConfig(task="regression", rc_average=False),
-                           card=card)
+                           train=TrainConfig(task="regression", rc_average=False), windows=windows, card=card)
     return save_model(out, model.eval(), cfg)
 
 

@@ -31,23 +31,31 @@ def asset_url(name: str, version: str, file: str) -> str:
     return f"{RELEASE_BASE}/{name}-{version}-{file}"
 
 
+# storage tried in order: (label, dtype, whether a tensor keeps float32); batch-norm statistics set the scale of every
+# activation after them, so the second choice keeps them exact (they are a small share of the weights)
+_STORAGE = [("float16", torch.float16, lambda k: False),
+            ("float16 (batch-norm statistics float32)", torch.float16, lambda k: "running_" in k),
+            ("bfloat16", torch.bfloat16, lambda k: False),
+            ("float32", torch.float32, lambda k: True)]
+
+
 def half_weights(model_dir: str | Path, out_dir: Path, sequences: list[str], tolerance: float = 1e-3
                  ) -> tuple[str, float]:
-    """Write ``model_dir`` into ``out_dir`` with float16 (else bfloat16, else float32) weights: the first whose
-    predictions (original scale, float32 arithmetic) stay within ``tolerance`` of the float32 model's on
-    ``sequences``. Returns the storage chosen and its largest difference."""
+    """Write ``model_dir`` into ``out_dir`` with float16 weights (else float16 with float32 batch-norm statistics,
+    else bfloat16, else float32): the first whose predictions (original scale, float32 arithmetic) stay within
+    ``tolerance`` of the float32 model's on ``sequences``. Returns the storage chosen and its largest difference."""
     model_dir = Path(model_dir)
     ref = predict(load_model(model_dir), sequences, precision="32")
     with reading(model_dir / WEIGHTS):
         state = load_file(str(model_dir / WEIGHTS))
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(model_dir / CONFIG, out_dir / CONFIG)
-    for dtype in (torch.float16, torch.bfloat16, torch.float32):
-        cast = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    for label, dtype, keep in _STORAGE:
+        cast = {k: (v.to(dtype) if v.is_floating_point() and not keep(k) else v).contiguous() for k, v in state.items()}
         save_file(cast, str(out_dir / WEIGHTS), metadata={"format": "pt"})
         diff = float(np.abs(predict(load_model(out_dir), sequences, precision="32") - ref).max())
         if diff <= tolerance or dtype == torch.float32:
-            return str(dtype).removeprefix("torch."), diff
+            return label, diff
     raise AssertionError("unreachable")
 
 

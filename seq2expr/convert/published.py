@@ -147,7 +147,8 @@ def enformer(weights: Path, options: Options) -> Converted:
     tf_gamma = options.tf_gamma if options.tf_gamma is not None else bool(run.get("use_tf_gamma", published))
     params = {"config": config, "head": head, "tracks": tracks, "tss_bins": options.tss_bins or 3,
               "aggregate": options.aggregate or "mean", "use_tf_gamma": tf_gamma}
-    return Converted("enformer", params, seq_len, _with_prefix(state), n_value=0.0, target_names=names)
+    return Converted("enformer", params, seq_len, _with_prefix(state), n_value=0.0, target_names=names,
+                     tss_window=True)
 
 
 @importer("borzoi")
@@ -164,4 +165,4 @@ def borzoi(weights: Path, options: Options) -> Converted:
     params = {"config": config, "tracks": tracks, "tss_bins": options.tss_bins or 3,
               "aggregate": options.aggregate or "mean"}
     return Converted("borzoi", params, options.seq_len or 524_288, _with_prefix(state), n_value=0.0,
-                     target_names=names)
+                     target_names=names, tss_window=True)

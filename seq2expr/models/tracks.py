@@ -79,6 +79,7 @@ class EnformerTss(_TssTracks):
             if hasattr(module, "use_tf_gamma"):
                 module.use_tf_gamma = use_tf_gamma
         self.head = head
+        self.bin_size = 2 ** int(getattr(self.net.config, "num_downsamples", 7))  # 128 for the published model
         self._setup(seq_len, self.net.target_length, tracks, tss_bins, aggregate, tss_index)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
