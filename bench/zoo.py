@@ -168,7 +168,7 @@ def pack(name: str, model_dir: Path) -> None:
     stage = staging()
     try:
         seqs = check_sequences(name)
-        dtype, diff = half_weights(model_dir, stage, seqs)
+        dtype, diff, storage = half_weights(model_dir, stage, seqs)
         portable_windows(stage / "config.json", stage)
         model = load_model(stage)
         metrics, data, command, n = held_out(name, model)
@@ -176,8 +176,7 @@ def pack(name: str, model_dir: Path) -> None:
         n_params = sum(p.numel() for p in model.model.parameters())
         card = ModelCard.model_validate({
             **ENTRIES[name], "parameters": n_params, "params": cfg.model.params,
-            "storage": f"{dtype} weights: predictions within {diff:.1e} of float32 on {len(seqs):,} held-out "
-                       "sequences (the tolerance is 1e-3)",
+            "storage": storage,
             "metrics": [HeldOutMetrics(data=data, metrics=metrics, command=command, n=n)]})
         full = finish(stage, card)
     finally:

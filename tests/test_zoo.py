@@ -346,8 +346,11 @@ def test_half_precision_copy_predicts_within_tolerance(tmp_path):
                        SavedModelConfig(model=ModelSpec(name="cnn", params=params, seq_len=40)))
     seqs = ["".join(np.random.default_rng(i).choice(list("ACGT"), 40)) for i in range(50)]
     stage = tmp_path / "stage"
-    dtype, diff = half_weights(model, stage, seqs)
-    assert dtype == "float16" and 0 < diff <= 1e-3
+    dtype, diff, note = half_weights(model, stage, seqs)
+    assert dtype == "float16" and 0 < diff <= 1e-3 and note.startswith("float16 weights: predictions within")
+    # a tolerance half precision cannot meet keeps float32, and says why
+    dtype32, diff32, note32 = half_weights(model, tmp_path / "stage32", seqs, tolerance=1e-9)
+    assert dtype32 == "float32" and diff32 == 0 and "float16" in note32 and "bfloat16" in note32
     from safetensors.torch import load_file
 
     assert {t.dtype for t in load_file(str(stage / "model.safetensors")).values() if t.is_floating_point()} == {
@@ -518,3 +521,33 @@ def test_interpret_report_names_the_card():
     assert f"<b>{card.name}</b> version {card.version}" in page and "Rafi AM" in page and "MIT" in page
     assert "model-card" not in _html(cfg.model_copy(update={"card": None}), "expression", "saliency", 3, [], [],
                                      pd.DataFrame(), [], "JASPAR")
+
+
+def test_yeast_zoo_model_scores_a_vcf_on_its_genes_with_the_shipped_table(mirror, tmp_path):
+    """``variants zoo:yeast-log-tpm VCF --genome`` needs nothing else: the gene table ships with the model."""
+    import gzip
+
+    genome = mirror / "yeast_genome" / "Saccharomyces_cerevisiae.R64-1-1.dna.toplevel.fa.gz"
+    genes = pd.read_csv(package_dir() / "weights" / "yeast-log-tpm" / "genes.tsv.gz", sep="\t")
+    gene = genes[(genes["chromosome"] == "XV") & (genes["strand"] == "+")].iloc[0]
+    with gzip.open(genome, "rt") as fh:  # the reference base 100 bp before the gene's start codon
+        seq, keep = [], False
+        for line in fh:
+            if line.startswith(">"):
+                if keep:
+                    break
+                keep = line[1:].split()[0] == "XV"
+            elif keep:
+                seq.append(line.strip())
+    chrom = "".join(seq)
+    pos = int(gene["tss"]) - 100  # 0-based -> the VCF's 1-based position is pos + 1
+    ref = chrom[pos]
+    (tmp_path / "v.vcf").write_text("##fileformat=VCFv4.2\n##contig=<ID=XV>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\t"
+                                    f"INFO\nXV\t{pos + 1}\tsnv1\t{ref}\t{'A' if ref != 'A' else 'C'}\t.\tPASS\t.\n")
+    res = runner.invoke(app, ["variants", "zoo:yeast-log-tpm", str(tmp_path / "v.vcf"), "--genome", str(genome),
+                              "--background", "20", "--attributions", "none", "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    table = pd.read_csv(tmp_path / "out" / "variants.tsv", sep="\t")
+    assert gene["id"] in set(table["gene_id"]) and table["effect_log_tpm"].notna().all()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["model_card"]["name"] == "yeast-log-tpm"

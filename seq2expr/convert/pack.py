@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from seq2expr.atomic import atomic_path
 from seq2expr.download import sha256_file
-from seq2expr.files import FileError, reading
+from seq2expr.files import reading
 from seq2expr.inference import load_model, predict, read_config
 from seq2expr.inference.saved import CONFIG, WEIGHTS
 from seq2expr.zoo import CardFile, ModelCard, package_dir
@@ -40,22 +40,29 @@ _STORAGE = [("float16", torch.float16, lambda k: False),
 
 
 def half_weights(model_dir: str | Path, out_dir: Path, sequences: list[str], tolerance: float = 1e-3
-                 ) -> tuple[str, float]:
+                 ) -> tuple[str, float, str]:
     """Write ``model_dir`` into ``out_dir`` with float16 weights (else float16 with float32 batch-norm statistics,
     else bfloat16, else float32): the first whose predictions (original scale, float32 arithmetic) stay within
-    ``tolerance`` of the float32 model's on ``sequences``. Returns the storage chosen and its largest difference."""
+    ``tolerance`` of the float32 model's on ``sequences``. Returns the storage chosen, its largest difference and
+    a sentence for the card."""
     model_dir = Path(model_dir)
     ref = predict(load_model(model_dir), sequences, precision="32")
     with reading(model_dir / WEIGHTS):
         state = load_file(str(model_dir / WEIGHTS))
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(model_dir / CONFIG, out_dir / CONFIG)
+    tried: list[str] = []
     for label, dtype, keep in _STORAGE:
         cast = {k: (v.to(dtype) if v.is_floating_point() and not keep(k) else v).contiguous() for k, v in state.items()}
         save_file(cast, str(out_dir / WEIGHTS), metadata={"format": "pt"})
         diff = float(np.abs(predict(load_model(out_dir), sequences, precision="32") - ref).max())
-        if diff <= tolerance or dtype == torch.float32:
-            return label, diff
+        if dtype == torch.float32:
+            return label, diff, (f"float32 weights: half precision moved predictions by more than {tolerance:g} "
+                                 f"({'; '.join(tried)}) on {len(sequences):,} held-out sequences")
+        if diff <= tolerance:
+            return label, diff, (f"{label} weights: predictions within {diff:.1e} of float32 on {len(sequences):,} "
+                                 f"held-out sequences (tolerance {tolerance:g})")
+        tried.append(f"{label} {diff:.1e}")
     raise AssertionError("unreachable")
 
 
@@ -112,7 +119,4 @@ def finish(stage: Path, card: ModelCard, *, dest: Path | None = None, cards_dir:
 
 def staging() -> Path:
     """A fresh temporary folder for :func:`half_weights` (the caller removes it)."""
-    path = Path(tempfile.mkdtemp(prefix="seq2expr-zoo-"))
-    if not path.is_dir():
-        raise FileError(path, "could not create a staging folder")
-    return path
+    return Path(tempfile.mkdtemp(prefix="seq2expr-zoo-"))
