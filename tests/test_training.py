@@ -356,7 +356,7 @@ def test_saved_model_predicts_identically_without_lightning(regression_run, data
         "from seq2expr.inference import load_model, predict\n"
         "import seq2expr.evaluation.report, seq2expr.evaluation.metrics\n"
         f"seqs = json.load(open({str(tmp_path / 'seqs.json')!r}))\n"
-        f"p = predict(load_model({str(regression_run / 'model')!r}), seqs)[:, 0]\n"
+        f"p = predict(load_model({str(regression_run / 'model')!r}), seqs, precision='32')[:, 0]\n"
         "assert 'lightning' not in sys.modules and 'pytorch_lightning' not in sys.modules\n"
         "print(json.dumps(p.tolist()))\n"
     )

@@ -147,7 +147,7 @@ def print_run_notes(report: dict) -> None:
     if isinstance(precision, dict):  # a training run: requested -> resolved
         precision = f"{precision.get('resolved')} (train.precision {precision.get('requested')})"
     if precision:
-        con.print(f"precision: {precision}" + (f" on {report['machine']}" if report.get("machine") else ""))
+        con.print(f"precision: {precision}")  # the machine it ran on is in metrics.json
     if report.get("model_truncated"):
         con.print(f"[bold yellow]warning:[/bold yellow] {report['model_truncated']}")
 

@@ -1,4 +1,5 @@
-"""Model zoo. Importing this package registers every architecture."""
+"""The architectures. Importing this package registers every one (the pretrained models by name are
+:mod:`seq2expr.zoo`)."""
 
 from seq2expr.models import (  # noqa: F401  (registration)
     camformer,
@@ -7,6 +8,7 @@ from seq2expr.models import (  # noqa: F401  (registration)
     hybrid,
     legnet,
     legnet2022,
+    linear,
     lm_cnn,
     rescnn,
     tracks,
