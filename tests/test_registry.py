@@ -99,12 +99,12 @@ def test_missing_mirror_clear_error(tmp_path, monkeypatch):
 
 def test_fetch_without_network_says_set_mirror(tmp_path, monkeypatch):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
-    import urllib.request
+    import requests
 
     def offline(*a, **k):
-        raise OSError("network unreachable")
+        raise requests.ConnectionError("network unreachable")
 
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(requests, "get", offline)
     with pytest.raises(DataError, match=MIRROR_ENV):
         fetch("dream2022_demo_train", cache_dir=tmp_path)
     assert not list(tmp_path.rglob("*.gz"))  # nothing half-written

@@ -28,6 +28,7 @@ PRECISION_HELP = "auto (bf16 where the device runs it natively: a GPU, a CPU wit
 SHARD_HELP = "K/N: process only the K-th (0-based) of N contiguous parts of the input (a scheduler array task); " \
              "join the parts with `seq2expr merge`."
 FORCE_HELP = "Replace OUT if it is a previous output of this command (never an input, nor any other folder)."
+MODEL_HELP = "Saved model folder, or a pretrained model zoo:NAME (seq2expr models list)."
 USER_ERROR = 2
 DEBUG_ENV = "SEQ2EXPR_DEBUG"
 
@@ -35,6 +36,22 @@ DEBUG_ENV = "SEQ2EXPR_DEBUG"
 def debugging() -> bool:
     """``--debug`` or ``SEQ2EXPR_DEBUG=1``: a user error prints its traceback before its one line."""
     return os.environ.get(DEBUG_ENV, "").lower() not in ("", "0", "false", "no")
+
+
+def model_arg(value: str | None) -> str | None:
+    """Typer callback of a model argument: a zoo name ``zoo:NAME`` as is (resolved when the model loads), else an
+    existing folder, refused as typer's own ``exists=True`` check would."""
+    from pathlib import Path
+
+    from seq2expr.zoo import is_zoo_name
+
+    if value is None or is_zoo_name(value):
+        return value
+    if not Path(value).exists():
+        raise typer.BadParameter(f"Directory '{value}' does not exist.")
+    if not Path(value).is_dir():
+        raise typer.BadParameter(f"Directory '{value}' is a file.")
+    return value
 
 
 def console():

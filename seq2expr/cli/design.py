@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import DEVICE_HELP, FORCE_HELP, PRECISION_HELP, at_least, fail, user_errors
+from seq2expr.cli.common import DEVICE_HELP, FORCE_HELP, PRECISION_HELP, at_least, fail, model_arg, user_errors
 
 
 def _pair(text: str, what: str, cast=float) -> tuple:
@@ -19,20 +19,22 @@ def _pair(text: str, what: str, cast=float) -> tuple:
 
 
 def design_cmd(
-    model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved model folder (an ensemble's "
-                                                                            "last member is the default oracle)."),
+    model_dir: str = typer.Argument(..., callback=model_arg, help="Saved model folder or zoo:NAME (an ensemble's "
+                                                                  "last member is the default oracle)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (written atomically)."),
     start: str = typer.Option("random", "--start", help="'random', or a table/FASTA of starting sequences."),
     n: int = typer.Option(10, "--n", help="Designs from random backgrounds."),
     objective: str = typer.Option("max", "--objective", help="max, min, target:VALUE, or diff:OTHER_TARGET."),
     target: str = typer.Option("0", "--target", help="Target name or index."),
-    other_model: Path | None = typer.Option(None, "--other-model", help="Specificity: maximise model - this model."),
+    other_model: str | None = typer.Option(None, "--other-model",
+                                           help="Specificity: maximise model - this model (a folder or zoo:NAME)."),
     method: str = typer.Option("greedy", "--method", help="greedy, beam, anneal, motif or ledidi."),
     rounds: int = typer.Option(10, "--rounds", help="Greedy/beam: rounds of single-base edits."),
     beam: int = typer.Option(4, "--beam", help="Beam width."),
     steps: int = typer.Option(300, "--steps", help="Annealing steps."),
     motif: list[str] = typer.Option(None, "--motif", help="Motif insertion: consensus sequence (repeatable)."),
-    oracle: str | None = typer.Option(None, "--oracle", help="Model folder that validates the designs, or 'none'."),
+    oracle: str | None = typer.Option(None, "--oracle",
+                                      help="Model folder (or zoo:NAME) that validates the designs, or 'none'."),
     construct: str | None = typer.Option(None, "--construct", help="Fixed flanks of a registry data set's construct "
                                                                    "(e.g. dream2022)."),
     construct_left: str = typer.Option("", "--construct-left", help="Fixed sequence at the 5' end."),

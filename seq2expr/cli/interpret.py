@@ -9,11 +9,22 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import DEVICE_HELP, FORCE_HELP, ID_HELP, PRECISION_HELP, SEQ_HELP, at_least, fail, user_errors
+from seq2expr.cli.common import (
+    DEVICE_HELP,
+    FORCE_HELP,
+    ID_HELP,
+    PRECISION_HELP,
+    SEQ_HELP,
+    at_least,
+    fail,
+    model_arg,
+    user_errors,
+)
 
 
 def interpret_cmd(
-    model_dir: Path = typer.Argument(..., help="Saved model folder (model.safetensors + config.json)."),
+    model_dir: str = typer.Argument(..., callback=model_arg, help="Saved model folder (model.safetensors + "
+                                                                  "config.json), or zoo:NAME."),
     input: str = typer.Argument(..., help="Sequences: a TSV/CSV/parquet/FASTA file or DATASET:SPLIT."),
     output: Path = typer.Option(..., "-o", "--output", help="Report folder (written atomically)."),
     method: str = typer.Option("deeplift_shap", "--method", help="deeplift_shap | ism | saliency."),

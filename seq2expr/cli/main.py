@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import typer
 
-from seq2expr.cli import configs, data_genes, data_registry, demo, design, interpret, predict, train, variants
+from seq2expr.cli import configs, data_genes, data_registry, demo, design, interpret, models, predict, train, variants
 from seq2expr.cli.common import DEBUG_ENV
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Predict gene expression from DNA sequence; explain it as CREs and motifs.")
 data_app = typer.Typer(no_args_is_help=True, help="Data sets: list, fetch, inspect, build from a genome.")
 configs_app = typer.Typer(no_args_is_help=True, help="Run configs shipped with the package: list, show.")
+models_app = typer.Typer(no_args_is_help=True, help="Pretrained models (zoo:NAME): list, info, fetch, import.")
 app.add_typer(data_app, name="data")
 app.add_typer(configs_app, name="configs")
+app.add_typer(models_app, name="models")
 
 app.command("train")(train.train_cmd)
 app.command("tune")(train.tune_cmd)
@@ -34,6 +36,10 @@ data_app.command("genes")(data_genes.genes_cmd)
 data_app.command("genes-combine")(data_genes.genes_combine_cmd)
 configs_app.command("list")(configs.configs_list_cmd)
 configs_app.command("show")(configs.configs_show_cmd)
+models_app.command("list")(models.models_list_cmd)
+models_app.command("info")(models.models_info_cmd)
+models_app.command("fetch")(models.models_fetch_cmd)
+models_app.command("import")(models.models_import_cmd)
 
 
 @app.callback()

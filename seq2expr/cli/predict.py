@@ -15,11 +15,13 @@ from seq2expr.cli.common import (
     DEVICE_HELP,
     FORCE_HELP,
     ID_HELP,
+    MODEL_HELP,
     PRECISION_HELP,
     SEQ_HELP,
     SHARD_HELP,
     at_least,
     console,
+    model_arg,
     print_challenge,
     print_groups,
     print_metrics,
@@ -28,7 +30,7 @@ from seq2expr.cli.common import (
 
 
 def predict_cmd(
-    model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved model folder."),
+    model_dir: str = typer.Argument(..., callback=model_arg, help=MODEL_HELP),
     input: str = typer.Argument(..., help="Sequences file (TSV/CSV/parquet/FASTA) or DATASET[:SUBSET]."),
     out: Path = typer.Option(..., "-o", "--out", help="Output TSV (id, one column per target)."),
     batch_size: int = typer.Option(512, "--batch-size"),
@@ -84,7 +86,7 @@ def merge_cmd(
 
 
 def evaluate_cmd(
-    model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved model folder."),
+    model_dir: str = typer.Argument(..., callback=model_arg, help=MODEL_HELP),
     input: str = typer.Argument(..., help="Table with sequences and measured targets, FASTA (with --values), "
                                           "or DATASET[:SUBSET]."),
     values: Path = typer.Option(None, "--values", help="Table of targets (and groups) joined to INPUT by ID, "

@@ -10,17 +10,19 @@ import typer
 from seq2expr.cli.common import (
     DEVICE_HELP,
     FORCE_HELP,
+    MODEL_HELP,
     PRECISION_HELP,
     SHARD_HELP,
     at_least,
     console,
     fail,
+    model_arg,
     user_errors,
 )
 
 
 def variants_cmd(
-    model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved model folder."),
+    model_dir: str = typer.Argument(..., callback=model_arg, help=MODEL_HELP),
     variants: Path = typer.Argument(..., help="VCF/BCF (.vcf, .vcf.gz, .bcf), a table chrom,pos,ref,alt[,id], or "
                                               "with --mode pairs a table of ref/alt sequences."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (written atomically)."),

@@ -6,9 +6,11 @@ Every entry lists its files with the public URL, size and sha256. A file is look
 2. ``$SEQ2EXPR_DATA_MIRROR/<folder>/<file>`` (a local copy, e.g. a lab share),
 3. the download cache ``$SEQ2EXPR_CACHE/downloads/<folder>/<file>`` (default ``~/.cache/seq2expr``),
 
-and is checksum-verified before use. :func:`fetch` downloads missing files into the cache (temporary file,
-sha256 check, atomic rename). Checksums were taken from the reference copies of the files; ``.gz`` files
-published uncompressed upstream are gzipped on download and checked on their decompressed content.
+and is checksum-verified before use. :func:`fetch` downloads missing files into the cache through
+:func:`seq2expr.download.download` (pooch: a progress bar, a temporary file; size and sha256 checked before the
+file is moved into place, so a truncated or altered download leaves nothing cached). Checksums were taken from
+the reference copies of the files; ``.gz`` files published uncompressed upstream are checked on their content, then
+gzipped.
 
 ``load_dataset("vaishnav2022:native_complex")`` selects a named subset of an entry (``name:subset``).
 """
@@ -16,12 +18,9 @@ published uncompressed upstream are gzipped on download and checked on their dec
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import shutil
-import tempfile
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,8 @@ import numpy as np
 
 from seq2expr.data.errors import DataError
 from seq2expr.data.records import Records
+from seq2expr.download import ChecksumError, DownloadError, Pin, check_file, download
+from seq2expr.download import sha256_file as sha256_file  # re-exported: the checksum the entries are written with
 
 MIRROR_ENV = "SEQ2EXPR_DATA_MIRROR"
 CACHE_ENV = "SEQ2EXPR_CACHE"
@@ -105,29 +106,16 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
     return base / "downloads"
 
 
-def sha256_file(path: str | Path, *, decompress: bool = False) -> str:
-    """Hex sha256 of a file's bytes (of its decompressed bytes with ``decompress``)."""
-    h = hashlib.sha256()
-    opener = gzip.open if decompress else open
-    with opener(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _pin(f: RemoteFile) -> Pin:
+    return Pin(sha256=f.sha256, size=f.size, content_sha256=f.content_sha256)
 
 
 def verify_file(path: Path, f: RemoteFile) -> None:
     """Raise :class:`DataError` unless ``path`` has the registered checksum (raw, or decompressed for .gz)."""
-    got = sha256_file(path)
-    if got == f.sha256:
-        return
-    if f.content_sha256 is not None:
-        try:
-            if sha256_file(path, decompress=True) == f.content_sha256:
-                return
-        except (OSError, EOFError, gzip.BadGzipFile):
-            pass
-    raise DataError(f"checksum mismatch: sha256 {got} but the registry expects {f.sha256}; the file is "
-                    "corrupt, truncated or a different version (delete it and fetch again)", source=str(path))
+    try:
+        check_file(path, _pin(f))
+    except ChecksumError as err:
+        raise DataError(err.problem, source=err.path) from None
 
 
 def _candidates(entry: DatasetEntry, f: RemoteFile, mirror: str | Path | None,
@@ -172,23 +160,16 @@ def resolve_files(entry: DatasetEntry, *, mirror: str | Path | None = None,
 
 
 def _download(f: RemoteFile, dest: Path, timeout: float) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        req = urllib.request.Request(f.url, headers={"User-Agent": "seq2expr"})
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            if f.name.endswith(".gz") and not f.url.endswith(".gz"):  # published uncompressed: gzip it here
-                with gzip.GzipFile(tmp, "wb", mtime=0) as out:
-                    shutil.copyfileobj(resp, out)
-            else:
-                with open(tmp, "wb") as out:
-                    shutil.copyfileobj(resp, out)
-        verify_file(tmp, f)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Download ``f`` into ``dest`` through :func:`seq2expr.download.download` (checked before it is moved into
+    place); a ``.gz`` file published uncompressed is checked on its content, then gzipped here."""
+    if f.name.endswith(".gz") and not f.url.endswith(".gz"):
+        def gz(src: Path, out: Path) -> None:
+            with open(src, "rb") as raw, gzip.GzipFile(out, "wb", mtime=0) as packed:
+                shutil.copyfileobj(raw, packed)
+
+        download(f.url, dest, Pin(sha256=f.content_sha256), timeout=timeout, transform=gz)
+    else:
+        download(f.url, dest, _pin(f), timeout=timeout)
 
 
 def fetch(name: str, *, cache_dir: str | Path | None = None, mirror: str | Path | None = None,
@@ -209,11 +190,11 @@ def fetch(name: str, *, cache_dir: str | Path | None = None, mirror: str | Path 
         dest = cache_root(cache_dir) / entry.dir_name / f.name
         try:
             _download(f, dest, timeout)
-        except DataError:
-            raise
-        except OSError as err:  # URLError, timeouts, DNS failures are all OSErrors
-            raise DataError(f"could not download {f.url} ({err}). Without network access, copy the files to a "
-                            f"folder and set {MIRROR_ENV} to it (expected layout: "
+        except ChecksumError as err:
+            raise DataError(err.problem, source=f"{entry.name}/{f.name} from {f.url}") from None
+        except DownloadError as err:  # no network, DNS, timeouts, HTTP errors
+            raise DataError(f"could not download {f.url} ({err.problem}). Without network access, copy the files "
+                            f"to a folder and set {MIRROR_ENV} to it (expected layout: "
                             f"$SEQ2EXPR_DATA_MIRROR/{entry.dir_name}/{f.name})", source=entry.name) from err
         out[f.name] = (dest, "downloaded")
     return out

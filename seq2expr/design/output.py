@@ -13,6 +13,7 @@ import numpy as np
 from seq2expr.atomic import atomic_path, write_json
 from seq2expr.design.designer import DesignResult
 from seq2expr.outputs import check_output, write_marker
+from seq2expr.zoo import card_html
 
 
 def write_design_outputs(result: DesignResult, model, out_dir: str | Path, *, n_logos: int = 4,
@@ -77,6 +78,7 @@ def _html(result: DesignResult, logos: list[tuple[str, str]]) -> str:
         f"({s['candidates_per_second']:,.0f}/s). {oracle}</p>",
         f"<p>Diversity: mean pairwise Hamming distance {div['mean_hamming']:.1f} (min {div['min_hamming']}); "
         f"{s['constraints_ok']} of {s['n']} designs honour every constraint.</p>",
+        card_html(s.get("model_card")),
         *[f"<p><b>Warning: {e(s[k])}</b></p>" for k in ("model_truncated",) if s.get(k)],
         "<h2>Trajectory</h2><img src='img/trajectory.png'>",
         "<h2>Designs (best first)</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + f"</tr>{rows}</table>",

@@ -142,10 +142,14 @@ def read_labelled(model: SavedModel, data: str | Path, *, values: str | Path | N
 
 
 def model_notes(config: SavedModelConfig) -> dict[str, Any]:
-    """What a result should say about how its model was trained: ``model_truncated`` (one line) when a time limit
-    cut its training (:meth:`~seq2expr.inference.FitRecord.truncation_note`); nothing otherwise."""
+    """What a result should say about its model: ``model_truncated`` (one line) when a time limit cut its training
+    (:meth:`~seq2expr.inference.FitRecord.truncation_note`), and ``model_card`` (name, version, licence, citation)
+    for a zoo model; nothing otherwise."""
     note = config.fit.truncation_note() if config.fit is not None else None
-    return {"model_truncated": note} if note else {}
+    notes: dict[str, Any] = {"model_truncated": note} if note else {}
+    if config.card is not None:
+        notes["model_card"] = config.card.brief()
+    return notes
 
 
 @staged(3, "evaluate")  # encode, predict, score (metrics, bootstrap CI, plots)

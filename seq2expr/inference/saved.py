@@ -27,6 +27,8 @@ from seq2expr.data.targets import TargetTransform
 from seq2expr.files import fault_point, read_json, reading
 from seq2expr.models import EnsembleAverage, build_model
 from seq2expr.version import __version__
+from seq2expr.zoo import ModelCard, is_zoo_name
+from seq2expr.zoo import model_dir as zoo_model_dir
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -87,6 +89,7 @@ class SavedModelConfig(BaseModel):
     windows: WindowSource | None = None  # a gene model: how its windows were built (variant scoring rebuilds them)
     interpret: InterpretConfig = Field(default_factory=InterpretConfig)  # the run's interpretation defaults
     fit: FitRecord | None = None  # how the weights were trained (None: saved by hand or before it was recorded)
+    card: ModelCard | None = None  # a zoo model's card: name, version, files, licence, citation, input contract
 
     @model_validator(mode="before")
     @classmethod
@@ -167,7 +170,12 @@ def save_model(path: str | Path, model: nn.Module | list[nn.Module], config: Sav
     state: dict[str, torch.Tensor] = {}
     for i, m in enumerate(members):
         prefix = f"m{i}." if isinstance(model, list) else ""
+        seen: set[tuple] = set()
         for k, v in m.state_dict().items():
+            alias = (v.data_ptr(), tuple(v.shape), v.stride(), v.dtype)
+            if v.numel() and alias in seen:  # a module registered under two names (Enformer's trunk): stored once
+                continue
+            seen.add(alias)
             state[prefix + k] = v.detach().cpu().contiguous()
     cfg = cfg.model_copy(update={"library_version": __version__,
                                  "ensemble_size": len(members) if isinstance(model, list) else 0})
@@ -178,9 +186,31 @@ def save_model(path: str | Path, model: nn.Module | list[nn.Module], config: Sav
     return Path(path)
 
 
+def model_path(path: str | Path) -> Path:
+    """The folder a model argument names: a path as is, or a zoo entry ``zoo:NAME`` resolved to its checked local
+    copy (:func:`seq2expr.zoo.model_dir`; a project entry is downloaded into the cache if no copy is here)."""
+    return zoo_model_dir(path) if is_zoo_name(path) else Path(path)
+
+
+def _with_aliases(model: nn.Module, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``weights`` plus the names :func:`save_model` left out because they name a tensor stored under another."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in weights]
+    if not missing:
+        return weights
+    out = dict(weights)
+    for key in missing:
+        t = expected[key]
+        alias = next((a for a, u in expected.items() if a in weights and u.numel() and u.data_ptr() == t.data_ptr()
+                      and u.shape == t.shape), None)
+        if alias is not None:
+            out[key] = weights[alias]
+    return out
+
+
 def read_config(path: str | Path) -> SavedModelConfig:
-    """The :class:`SavedModelConfig` of a model folder (or of its ``config.json``)."""
-    path = Path(path)
+    """The :class:`SavedModelConfig` of a model folder (or of its ``config.json``, or of a zoo entry ``zoo:NAME``)."""
+    path = model_path(path)
     file = path if path.suffix == ".json" else path / CONFIG
     if not file.is_file():
         raise FileNotFoundError(f"{file}: missing; a saved model folder holds {WEIGHTS} and {CONFIG}")
@@ -196,11 +226,13 @@ def read_config(path: str | Path) -> SavedModelConfig:
 def load_model(path: str | Path | SavedModel, map_location: str = "cpu") -> SavedModel:
     """Rebuild the architecture from ``config.json`` and load the safetensors weights (eval mode).
 
-    An ensemble folder gives an :class:`EnsembleAverage` of its members. A :class:`SavedModel` is returned as is.
+    ``path``: a model folder or a zoo entry ``zoo:NAME`` (:func:`model_path`). An ensemble folder gives an
+    :class:`EnsembleAverage` of its members. A :class:`SavedModel` is returned as is. Weights stored in half
+    precision (the zoo's copies) are loaded into the float32 model.
     """
     if isinstance(path, SavedModel):
         return path
-    path = Path(path)
+    path = model_path(path)
     w_file = path / WEIGHTS
     cfg = read_config(path)
     if not w_file.is_file():
@@ -216,7 +248,7 @@ def load_model(path: str | Path | SavedModel, map_location: str = "cpu") -> Save
             raise DataError(f"model.params do not build a {spec.name!r} model: {' '.join(str(err).split())}",
                             source=str(path / CONFIG)) from None
         try:
-            m.load_state_dict(weights)
+            m.load_state_dict(_with_aliases(m, weights))
         except RuntimeError as err:
             raise DataError(f"weights do not fit the architecture in {CONFIG}: {str(err).splitlines()[0]}",
                             source=str(w_file)) from None

@@ -38,6 +38,7 @@ from seq2expr.interpret.modisco import Pattern, run_modisco, summary, to_meme
 from seq2expr.interpret.motifs import match_motifs, motif_collections, scan
 from seq2expr.outputs import check_output, write_marker
 from seq2expr.progress import staged, step
+from seq2expr.zoo import card_html
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,8 @@ def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: S
         f"<h1>Interpretation report</h1><p>Model <b>{e(cfg.model.name)}</b> ({e(task)}), "
         f"target <b>{e(target)}</b>; attributions: <b>{e(method)}</b> of the {what}; {n} sequences; "
         f"motif database: {db}.</p>",
-        *[f"<p><b>Warning: {e(note)}</b></p>" for note in model_notes(cfg).values()],
+        card_html(cfg.card),
+        *[f"<p><b>Warning: {e(note)}</b></p>" for key, note in model_notes(cfg).items() if key == "model_truncated"],
         f"<h2>Top-predicted sequences</h2><p>Ranked by the predictions <code>seq2expr predict</code> writes "
         f"({_scale_label(cfg)}).</p>",
     ]

@@ -1,6 +1,18 @@
-"""Model zoo. Importing this package registers every architecture."""
+"""The architectures. Importing this package registers every one (the pretrained models by name are
+:mod:`seq2expr.zoo`)."""
 
-from seq2expr.models import cnn, dual, hybrid, legnet, linear, lm_cnn, rescnn  # noqa: F401  (registration)
+from seq2expr.models import (  # noqa: F401  (registration)
+    camformer,
+    cnn,
+    dual,
+    hybrid,
+    legnet,
+    legnet2022,
+    linear,
+    lm_cnn,
+    rescnn,
+    tracks,
+)
 from seq2expr.models.ensemble import EnsembleAverage
 from seq2expr.models.registry import build_model, check_params, get_model_class, list_models, model_parameters, register
 

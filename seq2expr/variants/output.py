@@ -25,12 +25,13 @@ from seq2expr.atomic import atomic_path, write_json
 from seq2expr.data.errors import DataError
 from seq2expr.evaluation import model_notes
 from seq2expr.files import fault_point
-from seq2expr.inference import check_sizes
+from seq2expr.inference import SavedModel, check_sizes, read_config
 from seq2expr.inference.shard import Shard, append_tsv, read_shards, write_sidecar
 from seq2expr.outputs import check_output, write_marker
 from seq2expr.variants.alleles import declare, is_vcf, open_vcf, undeclared
 from seq2expr.variants.place import CentredWindows, GeneWindows
 from seq2expr.variants.score import VariantScorer, count_records
+from seq2expr.zoo import card_html
 
 INFO_PREFIX = "S2E_"
 LOGO_FLANK = 30  # bases either side of the variant in the logos
@@ -390,6 +391,7 @@ def _html(summary: dict, tops: list[dict], targets: list[str], logos: list, hist
              f"{summary['scored_alleles']} scored ({summary['rows']} allele x window rows, {e(summary['mode'])} mode)"
              f" in {summary['seconds']} s. Effects are alt - ref on each target's original scale; the percentile "
              f"ranks |effect| among {summary['background_snvs']} random SNVs in the same kind of windows.</p>",
+             card_html(summary.get("model_card")),
              *[f"<p><b>Warning: {e(summary[k])}</b></p>" for k in ("model_truncated",) if summary.get(k)],
              f"<h2>Skipped</h2><ul>{skipped}</ul><h2>Effect distribution</h2>",
              *[f"<img src='img/{e(h)}'>" for h in hists]]
@@ -449,7 +451,8 @@ def write_pair_outputs(model, pairs: str | Path, out_dir: str | Path, *, ref_col
             writer.write(table)
         finally:
             writer.close()
-        summary = {"mode": "pairs", "input": str(pairs), "pairs": len(table),
+        cfg = model.config if isinstance(model, SavedModel) else read_config(model)
+        summary = {"mode": "pairs", "input": str(pairs), "pairs": len(table), **model_notes(cfg),
                    "seconds": round(time.perf_counter() - t0, 2)}
         write_json(tmp / "summary.json", summary)
     return summary

@@ -77,6 +77,9 @@ class VariantScorer:
             if src is None:
                 raise DataError("the model records no gene window spec (it was not trained on `seq2expr data "
                                 "genes` windows): score it in centred mode")
+            if genes is None and annotation is None and src.table and self.saved.path is not None \
+                    and (self.saved.path / src.table).is_file():  # a zoo model ships its gene table beside it
+                genes = self.saved.path / src.table
             table, self.genes_report = load_genes(src, self.genome, genes=genes, annotation=annotation,
                                                   tss_bed=tss_bed, tss_names=tss_names)
             self.place: GeneWindows | CentredWindows = GeneWindows(table, src.windows)

@@ -1,0 +1,100 @@
+"""CLI commands ``models list``, ``models info NAME``, ``models fetch NAME`` and ``models import KIND WEIGHTS -o
+DIR``: the pretrained-model zoo (:mod:`seq2expr.zoo`) and the importers of published checkpoints
+(:mod:`seq2expr.convert`). ``list`` and ``info`` read only the cards shipped in the package: they work offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from seq2expr.cli.common import FORCE_HELP, console, user_errors
+
+
+def _status(card) -> str:
+    """Where the entry's model is on this machine, in a few words."""
+    from seq2expr.zoo import converted_dir, locate
+
+    if card.source == "published":
+        if (converted_dir(card) / "config.json").is_file():
+            return "converted (cache)"
+        folder, where = locate(card)
+        return f"checkpoint in {where}; run fetch" if folder is not None else "not here: fetch or import"
+    folder, where = locate(card)
+    return where if folder is not None else "not here: fetch"
+
+
+def models_list_cmd() -> None:
+    """Every zoo entry: what it predicts, from what input, and whether it is available here (offline)."""
+    from rich.table import Table
+
+    from seq2expr.zoo import list_cards
+
+    table = Table(title="seq2expr model zoo (use as zoo:NAME)")
+    for col in ("name", "version", "source", "input", "predicts", "held-out", "available", "licence"):
+        table.add_column(col, overflow="fold")
+    for card in list_cards():
+        metric = card.metrics[0] if card.metrics else None
+        head = (", ".join(f"{k} {v:.3f}" for k, v in list(metric.metrics.items())[:2]) + f" ({metric.data.split()[0]})"
+                if metric else "-")
+        table.add_row(card.name, card.version, card.source, f"{card.input.length:,} nt",
+                      ", ".join(t.name for t in card.targets), head, _status(card), card.licence.split(" (")[0])
+    console().print(table)
+
+
+def models_info_cmd(name: str = typer.Argument(..., help="Zoo entry (zoo:NAME or NAME).")) -> None:
+    """An entry's model card: files and checksums, licence, citation, input contract, targets, held-out metrics."""
+    from rich.table import Table
+
+    from seq2expr.zoo import get_card
+
+    with user_errors():
+        card = get_card(name)
+    table = Table(title=f"{card.name} {card.version}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in card.lines():
+        table.add_row(key, value)
+    table.add_row("available", _status(card))
+    console().print(table)
+
+
+def models_fetch_cmd(name: str = typer.Argument(..., help="Zoo entry (zoo:NAME or NAME)."),
+                     force: bool = typer.Option(False, "--force", help="Download again even if a checked copy exists."),
+                     timeout: float = typer.Option(60.0, "--timeout", help="Seconds per download.")) -> None:
+    """Make an entry ready offline: check the local copy or download it (sha256 checked before use); a published
+    checkpoint is also converted once (safetensors + JSON + card) into the cache."""
+    from seq2expr.convert.fetch import fetch_model
+
+    with user_errors():
+        path, where = fetch_model(name, force=force, timeout=timeout)
+    console().print(f"{name}: {where} ({path}); checksums verified")
+
+
+def models_import_cmd(
+    kind: str = typer.Argument(..., help="legnet-dream2022, legnet-complex, legnet-defined, camformer, "
+                                         "camformer-mini, enformer or borzoi."),
+    weights: Path = typer.Argument(..., help="The authors' checkpoint (.pth/.pt/.bin/.safetensors), or a folder "
+                                             "holding it with its config.json."),
+    out: Path = typer.Option(..., "-o", "--out", help="Saved model folder to write (atomically)."),
+    config: Path | None = typer.Option(None, "--config", help="The run's config.json (Camformer's model_args; an "
+                                                              "Enformer/Borzoi config) when it is not beside WEIGHTS."),
+    seq_len: int | None = typer.Option(None, "--seq-len", help="Input length (Enformer 196,608, Borzoi 524,288)."),
+    tracks: str | None = typer.Option(None, "--tracks", help="Enformer/Borzoi: comma-separated track indices."),
+    target_names: str | None = typer.Option(None, "--target-names", help="Names of those tracks, comma-separated."),
+    tss_bins: int | None = typer.Option(None, "--tss-bins", help="Bins around the TSS to aggregate (default 3)."),
+    aggregate: str | None = typer.Option(None, "--aggregate", help="mean or sum over those bins (default mean)."),
+    tf_gamma: bool | None = typer.Option(None, "--tf-gamma/--no-tf-gamma", help="Enformer: TensorFlow positional "
+                                         "gammas (default: on for the published architecture)."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Convert a published checkpoint to a saved model (safetensors + config.json + card), reading it with
+    torch.load(weights_only=True): a checkpoint that would run code is refused."""
+    from seq2expr.convert.importers import Options, import_checkpoint
+
+    with user_errors():
+        opts = Options(config=config, seq_len=seq_len, target_names=target_names.split(",") if target_names else None,
+                       tracks=[int(t) for t in tracks.split(",")] if tracks else None, tss_bins=tss_bins,
+                       aggregate=aggregate, tf_gamma=tf_gamma)
+        path = import_checkpoint(kind, weights, out, opts, force=force)
+    console().print(f"{kind}: {weights} -> {path} (use it as a model folder)")
