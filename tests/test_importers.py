@@ -160,3 +160,22 @@ def test_checkpoint_that_would_run_code_is_refused(tmp_path):
         read_checkpoint(evil, module_classes=["base.model.CNN"])
 
 
+
+
+def test_import_output_is_guarded_like_every_output(tmp_path):
+    """``models import -o DIR`` never replaces a folder it did not write; ``--force`` replaces a previous import."""
+    weights = FIX / "legnet_dream2022" / "model_1.pth"
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "notes.txt").write_text("keep me\n")
+    res = runner.invoke(app, ["models", "import", "legnet-dream2022", str(weights), "-o", str(user), "--force"])
+    _one_line_error(res, "mine", "choose a new folder")
+    assert (user / "notes.txt").read_text() == "keep me\n" and not (user / "config.json").exists()
+
+    out = tmp_path / "m"
+    assert runner.invoke(app, ["models", "import", "legnet-dream2022", str(weights), "-o", str(out)]).exit_code == 0
+    again = runner.invoke(app, ["models", "import", "legnet-dream2022", str(weights), "-o", str(out)])
+    _one_line_error(again, "--force")
+    res = runner.invoke(app, ["models", "import", "legnet-dream2022", str(weights), "-o", str(out), "--force"])
+    assert res.exit_code == 0, res.output
+    assert load_model(out).config.card.name == "legnet-dream2022"
