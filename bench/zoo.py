@@ -29,7 +29,7 @@ import numpy as np
 from common import MIRROR, REPO, load_average, machine
 
 RESULTS = REPO / "bench" / "results"
-WORK = Path(os.environ.get("SEQ2EXPR_BENCH_WORK", REPO.parent / "runs23" / "zoo_work"))
+WORK = Path(os.environ.get("SEQ2EXPR_BENCH_WORK", REPO / "bench" / "work" / "zoo"))
 YEAST_TEST = ["XV", "XVI"]
 PROJECT = "seq2expr (this repository)"
 MIT = "MIT (seq2expr; trained on MIT-licensed public data)"
