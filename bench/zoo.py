@@ -255,8 +255,20 @@ def measure(names: list[str]) -> list[dict]:
     return rows
 
 
+def merged(rows: list[dict]) -> list[dict]:
+    """``rows`` (this run's) with the previous run's rows of the entries not measured now, in catalogue order: a
+    re-measure of one entry (``--entries``) keeps the others' rows, each with its own run date."""
+    path = RESULTS / "zoo.json"
+    old = json.loads(path.read_text())["rows"] if path.is_file() else []
+    now = {r["entry"] for r in rows}
+    return rows + [r for r in old if r["entry"] not in now]
+
+
 def write(rows: list[dict], args: argparse.Namespace, started: float) -> None:
     info = machine()
+    for r in rows:
+        r.setdefault("run", f"{time.strftime('%Y-%m-%d', time.gmtime())}, {info['line']}")
+    rows = merged(rows) if args.entries else rows
     opts = f" --entries {args.entries}" if args.entries else ""
     head = ["# Model zoo: held-out metrics re-measured from the zoo copies", "",
             f"`SEQ2EXPR_DATA_MIRROR=../shared/data python bench/zoo.py{opts}`  ",
@@ -266,7 +278,9 @@ def write(rows: list[dict], args: argparse.Namespace, started: float) -> None:
             "checked against its card's sha256; float16 where predictions stay within 1e-3 of float32, as its "
             "`weights` line says), offline, and scored at float32 on data it never saw; `card` is what its model "
             "card says (`seq2expr models info NAME`). The published Camformer entries, whose weights cannot be "
-            "downloaded here, are scored from the authors' own predictions in the DREAM test file.", "",
+            "downloaded here, are scored from the authors' own predictions in the DREAM test file. A run with "
+            "`--entries` re-measures those entries and keeps the other rows; the runs are listed below the table.",
+            "",
             "| entry | source | weights | held-out data | n | metrics | card | matches card | command |",
             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -276,6 +290,8 @@ def write(rows: list[dict], args: argparse.Namespace, started: float) -> None:
         head.append(f"| {r['entry']} | {r['source']} | {storage} | {r['data']} | {r['n']:,} | {fmt} | {card} "
                     f"| {'yes' if r.get('matches_card') else ('-' if 'matches_card' not in r else 'NO')} | "
                     f"`{r['command']}` |")
+    runs = sorted({f"{r['entry']}: {r.get('run', 'run of 2026-12-04, ' + info['line'])}" for r in rows})
+    head += ["", "Runs:", "", *[f"- {line}" for line in runs]]
     (RESULTS / "zoo.md").write_text("\n".join(head) + "\n")
     (RESULTS / "zoo.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=1) + "\n")
 

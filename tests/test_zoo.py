@@ -327,10 +327,13 @@ def test_reports_name_the_zoo_model_by_its_card(tmp_path):
 
 @pytest.mark.slow
 def test_zoo_dream_models_reproduce_their_cards_private_r2(mirror):
-    """Each DREAM entry, loaded from the package copy, scores the private r^2 its card states (dream2022:test)."""
+    """Each single-model DREAM entry, loaded from the package copy, scores the private r^2 its card states
+    (dream2022:test). The 5-member LegNet ensemble (10 forward passes per sequence, about 10 minutes on 2 cores) is
+    re-measured the same way by ``bench/zoo.py`` (``bench/results/zoo.md``) rather than in every CI run."""
     from seq2expr.evaluation import evaluate
 
-    dream = [c for c in list_cards() if c.source == "project" and c.name.startswith("dream2022")]
+    dream = [c for c in list_cards() if c.source == "project" and c.name.startswith("dream2022")
+             and "ensemble" not in c.architecture]
     assert dream
     for card in dream:
         rep = evaluate(f"zoo:{card.name}", "dream2022:test", n_boot=0, precision="32")
