@@ -26,17 +26,6 @@ def batches(n: int, batch_size: int, description: str | None = None) -> Iterator
         yield slice(i, min(n, i + batch_size))
 
 
-def select_target(y: torch.Tensor, target: int) -> torch.Tensor:
-    """Column ``target`` of a ``(B, T)`` output (a ``(B,)`` output is taken as one target)."""
-    if y.ndim == 1:
-        if target != 0:
-            raise ValueError(f"target {target} requested from a single-output model")
-        return y
-    if not 0 <= target < y.shape[1]:
-        raise ValueError(f"target {target} out of range for a model with {y.shape[1]} outputs")
-    return y[:, target]
-
-
 def readout_for(model: nn.Module | SavedModel, target: int | str = 0, readout: Readout | None = None) -> BoundReadout:
     """The readout an attribution explains: the caller's, else ``target`` on the model scale (logits for
     classification), strands averaged as the saved model was trained. It must give one output (:func:`single`)."""
