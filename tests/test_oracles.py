@@ -168,3 +168,169 @@ def test_one_hot_helpers_agree_with_the_oracle_encoding():
     seqs = _seqs()
     x = one_hot(torch.tensor(np.stack([[["ACGT".index(c) for c in s]] for s in seqs])[:, 0]))
     np.testing.assert_array_equal(x.numpy(), _onehot(seqs))
+
+
+# ------------------------------------------------------------------------------------------- one readout
+
+
+def _mutants(seqs: list[str]) -> tuple[list[str], list[tuple[int, int, int]]]:
+    """Every single-base mutant of each sequence, and its (sequence, base, position)."""
+    out, where = [], []
+    for i, s in enumerate(seqs):
+        for p in range(L):
+            for b in "ACGT":
+                if b != s[p]:
+                    out.append(s[:p] + b + s[p + 1:])
+                    where.append((i, "ACGT".index(b), p))
+    return out, where
+
+
+def _mutate_predict_subtract(model, seqs: list[str], readout) -> np.ndarray:
+    """ISM the naive way: every mutant through ``predict`` with the readout, minus the reference's prediction."""
+    mutants, where = _mutants(seqs)
+    ref = predict(model, seqs, readout=readout, precision="32")[:, 0]
+    alt = predict(model, mutants, readout=readout, precision="32")[:, 0]
+    out = np.zeros((len(seqs), 4, L), np.float32)
+    for (i, b, p), y in zip(where, alt, strict=True):
+        out[i, b, p] = y - ref[i]
+    return out
+
+
+def test_ism_on_a_strand_averaging_model_is_mutate_predict_subtract(saved):
+    from seq2expr.inference import Readout
+    from seq2expr.interpret.ism import ism
+
+    model = saved(rc_average=True, n_targets=2, names=["a", "b"])
+    seqs = _seqs()
+    readout = Readout(targets="b")  # strands as trained (averaged), original scale
+    naive = _mutate_predict_subtract(model, seqs, readout)
+    for kw in ({}, {"fast": False}, {"positions_per_batch": 1, "batch_size": 7}):
+        np.testing.assert_allclose(ism(model, seqs, readout=readout, precision="32", **kw), naive, atol=1e-6)
+    # the closed form: the strand-averaged weights' differences; the forward strand alone is something else
+    w = _weights(2).numpy()[1]
+    w_avg = (w + w[::-1, ::-1]) / 2
+    for i, s in enumerate(seqs):
+        ref = np.array(["ACGT".index(c) for c in s])
+        np.testing.assert_allclose(naive[i], w_avg - w_avg[ref, np.arange(L)][None, :], atol=1e-5)
+    forward = ism(model, seqs, readout=Readout(targets="b", strands="forward"), precision="32")
+    assert np.abs(forward - naive).max() > 0.1
+    # ``target`` alone is the model scale: here (no target transform) the same numbers
+    np.testing.assert_allclose(ism(model, seqs, target="b", precision="32"), naive, atol=1e-6)
+
+
+def test_fast_ism_mirrors_the_reverse_strand_exactly(tmp_path):
+    """A convolutional model saved with strand averaging: ISM's fast path (a traced reverse strand whose mutant
+    window is the forward one mirrored) equals mutate, predict, subtract."""
+    import warnings
+
+    from seq2expr.inference import Readout
+    from seq2expr.interpret.ism import _mutant_block, _splice, _Strands, ism
+
+    torch.manual_seed(0)
+    params = {"channels": (8, 8), "pool_sizes": (2, 2), "hidden": (8,)}
+    net = build_model("cnn", seq_len=L, **params).eval()
+    cfg = SavedModelConfig(model=ModelSpec(name="cnn", seq_len=L, params=params), train={"rc_average": True})
+    model = load_model(save_model(tmp_path / "cnn", net, cfg))
+    seqs = _seqs(3, seed=4)
+    readout = Readout(scale="model")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the fast path's own check against the plain pass must not fire
+        fast = ism(model, seqs, readout=readout, precision="32")
+    np.testing.assert_allclose(fast, _mutate_predict_subtract(model, seqs, readout), atol=1e-6)
+    x = torch.as_tensor(_onehot(seqs))
+    both = _Strands(model.model.eval(), rc_average=True)
+    with torch.no_grad():
+        both.reference(x)
+        vals, _ = _mutant_block(x, 3, 7)
+        full = _splice(x, 3, 7, vals)
+        expected = (model.model(full) + model.model(full.flip(-2, -1))) / 2
+        np.testing.assert_allclose(both.run(3, 7, vals, 12).numpy(), expected.numpy(), atol=1e-6)
+
+
+def test_one_readout_gives_the_same_numbers_in_every_verb(saved):
+    """One readout (a target by name, strands averaged, original scale) through predict, ISM, variant pairs, a
+    design objective and the gradients: the same numbers, and the closed form."""
+    from seq2expr.design import Objective
+    from seq2expr.design.objective import Scorer
+    from seq2expr.inference import Readout
+    from seq2expr.interpret.gradients import gradients, integrated_gradients
+    from seq2expr.interpret.ism import ism
+    from seq2expr.variants import score_pairs
+
+    model = saved(rc_average=True, n_targets=2, names=["a", "b"])
+    w = _weights(2).numpy()
+    seqs = _seqs(6)
+    alt = [s[:4] + "ACGT"[("ACGT".index(s[4]) + 1) % 4] + s[5:] for s in seqs]
+    for readout, closed in ((Readout(targets="a", strands="average", scale="original"), lambda v: v[:, [0]]),
+                            (Readout(targets=("a", "b"), transform="diff"), lambda v: v[:, [0]] - v[:, [1]]),
+                            (Readout(transform="mean"), lambda v: v.mean(1, keepdims=True))):
+        pred = predict(model, seqs, readout=readout, precision="32")
+        np.testing.assert_allclose(pred, closed(_oracle(seqs, w, rc=True)), atol=1e-5)
+        pred_alt = predict(model, alt, readout=readout, precision="32")
+        name = readout.resolve(model).names()[0]
+        pairs = score_pairs(model, pd.DataFrame({"ref_sequence": seqs, "alt_sequence": alt}), readout=readout,
+                            precision="32")
+        np.testing.assert_array_equal(pairs[f"ref_{name}"], pred[:, 0])
+        np.testing.assert_array_equal(pairs[f"effect_{name}"], pred_alt[:, 0] - pred[:, 0])
+        codes = encode_fast(seqs, model.config.policy)
+        scorer = Scorer([model], Objective("maximise", readout=readout), precision="32")
+        np.testing.assert_array_equal(scorer(codes), pred[:, 0])
+        scores = ism(model, seqs, readout=readout, precision="32")
+        idx = np.arange(len(seqs))
+        np.testing.assert_allclose(scores[idx, [("ACGT".index(s[4]) + 1) % 4 for s in seqs], 4],
+                                   pred_alt[:, 0] - pred[:, 0], atol=1e-6)
+        # gradients of the strand-averaged output: the readout's weights, averaged over both strands
+        w_r = closed(((w + w[:, ::-1, ::-1]) / 2).reshape(2, -1).T).reshape(4, L)
+        x = _onehot(seqs)
+        np.testing.assert_allclose(gradients(model, seqs, readout=readout), np.broadcast_to(w_r, x.shape),
+                                   atol=1e-5)
+        attr = integrated_gradients(model, seqs, readout=readout, n_steps=4)
+        np.testing.assert_allclose(attr.sum((1, 2)), pred[:, 0] - 0.5 * (readout.transform != "diff"), atol=1e-5)
+
+
+def test_a_readout_error_is_one_clear_line(saved):
+    from seq2expr.data.errors import DataError
+    from seq2expr.inference import Readout
+    from seq2expr.interpret.ism import ism
+    from seq2expr.variants import score_pairs
+
+    model = saved(rc_average=True, n_targets=2, names=["a", "b"])
+    seqs = _seqs(2)
+    message = r"^target 'nope' is not among the model's targets \['a', 'b'\]$"
+    bad = Readout(targets="nope")
+    for call in (lambda: bad.resolve(model), lambda: predict(model, seqs, readout=bad),
+                 lambda: ism(model, seqs, readout=bad), lambda: ism(model, seqs, target="nope"),
+                 lambda: score_pairs(model, pd.DataFrame({"ref_sequence": seqs, "alt_sequence": seqs}),
+                                     readout=bad)):
+        with pytest.raises(DataError, match=message):
+            call()
+    with pytest.raises(DataError, match="target 5 out of range"):
+        Readout(targets=5).resolve(model)
+    with pytest.raises(ValueError, match="'diff' needs exactly two targets"):
+        Readout(targets="a", transform="diff")
+    with pytest.raises(ValueError, match="explains one output; the readout gives 2"):
+        ism(model, seqs, readout=Readout())
+    with pytest.raises(ValueError, match="not as rc_average/scale beside it"):
+        predict(model, seqs, readout=Readout(), scale="model")
+    assert Readout.parse("diff:a,b") == Readout(targets=("a", "b"), transform="diff")
+    assert Readout.parse("1") == Readout(targets=1)
+
+
+def test_deep_lift_shap_and_grad_cam_read_the_strand_averaged_output(saved):
+    """DeepLIFT-SHAP through a strand-averaging readout is still complete on a linear model, and its hypothetical
+    contributions are the strand-averaged weights up to a per-position constant; Grad-CAM runs on both strands."""
+    from seq2expr.inference import Readout
+    from seq2expr.interpret.gradcam import grad_cam
+    from seq2expr.interpret.gradients import deep_lift_shap
+
+    model = saved(rc_average=True)
+    x = _onehot(_seqs())
+    hyp, delta = deep_lift_shap(model, x, readout=Readout(scale="model"), n_shuffles=4, hypothetical=True,
+                                return_delta=True)
+    np.testing.assert_allclose(delta, 0, atol=1e-4)
+    w = _weights().numpy()[0]
+    w_avg = (w + w[::-1, ::-1]) / 2
+    centred = hyp - hyp.mean(1, keepdims=True)
+    np.testing.assert_allclose(centred, np.broadcast_to(w_avg - w_avg.mean(0), x.shape), atol=1e-5)
+    cam = grad_cam(model, x, "conv", relu=False)
+    assert cam.shape == (len(x), L) and np.isfinite(cam).all()
