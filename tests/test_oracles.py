@@ -334,3 +334,25 @@ def test_deep_lift_shap_and_grad_cam_read_the_strand_averaged_output(saved):
     np.testing.assert_allclose(centred, np.broadcast_to(w_avg - w_avg.mean(0), x.shape), atol=1e-5)
     cam = grad_cam(model, x, "conv", relu=False)
     assert cam.shape == (len(x), L) and np.isfinite(cam).all()
+
+
+def test_design_command_reads_a_readout_target(saved, tmp_path):
+    """``seq2expr design --target diff:a,b`` designs for the difference of two targets, scored by that readout."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from seq2expr.cli.main import app
+    from seq2expr.inference import Readout
+
+    model = saved(rc_average=True, n_targets=2, names=["a", "b"])
+    res = CliRunner().invoke(app, ["design", str(model.path), "-o", str(tmp_path / "d"), "--n", "3", "--rounds", "2",
+                                   "--target", "diff:a,b", "--oracle", "none", "--attributions", "none",
+                                   "--precision", "32"])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "d" / "designs.tsv", sep="\t")
+    expected = predict(model, table["sequence"].tolist(), readout=Readout(targets=("a", "b"), transform="diff"),
+                       precision="32")[:, 0]
+    np.testing.assert_allclose(table["design_score"], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(table["design_a-b"], expected, rtol=1e-5, atol=1e-5)
+    assert json.loads((tmp_path / "d" / "summary.json").read_text())["target"] == "a-b"
