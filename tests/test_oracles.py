@@ -308,6 +308,8 @@ def test_a_readout_error_is_one_clear_line(saved):
         Readout(targets=5).resolve(model)
     with pytest.raises(ValueError, match="'diff' needs exactly two targets"):
         Readout(targets="a", transform="diff")
+    with pytest.raises(ValueError, match="at least one target"):
+        Readout.parse("mean:")
     with pytest.raises(ValueError, match="explains one output; the readout gives 2"):
         ism(model, seqs, readout=Readout())
     with pytest.raises(ValueError, match="not as rc_average/scale beside it"):

@@ -95,6 +95,8 @@ class Readout:
         if t is not None and not isinstance(t, tuple):
             t = tuple(t) if isinstance(t, list) else (t,)
         object.__setattr__(self, "targets", t)
+        if t is not None and not t:
+            raise ValueError("a readout names at least one target (or none: every target)")
         if self.strands not in ("as_trained", "forward", "average"):
             raise ValueError(f"strands must be as_trained, forward or average, not {self.strands!r}")
         if self.scale not in ("original", "model"):
