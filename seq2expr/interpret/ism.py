@@ -1,6 +1,8 @@
 """In-silico saturation mutagenesis (ISM), exact and fast.
 
-Each of the 3 alternative bases at each position is scored as ``pred(mutant) - pred(reference)``.
+Each of the 3 alternative bases at each position is scored as ``pred(mutant) - pred(reference)``, where ``pred``
+is a :class:`~seq2expr.inference.Readout` computed as :func:`~seq2expr.inference.predict` computes it (strands
+averaged as the saved model was trained: the fast path traces the reverse strand too).
 Speed comes from the fastISM idea (Nair et al., Bioinformatics 2022): a single-base edit changes only
 the positions of each convolution / pooling / elementwise layer that lie within its receptive field.
 The model is traced with ``torch.fx``; the reference activations of every layer are computed once per
