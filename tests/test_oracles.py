@@ -358,3 +358,27 @@ def test_design_command_reads_a_readout_target(saved, tmp_path):
     np.testing.assert_allclose(table["design_score"], expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(table["design_a-b"], expected, rtol=1e-5, atol=1e-5)
     assert json.loads((tmp_path / "d" / "summary.json").read_text())["target"] == "a-b"
+
+
+def test_variant_scoring_in_a_genome_reads_the_readout(saved, tmp_path):
+    """Centred-mode variant effects with a ``diff`` readout are the difference of the two targets' effects, each
+    with strands averaged as the model was trained (the closed form)."""
+    from seq2expr.inference import Readout
+    from seq2expr.variants import score_variants
+
+    model = saved(rc_average=True, n_targets=2, names=["a", "b"])
+    genome = "".join(np.random.default_rng(6).choice(BASES, 200))
+    (tmp_path / "g.fa").write_text(">chr1\n" + genome + "\n")
+    pos = [40, 90, 160]
+    table = pd.DataFrame({"chrom": "chr1", "pos": pos, "ref": [genome[p - 1] for p in pos],
+                          "alt": ["ACGT"[("ACGT".index(genome[p - 1]) + 1) % 4] for p in pos]})
+    both = score_variants(model, table, tmp_path / "g.fa", mode="centred", background=0, precision="32")
+    diff = score_variants(model, table, tmp_path / "g.fa", mode="centred", background=0, precision="32",
+                          readout=Readout(targets=("a", "b"), transform="diff"))
+    np.testing.assert_allclose(diff["effect_a-b"], both["effect_a"] - both["effect_b"], atol=1e-6)
+    w = _weights(2).numpy()
+    w_avg = (w + w[:, ::-1, ::-1]) / 2
+    c = (L - 1) // 2
+    expected = [w_avg[:, "ACGT".index(a), c] - w_avg[:, "ACGT".index(r), c] for r, a in zip(table["ref"], table["alt"],
+                                                                                         strict=True)]
+    np.testing.assert_allclose(both[["effect_a", "effect_b"]].to_numpy(), np.array(expected), atol=1e-5)
