@@ -129,6 +129,23 @@ def test_integrated_gradients_completeness():
         assert np.abs(delta).max() < 1e-2 * np.abs(gap.numpy()).max()
 
 
+def test_integrated_gradients_are_the_gauss_legendre_quadrature():
+    """captum's IntegratedGradients gives the numbers of the quadrature written out by hand (the implementation
+    it replaced): gradients at the Gauss-Legendre nodes of the straight path, weighted, times (x - baseline)."""
+    torch.manual_seed(0)
+    model = _randomise_bn(Branchy(40)).eval()
+    x = torch.as_tensor(_onehot(4, 40, seed=2))
+    base = torch.full_like(x, 0.25)
+    nodes, weights = np.polynomial.legendre.leggauss(16)
+    alphas = torch.tensor((nodes + 1) / 2, dtype=torch.float32)[None, :, None, None]
+    path = (base[:, None] + alphas * (x - base)[:, None]).reshape(-1, 4, 40).requires_grad_(True)
+    (g,) = torch.autograd.grad(model(path)[:, 2].sum(), path)
+    g = (g.reshape(4, 16, 4, 40) * torch.tensor(weights / 2, dtype=torch.float32)[None, :, None, None]).sum(1)
+    by_hand = (g * (x - base)).numpy()
+    attr = integrated_gradients(model, x.numpy(), target=2, n_steps=16, baseline="uniform")
+    np.testing.assert_allclose(attr, by_hand, atol=1e-6)
+
+
 def test_attributions_independent_of_batch_composition():
     torch.manual_seed(0)
     model = _randomise_bn(build_model("cnn", seq_len=40, channels=(16, 16), pool_sizes=(2, 2), hidden=(16,)))

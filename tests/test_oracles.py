@@ -168,3 +168,217 @@ def test_one_hot_helpers_agree_with_the_oracle_encoding():
     seqs = _seqs()
     x = one_hot(torch.tensor(np.stack([[["ACGT".index(c) for c in s]] for s in seqs])[:, 0]))
     np.testing.assert_array_equal(x.numpy(), _onehot(seqs))
+
+
+# ------------------------------------------------------------------------------------------- one readout
+
+
+def _mutants(seqs: list[str]) -> tuple[list[str], list[tuple[int, int, int]]]:
+    """Every single-base mutant of each sequence, and its (sequence, base, position)."""
+    out, where = [], []
+    for i, s in enumerate(seqs):
+        for p in range(L):
+            for b in "ACGT":
+                if b != s[p]:
+                    out.append(s[:p] + b + s[p + 1:])
+                    where.append((i, "ACGT".index(b), p))
+    return out, where
+
+
+def _mutate_predict_subtract(model, seqs: list[str], readout) -> np.ndarray:
+    """ISM the naive way: every mutant through ``predict`` with the readout, minus the reference's prediction."""
+    mutants, where = _mutants(seqs)
+    ref = predict(model, seqs, readout=readout, precision="32")[:, 0]
+    alt = predict(model, mutants, readout=readout, precision="32")[:, 0]
+    out = np.zeros((len(seqs), 4, L), np.float32)
+    for (i, b, p), y in zip(where, alt, strict=True):
+        out[i, b, p] = y - ref[i]
+    return out
+
+
+def test_ism_on_a_strand_averaging_model_is_mutate_predict_subtract(saved):
+    from seq2expr.inference import Readout
+    from seq2expr.interpret.ism import ism
+
+    model = saved(rc_average=True, n_targets=2, names=["a", "b"])
+    seqs = _seqs()
+    readout = Readout(targets="b")  # strands as trained (averaged), original scale
+    naive = _mutate_predict_subtract(model, seqs, readout)
+    for kw in ({}, {"fast": False}, {"positions_per_batch": 1, "batch_size": 7}):
+        np.testing.assert_allclose(ism(model, seqs, readout=readout, precision="32", **kw), naive, atol=1e-6)
+    # the closed form: the strand-averaged weights' differences; the forward strand alone is something else
+    w = _weights(2).numpy()[1]
+    w_avg = (w + w[::-1, ::-1]) / 2
+    for i, s in enumerate(seqs):
+        ref = np.array(["ACGT".index(c) for c in s])
+        np.testing.assert_allclose(naive[i], w_avg - w_avg[ref, np.arange(L)][None, :], atol=1e-5)
+    forward = ism(model, seqs, readout=Readout(targets="b", strands="forward"), precision="32")
+    assert np.abs(forward - naive).max() > 0.1
+    # ``target`` alone is the model scale: here (no target transform) the same numbers
+    np.testing.assert_allclose(ism(model, seqs, target="b", precision="32"), naive, atol=1e-6)
+
+
+def test_fast_ism_mirrors_the_reverse_strand_exactly(tmp_path):
+    """A convolutional model saved with strand averaging: ISM's fast path (a traced reverse strand whose mutant
+    window is the forward one mirrored) equals mutate, predict, subtract."""
+    import warnings
+
+    from seq2expr.inference import Readout
+    from seq2expr.interpret.ism import _mutant_block, _splice, _Strands, ism
+
+    torch.manual_seed(0)
+    params = {"channels": (8, 8), "pool_sizes": (2, 2), "hidden": (8,)}
+    net = build_model("cnn", seq_len=L, **params).eval()
+    cfg = SavedModelConfig(model=ModelSpec(name="cnn", seq_len=L, params=params), train={"rc_average": True})
+    model = load_model(save_model(tmp_path / "cnn", net, cfg))
+    seqs = _seqs(3, seed=4)
+    readout = Readout(scale="model")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the fast path's own check against the plain pass must not fire
+        fast = ism(model, seqs, readout=readout, precision="32")
+    np.testing.assert_allclose(fast, _mutate_predict_subtract(model, seqs, readout), atol=1e-6)
+    x = torch.as_tensor(_onehot(seqs))
+    both = _Strands(model.model.eval(), rc_average=True)
+    with torch.no_grad():
+        both.reference(x)
+        vals, _ = _mutant_block(x, 3, 7)
+        full = _splice(x, 3, 7, vals)
+        expected = (model.model(full) + model.model(full.flip(-2, -1))) / 2
+        np.testing.assert_allclose(both.run(3, 7, vals, 12).numpy(), expected.numpy(), atol=1e-6)
+
+
+def test_one_readout_gives_the_same_numbers_in_every_verb(saved):
+    """One readout (a target by name, strands averaged, original scale) through predict, ISM, variant pairs, a
+    design objective and the gradients: the same numbers, and the closed form."""
+    from seq2expr.design import Objective
+    from seq2expr.design.objective import Scorer
+    from seq2expr.inference import Readout
+    from seq2expr.interpret.gradients import gradients, integrated_gradients
+    from seq2expr.interpret.ism import ism
+    from seq2expr.variants import score_pairs
+
+    model = saved(rc_average=True, n_targets=2, names=["a", "b"])
+    w = _weights(2).numpy()
+    seqs = _seqs(6)
+    alt = [s[:4] + "ACGT"[("ACGT".index(s[4]) + 1) % 4] + s[5:] for s in seqs]
+    for readout, closed in ((Readout(targets="a", strands="average", scale="original"), lambda v: v[:, [0]]),
+                            (Readout(targets=("a", "b"), transform="diff"), lambda v: v[:, [0]] - v[:, [1]]),
+                            (Readout(transform="mean"), lambda v: v.mean(1, keepdims=True))):
+        pred = predict(model, seqs, readout=readout, precision="32")
+        np.testing.assert_allclose(pred, closed(_oracle(seqs, w, rc=True)), atol=1e-5)
+        pred_alt = predict(model, alt, readout=readout, precision="32")
+        name = readout.resolve(model).names()[0]
+        pairs = score_pairs(model, pd.DataFrame({"ref_sequence": seqs, "alt_sequence": alt}), readout=readout,
+                            precision="32")
+        np.testing.assert_array_equal(pairs[f"ref_{name}"], pred[:, 0])
+        np.testing.assert_array_equal(pairs[f"effect_{name}"], pred_alt[:, 0] - pred[:, 0])
+        codes = encode_fast(seqs, model.config.policy)
+        scorer = Scorer([model], Objective("maximise", readout=readout), precision="32")
+        np.testing.assert_array_equal(scorer(codes), pred[:, 0])
+        scores = ism(model, seqs, readout=readout, precision="32")
+        idx = np.arange(len(seqs))
+        np.testing.assert_allclose(scores[idx, [("ACGT".index(s[4]) + 1) % 4 for s in seqs], 4],
+                                   pred_alt[:, 0] - pred[:, 0], atol=1e-6)
+        # gradients of the strand-averaged output: the readout's weights, averaged over both strands
+        w_r = closed(((w + w[:, ::-1, ::-1]) / 2).reshape(2, -1).T).reshape(4, L)
+        x = _onehot(seqs)
+        np.testing.assert_allclose(gradients(model, seqs, readout=readout), np.broadcast_to(w_r, x.shape),
+                                   atol=1e-5)
+        attr = integrated_gradients(model, seqs, readout=readout, n_steps=4)
+        np.testing.assert_allclose(attr.sum((1, 2)), pred[:, 0] - 0.5 * (readout.transform != "diff"), atol=1e-5)
+
+
+def test_a_readout_error_is_one_clear_line(saved):
+    from seq2expr.data.errors import DataError
+    from seq2expr.inference import Readout
+    from seq2expr.interpret.ism import ism
+    from seq2expr.variants import score_pairs
+
+    model = saved(rc_average=True, n_targets=2, names=["a", "b"])
+    seqs = _seqs(2)
+    message = r"^target 'nope' is not among the model's targets \['a', 'b'\]$"
+    bad = Readout(targets="nope")
+    for call in (lambda: bad.resolve(model), lambda: predict(model, seqs, readout=bad),
+                 lambda: ism(model, seqs, readout=bad), lambda: ism(model, seqs, target="nope"),
+                 lambda: score_pairs(model, pd.DataFrame({"ref_sequence": seqs, "alt_sequence": seqs}),
+                                     readout=bad)):
+        with pytest.raises(DataError, match=message):
+            call()
+    with pytest.raises(DataError, match="target 5 out of range"):
+        Readout(targets=5).resolve(model)
+    with pytest.raises(ValueError, match="'diff' needs exactly two targets"):
+        Readout(targets="a", transform="diff")
+    with pytest.raises(ValueError, match="at least one target"):
+        Readout.parse("mean:")
+    with pytest.raises(ValueError, match="explains one output; the readout gives 2"):
+        ism(model, seqs, readout=Readout())
+    with pytest.raises(ValueError, match="not as rc_average/scale beside it"):
+        predict(model, seqs, readout=Readout(), scale="model")
+    assert Readout.parse("diff:a,b") == Readout(targets=("a", "b"), transform="diff")
+    assert Readout.parse("1") == Readout(targets=1)
+
+
+def test_deep_lift_shap_and_grad_cam_read_the_strand_averaged_output(saved):
+    """DeepLIFT-SHAP through a strand-averaging readout is still complete on a linear model, and its hypothetical
+    contributions are the strand-averaged weights up to a per-position constant; Grad-CAM runs on both strands."""
+    from seq2expr.inference import Readout
+    from seq2expr.interpret.gradcam import grad_cam
+    from seq2expr.interpret.gradients import deep_lift_shap
+
+    model = saved(rc_average=True)
+    x = _onehot(_seqs())
+    hyp, delta = deep_lift_shap(model, x, readout=Readout(scale="model"), n_shuffles=4, hypothetical=True,
+                                return_delta=True)
+    np.testing.assert_allclose(delta, 0, atol=1e-4)
+    w = _weights().numpy()[0]
+    w_avg = (w + w[::-1, ::-1]) / 2
+    centred = hyp - hyp.mean(1, keepdims=True)
+    np.testing.assert_allclose(centred, np.broadcast_to(w_avg - w_avg.mean(0), x.shape), atol=1e-5)
+    cam = grad_cam(model, x, "conv", relu=False)
+    assert cam.shape == (len(x), L) and np.isfinite(cam).all()
+
+
+def test_design_command_reads_a_readout_target(saved, tmp_path):
+    """``seq2expr design --target diff:a,b`` designs for the difference of two targets, scored by that readout."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from seq2expr.cli.main import app
+    from seq2expr.inference import Readout
+
+    model = saved(rc_average=True, n_targets=2, names=["a", "b"])
+    res = CliRunner().invoke(app, ["design", str(model.path), "-o", str(tmp_path / "d"), "--n", "3", "--rounds", "2",
+                                   "--target", "diff:a,b", "--oracle", "none", "--attributions", "none",
+                                   "--precision", "32"])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "d" / "designs.tsv", sep="\t")
+    expected = predict(model, table["sequence"].tolist(), readout=Readout(targets=("a", "b"), transform="diff"),
+                       precision="32")[:, 0]
+    np.testing.assert_allclose(table["design_score"], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(table["design_a-b"], expected, rtol=1e-5, atol=1e-5)
+    assert json.loads((tmp_path / "d" / "summary.json").read_text())["target"] == "a-b"
+
+
+def test_variant_scoring_in_a_genome_reads_the_readout(saved, tmp_path):
+    """Centred-mode variant effects with a ``diff`` readout are the difference of the two targets' effects, each
+    with strands averaged as the model was trained (the closed form)."""
+    from seq2expr.inference import Readout
+    from seq2expr.variants import score_variants
+
+    model = saved(rc_average=True, n_targets=2, names=["a", "b"])
+    genome = "".join(np.random.default_rng(6).choice(BASES, 200))
+    (tmp_path / "g.fa").write_text(">chr1\n" + genome + "\n")
+    pos = [40, 90, 160]
+    table = pd.DataFrame({"chrom": "chr1", "pos": pos, "ref": [genome[p - 1] for p in pos],
+                          "alt": ["ACGT"[("ACGT".index(genome[p - 1]) + 1) % 4] for p in pos]})
+    both = score_variants(model, table, tmp_path / "g.fa", mode="centred", background=0, precision="32")
+    diff = score_variants(model, table, tmp_path / "g.fa", mode="centred", background=0, precision="32",
+                          readout=Readout(targets=("a", "b"), transform="diff"))
+    np.testing.assert_allclose(diff["effect_a-b"], both["effect_a"] - both["effect_b"], atol=1e-6)
+    w = _weights(2).numpy()
+    w_avg = (w + w[:, ::-1, ::-1]) / 2
+    c = (L - 1) // 2
+    expected = [w_avg[:, "ACGT".index(a), c] - w_avg[:, "ACGT".index(r), c] for r, a in zip(table["ref"], table["alt"],
+                                                                                         strict=True)]
+    np.testing.assert_allclose(both[["effect_a", "effect_b"]].to_numpy(), np.array(expected), atol=1e-5)

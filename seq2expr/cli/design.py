@@ -25,7 +25,8 @@ def design_cmd(
     start: str = typer.Option("random", "--start", help="'random', or a table/FASTA of starting sequences."),
     n: int = typer.Option(10, "--n", help="Designs from random backgrounds."),
     objective: str = typer.Option("max", "--objective", help="max, min, target:VALUE, or diff:OTHER_TARGET."),
-    target: str = typer.Option("0", "--target", help="Target name or index."),
+    target: str = typer.Option("0", "--target", help="Target name or index, or a readout of several: mean:A,B or "
+                                                     "diff:A,B (A - B)."),
     other_model: str | None = typer.Option(None, "--other-model",
                                            help="Specificity: maximise model - this model (a folder or zoo:NAME)."),
     method: str = typer.Option("greedy", "--method", help="greedy, beam, anneal, motif or ledidi."),
@@ -54,7 +55,7 @@ def design_cmd(
 ) -> None:
     """Design sequences (strongest, weakest, a given level, specific) from random backgrounds or given starts."""
     from seq2expr.design import Constraints, Objective, design, write_design_outputs
-    from seq2expr.inference import load_model
+    from seq2expr.inference import Readout, load_model
     from seq2expr.outputs import check_output
 
     if method not in ("greedy", "beam", "anneal", "motif", "ledidi"):
@@ -80,11 +81,12 @@ def design_cmd(
                            gc=_pair(gc, "--gc") if gc else None,
                            forbid=[s for s in forbid.split(",") if s.strip()], max_homopolymer=max_homopolymer,
                            require=list(require or []))
-        t = int(target) if target.isdigit() else target
+        readout = Readout.parse(target) if ":" in target else None  # a transform: its one output is the target
+        t = 0 if readout is not None else int(target) if target.isdigit() else target
         if other_model is not None:
-            obj = Objective("difference", t, other_model=load_model(other_model))
+            obj = Objective("difference", t, other_model=load_model(other_model), readout=readout)
         else:
-            obj = Objective.parse(objective, t)
+            obj = Objective.parse(objective, t, readout=readout)
         result = design(saved, start, obj, cons, method=method, oracle=oracle, n=n, rounds=rounds, beam=beam,
                         steps=steps, motifs=list(motif or []), seed=seed, batch_size=batch_size, device=device,
                         precision=precision)

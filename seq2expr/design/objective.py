@@ -1,10 +1,12 @@
 """What a design aims at, turned into one number per candidate (higher is better), scored in large batches
-through :func:`seq2expr.inference.predict` on the original scale (strand-averaged as each model was trained).
+through :func:`seq2expr.inference.predict` with one :class:`~seq2expr.inference.Readout` (by default every
+target on the original scale, strand-averaged as each model was trained).
 
 Objectives: ``maximise`` or ``minimise`` a target, reach a target ``value`` (score ``-|y - value|``), or the
 ``difference`` between two targets (``target - other``, e.g. high in one condition, low in another) or between
 two models on one target (``model - other_model``: specificity). Several models are averaged (an ensemble
-mean).
+mean). With a readout, ``target`` and ``other`` name its outputs (a readout of one target, or of a transform
+such as ``diff``, has one output: the default ``target`` 0).
 """
 
 from __future__ import annotations
@@ -16,20 +18,22 @@ from typing import Literal
 import numpy as np
 
 from seq2expr.data.errors import DataError
-from seq2expr.inference import SavedModel, predict, resolve_device, resolve_precision
+from seq2expr.inference import Readout, SavedModel, predict, resolve_device, resolve_precision
 
 Kind = Literal["maximise", "minimise", "target", "difference"]
 
 
 @dataclass
 class Objective:
-    """See the module docstring. ``target``/``other`` are target names or indices."""
+    """See the module docstring. ``target``/``other`` are names or indices of the readout's outputs (the model's
+    targets, without a readout)."""
 
     kind: Kind = "maximise"
     target: int | str = 0
     value: float | None = None
     other: int | str | None = None
     other_model: SavedModel | None = None
+    readout: Readout | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("maximise", "minimise", "target", "difference"):
@@ -40,18 +44,18 @@ class Objective:
             raise DataError("a 'difference' objective needs another target or another model (one of them)")
 
     @classmethod
-    def parse(cls, text: str, target: int | str = 0) -> Objective:
+    def parse(cls, text: str, target: int | str = 0, readout: Readout | None = None) -> Objective:
         """``max``/``maximise``, ``min``/``minimise``, ``target:VALUE``, ``diff:OTHER_TARGET``."""
         kind, _, arg = text.partition(":")
         kind = {"max": "maximise", "min": "minimise", "diff": "difference"}.get(kind, kind)
         if kind == "target":
             try:
-                return cls("target", target, value=float(arg))
+                return cls("target", target, value=float(arg), readout=readout)
             except ValueError:
                 raise DataError(f"objective {text!r}: give the value to reach, e.g. target:8.5") from None
         if kind == "difference":
-            return cls("difference", target, other=int(arg) if arg.isdigit() else arg)
-        return cls(kind, target)
+            return cls("difference", target, other=int(arg) if arg.isdigit() else arg, readout=readout)
+        return cls(kind, target, readout=readout)
 
 
 def check_compatible(model: SavedModel, other: SavedModel, role: str) -> None:
@@ -84,7 +88,8 @@ class Scorer:
         if not models:
             raise DataError("design needs at least one model")
         self.models, self.objective = models, objective
-        self.names = list(models[0].config.target_names)
+        self.readout = objective.readout or Readout()
+        self.names = self.readout.resolve(models[0]).names()
         for m in [*models[1:], *([objective.other_model] if objective.other_model is not None else [])]:
             check_compatible(models[0], m, "the other model" if m is objective.other_model else "a design model")
         self.t = _index(self.names, objective.target)
@@ -93,7 +98,8 @@ class Scorer:
             raise DataError(f"objective diff:{objective.other}: the other target is the design target "
                             f"{self.names[self.t]!r} itself (the difference is always 0); name another target")
         task = models[0].config.task
-        if objective.kind == "target" and task == "classification" and not 0.0 <= float(objective.value) <= 1.0:
+        probabilities = task == "classification" and self.readout.scale == "original" and not self.readout.transform
+        if objective.kind == "target" and probabilities and not 0.0 <= float(objective.value) <= 1.0:
             raise DataError(f"objective target:{objective.value:g}: a classification model predicts probabilities "
                             "(0 to 1); give a value between 0 and 1")
         self.batch_size, self.device = batch_size, device
@@ -101,10 +107,11 @@ class Scorer:
         self.evaluated, self.seconds = 0, 0.0
 
     def predictions(self, codes: np.ndarray, models: list[SavedModel] | None = None) -> np.ndarray:
-        """Original-scale predictions ``(N, T)``, averaged over the models."""
+        """The readout's values ``(N, K)`` (by default every target on the original scale), averaged over the
+        models."""
         models = models or self.models
-        return np.mean([predict(m, codes, batch_size=self.batch_size, device=self.device, precision=self.precision)
-                        for m in models], 0)
+        return np.mean([predict(m, codes, readout=self.readout, batch_size=self.batch_size, device=self.device,
+                                precision=self.precision) for m in models], 0)
 
     def __call__(self, codes: np.ndarray) -> np.ndarray:
         if not len(codes):
@@ -127,5 +134,5 @@ class Scorer:
             return -np.abs(y - ob.value)
         if self.o is not None:
             return y - pred[:, self.o]
-        return y - predict(ob.other_model, codes, batch_size=self.batch_size, device=self.device,
+        return y - predict(ob.other_model, codes, readout=self.readout, batch_size=self.batch_size, device=self.device,
                            precision=self.precision)[:, self.t]

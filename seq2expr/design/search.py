@@ -13,6 +13,7 @@ motifs). Each function returns the designs and a trajectory of ``(round, design,
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -175,22 +176,17 @@ def insert_motifs(scorer: Scorer, start: np.ndarray, constraints: Constraints, m
 
 
 class _Objective(nn.Module):
-    """The design models as one differentiable output for ledidi: the mean over models of the strand-averaged
-    (as each was trained) model-scale output of the target."""
+    """The design models as one differentiable output for ledidi: the mean over models of the scorer's readout
+    on the model scale (strands as the readout says: by default as each model was trained), output ``t``."""
 
     def __init__(self, scorer: Scorer):
         super().__init__()
         self.nets = nn.ModuleList([copy.deepcopy(m.model).eval() for m in scorer.models])  # ledidi freezes them
-        self.rc = [m.config.rc_average for m in scorer.models]
+        self.bound = [replace(scorer.readout, scale="model").resolve(m) for m in scorer.models]
         self.t = scorer.t
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outs = []
-        for net, rc in zip(self.nets, self.rc, strict=True):
-            y = net(x)
-            if rc:
-                y = (y + net(x.flip(-2, -1))) / 2
-            outs.append(y[:, self.t:self.t + 1])
+        outs = [b.forward(net, x)[:, self.t:self.t + 1] for net, b in zip(self.nets, self.bound, strict=True)]
         return torch.stack(outs).mean(0)
 
 
@@ -206,12 +202,14 @@ def gradient(scorer: Scorer, start: np.ndarray, constraints: Constraints, *, see
     ob = scorer.objective
     if ob.kind == "difference":
         raise ValueError("gradient design supports maximise, minimise and target objectives")
+    if ob.kind == "target" and scorer.readout.transform is not None:
+        raise ValueError("gradient design reaches a target value of one target, not of a readout's transform")
     net = _Objective(scorer)
     x0 = as_onehot(start, scorer.models[0])
     with torch.no_grad():
         raw = net(x0)[:, 0].numpy()
     if ob.kind == "target":
-        transform = scorer.models[0].config.target_transform
+        transform = scorer.models[0].config.target_transform if scorer.readout.scale == "original" else None
         goal = np.full(len(start), float(transform.apply(np.array([[ob.value]]))[0, 0]) if transform else ob.value)
     else:
         spread = float(raw.std()) + 1.0

@@ -21,45 +21,15 @@ from torch import nn
 from seq2expr.atomic import atomic_path
 from seq2expr.data.errors import DataError
 from seq2expr.data.readers import file_kind
-from seq2expr.data.sequences import reverse_complement_onehot
 from seq2expr.files import fault_point
 from seq2expr.inference.device import autocast, model_state, resolve_device
 from seq2expr.inference.fold import folded
 from seq2expr.inference.inputs import Inputs, as_array, as_module, batch_onehot, config_of, encode_for
+from seq2expr.inference.readout import Readout, rc_forward
 from seq2expr.inference.saved import SavedModel, SavedModelConfig, Scale, load_model
 from seq2expr.inference.shard import Shard, write_sidecar
 from seq2expr.outputs import check_output
 from seq2expr.progress import track
-
-
-def rc_forward(model: nn.Module, x: torch.Tensor, rc_average: bool) -> torch.Tensor:
-    """Model output for a one-hot batch; with ``rc_average`` the mean of forward and reverse-complement outputs.
-
-    Outputs are averaged before any sigmoid (logits for classification): one rule for training-time
-    validation and prediction, so reported metrics match what :func:`predict` returns.
-    """
-    out = model(x)
-    if rc_average:
-        out = (out + model(reverse_complement_onehot(x))) / 2
-    return out
-
-
-def to_scale(raw: np.ndarray, config: SavedModelConfig, scale: Scale = "original") -> np.ndarray:
-    """The output rule. ``raw`` is the network's output (the model scale: transformed targets, or logits).
-
-    ``original``: the measurement scale (the target transform inverted) or, for classification, probabilities.
-    ``model``: ``raw`` unchanged.
-    """
-    if scale == "model":
-        return raw
-    if scale != "original":
-        raise ValueError(f"scale must be 'original' or 'model', not {scale!r}")
-    if config.task == "classification":
-        return (1.0 / (1.0 + np.exp(-raw.astype(np.float64)))).astype(np.float32)
-    if config.target_transform is None:
-        return raw
-    return np.asarray(config.target_transform.inverse(raw), dtype=np.float32)
-
 
 # most rows per forward pass on a CPU, and the most bytes its largest activation may take: passes beyond either
 # overflow the caches and page-fault fresh memory for every layer (bench/results/cpu_passes.md)
@@ -128,25 +98,25 @@ def forward_in_parts(fn, x: torch.Tensor, *, model: nn.Module | None = None) -> 
 
 
 @torch.inference_mode()
-def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
+def predict(model: SavedModel | nn.Module, X: Inputs, *, readout: Readout | None = None, batch_size: int = 512,
             device: str | torch.device | None = None, rc_average: bool | None = None, scale: Scale | None = None,
             n_value: float | None = None, precision: str | None = None) -> np.ndarray:
-    """Predictions ``(N, n_targets)`` float32 for sequences, ``(N, L)`` uint8 codes or ``(N, 4, L)`` one-hot.
+    """Predictions ``(N, K)`` float32 for sequences, ``(N, L)`` uint8 codes or ``(N, 4, L)`` one-hot.
 
-    ``model``: a :class:`SavedModel` (strings are encoded with its policy; ``rc_average`` and ``scale`` default
-    to how it was trained and to ``"original"``) or a bare ``nn.Module`` (raw outputs, no reverse-complement
-    averaging unless asked). ``device`` and ``precision`` (``"auto"``, the default: bf16 where the device runs it
-    natively, else float32; ``"32"``, exact; ``"bf16"``, ``"16"``): see :mod:`seq2expr.inference.device`. The
-    model is put back in its previous mode and device. A memmap is read one batch at a time; per batch there is one
-    vectorised one-hot, and forward passes (two with ``rc_average``) of :func:`cpu_forward_rows` rows on a CPU, where
-    larger passes overflow the caches (LegNet runs ~1.7x slower per sequence at 512 rows than at 64). The
-    passes run on :func:`~seq2expr.inference.fold.folded` (batch norm inside the convolutions, the same function).
+    ``readout`` (:class:`~seq2expr.inference.readout.Readout`) says which outputs, strands, scale and transform;
+    without one, every target: a :class:`SavedModel` (strings are encoded with its policy) averages strands as
+    trained and gives the ``"original"`` scale, a bare ``nn.Module`` its raw outputs on one strand. ``rc_average``
+    and ``scale`` are the older spelling of a readout's ``strands`` and ``scale`` (not given with one).
+    ``device`` and ``precision`` (``"auto"``, the default: bf16 where the device runs it natively, else float32;
+    ``"32"``, exact; ``"bf16"``, ``"16"``): see :mod:`seq2expr.inference.device`. The model is put back in its
+    previous mode and device. A memmap is read one batch at a time; per batch there is one vectorised one-hot,
+    and forward passes (two with strand averaging) of :func:`cpu_forward_rows` rows on a CPU, where larger passes
+    overflow the caches (LegNet runs ~1.7x slower per sequence at 512 rows than at 64). The passes run on
+    :func:`~seq2expr.inference.fold.folded` (batch norm inside the convolutions, the same function).
     """
     cfg = config_of(model)
     net = as_module(model)
-    if cfg is None and scale == "original":
-        raise ValueError("a bare nn.Module has no target transform: predict on scale='model', or load a saved model")
-    rc = (cfg.rc_average if cfg is not None else False) if rc_average is None else rc_average
+    bound = _readout(readout, rc_average, scale, cfg is not None).resolve(model)
     nv = (cfg.policy.n_value if cfg is not None else 0.0) if n_value is None else n_value
     data = as_array(model, X)
     dev = resolve_device(device, net)
@@ -155,13 +125,23 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, batch_size: int = 512,
         net = folded(net)  # batch norm inside the convolutions: the same function, one pass fewer per layer
         for start in track(range(0, len(data), max(1, int(batch_size))), description="predict"):
             x = batch_onehot(data[start:start + batch_size], nv).to(dev)
-            out = forward_in_parts(lambda part: rc_forward(net, part, rc).float(), x, model=net).cpu()
+            out = forward_in_parts(lambda part: rc_forward(net, part, bound.rc_average).float(), x, model=net).cpu()
             outs.append(out[:, None] if out.ndim == 1 else out)
     if outs:
         raw = torch.cat(outs).numpy()
     else:
         raw = np.zeros((0, cfg.model.n_targets if cfg is not None else int(getattr(net, "n_targets", 1))), np.float32)
-    return to_scale(raw, cfg, scale or "original") if cfg is not None else raw
+    return bound.values(raw)
+
+
+def _readout(readout: Readout | None, rc_average: bool | None, scale: Scale | None, saved: bool) -> Readout:
+    """The caller's readout, or the one ``rc_average``/``scale`` (the older arguments) describe."""
+    if readout is not None:
+        if rc_average is not None or scale is not None:
+            raise ValueError("give strands and scale in the readout, not as rc_average/scale beside it")
+        return readout
+    strands = "as_trained" if rc_average is None else "average" if rc_average else "forward"
+    return Readout(strands=strands, scale=scale or ("original" if saved else "model"))
 
 
 def input_columns(model: SavedModel | SavedModelConfig, path: str | Path, sequence_column: str | None = None,

@@ -1,4 +1,4 @@
-"""Shared plumbing for attribution methods: batching and output selection.
+"""Shared plumbing for attribution methods: batching, output selection and the readout a method explains.
 
 Inputs, devices and model state come from the inference layer (:func:`~seq2expr.inference.as_onehot`,
 :func:`~seq2expr.inference.resolve_device`, :func:`~seq2expr.inference.model_state`): every attribution
@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
+from torch import nn
 
+from seq2expr.inference import BoundReadout, Readout, SavedModel
 from seq2expr.progress import track
 
 
@@ -24,15 +26,17 @@ def batches(n: int, batch_size: int, description: str | None = None) -> Iterator
         yield slice(i, min(n, i + batch_size))
 
 
-def select_target(y: torch.Tensor, target: int) -> torch.Tensor:
-    """Column ``target`` of a ``(B, T)`` output (a ``(B,)`` output is taken as one target)."""
-    if y.ndim == 1:
-        if target != 0:
-            raise ValueError(f"target {target} requested from a single-output model")
-        return y
-    if not 0 <= target < y.shape[1]:
-        raise ValueError(f"target {target} out of range for a model with {y.shape[1]} outputs")
-    return y[:, target]
+def readout_for(model: nn.Module | SavedModel, target: int | str = 0, readout: Readout | None = None) -> BoundReadout:
+    """The readout an attribution explains: the caller's, else ``target`` on the model scale (logits for
+    classification), strands averaged as the saved model was trained. It must give one output (:func:`single`)."""
+    return (readout if readout is not None else Readout(targets=target, scale="model")).resolve(model)
+
+
+def single(y):
+    """The one column of a readout's ``(B, 1)`` values (tensor or array) as ``(B,)``; several are refused."""
+    if y.ndim == 2 and y.shape[1] != 1:
+        raise ValueError(f"an attribution explains one output; the readout gives {y.shape[1]} (name one target)")
+    return y.reshape(len(y))
 
 
 @contextmanager

@@ -13,7 +13,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from seq2expr.inference import SavedModel, as_onehot, predict
+from seq2expr.inference import Readout, SavedModel, as_onehot, predict
+from seq2expr.interpret._utils import single
 from seq2expr.progress import track
 
 
@@ -61,19 +62,28 @@ def insert(bg: np.ndarray, inst: np.ndarray, position: int, *, reverse: bool = F
     return out
 
 
-def _score(model, x: np.ndarray, target: int, batch_size: int, device, precision: str | None = None) -> np.ndarray:
-    """Model-scale predictions of one target (reverse-complement averaged when a saved model was trained so)."""
-    return predict(model, x, batch_size=batch_size, device=device, scale="model", precision=precision)[:, target]
+def _readout(target: int | str, readout: Readout | None) -> Readout:
+    """The caller's readout, else ``target`` on the model scale (strands averaged as a saved model was trained)."""
+    return readout if readout is not None else Readout(targets=target, scale="model")
+
+
+def _score(model, x: np.ndarray, readout: Readout, batch_size: int, device, precision: str | None = None
+           ) -> np.ndarray:
+    """The readout's one output for each sequence, through :func:`~seq2expr.inference.predict`."""
+    return single(predict(model, x, readout=readout, batch_size=batch_size, device=device, precision=precision))
 
 
 def motif_effect(model: nn.Module | SavedModel, motifs: dict[str, np.ndarray], bg: np.ndarray, *, positions=None,
-                 target: int = 0, sample: bool = False, both_strands: bool = True, seed: int = 0,
-                 batch_size: int = 256, device=None, precision: str | None = None) -> pd.DataFrame:
-    """Mean predicted change when each motif is inserted at each position (tidy table).
+                 target: int | str = 0, readout: Readout | None = None, sample: bool = False,
+                 both_strands: bool = True, seed: int = 0, batch_size: int = 256, device=None,
+                 precision: str | None = None) -> pd.DataFrame:
+    """Mean predicted change of the readout (default: ``target`` on the model scale) when each motif is inserted
+    at each position (tidy table).
 
     Columns: motif, position, strand, effect (mean change), sd, n.
     """
-    base = _score(model, bg, target, batch_size, device, precision)
+    ro = _readout(target, readout)
+    base = _score(model, bg, ro, batch_size, device, precision)
     rows = []
     for name, pwm in track(motifs.items(), description="motif effects"):
         inst = motif_instances(pwm, len(bg), sample=sample, seed=seed)
@@ -83,7 +93,7 @@ def motif_effect(model: nn.Module | SavedModel, motifs: dict[str, np.ndarray], b
             if pos + w > bg.shape[-1]:
                 continue
             for strand in (["+", "-"] if both_strands else ["+"]):
-                y = _score(model, insert(bg, inst, pos, reverse=strand == "-"), target, batch_size, device, precision)
+                y = _score(model, insert(bg, inst, pos, reverse=strand == "-"), ro, batch_size, device, precision)
                 d = y - base
                 rows.append({"motif": name, "position": int(pos), "strand": strand, "effect": float(d.mean()),
                              "sd": float(d.std()), "n": len(d)})
@@ -91,10 +101,11 @@ def motif_effect(model: nn.Module | SavedModel, motifs: dict[str, np.ndarray], b
 
 
 def pair_effect(model: nn.Module | SavedModel, motif_a: np.ndarray, motif_b: np.ndarray, bg: np.ndarray, *,
-                spacings=None, position_a: int | None = None, orientations=("++", "+-"), target: int = 0,
-                names: tuple[str, str] = ("A", "B"), batch_size: int = 256, device=None,
-                precision: str | None = None) -> pd.DataFrame:
-    """Effects of A alone, B alone and A+B at each spacing (B placed after A) and orientation.
+                spacings=None, position_a: int | None = None, orientations=("++", "+-"), target: int | str = 0,
+                readout: Readout | None = None, names: tuple[str, str] = ("A", "B"), batch_size: int = 256,
+                device=None, precision: str | None = None) -> pd.DataFrame:
+    """Effects on the readout (default: ``target`` on the model scale) of A alone, B alone and A+B at each spacing
+    (B placed after A) and orientation.
 
     Columns: motif_a, motif_b, spacing (gap in bp between A's end and B's start), orientation,
     effect_a, effect_b, effect_ab, interaction (effect_ab - effect_a - effect_b).
@@ -103,9 +114,10 @@ def pair_effect(model: nn.Module | SavedModel, motif_a: np.ndarray, motif_b: np.
     ia, ib = motif_instances(motif_a, len(bg)), motif_instances(motif_b, len(bg))
     wa, wb = ia.shape[-1], ib.shape[-1]
     pa = position_a if position_a is not None else max(0, (L - wa - wb) // 4)
-    base = _score(model, bg, target, batch_size, device, precision)
+    ro = _readout(target, readout)
+    base = _score(model, bg, ro, batch_size, device, precision)
     xa = insert(bg, ia, pa)
-    eff_a = float((_score(model, xa, target, batch_size, device, precision) - base).mean())
+    eff_a = float((_score(model, xa, ro, batch_size, device, precision) - base).mean())
     if spacings is None:
         spacings = range(0, L - pa - wa - wb + 1, 2)
     rows = []
@@ -116,9 +128,9 @@ def pair_effect(model: nn.Module | SavedModel, motif_a: np.ndarray, motif_b: np.
         for ori in orientations:
             rev = ori[1] == "-"
             xb = insert(bg, ib, pb, reverse=rev)
-            eff_b = float((_score(model, xb, target, batch_size, device, precision) - base).mean())
+            eff_b = float((_score(model, xb, ro, batch_size, device, precision) - base).mean())
             xab = insert(xa, ib, pb, reverse=rev)
-            eff_ab = float((_score(model, xab, target, batch_size, device, precision) - base).mean())
+            eff_ab = float((_score(model, xab, ro, batch_size, device, precision) - base).mean())
             rows.append({"motif_a": names[0], "motif_b": names[1], "spacing": int(gap), "orientation": ori,
                          "effect_a": eff_a, "effect_b": eff_b, "effect_ab": eff_ab,
                          "interaction": eff_ab - eff_a - eff_b})

@@ -1,9 +1,11 @@
-"""Gradient-based attributions: saliency (gradient x input), integrated gradients, DeepLIFT-SHAP.
+"""Gradient-based attributions: saliency (gradient x input), integrated gradients (captum), DeepLIFT-SHAP.
 
 All functions take one-hot ``X`` ``(N, 4, L)`` and return numpy ``(N, 4, L)``; every example is
 computed independently of the others in its batch (no batch statistics: the model runs in eval mode),
 so results do not depend on ``batch_size`` or on which sequences are attributed together.
-For classification models the logit (raw output) is attributed.
+What is explained is a :class:`~seq2expr.inference.Readout` with one output, differentiated through exactly
+as :func:`~seq2expr.inference.predict` computes it (a saved model's strands averaged as trained); without one,
+``target`` on the model scale (the logit, for classification models).
 """
 
 from __future__ import annotations
@@ -15,31 +17,33 @@ import numpy as np
 import torch
 from torch import nn
 
-from seq2expr.inference import SavedModel, as_module, as_onehot, model_state, resolve_device
+from seq2expr.inference import Readout, SavedModel, as_module, as_onehot, model_state, resolve_device
 from seq2expr.inference.inputs import Inputs
-from seq2expr.interpret._utils import batches, select_target
+from seq2expr.interpret._utils import batches, readout_for, single
 
 
-def gradients(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, batch_size: int = 128,
-              device: str | torch.device | None = None) -> np.ndarray:
-    """d output[target] / d input, ``(N, 4, L)``."""
+def gradients(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, readout: Readout | None = None,
+              batch_size: int = 128, device: str | torch.device | None = None) -> np.ndarray:
+    """d readout / d input, ``(N, 4, L)``."""
     x = as_onehot(X, model)
+    bound = readout_for(model, target, readout)
     model = as_module(model)
     dev = resolve_device(device, model)
     out = np.empty(x.shape, dtype=np.float32)
     with model_state(model, dev):
         for sl in batches(len(x), batch_size, "saliency"):
             xb = x[sl].to(dev).requires_grad_(True)
-            y = select_target(model(xb), target).sum()
+            y = single(bound.forward(model, xb)).sum()
             (g,) = torch.autograd.grad(y, xb)
             out[sl] = g.detach().cpu().numpy()
     return out
 
 
-def saliency(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, batch_size: int = 128,
-             device: str | torch.device | None = None) -> np.ndarray:
+def saliency(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, readout: Readout | None = None,
+             batch_size: int = 128, device: str | torch.device | None = None) -> np.ndarray:
     """Gradient x input: the gradient at the observed base, 0 elsewhere."""
-    return gradients(model, X, target=target, batch_size=batch_size, device=device) * as_onehot(X, model).numpy()
+    g = gradients(model, X, target=target, readout=readout, batch_size=batch_size, device=device)
+    return g * as_onehot(X, model).numpy()
 
 
 def _baseline(x: torch.Tensor, baseline: str | np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -53,38 +57,33 @@ def _baseline(x: torch.Tensor, baseline: str | np.ndarray | torch.Tensor) -> tor
     return b.expand_as(x).clone() if b.ndim == 2 or b.shape[0] == 1 else b
 
 
-def integrated_gradients(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, n_steps: int = 32,
+def integrated_gradients(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0,
+                         readout: Readout | None = None, n_steps: int = 32,
                          baseline: str | np.ndarray | torch.Tensor = "zeros", batch_size: int = 128,
                          device: str | torch.device | None = None,
                          return_delta: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Integrated gradients (Sundararajan et al. 2017) with Gauss-Legendre quadrature along the path.
+    """Integrated gradients (Sundararajan et al. 2017) of the readout: captum's ``IntegratedGradients`` with
+    Gauss-Legendre quadrature along the path, ``batch_size // n_steps`` sequences at a time.
 
     Completeness: ``attr.sum((1, 2)) ≈ f(x) - f(baseline)``; with ``return_delta`` the per-example gap
     is returned too. ``baseline`` is 'zeros', 'uniform' (0.25) or an array broadcastable to ``X``.
     """
+    from captum.attr import IntegratedGradients
+
     x = as_onehot(X, model)
     base = _baseline(x, baseline)
-    nodes, weights = np.polynomial.legendre.leggauss(n_steps)
-    alphas = torch.tensor((nodes + 1) / 2, dtype=torch.float32)
-    w = torch.tensor(weights / 2, dtype=torch.float32)
+    bound = readout_for(model, target, readout)
     model = as_module(model)
     dev = resolve_device(device, model)
-    per = max(1, batch_size // n_steps)
     out = np.empty(x.shape, dtype=np.float32)
     delta = np.empty(len(x), dtype=np.float32)
     with model_state(model, dev):
-        for sl in batches(len(x), per, "integrated gradients"):
-            xb, bb = x[sl].to(dev), base[sl].to(dev)
-            a = alphas.to(dev)[None, :, None, None]
-            path = (bb[:, None] + a * (xb - bb)[:, None]).reshape(-1, *xb.shape[1:]).requires_grad_(True)
-            y = select_target(model(path), target)
-            (g,) = torch.autograd.grad(y.sum(), path)
-            g = (g.reshape(len(xb), n_steps, *xb.shape[1:]) * w.to(dev)[None, :, None, None]).sum(1)
-            attr = (g * (xb - bb)).detach()
-            out[sl] = attr.cpu().numpy()
-            with torch.no_grad():
-                gap = select_target(model(xb), target) - select_target(model(bb), target)
-            delta[sl] = (attr.sum((1, 2)) - gap).cpu().numpy()
+        ig = IntegratedGradients(lambda inp: single(bound.forward(model, inp)))
+        for sl in batches(len(x), max(1, batch_size // n_steps), "integrated gradients"):
+            attr, gap = ig.attribute(x[sl].to(dev), baselines=base[sl].to(dev), n_steps=n_steps,
+                                     method="gausslegendre", return_convergence_delta=True)
+            out[sl] = attr.detach().cpu().numpy()
+            delta[sl] = gap.detach().cpu().numpy()
     return (out, delta) if return_delta else out
 
 
@@ -100,9 +99,9 @@ def dinucleotide_shuffles(X: np.ndarray | torch.Tensor, n_shuffles: int = 20, se
     return refs
 
 
-def deep_lift_shap(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, n_shuffles: int = 20,
-                   seed: int = 0, batch_size: int = 128, device: str | torch.device | None = None,
-                   hypothetical: bool = False, return_delta: bool = False,
+def deep_lift_shap(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0,
+                   readout: Readout | None = None, n_shuffles: int = 20, seed: int = 0, batch_size: int = 128,
+                   device: str | torch.device | None = None, hypothetical: bool = False, return_delta: bool = False,
                    warn_delta: float = 0.01) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """DeepLIFT with SHAP averaging over dinucleotide-shuffled references (tangermeme's rules).
 
@@ -116,18 +115,19 @@ def deep_lift_shap(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0,
 
     x = as_onehot(X, model)
     refs = dinucleotide_shuffles(x, n_shuffles, seed)
+    bound = readout_for(model, target, readout)
     model = as_module(model)
     dev = resolve_device(device, model)
     with model_state(model, dev), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        hyp = _dls(model, x, target=target, references=refs, batch_size=batch_size, hypothetical=True,
+        hyp = _dls(bound.module(model), x, target=0, references=refs, batch_size=batch_size, hypothetical=True,
                    device=dev, warning_threshold=float("inf"), only_warn=True).float().cpu()
     with model_state(model, dev), torch.no_grad():
         fx, fr = [], []
         for sl in batches(len(x), max(1, batch_size // n_shuffles), "DeepLIFT/SHAP check"):
-            fx.append(select_target(model(x[sl].to(dev)), target).float().cpu())
+            fx.append(single(bound.forward(model, x[sl].to(dev))).float().cpu())
             r = refs[sl].reshape(-1, *x.shape[1:]).to(dev)
-            fr.append(select_target(model(r), target).float().cpu().reshape(-1, n_shuffles))
+            fr.append(single(bound.forward(model, r)).float().cpu().reshape(-1, n_shuffles))
         f_x, f_r = torch.cat(fx), torch.cat(fr)
     attr = hyp * x
     delta = (attr.sum((1, 2)) - (f_x - f_r.mean(1))).numpy()
@@ -144,8 +144,9 @@ Method = Literal["deeplift_shap", "ism", "saliency"]
 
 
 def hypothetical_contributions(model: nn.Module | SavedModel, X: Inputs, *, method: Method = "deeplift_shap",
-                               target: int = 0, batch_size: int = 128, device: str | torch.device | None = None,
-                               n_shuffles: int = 20, seed: int = 0, precision: str | None = None) -> np.ndarray:
+                               target: int | str = 0, readout: Readout | None = None, batch_size: int = 128,
+                               device: str | torch.device | None = None, n_shuffles: int = 20, seed: int = 0,
+                               precision: str | None = None) -> np.ndarray:
     """Scores for all 4 bases at every position ``(N, 4, L)``, the form TF-MoDISco expects.
 
     deeplift_shap: DeepLIFT multipliers projected per base; ism: mean-centred ISM; saliency: gradient
@@ -153,24 +154,24 @@ def hypothetical_contributions(model: nn.Module | SavedModel, X: Inputs, *, meth
     constant).
     """
     if method == "deeplift_shap":
-        return deep_lift_shap(model, X, target=target, n_shuffles=n_shuffles, seed=seed, batch_size=batch_size,
-                              device=device, hypothetical=True)
+        return deep_lift_shap(model, X, target=target, readout=readout, n_shuffles=n_shuffles, seed=seed,
+                              batch_size=batch_size, device=device, hypothetical=True)
     if method == "ism":
         from seq2expr.interpret.ism import ism
 
-        return ism(model, X, target=target, center=True, device=device, precision=precision)
+        return ism(model, X, target=target, readout=readout, center=True, device=device, precision=precision)
     if method != "saliency":
         raise ValueError(f"unknown attribution method {method!r}; use deeplift_shap, ism or saliency")
-    g = gradients(model, X, target=target, batch_size=batch_size, device=device)
+    g = gradients(model, X, target=target, readout=readout, batch_size=batch_size, device=device)
     return g - g.mean(1, keepdims=True)
 
 
-def attribute(model: nn.Module | SavedModel, X: Inputs, *, method: Method = "deeplift_shap", target: int = 0,
-              batch_size: int = 128, device: str | torch.device | None = None, n_shuffles: int = 20,
-              seed: int = 0, precision: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def attribute(model: nn.Module | SavedModel, X: Inputs, *, method: Method = "deeplift_shap", target: int | str = 0,
+              readout: Readout | None = None, batch_size: int = 128, device: str | torch.device | None = None,
+              n_shuffles: int = 20, seed: int = 0, precision: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(attributions projected on the observed bases, hypothetical contributions), both ``(N, 4, L)``.
     ``precision`` applies to ISM (see :func:`seq2expr.interpret.ism.ism`); gradient methods run in float32."""
     x = as_onehot(X, model).numpy()
-    hyp = hypothetical_contributions(model, X, method=method, target=target, batch_size=batch_size, device=device,
-                                     n_shuffles=n_shuffles, seed=seed, precision=precision)
+    hyp = hypothetical_contributions(model, X, method=method, target=target, readout=readout, batch_size=batch_size,
+                                     device=device, n_shuffles=n_shuffles, seed=seed, precision=precision)
     return hyp * x, hyp

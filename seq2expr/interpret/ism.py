@@ -1,6 +1,8 @@
 """In-silico saturation mutagenesis (ISM), exact and fast.
 
-Each of the 3 alternative bases at each position is scored as ``pred(mutant) - pred(reference)``.
+Each of the 3 alternative bases at each position is scored as ``pred(mutant) - pred(reference)``, where ``pred``
+is a :class:`~seq2expr.inference.Readout` computed as :func:`~seq2expr.inference.predict` computes it (strands
+averaged as the saved model was trained: the fast path traces the reverse strand too).
 Speed comes from the fastISM idea (Nair et al., Bioinformatics 2022): a single-base edit changes only
 the positions of each convolution / pooling / elementwise layer that lie within its receptive field.
 The model is traced with ``torch.fx``; the reference activations of every layer are computed once per
@@ -30,7 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from seq2expr.data.sequences import reverse_complement_onehot
 from seq2expr.inference import (
+    Readout,
     SavedModel,
     as_module,
     as_onehot,
@@ -38,11 +42,12 @@ from seq2expr.inference import (
     fold_batchnorm,
     forward_in_parts,
     model_state,
+    rc_forward,
     resolve_device,
     resolve_precision,
 )
 from seq2expr.inference.inputs import Inputs
-from seq2expr.interpret._utils import select_target
+from seq2expr.interpret._utils import readout_for, single
 from seq2expr.progress import track
 
 # modules acting on each length position independently (given eval mode)
@@ -326,13 +331,39 @@ def _mutant_block(x: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor, np.n
     return vals.reshape(n * G * 3, 4, G), alts.numpy()
 
 
-@torch.inference_mode()
-def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, start: int | None = None,
-        end: int | None = None, center: bool = False, batch_size: int = 2048, positions_per_batch: int = 8,
-        fast: bool = True, device: str | torch.device | None = None, precision: str | None = None) -> np.ndarray:
-    """Saturation mutagenesis scores ``(N, 4, L)``: ``pred(mutant) - pred(ref)`` at (alt base, position).
+class _Strands:
+    """Fast ISM of the output :func:`~seq2expr.inference.rc_forward` gives: with strand averaging a second trace
+    runs the reverse complement, whose mutant window is the forward one mirrored: ``rc(x)[..., L-hi:L-lo]`` is
+    ``flip(x[..., lo:hi])`` over bases and positions, so both strands keep the fast path."""
 
-    The reference base scores 0; positions outside ``[start, end)`` score 0. ``center=True`` subtracts
+    def __init__(self, model: nn.Module, rc_average: bool):
+        self.fwd = _FastISM(model)
+        self.rc = _FastISM(model) if rc_average else None
+        self.length = 0
+
+    def reference(self, xs: torch.Tensor) -> torch.Tensor:
+        self.length = xs.shape[-1]
+        out = self.fwd.reference(xs)
+        return out if self.rc is None else (out + self.rc.reference(reverse_complement_onehot(xs))) / 2
+
+    def run(self, lo: int, hi: int, vals: torch.Tensor, rep: int) -> torch.Tensor:
+        out = self.fwd.run(lo, hi, vals, rep)
+        if self.rc is None:
+            return out
+        return (out + self.rc.run(self.length - hi, self.length - lo, vals.flip(-2, -1), rep)) / 2
+
+
+@torch.inference_mode()
+def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, readout: Readout | None = None,
+        start: int | None = None, end: int | None = None, center: bool = False, batch_size: int = 2048,
+        positions_per_batch: int = 8, fast: bool = True, device: str | torch.device | None = None,
+        precision: str | None = None) -> np.ndarray:
+    """Saturation mutagenesis scores ``(N, 4, L)``: ``readout(mutant) - readout(ref)`` at (alt base, position).
+
+    ``readout`` (:class:`~seq2expr.inference.Readout`, one output) is what is scored, computed exactly as
+    :func:`~seq2expr.inference.predict` computes it (strands averaged as the saved model was trained, by default),
+    so a score is the difference of two predictions; without one, ``target`` (a name or index) on the model
+    scale. The reference base scores 0; positions outside ``[start, end)`` score 0. ``center=True`` subtracts
     each position's mean over the 4 bases (the form used as hypothetical contributions). ``batch_size``
     is the number of mutant sequences per block (on a CPU, forward passes take
     :func:`~seq2expr.inference.cpu_forward_rows` of them); ``positions_per_batch`` positions are mutated per
@@ -347,53 +378,65 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0, start: int
     end = L if end is None else int(end)
     if not 0 <= start < end <= L:
         raise ValueError(f"ISM window [{start}, {end}) outside a {L}-bp sequence")
+    bound = readout_for(model, target, readout)
     model = as_module(model)
     dev = resolve_device(device, model)
     exact = resolve_precision(precision, dev) == "32"
     G = max(1, min(positions_per_batch, end - start))
     n_seq = max(1, batch_size // (3 * G))
     scores = np.zeros((N, 4, L), dtype=np.float32)
+
+    def value(raw: torch.Tensor) -> np.ndarray:
+        return single(bound.values(raw.float().cpu().numpy()))
+
     with model_state(model, dev), autocast(precision, dev):
         model = fold_batchnorm(model)  # an eval copy: one pass fewer per layer for each of the 3L mutants
-        fism = None
-        if fast:
-            try:
-                fism = _FastISM(model)
-            except Exception as err:  # noqa: BLE001 - any tracing failure means: use the plain path
-                warnings.warn(f"fast ISM unavailable ({type(err).__name__}: {err}); using plain batched ISM",
-                              stacklevel=2)
+
+        def plain(batch: torch.Tensor) -> torch.Tensor:
+            return forward_in_parts(lambda part: rc_forward(model, part, bound.rc_average), batch, model=model)
+
+        fism = _fast(model, bound.rc_average) if fast else None
         checked = False
         for s0 in track(range(0, N, n_seq), description="ISM"):
             xs = x[s0:s0 + n_seq].to(dev)
             n = len(xs)
-            y_ref = select_target(fism.reference(xs) if fism is not None else forward_in_parts(model, xs), target)
+            y_ref = value(fism.reference(xs) if fism is not None else plain(xs))
             for lo in range(start, end, G):
                 hi = min(end, lo + G)
                 vals, alts = _mutant_block(xs.cpu(), lo, hi)
                 vals = vals.to(dev)
                 y = None
                 if fism is not None:
-                    y = select_target(fism.run(lo, hi, vals, 3 * (hi - lo)), target)
+                    y = value(fism.run(lo, hi, vals, 3 * (hi - lo)))
                     if not checked:
-                        y_plain = select_target(forward_in_parts(model, _splice(xs, lo, hi, vals)), target)
-                        tol = (1e-4 if exact else 5e-2) * max(1.0, float(y_plain.abs().max()))
-                        if float((y - y_plain).abs().max()) > tol:
+                        y_plain = value(plain(_splice(xs, lo, hi, vals)))
+                        tol = (1e-4 if exact else 5e-2) * max(1.0, float(np.abs(y_plain).max()))
+                        if float(np.abs(y - y_plain).max()) > tol:
                             warnings.warn("fast ISM disagreed with the plain forward pass; using plain ISM",
                                           stacklevel=2)
                             fism, y = None, y_plain
                         elif _flops(fism.run, lo, hi, vals, 3 * (hi - lo)) > \
-                                FAST_ISM_FLOPS * _flops(forward_in_parts, model, _splice(xs, lo, hi, vals)):
+                                FAST_ISM_FLOPS * _flops(plain, _splice(xs, lo, hi, vals)):
                             fism = None  # little to reuse on this model (e.g. global gates early on): plain is faster
                         checked = True
                 if y is None:
-                    y = select_target(forward_in_parts(model, _splice(xs, lo, hi, vals)), target)
-                delta = (y.float().reshape(n, hi - lo, 3) - y_ref.float()[:, None, None]).cpu().numpy()
+                    y = value(plain(_splice(xs, lo, hi, vals)))
+                delta = y.reshape(n, hi - lo, 3) - y_ref[:, None, None]
                 ii = np.arange(n)[:, None, None]
                 pp = (lo + np.arange(hi - lo))[None, :, None]
                 scores[s0 + ii, alts, pp] = delta
     if center:
         scores[:, :, start:end] -= scores[:, :, start:end].mean(1, keepdims=True)
     return scores
+
+
+def _fast(model: nn.Module, rc_average: bool) -> _Strands | None:
+    """The fast path for ``model``, or None (with a warning) when it cannot be traced."""
+    try:
+        return _Strands(model, rc_average)
+    except Exception as err:  # noqa: BLE001 - any tracing failure means: use the plain path
+        warnings.warn(f"fast ISM unavailable ({type(err).__name__}: {err}); using plain batched ISM", stacklevel=3)
+        return None
 
 
 # the fast path is kept when it counts at most this fraction of the plain pass's FLOPs: its windows are
@@ -421,18 +464,23 @@ def _splice(xs: torch.Tensor, lo: int, hi: int, vals: torch.Tensor) -> torch.Ten
 
 
 @torch.inference_mode()
-def ism_naive(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0,
+def ism_naive(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, readout: Readout | None = None,
               device: str | torch.device | None = None) -> np.ndarray:
     """Reference implementation: one mutant per forward pass (slow; for tests and checks)."""
     x = as_onehot(X, model)
     N, _, L = x.shape
+    bound = readout_for(model, target, readout)
     model = as_module(model)
     dev = resolve_device(device, model)
     out = np.zeros((N, 4, L), dtype=np.float32)
+
+    def value(m: torch.Tensor) -> float:
+        return float(single(bound.values(rc_forward(model, m, bound.rc_average).float().cpu().numpy()))[0])
+
     with model_state(model, dev):
         for i in range(N):
             ref = x[i:i + 1].to(dev)
-            y0 = float(select_target(model(ref), target)[0])
+            y0 = value(ref)
             for p in range(L):
                 for b in range(4):
                     if ref[0, b, p] == 1:
@@ -440,5 +488,5 @@ def ism_naive(model: nn.Module | SavedModel, X: Inputs, *, target: int = 0,
                     m = ref.clone()
                     m[0, :, p] = 0
                     m[0, b, p] = 1
-                    out[i, b, p] = float(select_target(model(m), target)[0]) - y0
+                    out[i, b, p] = value(m) - y0
     return out

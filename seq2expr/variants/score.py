@@ -5,12 +5,14 @@ of alleles from :func:`seq2expr.variants.alleles.read_variants`: REF checked aga
 names matched (exactly, or reconciled with ``match_chromosomes``), each reference window predicted once
 however many variants share it (gene windows are cached for the whole run), alternative windows built in
 blocks (SNVs and MNVs written into the encoded reference, indels rebuilt from the genome) and predicted
-through :func:`seq2expr.inference.predict` with the model's own settings (original scale, strands averaged as
-trained). Memory is bounded by the chunk and block sizes, not by the number of variants.
+through :func:`seq2expr.inference.predict` with one :class:`~seq2expr.inference.Readout` (by default every target,
+original scale, strands averaged as trained). Memory is bounded by the chunk and block sizes, not by the number
+of variants.
 
-Per allele x window and target: ``ref_T``, ``alt_T``, ``effect_T`` (alt - ref, original scale),
-``log2_ratio_T`` (where both predictions are positive) and ``percentile_T``: the share of a background of
-random SNVs in the same kind of windows (a seeded sample of every possible one) whose |effect| is not larger.
+Per allele x window and readout output ``T`` (a target, or the readout's transform of targets): ``ref_T``,
+``alt_T``, ``effect_T`` (alt - ref, on the readout's scale), ``log2_ratio_T`` (where both predictions are
+positive) and ``percentile_T``: the share of a background of random SNVs in the same kind of windows (a seeded
+sample of every possible one) whose |effect| is not larger.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pandas as pd
 from seq2expr.data.errors import DataError
 from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
 from seq2expr.inference import (
+    Readout,
     SavedModel,
     UniqueIds,
     check_sizes,
@@ -58,7 +61,8 @@ class VariantScorer:
                  construct: tuple[str, str] | str | None = None, match_chromosomes: bool = False,
                  on_ref_mismatch: Literal["error", "skip"] = "error",
                  on_unknown_chromosome: Literal["error", "skip"] = "error", background: int = 10_000,
-                 batch_size: int = 512, device: str | None = None, seed: int = 0, precision: str | None = None):
+                 batch_size: int = 512, device: str | None = None, seed: int = 0, precision: str | None = None,
+                 readout: Readout | None = None):
         # the files this scorer reads: no output may replace them (seq2expr.outputs.check_output)
         self.inputs = [model, getattr(genome, "source", genome), genes, annotation, tss_bed, tss_names]
         check_sizes(batch_size=batch_size)
@@ -97,7 +101,8 @@ class VariantScorer:
         self.n_background, self.seed = background, seed
         self.batch_size, self.device = batch_size, device
         self.precision = resolve_precision(precision, resolve_device(device, self.saved.model))
-        self.targets = list(cfg.target_names)
+        self.readout = readout or Readout()
+        self.targets = self.readout.resolve(self.saved).names()
         self.regression = cfg.task == "regression"
         self.summary: Counter = Counter()
         self.skipped: Counter = Counter()
@@ -160,7 +165,8 @@ class VariantScorer:
 
     # ------------------------------------------------------------------------------------------- model
     def _predict_codes(self, codes: np.ndarray) -> np.ndarray:
-        return predict(self.saved, codes, batch_size=self.batch_size, device=self.device, precision=self.precision)
+        return predict(self.saved, codes, readout=self.readout, batch_size=self.batch_size, device=self.device,
+                       precision=self.precision)
 
     def _encode(self, windows: list[str]) -> np.ndarray:
         return encode_for(self.saved, windows, source="variant windows")
@@ -426,11 +432,13 @@ def score_variants(model: SavedModel | str | Path, variants: str | Path | pd.Dat
 def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_column: str = "ref_sequence",
                 alt_column: str = "alt_sequence", id_column: str | None = "id", batch_size: int = 512,
                 device: str | None = None, source: str = "pairs", precision: str | None = None,
-                allow_duplicates: bool = False) -> pd.DataFrame:
+                allow_duplicates: bool = False, readout: Readout | None = None) -> pd.DataFrame:
     """Sequence-pair mode (e.g. MPRA SNV designs): ``ref_T, alt_T, effect_T`` for each row's two sequences,
-    encoded with the model's own policy. IDs must be unique (the first repeat is an error) unless
-    ``allow_duplicates``."""
+    encoded with the model's own policy, per output of ``readout`` (default: every target, as :func:`predict`).
+    IDs must be unique (the first repeat is an error) unless ``allow_duplicates``."""
     saved = load_model(model)
+    readout = readout or Readout()
+    names = readout.resolve(saved).names()
     for col in (ref_column, alt_column):
         if col not in pairs.columns:
             raise DataError(f"no column {col!r} (found {list(pairs.columns)})", source=source, record="header")
@@ -439,11 +447,11 @@ def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_colu
     if not allow_duplicates:
         UniqueIds(source).add(ids)
     labels = [f"line {i + 2} (id {x})" for i, x in enumerate(ids)]
-    ref = predict(saved, encode_for(saved, pairs[ref_column].tolist(), ids=labels, source=source),
+    ref = predict(saved, encode_for(saved, pairs[ref_column].tolist(), ids=labels, source=source), readout=readout,
                   batch_size=batch_size, device=device, precision=precision)
-    alt = predict(saved, encode_for(saved, pairs[alt_column].tolist(), ids=labels, source=source),
+    alt = predict(saved, encode_for(saved, pairs[alt_column].tolist(), ids=labels, source=source), readout=readout,
                   batch_size=batch_size, device=device, precision=precision)
     out = {"id": ids}
-    for t, name in enumerate(saved.config.target_names):
+    for t, name in enumerate(names):
         out[f"ref_{name}"], out[f"alt_{name}"], out[f"effect_{name}"] = ref[:, t], alt[:, t], alt[:, t] - ref[:, t]
     return pd.DataFrame(out)
