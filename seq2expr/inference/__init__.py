@@ -18,6 +18,7 @@ from seq2expr.inference.device import (
 )
 from seq2expr.inference.fold import fold_batchnorm, folded
 from seq2expr.inference.inputs import as_array, as_module, as_onehot, batch_onehot, check_length, encode_for
+from seq2expr.inference.parallel import predict_on_devices
 from seq2expr.inference.predict import (
     CPU_FORWARD_ROWS,
     CPU_PASS_BYTES,
@@ -43,7 +44,7 @@ from seq2expr.inference.saved import (
     read_config,
     save_model,
 )
-from seq2expr.inference.shard import Shard, merge_tables, predict_on_devices
+from seq2expr.inference.shard import Shard, merge_tables
 
 __all__ = ["CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "BoundReadout", "FitRecord", "ModelSpec", "Readout", "ReadoutModule",
            "SavedModel", "SavedModelConfig", "Scale", "Shard", "UniqueIds", "as_array", "as_module", "as_onehot",
