@@ -11,6 +11,7 @@ import pytest
 from seq2expr.config import SplitConfig
 from seq2expr.data.errors import DataError
 from seq2expr.data.sequences import encode, reverse_complement_codes
+from seq2expr.data.similarity import leakage_report, similarity_clusters
 from seq2expr.data.splits import (
     SPLITS,
     check_splits,
@@ -19,11 +20,9 @@ from seq2expr.data.splits import (
     group_kfold,
     group_split,
     ids_split,
-    leakage_report,
     make_fold_splits,
     make_splits,
     random_split,
-    similarity_clusters,
     similarity_split,
     split_summary,
 )

@@ -760,7 +760,7 @@ def _leakage(bundle) -> dict[str, Any]:
     Validation near-copies of training rows inflate validation scores; test near-copies are expected in
     variant-heavy benchmarks (e.g. DREAM 2022 SNV pairs) but mean the test score partly measures recall.
     """
-    from seq2expr.data.splits import leakage_report
+    from seq2expr.data.similarity import leakage_report
 
     rep = leakage_report(bundle.codes, bundle.splits)
     for pair, v in rep["pairs"].items():

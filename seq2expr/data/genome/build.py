@@ -290,7 +290,7 @@ def add_folds(table: pd.DataFrame, k: int, by: str = "chromosome", seed: int = 0
 def add_families(table: pd.DataFrame, group_column: str = "chromosome", **cluster_kw) -> dict:
     """Add a ``family`` column: clusters of windows sharing k-mers (paralogues, repeats, overlapping windows).
 
-    Uses :func:`seq2expr.data.splits.similarity_clusters` (k-mer containment, sketched for long windows).
+    Uses :func:`seq2expr.data.similarity.similarity_clusters` (k-mer containment, sketched for long windows).
     Genes whose windows overlap on the genome share sequence and cluster together too, so families mostly
     stay within a chromosome; a family spanning several chromosomes is a paralogue group that a
     chromosome split would straddle. Split with ``method: group, group_column: family`` to keep families
@@ -298,7 +298,7 @@ def add_families(table: pd.DataFrame, group_column: str = "chromosome", **cluste
     Returns counts for the report.
     """
     from seq2expr.data.sequences import encode
-    from seq2expr.data.splits import similarity_clusters
+    from seq2expr.data.similarity import similarity_clusters
 
     labels = similarity_clusters(encode(table["sequence"].tolist(), ids=table["id"].tolist()), **cluster_kw)
     prefix = table["species"].astype(str).where(table["species"].astype(str) != "", "fam") + ":"
