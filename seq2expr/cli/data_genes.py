@@ -138,21 +138,21 @@ def genes_cmd(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Build a gene-level table (DeepCRE windows around TSS and TTS, TPM targets) from a genome."""
-    from seq2expr.data.genome.build import build_gene_dataset
+    from seq2expr.data.genome.build import GeneOptions, build_gene_dataset
     from seq2expr.data.genome.windows import WindowSpec
 
     with user_errors():
         spec = (WindowSpec.single(single_window, single_upstream) if single_window else
                 WindowSpec(upstream=upstream, downstream=downstream, tts_upstream=tts_upstream,
                            tts_downstream=tts_downstream, spacer=spacer, mask_codons=mask_codons))
-        _, report = build_gene_dataset(
-            genome, annotation, expression, out=out, windows=spec, tss_bed=tss_bed, tss_names=tss_names,
-            tss_bed_tts=tss_bed_tts, tss_from=tss_from,
+        options = GeneOptions(
+            windows=spec, tss_bed=tss_bed, tss_names=tss_names, tss_bed_tts=tss_bed_tts, tss_from=tss_from,
             biotypes=None if biotypes.strip().lower() == "all" else _list(biotypes), units=units,
             gene_column=gene_column, samples=_list(samples), aggregate=aggregate, transform=transform,
             label_quantiles=_floats(label_quantiles), species=species, drop_padded=drop_padded,
             families=families, formats=_list(formats) or ["parquet"],
-            label_thresholds=_floats(label_thresholds, one_ok=True), folds=folds, fold_by=fold_by, force=force)
+            label_thresholds=_floats(label_thresholds, one_ok=True), folds=folds, fold_by=fold_by)
+        _, report = build_gene_dataset(genome, annotation, expression, options, out=out, force=force)
     print_report(report)
 
 def genes_combine_cmd(

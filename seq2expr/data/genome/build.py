@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -69,157 +70,217 @@ def _sample_column(base: str, sample: str) -> str:
     return f"{base}_{re.sub(r'[^0-9A-Za-z_.-]+', '_', sample)}"
 
 
+@dataclass(frozen=True)
+class GeneOptions:
+    """What :func:`build_gene_dataset` builds (the typed form of ``seq2expr data genes``' options).
+
+    ``units="auto"`` treats all-integer values as counts. ``biotypes=None`` keeps every biotype. ``tss_bed`` (+
+    ``tss_names``, a 2-column alias table) replaces annotation TSSs with measured ones. ``families=True`` adds a
+    ``family`` column (see :func:`add_families`); ``folds=k`` a ``fold`` column.
+    """
+
+    windows: WindowSpec = WindowSpec()
+    tss_bed: str | Path | None = None
+    tss_names: str | Path | None = None
+    tss_bed_tts: bool = False
+    tss_from: TssFrom = "gene"
+    biotypes: Sequence[str] | None = ("protein_coding",)
+    units: Units = "auto"
+    gene_column: str | None = None
+    samples: list[str] | None = None
+    aggregate: Aggregate = "mean"
+    transform: str = "log1p"
+    label_quantiles: tuple[float, float] | None = None
+    label_thresholds: tuple[float, float] | None = None
+    species: str | None = None
+    drop_padded: bool = False
+    families: bool = False
+    folds: int | None = None
+    fold_by: Literal["chromosome", "family"] = "chromosome"
+    formats: Sequence[Format] = ("parquet",)
+
+    def check(self) -> None:
+        """Raise ``ValueError`` for settings that contradict each other (before anything is read)."""
+        if self.transform not in TARGET_BASE:
+            raise ValueError(f"transform must be one of {sorted(TARGET_BASE)}, not {self.transform!r}")
+        if self.label_quantiles is not None and self.label_thresholds is not None:
+            raise ValueError("give label_quantiles or label_thresholds, not both")
+        if self.fold_by not in ("chromosome", "family"):
+            raise ValueError(f"fold_by must be chromosome or family, not {self.fold_by!r}")
+        if self.fold_by == "family" and self.folds and not self.families:
+            raise ValueError("fold_by='family' needs families=True")
+
+    def settings(self) -> dict:
+        """The settings as the report records them."""
+        return {"windows": self.windows.to_dict(), "tss_from": self.tss_from, "tss_bed_tts": self.tss_bed_tts,
+                "biotypes": list(self.biotypes or []), "aggregate": self.aggregate, "transform": self.transform,
+                "label_quantiles": self.label_quantiles, "label_thresholds": self.label_thresholds,
+                "drop_padded": self.drop_padded, "families": self.families, "folds": self.folds,
+                "fold_by": self.fold_by if self.folds else None}
+
+
+class _Kept:
+    """The genes still in the table, and every gene dropped so far counted by reason (never silently)."""
+
+    def __init__(self, genes: pd.DataFrame):
+        self.genes = genes
+        self.dropped: dict[str, int] = {}
+        self.examples: dict[str, list[str]] = {}
+        if genes.attrs.get("duplicate_gene_ids"):
+            self.dropped["duplicate_gene_id"] = len(genes.attrs["duplicate_gene_ids"])
+            self.examples["duplicate_gene_id"] = genes.attrs["duplicate_gene_ids"][:5]
+
+    def drop(self, mask: np.ndarray, reason: str) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            self.dropped[reason] = self.dropped.get(reason, 0) + int(mask.sum())
+            self.examples[reason] = self.genes.loc[mask, "gene_id"].head(5).tolist()
+            self.genes = self.genes.loc[~mask].reset_index(drop=True)
+
+
+def _options(options: GeneOptions | None, settings: dict) -> GeneOptions:
+    try:
+        opts = replace(options or GeneOptions(), **settings)
+    except TypeError as err:
+        raise ValueError(f"build_gene_dataset: {err}") from None
+    opts.check()
+    return opts
+
+
 @staged(3, "gene data set")  # annotation + expression, windows, table + files
-def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: str | Path | pd.DataFrame, *,
-                       out: str | Path | None = None, windows: WindowSpec = WindowSpec(),
-                       tss_bed: str | Path | None = None, tss_names: str | Path | None = None,
-                       tss_bed_tts: bool = False, tss_from: TssFrom = "gene",
-                       biotypes: Sequence[str] | None = ("protein_coding",), units: Units = "auto",
-                       gene_column: str | None = None, samples: list[str] | None = None,
-                       aggregate: Aggregate = "mean", transform: str = "log1p",
-                       label_quantiles: tuple[float, float] | None = None, species: str | None = None,
-                       drop_padded: bool = False, families: bool = False,
-                       formats: Sequence[Format] = ("parquet",),
-                       cache: str | Path | None = None,
-                       label_thresholds: tuple[float, float] | None = None, folds: int | None = None,
-                       fold_by: Literal["chromosome", "family"] = "chromosome",
-                       force: bool = False) -> tuple[pd.DataFrame, dict]:
+def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: str | Path | pd.DataFrame,
+                       options: GeneOptions | None = None, *, out: str | Path | None = None,
+                       cache: str | Path | None = None, force: bool = False, **settings
+                       ) -> tuple[pd.DataFrame, dict]:
     """Build the table (see module docstring) and its report; write both under ``out`` when given (a new folder,
     or with ``force`` a previous ``data genes`` output; never one holding an input: :mod:`seq2expr.outputs`).
 
     ``expression`` is a table, an htseq folder or tarball (see :func:`read_expression`), or a genes x samples
-    DataFrame. ``units="auto"`` treats all-integer values as counts. ``biotypes=None`` keeps every biotype.
-    ``tss_bed`` (+ ``tss_names``, a 2-column alias table) replaces annotation TSSs with measured ones.
-    ``families=True`` adds a ``family`` column (see :func:`add_families`); ``folds=k`` a ``fold`` column.
+    DataFrame. ``options`` (:class:`GeneOptions`) says what to build; keyword ``settings`` override its fields
+    (``windows=..., species=...``).
     """
     t0 = time.perf_counter()
+    opts = _options(options, settings)
     if out is not None:
-        check_output(out, [genome, annotation, expression, tss_bed, tss_names], command=GENES_COMMAND, folder=True,
-                     force=force)
-    if transform not in TARGET_BASE:
-        raise ValueError(f"transform must be one of {sorted(TARGET_BASE)}, not {transform!r}")
-    if label_quantiles is not None and label_thresholds is not None:
-        raise ValueError("give label_quantiles or label_thresholds, not both")
-    if fold_by not in ("chromosome", "family"):
-        raise ValueError(f"fold_by must be chromosome or family, not {fold_by!r}")
-    if fold_by == "family" and folds and not families:
-        raise ValueError("fold_by='family' needs families=True")
+        check_output(out, [genome, annotation, expression, opts.tss_bed, opts.tss_names], command=GENES_COMMAND,
+                     folder=True, force=force)
     fa = Genome(genome, cache=cache)
-    genes = read_genes(annotation, tss_from=tss_from)
+    kept = _Kept(read_genes(annotation, tss_from=opts.tss_from))
+    genes = kept.genes
     report: dict = {
-        "species": species,
+        "species": opts.species,
         "inputs": {"genome": str(genome), "annotation": str(annotation),
                    "expression": expression.attrs.get("source", "<DataFrame>") if isinstance(expression, pd.DataFrame)
-                   else str(expression), "tss_bed": None if tss_bed is None else str(tss_bed),
-                   "tss_names": None if tss_names is None else str(tss_names)},
-        "settings": {"windows": windows.to_dict(), "tss_from": tss_from, "tss_bed_tts": tss_bed_tts,
-                     "biotypes": list(biotypes or []),
-                     "aggregate": aggregate, "transform": transform, "label_quantiles": label_quantiles,
-                     "label_thresholds": label_thresholds, "drop_padded": drop_padded, "families": families,
-                     "folds": folds, "fold_by": fold_by if folds else None},
+                   else str(expression), "tss_bed": None if opts.tss_bed is None else str(opts.tss_bed),
+                   "tss_names": None if opts.tss_names is None else str(opts.tss_names)},
+        "settings": opts.settings(),
         "annotation": {"genes": len(genes), "format": genes.attrs.get("format"),
                        "biotypes": genes["biotype"].value_counts().to_dict(),
                        "inferred_biotypes": genes.attrs.get("inferred_biotypes", 0)},
     }
-    dropped: dict[str, int] = {}
-    examples: dict[str, list[str]] = {}
+    tpm, report["expression"] = _tpm(expression, genes, opts)
+    _place_on_genome(kept, fa, tpm, report, annotation=str(annotation), genome=str(genome))
+    if opts.tss_bed is not None:
+        _measured_tss(kept, fa, opts, report, genome=str(genome))
+    if opts.biotypes:
+        kept.drop(~kept.genes["biotype"].isin(list(opts.biotypes)).to_numpy(), "biotype")
+    kept.drop(~kept.genes["gene_id"].isin(tpm.index).to_numpy(), "no_expression")
+    if kept.genes.empty:
+        raise DataError(f"no genes left ({kept.dropped}); check biotypes and that expression IDs match the "
+                        "annotation", source=str(annotation))
+    step()
+    _cut_windows(kept, fa, opts, report, genome=str(genome))
+    step()
+    table = _finish(kept, tpm, opts, report)
+    report["seconds"] = round(time.perf_counter() - t0, 2)
+    if out is not None:
+        report["files"] = write_gene_dataset(table, out, formats=opts.formats, report=report, force=force)
+    return table, report
 
-    def drop(mask: np.ndarray, reason: str) -> None:
-        nonlocal genes
-        mask = np.asarray(mask, dtype=bool)
-        if mask.any():
-            dropped[reason] = dropped.get(reason, 0) + int(mask.sum())
-            examples[reason] = genes.loc[mask, "gene_id"].head(5).tolist()
-            genes = genes.loc[~mask].reset_index(drop=True)
 
-    if genes.attrs.get("duplicate_gene_ids"):
-        dropped["duplicate_gene_id"] = len(genes.attrs["duplicate_gene_ids"])
-        examples["duplicate_gene_id"] = genes.attrs["duplicate_gene_ids"][:5]
-
-    # expression -> TPM over every annotated gene in the table (any biotype or chromosome), then restrict
+def _tpm(expression: str | Path | pd.DataFrame, genes: pd.DataFrame, opts: GeneOptions) -> tuple[pd.DataFrame, dict]:
+    """Expression -> TPM over every annotated gene in the table (any biotype or chromosome), and its report."""
     if isinstance(expression, pd.DataFrame):
         validate_expression(expression, expression.attrs.get("source", "<DataFrame>"))
         expr = expression
     else:
-        expr = read_expression(expression, gene_column=gene_column, samples=samples)
+        expr = read_expression(expression, gene_column=opts.gene_column, samples=opts.samples)
     esrc = expr.attrs.get("source", str(expression) if not isinstance(expression, pd.DataFrame) else None)
     mapped, mrep = match_gene_ids(expr.index, genes, source=esrc)
     expr = expr.loc[mapped.index]
     expr.index = pd.Index(mapped.to_numpy(), name="gene_id")
-    used_units = guess_units(expr) if units == "auto" else units
+    used_units = guess_units(expr) if opts.units == "auto" else opts.units
     tpm = to_tpm(expr, used_units, genes.set_index("gene_id")["exonic_length"])
-    report["expression"] = {**mrep, "source": esrc, "units": used_units, "units_guessed": units == "auto",
-                            "samples": list(map(str, expr.columns)),
-                            "dropped_columns": expr.attrs.get("dropped_columns", [])}
+    return tpm, {**mrep, "source": esrc, "units": used_units, "units_guessed": opts.units == "auto",
+                 "samples": list(map(str, expr.columns)), "dropped_columns": expr.attrs.get("dropped_columns", [])}
 
-    # chromosome names -> FASTA names
-    cmap, crep = reconcile_chromosomes(genes["chrom"].unique(), fa.names)
+
+def _place_on_genome(kept: _Kept, fa: Genome, tpm: pd.DataFrame, report: dict, *, annotation: str, genome: str
+                     ) -> None:
+    """Chromosome names -> FASTA names; genes off the genome or past a chromosome's end dropped (and counted)."""
+    cmap, crep = reconcile_chromosomes(kept.genes["chrom"].unique(), fa.names)
     report["chromosomes"] = {"annotation": crep}
     if not cmap:
         raise DataError(f"none of the annotation's chromosomes (e.g. {crep['unmatched'][:5]}) is in the genome "
-                        f"(FASTA names e.g. {fa.names[:5]}, from {genome})", source=str(annotation))
-    genes["chrom"] = genes["chrom"].map(cmap)
+                        f"(FASTA names e.g. {fa.names[:5]}, from {genome})", source=annotation)
+    kept.genes["chrom"] = kept.genes["chrom"].map(cmap)
     expressed = set(tpm.index)
-    off_genome = genes["chrom"].isna().to_numpy()
-    without_sequence = int(genes.loc[off_genome, "gene_id"].isin(expressed).sum())
-    drop(off_genome, "chromosome_not_in_genome")
-    _check_gene_ends(genes, fa.lengths, str(annotation), str(genome))
-    past_end = (genes["end"].to_numpy() > genes["chrom"].map(fa.lengths).to_numpy())
-    without_sequence += int(genes.loc[past_end, "gene_id"].isin(expressed).sum())
-    drop(past_end, "beyond_chromosome_end")
-    report["expression"]["without_sequence"] = int(mrep["not_in_annotation"]) + without_sequence
+    off_genome = kept.genes["chrom"].isna().to_numpy()
+    without_sequence = int(kept.genes.loc[off_genome, "gene_id"].isin(expressed).sum())
+    kept.drop(off_genome, "chromosome_not_in_genome")
+    _check_gene_ends(kept.genes, fa.lengths, annotation, genome)
+    past_end = (kept.genes["end"].to_numpy() > kept.genes["chrom"].map(fa.lengths).to_numpy())
+    without_sequence += int(kept.genes.loc[past_end, "gene_id"].isin(expressed).sum())
+    kept.drop(past_end, "beyond_chromosome_end")
+    report["expression"]["without_sequence"] = int(report["expression"]["not_in_annotation"]) + without_sequence
 
-    if tss_bed is not None:
-        bed = read_bed(tss_bed)
-        bmap, brep = reconcile_chromosomes(bed["chrom"].unique(), fa.names)
-        if not bmap:
-            raise DataError(f"none of the BED's chromosomes (e.g. {brep['unmatched'][:5]}) is in the genome "
-                            f"(FASTA names e.g. {fa.names[:5]}, from {genome})", source=str(tss_bed))
-        report["chromosomes"]["tss_bed"] = brep
-        names = read_name_table(tss_names) if tss_names is not None else None
-        genes, report["tss_bed"] = apply_tss_bed(genes, bed, names=names, chrom_map=bmap,
-                                                 use_end_as_tts=tss_bed_tts, source=str(tss_bed))
 
-    if biotypes:
-        drop(~genes["biotype"].isin(list(biotypes)).to_numpy(), "biotype")
-    drop(~genes["gene_id"].isin(tpm.index).to_numpy(), "no_expression")
-    if genes.empty:
-        raise DataError(f"no genes left ({dropped}); check biotypes and that expression IDs match the annotation",
-                        source=str(annotation))
+def _measured_tss(kept: _Kept, fa: Genome, opts: GeneOptions, report: dict, *, genome: str) -> None:
+    """Replace annotation TSSs (and TTSs with ``tss_bed_tts``) by those of the BED file."""
+    bed = read_bed(opts.tss_bed)
+    bmap, brep = reconcile_chromosomes(bed["chrom"].unique(), fa.names)
+    if not bmap:
+        raise DataError(f"none of the BED's chromosomes (e.g. {brep['unmatched'][:5]}) is in the genome "
+                        f"(FASTA names e.g. {fa.names[:5]}, from {genome})", source=str(opts.tss_bed))
+    report["chromosomes"]["tss_bed"] = brep
+    names = read_name_table(opts.tss_names) if opts.tss_names is not None else None
+    kept.genes, report["tss_bed"] = apply_tss_bed(kept.genes, bed, names=names, chrom_map=bmap,
+                                                  use_end_as_tts=opts.tss_bed_tts, source=str(opts.tss_bed))
 
-    step()
-    seqs, padded = gene_windows(fa, genes, windows)
-    step()
-    genes = genes.assign(sequence=seqs, padded=padded)
+
+def _cut_windows(kept: _Kept, fa: Genome, opts: GeneOptions, report: dict, *, genome: str) -> None:
+    """Each gene's window from the genome (``padded`` where it ran off a chromosome end)."""
+    seqs, padded = gene_windows(fa, kept.genes, opts.windows)
+    kept.genes = kept.genes.assign(sequence=seqs, padded=padded)
     report["padded_windows"] = int(padded.sum())
-    if drop_padded:
-        drop(genes["padded"].to_numpy(), "padded")
-        if genes.empty:
-            raise DataError("every window ran off its chromosome and drop_padded is set", source=str(genome))
+    if opts.drop_padded:
+        kept.drop(kept.genes["padded"].to_numpy(), "padded")
+        if kept.genes.empty:
+            raise DataError("every window ran off its chromosome and drop_padded is set", source=genome)
     report["iupac_bases_masked"] = fa.n_iupac_masked
     fa.close()
 
-    table = _assemble(genes, tpm, aggregate, transform, species)
-    target = TARGET_BASE[transform]
-    target_columns = [target] + ([c for c in table.columns if c.startswith(f"{target}_")] if aggregate == "none"
-                                 else [])
-    if label_quantiles is not None or label_thresholds is not None:
-        report["labels"] = add_labels(table, target, quantiles=label_quantiles, thresholds=label_thresholds)
 
-    if families:
+def _finish(kept: _Kept, tpm: pd.DataFrame, opts: GeneOptions, report: dict) -> pd.DataFrame:
+    """The table with its targets, labels, families and folds; the report's totals."""
+    table = _assemble(kept.genes, tpm, opts.aggregate, opts.transform, opts.species)
+    target = TARGET_BASE[opts.transform]
+    target_columns = [target] + ([c for c in table.columns if c.startswith(f"{target}_")]
+                                 if opts.aggregate == "none" else [])
+    if opts.label_quantiles is not None or opts.label_thresholds is not None:
+        report["labels"] = add_labels(table, target, quantiles=opts.label_quantiles,
+                                      thresholds=opts.label_thresholds)
+    if opts.families:
         report["families"] = add_families(table)
-    if folds:
-        report["folds"] = add_folds(table, folds, fold_by)
+    if opts.folds:
+        report["folds"] = add_folds(table, opts.folds, opts.fold_by)
     report.update({
-        "kept": len(table), "dropped": dropped, "dropped_examples": examples,
-        "tss_sources": table["tss_source"].value_counts().to_dict(), "seq_len": windows.length,
+        "kept": len(table), "dropped": kept.dropped, "dropped_examples": kept.examples,
+        "tss_sources": table["tss_source"].value_counts().to_dict(), "seq_len": opts.windows.length,
         "target_columns": target_columns, "columns": list(table.columns),
         "chromosomes_kept": table["chromosome"].value_counts().to_dict(),
-        "seconds": round(time.perf_counter() - t0, 2),
     })
-    if out is not None:
-        report["files"] = write_gene_dataset(table, out, formats=formats, report=report, force=force)
-    return table, report
+    return table
 
 
 def _check_gene_ends(genes: pd.DataFrame, lengths: dict[str, int], annotation: str, genome: str) -> None:
