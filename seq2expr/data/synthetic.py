@@ -303,36 +303,12 @@ def make_synthetic(n: int = 20000, length: int = 150, seed: int = 0, motifs: Any
     names = [m.name for m in motifs]
 
     ids = [f"syn{i:06d}" for i in range(n)]
-    starts = np.full((n, len(motifs)), -1, dtype=np.int64)
-    for i in range(n):  # placement: random order, no overlap
-        chosen = [j for j in rng.permutation(len(motifs)) if present[i, j]]
-        placed = _place(rng, length, [len(pwms[names[j]]) for j in chosen])
-        if placed is None:  # pragma: no cover - validated lengths make this practically impossible
-            raise DataError("could not place the motifs without overlap; use longer sequences", record=ids[i])
-        starts[i, chosen] = placed
+    starts = _placements(rng, length, [len(pwms[m.name]) for m in motifs], present, ids)
     signal = np.full(n, baseline, dtype=np.float64)
-    parts: list[pd.DataFrame] = []
     floors = {m.name: min_score * log_odds(pwms[m.name], gc).max(1).sum() for m in motifs}
     planted = np.zeros((n, length), dtype=bool)
-    for j, m in enumerate(motifs):  # sampling and planting, one motif at a time for all its sequences
-        rows = np.flatnonzero(present[:, j])
-        pwm = pwms[m.name]
-        w = len(pwm)
-        lo_f = log_odds(pwm, gc)
-        site = _sample_sites(rng, pwm, len(rows), lo_f, floors[m.name])
-        minus = rng.random(len(rows)) < 0.5
-        site[minus] = 3 - site[minus, ::-1]  # reverse complement in codes (A<->T, C<->G)
-        s = starts[rows, j]
-        codes[rows[:, None], s[:, None] + np.arange(w)[None, :]] = site
-        planted[rows[:, None], s[:, None] + np.arange(w)[None, :]] = True
-        lo_r = lo_f[::-1, ::-1]
-        score = np.where(minus, lo_r[np.arange(w), site].sum(1), lo_f[np.arange(w), site].sum(1))
-        pw = position_weight(s + w / 2, length, lo, hi)
-        np.add.at(signal, rows, m.effect * pw)
-        parts.append(pd.DataFrame({"row": rows, "id": np.asarray(ids)[rows], "motif": m.name, "start": s,
-                                   "end": s + w, "strand": np.where(minus, "-", "+"), "site": decode(site),
-                                   "score": np.round(score, 3), "position_weight": np.round(pw, 6),
-                                   "contribution": np.round(m.effect * pw, 6)}))
+    parts = [_plant(rng, codes, planted, signal, j, m, pwms[m.name], present, starts, ids, gc=gc, floor=floors[m.name],
+                    position=(lo, hi)) for j, m in enumerate(motifs)]  # one motif at a time, for all its sequences
     n_scrubbed, n_unscrubbed = _scrub(codes, planted, {k: log_odds(v, gc) for k, v in pwms.items()}, floors, rng, gc)
     site_table = pd.concat(parts).sort_values(["row", "start"]).drop(columns="row")
     sites = {k: site_table[k].tolist() for k in site_table.columns}
@@ -349,11 +325,63 @@ def make_synthetic(n: int = 20000, length: int = 150, seed: int = 0, motifs: Any
     labels = ("TATA", "TATA-less") if tata else (f"{key}+", f"{key}-")
     table = pd.DataFrame({"id": ids, "sequence": decode(codes), "expression": np.round(expression, 6),
                           "subset": np.where(has, labels[0], labels[1])})
-    truth = {
+    params = {"n": n, "length": int(length), "seed": seed, "gc": gc, "p_present": p_present, "baseline": baseline,
+              "min_score": min_score, "release": used_release}
+    truth = _truth(params, motifs, pwms, interaction, noise_sd, (lo, hi), (key, labels), signal, sites,
+                   (n_scrubbed, n_unscrubbed))
+    return table, truth
+
+
+def _placements(rng: np.random.Generator, length: int, widths: list[int], present: np.ndarray, ids: list[str]
+                ) -> np.ndarray:
+    """Start of each present motif in each sequence (-1: absent): random order, no overlap."""
+    n, k = present.shape
+    starts = np.full((n, k), -1, dtype=np.int64)
+    for i in range(n):
+        chosen = [j for j in rng.permutation(k) if present[i, j]]
+        placed = _place(rng, length, [widths[j] for j in chosen])
+        if placed is None:  # pragma: no cover - validated lengths make this practically impossible
+            raise DataError("could not place the motifs without overlap; use longer sequences", record=ids[i])
+        starts[i, chosen] = placed
+    return starts
+
+
+def _plant(rng: np.random.Generator, codes: np.ndarray, planted: np.ndarray, signal: np.ndarray, j: int,
+           m: Any, pwm: np.ndarray, present: np.ndarray, starts: np.ndarray, ids: list[str], *, gc: float,
+           floor: float, position: tuple[float, float]) -> pd.DataFrame:
+    """Sample motif ``j``'s sites, write them into ``codes`` (either strand), add their effect to ``signal``;
+    return the table of its sites."""
+    length = codes.shape[1]
+    rows = np.flatnonzero(present[:, j])
+    w = len(pwm)
+    lo_f = log_odds(pwm, gc)
+    site = _sample_sites(rng, pwm, len(rows), lo_f, floor)
+    minus = rng.random(len(rows)) < 0.5
+    site[minus] = 3 - site[minus, ::-1]  # reverse complement in codes (A<->T, C<->G)
+    s = starts[rows, j]
+    codes[rows[:, None], s[:, None] + np.arange(w)[None, :]] = site
+    planted[rows[:, None], s[:, None] + np.arange(w)[None, :]] = True
+    lo_r = lo_f[::-1, ::-1]
+    score = np.where(minus, lo_r[np.arange(w), site].sum(1), lo_f[np.arange(w), site].sum(1))
+    pw = position_weight(s + w / 2, length, *position)
+    np.add.at(signal, rows, m.effect * pw)
+    return pd.DataFrame({"row": rows, "id": np.asarray(ids)[rows], "motif": m.name, "start": s, "end": s + w,
+                         "strand": np.where(minus, "-", "+"), "site": decode(site), "score": np.round(score, 3),
+                         "position_weight": np.round(pw, 6), "contribution": np.round(m.effect * pw, 6)})
+
+
+def _truth(params: dict, motifs: list, pwms: dict[str, np.ndarray], interaction: Interaction | None,
+           noise_sd: float, position: tuple[float, float], subset: tuple[str, tuple[str, str]], signal: np.ndarray,
+           sites: dict, scrubbed: tuple[int, int]) -> dict:
+    """The ground truth written beside a synthetic table (what was planted where, and the expression model)."""
+    lo, hi = position
+    key, labels = subset
+    n_scrubbed, n_unscrubbed = scrubbed
+    gc, used_release = params["gc"], params["release"]
+    return {
         "version": TRUTH_VERSION,
         "generator": "seq2expr.data.synthetic.make_synthetic",
-        "params": {"n": n, "length": int(length), "seed": seed, "gc": gc, "p_present": p_present,
-                   "baseline": baseline, "min_score": min_score, "release": used_release},
+        "params": params,
         "background": {"gc": gc, "iid": True, "scrubbed_bases": int(n_scrubbed),
                        "unscrubbed_sequences": int(n_unscrubbed),
                        "note": ("i.i.d. bases; accidental hits scoring >= min_score * max log-odds (windows "
@@ -371,9 +399,8 @@ def make_synthetic(n: int = 20000, length: int = 150, seed: int = 0, motifs: Any
         "subset": {"column": "subset", "motif": key, "labels": list(labels)},
         "signal": np.round(signal, 6).tolist(),  # noise-free expression, row order of the table
         "sites": sites,  # one entry per planted site (columnar)
+        "pwms": {k: np.round(v, 6).tolist() for k, v in pwms.items()},
     }
-    truth["pwms"] = {k: np.round(v, 6).tolist() for k, v in pwms.items()}
-    return table, truth
 
 
 def meme_text(pwms: dict[str, np.ndarray], ids: dict[str, str] | None = None, gc: float = 0.5) -> str:
