@@ -238,7 +238,7 @@ def test_variant_table_and_scorer_reuse_reference_windows(world, tmp_path):
     pd.DataFrame(rows, columns=["chrom", "pos", "id", "ref", "alt"]).to_csv(table, sep="\t", index=False)
     scorer = VariantScorer(world["model"], world["root"] / "genome.fa", background=0)
     first = pd.concat([t for t, _ in scorer.run(table, chunk_size=3)])
-    assert len(scorer._gene_ref) == 2  # two genes hit: each reference window predicted once
+    assert len(scorer.strategy.refs) == 2  # two genes hit: each reference window predicted once
     again = score_variants(world["model"], _vcf(tmp_path / "v.vcf", rows), world["root"] / "genome.fa", background=0)
     np.testing.assert_allclose(first["effect_log_tpm"], again["effect_log_tpm"], atol=1e-7)
 

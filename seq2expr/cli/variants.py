@@ -85,17 +85,19 @@ def variants_cmd(
         return
     if genome is None:
         fail("--genome is needed to place variants (or --mode pairs for sequence pairs)")
-    from seq2expr.variants import VariantScorer, write_variant_outputs
+    from seq2expr.variants import ScoreOptions, VariantScorer, write_variant_outputs
 
     flanks = (left_flank, right_flank) if left_flank or right_flank else construct
     with user_errors():
         # before the genome and genes are read: an output that would replace an input is refused at once
         check_output(out, [model_dir, variants, genome, genes, annotation, tss_bed], command="variants",
                      folder=True, force=force)
-        scorer = VariantScorer(model_dir, genome, mode=mode, genes=genes, annotation=annotation, tss_bed=tss_bed,
-                               construct=flanks, match_chromosomes=match_chromosomes, on_ref_mismatch=on_ref_mismatch,
+        options = ScoreOptions(mode=mode, genes=genes, annotation=annotation, tss_bed=tss_bed, construct=flanks,
+                               match_chromosomes=match_chromosomes, on_ref_mismatch=on_ref_mismatch,
                                on_unknown_chromosome=on_unknown_chromosome, background=background,
-                               batch_size=batch_size, device=device, seed=seed, precision=precision)
+                               batch_size=batch_size, device=device, seed=seed, precision=precision,
+                               chunk_size=chunk_size)
+        scorer = VariantScorer(model_dir, genome, options)
         summary = write_variant_outputs(scorer, variants, out, table_format=table_format, chunk_size=chunk_size,
                                         top=top, attributions=attributions, shard=shard, force=force)
     typer.echo(f"{summary['alleles']} alleles read, {summary['scored_alleles']} scored ({summary['rows']} rows, "

@@ -4,8 +4,10 @@ pairs; every prediction goes through :mod:`seq2expr.inference`."""
 from seq2expr.variants.alleles import SKIP_REASONS, allele_kind, read_variants
 from seq2expr.variants.output import merge_variant_outputs, write_pair_outputs, write_variant_outputs
 from seq2expr.variants.place import CentredWindows, GeneWindows, edited_part, load_genes
-from seq2expr.variants.score import VariantScorer, score_pairs, score_variants
+from seq2expr.variants.score import ScoreOptions, VariantScorer, score_pairs, score_variants
+from seq2expr.variants.strategy import CentredStrategy, GeneStrategy
 
-__all__ = ["SKIP_REASONS", "CentredWindows", "GeneWindows", "VariantScorer", "allele_kind", "edited_part",
+__all__ = ["SKIP_REASONS", "CentredStrategy", "CentredWindows", "GeneStrategy", "GeneWindows", "ScoreOptions",
+           "VariantScorer", "allele_kind", "edited_part",
            "load_genes", "merge_variant_outputs", "read_variants", "score_pairs", "score_variants",
            "write_pair_outputs", "write_variant_outputs"]

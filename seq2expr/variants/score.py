@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -39,78 +40,120 @@ from seq2expr.inference import (
     resolve_precision,
 )
 from seq2expr.variants.alleles import SCORED_KINDS, SKIP_REASONS, read_variants
-from seq2expr.variants.place import (
-    CentredWindows,
-    GeneWindows,
-    allele_codes,
-    complement_codes,
-    load_genes,
-    substitute,
-)
+from seq2expr.variants.place import CentredWindows, GeneWindows, load_genes, substitute
+from seq2expr.variants.strategy import BLOCK, CentredStrategy, GeneStrategy
 
 Mode = Literal["auto", "gene", "centred"]
-BLOCK = 2048  # alternative windows built and predicted at a time
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How :class:`VariantScorer` scores (the typed form of ``seq2expr variants``' options).
+
+    ``mode``: ``gene`` (every gene window holding the variant; needs a model trained on ``data genes`` windows,
+    its gene table, or ``genes``/``annotation``), ``centred`` (a window centred on the variant, inside
+    ``construct``'s flanks: a pair, or a registry data set's name), or ``auto`` (gene when the model has gene
+    windows). ``background``: random SNVs behind the percentiles (0: none). ``readout``: what is scored (default
+    every target as :func:`~seq2expr.inference.predict` returns it).
+    """
+
+    mode: Mode = "auto"
+    genes: str | Path | None = None
+    annotation: str | Path | None = None
+    tss_bed: str | Path | None = None
+    tss_names: str | Path | None = None
+    construct: tuple[str, str] | str | None = None
+    match_chromosomes: bool = False
+    on_ref_mismatch: Literal["error", "skip"] = "error"
+    on_unknown_chromosome: Literal["error", "skip"] = "error"
+    background: int = 10_000
+    batch_size: int = 512
+    device: str | None = None
+    seed: int = 0
+    precision: str | None = None
+    readout: Readout | None = None
+    chunk_size: int = 100_000
+
+    def with_settings(self, settings: dict) -> ScoreOptions:
+        """These options with keyword ``settings`` replacing fields (an unknown name is a ``ValueError``)."""
+        try:
+            return replace(self, **settings)
+        except TypeError as err:
+            raise ValueError(f"variant scoring: {err}") from None
 
 
 class VariantScorer:
-    """Scores alleles with one saved model on one genome (see the module docstring)."""
+    """Scores alleles with one saved model on one genome (see the module docstring). ``options``
+    (:class:`ScoreOptions`) say how; keyword ``settings`` override its fields (``mode="centred"``, ...)."""
 
-    def __init__(self, model: SavedModel | str | Path, genome: Genome | str | Path, *, mode: Mode = "auto",
-                 genes: str | Path | None = None, annotation: str | Path | None = None,
-                 tss_bed: str | Path | None = None, tss_names: str | Path | None = None,
-                 construct: tuple[str, str] | str | None = None, match_chromosomes: bool = False,
-                 on_ref_mismatch: Literal["error", "skip"] = "error",
-                 on_unknown_chromosome: Literal["error", "skip"] = "error", background: int = 10_000,
-                 batch_size: int = 512, device: str | None = None, seed: int = 0, precision: str | None = None,
-                 readout: Readout | None = None):
+    def __init__(self, model: SavedModel | str | Path, genome: Genome | str | Path,
+                 options: ScoreOptions | None = None, **settings):
+        opts = (options or ScoreOptions()).with_settings(settings)
+        self.options = opts
         # the files this scorer reads: no output may replace them (seq2expr.outputs.check_output)
-        self.inputs = [model, getattr(genome, "source", genome), genes, annotation, tss_bed, tss_names]
-        check_sizes(batch_size=batch_size)
+        self.inputs = [model, getattr(genome, "source", genome), opts.genes, opts.annotation, opts.tss_bed,
+                       opts.tss_names]
+        check_sizes(batch_size=opts.batch_size)
         self.saved = load_model(model)
         cfg = self.saved.config
         self.genome = genome if isinstance(genome, Genome) else Genome(genome)
-        if mode == "auto":
-            mode = "gene" if cfg.windows is not None or genes is not None or annotation is not None else "centred"
-        self.mode = mode
         self.genes_report: dict = {}
-        if mode == "gene":
-            src = cfg.windows
-            if src is None and genes is None and annotation is None:
-                raise DataError("gene mode needs a model trained on `seq2expr data genes` windows, or --genes/"
-                                "--annotation with a window spec")
-            if src is None:
-                raise DataError("the model records no gene window spec (it was not trained on `seq2expr data "
-                                "genes` windows): score it in centred mode")
-            if genes is None and annotation is None and src.table and self.saved.path is not None \
-                    and (self.saved.path / src.table).is_file():  # a zoo model ships its gene table beside it
-                genes = self.saved.path / src.table
-            table, self.genes_report = load_genes(src, self.genome, genes=genes, annotation=annotation,
-                                                  tss_bed=tss_bed, tss_names=tss_names)
-            self.place: GeneWindows | CentredWindows = GeneWindows(table, src.windows)
-            if self.place.length != cfg.seq_len and cfg.policy.length is None:
-                raise DataError(f"the model's windows are {self.place.length} bp but it takes {cfg.seq_len} bp")
-        elif mode == "centred":
-            left, right = _construct(construct)
-            self.place = CentredWindows(cfg.seq_len, left, right)
-        else:
-            raise ValueError(f"mode must be auto, gene or centred, not {mode!r}")
+        self.strategy = self._strategy(opts)
         # substitutions go straight into the encoded reference when the policy does not resize windows
-        self.fast = cfg.policy.length in (None, self.place.length) and self.place.length == cfg.seq_len
-        self.match_chromosomes, self.on_ref_mismatch = match_chromosomes, on_ref_mismatch
-        self.on_unknown_chromosome = on_unknown_chromosome
-        self.n_background, self.seed = background, seed
-        self.batch_size, self.device = batch_size, device
-        self.precision = resolve_precision(precision, resolve_device(device, self.saved.model))
-        self.readout = readout or Readout()
+        self.fast = cfg.policy.length in (None, self.strategy.length) and self.strategy.length == cfg.seq_len
+        self.match_chromosomes, self.on_ref_mismatch = opts.match_chromosomes, opts.on_ref_mismatch
+        self.on_unknown_chromosome = opts.on_unknown_chromosome
+        self.n_background, self.seed = opts.background, opts.seed
+        self.batch_size, self.device = opts.batch_size, opts.device
+        self.precision = resolve_precision(opts.precision, resolve_device(opts.device, self.saved.model))
+        self.readout = opts.readout or Readout()
         self.targets = self.readout.resolve(self.saved).names()
         self.regression = cfg.task == "regression"
         self.summary: Counter = Counter()
         self.skipped: Counter = Counter()
         self.kinds: Counter = Counter()
         self._chroms: dict[str, str | None] = {}
-        self._gene_ref: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # gene -> (codes, prediction)
-        self._background: np.ndarray | None = None  # (n, T) sorted |effect| of random SNVs
+        self.background: np.ndarray | None = None  # (n, T) sorted |effect| of random SNVs
         self.chrom_report: dict = {}
+
+    def _strategy(self, opts: ScoreOptions) -> GeneStrategy | CentredStrategy:
+        """The placement strategy the options and the model call for."""
+        cfg = self.saved.config
+        mode = opts.mode
+        genes = opts.genes
+        if mode == "auto":
+            mode = "gene" if cfg.windows is not None or genes is not None or opts.annotation is not None \
+                else "centred"
+        if mode == "centred":
+            return CentredStrategy(CentredWindows(cfg.seq_len, *_construct(opts.construct)))
+        if mode != "gene":
+            raise ValueError(f"mode must be auto, gene or centred, not {mode!r}")
+        src = cfg.windows
+        if src is None and genes is None and opts.annotation is None:
+            raise DataError("gene mode needs a model trained on `seq2expr data genes` windows, or --genes/"
+                            "--annotation with a window spec")
+        if src is None:
+            raise DataError("the model records no gene window spec (it was not trained on `seq2expr data "
+                            "genes` windows): score it in centred mode")
+        if genes is None and opts.annotation is None and src.table and self.saved.path is not None \
+                and (self.saved.path / src.table).is_file():  # a zoo model ships its gene table beside it
+            genes = self.saved.path / src.table
+        table, self.genes_report = load_genes(src, self.genome, genes=genes, annotation=opts.annotation,
+                                              tss_bed=opts.tss_bed, tss_names=opts.tss_names)
+        place = GeneWindows(table, src.windows)
+        if place.length != cfg.seq_len and cfg.policy.length is None:
+            raise DataError(f"the model's windows are {place.length} bp but it takes {cfg.seq_len} bp")
+        return GeneStrategy(place)
+
+    @property
+    def mode(self) -> str:
+        """``gene`` or ``centred``."""
+        return self.strategy.mode
+
+    @property
+    def place(self) -> GeneWindows | CentredWindows:
+        """The windows the strategy scores in."""
+        return self.strategy.place
 
     # ------------------------------------------------------------------------------------------- inputs
     def _map_chromosomes(self, chroms: pd.Series, source: str) -> pd.Series:
@@ -164,166 +207,47 @@ class VariantScorer:
         return df.reset_index(drop=True)
 
     # ------------------------------------------------------------------------------------------- model
-    def _predict_codes(self, codes: np.ndarray) -> np.ndarray:
+    def predict_codes(self, codes: np.ndarray) -> np.ndarray:
+        """The readout of encoded windows (the one prediction path)."""
         return predict(self.saved, codes, readout=self.readout, batch_size=self.batch_size, device=self.device,
                        precision=self.precision)
 
-    def _encode(self, windows: list[str]) -> np.ndarray:
+    def encode(self, windows: list[str]) -> np.ndarray:
         return encode_for(self.saved, windows, source="variant windows")
-
-    def _gene_refs(self, genes: np.ndarray) -> None:
-        todo = [int(g) for g in np.unique(genes) if int(g) not in self._gene_ref]
-        chrom = self.place.genes["chrom"].to_numpy()
-        todo.sort(key=lambda g: chrom[g])  # one chromosome at a time: the genome keeps only the last one read
-        for s in range(0, len(todo), BLOCK):
-            block = todo[s:s + BLOCK]
-            codes = self._encode([self.place.ref_window(self.genome, g) for g in block])
-            pred = self._predict_codes(codes)
-            for k, g in enumerate(block):
-                self._gene_ref[g] = (codes[k], pred[k])
 
     # ------------------------------------------------------------------------------------------- scoring
     def score(self, alleles: pd.DataFrame, source: str = "variants") -> pd.DataFrame:
         """Scores of one chunk of alleles (rows of :func:`read_variants`); skipped ones are counted."""
         self.summary["alleles"] += len(alleles)
         df = self._check(alleles, source)
-        out = self._score_genes(df) if self.mode == "gene" else self._score_centred(df)
+        out = self.strategy.score(self, df)
         self.summary["scored_alleles"] += int(out["_row"].nunique()) if len(out) else 0
         self.summary["rows"] += len(out)
         return out.drop(columns=["_row"])
 
-    def _score_genes(self, df: pd.DataFrame) -> pd.DataFrame:
-        place: GeneWindows = self.place  # type: ignore[assignment]
-        spans = pd.DataFrame({"chrom": df["gchrom"], "start": df["p0"],
-                              "end": df["p0"] + df["ref"].str.len().clip(lower=1)})
-        hits = place.overlaps(spans) if len(df) else pd.DataFrame(columns=["row", "gene", "part"], dtype=np.int64)
-        hits = hits.sort_values(["row", "gene", "part"], kind="stable")
-        outside = np.setdiff1d(np.arange(len(df)), hits["row"].to_numpy())
-        self.skipped["outside_windows"] += len(outside)
-        pairs = hits.drop_duplicates(["row", "gene"]).reset_index(drop=True)
-        if self._background is None:
-            self._background = self._gene_background()
-        if pairs.empty:
-            return self._empty()
-        self._gene_refs(pairs["gene"].to_numpy())
-        rows, genes = pairs["row"].to_numpy(), pairs["gene"].to_numpy()
-        v = df.iloc[rows].reset_index(drop=True)
-        ref_pred = np.stack([self._gene_ref[int(g)][1] for g in genes])
-        alt_pred = np.empty_like(ref_pred)
-        same = (v["ref"].str.len() == v["alt"].str.len()).to_numpy() & self.fast
-        for s in range(0, len(v), BLOCK):
-            sl = slice(s, s + BLOCK)
-            idx = np.arange(len(v))[sl]
-            codes = np.stack([self._gene_ref[int(g)][0] for g in genes[sl]])
-            sub = same[sl]
-            if sub.any():
-                codes[sub] = self._substituted(codes[sub], v.iloc[idx[sub]], genes[sl][sub])
-            if (~sub).any():
-                wins = [place.alt_window(self.genome, int(g), int(r.p0), r.ref, r.alt)
-                        for g, r in zip(genes[sl][~sub], v.iloc[idx[~sub]].itertuples(), strict=True)]
-                codes[~sub] = self._encode(wins)
-            alt_pred[sl] = self._predict_codes(codes)
-        g = place.genes.iloc[genes].reset_index(drop=True)
-        minus = (g["strand"] == "-").to_numpy()
-        info = pd.DataFrame({"gene_id": g["gene_id"], "gene_name": g["gene_name"], "strand": g["strand"],
-                             "tss_distance": np.where(minus, g["tss"] - v["p0"], v["p0"] - g["tss"])})
-        return self._table(v, rows, info, ref_pred, alt_pred)
-
-    def _substituted(self, codes: np.ndarray, v: pd.DataFrame, genes: np.ndarray) -> np.ndarray:
-        """Reference window codes with each SNV/MNV written in (in every part of the window it falls in)."""
-        place: GeneWindows = self.place  # type: ignore[assignment]
-        masked = place.masked()
-        lengths = v["ref"].str.len().to_numpy()
-        for m in range(int(lengths.max())):
-            has = lengths > m
-            gpos = v["p0"].to_numpy() + m
-            alt = allele_codes(v["alt"].str[m:].where(has, "N"))
-            for part in range(place.start.shape[1]):
-                index, minus = place.substitution_index(genes, gpos, part)
-                inside = has & (index >= 0)
-                if inside.any():
-                    base = np.where(minus, complement_codes(alt), alt)
-                    codes[inside] = substitute(codes[inside], index[inside], base[inside], masked)
-        return codes
-
-    def _score_centred(self, df: pd.DataFrame) -> pd.DataFrame:
-        place: CentredWindows = self.place  # type: ignore[assignment]
-        long = (df[["ref", "alt"]].map(len).max(axis=1) > place.variable).to_numpy()
-        self.skipped["allele_too_long"] += int(long.sum())
-        v = df[~long].reset_index(drop=True)
-        rows = np.flatnonzero(~long)
-        if v.empty:
-            return self._empty()
-        sites = v.groupby(["gchrom", "p0", "ref"], sort=False).ngroup().to_numpy()
-        first = pd.Series(np.arange(len(v))).groupby(sites).first().to_numpy()
-        ref_wins = [place.ref_window(self.genome.sequence(r.gchrom), int(r.p0), r.ref)
-                    for r in v.iloc[first].itertuples()]
-        ref_codes = self._encode(ref_wins)
-        ref_site = self._predict_codes(ref_codes)
-        if self._background is None:
-            self._background = self._centred_background(ref_codes, ref_site)
-        ref_pred = ref_site[sites]
-        alt_pred = np.empty_like(ref_pred)
-        same = (v["ref"].str.len() == v["alt"].str.len()).to_numpy() & self.fast
-        centre = len(place.left) + (place.variable - v["ref"].str.len().to_numpy()) // 2
-        for s in range(0, len(v), BLOCK):
-            idx = np.arange(len(v))[s:s + BLOCK]
-            codes = ref_codes[sites[idx]].copy()
-            sub = same[idx]
-            for m in range(int(v["ref"].str.len().max())):
-                has = sub & (v["ref"].str.len().to_numpy()[idx] > m)
-                if has.any():
-                    codes[has] = substitute(codes[has], centre[idx][has] + m, allele_codes(v["alt"].iloc[idx[has]]
-                                                                                         .str[m:]))
-            if (~sub).any():
-                wins = [place.alt_window(self.genome.sequence(r.gchrom), int(r.p0), r.ref, r.alt)
-                        for r in v.iloc[idx[~sub]].itertuples()]
-                codes[~sub] = self._encode(wins)
-            alt_pred[idx] = self._predict_codes(codes)
-        return self._table(v, rows, pd.DataFrame(index=range(len(v))), ref_pred, alt_pred)
-
     # ------------------------------------------------------------------------------------------- background
-    def _gene_background(self) -> np.ndarray | None:
-        """|effect| of a seeded sample of all possible SNVs in the gene windows, sorted per target."""
-        if not self.n_background or not self.fast:
-            return None
-        place: GeneWindows = self.place  # type: ignore[assignment]
-        rng = np.random.default_rng(self.seed)
-        genes = rng.integers(0, len(place.genes), self.n_background)
-        self._gene_refs(genes)
-        ref = np.stack([self._gene_ref[int(g)][0] for g in genes])
-        return self._snv_background(ref, np.stack([self._gene_ref[int(g)][1] for g in genes]), rng)
-
-    def _centred_background(self, ref_codes: np.ndarray, ref_pred: np.ndarray) -> np.ndarray | None:
-        if not self.n_background or not self.fast:
-            return None
-        rng = np.random.default_rng(self.seed)
-        pick = rng.integers(0, len(ref_codes), self.n_background)
-        place: CentredWindows = self.place  # type: ignore[assignment]
-        return self._snv_background(ref_codes[pick], ref_pred[pick], rng,
-                                    lo=len(place.left), hi=len(place.left) + place.variable)
-
-    def _snv_background(self, ref: np.ndarray, ref_pred: np.ndarray, rng: np.random.Generator, lo: int = 0,
-                        hi: int | None = None) -> np.ndarray:
+    def snv_background(self, ref: np.ndarray, ref_pred: np.ndarray, rng: np.random.Generator, lo: int = 0,
+                       hi: int | None = None) -> np.ndarray:
+        """Sorted |effect| of one random SNV in each of the windows ``ref`` (positions ``lo <= p < hi``)."""
         n, length = ref.shape
         hi = length if hi is None else hi
         pos = rng.integers(lo, hi, n)
         base = ref[np.arange(n), pos]
         keep = base < 4  # N positions (spacer, padding, masks) have no SNV
         alt = ((base + rng.integers(1, 4, n)) % 4).astype(np.uint8)
-        pred = np.concatenate([self._predict_codes(substitute(ref[s:s + BLOCK][keep[s:s + BLOCK]],
-                                                              pos[s:s + BLOCK][keep[s:s + BLOCK]],
-                                                              alt[s:s + BLOCK][keep[s:s + BLOCK]]))
+        pred = np.concatenate([self.predict_codes(substitute(ref[s:s + BLOCK][keep[s:s + BLOCK]],
+                                                             pos[s:s + BLOCK][keep[s:s + BLOCK]],
+                                                             alt[s:s + BLOCK][keep[s:s + BLOCK]]))
                                for s in range(0, n, BLOCK)])
         return np.sort(np.abs(pred - ref_pred[keep]), axis=0)
 
     # ------------------------------------------------------------------------------------------- output
-    def _empty(self) -> pd.DataFrame:
-        return self._table(pd.DataFrame(columns=["record", "line", "id", "chrom", "pos", "ref", "alt", "kind"]),
+    def empty(self) -> pd.DataFrame:
+        return self.table(pd.DataFrame(columns=["record", "line", "id", "chrom", "pos", "ref", "alt", "kind"]),
                            np.zeros(0, np.int64), pd.DataFrame(), np.zeros((0, len(self.targets))),
                            np.zeros((0, len(self.targets))))
 
-    def _table(self, v: pd.DataFrame, rows: np.ndarray, info: pd.DataFrame, ref: np.ndarray,
+    def table(self, v: pd.DataFrame, rows: np.ndarray, info: pd.DataFrame, ref: np.ndarray,
                alt: np.ndarray) -> pd.DataFrame:
         out = pd.DataFrame({"_row": rows, "record": v["record"].to_numpy(), "line": v["line"].to_numpy(),
                             "id": v["id"].to_numpy(), "chrom": v["chrom"].to_numpy(), "pos": v["pos"].to_numpy(),
@@ -339,8 +263,8 @@ class VariantScorer:
                 ok = (ref[:, t] > 0) & (alt[:, t] > 0)
                 cols[f"log2_ratio_{name}"] = np.full(len(ref), np.nan)
                 cols[f"log2_ratio_{name}"][ok] = np.log2(alt[ok, t] / ref[ok, t])
-            if self._background is not None and len(self._background):
-                bg = self._background[:, t]
+            if self.background is not None and len(self.background):
+                bg = self.background[:, t]
                 cols[f"percentile_{name}"] = 100.0 * np.searchsorted(bg, np.abs(effect[:, t]), side="right") / len(bg)
         return pd.concat([out, pd.DataFrame(cols)], axis=1)
 
@@ -351,7 +275,7 @@ class VariantScorer:
                 "skipped": {k: int(n) for k, n in self.skipped.items() if n},
                 "skip_reasons": {k: SKIP_REASONS[k] for k, n in self.skipped.items() if n},
                 "kinds": {k: int(n) for k, n in self.kinds.items()}, "precision": self.precision,
-                "background_snvs": 0 if self._background is None else int(len(self._background)),
+                "background_snvs": 0 if self.background is None else int(len(self.background)),
                 "chromosomes_renamed": self.chrom_report.get("renamed", {}), "genes": self.genes_report}
 
     def run(self, variants: str | Path | pd.DataFrame, *, chunk_size: int = 100_000, keep_records: bool = False,
@@ -416,15 +340,13 @@ def _as_alleles(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_variants(model: SavedModel | str | Path, variants: str | Path | pd.DataFrame, genome: str | Path | Genome,
-                   **options) -> pd.DataFrame:
+                   options: ScoreOptions | None = None, **settings) -> pd.DataFrame:
     """Predicted effects of variants (a VCF/BCF, a table ``chrom, pos, ref, alt[, id]`` or such a DataFrame) on
-    the windows they fall in, one row per allele x window; ``options`` as for :class:`VariantScorer` (mode,
-    genes, annotation, construct, match_chromosomes, on_ref_mismatch, background, batch_size, device...) and
-    ``chunk_size``. The run's counts are in ``result.attrs["summary"]``."""
-    chunk_size = options.pop("chunk_size", 100_000)
-    scorer = VariantScorer(model, genome, **options)
-    parts = [table for table, _ in scorer.run(variants, chunk_size=chunk_size)]
-    out = pd.concat(parts, ignore_index=True) if parts else scorer._empty().drop(columns=["_row"])
+    the windows they fall in, one row per allele x window; ``options`` (:class:`ScoreOptions`, fields overridden
+    by keyword ``settings``) say how. The run's counts are in ``result.attrs["summary"]``."""
+    scorer = VariantScorer(model, genome, options, **settings)
+    parts = [table for table, _ in scorer.run(variants, chunk_size=scorer.options.chunk_size)]
+    out = pd.concat(parts, ignore_index=True) if parts else scorer.empty().drop(columns=["_row"])
     out.attrs["summary"] = scorer.report()
     return out
 
