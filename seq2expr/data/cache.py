@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,17 +25,13 @@ from seq2expr.data.errors import DataError
 from seq2expr.data.records import Records
 from seq2expr.data.sequences import SequencePolicy, encode, encode_one, ragged_lengths
 from seq2expr.files import fault_point
+from seq2expr.user_cache import cache_folder
 
 log = logging.getLogger(__name__)
 
 CHUNK = 65_536
 FULL_HASH_LIMIT = 64 << 20  # files up to 64 MiB are hashed in full; larger ones by size+mtime+first/last MiB
 _EDGE = 1 << 20
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("SEQ2EXPR_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "seq2expr" / "encoded"
 
 
 def file_hash(path: str | Path) -> str:
@@ -107,7 +102,7 @@ def cache_path(records: Records, policy: SequencePolicy, cache_dir: str | Path |
                key_extra: str = "", key: str | None = None) -> Path:
     """Where :func:`encode_cached` stores (or finds) the codes; ``key`` is a precomputed :func:`data_hash`."""
     key = key or data_hash(records, policy, key_extra)
-    return Path(cache_dir or default_cache_dir()) / f"{key[:32]}.npy"
+    return Path(cache_dir or cache_folder("encoded")) / f"{key[:32]}.npy"
 
 
 def _encode_into(records: Records, policy: SequencePolicy, out_path: Path, length: int) -> None:
