@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import csv
 import heapq
 import html
 import json
@@ -28,6 +27,7 @@ from seq2expr.files import fault_point
 from seq2expr.inference import SavedModel, check_sizes, read_config
 from seq2expr.inference.shard import Shard, append_tsv, read_shards, write_sidecar
 from seq2expr.outputs import check_output, write_marker
+from seq2expr.tsv import TsvWriter
 from seq2expr.variants.alleles import declare, is_vcf, open_vcf, undeclared
 from seq2expr.variants.place import CentredWindows, GeneWindows
 from seq2expr.variants.score import VariantScorer, count_records
@@ -46,7 +46,7 @@ class _Table:
     """Chunks of a DataFrame appended to a TSV or a parquet file."""
 
     def __init__(self, path: Path):
-        self.path, self.parquet, self.writer, self.fh = path, path.suffix == ".parquet", None, None
+        self.path, self.parquet, self.writer, self.fh, self.tsv = path, path.suffix == ".parquet", None, None, None
 
     def write(self, df: pd.DataFrame) -> None:
         if self.parquet:
@@ -58,10 +58,10 @@ class _Table:
                 self.writer = pq.ParquetWriter(self.path, table.schema)
             self.writer.write_table(table.cast(self.writer.schema))
         else:
-            if self.fh is None:
+            if self.tsv is None:
                 self.fh = open(self.path, "w", newline="")  # noqa: SIM115 - closed by close()
-                csv.writer(self.fh, delimiter="\t", lineterminator="\n").writerow(df.columns)
-            df.to_csv(self.fh, sep="\t", header=False, index=False, float_format="%.6g", lineterminator="\n")
+                self.tsv = TsvWriter(self.fh)
+            self.tsv.write(df)
 
     def close(self) -> None:
         if self.writer is not None:
