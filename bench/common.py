@@ -10,6 +10,7 @@ To measure the AVX2 case on a CPU with AVX-512, run a bench with the libraries l
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import resource
@@ -115,6 +116,20 @@ def peak_rss_mb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, kids) / 1024.0
+
+
+def proc_status_mb(key: str) -> float:
+    """A memory field of this process's ``/proc/self/status`` in MiB (``VmHWM``: its own peak RSS; ``VmRSS``;
+    ``RssAnon``): unlike ``ru_maxrss``, not carried over from the parent by fork + exec, so child scripts use it."""
+    import re
+
+    with open("/proc/self/status") as fh:
+        return int(re.search(key + r":\s+(\d+)", fh.read()).group(1)) / 1024.0
+
+
+# :func:`proc_status_mb` as ``mem(key)`` at the top of a child script run with ``python -c`` (``CHILD_MEM + script``):
+# importing this module there would add its own imports to the memory the child measures
+CHILD_MEM = inspect.getsource(proc_status_mb).replace("def proc_status_mb(key: str) -> float:", "def mem(key):")
 
 
 def load_average() -> tuple[float, float, float]:

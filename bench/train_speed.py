@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from common import (
+    CHILD_MEM,
     MIRROR,
     REPO,
     bf16_peak_flops,
@@ -248,13 +249,11 @@ def bench_precision(precision: str, work: Path, args, syn: Path | None, bundle, 
 
 # VmHWM: this process's own peak RSS (ru_maxrss would carry the parent's peak over fork + exec); VmRSS is
 # also sampled after every chunk, to tell a leak (steady growth) from one transient spike
-_CHILD = """
-import json, re, sys, time, torch
+_CHILD = CHILD_MEM + """
+import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[6]))
 import importlib
 P = importlib.import_module("seq2expr.inference.predict")  # the module, not the function
-def mem(key):
-    return int(re.search(key + r":\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024.0
 trace, inner = [], P.predict
 def traced(*a, **k):
     out = inner(*a, **k)
@@ -312,16 +311,14 @@ def bench_memory_flatness(work: Path, sizes: list[int], threads: int, batch: int
 
 # Training memory: a fresh process prepares N sequences (read, validate, encode into the memmap cache,
 # random split), then trains a fixed number of batches; VmRSS is sampled every 50 batches
-_TRAIN_CHILD = """
-import json, re, sys, time, torch
+_TRAIN_CHILD = CHILD_MEM + """
+import json, sys, time, torch
 from pathlib import Path
 import lightning as L
 torch.set_num_threads(int(sys.argv[4]))
 from seq2expr.config import load_config
 from seq2expr.data.prepare import prepare_data
 from seq2expr.training.fit import fit_member
-def mem(key):
-    return int(re.search(key + r":\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024.0
 params = json.loads(sys.argv[5])
 cfg = load_config(None, [f"data.path={sys.argv[1]}", "data.split.method=random", "data.split.valid_fraction=0.01",
                          "data.split.test_fraction=0.01", f"data.cache_dir={sys.argv[2]}/cache", "model.name=cnn",

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 from common import (
+    CHILD_MEM,
     MIRROR,
     bf16_peak_flops,
     efficiency,
@@ -218,12 +219,10 @@ def yeast_gene_mode(args, model_dir: Path) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ 3. memory
-_CHILD = """
-import json, re, sys, time, torch
+_CHILD = CHILD_MEM + """
+import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[5]))
 from seq2expr.variants import VariantScorer, write_variant_outputs
-def mem(key):
-    return int(re.search(key + r":\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024.0
 t = time.perf_counter()
 s = VariantScorer(sys.argv[1], sys.argv[2], background=2000, batch_size=int(sys.argv[6]))
 out = write_variant_outputs(s, sys.argv[3], sys.argv[4], attributions="none")

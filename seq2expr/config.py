@@ -143,7 +143,7 @@ class DataConfig(_Strict):
     policy: SequencePolicy = Field(default_factory=SequencePolicy)
     target: TargetConfig = Field(default_factory=TargetConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
-    cache_dir: str | None = None  # encoded memmap cache (default: $SEQ2EXPR_CACHE or ~/.cache/seq2expr)
+    cache_dir: str | None = None  # encoded memmap cache (default: $SEQ2EXPR_CACHE/encoded)
 
 
 class ModelConfig(_Strict):

@@ -34,6 +34,7 @@ import pandas as pd
 
 from seq2expr.atomic import atomic_path, write_json, write_text
 from seq2expr.outputs import check_output, read_marker, write_marker
+from seq2expr.report_html import html_page
 
 log = logging.getLogger(__name__)
 DEFAULT_OUTPUT = "seq2expr-demo"
@@ -350,11 +351,7 @@ def _html(result: DemoResult, cfg: DemoConfig, metrics: dict, recovery: pd.DataF
     table = recovery[RECOVERY_COLUMNS].copy()
     for c in table.columns:
         table[c] = [_fmt(v) for v in table[c]]
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>seq2expr demo</title><style>",
-             "body{font-family:sans-serif;max-width:1000px;margin:2em auto}img{max-width:100%}",
-             "table.t{border-collapse:collapse;font-size:13px}table.t td,table.t th{padding:3px 8px;"
-             "border-bottom:1px solid #ddd}</style></head><body>",
-             "<h1>seq2expr demo</h1>", f"<p><b>{e(_headline(result, metrics))}</b></p>",
+    parts = ["<h1>seq2expr demo</h1>", f"<p><b>{e(_headline(result, metrics))}</b></p>",
              *[f"<p>{e(x)}</p>" for x in _truth_lines(truth)],
              f"<p>Model <code>{e(cfg.model)}</code>, split sizes {e(str(metrics['n']))}, seed {cfg.seed}, "
              f"{result.threads} torch threads, run time {result.seconds.get('total', 0):.0f} s.</p>",
@@ -368,5 +365,5 @@ def _html(result: DemoResult, cfg: DemoConfig, metrics: dict, recovery: pd.DataF
               "<i>global_effect</i>: mean predicted change when the JASPAR motif is inserted into background "
               "sequences.</p>", "<h2>Files</h2><ul>"]
     parts += [f"<li><a href='{e(href)}'>{e(label)}</a></li>" for label, href in _files(result, metrics)]
-    parts.append("</ul></body></html>")
-    return "\n".join(parts)
+    parts.append("</ul>")
+    return html_page("seq2expr demo", parts)

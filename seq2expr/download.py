@@ -3,7 +3,8 @@
 A download goes through pooch (streamed to a temporary file, a progress bar on stderr when
 :func:`seq2expr.progress.enabled`, retries) into a staging folder beside its destination; the file is then checked
 (its size, then its sha256, or the git blob id of a file pinned by a repository commit) and only then moved into
-place. A truncated or altered file raises a :class:`ChecksumError` naming it, and nothing is kept. A network
+place (:func:`seq2expr.atomic.atomic_path`: the permissions the umask gives; a killed download's leftovers are
+cleared). A truncated or altered file raises a :class:`ChecksumError` naming it, and nothing is kept. A network
 failure raises a :class:`DownloadError`, to which the caller adds where a local copy can go instead.
 """
 
@@ -13,12 +14,11 @@ import gzip
 import hashlib
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from seq2expr.atomic import atomic_path, temporary_folder
 from seq2expr.files import FileError
 
 
@@ -47,23 +47,18 @@ class Pin:
 
 def sha256_file(path: str | Path, *, decompress: bool = False) -> str:
     """Hex sha256 of a file's bytes (of its decompressed bytes with ``decompress``)."""
-    h = hashlib.sha256()
     opener = gzip.open if decompress else open
     with opener(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def git_blob_id(path: str | Path) -> str:
     """The id git gives a file's content (sha1 of ``blob <size>\\0`` + the bytes): a checksum for files pinned by
     a repository commit whose sha256 was never published."""
     path = Path(path)
-    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    header = f"blob {path.stat().st_size}\0".encode()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, lambda: hashlib.sha1(header)).hexdigest()
 
 
 def check_file(path: str | Path, pin: Pin, *, name: str | None = None) -> None:
@@ -103,18 +98,14 @@ def download(url: str, dest: str | Path, pin: Pin, *, timeout: float = 60.0,
     from seq2expr.progress import enabled
 
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    with temporary_folder(dest, "download") as stage:
         fetched = _fetch(pooch, url, stage, timeout, enabled())
         check_file(fetched, pin, name=url)
-        final = fetched
-        if transform is not None:
-            final = stage / f"{dest.name}.out"
-            transform(fetched, final)
-        os.replace(final, dest)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        with atomic_path(dest) as out:
+            if transform is None:
+                os.replace(fetched, out)
+            else:
+                transform(fetched, out)
     return dest
 
 

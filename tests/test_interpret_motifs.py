@@ -58,6 +58,12 @@ def test_tomtom_finds_truncated_and_reverse_complement(fungi):
     gcn4_hits = df[(df.pattern == "gcn4_rc") & (df.tf.str.upper() == "GCN4")]
     assert len(gcn4_hits) == 1 and gcn4_hits["orientation"].iloc[0] == "-"
     assert top.loc["gcn4_rc", "q_value"] < 0.05
+    # q: Benjamini-Hochberg over each pattern's comparisons with the whole database (scipy's)
+    every = match_motifs(queries, fungi, n_top=len(fungi))
+    for _, rows in every.groupby("pattern"):
+        p = rows["p_value"].to_numpy()
+        bh = np.minimum.accumulate((p * len(fungi) / np.arange(1, len(p) + 1))[::-1])[::-1].clip(max=1)
+        np.testing.assert_allclose(rows["q_value"].to_numpy(), bh, rtol=1e-12)
 
 
 def test_scan_finds_planted_site(fungi):

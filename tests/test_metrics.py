@@ -18,6 +18,7 @@ from sklearn.metrics import (
 )
 
 from seq2expr.evaluation.metrics import (
+    auroc,
     bootstrap_ci,
     classification_metrics,
     evaluate_predictions,
@@ -121,6 +122,24 @@ def test_bootstrap_ci(reg_data):
     # a quarter of the data gives a wider interval
     lo4, hi4 = bootstrap_ci(y[:100], p[:100], pearson_r, n_boot=300, seed=0)
     assert hi4 - lo4 > hi - lo
+
+
+def _loop_ci(y, p, metric_fn, n_boot, seed, alpha=0.05):
+    """The hand-written percentile bootstrap scipy's replaced: one seeded resample of rows after another."""
+    rng = np.random.default_rng(seed)
+    vals = np.array([metric_fn(y[i], p[i]) for i in (rng.integers(0, len(y), len(y)) for _ in range(n_boot))])
+    vals = vals[np.isfinite(vals)]
+    return float(np.quantile(vals, alpha / 2)), float(np.quantile(vals, 1 - alpha / 2))
+
+
+def test_bootstrap_ci_is_the_seeded_percentile_bootstrap(reg_data, cls_data):
+    """scipy's resamples are the same seeded draws; undefined resamples (one class) are left out, not NaN."""
+    y, p = reg_data
+    assert bootstrap_ci(y, p, pearson_r, n_boot=200, seed=3) == pytest.approx(_loop_ci(y, p, pearson_r, 200, 3))
+    yc, prob = cls_data
+    few = np.r_[np.zeros(18), np.ones(2)], prob[:20]  # many resamples hold one class: AUROC undefined
+    assert bootstrap_ci(*few, auroc, n_boot=200, seed=1) == pytest.approx(_loop_ci(*few, auroc, 200, 1))
+    assert np.isfinite(bootstrap_ci(*few, auroc, n_boot=200, seed=1)).all()
 
 
 def test_evaluate_predictions_multi_target_and_groups(reg_data):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,7 +24,9 @@ from seq2expr.atomic import atomic_path, write_json
 from seq2expr.data.errors import DataError
 from seq2expr.data.records import Records
 from seq2expr.data.sequences import SequencePolicy, encode, encode_one, ragged_lengths
+from seq2expr.download import sha256_file
 from seq2expr.files import fault_point
+from seq2expr.user_cache import cache_folder
 
 log = logging.getLogger(__name__)
 
@@ -34,26 +35,17 @@ FULL_HASH_LIMIT = 64 << 20  # files up to 64 MiB are hashed in full; larger ones
 _EDGE = 1 << 20
 
 
-def default_cache_dir() -> Path:
-    env = os.environ.get("SEQ2EXPR_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "seq2expr" / "encoded"
-
-
 def file_hash(path: str | Path) -> str:
     """Content fingerprint of one file: full sha256 when small, else size + mtime + first/last MiB."""
     path = Path(path)
-    h = hashlib.sha256()
     st = path.stat()
     if st.st_size <= FULL_HASH_LIMIT:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    else:
-        h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
-        with open(path, "rb") as fh:
-            h.update(fh.read(_EDGE))
-            fh.seek(st.st_size - _EDGE)
-            h.update(fh.read(_EDGE))
+        return sha256_file(path)
+    h = hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    with open(path, "rb") as fh:
+        h.update(fh.read(_EDGE))
+        fh.seek(st.st_size - _EDGE)
+        h.update(fh.read(_EDGE))
     return h.hexdigest()
 
 
@@ -107,7 +99,7 @@ def cache_path(records: Records, policy: SequencePolicy, cache_dir: str | Path |
                key_extra: str = "", key: str | None = None) -> Path:
     """Where :func:`encode_cached` stores (or finds) the codes; ``key`` is a precomputed :func:`data_hash`."""
     key = key or data_hash(records, policy, key_extra)
-    return Path(cache_dir or default_cache_dir()) / f"{key[:32]}.npy"
+    return Path(cache_dir or cache_folder("encoded")) / f"{key[:32]}.npy"
 
 
 def _encode_into(records: Records, policy: SequencePolicy, out_path: Path, length: int) -> None:
@@ -163,20 +155,12 @@ def seal(path: str | Path) -> None:
 
 def _meta(path: Path) -> dict:
     shape = np.load(path, mmap_mode="r").shape
-    return {"shape": [int(x) for x in shape], "bytes": path.stat().st_size, "sha256": _sha256(path)}
+    return {"shape": [int(x) for x in shape], "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def sidecar(path: Path) -> Path:
     """The JSON beside a cache file: its shape, byte size and sha256."""
     return path.with_suffix(".json")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verified(path: str | Path, n: int | None = None, dtype=np.uint8) -> np.memmap | None:
@@ -189,7 +173,7 @@ def verified(path: str | Path, n: int | None = None, dtype=np.uint8) -> np.memma
             reason = f"{path.stat().st_size} bytes, its sidecar says {meta['bytes']} (truncated?)"
         elif n is not None and meta["shape"][0] != n:
             reason = f"{meta['shape'][0]} rows for {n} records"
-        elif _sha256(path) != meta["sha256"]:
+        elif sha256_file(path) != meta["sha256"]:
             reason = "checksum differs from its sidecar (altered)"
         else:
             codes = np.load(path, mmap_mode="r")

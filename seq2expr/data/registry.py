@@ -4,7 +4,7 @@ Every entry lists its files with the public URL, size and sha256. A file is look
 
 1. the ``mirror`` argument (a folder holding ``<folder>/<file>``),
 2. ``$SEQ2EXPR_DATA_MIRROR/<folder>/<file>`` (a local copy, e.g. a lab share),
-3. the download cache ``$SEQ2EXPR_CACHE/downloads/<folder>/<file>`` (default ``~/.cache/seq2expr``),
+3. the download cache ``$SEQ2EXPR_CACHE/downloads/<folder>/<file>`` (default ``~/.cache/seq2expr/downloads``),
 
 and is checksum-verified before use. :func:`fetch` downloads missing files into the cache through
 :func:`seq2expr.download.download` (pooch: a progress bar, a temporary file; size and sha256 checked before the
@@ -31,9 +31,9 @@ from seq2expr.data.errors import DataError
 from seq2expr.data.records import Records
 from seq2expr.download import ChecksumError, DownloadError, Pin, check_file, download
 from seq2expr.download import sha256_file as sha256_file  # re-exported: the checksum the entries are written with
+from seq2expr.user_cache import cache_folder
 
 MIRROR_ENV = "SEQ2EXPR_DATA_MIRROR"
-CACHE_ENV = "SEQ2EXPR_CACHE"
 
 
 @dataclass(frozen=True)
@@ -98,12 +98,8 @@ def get_entry(name: str) -> DatasetEntry:
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
-    """Download cache folder: ``cache_dir``, else ``$SEQ2EXPR_CACHE/downloads``, else ``~/.cache/seq2expr``."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get(CACHE_ENV)
-    base = Path(env) if env else Path.home() / ".cache" / "seq2expr"
-    return base / "downloads"
+    """Download cache folder: ``cache_dir``, else ``$SEQ2EXPR_CACHE/downloads`` (:func:`cache_folder`)."""
+    return Path(cache_dir) if cache_dir is not None else cache_folder("downloads")
 
 
 def _pin(f: RemoteFile) -> Pin:

@@ -13,6 +13,7 @@ import numpy as np
 from seq2expr.atomic import atomic_path, write_json
 from seq2expr.design.designer import DesignResult
 from seq2expr.outputs import check_output, write_marker
+from seq2expr.report_html import html_page
 from seq2expr.zoo import card_html
 
 
@@ -69,10 +70,7 @@ def _html(result: DesignResult, logos: list[tuple[str, str]]) -> str:
     oracle = (f"Oracle: {e(s['oracle'])}; design vs oracle Pearson r {_fmt(s.get('design_oracle_pearson_r'))}; "
               f"{s.get('disagreements', 0)} designs flagged where the two disagree beyond their usual spread."
               if s["oracle"] != "none" else "<b>No oracle: the designs are not validated.</b>")
-    return "\n".join([
-        "<!doctype html><html><head><meta charset='utf-8'><title>seq2expr design</title><style>"
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}img{max-width:100%}table{border-collapse:"
-        "collapse;font-size:12px}td,th{padding:2px 6px;border-bottom:1px solid #ddd}</style></head><body>",
+    return html_page("seq2expr design", [
         f"<h1>Sequence design</h1><p>{s['n']} designs, method {e(s['method'])}, objective {e(s['objective'])} "
         f"{e(str(s['target']))}; scores on the original scale. {s['candidates']:,} candidates scored "
         f"({s['candidates_per_second']:,.0f}/s). {oracle}</p>",
@@ -83,7 +81,7 @@ def _html(result: DesignResult, logos: list[tuple[str, str]]) -> str:
         "<h2>Trajectory</h2><img src='img/trajectory.png'>",
         "<h2>Designs (best first)</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + f"</tr>{rows}</table>",
         *[f"<h3>{e(i)}</h3><img src='img/{e(f)}'>" for i, f in logos],
-        "<p>Files: designs.fasta, designs.tsv, trajectory.tsv, summary.json.</p></body></html>"])
+        "<p>Files: designs.fasta, designs.tsv, trajectory.tsv, summary.json.</p>"])
 
 
 def _fmt(v) -> str:

@@ -20,6 +20,7 @@ import torch
 
 from seq2expr.atomic import atomic_path
 from seq2expr.data.errors import DataError
+from seq2expr.user_cache import cache_folder
 
 _RUN = re.compile(r"[ACGT]+")
 
@@ -219,13 +220,6 @@ def is_fasta_path(path: str | Path) -> bool:
     return str(path).lower().endswith(FASTA_SUFFIXES)
 
 
-def default_embedding_cache() -> Path:
-    """``$SEQ2EXPR_CACHE/kmer`` (or ``~/.cache/seq2expr/kmer``): where genome word2vec tables are kept."""
-    from seq2expr.data.cache import default_cache_dir
-
-    return default_cache_dir().parent / "kmer"
-
-
 def genome_kmer_embedding(genome: str | Path, k: int = 6, vector_size: int = 32, *, window: int = 5, epochs: int = 1,
                           seed: int = 0, exclude: Sequence[str] = (), cache_dir: str | Path | None = None,
                           **kw) -> tuple[KmerEmbedding, Path]:
@@ -246,7 +240,7 @@ def genome_kmer_embedding(genome: str | Path, k: int = 6, vector_size: int = 32,
     opts = {"k": int(k), "vector_size": int(vector_size), "window": int(window), "epochs": int(epochs),
             "seed": int(seed), "exclude": sorted(map(str, exclude)), **kw}
     key = hashlib.sha256(json.dumps([file_hash(genome), opts], sort_keys=True).encode()).hexdigest()[:24]
-    path = Path(cache_dir or default_embedding_cache()) / f"kmer{k}-d{vector_size}-{key}.safetensors"
+    path = Path(cache_dir or cache_folder("kmer")) / f"kmer{k}-d{vector_size}-{key}.safetensors"
     if path.is_file():
         return KmerEmbedding.load(path), path
     skip = set(opts["exclude"])

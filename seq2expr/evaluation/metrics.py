@@ -17,6 +17,7 @@ import numpy as np
 from scipy import stats
 
 HEADLINE = {"regression": "pearson_r", "classification": "auroc"}
+_BOOT_BATCH = 64  # resamples drawn at once (memory: rows x batch indices)
 MAX_GROUP_VALUES = 500  # group columns with more distinct values (e.g. gene IDs) are skipped
 
 
@@ -164,16 +165,23 @@ def grouped_metrics(y, p, groups: Mapping[str, np.ndarray], task: str) -> dict[s
 
 def bootstrap_ci(y, p, metric_fn: Callable[[np.ndarray, np.ndarray], float], n_boot: int = 1000, seed: int = 0,
                  alpha: float = 0.05) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``metric_fn(y, p)`` over rows (resampled with replacement)."""
+    """Percentile bootstrap interval of ``metric_fn(y, p)`` over rows (resampled together, with replacement).
+
+    The resamples are :func:`scipy.stats.bootstrap`'s, seeded by ``seed`` (the same draws as one
+    ``rng.integers(0, n, n)`` after another), drawn in batches so memory stays rows x batch. The percentiles are
+    taken here over the finite values only: a resample where the metric is undefined (AUROC of one class) is left
+    out instead of making the whole interval NaN, as scipy's own interval would.
+    """
     y, p = np.asarray(y), np.asarray(p)
     n = len(y)
     if n < 2 or n_boot < 1:
         return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    vals = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = rng.integers(0, n, n)
-        vals[b] = metric_fn(y[idx], p[idx])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy's notes on a degenerate or NaN distribution: handled below
+        res = stats.bootstrap((np.arange(n),), lambda idx: metric_fn(y[idx], p[idx]), n_resamples=n_boot,
+                              batch=_BOOT_BATCH, vectorized=False, method="percentile",
+                              confidence_level=1 - alpha, random_state=np.random.default_rng(seed))
+    vals = np.asarray(res.bootstrap_distribution, dtype=np.float64)
     vals = vals[np.isfinite(vals)]
     if not len(vals):
         return float("nan"), float("nan")

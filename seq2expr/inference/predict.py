@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import csv
 import weakref
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
@@ -30,6 +29,7 @@ from seq2expr.inference.saved import SavedModel, SavedModelConfig, Scale, load_m
 from seq2expr.inference.shard import Shard, write_sidecar
 from seq2expr.outputs import check_output
 from seq2expr.progress import track
+from seq2expr.tsv import TsvWriter
 
 # most rows per forward pass on a CPU, and the most bytes its largest activation may take: passes beyond either
 # overflow the caches and page-fault fresh memory for every layer (bench/results/cpu_passes.md)
@@ -166,23 +166,20 @@ def write_prediction_table(out_path: str | Path, chunks: Iterable[tuple[Sequence
                            columns: list[str]) -> int:
     """Write ``id, <columns...>`` rows from ``(ids, predictions)`` chunks to a TSV, atomically; returns rows.
 
-    Each chunk is formatted in one pandas call (values as ``%.6g``), not row by row in Python.
+    Each chunk is formatted in one pandas call (values as ``%.6g``, :class:`seq2expr.tsv.TsvWriter`).
     """
     import pandas as pd
 
-    n = 0
     with atomic_path(out_path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        writer.writerow(["id", *columns])
+        table = TsvWriter(fh, ["id", *columns])
         for ids, pred in chunks:
             pred = np.asarray(pred).reshape(len(pred), -1)
             if len(ids) != len(pred):
                 raise ValueError(f"{len(ids)} IDs for {len(pred)} predictions")
             frame = pd.DataFrame(pred, columns=columns)
             frame.insert(0, "id", np.asarray(ids))
-            frame.to_csv(fh, sep="\t", header=False, index=False, float_format="%.6g", lineterminator="\n")
-            n += len(pred)
-    return n
+            table.write(frame)
+    return table.rows
 
 
 def check_sizes(**sizes: int) -> None:

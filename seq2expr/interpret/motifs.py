@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import false_discovery_control
 
 from seq2expr.atomic import atomic_path
 from seq2expr.data.errors import DataError
@@ -212,15 +213,13 @@ def match_motifs(patterns: dict[str, np.ndarray], database: dict[str, np.ndarray
     for qi, qname in enumerate(patterns):
         pv = np.asarray(p[qi], dtype=np.float64)
         order = np.argsort(pv, kind="stable")
-        # Benjamini-Hochberg over this pattern's comparisons
-        ranked = pv[order] * n_db / np.arange(1, n_db + 1)
-        q_sorted = np.minimum.accumulate(ranked[::-1])[::-1].clip(max=1.0)
+        q = false_discovery_control(np.clip(pv, 0.0, 1.0), method="bh")  # over this pattern's comparisons
         for r, ti in enumerate(order[:n_top]):
-            if max_q is not None and q_sorted[r] > max_q:
+            if max_q is not None and q[ti] > max_q:
                 break
             mid, tf = split_name(names[ti])
             rows.append({"pattern": qname, "rank": r + 1, "motif_id": mid, "tf": tf, "p_value": float(pv[ti]),
-                         "q_value": float(q_sorted[r]), "e_value": float(pv[ti] * n_db),
+                         "q_value": float(q[ti]), "e_value": float(pv[ti] * n_db),
                          "offset": int(offsets[qi, ti]), "orientation": "-" if strands[qi, ti] else "+",
                          "overlap": int(overlaps[qi, ti]), "motif": names[ti]})
     return pd.DataFrame(rows, columns=cols)

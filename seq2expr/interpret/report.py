@@ -38,6 +38,7 @@ from seq2expr.interpret.modisco import Pattern, run_modisco, summary, to_meme
 from seq2expr.interpret.motifs import match_motifs, motif_collections, scan
 from seq2expr.outputs import check_output, write_marker
 from seq2expr.progress import staged, step
+from seq2expr.report_html import html_page
 from seq2expr.zoo import card_html
 
 log = logging.getLogger(__name__)
@@ -247,10 +248,6 @@ def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: S
     what = "logit" if task == "classification" else "model-scale output"
     db = e(searched)
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>seq2expr interpretation</title><style>",
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}img{max-width:100%}",
-        "table.t{border-collapse:collapse;font-size:12px}table.t td,table.t th{padding:2px 6px;"
-        "border-bottom:1px solid #ddd}</style></head><body>",
         f"<h1>Interpretation report</h1><p>Model <b>{e(cfg.model.name)}</b> ({e(task)}), "
         f"target <b>{e(target)}</b>; attributions: <b>{e(method)}</b> of the {what}; {n} sequences; "
         f"motif database: {db}.</p>",
@@ -280,5 +277,5 @@ def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: S
     else:
         parts.append("<p>No significantly matched motif to test.</p>")
     parts.append("<p>Files: attributions.npz, motif_matches.tsv, patterns.tsv, patterns.meme, sites.tsv, "
-                 "global_importance.tsv, summary.json.</p></body></html>")
-    return "\n".join(parts)
+                 "global_importance.tsv, summary.json.</p>")
+    return html_page("seq2expr interpretation", parts)

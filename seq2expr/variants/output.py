@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import csv
 import heapq
 import html
 import json
@@ -28,6 +27,8 @@ from seq2expr.files import fault_point
 from seq2expr.inference import SavedModel, check_sizes, read_config
 from seq2expr.inference.shard import Shard, append_tsv, read_shards, write_sidecar
 from seq2expr.outputs import check_output, write_marker
+from seq2expr.report_html import html_page
+from seq2expr.tsv import TsvWriter
 from seq2expr.variants.alleles import declare, is_vcf, open_vcf, undeclared
 from seq2expr.variants.place import CentredWindows, GeneWindows
 from seq2expr.variants.score import VariantScorer, count_records
@@ -46,7 +47,7 @@ class _Table:
     """Chunks of a DataFrame appended to a TSV or a parquet file."""
 
     def __init__(self, path: Path):
-        self.path, self.parquet, self.writer, self.fh = path, path.suffix == ".parquet", None, None
+        self.path, self.parquet, self.writer, self.fh, self.tsv = path, path.suffix == ".parquet", None, None, None
 
     def write(self, df: pd.DataFrame) -> None:
         if self.parquet:
@@ -58,10 +59,10 @@ class _Table:
                 self.writer = pq.ParquetWriter(self.path, table.schema)
             self.writer.write_table(table.cast(self.writer.schema))
         else:
-            if self.fh is None:
+            if self.tsv is None:
                 self.fh = open(self.path, "w", newline="")  # noqa: SIM115 - closed by close()
-                csv.writer(self.fh, delimiter="\t", lineterminator="\n").writerow(df.columns)
-            df.to_csv(self.fh, sep="\t", header=False, index=False, float_format="%.6g", lineterminator="\n")
+                self.tsv = TsvWriter(self.fh)
+            self.tsv.write(df)
 
     def close(self) -> None:
         if self.writer is not None:
@@ -383,11 +384,7 @@ def _html(summary: dict, tops: list[dict], targets: list[str], logos: list, hist
     e = html.escape
     skipped = "".join(f"<li>{e(k)}: {n} ({e(summary['skip_reasons'].get(k, ''))})</li>"
                       for k, n in summary["skipped"].items()) or "<li>none</li>"
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>seq2expr variant effects</title><style>",
-             "body{font-family:sans-serif;max-width:1100px;margin:2em auto}img{max-width:100%}",
-             "table{border-collapse:collapse;font-size:12px}td,th{padding:2px 6px;border-bottom:1px solid #ddd}"
-             "</style></head><body>",
-             f"<h1>Variant effects</h1><p>{e(summary['input'])}: {summary['alleles']} alleles read, "
+    parts = [f"<h1>Variant effects</h1><p>{e(summary['input'])}: {summary['alleles']} alleles read, "
              f"{summary['scored_alleles']} scored ({summary['rows']} allele x window rows, {e(summary['mode'])} mode)"
              f" in {summary['seconds']} s. Effects are alt - ref on each target's original scale; the percentile "
              f"ranks |effect| among {summary['background_snvs']} random SNVs in the same kind of windows.</p>",
@@ -406,8 +403,8 @@ def _html(summary: dict, tops: list[dict], targets: list[str], logos: list, hist
     for vid, ref_img, alt_img in logos:
         parts.append(f"<h3>{e(vid)}</h3><img src='img/{e(ref_img)}'><br><img src='img/{e(alt_img)}'>")
     parts.append("<p>Files: variants table, summary.json, attributions.npz (top variants), and for VCF input "
-                 "variants.vcf.gz (INFO fields per target).</p></body></html>")
-    return "\n".join(parts)
+                 "variants.vcf.gz (INFO fields per target).</p>")
+    return html_page("seq2expr variant effects", parts)
 
 
 def _fmt(v) -> str:

@@ -20,18 +20,17 @@ from pathlib import Path
 
 from seq2expr.download import ChecksumError, DownloadError, check_file, download
 from seq2expr.files import FileError
+from seq2expr.user_cache import cache_folder
 from seq2expr.zoo.card import CardFile, ModelCard
 from seq2expr.zoo.catalogue import get_card, package_dir
 
 MODELS_MIRROR_ENV = "SEQ2EXPR_MODELS_MIRROR"
 DATA_MIRROR_ENV = "SEQ2EXPR_DATA_MIRROR"
-CACHE_ENV = "SEQ2EXPR_CACHE"
 
 
 def cache_root() -> Path:
     """``$SEQ2EXPR_CACHE/models`` (default ``~/.cache/seq2expr/models``)."""
-    env = os.environ.get(CACHE_ENV)
-    return (Path(env) if env else Path.home() / ".cache" / "seq2expr") / "models"
+    return cache_folder("models")
 
 
 def cache_dir(card: ModelCard) -> Path:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import re
 import shutil
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ from seq2expr.atomic import atomic_path
 from seq2expr.data.errors import DataError
 from seq2expr.data.sequences import reverse_complement
 from seq2expr.files import reads
+from seq2expr.user_cache import cache_folder
 
 _MITO = {"m", "mt", "mito", "mitochondrion", "mitochondria", "mitochondrial", "chrm", "dmel_mitochondrion_genome"}
 _PLASTID = {"pt", "cp", "chloroplast", "plastid"}
@@ -31,13 +31,6 @@ _ROMAN = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100, "d": 500, "m": 1000}
 # anything that is not A, C, G, T or N (IUPAC ambiguity codes, other letters) becomes N
 _NON_ACGTN = re.compile(r"[^ACGTN]")
 _ACGTN = re.compile(r"[ACGTN]*")
-
-
-def genome_cache_dir() -> Path:
-    """Where decompressed genomes and indexes are kept."""
-    root = os.environ.get("SEQ2EXPR_CACHE")
-    base = Path(root) if root else Path.home() / ".cache" / "seq2expr"
-    return base / "genomes"
 
 
 def _roman_to_int(s: str) -> int | None:
@@ -132,7 +125,7 @@ def _is_gzip(path: Path) -> bool:
 @reads()
 def decompress_to_cache(path: Path, cache: Path | None = None) -> Path:
     """Decompress a plain-gzip FASTA once into the cache (atomically) and return the cached path."""
-    cache = cache or genome_cache_dir()
+    cache = cache or cache_folder("genomes")
     name = path.name.removesuffix(".gz")
     out = cache / f"{_file_tag(path)}-{name}"
     if not out.exists():
@@ -166,7 +159,7 @@ class Genome:
         self.source = Path(path)
         if not self.source.exists():
             raise DataError("genome FASTA not found", source=str(path))
-        cache_dir = Path(cache) if cache else genome_cache_dir()
+        cache_dir = Path(cache) if cache else cache_folder("genomes")
         fasta = self.source
         if _is_gzip(fasta) and not _is_bgzf(fasta):
             fasta = decompress_to_cache(fasta, cache_dir)
