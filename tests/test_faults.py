@@ -57,12 +57,16 @@ def files(tmp_path_factory) -> Path:
     return d
 
 
-def _fails(args: list[str], *names: str, problem: str, outputs: list[Path]) -> str:
+def _fails(args: list[str], *names: str, problem: str, outputs: list[Path], during_work: bool = False) -> str:
     """Run the CLI; assert exit code 2, one ``error: ...`` line naming ``names`` and ``problem``, no traceback,
-    and no output (nor a temporary of one) written. Returns the line."""
+    and no output (nor a temporary of one) written. Returns the line. ``during_work``: the failure comes after the
+    work began, so the run's own log lines (e.g. the resolved precision) may precede the error line."""
     res = runner.invoke(app, args)
     err = res.stderr.strip()
     assert res.exit_code == 2, (res.output, res.exception)
+    if during_work:
+        err = err.splitlines()[-1] if err else err
+        assert sum(line.startswith("error: ") for line in res.stderr.splitlines()) == 1, res.output
     assert "Traceback" not in res.output and len(err.splitlines()) == 1, res.output
     assert err.startswith("error: ") and problem in err, err
     for name in names:
@@ -261,7 +265,7 @@ def test_disk_full_or_read_only_output(files, tmp_path, monkeypatch, code, probl
     monkeypatch.setattr(P, "write_prediction_table", full_disk)
     out = tmp_path / "out.tsv"
     err = _fails(["predict", str(files / "model"), str(files / "data.tsv"), "-o", str(out), "--chunk-size", "50"],
-                 out, problem=problem, outputs=[out])
+                 out, problem=problem, outputs=[out], during_work=True)
     assert err == f"error: {out}: {problem}"
     monkeypatch.undo()
     import tempfile
@@ -271,7 +275,7 @@ def test_disk_full_or_read_only_output(files, tmp_path, monkeypatch, code, probl
 
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
     _fails(["predict", str(files / "model"), str(files / "data.tsv"), "-o", str(out)], tmp_path,
-           problem="read-only file system", outputs=[out])
+           problem="read-only file system", outputs=[out], during_work=True)
 
 
 def test_interrupted_predict_leaves_nothing(files, tmp_path, monkeypatch):
