@@ -94,7 +94,6 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
         raise
 
 
-
 RUN_NAMES = re.compile(r"^(config\.yaml|metrics\.json|model|checkpoints|logs|training_curve\.(tsv|png)|"
                        r"predictions_test\.tsv|(scatter|roc_pr)_.+\.png|seed_-?\d+|fold_\d+)$")  # what train writes
 
@@ -224,7 +223,6 @@ def _train_shard(cfg: RunConfig, part: Shard, *, resume: bool, progress: bool, c
     return _assemble_if_complete(cfg, callbacks)
 
 
-
 def _assemble_if_complete(cfg: RunConfig, callbacks: Sequence[Any]) -> Path | None:
     """Evaluate and export the ensemble once every member has finished, exactly once: under the folder lock (a
     process that finds it held leaves the assembly to its holder), and not again for the same finished members."""
@@ -252,7 +250,6 @@ def _assembled_digest(out: Path) -> str | None:
         return None
 
 
-
 def _train_on_devices(cfg: RunConfig, devices: str | int | Sequence[str], *, resume: bool,
                       callbacks: Sequence[Any]) -> Path:
     """Shard k of N trained on the k-th of N devices, one spawned process each, then the assembly here."""
@@ -273,8 +270,6 @@ def _train_on_devices(cfg: RunConfig, devices: str | int | Sequence[str], *, res
 def _train_part(cfg: RunConfig, part: str, resume: bool, callbacks: list[Any]) -> None:
     """One process of :func:`_train_on_devices` (module level, so a spawned process can run it)."""
     _train_shard(cfg, Shard.parse(part), resume=resume, progress=False, callbacks=callbacks, assemble=False)
-
-
 
 
 def _complete(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[Any]) -> Path:
