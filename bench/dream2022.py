@@ -187,7 +187,7 @@ def run_one(args) -> dict:
                    params_config=saved.config.model.params)
     else:
         cfg.train.epochs = args.epochs  # a budget in epochs: the same steps on any machine (never in minutes)
-        from seq2expr.training.fit import fit_member
+        from seq2expr.training import fit_member
 
         t0 = time.perf_counter()
         model, info = fit_member(cfg, bundle, cfg.train.seed, work, resume=False, progress=False)

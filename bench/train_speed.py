@@ -3,7 +3,7 @@
 Same model (the default ``cnn``), same data, same batch size, same optimisation (AdamW + OneCycle, gradient
 clipping, reverse-complement augmentation, RC-averaged validation) on both sides:
 
-* **train**: ``seq2expr.training.fit.fit_member`` (Lightning, batches gathered from the memmapped uint8 codes,
+* **train**: ``seq2expr.training.member.fit_member`` (Lightning, batches gathered from the memmapped uint8 codes,
   one-hot per batch) vs a hand-written loop (``F.one_hot`` of the same codes per batch). Reported: training
   sequences/s (optimiser steps only, validation excluded), epoch wall time with validation, the ratio.
 * **inference**: ``seq2expr.inference.predict`` vs a plain ``no_grad`` loop, both RC-averaged.
@@ -118,7 +118,7 @@ class _TrainTimer:
 
 
 def bench_seq2expr_train(cfg, bundle, work: Path) -> dict:
-    from seq2expr.training.fit import fit_member
+    from seq2expr.training import fit_member
 
     timer = _TrainTimer()
     t0, c0 = time.perf_counter(), time.process_time()
@@ -318,7 +318,7 @@ import lightning as L
 torch.set_num_threads(int(sys.argv[4]))
 from seq2expr.config import load_config
 from seq2expr.data.prepare import prepare_data
-from seq2expr.training.fit import fit_member
+from seq2expr.training import fit_member
 params = json.loads(sys.argv[5])
 cfg = load_config(None, [f"data.path={sys.argv[1]}", "data.split.method=random", "data.split.valid_fraction=0.01",
                          "data.split.test_fraction=0.01", f"data.cache_dir={sys.argv[2]}/cache", "model.name=cnn",

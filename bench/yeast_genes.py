@@ -12,7 +12,7 @@ fixed seed) on the training chromosomes only, through the model's own params (``
 ``w2v_exclude`` = held-out chromosomes; cached on disk), and shuffled-label controls (``cnn`` and ``lm_cnn`` by
 default, ``--controls``; log-TPM permuted within the training chromosomes). Peer: the ``cnn`` classification
 run is also timed as a bare PyTorch loop on the same data, batch and threads (``--peer``).
-Every run goes through ``seq2expr.training.fit.train`` in its own process (peak RSS per run).
+Every run goes through ``seq2expr.training.train`` in its own process (peak RSS per run).
 
     SEQ2EXPR_DATA_MIRROR=../shared/data PYTHONPATH=. nice -n 10 python bench/yeast_genes.py \\
         --epochs 12
@@ -193,7 +193,7 @@ def run_one(spec: dict) -> dict:
     from seq2expr.config import RunConfig
     from seq2expr.data.prepare import prepare_data
     from seq2expr.inference import load_model, predict
-    from seq2expr.training.fit import train
+    from seq2expr.training import train
 
     class Timer(L.Callback):
         """Seconds and sequences of training batches: from each epoch's start to its last training batch's end
@@ -308,7 +308,7 @@ def write_report(results: list[dict], meta: dict, out_md: Path) -> None:
         "the table is cached on disk.",
         "* Shuffled-label control: same model and settings, log-TPM permuted among training-chromosome genes "
         "(validation and test labels untouched).",
-        f"* Training: `seq2expr.training.fit.train`, AdamW lr 2e-3, one-cycle, batch 64, up to {meta['epochs']} "
+        f"* Training: `seq2expr.training.train`, AdamW lr 2e-3, one-cycle, batch 64, up to {meta['epochs']} "
         "epochs, early stopping on validation AUROC / Pearson (patience 3), RC augmentation, RC-averaged evaluation.",
         "",
     ]

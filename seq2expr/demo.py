@@ -3,7 +3,7 @@
 Steps, each through the same code path as the matching command (no demo-only shortcuts):
 
 1. generate the synthetic promoter set with planted JASPAR motifs (:mod:`seq2expr.data.synthetic`);
-2. train a small CNN on it with the training layer (:func:`seq2expr.training.fit.train`, as ``seq2expr
+2. train a small CNN on it with the training layer (:func:`seq2expr.training.train`, as ``seq2expr
    train``): similarity split, early stopping, test metrics with a bootstrap CI and a scatter plot;
 3. explain the model on the held-out sequences, validation and test (:func:`seq2expr.interpret.report.write_report`, as
    ``seq2expr interpret``): DeepLIFT-SHAP, TF-MoDISco, Tomtom against JASPAR fungi, global importance;
@@ -201,7 +201,7 @@ def run_demo(out_dir: str | Path = DEFAULT_OUTPUT, config: DemoConfig | None = N
     from seq2expr.data.synthetic import read_truth, write_synthetic
     from seq2expr.evaluation.report import read_metrics
     from seq2expr.interpret.report import write_report
-    from seq2expr.training.fit import train
+    from seq2expr.training import train
 
     cfg = config or DemoConfig()
     if cfg.threads < 1:
@@ -328,7 +328,7 @@ def _split_lines(metrics: dict) -> str:
 def _markdown(result: DemoResult, cfg: DemoConfig, metrics: dict, recovery: pd.DataFrame, truth: dict) -> str:
     steps = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items() if k != "total")
     lines = ["# seq2expr demo", "", _headline(result, metrics), "", *_truth_lines(truth), "",
-             f"Model `{cfg.model}` trained by `seq2expr.training.fit.train` (split sizes {metrics['n']}, seed "
+             f"Model `{cfg.model}` trained by `seq2expr.training.train` (split sizes {metrics['n']}, seed "
              f"{cfg.seed}, {result.threads} torch threads); run time {result.seconds.get('total', 0):.0f} s ({steps}).",
              "", _split_lines(metrics),
              "", "## Planted vs recovered motifs", "",

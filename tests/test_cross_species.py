@@ -99,7 +99,7 @@ def test_combine_rejects_colliding_ids(combined):
 
 def test_train_on_species_test_on_another(combined, tmp_path):
     from seq2expr.data.prepare import prepare_data
-    from seq2expr.training.fit import train
+    from seq2expr.training import train
 
     table = pd.read_parquet(combined / "all" / "genes.parquet")
     rng = np.random.default_rng(0)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from seq2expr.config import load_config
 from seq2expr.data.sequences import decode
-from seq2expr.training.fit import train
+from seq2expr.training import train
 
 PROMOTER_MOTIF, TERMINATOR_MOTIF = "TGACTCA", "TTTTTAT"
 SEG, SPACER = 60, 10

@@ -288,7 +288,7 @@ def test_lm_cnn_kmer_from_genome_fasta_through_train(tmp_path):
 
     from seq2expr.embeddings.kmer import genome_kmer_embedding
     from seq2expr.inference import predict
-    from seq2expr.training.fit import train
+    from seq2expr.training import train
 
     genome = tmp_path / "genome.fa"
     chroms = _genome(seed=1, n=12, length=2000)
@@ -323,7 +323,7 @@ def test_lm_cnn_lm_mode_through_train(tiny_bert, tmp_path):
     import pandas as pd
 
     from seq2expr.inference import predict
-    from seq2expr.training.fit import train
+    from seq2expr.training import train
 
     codes, y = _planted_set(200, 120, seed=7)
     _write_table(tmp_path / "data.tsv", codes, y)

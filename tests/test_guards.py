@@ -265,7 +265,7 @@ def test_classification_with_label_quantiles_prepares_and_summarises(kit):
     rows by the splits' sizes and crashed (IndexError)."""
     from seq2expr.config import RunConfig
     from seq2expr.data.prepare import prepare_data
-    from seq2expr.training.fit import _split_summary
+    from seq2expr.training.assemble import describe_splits
 
     cfg = RunConfig.model_validate(_run_config(kit["table"], kit["dir"] / "unused", task="classification",
                                                loss="bce"))
@@ -273,7 +273,7 @@ def test_classification_with_label_quantiles_prepares_and_summarises(kit):
     bundle = prepare_data(cfg.data, "classification")
     kept = sum(len(v) for v in bundle.splits.values())
     assert 0 < kept < len(bundle.ids)  # the middle half is dropped
-    summary = _split_summary(cfg, bundle)
+    summary = describe_splits(cfg, bundle)
     assert sum(summary["rows"].values()) == kept
 
 

@@ -20,7 +20,8 @@ from seq2expr.config import load_config
 from seq2expr.data.sequences import encode, reverse_complement_codes
 from seq2expr.data.synthetic import make_synthetic
 from seq2expr.inference import load_model, predict, predict_file
-from seq2expr.training.fit import _best_weights, _progress_bar, train
+from seq2expr.training import train
+from seq2expr.training.member import _best_weights, _progress_bar
 from seq2expr.training.module import SeqModule, make_loss
 
 REPO = Path(__file__).resolve().parents[1]

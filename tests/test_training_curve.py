@@ -10,7 +10,7 @@ import pandas as pd
 
 from seq2expr.config import load_config
 from seq2expr.data.synthetic import make_synthetic
-from seq2expr.training.fit import train
+from seq2expr.training import train
 
 EPOCHS = 6
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -7,7 +7,7 @@ A search space maps config keys to distributions, written as strings so they fit
 
 Keys are any ``model.*`` or ``train.*`` value of the run config (``train.lr``, ``model.params.dropout``...);
 data options are fixed, so the data are read, encoded and split once. Each trial is one
-:func:`~seq2expr.training.fit.fit_member` run scored by its best validation metric (Pearson r, or AUROC for
+:func:`~seq2expr.training.member.fit_member` run scored by its best validation metric (Pearson r, or AUROC for
 classification; higher is better), with optuna's TPE sampler (seeded) and median pruning of trials that fall
 behind after a few epochs. The study lives in ``output_dir/tune/study.db`` (SQLite), so a killed search resumes
 where it stopped (a trial cut off mid-way is run again) and more trials can be added later. Written:
@@ -274,7 +274,7 @@ def _search(cfg: RunConfig, space: list[Param], trials: int, timeout_minutes: fl
 
     from seq2expr.atomic import hold_lock, lock_is_held
     from seq2expr.data.prepare import prepare_data
-    from seq2expr.training.fit import fit_member
+    from seq2expr.training.member import fit_member
     from seq2expr.training.module import monitor_metric
 
     out = Path(cfg.output_dir) / "tune"
