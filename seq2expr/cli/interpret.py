@@ -53,7 +53,7 @@ def interpret_cmd(
     import torch
 
     from seq2expr.data.registry import load_split, parse_dataset_spec
-    from seq2expr.interpret.report import write_report
+    from seq2expr.interpret.report import ReportOptions, write_report
 
     if method not in ("deeplift_shap", "ism", "saliency"):
         fail(f"unknown method {method!r}; use deeplift_shap, ism or saliency")
@@ -64,9 +64,9 @@ def interpret_cmd(
     with user_errors():
         spec = parse_dataset_spec(input)
         inputs = load_split(spec) if spec else Path(input)
-        path = write_report(model_dir, inputs, output, method=method, n_top=n_top, taxon=taxon,
-                            sequence_column=sequence_column, id_column=id_column, motifs_file=list(motifs or []),
-                            max_seqs=max_seqs, target=int(target) if target.isdigit() else target,
-                            n_shuffles=n_shuffles, seed=seed, device=device, precision=precision,
-                            force=force)
+        options = ReportOptions(method=method, n_top=n_top, taxon=taxon, sequence_column=sequence_column,
+                                id_column=id_column, motifs_file=list(motifs or []), max_seqs=max_seqs,
+                                target=int(target) if target.isdigit() else target, n_shuffles=n_shuffles,
+                                seed=seed, device=device, precision=precision)
+        path = write_report(model_dir, inputs, output, options, force=force)
     typer.echo(f"report: {path}")

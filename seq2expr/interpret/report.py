@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -76,146 +76,232 @@ def _best_matches(matches: pd.DataFrame, max_q: float) -> pd.DataFrame:
     return best[best["q_value"] <= max_q]
 
 
-@staged(5, "interpret")  # predict, attribute, TF-MoDISco, Tomtom + scan, logos + global importance
-def write_report(model_or_dir, inputs, out_dir: str | Path, *, method: str = "deeplift_shap", n_top: int = 8,
-                 taxon: str | Sequence[str] | None = None, motifs_file: str | Path | Sequence[str | Path] | None = None,
-                 max_seqs: int = 2000,
-                 target: int | str = 0, n_shuffles: int = 10, seed: int = 0, max_q: float = 0.05,
-                 n_background: int = 200, batch_size: int = 128, device=None,
-                 modisco_args: dict | None = None, max_gi_motifs: int = 12, sequence_column: str | None = None,
-                 id_column: str | None = None, precision: str | None = None, force: bool = False) -> Path:
-    """Explain ``inputs`` with the saved model; return the path of ``out_dir/report.html``.
+@dataclass(frozen=True)
+class ReportOptions:
+    """What :func:`write_report` explains and how (the typed form of ``seq2expr interpret``'s options).
 
     ``method``: deeplift_shap | ism | saliency. ``taxon``: JASPAR CORE group(s) searched: one, several (a list or
     ``"plants,vertebrates"``) or ``"all"``; None: the run's ``interpret.taxon``, else all groups, unless
     ``motifs_file`` is given. ``motifs_file``: one or several MEME files, searched instead of JASPAR (with it
-    when ``taxon`` is given too). The report and ``summary.json`` say which collections were searched and how
-    many matrices each held.
-    ``max_seqs``: sequences explained (a seeded random subset when there are more). ``max_gi_motifs``:
-    matched TFs whose global importance is measured (each costs two background batches).
+    when ``taxon`` is given too). ``max_seqs``: sequences explained (a seeded random subset when there are more).
+    ``max_gi_motifs``: matched TFs whose global importance is measured (each costs two background batches).
     ``sequence_column``/``id_column``: for a table path; default to the training run's (``input_columns``).
-    Top sequences are ranked by :func:`seq2expr.inference.predict` with the model's own settings: the values
-    ``seq2expr predict`` writes (original scale, or probabilities; strand-averaged as trained). ``precision``:
-    of the predictions, ISM and global importance (as in :func:`seq2expr.inference.predict`; gradients stay fp32).
-    ``out_dir``: a new folder, or with ``force`` a previous ``interpret`` output; never one holding an input
-    (:func:`seq2expr.outputs.check_output`).
+    ``target``: the output explained (a name or index; its readout is strand-averaged as the model was trained).
+    ``precision``: of the predictions, ISM and global importance (gradients stay fp32).
     """
-    files = [motifs_file] if isinstance(motifs_file, (str, Path)) else list(motifs_file or [])
-    check_output(out_dir, [model_or_dir, inputs, *files], command="interpret", folder=True, force=force)
+
+    method: str = "deeplift_shap"
+    n_top: int = 8
+    taxon: str | Sequence[str] | None = None
+    motifs_file: str | Path | Sequence[str | Path] | None = None
+    max_seqs: int = 2000
+    target: int | str = 0
+    n_shuffles: int = 10
+    seed: int = 0
+    max_q: float = 0.05
+    n_background: int = 200
+    batch_size: int = 128
+    device: str | None = None
+    modisco_args: dict | None = None
+    max_gi_motifs: int = 12
+    sequence_column: str | None = None
+    id_column: str | None = None
+    precision: str | None = None
+
+    @property
+    def files(self) -> list[str | Path]:
+        """The MEME files searched (none, one or several)."""
+        f = self.motifs_file
+        return [f] if isinstance(f, (str, Path)) else list(f or [])
+
+
+@dataclass
+class _Explained:
+    """The explained sequences and what the report shows of them."""
+
+    ids: list[str]
+    x: np.ndarray
+    pred: np.ndarray
+    attr: np.ndarray
+    hyp: np.ndarray
+    target: int
+
+
+@dataclass
+class _Motifs:
+    """TF-MoDISco patterns, their database matches and the sites found."""
+
+    patterns: list[Pattern]
+    matches: pd.DataFrame
+    best: pd.DataFrame
+    database: dict
+    collections: list[dict]
+    sites: pd.DataFrame
+
+    @property
+    def searched(self) -> str:
+        return _collections_text(self.collections)
+
+
+@staged(5, "interpret")  # predict, attribute, TF-MoDISco, Tomtom + scan, logos + global importance
+def write_report(model_or_dir, inputs, out_dir: str | Path, options: ReportOptions | None = None, *,
+                 force: bool = False, **settings) -> Path:
+    """Explain ``inputs`` with the saved model; return the path of ``out_dir/report.html``.
+
+    ``options`` (:class:`ReportOptions`; keyword ``settings`` override its fields) say what and how. The report
+    and ``summary.json`` say which collections were searched and how many matrices each held. Top sequences are
+    ranked by :func:`seq2expr.inference.predict` with the model's own settings: the values ``seq2expr predict``
+    writes (original scale, or probabilities; strand-averaged as trained). ``out_dir``: a new folder, or with
+    ``force`` a previous ``interpret`` output; never one holding an input (:func:`seq2expr.outputs.check_output`).
+    """
+    try:
+        opts = replace(options or ReportOptions(), **settings)
+    except TypeError as err:
+        raise ValueError(f"interpret: {err}") from None
+    check_output(out_dir, [model_or_dir, inputs, *opts.files], command="interpret", folder=True, force=force)
     saved = load_model(model_or_dir)
-    model, cfg = saved.model, saved.config
-    names = cfg.target_names
-    t = names.index(target) if isinstance(target, str) and target in names else target
-    if not isinstance(t, int) or not 0 <= t < len(names):
-        raise ValueError(f"target {target!r} not among the model's targets {names}")
-    task = cfg.task
-    data = load_inputs(inputs, saved, sequence_column=sequence_column, id_column=id_column)
-    rng = np.random.default_rng(seed)
-    keep = np.sort(rng.choice(len(data.ids), max_seqs, replace=False)) if len(data.ids) > max_seqs else \
-        np.arange(len(data.ids))
-    ids = [data.ids[i] for i in keep]
-    x = data.onehot[keep]
-    log.info("explaining %d sequences with %s", len(x), method)
-
-    precision = resolve_precision(precision, resolve_device(device, saved.model))
-    pred = predict(saved, x, device=device, precision=precision)
+    cfg = saved.config
+    precision = resolve_precision(opts.precision, resolve_device(opts.device, saved.model))
+    ex = _explain(saved, inputs, opts, precision)
     step()
-    attr, hyp = attribute(model, x, method=method, target=t, batch_size=batch_size, device=device,
-                          n_shuffles=n_shuffles, seed=seed, precision=precision)
+    mo = _find_motifs(ex, cfg, opts)
     step()
-    if taxon is None:
-        taxon = cfg.interpret.taxon if cfg.interpret.taxon is not None else (() if files else "all")
-    database, collections = motif_collections(taxon, files)
-    log.info("TF-MoDISco on %d attribution maps", len(x))
-    patterns: list[Pattern] = run_modisco(x, hyp, **(modisco_args or {}))
-    step()
-    pat_pwms = {p.name: p.pwm for p in patterns}
-    searched = _collections_text(collections)
-    log.info("%d patterns; Tomtom against %s", len(patterns), searched)
-    matches = match_motifs(pat_pwms, database, n_top=5)
-    best = _best_matches(matches, max_q)
-    scan_set = {**pat_pwms, **{r.motif: database[r.motif] for r in best.itertuples()}}
-    sites = scan(x, scan_set, threshold=1e-4, ids=ids)
-    step()
-
     out_dir = Path(out_dir)
     with atomic_path(out_dir, is_dir=True) as tmp:
         write_marker(tmp, "interpret")
         img = tmp / "img"
         img.mkdir()
-        np.savez_compressed(tmp / "attributions.npz", onehot=x.astype(np.uint8) if np.isin(x, (0, 1)).all() else x,
-                            attributions=attr.astype(np.float32), hypothetical=hyp.astype(np.float32),
-                            ids=np.asarray(ids), predictions=pred.astype(np.float32))
-        matches.to_csv(tmp / "motif_matches.tsv", sep="\t", index=False)
-        pd.DataFrame(summary(patterns), columns=["pattern", "sign", "n_seqlets", "width", "consensus",
-                                                 "ic_bits"]).to_csv(tmp / "patterns.tsv", sep="\t", index=False)
-        to_meme(patterns, tmp / "patterns.meme")
-        sites.to_csv(tmp / "sites.tsv", sep="\t", index=False)
-
-        # top sequences
-        order = np.argsort(-pred[:, t], kind="stable")[:n_top]
-        seq_rows = []
-        for k, i in enumerate(order):
-            f = logos.attribution_logo(attr[i], img / f"seq_{k}.png", title=f"{ids[i]}  predicted {pred[i, t]:.3g} "
-                                       f"({_scale_label(cfg)}); attribution of the {_output_scale(cfg)}")
-            seq_rows.append((ids[i], float(pred[i, t]), f.name))
-        # patterns with their match
-        pat_rows = []
-        for p in patterns:
-            m = best[best["pattern"] == p.name]
-            top = matches[matches["pattern"] == p.name].head(3)
-            mpwm, label, off, rev = None, "no significant match", 0, False
-            if len(m):
-                r = m.iloc[0]
-                mpwm, label = database[r.motif], f"{r.motif} (q={r.q_value:.2g})"
-                off, rev = int(r.offset), r.orientation == "-"
-            f = logos.pattern_vs_match(p.cwm, mpwm, img / f"{p.name}.png", offset=off, reverse=rev,
-                                       title=f"{p.name} ({p.sign}, {p.n_seqlets} seqlets)", match_title=label)
-            pat_rows.append((p, f.name, label, top))
-        # global importance of the matched database motifs
-        gi_table = pd.DataFrame()
-        gi_imgs: list[str] = []
-        uniq = best.drop_duplicates("tf").head(max_gi_motifs)
-        if len(uniq):
-            log.info("global importance of %d matched motifs", len(uniq))
-            bg = gi.backgrounds(x, n=min(n_background, max(20, len(x))), seed=seed)
-            mot = {r.motif: database[r.motif] for r in uniq.itertuples()}
-            gi_table = gi.motif_effect(saved, mot, bg, target=t, batch_size=batch_size, device=device,
-                                        precision=precision)
-            eff = gi_table.groupby("motif", sort=False)["effect"].mean()
-            logos.bar_plot([k.split(" ", 1)[-1] for k in eff.index], list(eff.values), img / "gi_motifs.png",
-                           title="mean predicted change when inserted (both strands)",
-                           ylabel=f"mean change ({_output_scale(cfg)})")
-            gi_imgs.append("gi_motifs.png")
-            if len(mot) >= 2:
-                # strongest activator with the strongest repressor when there is one (e.g. an activator
-                # switched off by a repressor), else the two strongest effects
-                order = eff.abs().sort_values(ascending=False).index
-                up, down = [k for k in order if eff[k] > 0], [k for k in order if eff[k] < 0]
-                na, nb = (up[0], down[0]) if up and down else tuple(order[:2])
-                pa, pb = mot[na], mot[nb]
-                pair = gi.pair_effect(saved, pa, pb, bg, target=t, names=(na, nb), batch_size=batch_size,
-                                      device=device, precision=precision)
-                if len(pair):
-                    logos.effect_plot(pair, img / "gi_pair.png", title=f"{na} + {nb} by spacing",
-                                      ylabel=f"change with both ({_output_scale(cfg)})",
-                                      ref_lines={"A+B additive": float(pair["effect_a"].iloc[0]
-                                                                       + pair["effect_b"].iloc[0])})
-                    gi_imgs.append("gi_pair.png")
-                    pair.to_csv(tmp / "global_importance_pairs.tsv", sep="\t", index=False)
-        gi_table.to_csv(tmp / "global_importance.tsv", sep="\t", index=False)
-
+        _write_tables(tmp, ex, mo)
+        seq_rows = _top_sequences(ex, cfg, img, opts.n_top)
+        pat_rows = _pattern_rows(mo, img)
+        gi_table, gi_imgs = _global_importance(saved, ex, mo, opts, precision, tmp, img)
+        name = cfg.target_names[ex.target]
         write_json(tmp / "summary.json", {
-            "model": cfg.model.name, "task": task, "prediction_scale": _scale_label(cfg),
-            "effect_scale": _output_scale(cfg), "target": names[t],
-            "method": method,
-            "n_sequences": len(x), "n_patterns": len(patterns),
-            "matched_tfs": sorted(set(best["tf"])) if len(best) else [],
-            "database": searched, "collections": collections, "n_matrices": len(database),
+            "model": cfg.model.name, "task": cfg.task, "prediction_scale": _scale_label(cfg),
+            "effect_scale": _output_scale(cfg), "target": name, "method": opts.method,
+            "n_sequences": len(ex.x), "n_patterns": len(mo.patterns),
+            "matched_tfs": sorted(set(mo.best["tf"])) if len(mo.best) else [],
+            "database": mo.searched, "collections": mo.collections, "n_matrices": len(mo.database),
             "precision": precision, **model_notes(cfg)})
-        (tmp / "report.html").write_text(_html(cfg, names[t], method, len(x), seq_rows, pat_rows, gi_table,
-                                               gi_imgs, searched))
+        (tmp / "report.html").write_text(_html(cfg, name, opts.method, len(ex.x), seq_rows, pat_rows, gi_table,
+                                               gi_imgs, mo.searched))
     return out_dir / "report.html"
+
+
+def _explain(saved: SavedModel, inputs, opts: ReportOptions, precision: str) -> _Explained:
+    """A seeded subset of the inputs, its predictions and attributions of the target's readout."""
+    names = saved.config.target_names
+    target = opts.target
+    t = names.index(target) if isinstance(target, str) and target in names else target
+    if not isinstance(t, int) or not 0 <= t < len(names):
+        raise ValueError(f"target {target!r} not among the model's targets {names}")
+    data = load_inputs(inputs, saved, sequence_column=opts.sequence_column, id_column=opts.id_column)
+    rng = np.random.default_rng(opts.seed)
+    n = len(data.ids)
+    keep = np.sort(rng.choice(n, opts.max_seqs, replace=False)) if n > opts.max_seqs else np.arange(n)
+    x = data.onehot[keep]
+    log.info("explaining %d sequences with %s", len(x), opts.method)
+    pred = predict(saved, x, device=opts.device, precision=precision)
+    step()
+    # the saved model, not its bare network: attributions read the output strand-averaged as it was trained
+    attr, hyp = attribute(saved, x, method=opts.method, target=t, batch_size=opts.batch_size, device=opts.device,
+                          n_shuffles=opts.n_shuffles, seed=opts.seed, precision=precision)
+    return _Explained([data.ids[i] for i in keep], x, pred, attr, hyp, t)
+
+
+def _find_motifs(ex: _Explained, cfg, opts: ReportOptions) -> _Motifs:
+    """TF-MoDISco on the hypothetical attributions, Tomtom against the collections, a scan for the matches."""
+    taxon, files = opts.taxon, opts.files
+    if taxon is None:
+        taxon = cfg.interpret.taxon if cfg.interpret.taxon is not None else (() if files else "all")
+    database, collections = motif_collections(taxon, files)
+    log.info("TF-MoDISco on %d attribution maps", len(ex.x))
+    patterns: list[Pattern] = run_modisco(ex.x, ex.hyp, **(opts.modisco_args or {}))
+    step()
+    pat_pwms = {p.name: p.pwm for p in patterns}
+    log.info("%d patterns; Tomtom against %s", len(patterns), _collections_text(collections))
+    matches = match_motifs(pat_pwms, database, n_top=5)
+    best = _best_matches(matches, opts.max_q)
+    scan_set = {**pat_pwms, **{r.motif: database[r.motif] for r in best.itertuples()}}
+    sites = scan(ex.x, scan_set, threshold=1e-4, ids=ex.ids)
+    return _Motifs(patterns, matches, best, database, collections, sites)
+
+
+def _write_tables(tmp: Path, ex: _Explained, mo: _Motifs) -> None:
+    """The raw material beside the report."""
+    x = ex.x
+    np.savez_compressed(tmp / "attributions.npz", onehot=x.astype(np.uint8) if np.isin(x, (0, 1)).all() else x,
+                        attributions=ex.attr.astype(np.float32), hypothetical=ex.hyp.astype(np.float32),
+                        ids=np.asarray(ex.ids), predictions=ex.pred.astype(np.float32))
+    mo.matches.to_csv(tmp / "motif_matches.tsv", sep="\t", index=False)
+    pd.DataFrame(summary(mo.patterns), columns=["pattern", "sign", "n_seqlets", "width", "consensus",
+                                                "ic_bits"]).to_csv(tmp / "patterns.tsv", sep="\t", index=False)
+    to_meme(mo.patterns, tmp / "patterns.meme")
+    mo.sites.to_csv(tmp / "sites.tsv", sep="\t", index=False)
+
+
+def _top_sequences(ex: _Explained, cfg, img: Path, n_top: int) -> list[tuple[str, float, str]]:
+    """Attribution logos of the top-predicted sequences."""
+    t = ex.target
+    rows = []
+    for k, i in enumerate(np.argsort(-ex.pred[:, t], kind="stable")[:n_top]):
+        f = logos.attribution_logo(ex.attr[i], img / f"seq_{k}.png", title=f"{ex.ids[i]}  predicted "
+                                   f"{ex.pred[i, t]:.3g} ({_scale_label(cfg)}); attribution of the "
+                                   f"{_output_scale(cfg)}")
+        rows.append((ex.ids[i], float(ex.pred[i, t]), f.name))
+    return rows
+
+
+def _pattern_rows(mo: _Motifs, img: Path) -> list[tuple]:
+    """Each pattern's CWM logo beside its best match."""
+    rows = []
+    for p in mo.patterns:
+        m = mo.best[mo.best["pattern"] == p.name]
+        top = mo.matches[mo.matches["pattern"] == p.name].head(3)
+        mpwm, label, off, rev = None, "no significant match", 0, False
+        if len(m):
+            r = m.iloc[0]
+            mpwm, label = mo.database[r.motif], f"{r.motif} (q={r.q_value:.2g})"
+            off, rev = int(r.offset), r.orientation == "-"
+        f = logos.pattern_vs_match(p.cwm, mpwm, img / f"{p.name}.png", offset=off, reverse=rev,
+                                   title=f"{p.name} ({p.sign}, {p.n_seqlets} seqlets)", match_title=label)
+        rows.append((p, f.name, label, top))
+    return rows
+
+
+def _global_importance(saved: SavedModel, ex: _Explained, mo: _Motifs, opts: ReportOptions, precision: str,
+                       tmp: Path, img: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Predicted effect of inserting each matched motif into backgrounds, and of the strongest pair by spacing."""
+    cfg, t = saved.config, ex.target
+    gi_table, gi_imgs = pd.DataFrame(), []
+    uniq = mo.best.drop_duplicates("tf").head(opts.max_gi_motifs)
+    if len(uniq):
+        log.info("global importance of %d matched motifs", len(uniq))
+        bg = gi.backgrounds(ex.x, n=min(opts.n_background, max(20, len(ex.x))), seed=opts.seed)
+        mot = {r.motif: mo.database[r.motif] for r in uniq.itertuples()}
+        run = dict(batch_size=opts.batch_size, device=opts.device, precision=precision)
+        gi_table = gi.motif_effect(saved, mot, bg, target=t, **run)
+        eff = gi_table.groupby("motif", sort=False)["effect"].mean()
+        logos.bar_plot([k.split(" ", 1)[-1] for k in eff.index], list(eff.values), img / "gi_motifs.png",
+                       title="mean predicted change when inserted (both strands)",
+                       ylabel=f"mean change ({_output_scale(cfg)})")
+        gi_imgs.append("gi_motifs.png")
+        if len(mot) >= 2:
+            # strongest activator with the strongest repressor when there is one (e.g. an activator switched off
+            # by a repressor), else the two strongest effects
+            order = eff.abs().sort_values(ascending=False).index
+            up, down = [k for k in order if eff[k] > 0], [k for k in order if eff[k] < 0]
+            na, nb = (up[0], down[0]) if up and down else tuple(order[:2])
+            pair = gi.pair_effect(saved, mot[na], mot[nb], bg, target=t, names=(na, nb), **run)
+            if len(pair):
+                logos.effect_plot(pair, img / "gi_pair.png", title=f"{na} + {nb} by spacing",
+                                  ylabel=f"change with both ({_output_scale(cfg)})",
+                                  ref_lines={"A+B additive": float(pair["effect_a"].iloc[0]
+                                                                   + pair["effect_b"].iloc[0])})
+                gi_imgs.append("gi_pair.png")
+                pair.to_csv(tmp / "global_importance_pairs.tsv", sep="\t", index=False)
+    gi_table.to_csv(tmp / "global_importance.tsv", sep="\t", index=False)
+    return gi_table, gi_imgs
 
 
 def _collections_text(collections: Sequence[dict]) -> str:
