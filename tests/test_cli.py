@@ -213,3 +213,30 @@ def test_predict_parquet_tsv_agree_and_bad_input(trained, tmp_path):
     res = runner.invoke(app, ["predict", str(run / "model"), str(tmp_path / "short.tsv"), "-o",
                               str(tmp_path / "s.tsv")])
     assert res.exit_code == 2 and "short.tsv" in res.output and "50 bp" in res.output, res.output
+
+
+def test_training_terminal_output_carries_no_lightning_chatter(trained, tmp_path):
+    """A real ``seq2expr train`` process: ``--silent --quiet`` writes nothing to stderr; by default stderr holds
+    only the package's own log lines, none of Lightning's (accelerator, AMP, tips, model summary, fit stopped)."""
+    import subprocess
+    import sys
+
+    d, _ = trained
+    cfg = yaml.safe_load((d / "run.yaml").read_text())
+    cfg["train"]["epochs"] = 1
+    chatter = ("GPU available", "TPU available", "litlogger", "Tip:", "Automatic Mixed Precision", "Total FLOPs",
+               "model summary", "Trainer.fit", "stepping batches", "Warning", "warn(")
+    for flags, name in (([], "default"), (["--silent"], "silent")):
+        cfg["output_dir"] = str(tmp_path / name)
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
+        args = [*flags, "train", str(tmp_path / f"{name}.yaml")] + (["--quiet"] if flags else [])
+        res = subprocess.run([sys.executable, "-m", "seq2expr", *args], capture_output=True, text=True,
+                             env={**__import__("os").environ, "SEQ2EXPR_NATIVE_BF16": "1"})  # bf16: its warning too
+        assert res.returncode == 0, res.stderr
+        assert (tmp_path / name / "model" / "config.json").is_file()
+        said = [c for c in chatter if c in res.stderr]
+        assert not said, (name, said, res.stderr)
+        if flags:
+            assert res.stderr.strip() == "", res.stderr
+        else:
+            assert "precision auto -> bf16" in res.stderr  # the package's own line is kept

@@ -212,22 +212,30 @@ def _make_trainer(cfg: RunConfig, run_dir: Path, monitor: str, n_batches: int, p
 
 
 @contextmanager
-def _quiet_lightning(quiet: bool):
-    """Keep Lightning's info lines (accelerator, tips) out of quiet runs; restore global torch settings after."""
+def _quiet_lightning():
+    """Keep Lightning's chatter off the terminal: its info lines (accelerator, AMP, GPU/TPU availability, tips,
+    "fit stopped") say nothing our own log and progress bar do not, and the warnings below are nothing a user can
+    act on. Global torch settings Lightning changes are restored after."""
     det, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    logger = logging.getLogger("lightning.pytorch")
-    level = logger.level
-    if quiet:
-        logger.setLevel(logging.WARNING)
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*(does not have many workers|exists and is not empty).*")
             # Lightning's own use of a deprecated torch pytree API; nothing a user can act on
             warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+            # the model summary's size estimate under bf16, and torchmetrics' note on an epoch whose predictions
+            # are constant (Pearson r is NaN there, which the validation metrics already show)
+            warnings.filterwarnings("ignore", message=".*is not supported by the model summary.*")
+            warnings.filterwarnings("ignore", message=".*variance of predictions or target is close to zero.*")
             yield
     finally:
-        logger.setLevel(level)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
         torch.use_deterministic_algorithms(det, warn_only=warn_only)  # Lightning's deterministic=True is global
+
 
 def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool = True, progress: bool = True,
                callbacks: Sequence[Any] = ()) -> tuple[nn.Module, dict]:
@@ -307,7 +315,7 @@ def _fit(cfg: RunConfig, bundle, model: nn.Module, seed: int, run_dir: Path, *, 
     log_file = run_dir / "logs" / "metrics.csv"
     earlier = _read_log(log_file) if ckpt_path else []
     t0 = time.perf_counter()
-    with _quiet_lightning(not progress):
+    with _quiet_lightning():
         trainer, checkpoint, limit = _make_trainer(cfg, run_dir, monitor_metric(t.task), len(train_dl), progress,
                                                    [SamplerEpochSync(train_dl), *callbacks])
         try:
