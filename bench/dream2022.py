@@ -8,7 +8,7 @@ Run by hand (each model trains in its own subprocess, so peak memory is per mode
 
 Per zoo model (legnet, cnn, rescnn mini, hybrid), all with the dream2022 config's data, split and optimiser
 settings: private-set r^2 and Spearman rho, the DREAM challenge scores (weighted; SNV pairs = the public
-pairs plus every other one-substitution pair, see seq2expr.evaluation.dream), per-subset r^2, training
+pairs plus every other one-substitution pair, see seq2expr.data.datasets.dream2022), per-subset r^2, training
 time, parameters, training and inference sequences/second, peak memory, achieved FLOP/s as a fraction of
 the machine's peak, and a peer ratio: our Lightning training loop versus a plain PyTorch loop on the same
 model, data and batch size (sequences/second). Beside them: the published Camformer and Camformer-Mini
@@ -158,9 +158,9 @@ def _log(msg: str) -> None:
 
 def run_one(args) -> dict:
     """Train (or reuse) one model, then measure and score it; returns the result row."""
+    from seq2expr.data.datasets.dream2022 import score_ids
     from seq2expr.data.prepare import prepare_data
     from seq2expr.data.registry import load_dataset
-    from seq2expr.evaluation.dream import score_ids
     from seq2expr.inference import load_model
 
     name = args.one
@@ -241,8 +241,8 @@ def run_one(args) -> dict:
 
 def published_rows() -> dict:
     """Camformer / Camformer-Mini predictions on the private set and the published private leaderboard."""
+    from seq2expr.data.datasets.dream2022 import score_ids
     from seq2expr.data.registry import load_dataset
-    from seq2expr.evaluation.dream import score_ids
 
     test = load_dataset("dream2022:test")
     out = {}

@@ -67,8 +67,8 @@ def _log(msg: str) -> None:
 
 # ------------------------------------------------------------------------------------------ 1. DREAM pairs
 def dream_pairs(model_dir: Path, batch_size: int) -> dict:
+    from seq2expr.data.datasets.dream2022 import full_test_sets
     from seq2expr.data.registry import load_dataset
-    from seq2expr.evaluation.dream import full_test_sets
     from seq2expr.inference import load_model
     from seq2expr.variants import score_pairs
 

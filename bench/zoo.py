@@ -218,8 +218,8 @@ def recard(name: str) -> None:
 
 def published_camformer() -> list[dict]:
     """The Camformer entries' private-set scores from the authors' predictions (the DREAM test file)."""
+    from seq2expr.data.datasets.dream2022 import score_ids
     from seq2expr.data.registry import load_split
-    from seq2expr.evaluation.dream import score_ids
     from seq2expr.zoo import get_card
 
     test = load_split("dream2022:test")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seq2expr.evaluation.dream import (
+from seq2expr.data.datasets.dream2022 import (
     WEIGHTS,
     challenge_scores,
     dream_eval_sets,
@@ -86,7 +86,8 @@ def test_snv_pairs_rebuilt_from_sequences():
 
 @pytest.mark.skipif(not (MIRROR / "dream2022").is_dir(), reason="data mirror absent")
 def test_published_camformer_predictions_score_like_the_paper():
-    from seq2expr.data.registry import dream_subset_members, get_entry, load_dataset, resolve_files
+    from seq2expr.data.datasets.dream2022 import dream_subset_members
+    from seq2expr.data.registry import get_entry, load_dataset, resolve_files
 
     rec = load_dataset("dream2022", mirror=MIRROR)
     published = dream_subset_members(resolve_files(get_entry("dream2022"), mirror=MIRROR))[1]

@@ -135,3 +135,34 @@ def test_fetch_reports_mirror_copy(mirror_env, tmp_path):
     got = fetch("dream2022_demo_train", cache_dir=tmp_path)
     (path, where), = got.values()
     assert where == f"${MIRROR_ENV}" and path.is_file()
+
+
+def test_no_layer_names_a_data_set_outside_its_module():
+    """Data sets are modules of ``seq2expr/data/datasets/`` that register themselves: no other code selects one by
+    name (a string literal that is a registered name or ``name:subset``; docstrings and help examples aside)."""
+    import ast
+
+    from seq2expr.data.registry import list_datasets
+
+    names = {e.name for e in list_datasets()}
+    assert {"dream2022", "vaishnav2022"} <= names
+    root = Path(__file__).parents[1] / "seq2expr"
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if "datasets" in path.relative_to(root).parts:
+            continue
+        tree = ast.parse(path.read_text())
+        docs = {id(n.body[0].value) for n in ast.walk(tree)
+                if isinstance(n, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and n.body
+                and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        found += [f"{path.relative_to(root)}:{n.lineno} {n.value!r}" for n in ast.walk(tree)
+                  if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs
+                  and n.value.split(":", 1)[0] in names]
+    assert not found, found
+    # and the scorer travels with its entry
+    from seq2expr.data.datasets import dream2022
+    from seq2expr.data.registry import get_entry
+    from seq2expr.evaluation import scorer_for
+
+    assert get_entry("dream2022").scorer is dream2022.score_ids is scorer_for("dream2022:test")
+    assert scorer_for("vaishnav2022") is None
