@@ -12,6 +12,7 @@ nominal fp32 peak. Peak RSS is the process's, read after each model (it only gro
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -64,6 +65,12 @@ def inference_throughput(model: torch.nn.Module, codes: np.ndarray, batch: int, 
     return len(codes) / (time.perf_counter() - t)
 
 
+def env_prefix() -> str:
+    """The ISA-limiting variables this run was started with (``ATEN_CPU_CAPABILITY=avx2 ...``), for its command."""
+    keys = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+    return "".join(f"{k}={os.environ[k]} " for k in keys if os.environ.get(k))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seq-len", type=int, default=110)
@@ -74,6 +81,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precisions", default="32,bf16", help="32 and/or bf16 (autocast), a row each")
     ap.add_argument("--infer-batch", type=int, default=512, help="predict's batch size")
+    ap.add_argument("--models", default="", help="only these rows, e.g. 'cnn,rescnn (mini)' (default: all)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / f"{result_name('models_speed')}.md"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -83,7 +91,10 @@ def main() -> None:
     peak = machine_peak_flops(args.threads)
     bpeak = bf16_peak_flops(args.threads)
     rows = []
+    only = {m.strip() for m in args.models.split(",") if m.strip()}
     for name, params in MODELS:
+        if only and name + (f" ({params['size']})" if "size" in params else "") not in only:
+            continue
         model = build_model(name, seq_len=args.seq_len, **params).to(args.device)
         train_flops = model_flops(model, x, backward=True) / len(x)
         fwd_flops = model_flops(model.eval(), x) / len(x)
@@ -108,9 +119,10 @@ def main() -> None:
     text = "\n".join([
         "# Model zoo: size and training throughput (default sizes)",
         "",
-        f"`PYTHONPATH=. python bench/models_speed.py --seq-len {args.seq_len} --batch {args.batch} "
+        f"`{env_prefix()}PYTHONPATH=. python bench/models_speed.py --seq-len {args.seq_len} --batch {args.batch} "
         f"--threads {args.threads} --device {args.device} --steps {args.steps} --infer-n {args.infer_n} "
-        f"--infer-batch {args.infer_batch} --precisions {args.precisions}`",
+        f"--infer-batch {args.infer_batch} --precisions {args.precisions}"
+        + (f" --models '{args.models}'" if args.models else "") + "`",
         "",
         f"Machine: {where['line']}.",
         "",
@@ -123,7 +135,7 @@ def main() -> None:
         f"{bpeak['avx512_bf16_flops'] / 1e9:.0f} GFLOP/s"
         + (f" (AMX: {bpeak['amx_bf16_flops'] / 1e9:.0f} GFLOP/s, in brackets)" if bpeak["amx_bf16_flops"] else "")
         + f". Ratios between rows come from the same run. 1-min load average at the end {load:.1f} (2 cores: above "
-        "2 the timings ran under contention).",
+        f"2 the timings ran under contention); the process ran on CPU core(s) {sorted(os.sched_getaffinity(0))}.",
         "",
         "| model | precision | parameters | train MFLOP/seq | train seq/s | inference seq/s | train % of peak | "
         "inference % of peak | peak RSS MiB (cumulative) |",
