@@ -529,7 +529,7 @@ def test_broken_genome_inputs(genome_inputs, tmp_path, which, broken, problem):
 
 def test_broken_vcf_and_motif_file(tmp_path):
     from seq2expr.data.errors import DataError
-    from seq2expr.interpret.motifs import read_meme
+    from seq2expr.data.motif_files import read_meme
     from seq2expr.variants.alleles import read_variants
 
     vcf = tmp_path / "v.vcf.gz"

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from seq2expr.data.errors import DataError
-from seq2expr.interpret.motifs import consensus, jaspar_motifs, match_motifs, read_meme, scan, write_meme
+from seq2expr.data.motif_files import read_meme, write_meme
+from seq2expr.interpret.motifs import consensus, jaspar_motifs, match_motifs, scan
 
 
 @pytest.fixture(scope="module")

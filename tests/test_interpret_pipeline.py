@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 import torch
 
+from seq2expr.data.motif_files import write_meme
 from seq2expr.data.sequences import encode, one_hot
 from seq2expr.data.synthetic import MotifSpec, make_synthetic
 from seq2expr.inference import save_model
 from seq2expr.interpret import global_importance as gi
 from seq2expr.interpret.modisco import run_modisco
-from seq2expr.interpret.motifs import jaspar_motifs, write_meme
+from seq2expr.interpret.motifs import jaspar_motifs
 from seq2expr.interpret.report import write_report
 from seq2expr.models.registry import build_model, list_models, register
 
@@ -230,7 +231,8 @@ def tata_model(tmp_path_factory):
 def test_multi_taxon_match_names_tbp(tata_model, tmp_path):
     """JASPAR CORE plants has no TBP matrix (TBP is MA0108.3 under vertebrates): the run's default taxa
     plants + vertebrates name the planted TATA box, and the report says which collections were searched."""
-    from seq2expr.interpret.motifs import match_motifs, read_meme
+    from seq2expr.data.motif_files import read_meme
+    from seq2expr.interpret.motifs import match_motifs
 
     out = write_report(tata_model / "model", tata_model / "test.tsv", tmp_path / "rep", method="saliency",
                        max_seqs=400, n_top=2, n_background=40).parent  # no taxon: the run's interpret.taxon

@@ -23,7 +23,6 @@ so the truth lists every site that matters: a model can in principle reach the n
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import pandas as pd
 
 from seq2expr.atomic import atomic_path, write_json, write_text
 from seq2expr.data.errors import DataError
+from seq2expr.data.motif_files import jaspar_counts, jaspar_releases, meme_text
 from seq2expr.data.sequences import ALPHABET, decode
 
 JASPAR_RELEASE = "JASPAR2024"  # pinned so the default data set never changes under a pyjaspar upgrade
@@ -75,19 +75,6 @@ DEFAULT_INTERACTION = Interaction("RAP1", "REB1", 1.0)  # two activators synergi
 TATA_NAMES = ("TBP", "SPT15")
 
 
-def _pyjaspar_db(release: str):
-    try:
-        from pyjaspar import jaspardb
-    except ImportError as e:  # pragma: no cover - pyjaspar is a hard dependency
-        raise DataError("pyjaspar is required for the synthetic data set (pip install pyjaspar)") from e
-    db = jaspardb()  # newest release: used only to list the releases installed
-    releases = db.get_releases()
-    if release not in releases:
-        raise DataError(f"{release} is not in the installed pyjaspar (has {', '.join(releases)})",
-                        source="pyjaspar")
-    return jaspardb(release=release)
-
-
 def load_pwms(motifs: tuple[MotifSpec, ...] | list[MotifSpec], release: str = JASPAR_RELEASE,
               pseudocount: float = 0.5) -> tuple[dict[str, np.ndarray], str]:
     """Fetch each motif's counts from the offline JASPAR sqlite; return ``{name: (w, 4) probs}`` and the release.
@@ -95,19 +82,15 @@ def load_pwms(motifs: tuple[MotifSpec, ...] | list[MotifSpec], release: str = JA
     ``pseudocount`` (per base) keeps rare bases possible. A matrix ID missing from the release is a
     :class:`DataError` naming it (no network fallback: the demo must work offline).
     """
-    db = _pyjaspar_db(release)
+    if release not in jaspar_releases():
+        raise DataError(f"{release} is not in the installed pyjaspar (has {', '.join(jaspar_releases())})",
+                        source="pyjaspar")
     pwms: dict[str, np.ndarray] = {}
     for m in motifs:
-        with warnings.catch_warnings():  # pyjaspar warns before returning None; the error below says it better
-            warnings.simplefilter("ignore")
-            jm = db.fetch_motif_by_id(m.matrix_id)
-        if jm is None:
-            raise DataError(f"JASPAR matrix {m.matrix_id} ({m.name}) is not in {db.release} of the installed "
-                            "pyjaspar; choose another matrix ID", source="pyjaspar", record=m.matrix_id)
-        counts = np.array([jm.counts[b] for b in ALPHABET], dtype=np.float64).T  # (w, 4)
+        counts = jaspar_counts(m.matrix_id, release)[1].T  # (w, 4): positions first, as the sampler reads them
         probs = (counts + pseudocount) / (counts + pseudocount).sum(1, keepdims=True)
         pwms[m.name] = probs
-    return pwms, db.release
+    return pwms, release
 
 
 def background_probs(gc: float) -> np.ndarray:
@@ -403,19 +386,6 @@ def _truth(params: dict, motifs: list, pwms: dict[str, np.ndarray], interaction:
     }
 
 
-def meme_text(pwms: dict[str, np.ndarray], ids: dict[str, str] | None = None, gc: float = 0.5) -> str:
-    """Minimal MEME v4 text for ``{name: (w, 4) probs}`` (``MOTIF <id> <name>``)."""
-    bg = background_probs(gc)
-    lines = ["MEME version 4", "", "ALPHABET= ACGT", "", "strands: + -", "", "Background letter frequencies",
-             " ".join(f"{b} {p:.3f}" for b, p in zip(ALPHABET, bg, strict=True)), ""]
-    for name, pwm in pwms.items():
-        head = f"{ids[name]} {name}" if ids and name in ids else name
-        lines += [f"MOTIF {head}", f"letter-probability matrix: alength= 4 w= {len(pwm)} nsites= 20 E= 0"]
-        lines += ["  ".join(f"{v:.6f}" for v in row) for row in pwm]
-        lines.append("")
-    return "\n".join(lines)
-
-
 def write_synthetic(out_dir: str | Path, **kwargs) -> dict[str, Path]:
     """Generate with :func:`make_synthetic` and write ``data.tsv``, ``truth.json``, ``motifs.meme`` atomically."""
     out = Path(out_dir)
@@ -427,7 +397,8 @@ def write_synthetic(out_dir: str | Path, **kwargs) -> dict[str, Path]:
     write_json(paths["truth"], truth)
     ids = {m["name"]: m["matrix_id"] for m in truth["motifs"]}
     pwms = {k: np.asarray(v) for k, v in truth["pwms"].items()}
-    write_text(paths["motifs"], meme_text(pwms, ids, truth["params"]["gc"]))
+    named = {f"{ids[k]} {k}" if ids and k in ids else k: v.T for k, v in pwms.items()}  # (4, w), the one layout
+    write_text(paths["motifs"], meme_text(named, background_probs(truth["params"]["gc"])))
     return paths
 
 

@@ -1,90 +1,26 @@
 """Motif databases and motif comparison: JASPAR (offline, pyjaspar), MEME files, Tomtom, FIMO.
 
-Motifs are ``(4, w)`` probability matrices (PWMs as position probability matrices, ACGT rows), keyed
-by a display name. JASPAR names are ``"MA0363.3 REB1"`` (matrix id, TF name) so both survive a MEME
-round trip. Tomtom and FIMO run in-process through memelite.
+Motifs are ``(4, w)`` probability matrices (ACGT rows), keyed by a display name; the files (MEME, JASPAR) are
+read and written by :mod:`seq2expr.data.motif_files`, the one place and orientation. Tomtom and FIMO run
+in-process through memelite.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control
 
-from seq2expr.atomic import atomic_path
-from seq2expr.data.errors import DataError
-from seq2expr.files import reads
+from seq2expr.data.motif_files import jaspar_collection, jaspar_releases, read_meme
 from seq2expr.interpret._utils import keep_torch_threads
 
 # JASPAR CORE taxonomic groups (tax_group); "all" takes every CORE matrix
 TAXA = ("fungi", "plants", "vertebrates", "insects", "nematodes", "urochordates", "cnidaria", "diatoms",
         "dictyostelium", "oomycota", "trematodes")
-
-
-def _releases() -> list[str]:
-    from pyjaspar import jaspar_releases
-
-    return sorted(jaspar_releases, reverse=True)
-
-
-def _jaspar_sqlite(release: str) -> Path:
-    import pyjaspar
-
-    path = Path(pyjaspar.__file__).parent / "data" / f"{release}.sqlite"
-    if not path.is_file():
-        raise ValueError(f"JASPAR release {release!r} is not bundled with pyjaspar (has {', '.join(_releases())})")
-    return path
-
-
-@lru_cache(maxsize=8)
-def _jaspar(collection: str, taxon: str | None, release: str | None) -> tuple[tuple[str, np.ndarray], ...]:
-    """Latest version of every matrix of a collection (and taxon), read straight from pyjaspar's SQLite.
-
-    Same selection as ``jaspardb.fetch_motifs(collection=..., tax_group=[...])`` but one query instead of
-    several per matrix (seconds instead of tens of seconds for the vertebrate set).
-    """
-    import sqlite3
-
-    path = _jaspar_sqlite(release or _releases()[0])
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        every = con.execute("SELECT ID, BASE_ID, VERSION, NAME FROM MATRIX WHERE COLLECTION = ? ORDER BY BASE_ID",
-                            [collection]).fetchall()
-        latest: dict[str, tuple] = {}
-        for r in every:
-            if r[1] not in latest or r[2] > latest[r[1]][2]:
-                latest[r[1]] = r
-        rows = list(latest.values())
-        if taxon:
-            tagged = {i for (i,) in con.execute("SELECT ID FROM MATRIX_ANNOTATION WHERE TAG = 'tax_group' AND VAL = ?",
-                                                [taxon])}
-            rows = [r for r in rows if r[0] in tagged]
-        data: dict[int, list[tuple[str, int, float]]] = {}
-        ids = [r[0] for r in rows]
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            q = f"SELECT ID, row, col, val FROM MATRIX_DATA WHERE ID IN ({','.join('?' * len(chunk))})"
-            for mid, row, col, val in con.execute(q, chunk):
-                data.setdefault(mid, []).append((row, int(col), float(val)))
-    finally:
-        con.close()
-    out = []
-    for mid, base, version, name in rows:
-        cells = data.get(mid, [])
-        if not cells:
-            continue
-        w = max(c for _, c, _ in cells)
-        counts = np.zeros((4, w), dtype=np.float64)
-        for row, col, val in cells:
-            counts["ACGT".index(row.upper()), col - 1] = val
-        pwm = (counts + 1e-3) / (counts + 1e-3).sum(0, keepdims=True)
-        out.append((f"{base}.{version} {name}", pwm))
-    return tuple(out)
 
 
 def parse_taxa(taxon: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -113,9 +49,9 @@ def jaspar_motifs(collection: str = "CORE", taxon: str | Sequence[str] | None = 
     taxa = parse_taxa(taxon)
     motifs: dict[str, np.ndarray] = {}
     for t in taxa or (None,):
-        motifs.update(_jaspar(collection, t, release))
+        motifs.update(jaspar_collection(collection, t, release or jaspar_releases()[0]))
     if not motifs:
-        raise ValueError(f"JASPAR {release or _releases()[0]} has no {collection} motifs for taxon {taxon!r}")
+        raise ValueError(f"JASPAR {release or jaspar_releases()[0]} has no {collection} motifs for taxon {taxon!r}")
     return {k: v.copy() for k, v in motifs.items()}
 
 
@@ -133,7 +69,7 @@ def motif_collections(taxon: str | Sequence[str] | None = None, motifs_files: Se
         collections.append({"name": name, "n_matrices": len(found)})
 
     if taxon != ():
-        rel = release or _releases()[0]
+        rel = release or jaspar_releases()[0]
         taxa = parse_taxa(taxon)
         for t in taxa or (None,):
             add(f"{rel} CORE {t or 'all taxa'}", jaspar_motifs(taxon=t or "all", release=rel), t or "all")
@@ -142,42 +78,6 @@ def motif_collections(taxon: str | Sequence[str] | None = None, motifs_files: Se
     if not motifs:
         raise ValueError("no motif collection to search: give a JASPAR taxon or a MEME file")
     return motifs, collections
-
-
-@reads()
-def read_meme(path: str | Path) -> dict[str, np.ndarray]:
-    """Motifs of a MEME-format file as ``{name: (4, w)}``; raises DataError for a file with none."""
-    from memelite.io import read_meme as _read
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("file not found", source=str(path))
-    try:
-        motifs = _read(str(path))
-    except (ValueError, AttributeError, IndexError) as err:
-        raise DataError(f"not a valid MEME motif file ({err})", source=str(path)) from None
-    if not motifs:
-        raise DataError("no MOTIF entries with a letter-probability matrix", source=str(path))
-    for name, pwm in motifs.items():
-        if pwm.shape[0] != 4 or not np.all(np.isfinite(pwm)) or (pwm < 0).any():
-            raise DataError("matrix is not a 4-letter probability matrix", source=str(path), record=name)
-    return {k: np.asarray(v, dtype=np.float64) for k, v in motifs.items()}
-
-
-def write_meme(motifs: dict[str, np.ndarray], path: str | Path) -> Path:
-    """Write ``{name: (4, w)}`` probability matrices as a MEME v4 file (atomically)."""
-    lines = ["MEME version 4", "", "ALPHABET= ACGT", "", "strands: + -", "",
-             "Background letter frequencies", "A 0.25 C 0.25 G 0.25 T 0.25", ""]
-    for name, pwm in motifs.items():
-        p = np.asarray(pwm, dtype=np.float64)
-        p = np.clip(p, 0, None)
-        p = p / np.where(p.sum(0, keepdims=True) > 0, p.sum(0, keepdims=True), 1)
-        lines += [f"MOTIF {name}", f"letter-probability matrix: alength= 4 w= {p.shape[1]} nsites= 20 E= 0"]
-        lines += [" ".join(f"{v:.6f}" for v in col) for col in p.T]
-        lines.append("")
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    return Path(path)
 
 
 def split_name(name: str) -> tuple[str, str]:
