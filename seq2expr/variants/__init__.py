@@ -2,7 +2,8 @@
 pairs; every prediction goes through :mod:`seq2expr.inference`."""
 
 from seq2expr.variants.alleles import SKIP_REASONS, allele_kind, read_variants
-from seq2expr.variants.output import merge_variant_outputs, write_pair_outputs, write_variant_outputs
+from seq2expr.variants.merge import merge_variant_outputs
+from seq2expr.variants.output import write_pair_outputs, write_variant_outputs
 from seq2expr.variants.place import CentredWindows, GeneWindows, edited_part, load_genes
 from seq2expr.variants.score import ScoreOptions, VariantScorer, score_pairs, score_variants
 from seq2expr.variants.strategy import CentredStrategy, GeneStrategy

@@ -1,0 +1,123 @@
+"""The HTML report of a variant run: effect histograms, the top variants, and attribution logos of their
+reference and alternative windows around the variant."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import numpy as np
+
+from seq2expr.report_html import html_page
+from seq2expr.variants.place import CentredWindows, GeneWindows
+from seq2expr.variants.score import VariantScorer
+from seq2expr.zoo import card_html
+
+LOGO_FLANK = 30  # bases either side of the variant in the logos
+
+
+def _windows_of(scorer: VariantScorer, row: dict) -> tuple[str, str, int]:
+    """Reference and alternative window of a scored row, and the variant's index in them."""
+    p0, ref, alt = int(row["pos"]) - 1, row["ref"], row["alt"]
+    chrom = scorer._chroms.get(row["chrom"], row["chrom"])
+    place = scorer.place
+    if isinstance(place, GeneWindows):
+        g = int(np.flatnonzero(place.genes["gene_id"].to_numpy() == row["gene_id"])[0])
+        index = next((int(i[0]) for k in range(place.start.shape[1])
+                      for i in [place.substitution_index(np.array([g]), np.array([p0]), k)[0]] if i[0] >= 0), 0)
+        return place.ref_window(scorer.genome, g), place.alt_window(scorer.genome, g, p0, ref, alt), index
+    assert isinstance(place, CentredWindows)
+    seq = scorer.genome.sequence(chrom)
+    return (place.ref_window(seq, p0, ref), place.alt_window(seq, p0, ref, alt),
+            len(place.left) + (place.variable - len(ref)) // 2)
+
+
+
+def top_logos(scorer: VariantScorer, tops: list[dict], tmp: Path, method: str) -> list[tuple[str, str, str]]:
+    """Attributions of the top variants' reference and alternative windows; logo files around the variant."""
+    from seq2expr.inference import encode_for
+    from seq2expr.interpret.gradients import attribute
+    from seq2expr.interpret.ism import ism
+    from seq2expr.interpret.logos import attribution_logo
+
+    wins = [_windows_of(scorer, row) for row in tops]
+    codes = encode_for(scorer.saved, [w for r, a, _ in wins for w in (r, a)], source="variant windows")
+    centre = np.repeat([i for _, _, i in wins], 2)
+    if method == "ism":
+        lo, hi = max(0, int(centre.min()) - LOGO_FLANK), min(codes.shape[1], int(centre.max()) + LOGO_FLANK)
+        hyp = ism(scorer.saved, codes, start=lo, end=hi, center=True)
+        from seq2expr.inference import as_onehot
+
+        attr = hyp * as_onehot(codes, scorer.saved).numpy()
+    else:
+        attr, _ = attribute(scorer.saved, codes, method=method, n_shuffles=10, batch_size=64)
+    np.savez_compressed(tmp / "attributions.npz", attributions=attr.astype(np.float32), codes=codes,
+                        variant_index=centre, ids=np.asarray([str(r["id"]) for r in tops for _ in (0, 1)]))
+    img = tmp / "img"
+    img.mkdir(exist_ok=True)
+    out = []
+    for k, row in enumerate(tops):
+        files = []
+        for j, which in enumerate(("ref", "alt")):
+            c = int(centre[2 * k + j])
+            f = attribution_logo(attr[2 * k + j], img / f"top{k}_{which}.png", start=max(0, c - LOGO_FLANK),
+                                 end=min(attr.shape[-1], c + LOGO_FLANK + 1),
+                                 title=f"{row['id']} {row['ref']}>{row['alt']} ({which}), variant at {c}")
+            files.append(f.name)
+        out.append((str(row["id"]), *files))
+    return out
+
+
+
+def histograms(effects: dict[str, np.ndarray], tmp: Path) -> list[str]:
+    from seq2expr.interpret.logos import plt, save_figure
+
+    (tmp / "img").mkdir(exist_ok=True)
+    names = []
+    for t, e in effects.items():
+        if not len(e):
+            continue
+        fig, ax = plt.subplots(figsize=(5, 2.6))
+        ax.hist(e[np.isfinite(e)], bins=60, color="#4472c4")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"predicted effect on {t} (alt - ref, original scale)")
+        ax.set_ylabel("alleles x windows")
+        f = save_figure(fig, tmp / "img" / f"effects_{re.sub(r'[^0-9A-Za-z_.-]', '_', t)}.png")
+        names.append(f.name)
+    return names
+
+
+
+def report_html(summary: dict, tops: list[dict], targets: list[str], logos: list, hists: list[str]) -> str:
+    e = html.escape
+    skipped = "".join(f"<li>{e(k)}: {n} ({e(summary['skip_reasons'].get(k, ''))})</li>"
+                      for k, n in summary["skipped"].items()) or "<li>none</li>"
+    parts = [f"<h1>Variant effects</h1><p>{e(summary['input'])}: {summary['alleles']} alleles read, "
+             f"{summary['scored_alleles']} scored ({summary['rows']} allele x window rows, {e(summary['mode'])} mode)"
+             f" in {summary['seconds']} s. Effects are alt - ref on each target's original scale; the percentile "
+             f"ranks |effect| among {summary['background_snvs']} random SNVs in the same kind of windows.</p>",
+             card_html(summary.get("model_card")),
+             *[f"<p><b>Warning: {e(summary[k])}</b></p>" for k in ("model_truncated",) if summary.get(k)],
+             f"<h2>Skipped</h2><ul>{skipped}</ul><h2>Effect distribution</h2>",
+             *[f"<img src='img/{e(h)}'>" for h in hists]]
+    if tops:
+        cols = [c for c in ("id", "chrom", "pos", "ref", "alt", "kind", "gene_id", "gene_name", "tss_distance")
+                if c in tops[0]] + [c for t in targets for c in (f"effect_{t}", f"percentile_{t}") if c in tops[0]]
+        parts.append(f"<h2>Top {len(tops)} by |effect on {e(targets[0])}|</h2><table><tr>"
+                     + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>")
+        for row in tops:
+            parts.append("<tr>" + "".join(f"<td>{e(_fmt(row.get(c)))}</td>" for c in cols) + "</tr>")
+        parts.append("</table>")
+    for vid, ref_img, alt_img in logos:
+        parts.append(f"<h3>{e(vid)}</h3><img src='img/{e(ref_img)}'><br><img src='img/{e(alt_img)}'>")
+    parts.append("<p>Files: variants table, summary.json, attributions.npz (top variants), and for VCF input "
+                 "variants.vcf.gz (INFO fields per target).</p>")
+    return html_page("seq2expr variant effects", parts)
+
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float | np.floating):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)
