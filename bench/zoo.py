@@ -152,7 +152,7 @@ def held_out(name: str, model) -> tuple[dict, str, str, int]:
 
 def check_sequences(name: str, n: int = 2000) -> list[str]:
     """Held-out sequences the half-precision copy is checked on."""
-    from seq2expr.data.readers import read_records
+    from seq2expr.data.io.tables import read_records
     from seq2expr.data.registry import load_split
 
     if name.startswith("dream2022"):

@@ -25,7 +25,7 @@ from seq2expr.version import __version__
 _API: dict[str, str] = {
     "RunConfig": "seq2expr.config", "load_config": "seq2expr.config", "shipped_configs": "seq2expr.config",
     "SequencePolicy": "seq2expr.config",
-    "Records": "seq2expr.data.records", "read_records": "seq2expr.data.readers",
+    "Records": "seq2expr.data.records", "read_records": "seq2expr.data.io.tables",
     "load_dataset": "seq2expr.data.registry", "write_synthetic": "seq2expr.data.synthetic",
     "build_model": "seq2expr.models", "list_models": "seq2expr.models",
     "SavedModel": "seq2expr.inference", "load_model": "seq2expr.inference", "save_model": "seq2expr.inference",

@@ -167,7 +167,7 @@ def recovery_table(truth: dict, interp_dir: Path, max_q: float = 0.05) -> pd.Dat
 def _planted_matches(truth: dict, patterns_meme: Path) -> pd.DataFrame:
     """Tomtom of every discovered pattern against the planted matrices: its best one (pattern, motif, q_value)."""
     from seq2expr.data.errors import DataError
-    from seq2expr.data.motif_files import read_meme
+    from seq2expr.data.io.motifs import read_meme
     from seq2expr.interpret.motifs import match_motifs
 
     empty = pd.DataFrame(columns=["pattern", "motif", "q_value"])

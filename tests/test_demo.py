@@ -103,7 +103,7 @@ def test_recovery_table_matches_by_tf_and_sign(tmp_path):
 
 def test_recovery_by_planted_matrix_whatever_its_database_name(tmp_path):
     """A pattern equal to the planted matrix recovers it though JASPAR names it otherwise (TBP vs SPT15)."""
-    from seq2expr.data.motif_files import write_meme
+    from seq2expr.data.io.motifs import write_meme
 
     rng = np.random.default_rng(0)
     tata, other = rng.dirichlet([0.3] * 4, size=10), rng.dirichlet([0.3] * 4, size=10)  # (w, 4) each

@@ -342,7 +342,7 @@ def test_two_processes_encoding_the_same_data(tmp_path):
     t = _table(20000, length=100)
     t.to_csv(tmp_path / "data.tsv", sep="\t", index=False)
     script = ("import sys, numpy as np\n"
-              "from seq2expr.data.readers import read_records\n"
+              "from seq2expr.data.io.tables import read_records\n"
               "from seq2expr.data.cache import encode_cached\n"
               "from seq2expr.data.sequences import SequencePolicy\n"
               f"r = read_records({str(tmp_path / 'data.tsv')!r}, id_column='id')\n"
@@ -529,8 +529,8 @@ def test_broken_genome_inputs(genome_inputs, tmp_path, which, broken, problem):
 
 def test_broken_vcf_and_motif_file(tmp_path):
     from seq2expr.data.errors import DataError
-    from seq2expr.data.motif_files import read_meme
-    from seq2expr.variants.alleles import read_variants
+    from seq2expr.data.io.motifs import read_meme
+    from seq2expr.data.io.vcf import read_variants
 
     vcf = tmp_path / "v.vcf.gz"
     text = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" + "chrI\t10\t.\tA\tC\t.\t.\t.\n" * 50

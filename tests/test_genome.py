@@ -16,10 +16,10 @@ import pytest
 
 from seq2expr.data.errors import DataError
 from seq2expr.data.genome import WindowSpec, build_gene_dataset
-from seq2expr.data.genome.annotation import read_genes
 from seq2expr.data.genome.expression import counts_to_tpm, match_gene_ids, read_expression
 from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
 from seq2expr.data.genome.windows import gene_window, gene_windows, tss_interval
+from seq2expr.data.io.annotation import read_genes
 from seq2expr.data.sequences import reverse_complement
 
 RNG = np.random.default_rng(7)
@@ -304,7 +304,7 @@ def test_build_toy_dataset_and_report(toy, tmp_path):
     files = json.loads((tmp_path / "ds" / "report.json").read_text())["files"]
     lab = pd.read_parquet(files["parquet_labelled"])
     assert lab["id"].tolist() == ["G1", "G6"] and set(lab["label"]) == {0.0, 1.0}
-    from seq2expr.data.readers import read_records
+    from seq2expr.data.io.tables import read_records
 
     rec = read_records(files["tsv"], id_column="id", target_columns=["log_tpm", "log_tpm_rep1"],
                        group_columns=["chromosome", "species"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seq2expr.data.errors import DataError
-from seq2expr.data.motif_files import read_meme, write_meme
+from seq2expr.data.io.motifs import read_meme, write_meme
 from seq2expr.interpret.motifs import consensus, jaspar_motifs, match_motifs, scan
 
 

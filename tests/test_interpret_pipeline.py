@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from seq2expr.data.motif_files import write_meme
+from seq2expr.data.io.motifs import write_meme
 from seq2expr.data.sequences import encode, one_hot
 from seq2expr.data.synthetic import MotifSpec, make_synthetic
 from seq2expr.inference import save_model
@@ -231,7 +231,7 @@ def tata_model(tmp_path_factory):
 def test_multi_taxon_match_names_tbp(tata_model, tmp_path):
     """JASPAR CORE plants has no TBP matrix (TBP is MA0108.3 under vertebrates): the run's default taxa
     plants + vertebrates name the planted TATA box, and the report says which collections were searched."""
-    from seq2expr.data.motif_files import read_meme
+    from seq2expr.data.io.motifs import read_meme
     from seq2expr.interpret.motifs import match_motifs
 
     out = write_report(tata_model / "model", tata_model / "test.tsv", tmp_path / "rep", method="saliency",

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from seq2expr.data.errors import DataError
-from seq2expr.data.readers import iter_sequence_chunks, read_records, validate_sequences
+from seq2expr.data.io.tables import iter_sequence_chunks, read_records, validate_sequences
 from seq2expr.data.sequences import SequencePolicy
 
 GOOD_TSV = "id\tsequence\texpression\tchrom\nr1\tACGTACGT\t1.5\tI\nr2\tacgtnnAA\t-2\tII\nr3\tTTTTCCCC\t0\tI\n"

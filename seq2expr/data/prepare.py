@@ -16,7 +16,7 @@ from seq2expr.data.cache import data_hash as _records_hash
 from seq2expr.data.cache import encode_cached
 from seq2expr.data.errors import DataError
 from seq2expr.data.genome.windows import WindowSource, read_window_source
-from seq2expr.data.readers import read_records, validate_sequences
+from seq2expr.data.io.tables import read_records, validate_sequences
 from seq2expr.data.records import Records, concat_records
 from seq2expr.data.sequences import SequencePolicy
 from seq2expr.data.splits import SPLITS, check_splits, make_fold_splits, make_splits

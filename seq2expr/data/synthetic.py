@@ -32,7 +32,7 @@ import pandas as pd
 
 from seq2expr.atomic import atomic_path, write_json, write_text
 from seq2expr.data.errors import DataError
-from seq2expr.data.motif_files import jaspar_counts, jaspar_releases, meme_text
+from seq2expr.data.io.motifs import jaspar_counts, jaspar_releases, meme_text
 from seq2expr.data.sequences import ALPHABET, decode
 
 JASPAR_RELEASE = "JASPAR2024"  # pinned so the default data set never changes under a pyjaspar upgrade

@@ -65,7 +65,7 @@ def _starts(start, model: SavedModel, constraints: Constraints, n: int, rng) -> 
         return random_starts(n, constraints, rng), [f"random{i}" for i in range(n)]
     length = model.config.seq_len
     if isinstance(start, (str, Path)) and Path(start).exists():
-        from seq2expr.data.readers import read_records
+        from seq2expr.data.io.tables import read_records
 
         rec = read_records(start, require_targets=False)
         _check_start_lengths(rec.sequences, length, rec.source, rec.labels())

@@ -123,7 +123,7 @@ def read_labelled(model: SavedModel, data: str | Path, *, values: str | Path | N
                   id_column: str | None = None, sequence_column: str | None = None) -> Records:
     """Labelled records from a file or a registry data set ``NAME[:SUBSET]``, read with the training run's
     layout by default: its sequence/ID columns and targets, and its group columns that the file has."""
-    from seq2expr.data.readers import read_records, table_columns
+    from seq2expr.data.io.tables import read_records, table_columns
 
     cfg = model.config
     spec = parse_dataset_spec(data)

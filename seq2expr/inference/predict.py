@@ -19,7 +19,7 @@ from torch import nn
 
 from seq2expr.atomic import atomic_path
 from seq2expr.data.errors import DataError
-from seq2expr.data.readers import file_kind
+from seq2expr.data.io.tables import file_kind
 from seq2expr.files import fault_point
 from seq2expr.inference.device import autocast, model_state, resolve_device
 from seq2expr.inference.fold import folded
@@ -153,7 +153,7 @@ def input_columns(model: SavedModel | SavedModelConfig, path: str | Path, sequen
     """
     if sequence_column and id_column:
         return sequence_column, id_column
-    from seq2expr.data.readers import table_columns
+    from seq2expr.data.io.tables import table_columns
 
     data = config_of(model).data
     header = set(table_columns(path))
@@ -242,7 +242,7 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
     Record IDs must be unique, or the output rows could not be told apart: the first duplicate is an error
     unless ``allow_duplicates``.
     """
-    from seq2expr.data.readers import iter_sequence_chunks
+    from seq2expr.data.io.tables import iter_sequence_chunks
     from seq2expr.data.registry import load_split, parse_dataset_spec
 
     check_output(out_path, [model, input_path], command="predict")

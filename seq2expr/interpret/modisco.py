@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seq2expr.data.motif_files import write_meme
+from seq2expr.data.io.motifs import write_meme
 from seq2expr.interpret._utils import keep_torch_threads
 from seq2expr.interpret.motifs import consensus, information_content
 

@@ -1,7 +1,7 @@
 """Motif databases and motif comparison: JASPAR (offline, pyjaspar), MEME files, Tomtom, FIMO.
 
 Motifs are ``(4, w)`` probability matrices (ACGT rows), keyed by a display name; the files (MEME, JASPAR) are
-read and written by :mod:`seq2expr.data.motif_files`, the one place and orientation. Tomtom and FIMO run
+read and written by :mod:`seq2expr.data.io.motifs`, the one place and orientation. Tomtom and FIMO run
 in-process through memelite.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control
 
-from seq2expr.data.motif_files import jaspar_collection, jaspar_releases, read_meme
+from seq2expr.data.io.motifs import jaspar_collection, jaspar_releases, read_meme
 from seq2expr.interpret._utils import keep_torch_threads
 
 # JASPAR CORE taxonomic groups (tax_group); "all" takes every CORE matrix

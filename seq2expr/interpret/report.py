@@ -60,7 +60,7 @@ def load_inputs(source, saved: SavedModel, *, sequence_column: str | None = None
         x = as_onehot(source, saved).numpy()
         return Inputs([str(i) for i in range(len(x))], x)
     if isinstance(source, (str, Path)):
-        from seq2expr.data.readers import read_records
+        from seq2expr.data.io.tables import read_records
 
         sequence_column, id_column = input_columns(saved, source, sequence_column, id_column)
         source = read_records(source, require_targets=False, sequence_column=sequence_column, id_column=id_column)

@@ -9,9 +9,9 @@ import pandas as pd
 
 from seq2expr.atomic import atomic_path, write_json
 from seq2expr.data.errors import DataError
+from seq2expr.data.io.vcf import open_vcf
 from seq2expr.inference.shard import append_tsv, read_shards
 from seq2expr.outputs import check_output, write_marker
-from seq2expr.variants.alleles import open_vcf
 from seq2expr.variants.report import histograms, report_html
 from seq2expr.variants.writers import Reservoir, empty_reason, note_chunk, tabix
 

@@ -19,12 +19,12 @@ from pathlib import Path
 import pandas as pd
 
 from seq2expr.atomic import atomic_path, write_json
+from seq2expr.data.io.vcf import is_vcf
 from seq2expr.evaluation import model_notes
 from seq2expr.files import fault_point
 from seq2expr.inference import SavedModel, check_sizes, read_config
 from seq2expr.inference.shard import Shard, write_sidecar
 from seq2expr.outputs import check_output, write_marker
-from seq2expr.variants.alleles import is_vcf
 from seq2expr.variants.report import histograms, report_html, top_logos
 from seq2expr.variants.score import VariantScorer, count_records
 from seq2expr.variants.writers import AnnotatedVcf, Reservoir, Table, empty_reason, note_chunk, tabix

@@ -193,7 +193,7 @@ def load_genes(source: WindowSource | None, genome: Genome, *, genes: str | Path
     (the renaming is reported).
     """
     if annotation is not None:
-        from seq2expr.data.genome.annotation import apply_tss_bed, read_bed, read_genes, read_name_table
+        from seq2expr.data.io.annotation import apply_tss_bed, read_bed, read_genes, read_name_table
 
         table = read_genes(annotation, tss_from=(source.tss_from if source else "gene"))
         biotypes = source.biotypes if source else None

@@ -1,7 +1,7 @@
 """Variant effects: each allele's predicted effect on every window it falls in, streamed chunk by chunk.
 
 :class:`VariantScorer` holds the model, the genome and the placement (gene or centred mode) and scores chunks
-of alleles from :func:`seq2expr.variants.alleles.read_variants`: REF checked against the genome, chromosome
+of alleles from :func:`seq2expr.data.io.vcf.read_variants`: REF checked against the genome, chromosome
 names matched (exactly, or reconciled with ``match_chromosomes``), each reference window predicted once
 however many variants share it (gene windows are cached for the whole run), alternative windows built in
 blocks (SNVs and MNVs written into the encoded reference, indels rebuilt from the genome) and predicted
@@ -28,6 +28,7 @@ import pandas as pd
 
 from seq2expr.data.errors import DataError
 from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
+from seq2expr.data.io.vcf import SCORED_KINDS, SKIP_REASONS, read_variants
 from seq2expr.inference import (
     Readout,
     SavedModel,
@@ -39,7 +40,6 @@ from seq2expr.inference import (
     resolve_device,
     resolve_precision,
 )
-from seq2expr.variants.alleles import SCORED_KINDS, SKIP_REASONS, read_variants
 from seq2expr.variants.place import CentredWindows, GeneWindows, load_genes, substitute
 from seq2expr.variants.strategy import BLOCK, CentredStrategy, GeneStrategy
 
@@ -327,7 +327,7 @@ def _construct(construct: tuple[str, str] | str | None) -> tuple[str, str]:
 
 def _as_alleles(df: pd.DataFrame) -> pd.DataFrame:
     """A caller's DataFrame (chrom, pos, ref, alt[, id]) as allele rows."""
-    from seq2expr.variants.alleles import allele_kind
+    from seq2expr.data.io.vcf import allele_kind
 
     missing = {"chrom", "pos", "ref", "alt"} - set(df.columns)
     if missing:

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from seq2expr.data.io.vcf import declare, open_vcf, undeclared
 from seq2expr.tsv import TsvWriter
-from seq2expr.variants.alleles import declare, open_vcf, undeclared
 
 INFO_PREFIX = "S2E_"
 

@@ -43,7 +43,6 @@ import pandas as pd
 
 from seq2expr.atomic import atomic_path, write_json
 from seq2expr.data.errors import DataError
-from seq2expr.data.genome.annotation import TssFrom, apply_tss_bed, read_bed, read_genes, read_name_table
 from seq2expr.data.genome.expression import (
     Aggregate,
     Units,
@@ -56,6 +55,7 @@ from seq2expr.data.genome.expression import (
 )
 from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
 from seq2expr.data.genome.windows import WindowSpec, gene_windows
+from seq2expr.data.io.annotation import TssFrom, apply_tss_bed, read_bed, read_genes, read_name_table
 from seq2expr.data.targets import TargetTransform, make_labels
 from seq2expr.outputs import check_output, write_marker
 from seq2expr.progress import staged, step
