@@ -267,7 +267,7 @@ def merged(rows: list[dict]) -> list[dict]:
 def write(rows: list[dict], args: argparse.Namespace, started: float) -> None:
     info = machine()
     for r in rows:
-        r.setdefault("run", f"{time.strftime('%Y-%m-%d', time.gmtime())}, {info['line']}")
+        r.setdefault("run", f"run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {info['line']}")
     rows = merged(rows) if args.entries else rows
     opts = f" --entries {args.entries}" if args.entries else ""
     head = ["# Model zoo: held-out metrics re-measured from the zoo copies", "",
