@@ -382,3 +382,18 @@ def test_variant_scoring_in_a_genome_reads_the_readout(saved, tmp_path):
     expected = [w_avg[:, "ACGT".index(a), c] - w_avg[:, "ACGT".index(r), c] for r, a in zip(table["ref"], table["alt"],
                                                                                          strict=True)]
     np.testing.assert_allclose(both[["effect_a", "effect_b"]].to_numpy(), np.array(expected), atol=1e-5)
+
+
+def test_first_output_of_a_readout_is_what_reports_rank_and_explain(saved):
+    """A report ranks and explains one output: a readout's first (its transform's, when it has one)."""
+    from seq2expr.inference import Readout
+
+    model = saved(n_targets=3, names=["a", "b", "c"])
+    seqs = _seqs()
+    everything = predict(model, seqs, precision="32")
+    for readout, column in ((Readout(), 0), (Readout(targets=("c", "a")), 2), (Readout(targets="b"), 1)):
+        first = readout.first_output(model)
+        np.testing.assert_array_equal(predict(model, seqs, readout=first, precision="32")[:, 0],
+                                      everything[:, column])
+    diff = Readout(targets=("a", "c"), transform="diff")
+    assert diff.first_output(model) is diff

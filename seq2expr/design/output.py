@@ -22,7 +22,7 @@ def write_design_outputs(result: DesignResult, model, out_dir: str | Path, *, n_
     """Write ``result`` into ``out_dir``; ``model`` explains the best designs (``attributions``: deeplift_shap,
     saliency or none). ``out_dir``: a new folder, or with ``force`` a previous ``design`` output; never an input of
     the run (:func:`seq2expr.outputs.check_output`)."""
-    from seq2expr.inference import load_model
+    from seq2expr.inference import Readout, load_model
     from seq2expr.interpret.logos import attribution_logo, plt, save_figure
 
     check_output(out_dir, [model, *result.inputs], command="design", folder=True, force=force)
@@ -51,7 +51,10 @@ def write_design_outputs(result: DesignResult, model, out_dir: str | Path, *, n_
             from seq2expr.interpret.gradients import attribute
 
             saved = load_model(model) if not isinstance(model, list) else load_model(model[0])
-            attr, _ = attribute(saved, best["sequence"].tolist(), method=attributions, n_shuffles=10, batch_size=32)
+            target = result.summary.get("target")  # the designed output when it is one of the model's targets
+            readout = Readout(targets=target if target in saved.config.target_names else 0)
+            attr, _ = attribute(saved, best["sequence"].tolist(), method=attributions, readout=readout, n_shuffles=10,
+                                batch_size=32)
             for k, (i, v) in enumerate(zip(best["id"], best["design_score"], strict=True)):
                 f = attribution_logo(attr[k], img / f"{i}.png", title=f"{i}  design score {v:.3g}")
                 logos.append((i, f.name))

@@ -14,7 +14,7 @@ Order of operations, the same everywhere: network output -> strand average (befo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -113,6 +113,14 @@ class Readout:
         transform = kind if sep and kind in _TRANSFORMS else None
         names = [_target(s.strip()) for s in (rest if transform else text).split(",") if s.strip()]
         return cls(targets=tuple(names) if len(names) != 1 else names[0], transform=transform, **options)
+
+    def first_output(self, model: SavedModel | SavedModelConfig | nn.Module) -> Readout:
+        """This readout narrowed to its first output (what a report ranks by and an attribution explains): itself
+        when its transform already gives one output, else its first target with the same strands and scale."""
+        if self.transform is not None:
+            return self
+        columns = self.resolve(model).columns
+        return replace(self, targets=columns[0] if columns else 0)
 
     def resolve(self, model: SavedModel | SavedModelConfig | nn.Module) -> BoundReadout:
         """This readout checked against ``model`` (names and indices, scale), or one :class:`DataError` line."""

@@ -51,7 +51,9 @@ def top_logos(scorer: VariantScorer, tops: list[dict], tmp: Path, method: str) -
 
         attr = hyp * as_onehot(codes, scorer.saved).numpy()
     else:
-        attr, _ = attribute(scorer.saved, codes, method=method, n_shuffles=10, batch_size=64)
+        # the output the top variants are ranked by (the run's readout, first output), strand-averaged as scored
+        attr, _ = attribute(scorer.saved, codes, method=method, readout=scorer.readout.first_output(scorer.saved),
+                            n_shuffles=10, batch_size=64)
     np.savez_compressed(tmp / "attributions.npz", attributions=attr.astype(np.float32), codes=codes,
                         variant_index=centre, ids=np.asarray([str(r["id"]) for r in tops for _ in (0, 1)]))
     img = tmp / "img"
