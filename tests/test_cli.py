@@ -130,12 +130,16 @@ def test_input_columns_default_to_the_training_layout(trained, tmp_path):
     assert res.exit_code == 0, res.output
     own = pd.read_csv(tmp_path / "own.out", sep="\t")
     assert own["id"].tolist() == table["id"].tolist()  # the trained ID column, present in this table
-    # a table without the trained columns: 'sequence' and row numbers, the same predictions
+    # a table without the trained columns: 'sequence', and its 'id' column (row numbers only without one)
     res = runner.invoke(app, ["predict", str(model), str(tmp_path / "plain.tsv"), "-o", str(tmp_path / "plain.out")])
     assert res.exit_code == 0, res.output
     plain = pd.read_csv(tmp_path / "plain.out", sep="\t")
-    assert plain["id"].tolist() == list(range(80))
+    assert plain["id"].tolist() == table["id"].tolist()
     np.testing.assert_allclose(plain["expression"], own["expression"], rtol=1e-6)
+    table.drop(columns="id").to_csv(tmp_path / "bare.tsv", sep="\t", index=False)
+    res = runner.invoke(app, ["predict", str(model), str(tmp_path / "bare.tsv"), "-o", str(tmp_path / "bare.out")])
+    assert res.exit_code == 0, res.output
+    assert pd.read_csv(tmp_path / "bare.out", sep="\t")["id"].tolist() == list(range(80))
     # evaluate: same columns, and metrics per the training run's group column (subset) by default
     res = runner.invoke(app, ["evaluate", str(model), str(tmp_path / "own.tsv"), "-o", str(tmp_path / "ev"),
                               "--n-boot", "20"])

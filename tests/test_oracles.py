@@ -397,3 +397,19 @@ def test_first_output_of_a_readout_is_what_reports_rank_and_explain(saved):
                                       everything[:, column])
     diff = Readout(targets=("a", "c"), transform="diff")
     assert diff.first_output(model) is diff
+
+
+def test_a_table_with_an_id_column_keeps_its_ids_whatever_the_training_layout(saved, tmp_path):
+    """A model trained without an ID column (e.g. on a registry data set) predicts a table's ``id`` column as IDs,
+    not row numbers."""
+    from seq2expr.inference import predict_file
+
+    seqs = _seqs(4)
+    pd.DataFrame({"name": list("wxyz"), "id": [f"r{i}" for i in range(4)], "sequence": seqs}).to_csv(
+        tmp_path / "t.tsv", sep="\t", index=False)
+    model = saved()
+    assert model.config.data.id_column not in ("id", "ID")
+    predict_file(model, tmp_path / "t.tsv", tmp_path / "p.tsv", precision="32")
+    out = pd.read_csv(tmp_path / "p.tsv", sep="\t")
+    assert out["id"].tolist() == ["r0", "r1", "r2", "r3"]
+    np.testing.assert_allclose(out.iloc[:, 1], predict(model, seqs, precision="32")[:, 0], atol=1e-5)

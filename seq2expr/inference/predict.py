@@ -149,7 +149,8 @@ def input_columns(model: SavedModel | SavedModelConfig, path: str | Path, sequen
     """Sequence and ID columns to read ``path`` with: the caller's, else the training run's when ``path`` has them.
 
     A model trained on a table with ``Sequence``/``ID`` columns then predicts, evaluates and explains tables of
-    the same layout without restating them; otherwise ``sequence`` and row-number IDs.
+    the same layout without restating them; otherwise ``sequence``, and the IDs of a column named ``id`` or ``ID``
+    (row numbers only when there is none).
     """
     if sequence_column and id_column:
         return sequence_column, id_column
@@ -158,7 +159,8 @@ def input_columns(model: SavedModel | SavedModelConfig, path: str | Path, sequen
     data = config_of(model).data
     header = set(table_columns(path))
     seq = sequence_column or (data.sequence_column if data.sequence_column in header else "sequence")
-    ids = id_column or (data.id_column if data.id_column in header else None)
+    ids = id_column or (data.id_column if data.id_column in header else
+                        next((c for c in ("id", "ID") if c in header), None))
     return seq, ids
 
 
