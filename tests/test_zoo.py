@@ -70,11 +70,14 @@ def test_models_list_works_offline_and_lists_every_entry(monkeypatch):
     assert res.exit_code == 0, res.output
     names = [c.name for c in list_cards()]
     assert {"legnet-dream2022", "legnet-complex", "legnet-defined", "camformer", "camformer-mini", "enformer",
-            "borzoi", "dream2022-cnn", "yeast-log-tpm", "yeast-high-low"} <= set(names)
+            "borzoi", "dream2022-cnn", "dream2022-legnet", "yeast-log-tpm", "yeast-high-low"} <= set(names)
     for name in names:
         assert name in res.output
     # every project entry is available offline, from the package copy
     assert res.output.count("package copy") == sum(c.source == "project" for c in list_cards())
+    monkeypatch.setenv("COLUMNS", "80")  # a piped or narrow terminal: names stay whole, to be typed as zoo:NAME
+    narrow = runner.invoke(app, ["models", "list"])
+    assert narrow.exit_code == 0 and all(name in narrow.output for name in names), narrow.output
 
 
 def test_models_info_shows_the_card():

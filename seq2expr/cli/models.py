@@ -32,7 +32,7 @@ def models_list_cmd() -> None:
 
     table = Table(title="seq2expr model zoo (use as zoo:NAME)")
     for col in ("name", "version", "source", "input", "predicts", "held-out", "available", "licence"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col == "name")  # a name must stay whole to be typed
     for card in list_cards():
         metric = card.metrics[0] if card.metrics else None
         head = (", ".join(f"{k} {v:.3f}" for k, v in list(metric.metrics.items())[:2]) + f" ({metric.data.split()[0]})"
