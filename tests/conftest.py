@@ -1,4 +1,4 @@
-"""Shared fixtures: the real-data mirror and a maker for small input tables."""
+"""Shared fixtures: the real-data mirror, a maker for small input tables, and the check of a one-line user error."""
 
 from __future__ import annotations
 
@@ -43,3 +43,20 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     """Encoded-sequence cache in a temporary folder, never the user's ~/.cache."""
     if "SEQ2EXPR_CACHE" not in os.environ:
         monkeypatch.setenv("SEQ2EXPR_CACHE", str(tmp_path_factory.getbasetemp() / "encoded_cache"))
+
+
+def _one_line_error(res, *needles: str) -> str:
+    err = res.stderr.strip()
+    assert res.exit_code == 2, (res.output, res.exception)
+    assert "Traceback" not in res.output and len(err.splitlines()) == 1, res.output
+    assert err.startswith("error: "), err
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+@pytest.fixture
+def one_line_error() -> Callable[..., str]:
+    """``one_line_error(result, *needles)``: a CLI result that failed with exit 2 and one ``error: ...`` line on
+    stderr, no traceback, holding every needle; returns the line."""
+    return _one_line_error

@@ -24,15 +24,6 @@ FIX = Path(__file__).parent / "data" / "zoo"
 runner = CliRunner()
 
 
-def _one_line_error(res, *needles: str) -> str:
-    err = res.stderr.strip()
-    assert res.exit_code == 2, (res.output, res.exception)
-    assert "Traceback" not in res.output and len(err.splitlines()) == 1, res.output
-    assert err.startswith("error: "), err
-    for n in needles:
-        assert n in err, err
-    return err
-
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -145,12 +136,12 @@ class _RunsCode:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_checkpoint_that_would_run_code_is_refused(tmp_path):
+def test_checkpoint_that_would_run_code_is_refused(one_line_error, tmp_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / "model_80.pth"
     torch.save({"seqextractor.blc0.0.weight": torch.zeros(4, 6, 7), "payload": _RunsCode(marker)}, evil)
     out = tmp_path / "out"
-    err = _one_line_error(runner.invoke(app, ["models", "import", "legnet-dream2022", str(evil), "-o", str(out)]),
+    err = one_line_error(runner.invoke(app, ["models", "import", "legnet-dream2022", str(evil), "-o", str(out)]),
                           str(evil), "refused", "system")
     assert not marker.exists() and not out.exists() and not list(tmp_path.glob(".out.*")), err
     # a pickled module whose class is not one the importer expects is refused too, before anything is built
@@ -162,20 +153,20 @@ def test_checkpoint_that_would_run_code_is_refused(tmp_path):
 
 
 
-def test_import_output_is_guarded_like_every_output(tmp_path):
+def test_import_output_is_guarded_like_every_output(one_line_error, tmp_path):
     """``models import -o DIR`` never replaces a folder it did not write; ``--force`` replaces a previous import."""
     weights = FIX / "legnet_dream2022" / "model_1.pth"
     user = tmp_path / "mine"
     user.mkdir()
     (user / "notes.txt").write_text("keep me\n")
     res = runner.invoke(app, ["models", "import", "legnet-dream2022", str(weights), "-o", str(user), "--force"])
-    _one_line_error(res, "mine", "choose a new folder")
+    one_line_error(res, "mine", "choose a new folder")
     assert (user / "notes.txt").read_text() == "keep me\n" and not (user / "config.json").exists()
 
     out = tmp_path / "m"
     assert runner.invoke(app, ["models", "import", "legnet-dream2022", str(weights), "-o", str(out)]).exit_code == 0
     again = runner.invoke(app, ["models", "import", "legnet-dream2022", str(weights), "-o", str(out)])
-    _one_line_error(again, "--force")
+    one_line_error(again, "--force")
     res = runner.invoke(app, ["models", "import", "legnet-dream2022", str(weights), "-o", str(out), "--force"])
     assert res.exit_code == 0, res.output
     assert load_model(out).config.card.name == "legnet-dream2022"

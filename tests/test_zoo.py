@@ -29,15 +29,6 @@ CNN = {"channels": [8], "kernel_sizes": 9, "pool_sizes": [40], "convs_per_block"
        "head_dropout": 0.0}
 
 
-def _one_line_error(res, *needles: str) -> str:
-    err = res.stderr.strip()
-    assert res.exit_code == 2, (res.output, res.exception)
-    assert "Traceback" not in res.output and len(err.splitlines()) == 1, res.output
-    assert err.startswith("error: "), err
-    for n in needles:
-        assert n in err, err
-    return err
-
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -80,14 +71,14 @@ def test_models_list_works_offline_and_lists_every_entry(monkeypatch):
     assert narrow.exit_code == 0 and all(name in narrow.output for name in names), narrow.output
 
 
-def test_models_info_shows_the_card():
+def test_models_info_shows_the_card(one_line_error):
     res = runner.invoke(app, ["models", "info", "zoo:legnet-dream2022"])
     assert res.exit_code == 0, res.output
     flat = " ".join(res.output.split())
     for text in ("7d314e2f2f9bb1aba4a5a91d4598f687df12e3ce", "MIT", "btad457", "0.9463", "seq2expr models import",
                  "N = 0.25"):
         assert text in flat, text
-    _one_line_error(runner.invoke(app, ["models", "info", "nope"]), "unknown zoo model 'nope'", "legnet-dream2022")
+    one_line_error(runner.invoke(app, ["models", "info", "nope"]), "unknown zoo model 'nope'", "legnet-dream2022")
 
 
 def test_project_entries_ship_checked_copies_whose_card_matches():
@@ -164,18 +155,18 @@ def _cached(tmp_path: Path) -> list[Path]:
     return [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] if (tmp_path / "cache").exists() else []
 
 
-def test_truncated_or_altered_download_is_one_line_and_nothing_is_cached(served_entry, tmp_path):
+def test_truncated_or_altered_download_is_one_line_and_nothing_is_cached(one_line_error, served_entry, tmp_path):
     good, served = served_entry
     weights = (good / "model.safetensors").read_bytes()
     (served / "config.json").write_bytes((good / "config.json").read_bytes())
     (served / "model.safetensors").write_bytes(weights[: len(weights) // 2])  # a download cut short
-    _one_line_error(runner.invoke(app, ["models", "fetch", "tiny"]), "model.safetensors", "truncated",
+    one_line_error(runner.invoke(app, ["models", "fetch", "tiny"]), "model.safetensors", "truncated",
                     f"expected {len(weights):,}")
     assert _cached(tmp_path) == []
     altered = bytearray(weights)
     altered[-5] ^= 0xFF  # same size, other bytes
     (served / "model.safetensors").write_bytes(bytes(altered))
-    _one_line_error(runner.invoke(app, ["models", "fetch", "tiny"]), "model.safetensors", "checksum mismatch")
+    one_line_error(runner.invoke(app, ["models", "fetch", "tiny"]), "model.safetensors", "checksum mismatch")
     assert _cached(tmp_path) == []
     (served / "model.safetensors").write_bytes(weights)
     res = runner.invoke(app, ["models", "fetch", "tiny"])
@@ -186,7 +177,7 @@ def test_truncated_or_altered_download_is_one_line_and_nothing_is_cached(served_
                           predict(load_model(good), x, precision="32"))
 
 
-def test_a_damaged_local_copy_is_named_not_used(served_entry, tmp_path, monkeypatch):
+def test_a_damaged_local_copy_is_named_not_used(one_line_error, served_entry, tmp_path, monkeypatch):
     good, _ = served_entry
     mirror = tmp_path / "mirror" / "tiny" / "1.0"
     mirror.mkdir(parents=True)
@@ -195,18 +186,18 @@ def test_a_damaged_local_copy_is_named_not_used(served_entry, tmp_path, monkeypa
     monkeypatch.setenv("SEQ2EXPR_MODELS_MIRROR", str(tmp_path / "mirror"))
     pd.DataFrame({"sequence": ["ACGT" * 10]}).to_csv(tmp_path / "in.tsv", sep="\t", index=False)
     out = tmp_path / "p.tsv"
-    _one_line_error(runner.invoke(app, ["predict", "zoo:tiny", str(tmp_path / "in.tsv"), "-o", str(out)]),
+    one_line_error(runner.invoke(app, ["predict", "zoo:tiny", str(tmp_path / "in.tsv"), "-o", str(out)]),
                     str(mirror / "model.safetensors"), "truncated")
     assert not out.exists() and _cached(tmp_path) == []
 
 
-def test_zoo_names_in_model_arguments(tmp_path):
+def test_zoo_names_in_model_arguments(one_line_error, tmp_path):
     pd.DataFrame({"sequence": ["ACGT"]}).to_csv(tmp_path / "in.tsv", sep="\t", index=False)
-    _one_line_error(runner.invoke(app, ["predict", "zoo:nope", str(tmp_path / "in.tsv"), "-o", str(tmp_path / "o")]),
+    one_line_error(runner.invoke(app, ["predict", "zoo:nope", str(tmp_path / "in.tsv"), "-o", str(tmp_path / "o")]),
                     "unknown zoo model 'nope'")
     res = runner.invoke(app, ["predict", "no_such_folder", str(tmp_path / "in.tsv"), "-o", "o.tsv"])
     assert res.exit_code == 2 and "'no_such_folder' does not exist" in res.output
-    err = _one_line_error(runner.invoke(app, ["predict", "zoo:legnet-dream2022", str(tmp_path / "in.tsv"), "-o",
+    err = one_line_error(runner.invoke(app, ["predict", "zoo:legnet-dream2022", str(tmp_path / "in.tsv"), "-o",
                                               str(tmp_path / "o")]), "seq2expr models fetch legnet-dream2022")
     assert "converted" in err
 
@@ -346,7 +337,7 @@ def test_zoo_dream_models_reproduce_their_cards_private_r2(mirror):
         assert abs(got - stated.metrics["pearson_r2"]) < 5e-4, (card.name, got, stated.metrics)
 
 
-def test_fetch_of_a_published_entry_checks_its_git_blob_and_converts_once(tmp_path, monkeypatch):
+def test_fetch_of_a_published_entry_checks_its_git_blob_and_converts_once(one_line_error, tmp_path, monkeypatch):
     """``models fetch`` of a published entry: the checkpoint pinned by its git blob id is downloaded, checked,
     converted into the cache once, and ``zoo:NAME`` then loads it; the card keeps the published metrics because
     the file is the pinned one."""
@@ -366,7 +357,7 @@ def test_fetch_of_a_published_entry_checks_its_git_blob_and_converts_once(tmp_pa
             {"name": "model_80.pth", "url": f"{server.url}/model_80.pth", "git_blob": git_blob_id(weights)}]})
         cards = {**catalogue._cards(), "legnet-test": card}
         monkeypatch.setattr(catalogue, "_cards", lambda: cards)
-        _one_line_error(runner.invoke(app, ["predict", "zoo:legnet-test", str(weights), "-o", str(tmp_path / "o")]),
+        one_line_error(runner.invoke(app, ["predict", "zoo:legnet-test", str(weights), "-o", str(tmp_path / "o")]),
                         "models fetch legnet-test")
         res = runner.invoke(app, ["models", "fetch", "legnet-test"])
         assert res.exit_code == 0 and "converted from the checkpoint (downloaded)" in " ".join(res.output.split()), \
@@ -382,7 +373,7 @@ def test_fetch_of_a_published_entry_checks_its_git_blob_and_converts_once(tmp_pa
         shutil_card = ModelCard.model_validate({**card.model_dump(), "name": "legnet-test2"})
         cards["legnet-test2"] = shutil_card
         (served / "model_80.pth").write_bytes((FIX / "legnet_complex" / "model_1.pth").read_bytes())
-        _one_line_error(runner.invoke(app, ["models", "fetch", "legnet-test2"]), "model_80.pth", "checksum mismatch",
+        one_line_error(runner.invoke(app, ["models", "fetch", "legnet-test2"]), "model_80.pth", "checksum mismatch",
                         "git blob")
         assert not (tmp_path / "cache" / "models" / "legnet-test2").exists() or not any(
             p.is_file() for p in (tmp_path / "cache" / "models" / "legnet-test2").rglob("*"))
