@@ -96,6 +96,12 @@ def test_target_transform_round_trip(kind, standardize):
     if standardize:
         assert np.allclose(z[:150].mean(0), 0, atol=1e-4) and np.allclose(z[:150].std(0), 1, atol=1e-3)
     assert np.allclose(t.inverse(z), y, rtol=1e-4, atol=1e-4)
+    # the differentiable inverse (attributions of original-scale outputs) is the same function
+    zt = torch.tensor(z, requires_grad=True)
+    back = t.inverse_torch(zt)
+    assert back.dtype == zt.dtype and np.array_equal(back.detach().numpy(), t.inverse(z))
+    back.sum().backward()
+    assert torch.isfinite(zt.grad).all() and (zt.grad > 0).all()  # every inverse is increasing
     t2 = TargetTransform.from_dict(t.to_dict())
     assert np.allclose(t2.apply(y), z)
     if kind != "none":

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import torch
 
 from seq2expr.data.errors import DataError
 
@@ -19,6 +20,8 @@ _FORWARD = {"none": lambda y: y, "log1p": np.log1p, "log2p1": lambda y: np.log2(
             "log10p1": lambda y: np.log10(1.0 + y)}
 _INVERSE = {"none": lambda y: y, "log1p": np.expm1, "log2p1": lambda y: np.exp2(y) - 1.0,
             "log10p1": lambda y: np.power(10.0, y) - 1.0}
+_INVERSE_TORCH = {"none": lambda y: y, "log1p": torch.expm1, "log2p1": lambda y: torch.exp2(y) - 1.0,
+                  "log10p1": lambda y: torch.pow(10.0, y) - 1.0}  # the same inverses, differentiable
 
 
 @dataclass
@@ -65,6 +68,15 @@ class TargetTransform:
         if self.standardize:
             z = z * np.asarray(self.std) + np.asarray(self.mean)
         return _INVERSE[self.kind](z).astype(np.float32)
+
+    def inverse_torch(self, z: torch.Tensor) -> torch.Tensor:
+        """:meth:`inverse` as a differentiable torch function (float64 inside, as :meth:`inverse` computes; the
+        result in ``z``'s dtype), for attributions of original-scale outputs."""
+        x = z.double()
+        if self.standardize:
+            x = x * torch.as_tensor(self.std, dtype=x.dtype, device=x.device) + \
+                torch.as_tensor(self.mean, dtype=x.dtype, device=x.device)
+        return _INVERSE_TORCH[self.kind](x).to(z.dtype)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "standardize": self.standardize, "mean": list(self.mean), "std": list(self.std)}

@@ -66,15 +66,7 @@ def to_scale_torch(raw: torch.Tensor, config: SavedModelConfig, scale: Scale = "
     if config.task == "classification":
         return torch.sigmoid(raw.double()).to(raw.dtype)
     tr = config.target_transform
-    if tr is None:
-        return raw
-    z = raw.double()
-    if tr.standardize:
-        z = z * torch.as_tensor(tr.std, dtype=z.dtype, device=z.device) + \
-            torch.as_tensor(tr.mean, dtype=z.dtype, device=z.device)
-    inverse = {"none": lambda v: v, "log1p": torch.expm1, "log2p1": lambda v: torch.exp2(v) - 1.0,
-               "log10p1": lambda v: torch.pow(10.0, v) - 1.0}[tr.kind]
-    return inverse(z).to(raw.dtype)
+    return raw if tr is None else tr.inverse_torch(raw)
 
 
 @dataclass(frozen=True)
