@@ -11,63 +11,20 @@ published one (its checksum matches the card's); otherwise it says which file wa
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from seq2expr.config import DataConfig, SequencePolicy, TrainConfig
-from seq2expr.convert.checkpoint import ModuleRecord, read_checkpoint, state_dict_of
+from seq2expr.convert.registry import IMPORTERS, Converted, Options, weights_file
 from seq2expr.data.genome.windows import WindowSource, WindowSpec
 from seq2expr.download import git_blob_id, sha256_file
-from seq2expr.files import FileError, read_json
+from seq2expr.files import FileError
 from seq2expr.inference import ModelSpec, SavedModelConfig, save_model
 from seq2expr.models import build_model
 from seq2expr.outputs import check_output, write_marker
 from seq2expr.zoo import CardFile, ModelCard, get_card
-
-
-@dataclass
-class Options:
-    """What ``models import`` may set beyond the checkpoint: the run config of a Camformer model, and for the
-    genome-track models the input length, the tracks (and their names) and the bins around the TSS."""
-
-    kind: str = ""
-    config: Path | None = None
-    seq_len: int | None = None
-    tracks: list[int] | None = None
-    target_names: list[str] | None = None
-    tss_bins: int | None = None
-    aggregate: str | None = None
-    tf_gamma: bool | None = None
-
-
-@dataclass
-class Converted:
-    """An importer's result: the architecture, its weights (original names mapped) and what the model needs."""
-
-    name: str
-    params: dict[str, Any]
-    seq_len: int
-    state: dict[str, torch.Tensor]
-    n_value: float
-    target_names: list[str]
-    notes: dict[str, Any] = field(default_factory=dict)
-    tss_window: bool = False  # a genome-track model: gene mode scores windows of seq_len centred on the TSS
-
-
-Importer = Callable[[Path, Options], Converted]
-IMPORTERS: dict[str, Importer] = {}
-
-
-def importer(*kinds: str) -> Callable[[Importer], Importer]:
-    def deco(fn: Importer) -> Importer:
-        for kind in kinds:
-            IMPORTERS[kind] = fn
-        return fn
-    return deco
 
 
 def kinds() -> list[str]:
@@ -105,7 +62,7 @@ def import_checkpoint(kind: str, weights: str | Path, out: str | Path, options: 
     except (TypeError, ValueError, KeyError) as err:
         raise FileError(weights, f"the sizes read from it do not make a {kind} model ({err})") from None
     load_strict(model, conv.state, weights)
-    card = _card(card, _weights_file(weights), conv, sum(p.numel() for p in model.parameters()))
+    card = _card(card, weights_file(weights), conv, sum(p.numel() for p in model.parameters()))
     policy = SequencePolicy(length=conv.seq_len, n_value=conv.n_value)
     windows = (WindowSource(windows=WindowSpec.single(conv.seq_len, upstream=conv.seq_len // 2),
                             strand_rule="transcript orientation: the window centred on the TSS, minus-strand windows "
@@ -137,16 +94,6 @@ def load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], source: 
         raise FileError(source, f"weights do not fit the architecture: {str(err).splitlines()[1:2] or err}") from None
 
 
-def _weights_file(weights: Path) -> Path:
-    """The checkpoint file itself (a folder's weights file)."""
-    if weights.is_dir():
-        for name in ("pytorch_model.bin", "model.safetensors", "model.pt", "model.pth"):
-            if (weights / name).is_file():
-                return weights / name
-        raise FileError(weights, "no pytorch_model.bin or model.safetensors in this folder")
-    return weights
-
-
 def _card(card: ModelCard, file: Path, conv: Converted, n_params: int) -> ModelCard:
     """The entry's card for what was converted: the file's checksum, the sizes read off it, the parameters; the
     published metrics only if it is the published file."""
@@ -160,41 +107,3 @@ def _card(card: ModelCard, file: Path, conv: Converted, n_params: int) -> ModelC
         update["summary"] = (f"{card.summary} Converted from {file.name} (sha256 {sha[:16]}...), which is not the "
                              "published checkpoint: the published metrics do not apply.")
     return card.model_copy(update=update)
-
-
-# ------------------------------------------------------------------------------------------- shared readers
-
-
-def read_weights(path: Path, module_classes: tuple[str, ...] = ()) -> tuple[dict[str, torch.Tensor], Any]:
-    """A checkpoint's flat state dict and the object it held (a :class:`ModuleRecord` for a pickled module);
-    ``.safetensors`` files are read with safetensors."""
-    path = _weights_file(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        from seq2expr.files import reading
-
-        with reading(path):
-            state = load_file(str(path))
-        return state, state
-    obj = read_checkpoint(path, module_classes)
-    return state_dict_of(obj, path), obj
-
-
-def read_run_config(weights: Path, options: Options) -> dict[str, Any]:
-    """``options.config``, else ``config.json`` beside or inside ``weights`` (a Hugging Face snapshot folder, a
-    Camformer run folder); ``{}`` when there is none."""
-    for cand in ([options.config] if options.config else
-                 [weights / "config.json" if weights.is_dir() else weights.parent / "config.json"]):
-        if cand is not None and cand.is_file():
-            raw = read_json(cand)
-            if not isinstance(raw, dict):
-                raise FileError(cand, "not a JSON object")
-            return raw
-        if options.config:
-            raise FileError(cand, "file not found")
-    return {}
-
-
-def record_of(obj: Any) -> ModuleRecord | None:
-    return obj if isinstance(obj, ModuleRecord) else None

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from seq2expr.convert.importers import Converted, Options, importer, read_run_config, read_weights, record_of
+from seq2expr.convert.registry import Converted, Options, importer, read_run_config, read_weights, record_of
 from seq2expr.files import FileError
 from seq2expr.models.camformer import LARGE, MINI
 
