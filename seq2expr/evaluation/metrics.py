@@ -1,11 +1,12 @@
-"""Prediction-quality metrics (numpy/scipy/scikit-learn), per target, per group, with bootstrap intervals.
+"""Prediction-quality metrics, per target, per group, with bootstrap intervals.
 
-Regression reports ``pearson_r``, ``r2`` (= ``pearson_r ** 2``, the squared correlation most expression
-papers quote), ``r2_score`` (coefficient of determination, 1 - SS_res/SS_tot, which also penalises bias and
-scale), ``spearman_rho``, ``mse``, ``mae`` and ``n``. Classification reports ``accuracy``, ``auroc``,
-``auprc`` (average precision), ``f1`` and ``n``. Rows whose target or prediction is not finite are dropped
-(multi-target tables may have missing values); a metric that is undefined (constant input, one class)
-is NaN.
+Every metric is torchmetrics' (the ``functional`` form of the metrics training validates with), so a number in
+``metrics.json`` and the validation curve is computed one way. Regression reports ``pearson_r``, ``r2``
+(= ``pearson_r ** 2``, the squared correlation most expression papers quote), ``r2_score`` (coefficient of
+determination, 1 - SS_res/SS_tot, which also penalises bias and scale), ``spearman_rho``, ``mse``, ``mae`` and
+``n``. Classification reports ``accuracy``, ``auroc``, ``auprc`` (average precision), ``f1`` and ``n``. Rows
+whose target or prediction is not finite are dropped (multi-target tables may have missing values); a metric that
+is undefined (constant input, one class) is NaN.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
+import torch
 from scipy import stats
+from torchmetrics import functional as tmf
+from torchmetrics.functional import classification as tmc
 
 HEADLINE = {"regression": "pearson_r", "classification": "auroc"}
 _BOOT_BATCH = 64  # resamples drawn at once (memory: rows x batch indices)
@@ -30,19 +34,22 @@ def _clean(y, p) -> tuple[np.ndarray, np.ndarray]:
     return y[keep], p[keep]
 
 
-def _corr(fn, y: np.ndarray, p: np.ndarray) -> float:
-    if len(y) < 2 or np.ptp(y) == 0 or np.ptp(p) == 0:
-        return float("nan")
+def _value(fn, *args: np.ndarray) -> float:
+    """``fn`` on float64 tensors, as a float; torchmetrics' notes on degenerate input are silenced (the callers
+    return NaN for those cases themselves)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(fn(y, p)[0])
+        return float(fn(*(torch.from_numpy(np.ascontiguousarray(a)) for a in args)))
+
+
+def _varies(y: np.ndarray, p: np.ndarray) -> bool:
+    return len(y) >= 2 and np.ptp(y) > 0 and np.ptp(p) > 0
 
 
 def _pearson(y: np.ndarray, p: np.ndarray) -> float:
-    if len(y) < 2 or np.ptp(y) == 0 or np.ptp(p) == 0:
+    if not _varies(y, p):
         return float("nan")
-    yc, pc = y - y.mean(), p - p.mean()
-    return float(np.clip((yc @ pc) / np.sqrt((yc @ yc) * (pc @ pc)), -1.0, 1.0))
+    return float(np.clip(_value(tmf.pearson_corrcoef, p, y), -1.0, 1.0))
 
 
 def pearson_r(y, p) -> float:
@@ -51,15 +58,15 @@ def pearson_r(y, p) -> float:
     return _pearson(y, p)
 
 
+def _two_classes(labels: np.ndarray) -> bool:
+    return len(labels) > 0 and 0 < int(labels.sum()) < len(labels)
+
+
 def auroc(y, prob) -> float:
-    """Area under the ROC curve via the Mann-Whitney rank statistic (ties averaged; same as scikit-learn)."""
+    """Area under the ROC curve of the finite pairs, ties averaged (NaN with one class only)."""
     y, prob = _clean(y, prob)
-    pos = y >= 0.5
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = stats.rankdata(prob)
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    labels = (y >= 0.5).astype(np.int64)
+    return _value(tmc.binary_auroc, prob, labels) if _two_classes(labels) else float("nan")
 
 
 def regression_metrics(y, p) -> dict[str, float]:
@@ -67,35 +74,31 @@ def regression_metrics(y, p) -> dict[str, float]:
     y, p = _clean(y, p)
     n = len(y)
     r = _pearson(y, p)
-    rho = _corr(stats.spearmanr, y, p)
-    resid = y - p
-    ss_tot = float(((y - y.mean()) ** 2).sum()) if n else float("nan")
-    mse = float((resid**2).mean()) if n else float("nan")
+    nan = float("nan")
     return {
         "pearson_r": r,
         "r2": r * r,  # squared Pearson r
-        "r2_score": 1.0 - float((resid**2).sum()) / ss_tot if n and ss_tot > 0 else float("nan"),
-        "spearman_rho": rho,
-        "mse": mse,
-        "mae": float(np.abs(resid).mean()) if n else float("nan"),
+        "r2_score": _value(tmf.r2_score, p, y) if n >= 2 and np.ptp(y) > 0 else nan,
+        "spearman_rho": _value(tmf.spearman_corrcoef, p, y) if _varies(y, p) else nan,
+        "mse": _value(tmf.mean_squared_error, p, y) if n else nan,
+        "mae": _value(tmf.mean_absolute_error, p, y) if n else nan,
         "n": n,
     }
 
 
 def classification_metrics(y, prob, threshold: float = 0.5) -> dict[str, float]:
     """Metrics for one binary target: 0/1 labels and predicted probabilities of class 1."""
-    from sklearn.metrics import average_precision_score, f1_score
-
     y, prob = _clean(y, prob)
     n = len(y)
-    labels = (y >= 0.5).astype(int)
-    called = (prob >= threshold).astype(int)
-    two_classes = n > 0 and 0 < labels.sum() < n
+    labels = (y >= 0.5).astype(np.int64)
+    called = (prob >= threshold).astype(np.int64)  # the calls predict writes (>=), passed as labels
+    both = _two_classes(labels)
+    nan = float("nan")
     return {
-        "accuracy": float((labels == called).mean()) if n else float("nan"),
-        "auroc": auroc(labels, prob),
-        "auprc": float(average_precision_score(labels, prob)) if two_classes else float("nan"),
-        "f1": float(f1_score(labels, called, zero_division=0)) if n else float("nan"),
+        "accuracy": _value(tmc.binary_accuracy, called, labels) if n else nan,
+        "auroc": _value(tmc.binary_auroc, prob, labels) if both else nan,
+        "auprc": _value(tmc.binary_average_precision, prob, labels) if both else nan,
+        "f1": _value(tmc.binary_f1_score, called, labels) if n else nan,
         "n": n,
     }
 

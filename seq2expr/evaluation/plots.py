@@ -58,18 +58,24 @@ def scatter_plot(y, p, path: str | Path, title: str = "", scale: str = "original
 
 def roc_pr_plot(y, prob, path: str | Path, title: str = "") -> Path:
     """ROC and precision-recall curves side by side for binary labels ``y`` and probabilities ``prob``."""
-    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+    import torch
+    from torchmetrics.functional.classification import binary_precision_recall_curve, binary_roc
+
+    from seq2expr.evaluation.metrics import auroc, classification_metrics
 
     y, prob = np.asarray(y, np.float64).ravel(), np.asarray(prob, np.float64).ravel()
     keep = np.isfinite(y) & np.isfinite(prob)
-    labels, prob = (y[keep] >= 0.5).astype(int), prob[keep]
+    labels, prob = (y[keep] >= 0.5).astype(np.int64), prob[keep]
     plt = _figure()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8.5, 4))
     if 0 < labels.sum() < len(labels):
-        fpr, tpr, _ = roc_curve(labels, prob)
-        prec, rec, _ = precision_recall_curve(labels, prob)
-        a1.plot(fpr, tpr, label=f"AUROC {auc(fpr, tpr):.3f}")
-        a2.plot(rec, prec, label=f"AUPRC {auc(rec, prec):.3f}")
+        pt, lt = torch.from_numpy(prob), torch.from_numpy(labels)
+        fpr, tpr, _ = binary_roc(pt, lt)
+        prec, rec, _ = binary_precision_recall_curve(pt, lt)
+        a1.plot(fpr.numpy(), tpr.numpy(), label=f"AUROC {auroc(labels, prob):.3f}")
+        # the step curve whose area is the average precision metrics.json reports
+        a2.step(rec.numpy(), prec.numpy(), where="post",
+                label=f"AUPRC {classification_metrics(labels, prob)['auprc']:.3f}")
         a2.axhline(labels.mean(), color="grey", lw=0.8, ls="--", label="base rate")
     a1.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
     a1.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
