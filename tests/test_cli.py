@@ -244,3 +244,31 @@ def test_training_terminal_output_carries_no_lightning_chatter(trained, tmp_path
             assert res.stderr.strip() == "", res.stderr
         else:
             assert "precision auto -> bf16" in res.stderr  # the package's own line is kept
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["predicx"], ["seq2expr:", "No such command 'predicx'", "Did you mean 'predict'"]),
+    (["predict", "--nope"], ["seq2expr predict:", "No such option: --nope"]),
+    (["predict"], ["seq2expr predict:", "Missing argument"]),
+    (["predict", "no_such_folder", "x.tsv", "-o", "p.tsv"], ["'no_such_folder' does not exist"]),
+    (["predict", "{model}", "x.tsv", "-o", "p.tsv", "--batch-size", "many"], ["'--batch-size'", "integer"]),
+    (["variants", "{model}", "x.vcf", "-o", "o", "--mode", "up"], ["'--mode'", "'up' is not one of auto, gene"]),
+    (["variants", "{model}", "x.vcf", "-o", "o", "--format", "csv"], ["'--format'", "not one of tsv, parquet"]),
+    (["design", "{model}", "-o", "o", "--method", "bogus"], ["'--method'", "greedy, beam, anneal, motif, ledidi"]),
+    (["interpret", "{model}", "x.tsv", "-o", "o", "--method", "shap"], ["seq2expr interpret:", "'shap'"]),
+])
+def test_usage_errors_are_one_line(trained, tmp_path, monkeypatch, one_line_error, args, needles):
+    """The framework's usage errors (unknown command or option, a missing argument, a value of the wrong type or
+    outside an option's choices) end like every user error: one ``error:`` line naming the command, exit 2, and
+    nothing written."""
+    monkeypatch.chdir(tmp_path)
+    d, _ = trained
+    res = runner.invoke(app, [a.replace("{model}", str(d / "model")) for a in args], prog_name="seq2expr")
+    line = one_line_error(res, *needles)
+    assert line.endswith("--help')"), line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bare_group_still_shows_its_help():
+    res = runner.invoke(app, ["data"])
+    assert "genes-combine" in res.output and "error:" not in res.output

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from seq2expr.files import is_file_error, problem
 from seq2expr.interrupts import Interrupted, handle_signals
@@ -84,6 +85,50 @@ def fail(err: BaseException | str) -> NoReturn:
         traceback.print_exception(err)
     typer.echo(f"error: {err if isinstance(err, str) else message(err)}", err=True)
     raise typer.Exit(USER_ERROR)
+
+
+# click's usage-error class, as the installed typer uses it (recent typers carry their own copy of click)
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class OneLineErrors(TyperGroup):
+    """The root command group: the framework's usage errors (an unknown option or command, a value that is not an
+    integer or not one of an option's choices, a missing argument) end in the project's one line and exit 2 too,
+    ``error: seq2expr CMD: <problem> (see 'seq2expr CMD --help')``, not a framed usage block. Only the root needs
+    it: every command is parsed inside its ``invoke``."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        with _usage_errors():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx):
+        with _usage_errors():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _usage_errors() -> Iterator[None]:
+    try:
+        yield
+    except _UsageError as err:
+        if type(err).__name__ == "NoArgsIsHelpError":
+            raise  # a group or command run bare: its help, as asked for
+        where = err.ctx.command_path if err.ctx is not None else "seq2expr"
+        text = " ".join(err.format_message().split())
+        typer.echo(f"error: {where}: {text} (see '{where} --help')", err=True)
+        raise typer.Exit(USER_ERROR) from None
+
+
+def choice(*allowed: str):
+    """Typer callback of an option with fixed choices: any other value is a usage error (one line naming the
+    option and the choices, exit 2)."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in allowed:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    return check
 
 
 RERUN = "nothing was written; run the same command again"

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import DEVICE_HELP, FORCE_HELP, PRECISION_HELP, at_least, fail, model_arg, user_errors
+from seq2expr.cli.common import (
+    DEVICE_HELP,
+    FORCE_HELP,
+    PRECISION_HELP,
+    at_least,
+    choice,
+    fail,
+    model_arg,
+    user_errors,
+)
 
 
 def _pair(text: str, what: str, cast=float) -> tuple:
@@ -29,7 +38,8 @@ def design_cmd(
                                                      "diff:A,B (A - B)."),
     other_model: str | None = typer.Option(None, "--other-model",
                                            help="Specificity: maximise model - this model (a folder or zoo:NAME)."),
-    method: str = typer.Option("greedy", "--method", help="greedy, beam, anneal, motif or ledidi."),
+    method: str = typer.Option("greedy", "--method", callback=choice("greedy", "beam", "anneal", "motif", "ledidi"),
+                              help="greedy, beam, anneal, motif or ledidi."),
     rounds: int = typer.Option(10, "--rounds", help="Greedy/beam: rounds of single-base edits."),
     beam: int = typer.Option(4, "--beam", help="Beam width."),
     steps: int = typer.Option(300, "--steps", help="Annealing steps."),
@@ -46,7 +56,9 @@ def design_cmd(
     forbid: str = typer.Option("", "--forbid", help="Comma list of enzymes (EcoRI, BsaI...) or IUPAC sites."),
     max_homopolymer: int | None = typer.Option(None, "--max-homopolymer", help="No run of one base longer than this."),
     require: list[str] = typer.Option(None, "--require", help="Motif that must be present (repeatable)."),
-    attributions: str = typer.Option("deeplift_shap", "--attributions", help="Logos: deeplift_shap, saliency, none."),
+    attributions: str = typer.Option("deeplift_shap", "--attributions",
+                                     callback=choice("deeplift_shap", "saliency", "ism", "none"),
+                                     help="Logos: deeplift_shap, saliency, ism or none."),
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(512, "--batch-size"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
@@ -58,8 +70,6 @@ def design_cmd(
     from seq2expr.inference import Readout, load_model
     from seq2expr.outputs import check_output
 
-    if method not in ("greedy", "beam", "anneal", "motif", "ledidi"):
-        fail(f"--method must be greedy, beam, anneal, motif or ledidi, not {method!r}")
     if objective.partition(":")[0] not in ("max", "min", "maximise", "minimise", "target", "diff", "difference"):
         fail(f"--objective must be max, min, target:VALUE or diff:OTHER_TARGET, not {objective!r}")
     at_least(n=n, beam=beam, batch_size=batch_size)

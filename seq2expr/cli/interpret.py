@@ -16,7 +16,7 @@ from seq2expr.cli.common import (
     PRECISION_HELP,
     SEQ_HELP,
     at_least,
-    fail,
+    choice,
     model_arg,
     user_errors,
 )
@@ -27,7 +27,8 @@ def interpret_cmd(
                                                                   "config.json), or zoo:NAME."),
     input: str = typer.Argument(..., help="Sequences: a TSV/CSV/parquet/FASTA file or DATASET:SPLIT."),
     output: Path = typer.Option(..., "-o", "--output", help="Report folder (written atomically)."),
-    method: str = typer.Option("deeplift_shap", "--method", help="deeplift_shap | ism | saliency."),
+    method: str = typer.Option("deeplift_shap", "--method", callback=choice("deeplift_shap", "ism", "saliency"),
+                              help="deeplift_shap | ism | saliency."),
     taxon: str | None = typer.Option(None, "--taxon", help="JASPAR CORE taxonomic group(s) to match against: fungi, "
                                      "plants, vertebrates, insects, nematodes, urochordates..., several "
                                      "comma-separated (plants,vertebrates), or all. Default: the run's "
@@ -55,8 +56,6 @@ def interpret_cmd(
     from seq2expr.data.registry import load_split, parse_dataset_spec
     from seq2expr.interpret.report import ReportOptions, write_report
 
-    if method not in ("deeplift_shap", "ism", "saliency"):
-        fail(f"unknown method {method!r}; use deeplift_shap, ism or saliency")
     at_least(n=max_seqs, n_shuffles=n_shuffles)
     at_least(0, n_top=n_top)
     if threads:

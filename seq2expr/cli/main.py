@@ -9,9 +9,9 @@ from __future__ import annotations
 import typer
 
 from seq2expr.cli import configs, data_genes, data_registry, demo, design, interpret, models, predict, train, variants
-from seq2expr.cli.common import DEBUG_ENV
+from seq2expr.cli.common import DEBUG_ENV, OneLineErrors
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
                   help="Predict gene expression from DNA sequence; explain it as CREs and motifs.")
 data_app = typer.Typer(no_args_is_help=True, help="Data sets: list, fetch, inspect, build from a genome.")
 configs_app = typer.Typer(no_args_is_help=True, help="Run configs shipped with the package: list, show.")

@@ -14,6 +14,7 @@ from seq2expr.cli.common import (
     PRECISION_HELP,
     SHARD_HELP,
     at_least,
+    choice,
     console,
     fail,
     model_arg,
@@ -27,8 +28,9 @@ def variants_cmd(
                                               "with --mode pairs a table of ref/alt sequences."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (written atomically)."),
     genome: Path | None = typer.Option(None, "--genome", help="Genome FASTA (plain, bgzip or gzip)."),
-    mode: str = typer.Option("auto", "--mode", help="gene (the model's gene windows), centred (a window centred "
-                                                    "on the variant), pairs (sequence pairs), or auto."),
+    mode: str = typer.Option("auto", "--mode", callback=choice("auto", "gene", "centred", "pairs"),
+                             help="gene (the model's gene windows), centred (a window centred on the variant), "
+                                  "pairs (sequence pairs), or auto."),
     genes: Path | None = typer.Option(None, "--genes", help="Gene table (id, chromosome, strand, tss, tts) instead "
                                                             "of the one the model was trained on."),
     annotation: Path | None = typer.Option(None, "--annotation", help="GTF/GFF3 to place genes with the model's "
@@ -40,13 +42,16 @@ def variants_cmd(
     right_flank: str = typer.Option("", "--right-flank", help="Centred mode: fixed sequence after it."),
     match_chromosomes: bool = typer.Option(False, "--match-chromosomes",
                                            help="Reconcile chromosome names with the genome's (chrI = I, chr1 = 1)."),
-    on_ref_mismatch: str = typer.Option("error", "--on-ref-mismatch", help="error or skip (counted)."),
-    on_unknown_chromosome: str = typer.Option("error", "--on-unknown-chromosome", help="error or skip (counted)."),
+    on_ref_mismatch: str = typer.Option("error", "--on-ref-mismatch", callback=choice("error", "skip"),
+                                       help="error or skip (counted)."),
+    on_unknown_chromosome: str = typer.Option("error", "--on-unknown-chromosome", callback=choice("error", "skip"),
+                                             help="error or skip (counted)."),
     background: int = typer.Option(10_000, "--background", help="Random SNVs whose |effect| sets the percentiles."),
     attributions: str = typer.Option("deeplift_shap", "--attributions",
+                                     callback=choice("deeplift_shap", "saliency", "ism", "none"),
                                      help="Logos of the top variants: deeplift_shap, saliency, ism or none."),
     top: int = typer.Option(8, "--top", help="Top variants shown in the report."),
-    table_format: str = typer.Option("tsv", "--format", help="tsv or parquet."),
+    table_format: str = typer.Option("tsv", "--format", callback=choice("tsv", "parquet"), help="tsv or parquet."),
     ref_column: str = typer.Option("ref_sequence", "--ref-column", help="Pairs: the reference sequence column."),
     alt_column: str = typer.Option("alt_sequence", "--alt-column", help="Pairs: the alternative sequence column."),
     id_column: str = typer.Option("id", "--id-column", help="Pairs: the ID column."),
@@ -64,13 +69,6 @@ def variants_cmd(
     centred on them; writes a table, an annotated VCF, summary.json and report.html."""
     from seq2expr.outputs import check_output
 
-    for name, value, allowed in (("--mode", mode, ("auto", "gene", "centred", "pairs")),
-                                 ("--on-ref-mismatch", on_ref_mismatch, ("error", "skip")),
-                                 ("--on-unknown-chromosome", on_unknown_chromosome, ("error", "skip")),
-                                 ("--attributions", attributions, ("deeplift_shap", "saliency", "ism", "none")),
-                                 ("--format", table_format, ("tsv", "parquet"))):
-        if value not in allowed:
-            fail(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
     at_least(batch_size=batch_size, chunk_size=chunk_size)
     at_least(0, background=background, top=top)
     if mode == "pairs":
