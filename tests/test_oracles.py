@@ -399,6 +399,23 @@ def test_first_output_of_a_readout_is_what_reports_rank_and_explain(saved):
     assert diff.first_output(model) is diff
 
 
+@pytest.mark.parametrize(("objective", "target", "closed"), [
+    ("max", "b", lambda v: v[:, 1]),
+    ("diff:c", "a", lambda v: v[:, 0] - v[:, 2]),  # a difference of two targets: its logos explain a - c
+])
+def test_a_design_report_explains_the_output_its_objective_is_about(saved, objective, target, closed):
+    """The design's readout (what its report's logos explain) is the designed output, not the model's first
+    target: predicting with it gives the objective's own numbers, in closed form."""
+    from seq2expr.design import Objective, design
+
+    model = saved(n_targets=3, names=["a", "b", "c"])
+    result = design(model, "random", Objective.parse(objective, target), n=3, rounds=1, seed=0, oracle="none",
+                    precision="32")
+    seqs = result.table["sequence"].tolist()
+    np.testing.assert_allclose(predict(model, seqs, readout=result.readout, precision="32")[:, 0],
+                               closed(_oracle(seqs, _weights(3).numpy(), rc=True)), atol=1e-5)
+
+
 def test_a_table_with_an_id_column_keeps_its_ids_whatever_the_training_layout(saved, tmp_path):
     """A model trained without an ID column (e.g. on a registry data set) predicts a table's ``id`` column as IDs,
     not row numbers."""

@@ -23,7 +23,7 @@ from seq2expr.design.constraints import Constraints
 from seq2expr.design.objective import Objective, Scorer, check_compatible
 from seq2expr.design.search import anneal, beam_search, gradient, insert_motifs
 from seq2expr.evaluation import model_notes
-from seq2expr.inference import SavedModel, encode_for, load_model
+from seq2expr.inference import Readout, SavedModel, encode_for, load_model
 
 Method = Literal["greedy", "beam", "anneal", "motif", "ledidi"]
 
@@ -38,6 +38,7 @@ class DesignResult:
     trajectory: pd.DataFrame
     summary: dict = field(default_factory=dict)
     inputs: list = field(default_factory=list)  # the files the run read (models, start file): never replaced
+    readout: Readout | None = None  # the output the objective is about (what the report's logos explain)
 
 
 def random_starts(n: int, constraints: Constraints, rng: np.random.Generator, gc: float = 0.5,
@@ -173,7 +174,7 @@ def design(model, start="random", objective: Objective | str = "maximise", const
     trajectory["design"] = [table["id"].iloc[d] for d in trajectory["design"]]
     read = [*(model if isinstance(model, list | tuple) else [model]), oracle,
             start if isinstance(start, str | Path) and start != "random" else None]
-    return DesignResult(table, codes, start_codes, trajectory, summary, inputs=read)
+    return DesignResult(table, codes, start_codes, trajectory, summary, inputs=read, readout=scorer.explained())
 
 
 def _fields(c: Constraints) -> dict:

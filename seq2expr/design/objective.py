@@ -106,6 +106,13 @@ class Scorer:
         self.precision = resolve_precision(precision, resolve_device(device, models[0].model))
         self.evaluated, self.seconds = 0, 0.0
 
+    def explained(self) -> Readout:
+        """The one output the objective is about, as a readout (what a report's logos explain): the design target,
+        or the design target minus the other target of a ``difference`` objective between two targets."""
+        if self.o is not None:
+            return self.readout.difference(self.models[0], self.t, self.o)
+        return self.readout.output(self.models[0], self.t)
+
     def predictions(self, codes: np.ndarray, models: list[SavedModel] | None = None) -> np.ndarray:
         """The readout's values ``(N, K)`` (by default every target on the original scale), averaged over the
         models."""

@@ -51,8 +51,7 @@ def write_design_outputs(result: DesignResult, model, out_dir: str | Path, *, n_
             from seq2expr.interpret.gradients import attribute
 
             saved = load_model(model) if not isinstance(model, list) else load_model(model[0])
-            target = result.summary.get("target")  # the designed output when it is one of the model's targets
-            readout = Readout(targets=target if target in saved.config.target_names else 0)
+            readout = result.readout or Readout().first_output(saved)  # the output the objective is about
             attr, _ = attribute(saved, best["sequence"].tolist(), method=attributions, readout=readout, n_shuffles=10,
                                 batch_size=32)
             for k, (i, v) in enumerate(zip(best["id"], best["design_score"], strict=True)):

@@ -109,10 +109,23 @@ class Readout:
     def first_output(self, model: SavedModel | SavedModelConfig | nn.Module) -> Readout:
         """This readout narrowed to its first output (what a report ranks by and an attribution explains): itself
         when its transform already gives one output, else its first target with the same strands and scale."""
+        return self.output(model, 0)
+
+    def output(self, model: SavedModel | SavedModelConfig | nn.Module, k: int) -> Readout:
+        """This readout narrowed to its output ``k`` (same strands and scale); a transform has one output."""
         if self.transform is not None:
+            if k != 0:
+                raise ValueError(f"a {self.transform} readout has one output, not an output {k}")
             return self
         columns = self.resolve(model).columns
-        return replace(self, targets=columns[0] if columns else 0)
+        return replace(self, targets=columns[k] if columns else k)
+
+    def difference(self, model: SavedModel | SavedModelConfig | nn.Module, k: int, j: int) -> Readout:
+        """Output ``k`` minus output ``j`` of this (transform-free) readout, as one readout."""
+        if self.transform is not None:
+            raise ValueError(f"a {self.transform} readout has one output: no difference of two")
+        columns = self.resolve(model).columns
+        return replace(self, targets=(columns[k], columns[j]) if columns else (k, j), transform="diff")
 
     def resolve(self, model: SavedModel | SavedModelConfig | nn.Module) -> BoundReadout:
         """This readout checked against ``model`` (names and indices, scale), or one :class:`DataError` line."""
