@@ -238,12 +238,13 @@ def test_training_terminal_output_carries_no_lightning_chatter(trained, tmp_path
                              env={**__import__("os").environ, "SEQ2EXPR_NATIVE_BF16": "1"})  # bf16: its warning too
         assert res.returncode == 0, res.stderr
         assert (tmp_path / name / "model" / "config.json").is_file()
-        said = [c for c in chatter if c in res.stderr]
-        assert not said, (name, said, res.stderr)
+        said = [c for c in (*chatter, "Total params", "Params") if c in res.stderr + res.stdout]
+        assert not said, (name, said, res.stderr, res.stdout)
         if flags:
             assert res.stderr.strip() == "", res.stderr
         else:
-            assert "precision auto -> bf16" in res.stderr  # the package's own line is kept
+            assert "precision auto -> bf16" in res.stderr  # the package's own lines are kept
+            assert "parameters; " in res.stderr
 
 
 @pytest.mark.parametrize(("args", "needles"), [

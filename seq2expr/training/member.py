@@ -202,7 +202,7 @@ def _make_trainer(cfg: RunConfig, run_dir: Path, monitor: str, n_batches: int, p
         logger=CSVLogger(save_dir=run_dir, name="", version="logs"),
         default_root_dir=run_dir,
         enable_progress_bar=progress,
-        enable_model_summary=progress,
+        enable_model_summary=False,  # its table (FLOPs 0 on CPU, a bf16 size warning) on stdout: one line instead
         deterministic="warn" if torch.cuda.is_available() else True,
         log_every_n_steps=max(1, min(50, n_batches)),
         num_sanity_val_steps=0,
@@ -226,9 +226,8 @@ def _quiet_lightning():
             warnings.filterwarnings("ignore", message=".*(does not have many workers|exists and is not empty).*")
             # Lightning's own use of a deprecated torch pytree API; nothing a user can act on
             warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-            # the model summary's size estimate under bf16, and torchmetrics' note on an epoch whose predictions
-            # are constant (Pearson r is NaN there, which the validation metrics already show)
-            warnings.filterwarnings("ignore", message=".*is not supported by the model summary.*")
+            # torchmetrics' note on an epoch whose predictions are constant (Pearson r is NaN there, which the
+            # validation metrics already show)
             warnings.filterwarnings("ignore", message=".*variance of predictions or target is close to zero.*")
             yield
     finally:
@@ -314,6 +313,10 @@ def _fit(cfg: RunConfig, bundle, model: nn.Module, seed: int, run_dir: Path, *, 
         load_checkpoint(ckpt_path)  # refuse a checkpoint that needs code, or a damaged one, with its name
     log_file = run_dir / "logs" / "metrics.csv"
     earlier = _read_log(log_file) if ckpt_path else []
+    if is_global_zero():
+        n_params = sum(p.numel() for p in model.parameters())
+        log.info("model %s: %s parameters; %d training batches per epoch", cfg.model.name, f"{n_params:,}",
+                 len(train_dl))
     t0 = time.perf_counter()
     with _quiet_lightning():
         trainer, checkpoint, limit = _make_trainer(cfg, run_dir, monitor_metric(t.task), len(train_dl), progress,
