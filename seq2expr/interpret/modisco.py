@@ -66,6 +66,19 @@ def _trim(cwm: np.ndarray, frac: float = 0.3, flank: int = 2, max_gap: int = 2, 
     return slice(max(0, lo - flank), min(len(score), hi + flank + 1))
 
 
+def _stop_tqdm_monitor() -> None:
+    """Stop tqdm's monitor thread (any earlier progress bar, e.g. tangermeme's, starts it). modisco-lite compiles
+    its numba kernels in forked children into numba's disk cache, but only when this process has no other thread;
+    with the monitor alive every run compiled them here, uncached (about 16 s of a 50 s demo run)."""
+    from tqdm import tqdm
+
+    tqdm.monitor_interval = 0  # no new monitor: it only tunes the refresh rate of slow bars
+    monitor = tqdm.monitor
+    if monitor is not None:
+        monitor.exit()
+        tqdm.monitor = None
+
+
 def run_modisco(onehot: np.ndarray, hypothetical: np.ndarray, *, max_seqlets: int = 2000,
                 sliding_window_size: int = 15, flank_size: int = 5, min_metacluster_size: int = 10,
                 final_min_cluster_size: int = 10, target_seqlet_fdr: float = 0.3, n_leiden_runs: int = 4,
@@ -86,6 +99,7 @@ def run_modisco(onehot: np.ndarray, hypothetical: np.ndarray, *, max_seqlets: in
         raise ValueError(f"one-hot {oh.shape} and hypothetical contributions {hyp.shape} differ in shape")
     if oh.shape[1] < sliding_window_size + 2 * flank_size:
         raise ValueError(f"sequences of {oh.shape[1]} bp are too short for a {sliding_window_size}-bp window")
+    _stop_tqdm_monitor()
     try:
         with keep_torch_threads():
             pos, neg = TFMoDISco(one_hot=oh, hypothetical_contribs=hyp, sliding_window_size=sliding_window_size,
