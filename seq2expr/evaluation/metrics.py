@@ -15,10 +15,7 @@ import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
-import torch
 from scipy import stats
-from torchmetrics import functional as tmf
-from torchmetrics.functional import classification as tmc
 
 HEADLINE = {"regression": "pearson_r", "classification": "auroc"}
 _BOOT_BATCH = 64  # resamples drawn at once (memory: rows x batch indices)
@@ -34,9 +31,15 @@ def _clean(y, p) -> tuple[np.ndarray, np.ndarray]:
     return y[keep], p[keep]
 
 
-def _value(fn, *args: np.ndarray) -> float:
-    """``fn`` on float64 tensors, as a float; torchmetrics' notes on degenerate input are silenced (the callers
-    return NaN for those cases themselves)."""
+def _value(name: str, *args: np.ndarray) -> float:
+    """torchmetrics' functional metric ``name`` on float64 tensors, as a float; its notes on degenerate input are
+    silenced (the callers return NaN for those cases themselves). Imported on first use: torchmetrics takes
+    seconds to import, which every command that only names this module (predict, variants) would pay."""
+    import torch
+    from torchmetrics import functional
+    from torchmetrics.functional import classification
+
+    fn = getattr(classification if name.startswith("binary_") else functional, name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(fn(*(torch.from_numpy(np.ascontiguousarray(a)) for a in args)))
@@ -49,7 +52,7 @@ def _varies(y: np.ndarray, p: np.ndarray) -> bool:
 def _pearson(y: np.ndarray, p: np.ndarray) -> float:
     if not _varies(y, p):
         return float("nan")
-    return float(np.clip(_value(tmf.pearson_corrcoef, p, y), -1.0, 1.0))
+    return float(np.clip(_value("pearson_corrcoef", p, y), -1.0, 1.0))
 
 
 def pearson_r(y, p) -> float:
@@ -66,7 +69,7 @@ def auroc(y, prob) -> float:
     """Area under the ROC curve of the finite pairs, ties averaged (NaN with one class only)."""
     y, prob = _clean(y, prob)
     labels = (y >= 0.5).astype(np.int64)
-    return _value(tmc.binary_auroc, prob, labels) if _two_classes(labels) else float("nan")
+    return _value("binary_auroc", prob, labels) if _two_classes(labels) else float("nan")
 
 
 def regression_metrics(y, p) -> dict[str, float]:
@@ -78,10 +81,10 @@ def regression_metrics(y, p) -> dict[str, float]:
     return {
         "pearson_r": r,
         "r2": r * r,  # squared Pearson r
-        "r2_score": _value(tmf.r2_score, p, y) if n >= 2 and np.ptp(y) > 0 else nan,
-        "spearman_rho": _value(tmf.spearman_corrcoef, p, y) if _varies(y, p) else nan,
-        "mse": _value(tmf.mean_squared_error, p, y) if n else nan,
-        "mae": _value(tmf.mean_absolute_error, p, y) if n else nan,
+        "r2_score": _value("r2_score", p, y) if n >= 2 and np.ptp(y) > 0 else nan,
+        "spearman_rho": _value("spearman_corrcoef", p, y) if _varies(y, p) else nan,
+        "mse": _value("mean_squared_error", p, y) if n else nan,
+        "mae": _value("mean_absolute_error", p, y) if n else nan,
         "n": n,
     }
 
@@ -95,10 +98,10 @@ def classification_metrics(y, prob, threshold: float = 0.5) -> dict[str, float]:
     both = _two_classes(labels)
     nan = float("nan")
     return {
-        "accuracy": _value(tmc.binary_accuracy, called, labels) if n else nan,
-        "auroc": _value(tmc.binary_auroc, prob, labels) if both else nan,
-        "auprc": _value(tmc.binary_average_precision, prob, labels) if both else nan,
-        "f1": _value(tmc.binary_f1_score, called, labels) if n else nan,
+        "accuracy": _value("binary_accuracy", called, labels) if n else nan,
+        "auroc": _value("binary_auroc", prob, labels) if both else nan,
+        "auprc": _value("binary_average_precision", prob, labels) if both else nan,
+        "f1": _value("binary_f1_score", called, labels) if n else nan,
         "n": n,
     }
 
