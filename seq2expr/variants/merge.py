@@ -18,7 +18,6 @@ from seq2expr.variants.writers import Reservoir, empty_reason, note_chunk, tabix
 _COUNTS = ("records", "alleles", "scored_alleles", "rows", "seconds")  # summed over shards
 
 
-
 def merge_variant_outputs(out_dir: str | Path, parts: list[str | Path], *, top: int = 8,
                           force: bool = False) -> dict:
     """Join the output folders of every ``--shard K/N`` run of one variant job into ``out_dir`` (atomically): the

@@ -95,7 +95,6 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
     return summary
 
 
-
 def read_pairs(path: str | Path) -> pd.DataFrame:
     """A table of sequence pairs (TSV/CSV, .gz ok, or parquet)."""
     path = Path(path)
@@ -109,7 +108,6 @@ def read_pairs(path: str | Path) -> pd.DataFrame:
         from seq2expr.data.errors import DataError
 
         raise DataError(f"cannot read the pair table ({' '.join(str(err).split())})", source=str(path)) from None
-
 
 
 def write_pair_outputs(model, pairs: str | Path, out_dir: str | Path, *, ref_column: str = "ref_sequence",

@@ -33,7 +33,6 @@ def _windows_of(scorer: VariantScorer, row: dict) -> tuple[str, str, int]:
             len(place.left) + (place.variable - len(ref)) // 2)
 
 
-
 def top_logos(scorer: VariantScorer, tops: list[dict], tmp: Path, method: str) -> list[tuple[str, str, str]]:
     """Attributions of the top variants' reference and alternative windows; logo files around the variant."""
     from seq2expr.inference import encode_for
@@ -71,7 +70,6 @@ def top_logos(scorer: VariantScorer, tops: list[dict], tmp: Path, method: str) -
     return out
 
 
-
 def histograms(effects: dict[str, np.ndarray], tmp: Path) -> list[str]:
     from seq2expr.interpret.logos import plt, save_figure
 
@@ -88,7 +86,6 @@ def histograms(effects: dict[str, np.ndarray], tmp: Path) -> list[str]:
         f = save_figure(fig, tmp / "img" / f"effects_{re.sub(r'[^0-9A-Za-z_.-]', '_', t)}.png")
         names.append(f.name)
     return names
-
 
 
 def report_html(summary: dict, tops: list[dict], targets: list[str], logos: list, hists: list[str]) -> str:
@@ -116,7 +113,6 @@ def report_html(summary: dict, tops: list[dict], targets: list[str], logos: list
     parts.append("<p>Files: variants table, summary.json, attributions.npz (top variants), and for VCF input "
                  "variants.vcf.gz (INFO fields per target).</p>")
     return html_page("seq2expr variant effects", parts)
-
 
 
 def _fmt(v) -> str:

@@ -21,7 +21,6 @@ def info_key(target: str) -> str:
     return INFO_PREFIX + re.sub(r"[^0-9A-Za-z_.]", "_", target)
 
 
-
 class Table:
     """Chunks of a DataFrame appended to a TSV or a parquet file."""
 
@@ -48,7 +47,6 @@ class Table:
             self.writer.close()
         if self.fh is not None:
             self.fh.close()
-
 
 
 class AnnotatedVcf:
@@ -91,7 +89,6 @@ class AnnotatedVcf:
         self.out.close()
 
 
-
 class Reservoir:
     """A uniform random sample of at most ``size`` values from a stream (memory flat in the stream's length)."""
 
@@ -118,7 +115,6 @@ class Reservoir:
         return self.buf
 
 
-
 def note_chunk(scores: pd.DataFrame, targets: list[str], effects: dict, best: list, offset: int, top: int) -> None:
     """Add a chunk of scored rows to the per-target effect samples and to the heap of the ``top`` largest
     |effect| rows (first target); ``offset`` numbers the chunk's rows for stable ties."""
@@ -130,7 +126,6 @@ def note_chunk(scores: pd.DataFrame, targets: list[str], effects: dict, best: li
         (heapq.heappushpop if len(best) >= top else heapq.heappush)(best, item)
 
 
-
 def tabix(path: Path) -> bool:
     """Index the annotated VCF (.tbi) when its records are sorted, as tabix needs; False when they are not."""
     import pysam
@@ -140,7 +135,6 @@ def tabix(path: Path) -> bool:
     except OSError:
         return False
     return True
-
 
 
 def empty_reason(summary: dict) -> str:
