@@ -430,3 +430,31 @@ def test_a_table_with_an_id_column_keeps_its_ids_whatever_the_training_layout(sa
     out = pd.read_csv(tmp_path / "p.tsv", sep="\t")
     assert out["id"].tolist() == ["r0", "r1", "r2", "r3"]
     np.testing.assert_allclose(out.iloc[:, 1], predict(model, seqs, precision="32")[:, 0], atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["ism", "saliency"])
+def test_variant_report_logos_explain_the_runs_readout(saved, tmp_path, method):
+    """The variant report's logos explain the output its top variants are ranked by (the run's readout, strands
+    averaged as trained), whatever the method: for a linear model and a ``diff`` readout, ISM and saliency both give
+    the centred difference of the strand-averaged weights, at the reference bases."""
+    from seq2expr.inference import Readout
+    from seq2expr.variants import ScoreOptions, VariantScorer, write_variant_outputs
+
+    model = saved(rc_average=True, n_targets=2, names=["a", "b"])
+    genome = "".join(np.random.default_rng(6).choice(BASES, 200))
+    (tmp_path / "g.fa").write_text(">chr1\n" + genome + "\n")
+    pos = [40, 90, 160]
+    pd.DataFrame({"chrom": "chr1", "pos": pos, "ref": [genome[p - 1] for p in pos],
+                  "alt": ["ACGT"[("ACGT".index(genome[p - 1]) + 1) % 4] for p in pos]}).to_csv(
+        tmp_path / "v.tsv", sep="\t", index=False)
+    options = ScoreOptions(mode="centred", background=0, precision="32",
+                           readout=Readout(targets=("a", "b"), transform="diff"))
+    scorer = VariantScorer(model, tmp_path / "g.fa", options)
+    write_variant_outputs(scorer, tmp_path / "v.tsv", tmp_path / "out", top=3, attributions=method)
+    saved_attr = np.load(tmp_path / "out" / "attributions.npz")
+    w = _weights(2).numpy()
+    w_avg = (w + w[:, ::-1, ::-1]) / 2
+    w_r = w_avg[0] - w_avg[1]
+    expected = w_r - w_r.mean(0)  # ISM of a linear model is its (centred) weights; so is the centred gradient
+    x = _onehot(decode(saved_attr["codes"]))
+    np.testing.assert_allclose(saved_attr["attributions"], expected * x, atol=1e-5)

@@ -43,16 +43,16 @@ def top_logos(scorer: VariantScorer, tops: list[dict], tmp: Path, method: str) -
     wins = [_windows_of(scorer, row) for row in tops]
     codes = encode_for(scorer.saved, [w for r, a, _ in wins for w in (r, a)], source="variant windows")
     centre = np.repeat([i for _, _, i in wins], 2)
+    # the output the top variants are ranked by (the run's readout, first output), strand-averaged as scored
+    readout = scorer.readout.first_output(scorer.saved)
     if method == "ism":
         lo, hi = max(0, int(centre.min()) - LOGO_FLANK), min(codes.shape[1], int(centre.max()) + LOGO_FLANK)
-        hyp = ism(scorer.saved, codes, start=lo, end=hi, center=True)
+        hyp = ism(scorer.saved, codes, readout=readout, start=lo, end=hi, center=True)
         from seq2expr.inference import as_onehot
 
         attr = hyp * as_onehot(codes, scorer.saved).numpy()
     else:
-        # the output the top variants are ranked by (the run's readout, first output), strand-averaged as scored
-        attr, _ = attribute(scorer.saved, codes, method=method, readout=scorer.readout.first_output(scorer.saved),
-                            n_shuffles=10, batch_size=64)
+        attr, _ = attribute(scorer.saved, codes, method=method, readout=readout, n_shuffles=10, batch_size=64)
     np.savez_compressed(tmp / "attributions.npz", attributions=attr.astype(np.float32), codes=codes,
                         variant_index=centre, ids=np.asarray([str(r["id"]) for r in tops for _ in (0, 1)]))
     img = tmp / "img"
