@@ -61,7 +61,7 @@ def roc_pr_plot(y, prob, path: str | Path, title: str = "") -> Path:
     import torch
     from torchmetrics.functional.classification import binary_precision_recall_curve, binary_roc
 
-    from seq2expr.evaluation.metrics import auroc, classification_metrics
+    from seq2expr.evaluation.metrics import classification_metrics
 
     y, prob = np.asarray(y, np.float64).ravel(), np.asarray(prob, np.float64).ravel()
     keep = np.isfinite(y) & np.isfinite(prob)
@@ -69,13 +69,13 @@ def roc_pr_plot(y, prob, path: str | Path, title: str = "") -> Path:
     plt = _figure()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8.5, 4))
     if 0 < labels.sum() < len(labels):
+        m = classification_metrics(labels, prob)  # the numbers metrics.json reports
         pt, lt = torch.from_numpy(prob), torch.from_numpy(labels)
         fpr, tpr, _ = binary_roc(pt, lt)
         prec, rec, _ = binary_precision_recall_curve(pt, lt)
-        a1.plot(fpr.numpy(), tpr.numpy(), label=f"AUROC {auroc(labels, prob):.3f}")
-        # the step curve whose area is the average precision metrics.json reports
-        a2.step(rec.numpy(), prec.numpy(), where="post",
-                label=f"AUPRC {classification_metrics(labels, prob)['auprc']:.3f}")
+        a1.plot(fpr.numpy(), tpr.numpy(), label=f"AUROC {m['auroc']:.3f}")
+        # the step curve whose area is the average precision
+        a2.step(rec.numpy(), prec.numpy(), where="post", label=f"AUPRC {m['auprc']:.3f}")
         a2.axhline(labels.mean(), color="grey", lw=0.8, ls="--", label="base rate")
     a1.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
     a1.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
