@@ -256,6 +256,7 @@ def test_training_terminal_output_carries_no_lightning_chatter(trained, tmp_path
     (["variants", "{model}", "x.vcf", "-o", "o", "--mode", "up"], ["'--mode'", "'up' is not one of auto, gene"]),
     (["variants", "{model}", "x.vcf", "-o", "o", "--format", "csv"], ["'--format'", "not one of tsv, parquet"]),
     (["design", "{model}", "-o", "o", "--method", "bogus"], ["'--method'", "greedy, beam, anneal, motif, ledidi"]),
+    (["design", "{model}", "-o", "o", "--objective", "target:high"], ["'--objective'", "give the value to reach"]),
     (["interpret", "{model}", "x.tsv", "-o", "o", "--method", "shap"], ["seq2expr interpret:", "'shap'"]),
 ])
 def test_usage_errors_are_one_line(trained, tmp_path, monkeypatch, one_line_error, args, needles):
