@@ -24,7 +24,6 @@ FIX = Path(__file__).parent / "data" / "zoo"
 runner = CliRunner()
 
 
-
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -149,8 +148,6 @@ def test_checkpoint_that_would_run_code_is_refused(one_line_error, tmp_path):
     assert read_checkpoint(tmp_path / "fine.pt").kind == "Sequential"  # torch's own modules: read as data
     with pytest.raises(FileError, match="refused"):
         read_checkpoint(evil, module_classes=["base.model.CNN"])
-
-
 
 
 def test_import_output_is_guarded_like_every_output(one_line_error, tmp_path):

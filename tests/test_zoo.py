@@ -29,7 +29,6 @@ CNN = {"channels": [8], "kernel_sizes": 9, "pool_sizes": [40], "convs_per_block"
        "head_dropout": 0.0}
 
 
-
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -161,7 +160,7 @@ def test_truncated_or_altered_download_is_one_line_and_nothing_is_cached(one_lin
     (served / "config.json").write_bytes((good / "config.json").read_bytes())
     (served / "model.safetensors").write_bytes(weights[: len(weights) // 2])  # a download cut short
     one_line_error(runner.invoke(app, ["models", "fetch", "tiny"]), "model.safetensors", "truncated",
-                    f"expected {len(weights):,}")
+                   f"expected {len(weights):,}")
     assert _cached(tmp_path) == []
     altered = bytearray(weights)
     altered[-5] ^= 0xFF  # same size, other bytes
@@ -187,14 +186,14 @@ def test_a_damaged_local_copy_is_named_not_used(one_line_error, served_entry, tm
     pd.DataFrame({"sequence": ["ACGT" * 10]}).to_csv(tmp_path / "in.tsv", sep="\t", index=False)
     out = tmp_path / "p.tsv"
     one_line_error(runner.invoke(app, ["predict", "zoo:tiny", str(tmp_path / "in.tsv"), "-o", str(out)]),
-                    str(mirror / "model.safetensors"), "truncated")
+                   str(mirror / "model.safetensors"), "truncated")
     assert not out.exists() and _cached(tmp_path) == []
 
 
 def test_zoo_names_in_model_arguments(one_line_error, tmp_path):
     pd.DataFrame({"sequence": ["ACGT"]}).to_csv(tmp_path / "in.tsv", sep="\t", index=False)
     one_line_error(runner.invoke(app, ["predict", "zoo:nope", str(tmp_path / "in.tsv"), "-o", str(tmp_path / "o")]),
-                    "unknown zoo model 'nope'")
+                   "unknown zoo model 'nope'")
     res = runner.invoke(app, ["predict", "no_such_folder", str(tmp_path / "in.tsv"), "-o", "o.tsv"])
     assert res.exit_code == 2 and "'no_such_folder' does not exist" in res.output
     err = one_line_error(runner.invoke(app, ["predict", "zoo:legnet-dream2022", str(tmp_path / "in.tsv"), "-o",
