@@ -27,6 +27,7 @@ ENV = "SEQ2EXPR_PROGRESS"
 DELAY = 0.5  # seconds before a bar is drawn
 _OFF, _ON = {"0", "off", "false", "no"}, {"1", "on", "true", "yes"}
 _active: list = []  # the one rich Progress on screen, while any bar runs
+_screen: dict[str, Any] = {}  # its timer, lock and whether it is drawn (done: its outermost bar ended)
 _stages: list[Callable[[int], None]] = []  # advance() of the innermost @staged function running
 
 
@@ -56,18 +57,8 @@ def progress_bar(total: int | None, description: str, *, disable: bool = False) 
     if outer:
         bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                        TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-        lock = threading.Lock()
-        state = {"done": False, "shown": False}
-
-        def show() -> None:  # after DELAY: quick calls (most predict() calls of a search) never draw
-            with lock:
-                if not state["done"]:
-                    bar.start()
-                    state["shown"] = True
-
-        timer = threading.Timer(DELAY, show)
-        timer.daemon = True
-        timer.start()
+        _screen.update(lock=threading.Lock(), done=False, shown=False, paused=False)
+        _screen["timer"] = _start_timer(bar)
         _active.append(bar)
     bar = _active[0]
     task = bar.add_task(description, total=total)
@@ -75,14 +66,55 @@ def progress_bar(total: int | None, description: str, *, disable: bool = False) 
         yield lambda n=1: bar.advance(task, n)
     finally:
         if outer:
-            timer.cancel()
-            with lock:
-                state["done"] = True
-                if state["shown"]:
+            _screen["timer"].cancel()
+            with _screen["lock"]:
+                _screen["done"] = True
+                if _screen["shown"]:
                     bar.stop()
             _active.clear()
         else:
             bar.remove_task(task)
+
+
+def _start_timer(bar) -> threading.Timer:
+    """Draw ``bar`` after DELAY: quick calls (most predict() calls of a search) never draw."""
+    def show() -> None:
+        with _screen["lock"]:
+            if not _screen["done"]:
+                bar.start()
+                _screen["shown"] = True
+
+    timer = threading.Timer(DELAY, show)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """Run the block with no progress thread alive: the bar on screen is taken down (its refresh thread ends)
+    and drawn again after the block; one not drawn yet waits. For work that forks and needs this process to run
+    no other thread, such as TF-MoDISco compiling its numba kernels in forked children (with a thread alive it
+    compiles them here)."""
+    if not _active or _screen.get("paused"):
+        yield
+        return
+    bar = _active[0]
+    _screen["paused"] = True
+    _screen["timer"].cancel()
+    _screen["timer"].join()
+    with _screen["lock"]:
+        shown = _screen["shown"]
+        if shown:
+            bar.stop()  # ends the refresh thread (it exits within a refresh period); the tasks are kept
+    try:
+        yield
+    finally:
+        _screen["paused"] = False
+        if shown:
+            bar.start()
+        else:
+            _screen["timer"] = _start_timer(bar)
 
 
 def track(iterable: Iterable[T], total: int | None = None, description: str = "working", *,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gzip
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from _lane import Lane  # tests/ is on sys.path (pytest puts a rootdir conftest's folder there)
 
 REPO = Path(__file__).resolve().parents[1]
 # precision "auto" resolves to float32 in every test (and the processes tests start), whatever the CPU: the suite
@@ -60,3 +62,55 @@ def one_line_error() -> Callable[..., str]:
     """``one_line_error(result, *needles)``: a CLI result that failed with exit 2 and one ``error: ...`` line on
     stderr, no traceback, holding every needle; returns the line."""
     return _one_line_error
+
+
+# --- the background lane (tests/_lane.py) -------------------------------------------------------------------------
+
+_LANE = pytest.StashKey[Lane]()
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m have deselected
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Queue the lane jobs of the selected tests (their module's ``lane_job(params, lane)``) and start the first;
+    move the tests that read them to the end, in the lane's order, then the rest of their modules (the 2-thread
+    demo, which would compete with the lane for both cores)."""
+    if config.option.collectonly:
+        return
+    lane = Lane(Path(tempfile.mkdtemp(prefix="seq2expr-lane-")))
+    reading: dict[pytest.Item, str] = {}
+    for item in items:
+        make = getattr(getattr(item, "module", None), "lane_job", None)
+        name = make(getattr(getattr(item, "callspec", None), "params", {}), lane) if make else None
+        if name:
+            reading[item] = name
+    if not reading:
+        lane.close()
+        return
+    order = list(lane.jobs)
+    modules = {item.module for item in reading}
+    last = sorted(reading, key=lambda item: order.index(reading[item]))
+    items[:] = ([item for item in items if getattr(item, "module", None) not in modules] + last
+                + [item for item in items if getattr(item, "module", None) in modules and item not in reading])
+    config.stash[_LANE] = lane
+    lane.advance()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    lane = item.config.stash.get(_LANE, None)
+    if lane is not None:
+        lane.advance()  # the next job, if the last one ended
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    lane = session.config.stash.get(_LANE, None)
+    if lane is not None:
+        lane.close()
+
+
+@pytest.fixture(scope="session")
+def lane(pytestconfig: pytest.Config) -> Lane:
+    """The background lane; ``lane.result(name)`` waits for a job queued at collection."""
+    found = pytestconfig.stash.get(_LANE, None)
+    if found is None:
+        pytest.fail("no lane job was queued for this test (collected with --collect-only?)")
+    return found

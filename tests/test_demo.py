@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,12 +18,34 @@ from seq2expr.cli.main import app
 from seq2expr.data.synthetic import read_truth
 from seq2expr.demo import DemoConfig, recovery_table
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+ONE_THREAD = "seq2expr demo --threads 1"
+
+
+def lane_job(params: dict, lane) -> str | None:
+    """The ``--threads 1`` run goes to the background lane (tests/_lane.py): a real process, as the README runs."""
+    if params.get("demo") != 1:
+        return None
+    out = lane.folder(ONE_THREAD) / "out"
+    env = {"PYTHONPATH": str(REPO), "SEQ2EXPR_NATIVE_BF16": ""}  # empty: detected, as the README's command runs
+    return lane.add(ONE_THREAD, [sys.executable, "-m", "seq2expr", "demo", "-o", str(out), "--quiet",
+                                 "--threads", "1"], env=env)
+
 
 @pytest.fixture(scope="module", params=[2, 1], ids=["readme_2_threads", "1_thread"])
 def demo(request, tmp_path_factory):
+    """The README's command as this CPU runs it (precision ``auto``, not the suite's float32). With 2 threads, the
+    embedded default, in this process; with ``--threads 1`` as its own process, in the background lane."""
+    if request.param == 1:
+        job = request.getfixturevalue("lane").result(ONE_THREAD)
+        assert job.returncode == 0, job.output
+        return job.cwd / "out", job.output
     out = tmp_path_factory.mktemp("demo") / "out"
-    extra = [] if request.param == 2 else ["--threads", "1"]  # 2: the embedded default, as the README runs it
-    res = CliRunner().invoke(app, ["demo", "-o", str(out), "--quiet", *extra])
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("SEQ2EXPR_NATIVE_BF16", raising=False)
+        res = CliRunner().invoke(app, ["demo", "-o", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     return out, res.output
 

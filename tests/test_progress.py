@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -61,3 +62,41 @@ def test_bar_closes_when_loop_fails(monkeypatch):
     with pytest.raises(RuntimeError, match="boom"):
         job()
     assert not progress._active and not progress._stages
+
+
+def test_paused_leaves_no_progress_thread_and_redraws_after(monkeypatch):
+    """Work that forks (TF-MoDISco's compile children) needs this process to run no other thread: ``paused()``
+    stops the bar's refresh thread (and a pending draw) for the block and draws the bar again after it; the
+    TF-MoDISco step also stops tqdm's monitor thread, which outlives the bars that started it."""
+    import threading
+
+    from tqdm import tqdm
+
+    from seq2expr.interpret.modisco import _no_other_thread
+
+    others = set(threading.enumerate())  # threads of earlier tests in this process, if any
+    monkeypatch.setenv(progress.ENV, "1")
+    monkeypatch.setattr(progress, "DELAY", 0.0)
+    monkeypatch.setattr(tqdm, "monitor_interval", 10)
+    with open(os.devnull, "w") as devnull:
+        for _ in tqdm(range(2), file=devnull):  # starts tqdm's monitor thread
+            pass
+    seen = {}
+    with progress.progress_bar(3, "outer") as advance:
+        time.sleep(0.3)  # drawn: rich refreshes it from a thread
+        seen["before"] = set(threading.enumerate()) - others
+        with _no_other_thread():
+            seen["inside"] = set(threading.enumerate()) - others
+            advance(1)
+        seen["after"] = progress._active[0].live.is_started
+    assert len(seen["before"]) >= 2 and seen["inside"] == set() and seen["after"], seen
+    assert tqdm.monitor_interval == 0  # and no new monitor
+
+    monkeypatch.setattr(progress, "DELAY", 0.2)
+    with progress.progress_bar(3, "not drawn yet"):  # a bar still waiting for its delay waits through the block
+        with progress.paused():
+            assert set(threading.enumerate()) - others == set()
+            assert not progress._active[0].live.is_started
+        time.sleep(0.6)
+        assert progress._active[0].live.is_started
+    assert not progress._active

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -36,24 +34,27 @@ def test_every_tutorial_has_code():
         assert "bash" in langs or "python" in langs, page
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("page", TUTORIALS, ids=[p.stem for p in TUTORIALS])
-def test_tutorial_runs(page: Path, tmp_path: Path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+def lane_job(params: dict, lane) -> str | None:
+    """Each page's script runs in the background lane (tests/_lane.py), in an empty folder of its own."""
+    page = params.get("page")
+    if page is None:
+        return None
+    folder = lane.folder(f"tutorial {page.stem}")
+    bin_dir = folder / "bin"
+    bin_dir.mkdir(exist_ok=True)
     cli = bin_dir / "seq2expr"  # the CLI of this checkout, whatever is installed
     cli.write_text(f"#!/bin/sh\nexec {sys.executable} -m seq2expr \"$@\"\n")
     cli.chmod(0o755)
-    script = tmp_path / "tutorial.py"
+    script = folder / "tutorial.py"
     script.write_text(tutorial_script(page))
-    work = tmp_path / "work"
-    work.mkdir()
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
            "SEQ2EXPR_PROGRESS": "0", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, str(script)], cwd=work, env=env, capture_output=True, text=True,
-                         timeout=600)
-    seconds = time.perf_counter() - t0
-    assert res.returncode == 0, f"{page.name} failed after {seconds:.0f} s:\n{res.stdout[-4000:]}\n{res.stderr[-6000:]}"
-    print(f"{page.name}: {seconds:.1f} s")
+    return lane.add(f"tutorial {page.stem}", [sys.executable, str(script)], env=env, cwd=folder / "work")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_tutorial_runs(page: Path, lane):
+    job = lane.result(f"tutorial {page.stem}", timeout=600)
+    assert job.returncode == 0, f"{page.name} failed after {job.seconds:.0f} s:\n{job.output[-8000:]}"

@@ -8,6 +8,10 @@ positions, sign). An empty list (with a logged reason) when no motif passes modi
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +20,7 @@ import numpy as np
 from seq2expr.data.io.motifs import write_meme
 from seq2expr.interpret._utils import keep_torch_threads
 from seq2expr.interpret.motifs import consensus, information_content
+from seq2expr.progress import paused
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +71,29 @@ def _trim(cwm: np.ndarray, frac: float = 0.3, flank: int = 2, max_gap: int = 2, 
     return slice(max(0, lo - flank), min(len(score), hi + flank + 1))
 
 
-def _stop_tqdm_monitor() -> None:
-    """Stop tqdm's monitor thread (any earlier progress bar, e.g. tangermeme's, starts it). modisco-lite compiles
-    its numba kernels in forked children into numba's disk cache, but only when this process has no other thread;
-    with the monitor alive every run compiled them here, uncached (about 16 s of a 50 s demo run)."""
-    from tqdm import tqdm
+@contextmanager
+def _no_other_thread() -> Iterator[None]:
+    """Run the block with this process's main thread alone, as far as ours and tqdm's threads go.
 
-    tqdm.monitor_interval = 0  # no new monitor: it only tunes the refresh rate of slow bars
-    monitor = tqdm.monitor
-    if monitor is not None:
-        monitor.exit()
-        tqdm.monitor = None
+    modisco-lite compiles its numba kernels in forked children, into numba's disk cache, only when this process
+    runs no other thread; otherwise every run compiles them here, uncached (about 16 s of a 24 s run on the demo).
+    A progress bar on screen (ours, rich) refreshes from a thread, and tqdm's monitor thread outlives the bars
+    that started it (Lightning's, tangermeme's), so both are stopped for the block."""
+    from tqdm import tqdm
+    from tqdm._monitor import TMonitor
+
+    tqdm.monitor_interval = 0  # no new monitor (subclasses inherit it): it only tunes the refresh of slow bars
+    for thread in threading.enumerate():
+        if isinstance(thread, TMonitor):  # set on the subclass that started it (e.g. Lightning's Tqdm)
+            thread.exit()
+    with paused():
+        deadline = time.monotonic() + 0.5  # a stopped refresh thread exits within its period (0.1 s)
+        while threading.active_count() > 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if threading.active_count() > 1:
+            log.debug("threads alive during TF-MoDISco, so its kernels compile in this process: %s",
+                      [t.name for t in threading.enumerate() if t is not threading.current_thread()])
+        yield
 
 
 def run_modisco(onehot: np.ndarray, hypothetical: np.ndarray, *, max_seqlets: int = 2000,
@@ -99,9 +116,8 @@ def run_modisco(onehot: np.ndarray, hypothetical: np.ndarray, *, max_seqlets: in
         raise ValueError(f"one-hot {oh.shape} and hypothetical contributions {hyp.shape} differ in shape")
     if oh.shape[1] < sliding_window_size + 2 * flank_size:
         raise ValueError(f"sequences of {oh.shape[1]} bp are too short for a {sliding_window_size}-bp window")
-    _stop_tqdm_monitor()
     try:
-        with keep_torch_threads():
+        with _no_other_thread(), keep_torch_threads():
             pos, neg = TFMoDISco(one_hot=oh, hypothetical_contribs=hyp, sliding_window_size=sliding_window_size,
                                  flank_size=flank_size, min_metacluster_size=min_metacluster_size,
                                  max_seqlets_per_metacluster=max_seqlets, target_seqlet_fdr=target_seqlet_fdr,
