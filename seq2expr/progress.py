@@ -103,10 +103,14 @@ def paused() -> Iterator[None]:
     _screen["paused"] = True
     _screen["timer"].cancel()
     _screen["timer"].join()
+    refresh = None
     with _screen["lock"]:
         shown = _screen["shown"]
         if shown:
-            bar.stop()  # ends the refresh thread (it exits within a refresh period); the tasks are kept
+            refresh = getattr(bar.live, "_refresh_thread", None)  # rich's stop() signals it but does not join it
+            bar.stop()  # the tasks are kept
+    if refresh is not None:
+        refresh.join()  # gone within one refresh period
     try:
         yield
     finally:

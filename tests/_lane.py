@@ -1,7 +1,7 @@
 """A background lane for the suite's slowest self-contained processes (the README's command with one thread, the
 tutorials): started at collection, one after another, beside the rest of the suite, which leaves a core idle much
 of the time (process starts, imports, one-thread runs). A test module offers its jobs with a module-level
-``lane_job(params, folder)``; ``tests/conftest.py`` queues them and runs the tests that read them last, and those
+``lane_job(params, lane)``; ``tests/conftest.py`` queues them and runs the tests that read them last, and those
 tests wait for their job with ``lane.result(name)``. The outcomes checked do not depend on the load (fixed thread
 counts, no clock), so only the suite's wall time changes.
 
@@ -58,13 +58,17 @@ class Lane:
             self.jobs[name] = Job(name, argv, env, cwd)
         return name
 
+    def _running(self) -> Job | None:
+        """The job started and not yet finished (at most one)."""
+        return next((j for j in self.jobs.values() if j.proc is not None and j.returncode is None), None)
+
     def advance(self) -> None:
         """Start the next job if none is running."""
-        if any(j.proc is not None and j.returncode is None and j.proc.poll() is None for j in self.jobs.values()):
-            return
-        for job in self.jobs.values():
-            if job.proc is not None and job.returncode is None:
-                self._finish(job)
+        running = self._running()
+        if running is not None:
+            if running.proc.poll() is None:
+                return
+            self._finish(running)
         nxt = next((j for j in self.jobs.values() if j.proc is None), None)
         if nxt is not None:
             with open(nxt.log, "w") as log:
@@ -77,7 +81,7 @@ class Lane:
         job = self.jobs[name]
         while job.returncode is None:
             self.advance()
-            running = next(j for j in self.jobs.values() if j.proc is not None and j.returncode is None)
+            running = self._running()
             running.proc.wait(timeout=timeout)
             self._finish(running)
         return job

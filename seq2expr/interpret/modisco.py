@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -77,8 +76,8 @@ def _no_other_thread() -> Iterator[None]:
 
     modisco-lite compiles its numba kernels in forked children, into numba's disk cache, only when this process
     runs no other thread; otherwise every run compiles them here, uncached (about 16 s of a 24 s run on the demo).
-    A progress bar on screen (ours, rich) refreshes from a thread, and tqdm's monitor thread outlives the bars
-    that started it (Lightning's, tangermeme's), so both are stopped for the block."""
+    A progress bar on screen (ours, rich) refreshes from a thread: it is paused for the block. tqdm's monitor
+    thread outlives the bars that started it (Lightning's, tangermeme's): it is stopped, and no new one starts."""
     from tqdm import tqdm
     from tqdm._monitor import TMonitor
 
@@ -87,9 +86,6 @@ def _no_other_thread() -> Iterator[None]:
         if isinstance(thread, TMonitor):  # set on the subclass that started it (e.g. Lightning's Tqdm)
             thread.exit()
     with paused():
-        deadline = time.monotonic() + 0.5  # a stopped refresh thread exits within its period (0.1 s)
-        while threading.active_count() > 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
         if threading.active_count() > 1:
             log.debug("threads alive during TF-MoDISco, so its kernels compile in this process: %s",
                       [t.name for t in threading.enumerate() if t is not threading.current_thread()])
