@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -11,10 +12,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from seq2expr.cli.common import LOGO_METHODS
 from seq2expr.cli.main import app
 from seq2expr.data.registry import parse_dataset_spec
 from seq2expr.data.synthetic import make_synthetic
 from seq2expr.inference import load_model
+from seq2expr.interpret.gradients import Method
 from seq2expr.models import EnsembleAverage
 
 runner = CliRunner()
@@ -257,6 +260,7 @@ def test_training_terminal_output_carries_no_lightning_chatter(trained, tmp_path
     (["variants", "{model}", "x.vcf", "-o", "o", "--format", "csv"], ["'--format'", "not one of tsv, parquet"]),
     (["design", "{model}", "-o", "o", "--method", "bogus"], ["'--method'", "greedy, beam, anneal, motif, ledidi"]),
     (["design", "{model}", "-o", "o", "--objective", "target:high"], ["'--objective'", "give the value to reach"]),
+    (["design", "{model}", "-o", "o", "--attributions", "grad"], ["'--attributions'", "deeplift_shap, saliency, ism"]),
     (["interpret", "{model}", "x.tsv", "-o", "o", "--method", "shap"], ["seq2expr interpret:", "'shap'"]),
 ])
 def test_usage_errors_are_one_line(trained, tmp_path, monkeypatch, one_line_error, args, needles):
@@ -269,6 +273,11 @@ def test_usage_errors_are_one_line(trained, tmp_path, monkeypatch, one_line_erro
     line = one_line_error(res, *needles)
     assert line.endswith("--help')"), line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_logo_choices_are_the_attribution_methods():
+    """``design`` and ``variants --attributions`` offer what ``hypothetical_contributions`` computes, or none."""
+    assert set(LOGO_METHODS) == {*get_args(Method), "none"}
 
 
 def test_a_bare_group_still_shows_its_help():

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 ONE_THREAD = "seq2expr demo --threads 1"
+LANE_OTHERS_LAST = True  # the 2-thread demo runs after the lane: it would compete with it for both cores
 
 
 def lane_job(params: dict, lane) -> str | None:

@@ -443,37 +443,76 @@ def test_truncated_checkpoint_is_named(files, whole_run, tmp_path):
            outputs=[out / "model", out / "metrics.json"])
 
 
+FAULTS = ["encode", "batch:5", "checkpoint:2", "export", "batch:5:TERM", "checkpoint:2:INT", "encode:1:TERM"]
+WHOLE = "train, not interrupted"
+
+# One lane job per fault: ``train`` with the fault, what it left, then the same command again (the resume).
+_KILL_THEN_RESUME = """
+import json, os, subprocess, sys
+from pathlib import Path
+cfg, fault, out = sys.argv[1:]
+cmd = [sys.executable, "-m", "seq2expr", "train", cfg, "--quiet"]
+env = {k: v for k, v in os.environ.items() if k != "SEQ2EXPR_FAULT"}
+killed = subprocess.run(cmd, capture_output=True, text=True, env={**env, "SEQ2EXPR_FAULT": fault}, timeout=300)
+left = [p for p in ("model", "metrics.json") if (Path(out) / p).exists()]
+Path("killed.json").write_text(json.dumps({"returncode": killed.returncode, "stderr": killed.stderr, "left": left}))
+sys.exit(subprocess.run(cmd, env=env, timeout=300).returncode)
+"""
+
+
+def _lane_run(lane, name: str) -> tuple[Path, str]:
+    """A lane job's folder with the table of ``files`` and a run config writing to ``run/``."""
+    d = lane.folder(name)
+    _table().to_csv(d / "data.tsv", sep="\t", index=False)
+    return d, str(_run_config(d, d / "run"))
+
+
+def lane_job(params: dict, lane) -> str | None:
+    """Each kill-and-resume pair, and the uninterrupted run they must match, runs in the background lane
+    (tests/_lane.py): one-thread processes on data of their own."""
+    fault = params.get("fault")
+    if fault is None:
+        return None
+    env = {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    if WHOLE not in lane.jobs:
+        d, cfg = _lane_run(lane, WHOLE)
+        lane.add(WHOLE, [sys.executable, "-m", "seq2expr", "train", cfg, "--quiet"], env=env, cwd=d)
+    name = f"train killed at {fault}"
+    d, cfg = _lane_run(lane, name)
+    return lane.add(name, [sys.executable, "-c", _KILL_THEN_RESUME, cfg, fault, str(d / "run")], env=env, cwd=d)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("fault", ["encode", "batch:5", "checkpoint:2", "export", "batch:5:TERM", "checkpoint:2:INT",
-                                   "encode:1:TERM"])
-def test_killed_train_resumes_to_the_same_weights(files, whole_run, tmp_path, fault):
+@pytest.mark.parametrize("fault", FAULTS)
+def test_killed_train_resumes_to_the_same_weights(lane, fault):
     """SIGKILL at a stage of ``train`` (data preparation with the encoded cache half-written, after a training
     step of the second epoch, with a checkpoint half-written, with the model folder half-written); rerunning the
     same command ends with exactly the weights of the uninterrupted run, and no temporary file is left.
 
     SIGTERM (a scheduler's time limit or pre-emption) and SIGINT (Ctrl+C) instead end the command with one line
     saying where it stopped and exit status 143 / 130, never 0; the resume is the same."""
-    out = tmp_path / "run"
-    cfg = _run_config(files, out)
-    killed = _train(cfg, fault)
+    whole = lane.result(WHOLE)
+    assert whole.returncode == 0, whole.output
+    job = lane.result(f"train killed at {fault}")
+    killed = json.loads((job.cwd / "killed.json").read_text())
     sig = fault.split(":")[2] if fault.count(":") == 2 else None
     if sig is None:
-        assert killed.returncode == -9, killed.stderr
+        assert killed["returncode"] == -9, killed["stderr"]
     else:
-        assert killed.returncode == {"TERM": 143, "INT": 130}[sig], killed.stderr
-        last = killed.stderr.strip().splitlines()[-1]
+        assert killed["returncode"] == {"TERM": 143, "INT": 130}[sig], killed["stderr"]
+        last = killed["stderr"].strip().splitlines()[-1]
         assert last.startswith(f"interrupted (SIG{sig})") and "run the same command to resume" in last, last
-        assert "Traceback" not in killed.stderr, killed.stderr
+        assert "Traceback" not in killed["stderr"], killed["stderr"]
         if fault.startswith("batch"):  # the 5th optimiser step: epoch 2 (4 steps an epoch), step 5
             assert "at epoch 2 step 5;" in last, last
-    assert not (out / "model").exists() and not (out / "metrics.json").exists()
-    res = _train(cfg)
-    assert res.returncode == 0, res.stderr
-    whole = load_file(whole_run / "model" / "model.safetensors")
+    assert killed["left"] == []  # neither the model folder nor metrics.json
+    assert job.returncode == 0, job.output
+    out = job.cwd / "run"
+    reference = load_file(whole.cwd / "run" / "model" / "model.safetensors")
     resumed = load_file(out / "model" / "model.safetensors")
-    assert whole.keys() == resumed.keys()
-    for k in whole:
-        torch.testing.assert_close(resumed[k], whole[k], rtol=0, atol=0, msg=k)
+    assert reference.keys() == resumed.keys()
+    for k in reference:
+        torch.testing.assert_close(resumed[k], reference[k], rtol=0, atol=0, msg=k)
     leftovers = [p for p in [*out.glob(".*"), *(out / "checkpoints").glob(".*")] if p.name != MARKER]
     assert leftovers == [], leftovers
 

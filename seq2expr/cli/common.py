@@ -30,6 +30,7 @@ SHARD_HELP = "K/N: process only the K-th (0-based) of N contiguous parts of the 
              "join the parts with `seq2expr merge`."
 FORCE_HELP = "Replace OUT if it is a previous output of this command (never an input, nor any other folder)."
 MODEL_HELP = "Saved model folder, or a pretrained model zoo:NAME (seq2expr models list)."
+LOGO_METHODS = ("deeplift_shap", "saliency", "ism", "none")  # interpret.gradients.Method, or no logos
 USER_ERROR = 2
 DEBUG_ENV = "SEQ2EXPR_DEBUG"
 

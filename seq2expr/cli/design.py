@@ -10,6 +10,7 @@ import typer
 from seq2expr.cli.common import (
     DEVICE_HELP,
     FORCE_HELP,
+    LOGO_METHODS,
     PRECISION_HELP,
     at_least,
     choice,
@@ -71,7 +72,7 @@ def design_cmd(
     max_homopolymer: int | None = typer.Option(None, "--max-homopolymer", help="No run of one base longer than this."),
     require: list[str] = typer.Option(None, "--require", help="Motif that must be present (repeatable)."),
     attributions: str = typer.Option("deeplift_shap", "--attributions",
-                                     callback=choice("deeplift_shap", "saliency", "ism", "none"),
+                                     callback=choice(*LOGO_METHODS),
                                      help="Logos: deeplift_shap, saliency, ism or none."),
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(512, "--batch-size"),

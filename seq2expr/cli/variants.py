@@ -10,6 +10,7 @@ import typer
 from seq2expr.cli.common import (
     DEVICE_HELP,
     FORCE_HELP,
+    LOGO_METHODS,
     MODEL_HELP,
     PRECISION_HELP,
     SHARD_HELP,
@@ -48,7 +49,7 @@ def variants_cmd(
                                              help="error or skip (counted)."),
     background: int = typer.Option(10_000, "--background", help="Random SNVs whose |effect| sets the percentiles."),
     attributions: str = typer.Option("deeplift_shap", "--attributions",
-                                     callback=choice("deeplift_shap", "saliency", "ism", "none"),
+                                     callback=choice(*LOGO_METHODS),
                                      help="Logos of the top variants: deeplift_shap, saliency, ism or none."),
     top: int = typer.Option(8, "--top", help="Top variants shown in the report."),
     table_format: str = typer.Option("tsv", "--format", callback=choice("tsv", "parquet"), help="tsv or parquet."),
