@@ -375,22 +375,24 @@ def _run_config(d: Path, out: Path) -> Path:
     return path
 
 
-def _train(cfg: Path, fault: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    env.pop("SEQ2EXPR_FAULT", None)
-    if fault:
-        env["SEQ2EXPR_FAULT"] = fault
-    return subprocess.run([sys.executable, "-m", "seq2expr", "train", str(cfg), "--quiet"], capture_output=True,
-                          text=True, env=env, timeout=300)
+def _run_folder(d: Path) -> Path:
+    """``d`` with the table of ``files`` and a run config writing to ``d/run``; the config's path."""
+    _table().to_csv(d / "data.tsv", sep="\t", index=False)
+    return _run_config(d, d / "run")
 
 
-@pytest.fixture(scope="module")
-def whole_run(files) -> Path:
+TRAIN_ENV = {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}  # every run whose weights are compared
+
+
+@pytest.fixture(scope="session")  # session: the kill tests, run last (background lane), compare with it too
+def whole_run(tmp_path_factory) -> Path:
     """An uninterrupted run (the reference for every kill)."""
-    out = files / "whole"
-    res = _train(_run_config(files, out))
+    cfg = _run_folder(tmp_path_factory.mktemp("whole"))
+    env = {k: v for k, v in os.environ.items() if k != "SEQ2EXPR_FAULT"}
+    res = subprocess.run([sys.executable, "-m", "seq2expr", "train", str(cfg), "--quiet"], capture_output=True,
+                         text=True, env={**env, **TRAIN_ENV}, timeout=300)
     assert res.returncode == 0, res.stderr
-    return out
+    return cfg.parent / "run"
 
 
 def test_second_train_into_a_locked_folder_is_refused(files, tmp_path):
@@ -403,17 +405,17 @@ def test_second_train_into_a_locked_folder_is_refused(files, tmp_path):
     assert not (out / LOCK_FILE).exists()  # released
 
 
-def _resumed_run(files: Path, tmp_path: Path) -> Path:
+def _resumed_run(whole_run: Path, tmp_path: Path) -> Path:
     """A copy of the whole run's checkpoints, as if it had been killed after its last epoch's checkpoint."""
     out = tmp_path / "run"
     (out / "checkpoints").mkdir(parents=True)
     for f in ("last.ckpt", "best.ckpt", "run.json"):
-        (out / "checkpoints" / f).write_bytes((files / "whole" / "checkpoints" / f).read_bytes())
+        (out / "checkpoints" / f).write_bytes((whole_run / "checkpoints" / f).read_bytes())
     return out
 
 
 def test_checkpoint_that_needs_code_is_refused(files, whole_run, tmp_path):
-    out = _resumed_run(files, tmp_path)
+    out = _resumed_run(whole_run, tmp_path)
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     ckpt["hyper_parameters"]["payload"] = _Payload(tmp_path / "pwned")
     torch.save(ckpt, out / "checkpoints" / "last.ckpt")
@@ -435,7 +437,7 @@ class _Payload:
 
 
 def test_truncated_checkpoint_is_named(files, whole_run, tmp_path):
-    out = _resumed_run(files, tmp_path)
+    out = _resumed_run(whole_run, tmp_path)
     last = out / "checkpoints" / "last.ckpt"
     last.write_bytes(last.read_bytes()[:3000])
     _fails(["--silent", "train", str(_run_config(files, out)), "--quiet"], last,
@@ -444,7 +446,6 @@ def test_truncated_checkpoint_is_named(files, whole_run, tmp_path):
 
 
 FAULTS = ["encode", "batch:5", "checkpoint:2", "export", "batch:5:TERM", "checkpoint:2:INT", "encode:1:TERM"]
-WHOLE = "train, not interrupted"
 
 # One lane job per fault: ``train`` with the fault, what it left, then the same command again (the resume).
 _KILL_THEN_RESUME = """
@@ -460,39 +461,27 @@ sys.exit(subprocess.run(cmd, env=env, timeout=300).returncode)
 """
 
 
-def _lane_run(lane, name: str) -> tuple[Path, str]:
-    """A lane job's folder with the table of ``files`` and a run config writing to ``run/``."""
-    d = lane.folder(name)
-    _table().to_csv(d / "data.tsv", sep="\t", index=False)
-    return d, str(_run_config(d, d / "run"))
-
-
 def lane_job(params: dict, lane) -> str | None:
-    """Each kill-and-resume pair, and the uninterrupted run they must match, runs in the background lane
-    (tests/_lane.py): one-thread processes on data of their own."""
+    """Each kill-and-resume pair runs in the background lane (tests/_lane.py): one-thread processes on data of
+    their own."""
     fault = params.get("fault")
     if fault is None:
         return None
-    env = {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    if WHOLE not in lane.jobs:
-        d, cfg = _lane_run(lane, WHOLE)
-        lane.add(WHOLE, [sys.executable, "-m", "seq2expr", "train", cfg, "--quiet"], env=env, cwd=d)
     name = f"train killed at {fault}"
-    d, cfg = _lane_run(lane, name)
-    return lane.add(name, [sys.executable, "-c", _KILL_THEN_RESUME, cfg, fault, str(d / "run")], env=env, cwd=d)
+    cfg = _run_folder(lane.folder(name))
+    return lane.add(name, [sys.executable, "-c", _KILL_THEN_RESUME, str(cfg), fault, str(cfg.parent / "run")],
+                    env=TRAIN_ENV, cwd=cfg.parent)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", FAULTS)
-def test_killed_train_resumes_to_the_same_weights(lane, fault):
+def test_killed_train_resumes_to_the_same_weights(whole_run, lane, fault):
     """SIGKILL at a stage of ``train`` (data preparation with the encoded cache half-written, after a training
     step of the second epoch, with a checkpoint half-written, with the model folder half-written); rerunning the
     same command ends with exactly the weights of the uninterrupted run, and no temporary file is left.
 
     SIGTERM (a scheduler's time limit or pre-emption) and SIGINT (Ctrl+C) instead end the command with one line
     saying where it stopped and exit status 143 / 130, never 0; the resume is the same."""
-    whole = lane.result(WHOLE)
-    assert whole.returncode == 0, whole.output
     job = lane.result(f"train killed at {fault}")
     killed = json.loads((job.cwd / "killed.json").read_text())
     sig = fault.split(":")[2] if fault.count(":") == 2 else None
@@ -508,7 +497,7 @@ def test_killed_train_resumes_to_the_same_weights(lane, fault):
     assert killed["left"] == []  # neither the model folder nor metrics.json
     assert job.returncode == 0, job.output
     out = job.cwd / "run"
-    reference = load_file(whole.cwd / "run" / "model" / "model.safetensors")
+    reference = load_file(whole_run / "model" / "model.safetensors")
     resumed = load_file(out / "model" / "model.safetensors")
     assert reference.keys() == resumed.keys()
     for k in reference:
