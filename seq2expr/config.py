@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -192,6 +192,21 @@ class TrainConfig(_Strict):
     devices: int | str = 1
     strategy: str = "auto"
     num_nodes: int = Field(1, ge=1)
+    # fine-tuning (seq2expr.training.transfer): start from a saved model (zoo:NAME or a model folder), whose
+    # architecture, sequence policy and strand handling the run inherits. init_members: for an ensemble parent,
+    # "all" fine-tunes member i from the parent's member i (the ensemble keeps its size), an index seeds every
+    # member from that one. head: keep the parent's output head (same number of targets and task), or a new one
+    # freshly initialised; auto decides. target_transform: the parent's fitted transform, or refit on the new data
+    # (auto: the parent's when the head is kept). freeze: the trunk (every tensor but the head) frozen, its batch
+    # norms in eval mode, until unfreeze_after_epochs epochs have passed (None: for good); auto freezes where the
+    # architecture asks for it (Enformer, Borzoi). trunk_lr_factor scales the trunk's learning rate.
+    init: str | None = None
+    init_members: Literal["all"] | Annotated[int, Field(ge=0)] = "all"
+    head: Literal["auto", "keep", "new"] = "auto"
+    target_transform: Literal["auto", "parent", "refit"] = "auto"
+    freeze: Literal["auto", "none", "trunk"] = "auto"
+    unfreeze_after_epochs: int | None = Field(None, ge=1)
+    trunk_lr_factor: float = Field(1.0, gt=0.0)
 
     @field_validator("precision", mode="before")
     @classmethod
@@ -199,6 +214,20 @@ class TrainConfig(_Strict):
         """YAML's ``32`` is an int; ``bf16``/``16`` are the usual short names of the mixed modes."""
         v = str(v)
         return {"32-true": "32", "fp32": "32", "bf16": "bf16-mixed", "16": "16-mixed"}.get(v, v)
+
+    @model_validator(mode="after")
+    def _check_transfer(self) -> TrainConfig:
+        """Fine-tuning settings mean nothing without a parent: name them, not ignore them."""
+        if self.init is None:
+            defaults = {"init_members": "all", "head": "auto", "target_transform": "auto", "freeze": "auto",
+                        "unfreeze_after_epochs": None, "trunk_lr_factor": 1.0}
+            stray = [k for k, v in defaults.items() if getattr(self, k) != v]
+            if stray:
+                raise ValueError(f"{', '.join(f'train.{k}' for k in stray)} set without train.init (the saved model "
+                                 "to fine-tune: zoo:NAME or a model folder)")
+        if self.unfreeze_after_epochs is not None and self.freeze == "none":
+            raise ValueError("train.unfreeze_after_epochs needs a frozen trunk (train.freeze: trunk)")
+        return self
 
     @model_validator(mode="after")
     def _check_ensembles(self) -> TrainConfig:

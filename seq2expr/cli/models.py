@@ -42,21 +42,50 @@ def models_list_cmd() -> None:
     console().print(table)
 
 
-def models_info_cmd(name: str = typer.Argument(..., help="Zoo entry (zoo:NAME or NAME).")) -> None:
-    """An entry's model card: files and checksums, licence, citation, input contract, targets, held-out metrics."""
+def models_info_cmd(name: str = typer.Argument(..., help="Zoo entry (zoo:NAME or NAME), or a saved model's folder."
+                                                 )) -> None:
+    """An entry's model card (files and checksums, licence, citation, input contract, targets, held-out metrics), or
+    what a saved model folder holds: its card if it has one, its architecture, targets, training and, for a
+    fine-tuned model, its lineage (the parent and how it was fine-tuned)."""
     from rich.table import Table
 
     from seq2expr.zoo import get_card
 
+    folder = Path(name)
     with user_errors():
-        card = get_card(name)
-    table = Table(title=f"{card.name} {card.version}", show_header=False)
+        if folder.is_dir():
+            title, rows = _folder_rows(folder)
+        else:
+            card = get_card(name)
+            title, rows = f"{card.name} {card.version}", [*card.lines(), ("available", _status(card))]
+    table = Table(title=title, show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
-    for key, value in card.lines():
+    for key, value in rows:
         table.add_row(key, value)
-    table.add_row("available", _status(card))
     console().print(table)
+
+
+def _folder_rows(folder: Path) -> tuple[str, list[tuple[str, str]]]:
+    """``models info`` of a saved model folder."""
+    from seq2expr.inference import read_config
+
+    cfg = read_config(folder)
+    rows = list(cfg.card.lines()) if cfg.card is not None else []
+    members = f", ensemble of {cfg.ensemble_size}" if cfg.ensemble_size else ""
+    rows += [("architecture", f"{cfg.model.name} ({', '.join(f'{k}={v}' for k, v in cfg.model.params.items()) or '-'})"
+              f"{members}"),
+             ("input", f"{cfg.seq_len:,} nt one-hot, N = {cfg.policy.n_value:g}; strands "
+                       f"{'averaged' if cfg.rc_average else 'as given'}"),
+             ("task", f"{cfg.task}: {', '.join(cfg.target_names)}")]
+    if cfg.lineage is not None:
+        rows += cfg.lineage.lines()
+    for split, metrics in (cfg.metrics or {}).items():
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float) and k != "n")
+        rows.append((f"{split} metrics", f"{shown} (n={metrics.get('n', '?')}; this model's own evaluation)"))
+    if cfg.fit is not None:
+        rows.append(("trained", f"precision {cfg.fit.precision}; {cfg.fit.machine or 'machine not recorded'}"))
+    return str(folder), rows
 
 
 def models_fetch_cmd(name: str = typer.Argument(..., help="Zoo entry (zoo:NAME or NAME)."),

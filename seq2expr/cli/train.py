@@ -18,6 +18,8 @@ from seq2expr.cli.common import (
 
 CONFIG_HELP = "Run config YAML, or the name of a shipped config (seq2expr configs list)."
 SET_HELP = "Override a config value: key.sub=value (repeatable)."
+INIT_HELP = ("Fine-tune a saved model (zoo:NAME or a model folder) instead of starting from random weights; the "
+             "same as --set train.init=MODEL.")
 
 
 def train_cmd(
@@ -32,6 +34,7 @@ def train_cmd(
                                        help="Train the ensemble's members on several devices at once, one process "
                                             "each: a list such as cuda:0,cuda:1 or cpu,cpu, or a count (GPUs "
                                             "0..N-1, or N CPU processes without a GPU)."),
+    init: str = typer.Option(None, "--init", help=INIT_HELP),
 ) -> None:
     """Train a model as configured; resumes an interrupted run in the same output_dir."""
     from seq2expr.config import load_config
@@ -40,7 +43,8 @@ def train_cmd(
 
     with user_errors(interrupted=RESUME):
         cfg = load_config(config, set_ or [])
-        model_dir = train(cfg, resume=not no_resume, progress=not quiet, shard=shard, member_devices=member_devices)
+        model_dir = train(cfg, resume=not no_resume, progress=not quiet, shard=shard, member_devices=member_devices,
+                          init=init)
     if not is_global_zero():  # another process of a DDP run: rank 0 reports
         return
     out = Path(cfg.output_dir)
@@ -51,6 +55,7 @@ def train_cmd(
                 "members) assembles the ensemble")
         console().print(f"shard {shard}: {done} of {total} members finished; no model yet in {out / 'model'}: {then}")
         return
+    cfg = load_config(out / "config.yaml")  # as resolved (a fine-tune's architecture and members are its parent's)
     report = read_metrics(out / "metrics.json")
     print_split_summary(report.get("split_summary"))
     print_metrics(report, ["valid", "test"], f"{cfg.model.name} on {cfg.data.dataset or cfg.data.path}")
@@ -76,6 +81,7 @@ def tune_cmd(
                                                         "as cuda:0,cuda:1 or cpu,cpu, or a count (GPUs 0..N-1, or N "
                                                         "CPU processes without a GPU). Workers started separately "
                                                         "on the same OUTPUT_DIR share the study too."),
+    init: str = typer.Option(None, "--init", help=INIT_HELP),
 ) -> None:
     """Search hyper-parameters with optuna (TPE, median pruning); resumable; writes OUTPUT_DIR/tune/best.yaml."""
     import pandas as pd
@@ -88,7 +94,7 @@ def tune_cmd(
         cfg = load_config(config, set_ or [])
         params = {**cfg.tune.params, **parse_params(param or [])}
         summary = tune(cfg, params, trials=trials, timeout_minutes=timeout_minutes, progress=progress,
-                       devices=devices)
+                       devices=devices, init=init)
     monitor, cols = summary["monitor"], ["trial", summary["monitor"], *summary["space"]]
     table = Table(title=f"tune: {summary['n_trials']} trials {summary['states']}; top by {monitor}")
     for col in cols:

@@ -42,6 +42,7 @@ class DataBundle:
     source: str = ""
     fold_splits: list[dict[str, np.ndarray]] | None = None  # every fold's splits when data.split.folds is set
     windows: WindowSource | None = None  # gene windows built by `seq2expr data genes`: how, for variant scoring
+    raw_lengths: tuple[int, int] | None = None  # shortest and longest sequence as read, before the policy fits them
 
     def split_sizes(self) -> dict[str, int]:
         return {k: int(len(v)) for k, v in self.splits.items()}
@@ -139,6 +140,7 @@ def _prepare(cfg: DataConfig, task: str) -> DataBundle:
     key = json.dumps({"dataset": cfg.dataset, "sequence_column": cfg.sequence_column, "id_column": cfg.id_column},
                      sort_keys=True)
     dhash = _records_hash(records, policy, key_extra=key)
+    lengths = np.fromiter(map(len, records.sequences), dtype=np.int64, count=len(records))
     codes = encode_cached(records, policy, cache_dir=cfg.cache_dir, key=dhash)
     test_mask = role == "test"
     predefined = test_mask if test_mask.any() else None
@@ -183,4 +185,5 @@ def _prepare(cfg: DataConfig, task: str) -> DataBundle:
                       splits={k: splits[k] for k in SPLITS}, target_names=list(records.target_names),
                       transform=transform, policy=policy,
                       data_hash=dhash, seq_len=int(codes.shape[1]),
-                      source=records.source, fold_splits=fold_splits, windows=_window_source(cfg))
+                      source=records.source, fold_splits=fold_splits, windows=_window_source(cfg),
+                      raw_lengths=(int(lengths.min()), int(lengths.max())))

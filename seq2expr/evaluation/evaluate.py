@@ -143,12 +143,14 @@ def read_labelled(model: SavedModel, data: str | Path, *, values: str | Path | N
 
 def model_notes(config: SavedModelConfig) -> dict[str, Any]:
     """What a result should say about its model: ``model_truncated`` (one line) when a time limit cut its training
-    (:meth:`~seq2expr.inference.FitRecord.truncation_note`), and ``model_card`` (name, version, licence, citation)
-    for a zoo model; nothing otherwise."""
+    (:meth:`~seq2expr.inference.FitRecord.truncation_note`), ``model_card`` (name, version, licence, citation)
+    for a zoo model, and ``model_lineage`` for a fine-tuned one (its parent and how it was fine-tuned)."""
     note = config.fit.truncation_note() if config.fit is not None else None
     notes: dict[str, Any] = {"model_truncated": note} if note else {}
     if config.card is not None:
         notes["model_card"] = config.card.brief()
+    if config.lineage is not None:
+        notes["model_lineage"] = config.lineage.model_dump(mode="json")
     return notes
 
 

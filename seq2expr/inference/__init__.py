@@ -34,6 +34,7 @@ from seq2expr.inference.predict import (
 from seq2expr.inference.readout import BoundReadout, Readout, ReadoutModule, rc_forward, to_scale
 from seq2expr.inference.saved import (
     FitRecord,
+    Lineage,
     ModelSpec,
     SavedModel,
     SavedModelConfig,
@@ -46,11 +47,11 @@ from seq2expr.inference.saved import (
 )
 from seq2expr.inference.shard import Shard, merge_tables
 
-__all__ = ["CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "BoundReadout", "FitRecord", "ModelSpec", "Readout", "ReadoutModule",
-           "SavedModel", "SavedModelConfig", "Scale", "Shard", "UniqueIds", "as_array", "as_module", "as_onehot",
-           "autocast", "available_devices", "batch_onehot", "check_accelerator", "check_device", "check_length",
-           "check_precision", "check_sizes", "cpu_forward_rows", "default_target_names", "device_list", "encode_for",
-           "fold_batchnorm", "folded", "forward_in_parts", "input_columns", "load_model", "merge_tables", "model_path",
-           "model_state", "predict", "predict_file", "predict_on_devices", "rc_forward", "read_config",
+__all__ = ["CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "BoundReadout", "FitRecord", "Lineage", "ModelSpec", "Readout",
+           "ReadoutModule", "SavedModel", "SavedModelConfig", "Scale", "Shard", "UniqueIds", "as_array", "as_module",
+           "as_onehot", "autocast", "available_devices", "batch_onehot", "check_accelerator", "check_device",
+           "check_length", "check_precision", "check_sizes", "cpu_forward_rows", "default_target_names", "device_list",
+           "encode_for", "fold_batchnorm", "folded", "forward_in_parts", "input_columns", "load_model", "merge_tables",
+           "model_path", "model_state", "predict", "predict_file", "predict_on_devices", "rc_forward", "read_config",
            "resolve_device", "resolve_precision", "save_model", "to_scale", "training_precision",
            "write_prediction_table"]

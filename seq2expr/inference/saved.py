@@ -68,6 +68,52 @@ class FitRecord(BaseModel):
         return f"TRUNCATED by train.max_time_minutes: {each or 'a member stopped early'}"
 
 
+class Lineage(BaseModel):
+    """Where a fine-tuned model's weights started: its parent (what ``train.init`` named, the parent's card brief and
+    the sha256 of its weights file, and the parent's own lineage), and how it was fine-tuned (members, head, target
+    transform, what was frozen, on which data). Never the parent's held-out metrics: those are not the child's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parent: str  # as given: zoo:NAME or a folder
+    name: str  # the parent's card name, else its folder's name
+    version: str | None = None
+    weights_sha256: str
+    card: dict[str, str] | None = None  # the parent's card brief (name, version, licence, citation)
+    architecture: str
+    members: str  # "member i of k -> member i" or "member i -> every member"
+    head: Literal["keep", "new"]
+    head_reason: str
+    target_transform: Literal["parent", "refit"]
+    target_transform_reason: str = ""
+    freeze: Literal["none", "trunk"]
+    unfreeze_after_epochs: int | None = None
+    trunk_lr_factor: float = 1.0
+    trainable_parameters: int
+    frozen_parameters: int  # at the start of training (all trainable again after unfreezing)
+    data: str  # the fine-tuning data: a registry data set or a path
+    data_hash: str | None = None
+    parent_lineage: Lineage | None = None
+
+    def lines(self) -> list[tuple[str, str]]:
+        """``(field, text)`` rows for ``seq2expr models info`` and reports."""
+        frozen = ("nothing frozen" if self.freeze == "none" else
+                  f"trunk frozen ({self.frozen_parameters:,} parameters)" +
+                  (f" for the first {self.unfreeze_after_epochs} epoch(s)" if self.unfreeze_after_epochs
+                   else " throughout"))
+        rows = [("fine-tuned from", f"{self.parent} ({self.name}" + (f" {self.version}" if self.version else "")
+                 + f", {self.architecture}; weights sha256 {self.weights_sha256})"),
+                ("  members", self.members), ("  head", f"{self.head}: {self.head_reason}"),
+                ("  target transform", self.target_transform_reason or self.target_transform),
+                ("  training", f"{frozen}; trunk learning rate x {self.trunk_lr_factor:g}; "
+                               f"{self.trainable_parameters:,} trainable parameters"),
+                ("  data", self.data + (f" (data hash {self.data_hash[:16]})" if self.data_hash else ""))]
+        if self.parent_lineage is not None:
+            rows += [(f"  {k.strip()}" if k.startswith("  ") else f"  parent {k}", v)
+                     for k, v in self.parent_lineage.lines()[:1]]
+        return rows
+
+
 def _member_name(m: dict[str, Any]) -> str:
     return f"fold_{m['fold']}" if m.get("fold") is not None else f"seed_{m.get('seed', '?')}"
 
@@ -90,6 +136,7 @@ class SavedModelConfig(BaseModel):
     interpret: InterpretConfig = Field(default_factory=InterpretConfig)  # the run's interpretation defaults
     fit: FitRecord | None = None  # how the weights were trained (None: saved by hand or before it was recorded)
     card: ModelCard | None = None  # a zoo model's card: name, version, files, licence, citation, input contract
+    lineage: Lineage | None = None  # a fine-tuned model: its parent and how it was fine-tuned (train.init)
 
     @model_validator(mode="before")
     @classmethod

@@ -55,6 +55,8 @@ class Camformer(nn.Module):
     Defaults: the original (large) model.
     """
 
+    head_modules = ("linear_layers",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+
     def __init__(self, seq_len: int, n_targets: int = 1, out_channels: Sequence[int] = LARGE["out_channels"],
                  kernels: Sequence[int] = LARGE["kernels"], pool_kernels: Sequence[int] = LARGE["pool_kernels"],
                  pool_strides: Sequence[int] = LARGE["pool_strides"],

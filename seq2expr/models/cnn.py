@@ -25,6 +25,8 @@ class CNN(nn.Module):
     ``convs`` is the flat stack of conv blocks; ``gradcam_layer`` is the last block's activation.
     """
 
+    head_modules = ("head",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+
     def __init__(self, seq_len: int, n_targets: int = 1, channels: Sequence[int] = (64, 128, 64),
                  kernel_sizes: int | Sequence[int] = 8, pool_sizes: int | Sequence[int] = (4, 4, 2),
                  convs_per_block: int = 2, dropout: float | Sequence[float] = 0.25,

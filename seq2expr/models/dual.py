@@ -28,6 +28,8 @@ class DualPathway(nn.Module):
     ``gradcam_layer`` the first branch's (Grad-CAM maps cover one segment each).
     """
 
+    head_modules = ("head",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+
     def __init__(self, seq_len: int, n_targets: int = 1, branch_lengths: Sequence[int] | None = None,
                  spacer: int = 0, channels: Sequence[int] = (64, 128, 64), kernel_sizes: int | Sequence[int] = 8,
                  pool_sizes: int | Sequence[int] = (4, 4, 2), convs_per_block: int = 1,

@@ -72,6 +72,8 @@ class Hybrid(nn.Module):
     one ``(B, heads, T, T)`` tensor per layer (rows sum to 1). ``gradcam_layer`` is the stem's last activation.
     """
 
+    head_modules = ("head",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+
     def __init__(self, seq_len: int, n_targets: int = 1, channels: Sequence[int] = (64, 128),
                  kernel_sizes: int | Sequence[int] = (15, 5), pool_sizes: int | Sequence[int] = (2, 4),
                  conv_dropout: float = 0.1, n_layers: int = 2, n_heads: int = 4, ff_mult: int = 2,

@@ -44,6 +44,8 @@ class LegNet(nn.Module):
     activation of the 1x1 mapper, the last feature map before global pooling.
     """
 
+    head_modules = ("head",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+
     def __init__(self, seq_len: int, n_targets: int = 1, block_sizes: Sequence[int] = (128, 64, 64, 32, 32, 32),
                  kernel_size: int = 7, resize_factor: int = 4, filter_per_group: int = 2, se_reduction: int = 4,
                  pool_sizes: int | Sequence[int] = 2, final_ch: int = 64, dropout: float = 0.0):

@@ -96,6 +96,8 @@ class LegNet2022(nn.Module):
     the sequence and its reverse complement (``rc_average``), exactly ``test.py``'s prediction.
     """
 
+    head_modules = ("mapper",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+
     def __init__(self, seq_len: int, n_targets: int = 1, block_sizes: Sequence[int] = (256, 128, 128, 64, 64, 64, 64),
                  ks: int = 7, resize_factor: int = 4, filter_per_group: int = 2, se_reduction: float = 4,
                  final_ch: int = 18, bilinear_rank: float = 0.5, use_single_channel: bool = True,

@@ -19,6 +19,8 @@ class Linear(nn.Module):
     exactly (``tests/test_oracles.py``).
     """
 
+    head_modules = ("conv",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+
     def __init__(self, seq_len: int, n_targets: int = 1):
         super().__init__()
         self.conv = nn.Conv1d(4, n_targets, seq_len)  # weight (T, 4, L): the whole sequence in one window

@@ -63,6 +63,8 @@ class LMCNN(nn.Module):
     avg+max pooling head instead of flatten, so any length works; raw outputs (no sigmoid).
     """
 
+    head_modules = ("head",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+
     def __init__(self, seq_len: int, n_targets: int = 1, mode: Literal["kmer", "lm"] = "kmer",
                  embedding: str | None = None, k: int | None = None, embed_dim: int | None = None,
                  lm_path: str | None = None, lm_kind: str = "auto", pooling: str = "mean", layer: int = -1,

@@ -64,3 +64,32 @@ def check_params(name: str, params: dict) -> None:
 def build_model(name: str, *, seq_len: int, n_targets: int = 1, **params) -> nn.Module:
     """Instantiate a registered architecture."""
     return get_model_class(name)(seq_len=seq_len, n_targets=n_targets, **params)
+
+
+def head_names(model: nn.Module) -> tuple[str, ...]:
+    """The module names of a model's output head (its ``head_modules``): what fine-tuning keeps or replaces; every
+    other tensor is the trunk. Each architecture declares it; a name that names no module is an error."""
+    names = tuple(getattr(model, "head_modules", ()) or ())
+    if not names:
+        raise ValueError(f"model {getattr(model, 'registry_name', type(model).__name__)!r} declares no output head "
+                         "(head_modules)")
+    for name in names:
+        model.get_submodule(name)  # AttributeError for a name that is not a module
+    return names
+
+
+def is_head_tensor(key: str, heads: tuple[str, ...]) -> bool:
+    """Whether a ``state_dict`` key belongs to one of the head modules ``heads``."""
+    return any(key == h or key.startswith(h + ".") for h in heads)
+
+
+def new_head_params(name: str, params: dict) -> dict:
+    """The ``model.params`` of architecture ``name`` with a new output head: unchanged for most; a tracks model
+    (Enformer, Borzoi) reads its trunk's embeddings through a new linear head instead of the published tracks."""
+    hook = getattr(get_model_class(name), "new_head_params", None)
+    return hook(dict(params)) if hook is not None else dict(params)
+
+
+def freezes_trunk_by_default(name: str) -> bool:
+    """Whether fine-tuning freezes this architecture's trunk unless told otherwise (``train.freeze: auto``)."""
+    return bool(getattr(get_model_class(name), "freeze_trunk_by_default", False))

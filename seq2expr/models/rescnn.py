@@ -36,6 +36,8 @@ class ResCNN(nn.Module):
     ``convs`` holds the conv blocks; ``gradcam_layer`` is the last block's activation.
     """
 
+    head_modules = ("head",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+
     def __init__(self, seq_len: int, n_targets: int = 1, size: str = "mini",
                  channels: Sequence[int] | None = None, kernel_sizes: int | Sequence[int] | None = None,
                  pool_sizes: int | Sequence[int] | None = None, pool_strides: int | Sequence[int] | None = None,

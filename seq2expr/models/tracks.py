@@ -32,9 +32,38 @@ def _package(name: str):
 
 
 class _TssTracks(nn.Module):
-    """Track selection and aggregation over the bins around the TSS, shared by both wrappers."""
+    """Track selection and aggregation over the bins around the TSS, shared by both wrappers.
+
+    With ``embedding_head`` the published tracks are not read: a new linear head (``embedding_head``) maps the
+    trunk's embedding, aggregated over the same TSS bins, to ``n_targets`` outputs. That is how such a model is
+    fine-tuned on new targets (gReLU's tutorials do the same): the trunk is frozen by default
+    (``freeze_trunk_by_default``) and only the head learns.
+    """
 
     bin_size = 128
+    freeze_trunk_by_default = True
+    head_modules: tuple[str, ...] = ()
+
+    @classmethod
+    def new_head_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """The parameters of the same network with a new head on the TSS-bin embeddings."""
+        return {**params, "embedding_head": True}
+
+    def _with_head(self, n_targets: int, tracks: Sequence[int], embedding_head: bool, embedding_dim: int,
+                   track_heads: tuple[str, ...]) -> None:
+        if embedding_head:
+            self.embedding_head = nn.Linear(embedding_dim, n_targets)
+            self.head_modules = ("embedding_head",)
+        else:
+            if n_targets != len(tracks):
+                raise ValueError(f"n_targets {n_targets} != {len(tracks)} tracks")
+            self.embedding_head = None
+            self.head_modules = track_heads
+
+    def pool_bins(self, emb: torch.Tensor) -> torch.Tensor:
+        """``(B, bins, dim)`` -> ``(B, dim)``: the TSS bins aggregated."""
+        picked = emb.index_select(1, self.bins)
+        return picked.mean(1) if self.aggregate == "mean" else picked.sum(1)
 
     def _setup(self, seq_len: int, n_bins: int, tracks: Sequence[int], tss_bins: int, aggregate: str,
                tss_index: int | None) -> None:
@@ -69,10 +98,8 @@ class EnformerTss(_TssTracks):
 
     def __init__(self, seq_len: int, n_targets: int = 1, config: dict[str, Any] | None = None, head: str = "human",
                  tracks: Sequence[int] = (0,), tss_bins: int = 3, aggregate: str = "mean",
-                 use_tf_gamma: bool = False, tss_index: int | None = None):
+                 use_tf_gamma: bool = False, tss_index: int | None = None, embedding_head: bool = False):
         super().__init__()
-        if n_targets != len(tracks):
-            raise ValueError(f"n_targets {n_targets} != {len(tracks)} tracks")
         ep = _package("enformer_pytorch")
         self.net = ep.Enformer(ep.EnformerConfig(**(config or {}), use_tf_gamma=use_tf_gamma))
         for module in self.net.modules():  # as enformer_pytorch.from_pretrained does for the official weights
@@ -81,8 +108,11 @@ class EnformerTss(_TssTracks):
         self.head = head
         self.bin_size = 2 ** int(getattr(self.net.config, "num_downsamples", 7))  # 128 for the published model
         self._setup(seq_len, self.net.target_length, tracks, tss_bins, aggregate, tss_index)
+        self._with_head(n_targets, tracks, embedding_head, self.net.dim * 2, ("net._heads",))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.embedding_head is not None:
+            return self.embedding_head(self.pool_bins(self.net(x.transpose(1, 2), return_only_embeddings=True)))
         return self.select(self.net(x.transpose(1, 2), head=self.head))
 
 
@@ -95,15 +125,18 @@ class BorzoiTss(_TssTracks):
 
     def __init__(self, seq_len: int, n_targets: int = 1, config: dict[str, Any] | None = None,
                  tracks: Sequence[int] = (0,), tss_bins: int = 3, aggregate: str = "mean",
-                 tss_index: int | None = None):
+                 tss_index: int | None = None, embedding_head: bool = False):
         super().__init__()
-        if n_targets != len(tracks):
-            raise ValueError(f"n_targets {n_targets} != {len(tracks)} tracks")
         bp = _package("borzoi_pytorch")
         cfg = bp.config_borzoi.BorzoiConfig(**(config or {}))
         self.net = bp.Borzoi(cfg)
         n_bins = cfg.bins_to_return if cfg.return_center_bins_only else 16384 - 32
         self._setup(seq_len, n_bins, tracks, tss_bins, aggregate, tss_index)
+        heads = tuple(f"net.{h}" for h in ("human_head", "mouse_head") if getattr(self.net, h, None) is not None)
+        self._with_head(n_targets, tracks, embedding_head, 1920, heads)  # the joined convolutions' width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.embedding_head is not None:  # the trunk up to the joined convolutions, then the new head
+            emb = self.net.final_joined_convs(self.net.get_embs_after_crop(x))
+            return self.embedding_head(self.pool_bins(emb.transpose(1, 2)))
         return self.select(self.net(x).transpose(1, 2))

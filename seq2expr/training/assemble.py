@@ -24,6 +24,7 @@ from seq2expr.config import RunConfig
 from seq2expr.hardware import describe_device
 from seq2expr.inference import (
     FitRecord,
+    Lineage,
     ModelSpec,
     SavedModel,
     SavedModelConfig,
@@ -39,10 +40,12 @@ log = logging.getLogger(__name__)
 
 def export_run(cfg: RunConfig, bundle, members: list[nn.Module], infos: list[dict[str, Any]],
                out_of_fold: list[tuple[nn.Module, np.ndarray]], *, ensemble: bool, member_dirs: Sequence[Path],
-               split_summary: dict[str, Any], leakage: dict[str, Any], members_digest: str | None) -> Path:
+               split_summary: dict[str, Any], leakage: dict[str, Any], members_digest: str | None,
+               lineage: Lineage | None = None) -> Path:
     """Assemble, evaluate and save the trained ``members`` (their records ``infos``) and write ``metrics.json``;
     returns the model folder. ``ensemble``: save them as an ensemble (and write every member's curve, from
-    ``member_dirs``, into the run folder); ``members_digest`` is recorded for a later shard's check."""
+    ``member_dirs``, into the run folder); ``members_digest`` is recorded for a later shard's check; ``lineage``: a
+    fine-tuned model's parent and how it was fine-tuned (saved with the model, reported in ``metrics.json``)."""
     from seq2expr.evaluation import model_notes, write_metrics
     from seq2expr.training.curve import write_ensemble_curve
     from seq2expr.training.module import monitor_metric
@@ -58,7 +61,7 @@ def export_run(cfg: RunConfig, bundle, members: list[nn.Module], infos: list[dic
                         n_targets=len(bundle.target_names)),
         data=cfg.data, train=t.model_copy(update={"precision": fit.precision}), target_names=list(bundle.target_names),
         target_transform=bundle.transform if t.task == "regression" else None, data_hash=bundle.data_hash,
-        windows=bundle.windows, interpret=cfg.interpret, fit=fit)
+        windows=bundle.windows, interpret=cfg.interpret, fit=fit, lineage=lineage)
     results = evaluate_splits(SavedModel(model, saved_config), bundle, cfg, out, out_of_fold=out_of_fold or None)
     saved_config.metrics = {s: results[s]["overall"] for s in ("valid", "test") if s in results}
     model_dir = save_model(out / "model", members if ensemble else model, saved_config)

@@ -40,6 +40,8 @@ from seq2expr.config import RunConfig
 from seq2expr.files import FileError, fault_point, reading
 from seq2expr.inference import training_precision
 from seq2expr.interrupts import Interrupted
+from seq2expr.models import is_head_tensor
+from seq2expr.training.transfer import MemberInit, trunk_names
 
 log = logging.getLogger(__name__)
 FINISHED = "finished.json"
@@ -237,32 +239,44 @@ def _quiet_lightning():
 
 
 def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool = True, progress: bool = True,
-               callbacks: Sequence[Any] = ()) -> tuple[nn.Module, dict]:
+               callbacks: Sequence[Any] = (), init: MemberInit | None = None) -> tuple[nn.Module, dict]:
     """Train one model with ``seed`` in ``run_dir``; returns it with its best weights, and fit info.
 
     Resumes from ``run_dir/checkpoints/last.ckpt`` when ``resume`` (on CPU with ``num_workers=0`` the resumed
     run ends with the same weights as an uninterrupted one: sampler epoch and RNG state are restored); a
-    member that already finished is loaded from its best checkpoint instead of being trained again.
+    member that already finished is loaded from its best checkpoint instead of being trained again. ``init``: the
+    weights the member starts from and what is frozen (fine-tuning, :mod:`seq2expr.training.transfer`).
     """
-    model = _new_member(cfg, bundle, seed, run_dir, resume=resume)
+    model, heads = _new_member(cfg, bundle, seed, run_dir, resume=resume, init=init)
     finished = run_dir / "checkpoints" / FINISHED
     if finished.is_file():
         info = json.loads(finished.read_text())
         model.load_state_dict(_best_weights(run_dir / "checkpoints" / info["best_checkpoint"]))
         log.info("%s: already trained, loaded %s", run_dir, info["best_checkpoint"])
-        _precise_bn(model, cfg, bundle, seed)
+        _precise_bn(model, cfg, bundle, seed, _frozen_at_end(cfg, init, heads))
         return model.eval(), info
-    fitted = _fit(cfg, bundle, model, seed, run_dir, progress=progress, callbacks=callbacks)
+    fitted = _fit(cfg, bundle, model, seed, run_dir, progress=progress, callbacks=callbacks, init=init, heads=heads)
     if not fitted.trainer.is_global_zero:  # the other DDP processes: rank 0 exports, evaluates and writes
         return model.cpu().eval(), {"seed": seed, "rank": fitted.trainer.global_rank}
-    info = _finish(cfg, bundle, model, seed, run_dir, fitted)
+    info = _finish(cfg, bundle, model, seed, run_dir, fitted, _frozen_at_end(cfg, init, heads))
     write_json(finished, info)
     return model.cpu().eval(), info
 
 
-def _new_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool) -> nn.Module:
-    """The member's model, seeded and built, and its checkpoint folder ready: emptied unless ``resume``, debris of
-    a killed run cleared, and checkpoints written with other settings refused."""
+def _frozen_at_end(cfg: RunConfig, init: MemberInit | None, heads: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The head of a model whose trunk stayed frozen to the last epoch (its batch norms keep the parent's
+    statistics); None when every part trained."""
+    if init is None or init.freeze != "trunk":
+        return None
+    after = init.unfreeze_after_epochs
+    return heads if after is None or after >= cfg.train.epochs else None
+
+
+def _new_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool, init: MemberInit | None = None
+                ) -> tuple[nn.Module, tuple[str, ...]]:
+    """The member's model, seeded and built (from the parent's weights when fine-tuning), and its checkpoint folder
+    ready: emptied unless ``resume``, debris of a killed run cleared, and checkpoints written with other settings
+    refused. Returns the model and the names of its head modules (empty unless fine-tuning)."""
     import lightning as L
 
     from seq2expr.models.registry import build_model
@@ -280,10 +294,14 @@ def _new_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: boo
     except (TypeError, ValueError, KeyError) as err:
         raise ValueError(f"model.params do not build a {cfg.model.name!r} model: {' '.join(str(err).split())}"
                          ) from None
+    heads = init.apply(model, f"train.init {cfg.train.init}") if init is not None else ()
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     clear_debris(ckpt_dir)  # a checkpoint half-written when a run was killed (the folder lock is ours)
-    _check_resumable(ckpt_dir, _run_fingerprint(cfg, bundle, seed))
-    return model
+    fingerprint = _run_fingerprint(cfg, bundle, seed)
+    if init is not None:
+        fingerprint["init"] = init.fingerprint  # the parent's weights (sha256), member and head
+    _check_resumable(ckpt_dir, fingerprint)
+    return model, heads
 
 
 @dataclass
@@ -299,13 +317,16 @@ class _Fitted:
 
 
 def _fit(cfg: RunConfig, bundle, model: nn.Module, seed: int, run_dir: Path, *, progress: bool,
-         callbacks: Sequence[Any]) -> _Fitted:
+         callbacks: Sequence[Any], init: MemberInit | None = None, heads: tuple[str, ...] = ()) -> _Fitted:
     """Lightning's fit of ``model`` from scratch or from ``checkpoints/last.ckpt``; an interrupt says where."""
     from seq2expr.training.module import SamplerEpochSync, SeqModule, monitor_metric
 
     t = cfg.train
+    tune = {} if init is None else {"head": heads, "trunk_lr_factor": init.trunk_lr_factor,
+                                    "freeze_trunk": init.freeze == "trunk",
+                                    "unfreeze_after_epochs": init.unfreeze_after_epochs}
     module = SeqModule(model, n_targets=len(bundle.target_names), task=t.task, loss=t.loss, lr=t.lr,
-                       weight_decay=t.weight_decay, schedule=t.schedule, rc_average=t.rc_average)
+                       weight_decay=t.weight_decay, schedule=t.schedule, rc_average=t.rc_average, **tune)
     train_dl, valid_dl = _loaders(cfg, bundle, seed)
     last = run_dir / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if last.is_file() else None
@@ -317,6 +338,13 @@ def _fit(cfg: RunConfig, bundle, model: nn.Module, seed: int, run_dir: Path, *, 
         n_params = sum(p.numel() for p in model.parameters())
         log.info("model %s: %s parameters; %d training batches per epoch", cfg.model.name, f"{n_params:,}",
                  len(train_dl))
+        if init is not None:
+            frozen = trunk_size(model, heads) if init.freeze == "trunk" else 0
+            log.info("fine-tuning from %s: %s trainable and %s frozen parameters at the start (head %s: %s; trunk "
+                     "learning rate x %g%s)", t.init, f"{n_params - frozen:,}", f"{frozen:,}", init.head,
+                     ", ".join(heads), init.trunk_lr_factor,
+                     "" if init.freeze != "trunk" else "; the trunk frozen " +
+                     (f"for {init.unfreeze_after_epochs} epoch(s)" if init.unfreeze_after_epochs else "throughout"))
     t0 = time.perf_counter()
     with _quiet_lightning():
         trainer, checkpoint, limit = _make_trainer(cfg, run_dir, monitor_metric(t.task), len(train_dl), progress,
@@ -334,7 +362,8 @@ def _fit(cfg: RunConfig, bundle, model: nn.Module, seed: int, run_dir: Path, *, 
     return _Fitted(trainer, checkpoint, limit, ckpt_path, len(train_dl), t0)
 
 
-def _finish(cfg: RunConfig, bundle, model: nn.Module, seed: int, run_dir: Path, fitted: _Fitted) -> dict[str, Any]:
+def _finish(cfg: RunConfig, bundle, model: nn.Module, seed: int, run_dir: Path, fitted: _Fitted,
+            frozen: tuple[str, ...] | None = None) -> dict[str, Any]:
     """After the fit: the curve written, the kept weights (best or last) loaded into ``model``, and the member's
     record for ``finished.json``. A time limit that cut the first epoch raises: no model is saved."""
     from seq2expr.training.curve import write_training_curve
@@ -363,7 +392,7 @@ def _finish(cfg: RunConfig, bundle, model: nn.Module, seed: int, run_dir: Path, 
                                  "max_time_minutes": t.max_time_minutes}} if cut else {}),
             "resumed_from": Path(fitted.ckpt_path).name if fitted.ckpt_path else None,
             "train_seconds": seconds,
-            "precise_bn_sequences": _precise_bn(model, cfg, bundle, seed)}
+            "precise_bn_sequences": _precise_bn(model, cfg, bundle, seed, frozen)}
 
 
 def _position(trainer, run_dir: Path, out: Path) -> str:
@@ -372,23 +401,33 @@ def _position(trainer, run_dir: Path, out: Path) -> str:
     return f"{member}epoch {trainer.current_epoch + 1} step {trainer.global_step}"
 
 
-def _precise_bn(model: nn.Module, cfg: RunConfig, bundle, seed: int) -> int:
+def _precise_bn(model: nn.Module, cfg: RunConfig, bundle, seed: int, frozen: tuple[str, ...] | None = None) -> int:
     """Recompute the chosen weights' batch-norm statistics on up to ``train.precise_bn`` training sequences
-    (a seeded subset, so a reloaded member gets the same); returns the number of sequences used."""
+    (a seeded subset, so a reloaded member gets the same); returns the number of sequences used. ``frozen``: the
+    head of a model whose trunk was frozen to the end: only the head's batch norms are recomputed (the trunk keeps
+    the parent's statistics, as it did while training)."""
     from seq2expr.data.dataset import make_loader
     from seq2expr.training.precise_bn import recalibrate_batchnorm
 
     n = cfg.train.precise_bn
     idx = np.asarray(bundle.splits["train"])
-    if not n or not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+    bns = [m for k, m in model.named_modules()
+           if isinstance(m, nn.modules.batchnorm._BatchNorm) and (frozen is None or is_head_tensor(k, frozen))]
+    if not n or not bns:
         return 0
     if len(idx) > n:
         idx = np.sort(np.random.default_rng(seed).choice(idx, n, replace=False))
     loader = make_loader(bundle.codes, bundle.targets, idx, batch_size=max(cfg.train.batch_size, 256), seed=seed,
                          n_value=bundle.policy.n_value, num_workers=0, shuffle=False, rc_augment=False, shift=0)
     rc = cfg.train.rc_average or cfg.train.rc_augment  # the strands the model sees at training and evaluation
-    recalibrate_batchnorm(model, (x for x, _ in loader), reverse_complement=rc)
+    recalibrate_batchnorm(model, (x for x, _ in loader), reverse_complement=rc, modules=bns)
     return len(idx)
+
+
+def trunk_size(model: nn.Module, heads: tuple[str, ...]) -> int:
+    """Number of parameters outside the head (the trunk)."""
+    names = set(trunk_names(model, heads))
+    return sum(p.numel() for k, p in model.named_parameters() if k in names)
 
 
 def _read_log(path: Path) -> list[dict[str, str]]:

@@ -8,7 +8,9 @@ is exported without Lightning.
 
 from __future__ import annotations
 
+import logging
 import warnings
+from collections.abc import Sequence
 
 import lightning as L
 import torch
@@ -16,7 +18,9 @@ import torchmetrics
 from torch import nn
 
 from seq2expr.inference import rc_forward
+from seq2expr.models import is_head_tensor
 
+log = logging.getLogger(__name__)
 REGRESSION_LOSSES = {"mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}
 
 
@@ -37,14 +41,30 @@ def monitor_metric(task: str) -> str:
 
 
 class SeqModule(L.LightningModule):
-    """Train ``model`` on ``(x (B, 4, L), y (B, T))`` batches."""
+    """Train ``model`` on ``(x (B, 4, L), y (B, T))`` batches.
+
+    Fine-tuning (:mod:`seq2expr.training.transfer`) names the output head's modules (``head``); everything else is
+    the trunk. The trunk learns at ``lr * trunk_lr_factor`` (a second optimiser group), and with ``freeze_trunk`` its
+    parameters get no gradient (AdamW then leaves them bitwise as they were, weight decay included) and its modules
+    stay in eval mode (batch norm uses its running statistics, dropout is off: the frozen trunk computes what it
+    computes at inference) until ``unfreeze_after_epochs`` epochs have passed (None: for good). The state follows
+    the epoch, so a resumed run freezes exactly as an uninterrupted one.
+    """
 
     def __init__(self, model: nn.Module, *, n_targets: int, task: str = "regression", loss: str = "mse",
-                 lr: float = 3e-3, weight_decay: float = 0.01, schedule: str = "onecycle", rc_average: bool = True):
+                 lr: float = 3e-3, weight_decay: float = 0.01, schedule: str = "onecycle", rc_average: bool = True,
+                 head: Sequence[str] | None = None, trunk_lr_factor: float = 1.0, freeze_trunk: bool = False,
+                 unfreeze_after_epochs: int | None = None):
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
         self.model = model
         self.task = task
+        heads = tuple(head or ())
+        in_trunk = (lambda k: not is_head_tensor(k, heads)) if heads else (lambda k: False)
+        self._trunk_params = [p for k, p in model.named_parameters() if in_trunk(k)]
+        self._head_params = [p for k, p in model.named_parameters() if not in_trunk(k)]
+        self._trunk_leaves = [m for k, m in model.named_modules() if in_trunk(k) and not list(m.children())]
+        self._frozen = False
         self.loss_fn = make_loss(task, loss)
         if task == "classification":
             kind = dict(task="binary") if n_targets == 1 else dict(task="multilabel", num_labels=n_targets)
@@ -58,6 +78,32 @@ class SeqModule(L.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def trunk_frozen_at(self, epoch: int) -> bool:
+        hp = self.hparams
+        return bool(hp.freeze_trunk) and (hp.unfreeze_after_epochs is None or epoch < hp.unfreeze_after_epochs)
+
+    def set_trunk_frozen(self, frozen: bool) -> None:
+        """Freeze or unfreeze the trunk (no gradients; its modules in eval mode while frozen)."""
+        self._frozen = frozen
+        for p in self._trunk_params:
+            p.requires_grad_(not frozen)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> SeqModule:
+        super().train(mode)
+        if mode and self._frozen:
+            for m in self._trunk_leaves:
+                m.eval()
+        return self
+
+    def on_train_epoch_start(self) -> None:
+        frozen = self.trunk_frozen_at(self.current_epoch)
+        if frozen != self._frozen:
+            if not frozen:
+                log.info("epoch %d: the trunk is unfrozen (train.unfreeze_after_epochs=%d)", self.current_epoch + 1,
+                         self.hparams.unfreeze_after_epochs)
+            self.set_trunk_frozen(frozen)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -113,12 +159,15 @@ class SeqModule(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        opt = torch.optim.AdamW(self.model.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        groups = [{"params": self._head_params, "lr": hp.lr}]
+        if self._trunk_params:  # fine-tuning: the trunk in a group of its own, at its own rate
+            groups.append({"params": self._trunk_params, "lr": hp.lr * hp.trunk_lr_factor})
+        opt = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
         if hp.schedule == "constant":
             return opt
         steps = max(1, int(self.trainer.estimated_stepping_batches))
         if hp.schedule == "onecycle":
-            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=hp.lr, total_steps=steps)
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=steps)
         elif hp.schedule == "cosine":
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
         else:

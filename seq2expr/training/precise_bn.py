@@ -18,14 +18,17 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor], *, reverse_complement: bool = True) -> int:
+def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor], *, reverse_complement: bool = True,
+                          modules: Iterable[nn.Module] | None = None) -> int:
     """Set every BatchNorm's running mean/var to the population statistics of ``batches`` ``(B, 4, L)``.
 
     ``reverse_complement`` also feeds each batch's reverse complement (what RC-averaged evaluation sees).
     Only the batch norms are put in training mode (dropout stays off, as at eval); the model's mode is
-    restored. Returns the number of batch-norm layers recalibrated (0: nothing to do, nothing run).
+    restored. ``modules``: only the batch norms among these (e.g. a fine-tuned head's; default every one).
+    Returns the number of batch-norm layers recalibrated (0: nothing to do, nothing run).
     """
-    bns = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    bns = [m for m in (model.modules() if modules is None else modules)
+           if isinstance(m, _BatchNorm) and m.track_running_stats]
     if not bns:
         return 0
     was_training = model.training

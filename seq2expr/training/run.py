@@ -46,17 +46,20 @@ from seq2expr.inference import Shard
 from seq2expr.outputs import check_run_folder, read_marker, write_marker
 from seq2expr.training.assemble import check_leakage, describe_splits, export_run
 from seq2expr.training.member import FINISHED, RUN_STATE, fit_member, is_global_zero
+from seq2expr.training.transfer import Parent, Transfer, adapt, resolve_parent
 
 log = logging.getLogger(__name__)
 
 
 def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume: bool = True, progress: bool = True,
           callbacks: Sequence[Any] = (), shard: str | Shard | None = None,
-          member_devices: str | int | Sequence[str] | None = None) -> Path | None:
+          member_devices: str | int | Sequence[str] | None = None, init: str | Path | None = None) -> Path | None:
     """Train as configured and return the exported model folder (``output_dir/model``).
 
     ``cfg``: a :class:`~seq2expr.config.RunConfig`, or a YAML file / shipped config name with ``overrides``
-    (``key.sub=value``). ``callbacks`` are extra Lightning callbacks (e.g. for tests or custom logging). With
+    (``key.sub=value``). ``init`` (``zoo:NAME`` or a model folder; the same as ``train.init``) fine-tunes that model
+    instead of starting from random weights (:mod:`seq2expr.training.transfer`). ``callbacks`` are extra Lightning
+    callbacks (e.g. for tests or custom logging). With
     ``resume`` a run killed part-way continues from its last checkpoint; the same seed gives the same weights on
     CPU. Two runs into one ``output_dir`` at once are refused (:func:`seq2expr.atomic.folder_lock`).
 
@@ -75,19 +78,22 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
     inputs = [] if isinstance(cfg, RunConfig) else [cfg]
     if not isinstance(cfg, RunConfig):
         cfg = load_config(cfg, list(overrides))
+    if init is not None:
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"init": str(init)})})
+    cfg, parent = resolve_parent(cfg)  # fine-tuning: the parent's architecture, policy and strands
     part = _check_parallel(cfg, shard, member_devices)  # before anything is written
-    check_run(cfg, inputs)
+    check_run(cfg, [*inputs, *([parent.saved.path] if parent is not None else [])])
     out = Path(cfg.output_dir)
     new = not out.exists()
     try:
         if member_devices is not None:
-            return _train_on_devices(cfg, member_devices, resume=resume, callbacks=callbacks)
+            return _train_on_devices(cfg, parent, member_devices, resume=resume, callbacks=callbacks)
         if part is not None and part.count > 1:
-            return _train_shard(cfg, part, resume=resume, progress=progress, callbacks=callbacks)
+            return _train_shard(cfg, part, parent, resume=resume, progress=progress, callbacks=callbacks)
         # a second run into the same folder is refused; the other processes of a DDP run (started by Lightning with
         # this same command) train with rank 0, which holds the lock and writes every file
         with folder_lock(cfg.output_dir, "train run") if is_global_zero() else nullcontext():
-            return _complete(cfg, resume=resume, progress=progress, callbacks=callbacks)
+            return _complete(cfg, parent, resume=resume, progress=progress, callbacks=callbacks)
     except ValueError:  # a data or config error (DataError, FileError...): a folder this call made goes again
         if new and is_global_zero():
             _discard_unstarted(out)
@@ -184,25 +190,28 @@ def _member_lock(cfg: RunConfig, run_dir: Path):
     return folder_lock(run_dir, "train run")
 
 
-def _prepare(cfg: RunConfig):
+def _prepare(cfg: RunConfig, parent: Parent | None) -> tuple[RunConfig, Any, Transfer | None]:
+    """The data prepared, and with a parent the run adapted to them (:func:`~seq2expr.training.transfer.adapt`):
+    the config, the data bundle and the fine-tuning plan."""
     from seq2expr.data.prepare import prepare_data
 
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     if cfg.train.task == "classification" and cfg.train.loss != "bce":
         raise ValueError("train.task=classification needs train.loss=bce")
-    return prepare_data(cfg.data, cfg.train.task)
+    return adapt(cfg, prepare_data(cfg.data, cfg.train.task), parent)
 
 
-def _train_shard(cfg: RunConfig, part: Shard, *, resume: bool, progress: bool, callbacks: Sequence[Any],
-                 assemble: bool = True) -> Path | None:
+def _train_shard(cfg: RunConfig, part: Shard, parent: Parent | None, *, resume: bool, progress: bool,
+                 callbacks: Sequence[Any], assemble: bool = True) -> Path | None:
     """Train members ``part.index``, ``+ part.count``... of the plan, each under its own folder lock; then assemble
     the ensemble if every member has finished (and ``assemble``). Returns the model folder, or None."""
     out = Path(cfg.output_dir)
     zero = is_global_zero()
-    plan = _member_plan(cfg)
-    mine = plan[part.index::part.count]
-    bundle = _prepare(cfg) if mine else None  # the data checked before anything is written
+    mine = list(enumerate(_member_plan(cfg)))[part.index::part.count]
+    transfer = bundle = None
+    if mine:  # the data checked before anything is written
+        cfg, bundle, transfer = _prepare(cfg, parent)
     if zero:
         with ExitStack() as stack:  # config.yaml, unless another process holds the folder (it writes it)
             try:
@@ -212,18 +221,20 @@ def _train_shard(cfg: RunConfig, part: Shard, *, resume: bool, progress: bool, c
             else:
                 _write_run_config(out, cfg)
     if not mine:
-        log.warning("shard %d/%d: no members to train (the ensemble has %d)", part.index, part.count, len(plan))
+        log.warning("shard %d/%d: no members to train (the ensemble has %d)", part.index, part.count,
+                    len(_member_plan(cfg)))
     else:
-        for seed, fold, run_dir in mine:
+        for i, (seed, fold, run_dir) in mine:
             with _member_lock(cfg, run_dir):
                 fit_member(cfg, bundle if fold is None else bundle.with_fold(fold), seed, run_dir, resume=resume,
-                           progress=progress, callbacks=callbacks)
+                           progress=progress, callbacks=callbacks,
+                           init=transfer.member(i) if transfer is not None else None)
     if not zero or not assemble:
         return None
-    return _assemble_if_complete(cfg, callbacks)
+    return _assemble_if_complete(cfg, parent, callbacks)
 
 
-def _assemble_if_complete(cfg: RunConfig, callbacks: Sequence[Any]) -> Path | None:
+def _assemble_if_complete(cfg: RunConfig, parent: Parent | None, callbacks: Sequence[Any]) -> Path | None:
     """Evaluate and export the ensemble once every member has finished, exactly once: under the folder lock (a
     process that finds it held leaves the assembly to its holder), and not again for the same finished members."""
     out = Path(cfg.output_dir)
@@ -240,7 +251,7 @@ def _assemble_if_complete(cfg: RunConfig, callbacks: Sequence[Any]) -> Path | No
         if (out / "model").is_dir() and _assembled_digest(out) == _members_digest(cfg):
             log.info("%s: already assembled from these members", out / "model")
             return out / "model"
-        return _complete(cfg, resume=True, progress=False, callbacks=callbacks)  # loads the finished members
+        return _complete(cfg, parent, resume=True, progress=False, callbacks=callbacks)  # loads the finished members
 
 
 def _assembled_digest(out: Path) -> str | None:
@@ -250,7 +261,7 @@ def _assembled_digest(out: Path) -> str | None:
         return None
 
 
-def _train_on_devices(cfg: RunConfig, devices: str | int | Sequence[str], *, resume: bool,
+def _train_on_devices(cfg: RunConfig, parent: Parent | None, devices: str | int | Sequence[str], *, resume: bool,
                       callbacks: Sequence[Any]) -> Path:
     """Shard k of N trained on the k-th of N devices, one spawned process each, then the assembly here."""
     from seq2expr.training.parallel import ONE_DEVICE, placements, run_placed
@@ -260,48 +271,54 @@ def _train_on_devices(cfg: RunConfig, devices: str | int | Sequence[str], *, res
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=ONE_DEVICE)})  # each member on one device
     with folder_lock(cfg.output_dir, "train run"):
         out = Path(cfg.output_dir)
-        _prepare(cfg)  # the encoded-sequence cache, built once before the processes read it (and the data checked)
-        _write_run_config(out, cfg)
+        # the encoded-sequence cache, built once before the processes read it (and the data checked)
+        written, _, _ = _prepare(cfg, parent)
+        _write_run_config(out, written)
         run_placed(_train_part, [(p, (p.apply(cfg), f"{k}/{n}", resume, list(callbacks)))
                                  for k, p in enumerate(where)])
-        return _complete(cfg, resume=True, progress=False, callbacks=callbacks)
+        return _complete(cfg, parent, resume=True, progress=False, callbacks=callbacks)
 
 
 def _train_part(cfg: RunConfig, part: str, resume: bool, callbacks: list[Any]) -> None:
     """One process of :func:`_train_on_devices` (module level, so a spawned process can run it)."""
-    _train_shard(cfg, Shard.parse(part), resume=resume, progress=False, callbacks=callbacks, assemble=False)
+    cfg, parent = resolve_parent(cfg)
+    _train_shard(cfg, Shard.parse(part), parent, resume=resume, progress=False, callbacks=callbacks, assemble=False)
 
 
-def _complete(cfg: RunConfig, *, resume: bool, progress: bool, callbacks: Sequence[Any]) -> Path:
+def _complete(cfg: RunConfig, parent: Parent | None, *, resume: bool, progress: bool,
+              callbacks: Sequence[Any]) -> Path:
     """The run in this process, to its end: the data prepared, every member of the plan trained (or loaded, when it
     finished before: all of them, when the shards or device processes trained them), then on rank zero the model
     assembled, evaluated and exported (:func:`~seq2expr.training.assemble.export_run`). Returns the model folder."""
     out = Path(cfg.output_dir)
     zero = is_global_zero()  # other DDP processes re-run this function to train with rank 0, writing nothing
-    bundle = _prepare(cfg)  # the data checked before anything is written
+    cfg, bundle, transfer = _prepare(cfg, parent)  # the data checked before anything is written
     if zero:
         _write_run_config(out, cfg)
     split_summary = describe_splits(cfg, bundle) if zero else {}
     leakage = check_leakage(bundle) if zero else {}
-    members, infos, out_of_fold = _fit_members(cfg, bundle, resume=resume, progress=progress, callbacks=callbacks)
+    members, infos, out_of_fold = _fit_members(cfg, bundle, transfer, resume=resume, progress=progress,
+                                               callbacks=callbacks)
     if not is_global_zero():
         return out / "model"
     ensemble = len(members) > 1 or _is_ensemble(cfg)
     return export_run(cfg, bundle, members, infos, out_of_fold, ensemble=ensemble,
                       member_dirs=[d for _, _, d in _member_plan(cfg)], split_summary=split_summary,
-                      leakage=leakage, members_digest=_members_digest(cfg) if ensemble else None)
+                      leakage=leakage, members_digest=_members_digest(cfg) if ensemble else None,
+                      lineage=transfer.lineage(cfg, bundle, members[0]) if transfer is not None else None)
 
 
-def _fit_members(cfg: RunConfig, bundle, *, resume: bool, progress: bool, callbacks: Sequence[Any]
+def _fit_members(cfg: RunConfig, bundle, transfer: Transfer | None, *, resume: bool, progress: bool,
+                 callbacks: Sequence[Any]
                  ) -> tuple[list[nn.Module], list[dict[str, Any]], list[tuple[nn.Module, np.ndarray]]]:
     """Every member of the plan, each under its folder lock: (models, records, (member, validation rows) of a
     cross-validation ensemble's members)."""
     members, infos, out_of_fold = [], [], []
-    for seed, fold, run_dir in _member_plan(cfg):
+    for i, (seed, fold, run_dir) in enumerate(_member_plan(cfg)):
         member_data = bundle if fold is None else bundle.with_fold(fold)
         with _member_lock(cfg, run_dir):
             model, info = fit_member(cfg, member_data, seed, run_dir, resume=resume, progress=progress,
-                                     callbacks=callbacks)
+                                     callbacks=callbacks, init=transfer.member(i) if transfer is not None else None)
         members.append(model)
         infos.append(info if fold is None else {**info, "fold": fold})
         if fold is not None:

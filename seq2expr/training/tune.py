@@ -34,6 +34,7 @@ import yaml
 from seq2expr.atomic import atomic_path, write_json, write_text
 from seq2expr.config import RunConfig, apply_overrides, dump_config
 from seq2expr.progress import progress_bar
+from seq2expr.training.transfer import adapt, resolve_parent
 
 log = logging.getLogger(__name__)
 KINDS = ("log", "float", "int", "cat")
@@ -203,8 +204,9 @@ def _write_outputs(study, cfg: RunConfig, space: list[Param], out: Path, monitor
 
 def tune(cfg: RunConfig, params: Mapping[str, str] | None = None, *, trials: int | None = None,
          timeout_minutes: float | None = None, seed: int | None = None, progress: bool = False,
-         devices: str | int | Sequence[str] | None = None) -> dict:
+         devices: str | int | Sequence[str] | None = None, init: str | Path | None = None) -> dict:
     """Search ``params`` (default ``cfg.tune.params``) for up to ``trials`` trials in all; returns the summary.
+    ``init`` (or ``train.init``): each trial fine-tunes that saved model (:mod:`seq2expr.training.transfer`).
 
     Trials already in ``output_dir/tune/study.db`` count towards ``trials``, so rerunning the same command
     after a kill finishes the search, and raising ``trials`` extends it.
@@ -224,6 +226,14 @@ def tune(cfg: RunConfig, params: Mapping[str, str] | None = None, *, trials: int
     trials = trials if trials is not None else tc.trials
     timeout_minutes = timeout_minutes if timeout_minutes is not None else tc.timeout_minutes
     seed = cfg.train.seed if seed is None else seed
+    if init is not None:
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"init": str(init)})})
+    if cfg.train.init is not None:
+        cfg, _ = resolve_parent(cfg)  # the parent's architecture: its parameters are not searched
+        searched = [p.key for p in space if p.key.startswith("model.")]
+        if searched:
+            raise ValueError(f"{', '.join(searched)}: a fine-tune (train.init) keeps the parent's architecture; "
+                             "search train.* settings (train.lr, train.trunk_lr_factor, ...)")
     check_params(cfg.model.name, cfg.model.params)  # a misspelt model parameter, with "did you mean"
     for p in space:  # every value must make a valid config before hours are spent
         tried = trial_config(cfg, {p.key: p.choices[0] if p.kind == "cat" else
@@ -298,6 +308,7 @@ def _search(cfg: RunConfig, space: list[Param], trials: int, timeout_minutes: fl
             import torch
 
             torch.set_num_threads(threads)
+        cfg, parent = resolve_parent(cfg)  # fine-tuning: each trial starts from the parent (member 0)
         bundle = prepare_data(cfg.data, cfg.train.task) if budget > 0 else None
         deadline = None if timeout_minutes is None else time.monotonic() + 60 * timeout_minutes
         ran = 0
@@ -309,9 +320,11 @@ def _search(cfg: RunConfig, space: list[Param], trials: int, timeout_minutes: fl
                 run_cfg = run_cfg.model_copy(update={"train": run_cfg.train.model_copy(update=placement)})
             run_dir = out / f"trial_{trial.number:04d}"
             log.info("tune: trial %d %s", trial.number, values)
+            run_cfg, data, transfer = adapt(run_cfg, bundle, parent)
             try:
-                _, info = fit_member(run_cfg, bundle, run_cfg.train.seed, run_dir, resume=False, progress=progress,
-                                     callbacks=[_pruning_callback(trial, monitor)])
+                _, info = fit_member(run_cfg, data, run_cfg.train.seed, run_dir, resume=False, progress=progress,
+                                     callbacks=[_pruning_callback(trial, monitor)],
+                                     init=transfer.member(0) if transfer is not None else None)
             finally:
                 shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # keep the logs, not the weights
             score = info.get("best_score")
