@@ -196,8 +196,9 @@ def print_metrics(report: dict, splits: list[str], title: str) -> None:
 
 
 def print_run_notes(report: dict) -> None:
-    """Under a result table: the precision it was computed at, and a warning when the model's training was cut
-    short by a time limit (``model_truncated``), so that no truncated model passes for a finished one."""
+    """Under a result table: the precision it was computed at, a warning when the model's training was cut short by a
+    time limit (``model_truncated``), so that no truncated model passes for a finished one, and the parent of a
+    fine-tuned model."""
     con = console()
     precision = report.get("precision")
     if isinstance(precision, dict):  # a training run: requested -> resolved
@@ -206,6 +207,10 @@ def print_run_notes(report: dict) -> None:
         con.print(f"precision: {precision}")  # the machine it ran on is in metrics.json
     if report.get("model_truncated"):
         con.print(f"[bold yellow]warning:[/bold yellow] {report['model_truncated']}")
+    lineage = report.get("model_lineage")
+    if lineage:
+        con.print(f"fine-tuned from {lineage['parent']} (weights sha256 {lineage['weights_sha256'][:16]}...; head "
+                  f"{lineage['head']}; `seq2expr models info MODEL_DIR` for the lineage)", markup=False)
 
 
 def print_split_summary(summary: dict | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -20,6 +21,11 @@ CONFIG_HELP = "Run config YAML, or the name of a shipped config (seq2expr config
 SET_HELP = "Override a config value: key.sub=value (repeatable)."
 INIT_HELP = ("Fine-tune a saved model (zoo:NAME or a model folder) instead of starting from random weights; the "
              "same as --set train.init=MODEL.")
+
+
+def _init(init: str | None) -> list[str]:
+    """``--init MODEL`` as the override it stands for (applied with the others, before the config is checked)."""
+    return [] if init is None else [f"train.init={json.dumps(init)}"]
 
 
 def train_cmd(
@@ -42,9 +48,8 @@ def train_cmd(
     from seq2expr.training import finished_members, is_global_zero, train
 
     with user_errors(interrupted=RESUME):
-        cfg = load_config(config, set_ or [])
-        model_dir = train(cfg, resume=not no_resume, progress=not quiet, shard=shard, member_devices=member_devices,
-                          init=init)
+        cfg = load_config(config, [*(set_ or []), *_init(init)])
+        model_dir = train(cfg, resume=not no_resume, progress=not quiet, shard=shard, member_devices=member_devices)
     if not is_global_zero():  # another process of a DDP run: rank 0 reports
         return
     out = Path(cfg.output_dir)
@@ -91,10 +96,10 @@ def tune_cmd(
     from seq2expr.training import parse_params, tune
 
     with user_errors(interrupted="finished trials are kept in the study; run the same command to resume"):
-        cfg = load_config(config, set_ or [])
+        cfg = load_config(config, [*(set_ or []), *_init(init)])
         params = {**cfg.tune.params, **parse_params(param or [])}
         summary = tune(cfg, params, trials=trials, timeout_minutes=timeout_minutes, progress=progress,
-                       devices=devices, init=init)
+                       devices=devices)
     monitor, cols = summary["monitor"], ["trial", summary["monitor"], *summary["space"]]
     table = Table(title=f"tune: {summary['n_trials']} trials {summary['states']}; top by {monitor}")
     for col in cols:

@@ -78,7 +78,7 @@ def _html(result: DesignResult, logos: list[tuple[str, str]]) -> str:
         f"({s['candidates_per_second']:,.0f}/s). {oracle}</p>",
         f"<p>Diversity: mean pairwise Hamming distance {div['mean_hamming']:.1f} (min {div['min_hamming']}); "
         f"{s['constraints_ok']} of {s['n']} designs honour every constraint.</p>",
-        card_html(s.get("model_card")),
+        card_html(s.get("model_card"), s.get("model_lineage")),
         *[f"<p><b>Warning: {e(s[k])}</b></p>" for k in ("model_truncated",) if s.get(k)],
         "<h2>Trajectory</h2><img src='img/trajectory.png'>",
         "<h2>Designs (best first)</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + f"</tr>{rows}</table>",

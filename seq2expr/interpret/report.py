@@ -337,7 +337,7 @@ def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: S
         f"<h1>Interpretation report</h1><p>Model <b>{e(cfg.model.name)}</b> ({e(task)}), "
         f"target <b>{e(target)}</b>; attributions: <b>{e(method)}</b> of the {what}; {n} sequences; "
         f"motif database: {db}.</p>",
-        card_html(cfg.card),
+        card_html(cfg.card, cfg.lineage),
         *[f"<p><b>Warning: {e(note)}</b></p>" for key, note in model_notes(cfg).items() if key == "model_truncated"],
         f"<h2>Top-predicted sequences</h2><p>Ranked by the predictions <code>seq2expr predict</code> writes "
         f"({_scale_label(cfg)}).</p>",

@@ -117,6 +117,10 @@ def _run_fingerprint(cfg: RunConfig, bundle, seed: int) -> dict[str, Any]:
     for k in ("epochs", "max_time_minutes", "early_stopping_patience", "threads", "num_workers", "ensemble_seeds",
               "ensemble_folds", "precise_bn", "accelerator", "keep"):
         t.pop(k, None)  # may change between attempts (e.g. more epochs, more time)
+    if t.get("init") is None:  # fine-tuning settings only where there is a parent (runs from before them resume)
+        for k in ("init", "init_members", "head", "target_transform", "freeze", "unfreeze_after_epochs",
+                  "trunk_lr_factor"):
+            t.pop(k, None)
     split = {k: bundle.splits[k] for k in ("train", "valid")}
     rows = hashlib.sha256(b"".join(np.ascontiguousarray(v, dtype=np.int64).tobytes() + b"|" for v in split.values()))
     return {"data_hash": bundle.data_hash, "model": cfg.model.model_dump(mode="json"), "train": t, "seed": seed,

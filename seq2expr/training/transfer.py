@@ -168,8 +168,8 @@ def _policy(cfg: RunConfig, parent: Parent):
         raise ValueError(f"data.policy.n_value {mine.n_value:g}: the parent {cfg.train.init} encodes N as "
                          f"{theirs.n_value:g} in every channel (drop the setting: the input contract is the parent's)")
     inherited = {k: getattr(theirs, k) for k in type(theirs).model_fields if k not in given}
-    if "length" not in given and parent.length_agnostic():
-        inherited["length"] = None  # the data's own length (equal lengths), noted in adapt()
+    if "length" not in given:  # the model's length; any length the data share for one that takes any (adapt notes it)
+        inherited["length"] = None if parent.length_agnostic() else parent.saved.config.seq_len
     return _inherit(mine, inherited)
 
 
@@ -384,8 +384,11 @@ def _check_lengths(cfg: RunConfig, parent: Parent, bundle) -> None:
     lo, hi = bundle.raw_lengths or (bundle.seq_len, bundle.seq_len)
     if bundle.seq_len != length:
         if parent.length_agnostic():
-            log.info("train.init %s: the parent was trained on %d nt and takes any length (its weights do not depend "
-                     "on it); fine-tuning on %d nt", cfg.train.init, length, bundle.seq_len)
+            fix = _fix(parent, lo, hi, length)
+            flanks = "flanks" in fix  # the data lack the construct the parent was trained in: say so louder
+            log.log(logging.WARNING if flanks else logging.INFO, "train.init %s: the parent was trained on %d nt%s and "
+                    "takes any length (its weights do not depend on it); fine-tuning on %d nt%s", cfg.train.init,
+                    length, _construct(parent), bundle.seq_len, f" (to keep its context: {fix})" if flanks else "")
             return
         raise ValueError(f"data.policy.length {bundle.seq_len}: the parent {cfg.train.init} takes {length} nt and its "
                          "weights fit no other length")

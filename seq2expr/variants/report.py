@@ -96,7 +96,7 @@ def report_html(summary: dict, tops: list[dict], targets: list[str], logos: list
              f"{summary['scored_alleles']} scored ({summary['rows']} allele x window rows, {e(summary['mode'])} mode)"
              f" in {summary['seconds']} s. Effects are alt - ref on each target's original scale; the percentile "
              f"ranks |effect| among {summary['background_snvs']} random SNVs in the same kind of windows.</p>",
-             card_html(summary.get("model_card")),
+             card_html(summary.get("model_card"), summary.get("model_lineage")),
              *[f"<p><b>Warning: {e(summary[k])}</b></p>" for k in ("model_truncated",) if summary.get(k)],
              f"<h2>Skipped</h2><ul>{skipped}</ul><h2>Effect distribution</h2>",
              *[f"<img src='img/{e(h)}'>" for h in hists]]

@@ -152,11 +152,20 @@ class ModelCard(_Card):
         return rows
 
 
-def card_html(card: ModelCard | dict | None) -> str:
-    """A report's paragraph naming its model by card (name, version, licence, citation); empty without one."""
-    if card is None:
-        return ""
-    brief = card.brief() if isinstance(card, ModelCard) else card
+def card_html(card: ModelCard | dict | None, lineage: Any = None) -> str:
+    """A report's paragraph naming its model by card (name, version, licence, citation), and for a fine-tuned model
+    its parent (``lineage``: a saved model's lineage or its dict); empty without either."""
     e = html.escape
-    return (f"<p class='model-card'>Pretrained model <b>{e(brief['name'])}</b> version {e(brief['version'])}; "
-            f"licence {e(brief['licence'])}. Cite: {e(brief['citation'])}</p>")
+    out = ""
+    if card is not None:
+        brief = card.brief() if isinstance(card, ModelCard) else card
+        out = (f"<p class='model-card'>Pretrained model <b>{e(brief['name'])}</b> version {e(brief['version'])}; "
+               f"licence {e(brief['licence'])}. Cite: {e(brief['citation'])}</p>")
+    if lineage is not None:
+        lin = lineage if isinstance(lineage, dict) else lineage.model_dump()
+        version = f" {lin['version']}" if lin.get("version") else ""
+        out += (f"<p class='model-card'>Fine-tuned from <b>{e(lin['name'])}</b>{e(version)} ({e(lin['parent'])}, "
+                f"weights sha256 {e(lin['weights_sha256'][:16])}...; head {e(lin['head'])}, trunk "
+                f"{'frozen' if lin['freeze'] == 'trunk' else 'trained'}) on {e(lin['data'])}; the metrics are the "
+                "fine-tuned model's own.</p>")
+    return out
