@@ -41,15 +41,19 @@ def train_cmd(
                                             "each: a list such as cuda:0,cuda:1 or cpu,cpu, or a count (GPUs "
                                             "0..N-1, or N CPU processes without a GPU)."),
     init: str = typer.Option(None, "--init", help=INIT_HELP),
+    force: bool = typer.Option(False, "--force", help="Train again from scratch in an output_dir that holds a run "
+                                                      "(with other settings too): its model, checkpoints and "
+                                                      "metrics are replaced."),
 ) -> None:
-    """Train a model as configured; resumes an interrupted run in the same output_dir."""
+    """Train a model as configured; resumes an interrupted run in the same output_dir (the same settings only)."""
     from seq2expr.config import load_config
     from seq2expr.evaluation import read_metrics
     from seq2expr.training import finished_members, is_global_zero, train
 
     with user_errors(interrupted=RESUME):
         cfg = load_config(config, [*(set_ or []), *_init(init)])
-        model_dir = train(cfg, resume=not no_resume, progress=not quiet, shard=shard, member_devices=member_devices)
+        model_dir = train(cfg, resume=not no_resume, progress=not quiet, shard=shard, member_devices=member_devices,
+                          force=force)
     if not is_global_zero():  # another process of a DDP run: rank 0 reports
         return
     out = Path(cfg.output_dir)

@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 
 def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume: bool = True, progress: bool = True,
           callbacks: Sequence[Any] = (), shard: str | Shard | None = None,
-          member_devices: str | int | Sequence[str] | None = None, init: str | Path | None = None) -> Path | None:
+          member_devices: str | int | Sequence[str] | None = None, init: str | Path | None = None,
+          force: bool = False) -> Path | None:
     """Train as configured and return the exported model folder (``output_dir/model``).
 
     ``cfg``: a :class:`~seq2expr.config.RunConfig`, or a YAML file / shipped config name with ``overrides``
@@ -61,7 +62,10 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
     instead of starting from random weights (:mod:`seq2expr.training.transfer`). ``callbacks`` are extra Lightning
     callbacks (e.g. for tests or custom logging). With
     ``resume`` a run killed part-way continues from its last checkpoint; the same seed gives the same weights on
-    CPU. Two runs into one ``output_dir`` at once are refused (:func:`seq2expr.atomic.folder_lock`).
+    CPU. Two runs into one ``output_dir`` at once are refused (:func:`seq2expr.atomic.folder_lock`). A folder that
+    holds a run (checkpoints or a model) trained with other settings is refused, naming them
+    (:func:`check_same_run`); ``force`` trains again from scratch, removing that run's outputs first. A run that
+    stops on a data or config error leaves an existing folder's ``config.yaml`` as it was.
 
     An ensemble's members can be trained by several processes at once:
 
@@ -85,19 +89,28 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
     check_run(cfg, [*inputs, *([parent.saved.path] if parent is not None else [])])
     out = Path(cfg.output_dir)
     new = not out.exists()
+    if force and part is not None and part.count > 1:
+        raise ValueError("--force with --shard: start the run over once (seq2expr train CONFIG --force), then start "
+                         "the shards")
+    before = _run_config_bytes(out)  # a run that fails leaves the folder's config as it was
     try:
         if member_devices is not None:
-            return _train_on_devices(cfg, parent, member_devices, resume=resume, callbacks=callbacks)
+            return _train_on_devices(cfg, parent, member_devices, resume=resume, callbacks=callbacks, force=force)
         if part is not None and part.count > 1:
             return _train_shard(cfg, part, parent, resume=resume, progress=progress, callbacks=callbacks)
         # a second run into the same folder is refused; the other processes of a DDP run (started by Lightning with
         # this same command) train with rank 0, which holds the lock and writes every file
         with folder_lock(cfg.output_dir, "train run") if is_global_zero() else nullcontext():
-            return _complete(cfg, parent, resume=resume, progress=progress, callbacks=callbacks)
+            return _complete(cfg, parent, resume=resume, progress=progress, callbacks=callbacks, force=force)
     except ValueError:  # a data or config error (DataError, FileError...): a folder this call made goes again
         if new and is_global_zero():
             _discard_unstarted(out)
+        elif is_global_zero():
+            _put_back(out, before)
         raise
+    finally:
+        if is_global_zero() and (out / PREVIOUS_RUN).is_dir() and (out / "model").is_dir():
+            shutil.rmtree(out / PREVIOUS_RUN, ignore_errors=True)  # the new run ended: the old one goes
 
 
 RUN_NAMES = re.compile(r"^(config\.yaml|metrics\.json|model|checkpoints|logs|training_curve\.(tsv|png)|"
@@ -125,6 +138,93 @@ def check_run(cfg: RunConfig, inputs: Sequence[object] = ()) -> None:
     read = [*inputs, d.path, d.values, d.valid_path, d.test_path, *(d.split.ids_files or {}).values()]
     check_run_folder(cfg.output_dir, read, command="train", owns=lambda name: bool(RUN_NAMES.match(name)),
                      legacy=_legacy_run)
+
+
+# settings that change where and how fast a run trains, not what it trains: a re-run may change them
+NEUTRAL_SETTINGS = ("output_dir", "data.cache_dir", "train.threads", "train.num_workers", "train.accelerator",
+                    "train.devices", "train.strategy", "train.num_nodes", "train.max_time_minutes", "tune.")
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _trained_before(out: Path) -> bool:
+    """Whether ``out`` holds a run's results or checkpoints (what a config must agree with)."""
+    return (out / "model").is_dir() or any(out.glob("checkpoints/*.ckpt")) or any(out.glob("*/checkpoints/*.ckpt"))
+
+
+def config_changes(cfg: RunConfig) -> list[str]:
+    """The settings (``key: before -> now``) in which ``cfg`` differs from the run recorded in its output folder's
+    ``config.yaml``, leaving out those that do not change what is trained (:data:`NEUTRAL_SETTINGS`)."""
+    path = Path(cfg.output_dir) / "config.yaml"
+    if not path.is_file():
+        return []
+    try:
+        before = _flat(load_config(path).model_dump(mode="json"))  # defaults of keys added since filled in
+    except ValueError as err:
+        return [f"config.yaml no longer reads ({' '.join(str(err).split())[:200]})"]
+    now = _flat(cfg.model_dump(mode="json"))
+    keys = sorted(k for k in set(before) | set(now) if not k.startswith(NEUTRAL_SETTINGS))
+    return [f"{k}: {before.get(k, '-')!r} -> {now.get(k, '-')!r}" for k in keys if before.get(k) != now.get(k)]
+
+
+def check_same_run(cfg: RunConfig, force: bool = False) -> None:
+    """Refuse to resume or reload a run whose folder holds checkpoints or a model trained with other settings: its
+    model, metrics and config would otherwise describe a run that never happened. ``force``: remove that run's
+    outputs instead (the caller holds the folder's lock), so that it trains again from scratch. Called once the
+    data are read and the config is final (fine-tuning adapts it to the data), before anything is written."""
+    out = Path(cfg.output_dir)
+    if not _trained_before(out):
+        return
+    if force:  # set aside, not removed: a run that fails puts them back (train(): _put_back)
+        aside = out / PREVIOUS_RUN
+        shutil.rmtree(aside, ignore_errors=True)
+        aside.mkdir()
+        for entry in _run_entries(out):
+            entry.rename(aside / entry.name)
+        log.info("%s: the previous run's outputs set aside (--force); they are removed when this run ends", out)
+        return
+    changes = config_changes(cfg)
+    if changes:
+        shown = "; ".join(changes[:6]) + (f"; and {len(changes) - 6} more" if len(changes) > 6 else "")
+        raise ValueError(f"{out}: holds a run trained with other settings ({shown}); the same config resumes or "
+                         "reloads it, --force trains again from scratch (its model, checkpoints and metrics replaced), "
+                         "or choose another output_dir")
+
+
+PREVIOUS_RUN = ".previous-run"  # the outputs a --force run replaces, kept until it ends
+
+
+def _run_entries(out: Path) -> list[Path]:
+    return [e for e in out.iterdir() if RUN_NAMES.match(e.name)] if out.is_dir() else []
+
+
+def _put_back(out: Path, before: bytes | None) -> None:
+    """After a failed call into an existing folder: the outputs a ``--force`` run set aside back in place of what it
+    wrote, or the config as it was."""
+    aside = out / PREVIOUS_RUN
+    if aside.is_dir():
+        for entry in _run_entries(out):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        for entry in aside.iterdir():
+            entry.rename(out / entry.name)
+        aside.rmdir()
+    elif before is not None and _run_config_bytes(out) != before:
+        write_text(out / "config.yaml", before.decode())
+
+
+def _run_config_bytes(out: Path) -> bytes | None:
+    try:
+        return (out / "config.yaml").read_bytes()
+    except OSError:
+        return None
 
 
 def _discard_unstarted(out: Path) -> None:
@@ -212,6 +312,7 @@ def _train_shard(cfg: RunConfig, part: Shard, parent: Parent | None, *, resume: 
     transfer = bundle = None
     if mine:  # the data checked before anything is written
         cfg, bundle, transfer = _prepare(cfg, parent)
+        check_same_run(cfg)
     if zero:
         with ExitStack() as stack:  # config.yaml, unless another process holds the folder (it writes it)
             try:
@@ -262,7 +363,7 @@ def _assembled_digest(out: Path) -> str | None:
 
 
 def _train_on_devices(cfg: RunConfig, parent: Parent | None, devices: str | int | Sequence[str], *, resume: bool,
-                      callbacks: Sequence[Any]) -> Path:
+                      callbacks: Sequence[Any], force: bool = False) -> Path:
     """Shard k of N trained on the k-th of N devices, one spawned process each, then the assembly here."""
     from seq2expr.training.parallel import ONE_DEVICE, placements, run_placed
 
@@ -273,6 +374,7 @@ def _train_on_devices(cfg: RunConfig, parent: Parent | None, devices: str | int 
         out = Path(cfg.output_dir)
         # the encoded-sequence cache, built once before the processes read it (and the data checked)
         written, _, _ = _prepare(cfg, parent)
+        check_same_run(written, force)
         _write_run_config(out, written)
         run_placed(_train_part, [(p, (p.apply(cfg), f"{k}/{n}", resume, list(callbacks)))
                                  for k, p in enumerate(where)])
@@ -286,7 +388,7 @@ def _train_part(cfg: RunConfig, part: str, resume: bool, callbacks: list[Any]) -
 
 
 def _complete(cfg: RunConfig, parent: Parent | None, *, resume: bool, progress: bool,
-              callbacks: Sequence[Any]) -> Path:
+              callbacks: Sequence[Any], force: bool = False) -> Path:
     """The run in this process, to its end: the data prepared, every member of the plan trained (or loaded, when it
     finished before: all of them, when the shards or device processes trained them), then on rank zero the model
     assembled, evaluated and exported (:func:`~seq2expr.training.assemble.export_run`). Returns the model folder."""
@@ -294,6 +396,7 @@ def _complete(cfg: RunConfig, parent: Parent | None, *, resume: bool, progress: 
     zero = is_global_zero()  # other DDP processes re-run this function to train with rank 0, writing nothing
     cfg, bundle, transfer = _prepare(cfg, parent)  # the data checked before anything is written
     if zero:
+        check_same_run(cfg, force)
         _write_run_config(out, cfg)
     split_summary = describe_splits(cfg, bundle) if zero else {}
     leakage = check_leakage(bundle) if zero else {}
