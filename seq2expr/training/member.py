@@ -41,7 +41,7 @@ from seq2expr.files import FileError, fault_point, reading
 from seq2expr.inference import training_precision
 from seq2expr.interrupts import Interrupted
 from seq2expr.models import is_head_tensor
-from seq2expr.training.transfer import MemberInit, trunk_names
+from seq2expr.training.transfer import MemberInit, trunk_size
 
 log = logging.getLogger(__name__)
 FINISHED = "finished.json"
@@ -326,11 +326,11 @@ def _fit(cfg: RunConfig, bundle, model: nn.Module, seed: int, run_dir: Path, *, 
     from seq2expr.training.module import SamplerEpochSync, SeqModule, monitor_metric
 
     t = cfg.train
-    tune = {} if init is None else {"head": heads, "trunk_lr_factor": init.trunk_lr_factor,
-                                    "freeze_trunk": init.freeze == "trunk",
-                                    "unfreeze_after_epochs": init.unfreeze_after_epochs}
+    finetune = {} if init is None else {"head": heads, "trunk_lr_factor": init.trunk_lr_factor,
+                                        "freeze_trunk": init.freeze == "trunk",
+                                        "unfreeze_after_epochs": init.unfreeze_after_epochs}
     module = SeqModule(model, n_targets=len(bundle.target_names), task=t.task, loss=t.loss, lr=t.lr,
-                       weight_decay=t.weight_decay, schedule=t.schedule, rc_average=t.rc_average, **tune)
+                       weight_decay=t.weight_decay, schedule=t.schedule, rc_average=t.rc_average, **finetune)
     train_dl, valid_dl = _loaders(cfg, bundle, seed)
     last = run_dir / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if last.is_file() else None
@@ -426,12 +426,6 @@ def _precise_bn(model: nn.Module, cfg: RunConfig, bundle, seed: int, frozen: tup
     rc = cfg.train.rc_average or cfg.train.rc_augment  # the strands the model sees at training and evaluation
     recalibrate_batchnorm(model, (x for x, _ in loader), reverse_complement=rc, modules=bns)
     return len(idx)
-
-
-def trunk_size(model: nn.Module, heads: tuple[str, ...]) -> int:
-    """Number of parameters outside the head (the trunk)."""
-    names = set(trunk_names(model, heads))
-    return sum(p.numel() for k, p in model.named_parameters() if k in names)
 
 
 def _read_log(path: Path) -> list[dict[str, str]]:

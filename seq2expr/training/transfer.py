@@ -260,8 +260,7 @@ class Transfer:
     def lineage(self, cfg: RunConfig, bundle, model: nn.Module) -> Lineage:
         """The saved model's record of this plan; parameter counts from ``model`` (one member)."""
         total = sum(p.numel() for p in model.parameters())
-        trunk = set(trunk_names(model, head_names(model)))
-        frozen = sum(p.numel() for k, p in model.named_parameters() if k in trunk) if self.freeze == "trunk" else 0
+        frozen = trunk_size(model, head_names(model)) if self.freeze == "trunk" else 0
         k = len(self.parent.members)
         members = (f"member i of the parent's {k} -> member i" if self.init_members == "all" and k > 1 else
                    f"member {0 if self.init_members == 'all' else self.init_members} of {k} -> every member")
@@ -422,6 +421,6 @@ def _fix(parent: Parent, lo: int, hi: int, length: int) -> str:
     return f"give sequences of {length} nt"
 
 
-def trunk_names(model: nn.Module, heads: tuple[str, ...]) -> list[str]:
-    """The model's parameters outside its head (the trunk), by name, in registration order."""
-    return [k for k, _ in model.named_parameters() if not is_head_tensor(k, heads)]
+def trunk_size(model: nn.Module, heads: tuple[str, ...]) -> int:
+    """Number of the model's parameters outside its head (the trunk)."""
+    return sum(p.numel() for k, p in model.named_parameters() if not is_head_tensor(k, heads))
