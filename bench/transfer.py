@@ -418,6 +418,9 @@ def main() -> None:
         Path(spec["result"]).write_text(json.dumps(run_one(spec), indent=1))
         return
     os.environ.setdefault("SEQ2EXPR_DATA_MIRROR", str(MIRROR))
+    import torch
+
+    torch.set_num_threads(args.threads)  # the parent's own predictions, in this process
     work = Path(args.work)
     load_start = [round(v, 2) for v in load_average()]
     data = prepare(work)

@@ -2,10 +2,12 @@
 windows, tuning.
 
 One switch for all of them: a bar shows only when stderr is a terminal, unless ``SEQ2EXPR_PROGRESS`` says
-otherwise (``0``/``off`` never, ``1``/``on`` always). A bar started while another one runs is added to the same
-display (nested loops, e.g. ``predict`` inside ISM) and removed when its loop ends. A bar is drawn only once its
-work has run for half a second and is cleared when it ends, and loops of one step show nothing, so the many
-small ``predict`` calls of a search neither flicker nor fill the terminal.
+otherwise (``0``/``off`` never, ``1``/``on`` always). Where stderr is not a terminal and the variable is not set (a
+batch job's log), the outermost loop that runs longer than a few seconds logs a plain line at each tenth of its work
+instead (``lines()``), so that a long step is not silent until it ends. A bar started while another one runs is
+added to the same display (nested loops, e.g. ``predict`` inside ISM) and removed when its loop ends. A bar is drawn
+only once its work has run for half a second and is cleared when it ends, and loops of one step show nothing, so the
+many small ``predict`` calls of a search neither flicker nor fill the terminal.
 
 ``track(iterable)`` counts a loop's items; ``@staged(n, "name")`` gives a function of ``n`` stages a bar that
 its body moves with ``step()``.
@@ -41,14 +43,54 @@ def enabled() -> bool:
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
+def lines() -> bool:
+    """Whether long loops log plain progress lines instead: stderr is no terminal and ``SEQ2EXPR_PROGRESS`` unset."""
+    return os.environ.get(ENV, "").strip() == "" and not enabled()
+
+
+LINE_DELAY = 5.0  # seconds a loop runs before its first line: quick loops log nothing
+_lining: list[str] = []  # the outermost loop logging lines, while it runs
+
+
+@contextmanager
+def _progress_lines(total: int, description: str) -> Iterator[Callable[[int], None]]:
+    """``advance(n)`` that logs ``description: 30% (300/1000)`` as the count passes each tenth of ``total``,
+    once the loop has run LINE_DELAY seconds (the display only: nothing else reads the clock)."""
+    import logging
+    import time
+
+    log = logging.getLogger(__name__)
+    start, done, said = time.monotonic(), [0], [0]
+    _lining.append(description)
+
+    def advance(n: int = 1) -> None:
+        done[0] += n
+        tenth = min(10, done[0] * 10 // total)
+        if tenth > said[0] and time.monotonic() - start >= LINE_DELAY:
+            said[0] = tenth
+            log.info("%s: %d%% (%d/%d)", description, 10 * tenth, done[0], total)
+
+    try:
+        yield advance
+    finally:
+        _lining.pop()
+
+
 @contextmanager
 def progress_bar(total: int | None, description: str, *, disable: bool = False) -> Iterator[Callable[[int], None]]:
     """A bar of ``total`` steps for the duration of the ``with``; yields ``advance(n=1)``.
 
     For loops whose steps are not an iterable's items (e.g. optuna trials reported through a callback).
     """
-    if disable or not enabled() or (total is not None and total <= 1):
+    if disable or (total is not None and total <= 1):
         yield lambda n=1: None
+        return
+    if not enabled():
+        if lines() and total and not _lining:
+            with _progress_lines(total, description) as advance:
+                yield advance
+        else:
+            yield lambda n=1: None
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

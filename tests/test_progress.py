@@ -100,3 +100,50 @@ def test_paused_leaves_no_progress_thread_and_redraws_after(monkeypatch):
         time.sleep(0.6)
         assert progress._active[0].live.is_started
     assert not progress._active
+
+
+def test_batch_logs_get_a_line_per_tenth_of_a_long_loop(monkeypatch, caplog):
+    """stderr no terminal, SEQ2EXPR_PROGRESS unset (a batch job's log): the outermost loop logs a plain line at each
+    tenth of its work once it has run LINE_DELAY seconds; a quick loop and a nested one log nothing."""
+    import logging
+
+    monkeypatch.delenv(progress.ENV, raising=False)
+    assert progress.lines() and not progress.enabled()
+    monkeypatch.setattr(progress, "LINE_DELAY", 0.0)
+    with caplog.at_level(logging.INFO, logger="seq2expr.progress"):
+        got = [i for i in progress.track(range(20), description="scoring")
+               for _ in progress.track(range(3), description="inner")]
+    assert got == [i for i in range(20) for _ in range(3)]
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [f"scoring: {p}% ({p // 5}/20)" for p in range(10, 101, 10)]
+    caplog.clear()
+    monkeypatch.setattr(progress, "LINE_DELAY", 60.0)
+    with caplog.at_level(logging.INFO, logger="seq2expr.progress"):
+        assert list(progress.track(range(20), description="quick")) == list(range(20))
+    assert caplog.records == []
+    monkeypatch.setenv(progress.ENV, "0")
+    assert not progress.lines()
+
+
+def test_quiet_training_logs_a_line_per_epoch(tmp_path):
+    """``train --quiet`` (and any run whose stderr is no terminal) logs one plain line per epoch: losses and metrics."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from seq2expr.data.synthetic import make_synthetic
+
+    table, _ = make_synthetic(n=300, length=40, seed=0, motifs=[{"name": "GCN4", "matrix_id": "MA0303.3",
+                                                                  "effect": 2.0}], interaction=None)
+    table.to_csv(tmp_path / "t.tsv", sep="\t", index=False)
+    cfg = {"data": {"path": str(tmp_path / "t.tsv"), "id_column": "id", "split": {"method": "random"}},
+           "model": {"name": "cnn", "params": {"channels": [8], "pool_sizes": [30], "convs_per_block": 1,
+                                               "hidden": []}},
+           "train": {"epochs": 2, "threads": 1}, "output_dir": str(tmp_path / "run")}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    res = subprocess.run([sys.executable, "-m", "seq2expr", "train", str(tmp_path / "c.yaml"), "--quiet"],
+                         capture_output=True, text=True, env={**os.environ, "SEQ2EXPR_PROGRESS": ""})
+    assert res.returncode == 0, res.stderr
+    epochs = [line for line in res.stderr.splitlines() if "epoch " in line and "val_pearson" in line]
+    assert len(epochs) == 2 and "epoch 1/2:" in epochs[0] and "train_loss" in epochs[1], res.stderr

@@ -49,6 +49,7 @@ RUN_STATE = "run.json"  # settings the checkpoints were written with
 
 
 def _progress_bar():
+    """Lightning's bar where one is drawn: rich's in a terminal, tqdm's (every 50 steps) when forced elsewhere."""
     from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 
     if sys.stdout.isatty():
@@ -56,7 +57,7 @@ def _progress_bar():
             return RichProgressBar()
         except (ImportError, ModuleNotFoundError):  # rich missing: fall back below
             pass
-    return TQDMProgressBar(refresh_rate=50)  # not a terminal: fewer lines in logs
+    return TQDMProgressBar(refresh_rate=50)
 
 
 def _loaders(cfg: RunConfig, bundle, seed: int):
@@ -168,6 +169,9 @@ def _make_trainer(cfg: RunConfig, run_dir: Path, monitor: str, n_batches: int, p
     from lightning.pytorch.loggers import CSVLogger
     from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+    from seq2expr.progress import enabled as progress_shown
+    from seq2expr.training.module import EpochLines
+
     class AtomicCheckpointIO(TorchCheckpointIO):
         """Checkpoints written to a temporary sibling and renamed: a kill leaves the previous one whole."""
 
@@ -193,8 +197,8 @@ def _make_trainer(cfg: RunConfig, run_dir: Path, monitor: str, n_batches: int, p
         cbs.append(limit)
     if t.early_stopping_patience is not None:
         cbs.append(EarlyStopping(monitor=monitor, mode="max", patience=t.early_stopping_patience, check_finite=False))
-    if progress:
-        cbs.append(_progress_bar())
+    bar = progress and progress_shown()  # a terminal, or SEQ2EXPR_PROGRESS=1
+    cbs.append(_progress_bar() if bar else EpochLines(t.epochs))  # else a line per epoch (a batch job's log)
     trainer = L.Trainer(
         max_epochs=t.epochs,
         accelerator=t.accelerator,
@@ -207,7 +211,7 @@ def _make_trainer(cfg: RunConfig, run_dir: Path, monitor: str, n_batches: int, p
         callbacks=cbs,
         logger=CSVLogger(save_dir=run_dir, name="", version="logs"),
         default_root_dir=run_dir,
-        enable_progress_bar=progress,
+        enable_progress_bar=bar,
         enable_model_summary=False,  # its table (FLOPs 0 on CPU, a bf16 size warning) on stdout: one line instead
         deterministic="warn" if torch.cuda.is_available() else True,
         log_every_n_steps=max(1, min(50, n_batches)),

@@ -175,6 +175,21 @@ class SeqModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
+class EpochLines(L.Callback):
+    """One plain log line per epoch where no progress bar is drawn (a batch job's log, ``--quiet``): the epoch, the
+    losses and the validation metrics, so a long run is never silent until it ends."""
+
+    def __init__(self, epochs: int):
+        self.epochs = epochs
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        shown = {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if v.numel() == 1}
+        log.info("epoch %d/%d: %s", trainer.current_epoch + 1, self.epochs,
+                 ", ".join(f"{k} {v:.4g}" for k, v in shown.items()) or "no metrics yet")
+
+
 class SamplerEpochSync(L.Callback):
     """Keep the batch sampler's shuffle/augmentation epoch equal to the trainer's epoch.
 
