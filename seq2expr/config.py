@@ -112,6 +112,16 @@ class SplitConfig(_Strict):
     folds: int | None = None
     fold: int = 0
 
+    @field_validator("valid_groups", "test_groups", mode="before")
+    @classmethod
+    def _group_names(cls, v: Any) -> Any:
+        """Group values as the table holds them, numbers too (``test_groups: [9]``: chromosome 9); compared as text."""
+        if isinstance(v, str | int | float):
+            v = [v]
+        if isinstance(v, list | tuple):
+            return [str(g) if isinstance(g, int | float) and not isinstance(g, bool) else g for g in v]
+        return v
+
     @model_validator(mode="after")
     def _check_folds(self) -> SplitConfig:
         if self.folds is not None:

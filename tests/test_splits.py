@@ -336,3 +336,21 @@ def test_split_summary_warns_about_a_whole_group_nobody_named():
     s = make_splits(SplitConfig(method="random"), codes, ids, {"species": species})
     assert split_summary(s, {"species": species}, SplitConfig(method="random"))["warnings"] == []
     assert split_summary(old, {"species": species}, None, fixed=["valid", "test"])["warnings"] == []
+
+
+def test_numeric_group_values_name_groups(tmp_path):
+    """``test_groups: [9]`` (a chromosome number read by YAML as an int) selects the rows whose column holds 9."""
+    from seq2expr.config import load_config
+    from seq2expr.data.prepare import prepare_data
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"sequence": ["".join(rng.choice(list("ACGT"), 30)) for _ in range(60)],
+                  "expression": rng.normal(size=60), "chrom": np.repeat([1, 2, 9], 20)}
+                 ).to_csv(tmp_path / "t.tsv", sep="\t", index=False)
+    (tmp_path / "c.yaml").write_text(f"data:\n  path: {tmp_path / 't.tsv'}\n  cache_dir: {tmp_path / 'cache'}\n"
+                                     "  split: {method: group, group_column: chrom, test_groups: [9], "
+                                     "valid_groups: [2]}\n")
+    bundle = prepare_data(load_config(tmp_path / "c.yaml").data)
+    chrom = np.asarray(bundle.groups["chrom"]).astype(str)
+    assert set(chrom[bundle.splits["test"]]) == {"9"} and set(chrom[bundle.splits["valid"]]) == {"2"}
+    assert len(bundle.splits["test"]) == 20
