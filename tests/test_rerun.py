@@ -75,3 +75,28 @@ def test_force_trains_again_with_the_new_settings(finished, tmp_path):
     assert saved.train.epochs == 3 and saved.fit.members[0]["epochs_trained"] == 3
     assert json.loads((copy / "metrics.json").read_text())["fit"][0]["epochs_planned"] == 3
     assert not (copy / ".previous-run").exists()
+
+
+def test_evaluate_counts_and_can_exclude_the_training_sequences(finished, tmp_path):
+    """A trained model records (hashes of) the sequences it was fitted or selected on; evaluating it on its own
+    training table counts them, either strand, and ``exclude_training`` scores only the others (its test rows)."""
+    import pandas as pd
+
+    from seq2expr.data.sequences import reverse_complement
+    from seq2expr.evaluation import evaluate
+
+    run, cfg = finished
+    table = pd.read_csv(Path(yaml.safe_load(cfg.read_text())["data"]["path"]), sep="\t")
+    metrics = json.loads((run / "metrics.json").read_text())
+    n_test = metrics["n"]["test"]
+    flipped = table.assign(sequence=table["sequence"].map(reverse_complement))
+    flipped.to_csv(tmp_path / "rc.tsv", sep="\t", index=False)
+    for data in (Path(yaml.safe_load(cfg.read_text())["data"]["path"]), tmp_path / "rc.tsv"):
+        report = evaluate(run / "model", data, id_column="id")
+        assert report["seen_in_training"] == {"recorded": True, "n": len(table) - n_test, "of": len(table),
+                                              "excluded": False}
+    held = evaluate(run / "model", tmp_path / "rc.tsv", id_column="id", exclude_training=True)
+    assert held["eval"]["overall"]["n"] == n_test and held["seen_in_training"]["excluded"]
+    res = runner.invoke(app, ["evaluate", str(run / "model"), str(tmp_path / "rc.tsv"), "--id-column", "id"],
+                        env={"COLUMNS": "200"})
+    assert res.exit_code == 0 and f"{len(table) - n_test} of {len(table)} sequences were among" in res.output

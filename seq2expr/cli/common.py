@@ -207,6 +207,11 @@ def print_run_notes(report: dict) -> None:
         con.print(f"precision: {precision}")  # the machine it ran on is in metrics.json
     if report.get("model_truncated"):
         con.print(f"[bold yellow]warning:[/bold yellow] {report['model_truncated']}")
+    seen = report.get("seen_in_training") or {}
+    if seen.get("n"):
+        con.print(f"{seen['n']} of {seen['of']} sequences were among the model's training or validation sequences"
+                  + (" and are left out" if seen.get("excluded") else
+                     " (their scores measure recall; --exclude-training leaves them out)"))
     lineage = report.get("model_lineage")
     if lineage:
         con.print(f"fine-tuned from {lineage['parent']} (weights sha256 {lineage['weights_sha256'][:16]}...; head "

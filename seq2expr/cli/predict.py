@@ -103,6 +103,9 @@ def evaluate_cmd(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    exclude_training: bool = typer.Option(False, "--exclude-training",
+                                          help="Leave out the sequences the model was trained or validated on "
+                                               "(either strand; counted and warned about otherwise)."),
 ) -> None:
     """Score a saved model on labelled sequences: metrics (overall, per group, CI) and plots."""
     from seq2expr.evaluation import evaluate
@@ -112,7 +115,8 @@ def evaluate_cmd(
     with user_errors():
         report = evaluate(model_dir, input, out_dir=out_dir, n_boot=n_boot, batch_size=batch_size, device=device,
                           values=values, target_columns=target_column or None, group_columns=group_column or None,
-                          id_column=id_column, sequence_column=sequence_column, precision=precision, force=force)
+                          id_column=id_column, sequence_column=sequence_column, precision=precision, force=force,
+                          exclude_training=exclude_training)
     name = next(k for k in report if isinstance(report[k], dict) and "overall" in report[k])
     print_metrics(report, [name], f"{model_dir} on {input}")
     print_groups(report[name])

@@ -24,7 +24,8 @@ from seq2expr.config import SequencePolicy, Side
 from seq2expr.data.errors import DataError
 
 __all__ = ["ALPHABET", "N_CODE", "SequencePolicy", "decode", "encode", "encode_one", "one_hot",
-           "ragged_lengths", "reverse_complement", "reverse_complement_codes", "reverse_complement_onehot"]
+           "ragged_lengths", "reverse_complement", "reverse_complement_codes", "reverse_complement_onehot",
+           "sequence_hashes"]
 
 ALPHABET = "ACGT"
 N_CODE = 4
@@ -125,3 +126,19 @@ def one_hot(codes: torch.Tensor | np.ndarray, n_value: float = 0.0) -> torch.Ten
 def reverse_complement_onehot(x: torch.Tensor) -> torch.Tensor:
     """Reverse complement of a ``(B, 4, L)`` one-hot batch (ACGT channel order)."""
     return x.flip(dims=(-2, -1))
+
+
+def sequence_hashes(codes: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """One 64-bit hash (int64) per row of uint8 codes ``(N, L)``, the same for a sequence and its reverse complement
+    (the smaller of the two strands' bytes is hashed, blake2b): how a saved model records the sequences it was fitted
+    on, so that an evaluation finds them again. Read a chunk of rows at a time (memmaps stay on disk)."""
+    import hashlib
+
+    out = np.empty(len(codes), dtype=np.int64)
+    for start in range(0, len(codes), chunk):
+        block = np.ascontiguousarray(codes[start:start + chunk], dtype=np.uint8)
+        rc = np.ascontiguousarray(reverse_complement_codes(block))
+        for i, (f, r) in enumerate(zip(block, rc, strict=True)):
+            digest = hashlib.blake2b(min(f.tobytes(), r.tobytes()), digest_size=8).digest()
+            out[start + i] = np.frombuffer(digest, dtype="<i8")[0]
+    return out

@@ -10,6 +10,7 @@ of its own in the registry (e.g. DREAM 2022's challenge score) gets it too.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from contextlib import nullcontext
 from pathlib import Path
@@ -36,9 +37,12 @@ from seq2expr.inference import (
     resolve_device,
     resolve_precision,
     to_scale,
+    training_overlap,
 )
 from seq2expr.outputs import check_output, write_marker
 from seq2expr.progress import staged, step
+
+log = logging.getLogger(__name__)
 
 
 def scale_label(config: SavedModelConfig) -> str:
@@ -99,6 +103,21 @@ def score(config: SavedModelConfig, raw: np.ndarray, y: np.ndarray, *, ids: np.n
     return metrics, extra
 
 
+def _seen_in_training(saved: SavedModel, codes: np.ndarray, exclude: bool) -> dict[str, Any]:
+    """How many of the sequences to score the model was fitted or selected on (``mask``: which), said in a warning
+    unless they are excluded."""
+    mask = training_overlap(saved, codes)
+    if mask is None:
+        return {"recorded": False, "n": 0, "of": len(codes), "excluded": False,
+                "note": "the model records no training sequences (a zoo copy, an import, or saved before they were)"}
+    n = int(mask.sum())
+    if n and not exclude:
+        log.warning("%d of %d sequences to score (either strand) are among those the model was trained or validated "
+                    "on: scores on them measure recall, not prediction (--exclude-training leaves them out)",
+                    n, len(codes))
+    return {"recorded": True, "n": n, "of": len(codes), "excluded": bool(exclude and n), "mask": mask}
+
+
 def model_scale_targets(config: SavedModelConfig, measured: np.ndarray, source: str | None = None) -> np.ndarray:
     """Measured targets on the scale the model was trained on: the saved transform applied, or 0/1 labels
     (the training run's ``label_threshold`` applied when it had one)."""
@@ -157,7 +176,8 @@ def model_notes(config: SavedModelConfig) -> dict[str, Any]:
 @staged(3, "evaluate")  # encode, predict, score (metrics, bootstrap CI, plots)
 def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_dir: str | Path | None = None,
              name: str | None = None, n_boot: int = 1000, batch_size: int = 512, device: str | None = None,
-             seed: int = 0, precision: str | None = None, force: bool = False, **read: Any) -> dict[str, Any]:
+             seed: int = 0, precision: str | None = None, force: bool = False, exclude_training: bool = False,
+             **read: Any) -> dict[str, Any]:
     """Predict labelled sequences with a saved model and score them against their targets.
 
     ``data``: :class:`~seq2expr.data.records.Records`, a table/FASTA path (``read`` options: ``values``,
@@ -167,6 +187,10 @@ def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_
     ``out_dir`` also writes ``metrics.json``, plots and ``predictions.tsv`` there. ``device``, ``precision``:
     as in :func:`~seq2expr.inference.predict`. ``out_dir`` must be a new (or empty) folder, or with ``force`` a
     previous ``evaluate`` output, and may not hold or lie inside an input (:func:`seq2expr.outputs.check_output`).
+
+    Sequences the model was fitted or selected on (either strand; :func:`~seq2expr.inference.training_overlap`, for
+    models that recorded them) are counted in ``seen_in_training`` and a warning: scores on them measure recall, not
+    prediction. ``exclude_training`` leaves them out of the scores.
     """
     if out_dir is not None:
         check_output(out_dir, [model, data, read.get("values")], command="evaluate", folder=True, force=force)
@@ -180,6 +204,11 @@ def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_
         raise DataError(f"target columns {records.target_names} differ from the model's {cfg.target_names}; "
                         "pass --target-column for each", source=records.source)
     codes = encode_for(saved, records.sequences, ids=records.labels(), source=records.source)
+    seen = _seen_in_training(saved, codes, exclude_training)
+    if exclude_training and seen["n"]:
+        keep = ~seen.pop("mask")
+        records, codes = records.subset(np.flatnonzero(keep)), codes[keep]
+    seen.pop("mask", None)
     step()
     dev = resolve_device(device, saved.model)
     used = resolve_precision(precision, dev)
@@ -194,7 +223,8 @@ def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_
                                groups=records.groups, name=name, out_dir=stage, n_boot=n_boot, seed=seed,
                                scorer=scorer_for(records.dataset))
         report: dict[str, Any] = {"source": records.source, "n": len(records), "target_names": cfg.target_names,
-                                  "precision": used, "machine": describe_device(dev), **model_notes(cfg), name: metrics}
+                                  "precision": used, "machine": describe_device(dev), "seen_in_training": seen,
+                                  **model_notes(cfg), name: metrics}
         if extra is not None:
             report["challenge"] = extra
         if stage is not None:

@@ -44,14 +44,15 @@ from seq2expr.inference.saved import (
     model_path,
     read_config,
     save_model,
+    training_overlap,
 )
 from seq2expr.inference.shard import Shard, merge_tables
 
-__all__ = ["CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "BoundReadout", "FitRecord", "Lineage", "ModelSpec", "Readout",
+__all__ = ["BoundReadout", "CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "FitRecord", "Lineage", "ModelSpec", "Readout",
            "ReadoutModule", "SavedModel", "SavedModelConfig", "Scale", "Shard", "UniqueIds", "as_array", "as_module",
            "as_onehot", "autocast", "available_devices", "batch_onehot", "check_accelerator", "check_device",
            "check_length", "check_precision", "check_sizes", "cpu_forward_rows", "default_target_names", "device_list",
            "encode_for", "fold_batchnorm", "folded", "forward_in_parts", "input_columns", "load_model", "merge_tables",
            "model_path", "model_state", "predict", "predict_file", "predict_on_devices", "rc_forward", "read_config",
-           "resolve_device", "resolve_precision", "save_model", "to_scale", "training_precision",
+           "resolve_device", "resolve_precision", "save_model", "to_scale", "training_overlap", "training_precision",
            "write_prediction_table"]

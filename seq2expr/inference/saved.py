@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from safetensors.torch import load_file, save_file
@@ -32,6 +33,7 @@ from seq2expr.zoo import model_dir as zoo_model_dir
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+TRAINED_ON = "training_sequences.safetensors"  # hashes of the sequences the weights were fitted or selected on
 Scale = Literal["original", "model"]
 
 
@@ -208,10 +210,12 @@ class SavedModel:
         return [SavedModel(m, cfg, self.path) for m in self.model.members]
 
 
-def save_model(path: str | Path, model: nn.Module | list[nn.Module], config: SavedModelConfig | dict[str, Any]
-               ) -> Path:
+def save_model(path: str | Path, model: nn.Module | list[nn.Module], config: SavedModelConfig | dict[str, Any],
+               trained_on: np.ndarray | None = None) -> Path:
     """Write weights and config atomically; a list of models (an ensemble of one architecture) goes in one file,
-    member ``i``'s weights prefixed ``m{i}.``."""
+    member ``i``'s weights prefixed ``m{i}.``. ``trained_on``: :func:`~seq2expr.data.sequences.sequence_hashes` of
+    the sequences the weights were fitted or selected on (``training_sequences.safetensors``), which
+    :func:`training_overlap` looks up."""
     cfg = config if isinstance(config, SavedModelConfig) else SavedModelConfig.model_validate(config)
     members = model if isinstance(model, list) else [model]
     state: dict[str, torch.Tensor] = {}
@@ -230,7 +234,24 @@ def save_model(path: str | Path, model: nn.Module | list[nn.Module], config: Sav
         save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
         fault_point("export")  # a kill here leaves only a temporary folder, never a half model folder
         (tmp / CONFIG).write_text(cfg.to_json())
+        if trained_on is not None:
+            hashes = torch.from_numpy(np.unique(np.asarray(trained_on, dtype=np.int64)))
+            save_file({"hashes": hashes}, str(tmp / TRAINED_ON), metadata={"hash": "blake2b-64, either strand"})
     return Path(path)
+
+
+def training_overlap(model: SavedModel, codes: np.ndarray) -> np.ndarray | None:
+    """Which rows of ``codes`` (either strand) are among the sequences the model was fitted or selected on, from
+    its ``training_sequences.safetensors``; None when the model recorded none (a zoo copy, an imported checkpoint,
+    a folder saved before they were recorded)."""
+    from seq2expr.data.sequences import sequence_hashes
+
+    file = model.path / TRAINED_ON if model.path is not None else None
+    if file is None or not file.is_file():
+        return None
+    with reading(file):
+        seen = load_file(str(file))["hashes"].numpy()
+    return np.isin(sequence_hashes(codes), seen)
 
 
 def model_path(path: str | Path) -> Path:

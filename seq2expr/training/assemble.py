@@ -64,7 +64,8 @@ def export_run(cfg: RunConfig, bundle, members: list[nn.Module], infos: list[dic
         windows=bundle.windows, interpret=cfg.interpret, fit=fit, lineage=lineage)
     results = evaluate_splits(SavedModel(model, saved_config), bundle, cfg, out, out_of_fold=out_of_fold or None)
     saved_config.metrics = {s: results[s]["overall"] for s in ("valid", "test") if s in results}
-    model_dir = save_model(out / "model", members if ensemble else model, saved_config)
+    model_dir = save_model(out / "model", members if ensemble else model, saved_config,
+                           trained_on=_fitted_on(bundle))
     n = {k: int(len(v)) for k, v in bundle.splits.items()}
     if out_of_fold:
         n["valid"] = int(sum(len(rows) for _, rows in out_of_fold))  # out-of-fold rows
@@ -78,6 +79,17 @@ def export_run(cfg: RunConfig, bundle, members: list[nn.Module], infos: list[dic
         report["members_digest"] = members_digest  # what a shard checks before assembling again
     write_metrics(out / "metrics.json", report)
     return model_dir
+
+
+def _fitted_on(bundle) -> np.ndarray:
+    """Hashes of every sequence the weights were fitted or selected on (all rows but the test split's), for
+    ``evaluate``'s check of sequences the model has seen (:func:`seq2expr.inference.training_overlap`)."""
+    from seq2expr.data.dataset import Rows
+    from seq2expr.data.sequences import sequence_hashes
+
+    test = np.asarray(bundle.splits.get("test", []), dtype=np.int64)
+    rows = np.setdiff1d(np.arange(len(bundle.codes)), test)
+    return sequence_hashes(Rows(bundle.codes, rows)) if len(rows) else np.zeros(0, dtype=np.int64)
 
 
 def evaluate_splits(saved: SavedModel, bundle, cfg: RunConfig, out_dir: Path, n_boot: int = 1000,
