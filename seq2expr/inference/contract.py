@@ -104,16 +104,20 @@ def onnx_model(program: torch.export.ExportedProgram, opset: int = ONNX_OPSET) -
     return onnx_program.model_proto
 
 
-_OP = re.compile(r"(aten[.:]{1,2}[A-Za-z_0-9]+(?:\.[A-Za-z_0-9]+)?)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CLASS = re.compile(r"^<class '[\w.]+'>: ")
+_OPS = (re.compile(r"op='([\w.]+)'"), re.compile(r"target=torch\.ops\.([\w.]+?)(?:\.default)?\b"),
+        re.compile(r"(aten[.:]{1,2}\w+(?:\.\w+)?)"))
 
 
 def one_line(err: BaseException) -> str:
-    """An exporter's error as one line: the op it names first, then the first line of its message."""
-    text = str(err).strip()
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
-    op = _OP.search(text)
-    head = f"op {op.group(1)}: " if op and op.group(1) not in first else ""
-    return " ".join(f"{head}{first}".split())[:400]
+    """An exporter's error as one line: the op it names, then the first line of its own summary."""
+    text = _ANSI.sub("", str(err)).strip()
+    summary = text.split("## Exception summary", 1)[-1]
+    first = next((_CLASS.sub("", line.strip()) for line in summary.splitlines() if line.strip()), type(err).__name__)
+    op = next((m.group(1) for pattern in _OPS if (m := pattern.search(text))), None)
+    head = f"op {op}: " if op else ""
+    return " ".join(f"{head}{first}".split())[:300]
 
 
 def _name(module: nn.Module) -> str:

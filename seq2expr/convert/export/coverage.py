@@ -17,8 +17,11 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "lm_cnn": ("mode kmer only", "mode 'kmer' exports (the k-mer table is in the graph); mode 'lm' does not: its "
                                  "DNA language model (a Python tokenizer and a transformer) runs outside the saved "
                                  "weights"),
-    "enformer": ("yes", "exports (needs seq2expr[human]; tested on reduced configurations where it is installed)"),
-    "borzoi": ("yes", "exports (needs seq2expr[human]; tested on reduced configurations where it is installed)"),
+    "enformer": ("torch only", "--format torch exports; ONNX is refused in one line naming lgamma, which its gamma "
+                               "positional features call and ONNX lacks (the published TensorFlow gammas, a constant "
+                               "table for the full 196,608-nt model, are not tried here); needs seq2expr[human]; "
+                               "tested on a reduced configuration where it is installed"),
+    "borzoi": ("yes", "exports; needs seq2expr[human]; tested on a reduced configuration where it is installed"),
 }
 
 
