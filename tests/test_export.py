@@ -422,3 +422,38 @@ def test_predict_cli_engine(tmp_path):
         outs[engine] = np.loadtxt(out, delimiter="\t", skiprows=1, usecols=(1, 2))
     assert outs["torch"].shape == (30, 2)
     assert _rel(outs["onnxruntime"], outs["torch"]) <= 2e-5  # the tables hold 6 significant digits (%.6g)
+
+
+def test_ism_design_and_variant_scoring_through_onnxruntime(tmp_path):
+    """ISM's batched mutants, design's scorer and sequence-pair variant scoring give the torch engine's numbers."""
+    import pandas as pd
+
+    from seq2expr.design import Objective, design
+    from seq2expr.design.objective import Scorer
+    from seq2expr.interpret.ism import ism
+    from seq2expr.variants import score_pairs
+
+    saved = tiny_saved("cnn", members=2)
+    codes = _codes(3, L)
+    readout = Readout(targets=0)
+    want = ism(saved, codes, readout=readout, precision="32")
+    got = ism(saved, codes, readout=readout, engine="onnxruntime")
+    scale = max(1.0, float(np.abs(predict(saved, codes, readout=readout)).max()))  # effects: differences of these
+    assert np.abs(want).max() > 1e-3 and np.abs(got - want).max() <= 2 * TOLERANCE["32"] * scale
+
+    objective = Objective.parse("max", 1)
+    torch_scores = Scorer([saved], objective, precision="32")(_codes(40, L))
+    onnx_scores = Scorer([saved], objective, engine="onnxruntime")(_codes(40, L))
+    assert _rel(onnx_scores, torch_scores) <= TOLERANCE["32"]
+    result = design(saved, "random", objective, n=2, rounds=1, oracle="none", engine="onnxruntime")
+    assert result.summary["n"] == 2
+
+    rng = np.random.default_rng(3)
+    ref = ["".join(rng.choice(list("ACGT"), L)) for _ in range(12)]
+    alt = [s[:50] + ("A" if s[50] != "A" else "C") + s[51:] for s in ref]
+    pairs = pd.DataFrame({"id": [f"p{i}" for i in range(12)], "ref_sequence": ref, "alt_sequence": alt})
+    a = score_pairs(saved, pairs, precision="32")
+    b = score_pairs(saved, pairs, engine="onnxruntime")
+    scale = max(1.0, float(np.abs(a.filter(like="ref_").to_numpy()).max()))
+    for col in a.columns[1:]:  # effects are differences of two outputs: their error is relative to the outputs
+        assert np.abs(b[col].to_numpy() - a[col].to_numpy()).max() <= 2 * TOLERANCE["32"] * scale, col
