@@ -316,6 +316,12 @@ def test_export_refuses_bad_requests_in_one_line(tmp_path, one_line_error, expor
     one_line_error(res, "--force")
     res = runner.invoke(app, ["models", "test", str(tmp_path / "mine")])
     one_line_error(res, "contract.json")
+    for fmt, file in (("onnx", "model.onnx"), ("torch", "model.pt2")):  # a truncated copy: one line naming it
+        subprocess.run(["cp", "-r", str(exported / fmt), str(tmp_path / f"cut_{fmt}")], check=True)
+        path = tmp_path / f"cut_{fmt}" / file
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        res = runner.invoke(app, ["models", "test", str(tmp_path / f"cut_{fmt}")])
+        one_line_error(res, file, "cannot run it")
 
 
 def test_a_graph_that_would_not_reproduce_predict_is_not_written(tmp_path, monkeypatch):

@@ -146,7 +146,7 @@ def verify_export(folder: str | Path) -> GoldenResult:
         raise FileError(file, "missing: the export folder has lost its graph file")
     try:
         got = exporter.runner(file)(onehot)
-    except (RuntimeError, OSError) as err:
+    except Exception as err:  # noqa: BLE001 - whatever the runtime raises on a damaged file: one line naming it
         raise FileError(file, f"{exporter.runtime} cannot run it: {' '.join(str(err).split())[:300]}") from None
     diff = largest_difference(got, expected)
     names = [t.name for t in contract.output.targets]
