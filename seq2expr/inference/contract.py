@@ -57,8 +57,8 @@ def contract_module(model: SavedModel | nn.Module, readout: Readout | None = Non
     """``predict``'s whole computation as one eval-mode module: one-hot ``(N, 4, L)`` float32 -> ``(N, K)``.
 
     ``readout`` (default: every target, strands as trained, the original scale for a saved model) is applied as
-    ``predict`` applies it: network (batch norm folded, as ``predict`` runs it) -> strand average -> ensemble mean
-    (inside the network) -> scale (the inverse transform in float64, the sigmoid of a classifier) -> targets.
+    ``predict`` applies it: network (batch norm folded, as ``predict`` runs it; an ensemble's mean inside it) ->
+    strand average -> scale (the inverse transform in float64, the sigmoid of a classifier) -> targets.
     A model whose prediction needs something outside its weights is refused (:func:`export_blocker`).
     """
     net = as_module(model)
