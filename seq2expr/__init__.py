@@ -9,6 +9,7 @@ The public API, one function per task (``import seq2expr as s2e``)::
     report = s2e.evaluate(model, "test.tsv")                  # metrics, per group, bootstrap CI
     attr, hyp = s2e.attribute(model, ["ACGT...", ...])         # DeepLIFT-SHAP, ISM or saliency
     s2e.explain(model, "test.tsv", "report/")                 # attributions -> TF-MoDISco -> JASPAR, HTML
+    s2e.export(model_dir, "exported/")                        # ONNX + contract.json + golden outputs
 
 Names are imported on first use, so ``import seq2expr`` stays cheap (no torch until a model is needed). A verb
 never shares its name with a layer (``seq2expr.interpret`` is the package, ``s2e.explain`` its report;
@@ -40,8 +41,10 @@ _API: dict[str, str] = {
     "motif_effect": "seq2expr.interpret.global_importance", "explain": "seq2expr.interpret.report",
     "score_variants": "seq2expr.variants", "score_pairs": "seq2expr.variants",
     "design_sequences": "seq2expr.design", "Constraints": "seq2expr.design", "Objective": "seq2expr.design",
+    "export": "seq2expr.convert.export", "verify_export": "seq2expr.convert.export",
 }
-_RENAMED = {"explain": "write_report", "design_sequences": "design"}  # public name -> the defining module's name
+# public name -> the defining module's name
+_RENAMED = {"explain": "write_report", "design_sequences": "design", "export": "export_model"}
 __all__ = ["__version__", *sorted(_API)]
 
 

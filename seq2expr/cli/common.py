@@ -28,6 +28,9 @@ PRECISION_HELP = "auto (bf16 where the device runs it natively: a GPU, a CPU wit
                  "or 16 (float16, GPU)."
 SHARD_HELP = "K/N: process only the K-th (0-based) of N contiguous parts of the input (a scheduler array task); " \
              "join the parts with `seq2expr merge`."
+ENGINES = ("torch", "onnxruntime")  # seq2expr.inference.engine.ENGINES (tested equal; torch is not imported here)
+ENGINE_HELP = "torch, or onnxruntime (the same graph through ONNX Runtime on the CPU, float32; needs " \
+              "seq2expr[export]; bench/results/export.md says which is faster for which model)."
 FORCE_HELP = "Replace OUT if it is a previous output of this command (never an input, nor any other folder)."
 MODEL_HELP = "Saved model folder, or a pretrained model zoo:NAME (seq2expr models list)."
 LOGO_METHODS = ("deeplift_shap", "saliency", "ism", "none")  # interpret.gradients.Method, or no logos

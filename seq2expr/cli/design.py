@@ -9,6 +9,8 @@ import typer
 
 from seq2expr.cli.common import (
     DEVICE_HELP,
+    ENGINE_HELP,
+    ENGINES,
     FORCE_HELP,
     LOGO_METHODS,
     PRECISION_HELP,
@@ -78,6 +80,7 @@ def design_cmd(
     batch_size: int = typer.Option(512, "--batch-size"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    engine: str = typer.Option("torch", "--engine", callback=choice(*ENGINES), help=ENGINE_HELP),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Design sequences (strongest, weakest, a given level, specific) from random backgrounds or given starts."""
@@ -112,7 +115,7 @@ def design_cmd(
             obj = Objective.parse(objective, t, readout=readout)
         result = design(saved, start, obj, cons, method=method, oracle=oracle, n=n, rounds=rounds, beam=beam,
                         steps=steps, motifs=list(motif or []), seed=seed, batch_size=batch_size, device=device,
-                        precision=precision)
+                        precision=precision, engine=engine)
         result.inputs.append(model_dir)
         write_design_outputs(result, saved, out, attributions=attributions, force=force)
     s = result.summary

@@ -15,7 +15,8 @@ app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
                   help="Predict gene expression from DNA sequence; explain it as CREs and motifs.")
 data_app = typer.Typer(no_args_is_help=True, help="Data sets: list, fetch, inspect, build from a genome.")
 configs_app = typer.Typer(no_args_is_help=True, help="Run configs shipped with the package: list, show.")
-models_app = typer.Typer(no_args_is_help=True, help="Pretrained models (zoo:NAME): list, info, fetch, import.")
+models_app = typer.Typer(no_args_is_help=True,
+                         help="Pretrained models (zoo:NAME): list, info, fetch, import; export, test.")
 app.add_typer(data_app, name="data")
 app.add_typer(configs_app, name="configs")
 app.add_typer(models_app, name="models")
@@ -40,6 +41,8 @@ models_app.command("list")(models.models_list_cmd)
 models_app.command("info")(models.models_info_cmd)
 models_app.command("fetch")(models.models_fetch_cmd)
 models_app.command("import")(models.models_import_cmd)
+models_app.command("export")(models.models_export_cmd)
+models_app.command("test")(models.models_test_cmd)
 
 
 @app.callback()

@@ -1,6 +1,7 @@
-"""CLI commands ``models list``, ``models info NAME``, ``models fetch NAME`` and ``models import KIND WEIGHTS -o
-DIR``: the pretrained-model zoo (:mod:`seq2expr.zoo`) and the importers of published checkpoints
-(:mod:`seq2expr.convert`). ``list`` and ``info`` read only the cards shipped in the package: they work offline."""
+"""CLI commands ``models list``, ``models info NAME``, ``models fetch NAME``, ``models import KIND WEIGHTS -o
+DIR``, ``models export MODEL -o DIR`` and ``models test DIR``: the pretrained-model zoo (:mod:`seq2expr.zoo`), the
+importers of published checkpoints (:mod:`seq2expr.convert`) and the exporters (:mod:`seq2expr.convert.export`).
+``list`` and ``info`` read only the cards shipped in the package: they work offline."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import FORCE_HELP, console, user_errors
+from seq2expr.cli.common import FORCE_HELP, MODEL_HELP, choice, console, model_arg, user_errors
 
 
 def _status(card) -> str:
@@ -24,11 +25,25 @@ def _status(card) -> str:
     return where if folder is not None else "not here: fetch"
 
 
-def models_list_cmd() -> None:
+def models_list_cmd(exportable: bool = typer.Option(False, "--exportable", help="List the architectures instead: "
+                                                     "whether `models export` takes each, and why not.")) -> None:
     """Every zoo entry: what it predicts, from what input, and whether it is available here (offline)."""
     from rich.table import Table
 
     from seq2expr.zoo import list_cards
+
+    if exportable:
+        from rich.markup import escape
+
+        from seq2expr.convert.export import exportable_architectures, formats
+
+        table = Table(title=f"architectures: seq2expr models export --format {'|'.join(formats())}")
+        for col in ("architecture", "exports", "note"):
+            table.add_column(col, overflow="fold", no_wrap=col == "architecture")
+        for name, status, note in exportable_architectures():
+            table.add_row(name, status, escape(note))
+        console().print(table)
+        return
 
     table = Table(title="seq2expr model zoo (use as zoo:NAME)")
     for col in ("name", "version", "source", "input", "predicts", "held-out", "available", "licence"):
@@ -127,3 +142,47 @@ def models_import_cmd(
                        aggregate=aggregate, tf_gamma=tf_gamma)
         path = import_checkpoint(kind, weights, out, opts, force=force)
     console().print(f"{kind}: {weights} -> {path} (use it as a model folder)")
+
+
+def _registered_format(value: str | None) -> str | None:
+    """The --format callback: a format some exporter registered (:mod:`seq2expr.convert.export.registry`)."""
+    from seq2expr.convert.export import formats
+
+    return choice(*formats())(value)
+
+
+def models_export_cmd(
+    model: str = typer.Argument(..., callback=model_arg, help=MODEL_HELP),
+    out: Path = typer.Option(..., "-o", "--out", help="Export folder to write (atomically): the graph, contract.json, "
+                                                      "golden.npz, golden.tsv."),
+    format: str = typer.Option("onnx", "--format", callback=lambda v: _registered_format(v),
+                               help="A registered format (`models list --exportable` names them): onnx (model.onnx, "
+                                    "for ONNX Runtime and other ONNX runtimes) or torch (model.pt2, a torch.export "
+                                    "ExportedProgram)."),
+    scale: str = typer.Option("original", "--scale", callback=choice("original", "model"),
+                              help="original (what `predict` returns) or model (the network's own scale)."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Export the whole prediction contract (strands, ensemble mean, inverse transform or sigmoid) as one graph that
+    runs without seq2expr, with contract.json (how to encode sequences) and golden outputs checked before writing."""
+    from seq2expr.convert.export import contract_summary, export_model
+
+    with user_errors():
+        path = export_model(model, out, format=format, scale=scale, force=force)
+        summary = contract_summary(path)
+    console().print(f"{model} -> {path}: {summary}; golden outputs within tolerance (`seq2expr models test {path}`)")
+
+
+def models_test_cmd(folder: Path = typer.Argument(..., exists=True, file_okay=False,
+                                                  help="An export folder (`seq2expr models export`).")) -> None:
+    """Run an export folder's golden sequences through its graph (ONNX Runtime or torch) and report the largest
+    difference from the expected outputs: exit 0 within the tolerance, 1 beyond it."""
+    from seq2expr.convert.export import verify_export
+
+    with user_errors():
+        result = verify_export(folder)
+    for name in result.changed:
+        typer.echo(f"note: {name} is not the exported file (its sha256 differs from contract.json)", err=True)
+    typer.echo(result.line)
+    if not result.passed:
+        raise typer.Exit(1)

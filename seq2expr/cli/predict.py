@@ -13,6 +13,8 @@ import typer
 
 from seq2expr.cli.common import (
     DEVICE_HELP,
+    ENGINE_HELP,
+    ENGINES,
     FORCE_HELP,
     ID_HELP,
     MODEL_HELP,
@@ -20,6 +22,7 @@ from seq2expr.cli.common import (
     SEQ_HELP,
     SHARD_HELP,
     at_least,
+    choice,
     console,
     model_arg,
     print_challenge,
@@ -48,6 +51,7 @@ def predict_cmd(
     allow_duplicates: bool = typer.Option(False, "--allow-duplicates", help="Predict records whose IDs repeat "
                                           "(by default the first repeated ID is an error: the output rows could "
                                           "not be told apart)."),
+    engine: str = typer.Option("torch", "--engine", callback=choice(*ENGINES), help=ENGINE_HELP),
 ) -> None:
     """Predict expression (original scale) or class probability for every sequence."""
     from seq2expr.inference import device_list, predict_file, predict_on_devices
@@ -56,7 +60,7 @@ def predict_cmd(
     with user_errors():
         options = dict(batch_size=batch_size, chunk_size=chunk_size, id_column=id_column,
                        sequence_column=sequence_column, scale=scale, precision=precision,
-                       allow_duplicates=allow_duplicates)
+                       allow_duplicates=allow_duplicates, engine=engine)
         if devices:
             if shard:
                 raise ValueError("use --devices or --shard, not both")

@@ -9,6 +9,8 @@ import typer
 
 from seq2expr.cli.common import (
     DEVICE_HELP,
+    ENGINE_HELP,
+    ENGINES,
     FORCE_HELP,
     LOGO_METHODS,
     MODEL_HELP,
@@ -61,6 +63,7 @@ def variants_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of the background sample."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    engine: str = typer.Option("torch", "--engine", callback=choice(*ENGINES), help=ENGINE_HELP),
     shard: str = typer.Option(None, "--shard", help=SHARD_HELP),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     allow_duplicates: bool = typer.Option(False, "--allow-duplicates", help="Pairs: score rows whose IDs repeat "
@@ -79,7 +82,7 @@ def variants_cmd(
             summary = write_pair_outputs(model_dir, variants, out, ref_column=ref_column, alt_column=alt_column,
                                          id_column=id_column, batch_size=batch_size, device=device,
                                          precision=precision, table_format=table_format, force=force,
-                                         allow_duplicates=allow_duplicates)
+                                         allow_duplicates=allow_duplicates, engine=engine)
         console().print(f"{summary['pairs']} pairs scored -> {out}")
         return
     if genome is None:
@@ -95,7 +98,7 @@ def variants_cmd(
                                match_chromosomes=match_chromosomes, on_ref_mismatch=on_ref_mismatch,
                                on_unknown_chromosome=on_unknown_chromosome, background=background,
                                batch_size=batch_size, device=device, seed=seed, precision=precision,
-                               chunk_size=chunk_size)
+                               chunk_size=chunk_size, engine=engine)
         scorer = VariantScorer(model_dir, genome, options)
         summary = write_variant_outputs(scorer, variants, out, table_format=table_format, chunk_size=chunk_size,
                                         top=top, attributions=attributions, shard=shard, force=force)

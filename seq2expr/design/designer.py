@@ -115,7 +115,8 @@ def split_oracle(models: list[SavedModel], oracle) -> tuple[list[SavedModel], Sa
 def design(model, start="random", objective: Objective | str = "maximise", constraints: Constraints | None = None,
            *, method: Method = "greedy", oracle=None, n: int = 10, rounds: int = 10, beam: int = 4,
            steps: int = 300, motifs: list[str] | None = None, seed: int = 0, batch_size: int = 512,
-           device: str | None = None, precision: str | None = None, progress=None) -> DesignResult:
+           device: str | None = None, precision: str | None = None, progress=None, engine: str = "torch"
+           ) -> DesignResult:
     """Design sequences from ``start`` towards ``objective`` under ``constraints``.
 
     ``model``: a saved model (path or loaded), or a list of them (their mean). ``start``: ``"random"`` (``n``
@@ -123,6 +124,7 @@ def design(model, start="random", objective: Objective | str = "maximise", const
     ``max``/``min``/``target:VALUE``/``diff:OTHER``. ``method``: greedy, beam (width ``beam``), anneal (``steps``),
     motif (insert ``motifs``), ledidi. ``oracle``: see the module docstring. Reproducible from ``seed``.
     ``precision``: of every prediction (as in :func:`~seq2expr.inference.predict`; gradient design stays fp32).
+    ``engine``: ``torch`` or ``onnxruntime`` for every prediction (:func:`~seq2expr.inference.predict`).
     """
     t0 = time.perf_counter()
     for name, value, least in (("rounds", rounds, 0), ("steps", steps, 0), ("beam", beam, 1),
@@ -137,7 +139,7 @@ def design(model, start="random", objective: Objective | str = "maximise", const
     if constraints.length != first.config.seq_len:
         raise DataError(f"constraints are for {constraints.length} bp but the model takes {first.config.seq_len} bp")
     obj = Objective.parse(objective) if isinstance(objective, str) else objective
-    scorer = Scorer(models, obj, batch_size=batch_size, device=device, precision=precision)
+    scorer = Scorer(models, obj, batch_size=batch_size, device=device, precision=precision, engine=engine)
     start_codes, start_ids = _starts(start, first, constraints, n, rng)
     if constraints.left or constraints.right:
         start_codes = constraints.apply_flanks(start_codes)

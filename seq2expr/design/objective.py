@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 
 from seq2expr.data.errors import DataError
-from seq2expr.inference import Readout, SavedModel, predict, resolve_device, resolve_precision
+from seq2expr.inference import Readout, SavedModel, engine_setup, predict, resolve_device, resolve_precision
 
 Kind = Literal["maximise", "minimise", "target", "difference"]
 
@@ -84,9 +84,10 @@ class Scorer:
     """Objective scores of uint8 codes under the mean of ``models`` (and counts what it evaluates)."""
 
     def __init__(self, models: list[SavedModel], objective: Objective, *, batch_size: int = 512,
-                 device: str | None = None, precision: str | None = None):
+                 device: str | None = None, precision: str | None = None, engine: str = "torch"):
         if not models:
             raise DataError("design needs at least one model")
+        self.engine, device, precision = engine_setup(engine, device, precision)  # onnxruntime: CPU, float32
         self.models, self.objective = models, objective
         self.readout = objective.readout or Readout()
         self.names = self.readout.resolve(models[0]).names()
@@ -118,7 +119,7 @@ class Scorer:
         models."""
         models = models or self.models
         return np.mean([predict(m, codes, readout=self.readout, batch_size=self.batch_size, device=self.device,
-                                precision=self.precision) for m in models], 0)
+                                precision=self.precision, engine=self.engine) for m in models], 0)
 
     def __call__(self, codes: np.ndarray) -> np.ndarray:
         if not len(codes):
@@ -142,4 +143,4 @@ class Scorer:
         if self.o is not None:
             return y - pred[:, self.o]
         return y - predict(ob.other_model, codes, readout=self.readout, batch_size=self.batch_size, device=self.device,
-                           precision=self.precision)[:, self.t]
+                           precision=self.precision, engine=self.engine)[:, self.t]

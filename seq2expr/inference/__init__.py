@@ -4,6 +4,7 @@ Below training, evaluation, interpretation (and variant scoring and design): eac
 encodes sequences and predicts through these functions, so one model gives one answer everywhere.
 """
 
+from seq2expr.inference.contract import contract_module
 from seq2expr.inference.device import (
     autocast,
     available_devices,
@@ -16,6 +17,7 @@ from seq2expr.inference.device import (
     resolve_precision,
     training_precision,
 )
+from seq2expr.inference.engine import ENGINES, engine_setup, onnxruntime_forward
 from seq2expr.inference.fold import fold_batchnorm, folded
 from seq2expr.inference.inputs import as_array, as_module, as_onehot, batch_onehot, check_length, encode_for
 from seq2expr.inference.parallel import predict_on_devices
@@ -48,11 +50,12 @@ from seq2expr.inference.saved import (
 )
 from seq2expr.inference.shard import Shard, merge_tables
 
-__all__ = ["BoundReadout", "CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "FitRecord", "Lineage", "ModelSpec", "Readout",
-           "ReadoutModule", "SavedModel", "SavedModelConfig", "Scale", "Shard", "UniqueIds", "as_array", "as_module",
-           "as_onehot", "autocast", "available_devices", "batch_onehot", "check_accelerator", "check_device",
-           "check_length", "check_precision", "check_sizes", "cpu_forward_rows", "default_target_names", "device_list",
-           "encode_for", "fold_batchnorm", "folded", "forward_in_parts", "input_columns", "load_model", "merge_tables",
-           "model_path", "model_state", "predict", "predict_file", "predict_on_devices", "rc_forward", "read_config",
+__all__ = ["BoundReadout", "CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "ENGINES", "FitRecord", "Lineage", "ModelSpec",
+           "Readout", "ReadoutModule", "SavedModel", "SavedModelConfig", "Scale", "Shard", "UniqueIds", "as_array",
+           "as_module", "as_onehot", "autocast", "available_devices", "batch_onehot", "check_accelerator",
+           "check_device", "check_length", "check_precision", "check_sizes", "contract_module", "cpu_forward_rows",
+           "default_target_names", "device_list", "encode_for", "engine_setup", "fold_batchnorm", "folded",
+           "forward_in_parts", "input_columns", "load_model", "merge_tables", "model_path", "model_state",
+           "onnxruntime_forward", "predict", "predict_file", "predict_on_devices", "rc_forward", "read_config",
            "resolve_device", "resolve_precision", "save_model", "to_scale", "training_overlap", "training_precision",
            "write_prediction_table"]

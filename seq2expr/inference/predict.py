@@ -22,6 +22,7 @@ from seq2expr.data.errors import DataError
 from seq2expr.data.io.tables import file_kind
 from seq2expr.files import fault_point
 from seq2expr.inference.device import autocast, model_state, resolve_device
+from seq2expr.inference.engine import engine_setup, onnxruntime_forward
 from seq2expr.inference.fold import folded
 from seq2expr.inference.inputs import Inputs, as_array, as_module, batch_onehot, config_of, encode_for
 from seq2expr.inference.readout import Readout, rc_forward
@@ -100,7 +101,7 @@ def forward_in_parts(fn, x: torch.Tensor, *, model: nn.Module | None = None) -> 
 @torch.inference_mode()
 def predict(model: SavedModel | nn.Module, X: Inputs, *, readout: Readout | None = None, batch_size: int = 512,
             device: str | torch.device | None = None, rc_average: bool | None = None, scale: Scale | None = None,
-            n_value: float | None = None, precision: str | None = None) -> np.ndarray:
+            n_value: float | None = None, precision: str | None = None, engine: str = "torch") -> np.ndarray:
     """Predictions ``(N, K)`` float32 for sequences, ``(N, L)`` uint8 codes or ``(N, 4, L)`` one-hot.
 
     ``readout`` (:class:`~seq2expr.inference.readout.Readout`) says which outputs, strands, scale and transform;
@@ -113,19 +114,25 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, readout: Readout | None
     and forward passes (two with strand averaging) of :func:`cpu_forward_rows` rows on a CPU, where larger passes
     overflow the caches (LegNet runs ~1.7x slower per sequence at 512 rows than at 64). The passes run on
     :func:`~seq2expr.inference.fold.folded` (batch norm inside the convolutions, the same function).
+    ``engine="onnxruntime"`` runs the same passes as an ONNX graph on the CPU in float32
+    (:mod:`seq2expr.inference.engine`), a batch at a time.
     """
     cfg = config_of(model)
     net = as_module(model)
     bound = _readout(readout, rc_average, scale, cfg is not None).resolve(model)
     nv = (cfg.policy.n_value if cfg is not None else 0.0) if n_value is None else n_value
     data = as_array(model, X)
+    engine, device, precision = engine_setup(engine, device, precision)
     dev = resolve_device(device, net)
     outs = []
     with model_state(net, dev), autocast(precision, dev):
+        run = onnxruntime_forward(net, bound.rc_average, data.shape[-1]) if engine == "onnxruntime" and len(data) \
+            else None
         net = folded(net)  # batch norm inside the convolutions: the same function, one pass fewer per layer
         for start in track(range(0, len(data), max(1, int(batch_size))), description="predict"):
             x = batch_onehot(data[start:start + batch_size], nv).to(dev)
-            out = forward_in_parts(lambda part: rc_forward(net, part, bound.rc_average).float(), x, model=net).cpu()
+            out = run(x) if run is not None else \
+                forward_in_parts(lambda part: rc_forward(net, part, bound.rc_average).float(), x, model=net).cpu()
             outs.append(out[:, None] if out.ndim == 1 else out)
     if outs:
         raw = torch.cat(outs).numpy()
@@ -231,7 +238,7 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
                  batch_size: int = 512, chunk_size: int = 100_000, id_column: str | None = None,
                  sequence_column: str | None = None, device: str | torch.device | None = None,
                  scale: Scale = "original", precision: str | None = None, shard: Shard | str | None = None,
-                 allow_duplicates: bool = False) -> int:
+                 allow_duplicates: bool = False, engine: str = "torch") -> int:
     """Stream ``input_path`` (table or FASTA, or a registry data set ``NAME[:SUBSET]``) through a saved model into
     a TSV ``id, <target...>``.
 
@@ -242,13 +249,14 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
 
     The output may not be, hold or lie inside the model folder or the input (:func:`seq2expr.outputs.check_output`).
     Record IDs must be unique, or the output rows could not be told apart: the first duplicate is an error
-    unless ``allow_duplicates``.
+    unless ``allow_duplicates``. ``engine``: ``torch`` or ``onnxruntime`` (:func:`predict`).
     """
     from seq2expr.data.io.tables import iter_sequence_chunks
     from seq2expr.data.registry import load_split, parse_dataset_spec
 
     check_output(out_path, [model, input_path], command="predict")
     check_sizes(batch_size=batch_size, chunk_size=chunk_size)
+    engine_setup(engine, device, precision)  # a wrong engine, device or precision before anything is read
     saved = load_model(model)
     part = Shard.parse(shard)
     spec = parse_dataset_spec(input_path)
@@ -294,7 +302,8 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
             # batches start at multiples of batch_size of the whole input, whatever the chunk or shard bounds:
             # a batch holds the same sequences in any run, so shards merge to the single run's exact numbers
             cuts = [0, *range(-first % bs or bs, len(codes), bs), len(codes)]
-            pieces = [predict(saved, codes[a:b], batch_size=bs, device=device, scale=scale, precision=precision)
+            pieces = [predict(saved, codes[a:b], batch_size=bs, device=device, scale=scale, precision=precision,
+                              engine=engine)
                       for a, b in pairwise(cuts) if b > a]
             if pieces:
                 yield ids, np.concatenate(pieces)

@@ -39,9 +39,11 @@ from seq2expr.inference import (
     as_module,
     as_onehot,
     autocast,
+    engine_setup,
     fold_batchnorm,
     forward_in_parts,
     model_state,
+    onnxruntime_forward,
     rc_forward,
     resolve_device,
     resolve_precision,
@@ -357,7 +359,7 @@ class _Strands:
 def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, readout: Readout | None = None,
         start: int | None = None, end: int | None = None, center: bool = False, batch_size: int = 2048,
         positions_per_batch: int = 8, fast: bool = True, device: str | torch.device | None = None,
-        precision: str | None = None) -> np.ndarray:
+        precision: str | None = None, engine: str = "torch") -> np.ndarray:
     """Saturation mutagenesis scores ``(N, 4, L)``: ``readout(mutant) - readout(ref)`` at (alt base, position).
 
     ``readout`` (:class:`~seq2expr.inference.Readout`, one output) is what is scored, computed exactly as
@@ -370,7 +372,8 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, read
     block (fewer means smaller windows for the fast path). ``precision``: ``"32"`` is exact float32 (equal to one
     forward pass per mutant to ~1e-6); ``"bf16"`` runs the passes in bfloat16 autocast, ~2x faster on CPUs with
     AVX512-BF16/AMX and GPUs, with effects rounded to ~3 significant digits; ``"auto"`` (the default) is bf16 where
-    the device runs it natively, else 32 (:mod:`seq2expr.inference.device`).
+    the device runs it natively, else 32 (:mod:`seq2expr.inference.device`). ``engine="onnxruntime"`` runs the
+    batched mutants through ONNX Runtime (CPU, float32; :mod:`seq2expr.inference.engine`), the plain path.
     """
     x = as_onehot(X, model)
     N, _, L = x.shape
@@ -380,6 +383,7 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, read
         raise ValueError(f"ISM window [{start}, {end}) outside a {L}-bp sequence")
     bound = readout_for(model, target, readout)
     model = as_module(model)
+    engine, device, precision = engine_setup(engine, device, precision)
     dev = resolve_device(device, model)
     exact = resolve_precision(precision, dev) == "32"
     G = max(1, min(positions_per_batch, end - start))
@@ -390,12 +394,15 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, read
         return single(bound.values(raw.float().cpu().numpy()))
 
     with model_state(model, dev), autocast(precision, dev):
+        run = onnxruntime_forward(model, bound.rc_average, L) if engine == "onnxruntime" else None
         model = fold_batchnorm(model)  # an eval copy: one pass fewer per layer for each of the 3L mutants
 
         def plain(batch: torch.Tensor) -> torch.Tensor:
+            if run is not None:
+                return run(batch)
             return forward_in_parts(lambda part: rc_forward(model, part, bound.rc_average), batch, model=model)
 
-        fism = _fast(model, bound.rc_average) if fast else None
+        fism = _fast(model, bound.rc_average) if fast and run is None else None
         checked = False
         for s0 in track(range(0, N, n_seq), description="ISM"):
             xs = x[s0:s0 + n_seq].to(dev)

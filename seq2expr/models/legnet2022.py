@@ -147,7 +147,7 @@ class LegNet2022(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         seq = x[:, _ORIGINAL_ORDER, self.drop:]
-        seq = torch.cat([self.context.to(seq.dtype).expand(len(seq), -1, -1), seq], dim=2)[:, :, -self.model_len:]
+        seq = torch.cat([self.context.to(seq.dtype).expand(seq.shape[0], -1, -1), seq], dim=2)[:, :, -self.model_len:]
         out = self.score(self._with_channels(seq, 0.0))
         if self.rc_average:  # reverse complement of A, G, C, T: both axes flipped
             out = (out + self.score(self._with_channels(seq.flip(1, 2), 1.0))) / 2

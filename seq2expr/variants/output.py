@@ -113,7 +113,7 @@ def read_pairs(path: str | Path) -> pd.DataFrame:
 def write_pair_outputs(model, pairs: str | Path, out_dir: str | Path, *, ref_column: str = "ref_sequence",
                        alt_column: str = "alt_sequence", id_column: str | None = "id", batch_size: int = 512,
                        device: str | None = None, table_format: str = "tsv", precision: str | None = None,
-                       force: bool = False, allow_duplicates: bool = False) -> dict:
+                       force: bool = False, allow_duplicates: bool = False, engine: str = "torch") -> dict:
     """Sequence-pair mode: ``variants.tsv|parquet`` (id, ref_T, alt_T, effect_T) and ``summary.json``; ``out_dir``
     as in :func:`write_variant_outputs`; a repeated ID is an error unless ``allow_duplicates``."""
     from seq2expr.variants.score import score_pairs
@@ -122,7 +122,7 @@ def write_pair_outputs(model, pairs: str | Path, out_dir: str | Path, *, ref_col
     t0 = time.perf_counter()
     table = score_pairs(model, read_pairs(pairs), ref_column=ref_column, alt_column=alt_column, id_column=id_column,
                         batch_size=batch_size, device=device, source=str(pairs), precision=precision,
-                        allow_duplicates=allow_duplicates)
+                        allow_duplicates=allow_duplicates, engine=engine)
     with atomic_path(out_dir, is_dir=True) as tmp:
         write_marker(tmp, "variants")
         writer = Table(tmp / f"variants.{'parquet' if table_format == 'parquet' else 'tsv'}")

@@ -35,6 +35,7 @@ from seq2expr.inference import (
     UniqueIds,
     check_sizes,
     encode_for,
+    engine_setup,
     load_model,
     predict,
     resolve_device,
@@ -73,6 +74,7 @@ class ScoreOptions:
     precision: str | None = None
     readout: Readout | None = None
     chunk_size: int = 100_000
+    engine: str = "torch"  # or onnxruntime (CPU, float32): inference.predict's engine
 
     def with_settings(self, settings: dict) -> ScoreOptions:
         """These options with keyword ``settings`` replacing fields (an unknown name is a ``ValueError``)."""
@@ -104,8 +106,9 @@ class VariantScorer:
         self.match_chromosomes, self.on_ref_mismatch = opts.match_chromosomes, opts.on_ref_mismatch
         self.on_unknown_chromosome = opts.on_unknown_chromosome
         self.n_background, self.seed = opts.background, opts.seed
-        self.batch_size, self.device = opts.batch_size, opts.device
-        self.precision = resolve_precision(opts.precision, resolve_device(opts.device, self.saved.model))
+        self.engine, device, precision = engine_setup(opts.engine, opts.device, opts.precision)
+        self.batch_size, self.device = opts.batch_size, device
+        self.precision = resolve_precision(precision, resolve_device(device, self.saved.model))
         self.readout = opts.readout or Readout()
         self.targets = self.readout.resolve(self.saved).names()
         self.regression = cfg.task == "regression"
@@ -210,7 +213,7 @@ class VariantScorer:
     def predict_codes(self, codes: np.ndarray) -> np.ndarray:
         """The readout of encoded windows (the one prediction path)."""
         return predict(self.saved, codes, readout=self.readout, batch_size=self.batch_size, device=self.device,
-                       precision=self.precision)
+                       precision=self.precision, engine=self.engine)
 
     def encode(self, windows: list[str]) -> np.ndarray:
         return encode_for(self.saved, windows, source="variant windows")
@@ -354,7 +357,7 @@ def score_variants(model: SavedModel | str | Path, variants: str | Path | pd.Dat
 def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_column: str = "ref_sequence",
                 alt_column: str = "alt_sequence", id_column: str | None = "id", batch_size: int = 512,
                 device: str | None = None, source: str = "pairs", precision: str | None = None,
-                allow_duplicates: bool = False, readout: Readout | None = None) -> pd.DataFrame:
+                allow_duplicates: bool = False, readout: Readout | None = None, engine: str = "torch") -> pd.DataFrame:
     """Sequence-pair mode (e.g. MPRA SNV designs): ``ref_T, alt_T, effect_T`` for each row's two sequences,
     encoded with the model's own policy, per output of ``readout`` (default: every target, as :func:`predict`).
     IDs must be unique (the first repeat is an error) unless ``allow_duplicates``."""
@@ -370,9 +373,9 @@ def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_colu
         UniqueIds(source).add(ids)
     labels = [f"line {i + 2} (id {x})" for i, x in enumerate(ids)]
     ref = predict(saved, encode_for(saved, pairs[ref_column].tolist(), ids=labels, source=source), readout=readout,
-                  batch_size=batch_size, device=device, precision=precision)
+                  batch_size=batch_size, device=device, precision=precision, engine=engine)
     alt = predict(saved, encode_for(saved, pairs[alt_column].tolist(), ids=labels, source=source), readout=readout,
-                  batch_size=batch_size, device=device, precision=precision)
+                  batch_size=batch_size, device=device, precision=precision, engine=engine)
     out = {"id": ids}
     for t, name in enumerate(names):
         out[f"ref_{name}"], out[f"alt_{name}"], out[f"effect_{name}"] = ref[:, t], alt[:, t], alt[:, t] - ref[:, t]
