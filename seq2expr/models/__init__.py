@@ -14,7 +14,15 @@ from seq2expr.models import (  # noqa: F401  (registration)
     tracks,
 )
 from seq2expr.models.ensemble import EnsembleAverage
-from seq2expr.models.registry import build_model, check_params, get_model_class, list_models, model_parameters, register
+from seq2expr.models.registry import (
+    build_model,
+    check_params,
+    get_model_class,
+    input_segments,
+    list_models,
+    model_parameters,
+    register,
+)
 
-__all__ = ["EnsembleAverage", "build_model", "check_params", "get_model_class", "list_models", "model_parameters",
-           "register"]
+__all__ = ["EnsembleAverage", "build_model", "check_params", "get_model_class", "input_segments", "list_models",
+           "model_parameters", "register"]

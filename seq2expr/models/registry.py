@@ -64,3 +64,14 @@ def check_params(name: str, params: dict) -> None:
 def build_model(name: str, *, seq_len: int, n_targets: int = 1, **params) -> nn.Module:
     """Instantiate a registered architecture."""
     return get_model_class(name)(seq_len=seq_len, n_targets=n_targets, **params)
+
+
+def input_segments(model: nn.Module) -> tuple[tuple[int, int], ...] | None:
+    """The ``[start, end)`` segments of a model's input that are reverse-complemented one at a time (``dual``:
+    promoter | spacer | distal), found on the model or any module inside it (an ensemble, a folded copy, a
+    readout wrapper); None for a single-segment input (the whole input is one strand)."""
+    for m in model.modules():
+        segments = getattr(m, "strand_segments", None)
+        if segments:
+            return tuple(segments)
+    return None
