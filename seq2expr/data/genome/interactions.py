@@ -11,7 +11,8 @@ gene's orientation (:mod:`seq2expr.data.genome.distal`). Every record that gives
   ``chrI`` = ``I``); ``unknown_gene``: a gene ID (or name) the annotation does not have;
 * ``no_promoter_anchor``: neither anchor overlaps the promoter of a gene in the table (a loop between distal
   regions, or to a gene without expression); ``within_promoter``: the partner anchor overlaps the same promoter;
-* ``duplicate``: the same gene and distal region again (the highest score is kept).
+* ``duplicate``: a gene pair again (either order), or a loop giving a gene the same distal region again (the
+  highest score is kept).
 """
 
 from __future__ import annotations
@@ -150,7 +151,12 @@ def _pair_links(pairs: pd.DataFrame, genes: pd.DataFrame, annotated: pd.DataFram
     from seq2expr.data.genome.expression import match_gene_ids
 
     ids = pd.Index(pd.unique(pd.concat([pairs["gene1"], pairs["gene2"]])))
-    mapped, _ = match_gene_ids(ids, annotated, source=pairs.attrs.get("source"))
+    try:
+        mapped, _ = match_gene_ids(ids, annotated, source=pairs.attrs.get("source"))
+    except DataError:
+        raise DataError(f"no gene IDs in common with the annotation: the pairs name genes like {ids[:4].tolist()}, "
+                        f"the annotation has IDs like {annotated['gene_id'].head(4).tolist()}",
+                        source=pairs.attrs.get("source")) from None
     g1, g2 = pairs["gene1"].map(mapped), pairs["gene2"].map(mapped)
     unknown = (g1.isna() | g2.isna()).to_numpy()
     skipped["unknown_gene"] = int(unknown.sum())
@@ -160,6 +166,11 @@ def _pair_links(pairs: pd.DataFrame, genes: pd.DataFrame, annotated: pd.DataFram
     skipped["self"] = skipped.get("self", 0) + int(same.sum())
     keep = ~unknown & ~same
     p = pairs[keep].assign(g1=g1[keep].to_numpy(), g2=g2[keep].to_numpy())
+    key = np.where(p["g1"] < p["g2"], p["g1"] + "\t" + p["g2"], p["g2"] + "\t" + p["g1"])  # A-B = B-A
+    p = p.assign(key=key).sort_values(["score", "line"], ascending=[False, True], kind="stable")
+    dup = p["key"].duplicated()
+    skipped["duplicate"] = int(dup.sum())
+    p = p[~dup].sort_values("line", kind="stable")
     where = annotated.drop_duplicates("gene_id").set_index("gene_id")
     prom = promoter_intervals(where, spec).set_index(where.index)
     row_of = pd.Series(np.arange(len(genes)), index=genes["gene_id"].to_numpy())
@@ -198,7 +209,7 @@ def gene_links(genes: pd.DataFrame, annotated: pd.DataFrame, fasta_names: list[s
         links = _pair_links(records, genes, annotated, spec, opts, skipped)
     links = links.sort_values(["row", "score", "order"], ascending=[True, False, True], kind="stable")
     dup = links.duplicated(["row", "chrom", "start"])
-    skipped["duplicate"] = int(dup.sum())
+    skipped["duplicate"] = skipped.get("duplicate", 0) + int(dup.sum())
     links = links[~dup].reset_index(drop=True)
     examples = skipped.pop("unknown_gene_examples", None)
     report["skipped"] = {k: v for k, v in skipped.items() if v}

@@ -188,9 +188,12 @@ def read_gene_pairs(path: str | Path) -> pd.DataFrame:
     skipped = 0
     for i, t in text:
         f = [x.strip() for x in t.split(sep)]
-        if len(f) < need or not f[g1] or not f[g2]:
-            raise DataError(f"{len(f)} field(s), gene names missing; a gene-pair record needs gene1{sep}gene2"
+        if len(f) < need:
+            raise DataError(f"{len(f)} field(s); a gene-pair record needs gene1{sep}gene2"
                             + (f"{sep}score" if sc is not None else ""), source=str(path), record=f"line {i}")
+        if not f[g1] or not f[g2]:
+            raise DataError(f"empty gene name in column {(g2 if f[g1] else g1) + 1}", source=str(path),
+                            record=f"line {i}")
         value = 1.0 if sc is None else _float(f[sc])
         if value is None or not np.isfinite(value):
             raise DataError(f"score {f[sc]!r} is not a number", source=str(path), record=f"line {i}")
@@ -209,13 +212,16 @@ def read_gene_pairs(path: str | Path) -> pd.DataFrame:
 
 
 def detect_interactions(path: str | Path) -> Literal["bedpe", "pairs"]:
-    """``bedpe`` when the first record has coordinates in fields 2, 3, 5 and 6, else ``pairs`` (gene IDs)."""
+    """``bedpe`` for a ``.bedpe`` name or when the first record has at least 6 fields and coordinates in fields 2
+    and 3, else ``pairs`` (gene IDs)."""
+    if Path(path).name.lower().removesuffix(".gz").endswith(".bedpe"):
+        return "bedpe"
     with _open(Path(path)) as fh:
         for line in fh:
             if not line.strip() or line.startswith(("#", "track", "browser")):
                 continue
             fields = _split(line)
-            if len(fields) >= 6 and all(re.fullmatch(r"-?\d+", fields[k]) for k in (1, 2, 4, 5)):
+            if len(fields) >= 6 and all(re.fullmatch(r"-?\d+", fields[k]) for k in (1, 2)):
                 return "bedpe"
             if len(fields) >= 6 and any(f.strip().lower() in ("start1", "s1", "x1") for f in fields):
                 return "bedpe"  # a header line
