@@ -290,6 +290,19 @@ def test_predict_and_evaluate_read_the_two_input_table(world, dual_model, tmp_pa
     assert result["n"] == 36 and (tmp_path / "eval" / "predictions.tsv").is_file()
 
 
+def test_interpretation_report_has_a_row_per_pathway(world, dual_model, tmp_path):
+    from seq2expr.interpret.report import write_report
+
+    report = write_report(dual_model, world["root"] / "ds" / "genes.parquet", tmp_path / "rep", method="saliency",
+                          max_seqs=36, n_top=2, n_background=20, max_gi_motifs=0, taxon="fungi")
+    summary = json.loads((report.parent / "summary.json").read_text())
+    assert summary["pathways"].keys() == {"promoter", "distal"}
+    assert (summary["pathways"]["distal"]["start"], summary["pathways"]["distal"]["end"]) == (320, 320 + 2 * W + 20)
+    assert {f.name for f in (report.parent / "img").glob("seq_0_*.png")} == {"seq_0_promoter.png",
+                                                                             "seq_0_distal.png"}
+    assert "· distal" in report.read_text()
+
+
 def test_planted_distal_activator_on_the_yeast_genome(mirror, tmp_path):
     """The real yeast genome with generated loops: an activator planted in some distal anchors raises the expression
     of the genes looped to them (planted_loops). On held-out chromosomes the promoter + distal model (trained with
