@@ -74,13 +74,13 @@ def _distal_centres(rng: np.random.Generator, tss: int, n: int, length: int, tss
 
 
 def _genes(genome: Genome, annotation: str | Path, biotypes: Sequence[str] | None, n_genes: int | None,
-           rng: np.random.Generator) -> pd.DataFrame:
+           min_chromosome: int, rng: np.random.Generator) -> pd.DataFrame:
     genes = read_genes(annotation)
     if biotypes:
         genes = genes[genes["biotype"].isin(list(biotypes))]
     cmap, _ = reconcile_chromosomes(genes["chrom"].unique(), genome.names)
     genes = genes.assign(chrom=genes["chrom"].map(cmap)).dropna(subset=["chrom"])
-    genes = genes[genes["chrom"].map(genome.lengths) > 100_000]  # no loops on the mitochondrion or the plasmid
+    genes = genes[genes["chrom"].map(genome.lengths) >= min_chromosome]  # e.g. no loops on a mitochondrion
     if n_genes is not None and n_genes < len(genes):
         genes = genes.iloc[np.sort(rng.choice(len(genes), n_genes, replace=False))]
     return genes.reset_index(drop=True)
@@ -93,13 +93,14 @@ def planted_loops(genome: str | Path, annotation: str | Path, out: str | Path, *
                   distance: tuple[int, int] = (3_000, 30_000), clearance: int = 1_000, promoter_anchor: int = 200,
                   anchor: int = 1_000, biotypes: Sequence[str] | None = ("protein_coding",),
                   n_genes: int | None = None, promoter_window: tuple[int, int] = (400, 100), chrom_prefix: str = "chr",
-                  seed: int = 0) -> PlantedLoops:
+                  min_chromosome: int = 100_000, seed: int = 0) -> PlantedLoops:
     """Write the planted-distal data set into the new folder ``out`` (see the module docstring); returns its files.
 
     A fraction ``loop_fraction`` of genes gets ``1 + Poisson(mean_loops - 1)`` loops, each anchor active (two
     activator copies within 40 bases of its centre) with probability ``active_fraction``. ``effect`` gives each
     tissue's log2 effect of one active anchor (default ``{"leaf": 1.0, "root": 0.5}``); every tissue has its own
-    noise. ``n_genes`` samples that many genes (the loops of the others are not written).
+    noise. ``n_genes`` samples that many genes (the loops of the others are not written); genes on chromosomes
+    shorter than ``min_chromosome`` (the yeast mitochondrion, the 2-micron plasmid) get no loops and no expression.
 
     A loop reaches every gene whose promoter window (``promoter_window`` = bases before and after the TSS, as
     ``seq2expr data genes --single-window`` would cut it) overlaps its promoter anchor, as the builder links them:
@@ -108,7 +109,7 @@ def planted_loops(genome: str | Path, annotation: str | Path, out: str | Path, *
     rng = np.random.default_rng(seed)
     effect = effect or {"leaf": 1.0, "root": 0.5}
     fa = Genome(genome)
-    genes = _genes(fa, annotation, biotypes, n_genes, rng)
+    genes = _genes(fa, annotation, biotypes, n_genes, min_chromosome, rng)
     seqs = {c: bytearray(fa.sequence(c).encode()) for c in fa.names}
     tss_by_chrom = {c: np.sort(g["tss"].to_numpy()) for c, g in genes.groupby("chrom")}
     loops, truth = [], []
