@@ -65,6 +65,7 @@ def train_one(table: Path, report: dict, kind: str, work: Path, epochs: int, thr
     from seq2expr.training import train
 
     out = work / f"{kind}{seed}"
+    load = [round(x, 2) for x in load_average()]
     dual = report["dual"]
     model = (["model.name=cnn", "model.params=" + json.dumps({**CONV, "pool_sizes": [sum(PROMOTER)]})]
              if kind == "promoter" else
@@ -89,12 +90,28 @@ def train_one(table: Path, report: dict, kind: str, work: Path, epochs: int, thr
     t0 = time.perf_counter()
     predict(saved, test)
     infer = len(test) / (time.perf_counter() - t0)
-    ci = {c["metric"]: c for c in metrics["test"].get("ci", []) if isinstance(c, dict)} \
-        if isinstance(metrics["test"].get("ci"), list) else metrics["test"].get("ci") or {}
-    return {"kind": kind, "seed": seed, "n": metrics["n"], "test": metrics["test"], "ci": ci,
+    return {"kind": kind, "seed": seed, "n": metrics["n"], "test": metrics["test"], "ci": per_target_ci(out),
             "train_seconds": round(seconds, 1), "train_seq_per_s": round(metrics["n"]["train"] * epochs / seconds, 1),
-            "infer_seq_per_s": round(infer, 1), "peak_rss_mb": round(proc_status_mb("VmHWM"), 1),
+            "infer_seq_per_s": round(infer, 1), "peak_rss_mb": round(proc_status_mb("VmHWM"), 1), "load_before": load,
+            "load_after": [round(x, 2) for x in load_average()],
             "model_dir": str(out / "model")}
+
+
+def per_target_ci(run: Path) -> dict:
+    """Held-out Pearson r of each target with its bootstrap 95% CI (1,000 resamples of the test genes), from the
+    run's ``predictions_test.tsv`` through the evaluation layer's own bootstrap."""
+    import pandas as pd
+
+    from seq2expr.evaluation.metrics import bootstrap_ci, pearson_r
+
+    pred = pd.read_csv(run / "predictions_test.tsv", sep="\t")
+    out = {}
+    for col in (c for c in pred.columns if c.endswith("_target")):
+        name = col.removesuffix("_target")
+        y, p = pred[col].to_numpy(), pred[f"{name}_prediction"].to_numpy()
+        lo, hi = bootstrap_ci(y, p, pearson_r, n_boot=1000, seed=0)
+        out[name] = {"r": pearson_r(y, p), "lo": lo, "hi": hi, "n": len(y)}
+    return out
 
 
 def pathway_motifs(result: dict, table: Path, n: int = 300) -> list[dict]:
@@ -135,7 +152,7 @@ def build_cost(data: Path, work: Path) -> dict:
     from seq2expr.data.genome.planted import planted_loops
 
     t0 = time.perf_counter()
-    p = planted_loops(data / GENOME, data / GTF, work / "loops50k", loop_fraction=0.8, mean_loops=9.5, seed=0)
+    p = planted_loops(data / GENOME, data / GTF, work / "loops50k", loop_fraction=0.85, mean_loops=9.5, seed=0)
     generate = time.perf_counter() - t0
     with open(p.interactions) as fh:
         n_loops = sum(1 for line in fh if not line.startswith("#"))
@@ -143,7 +160,7 @@ def build_cost(data: Path, work: Path) -> dict:
                        "expression": str(p.expression), "cache": str(work / "cache")})
     out: dict = {"loops": n_loops, "generate_seconds": round(generate, 1)}
     for policy in ("slots", "per-interaction"):
-        load = list(load_average())
+        load = [round(x, 2) for x in load_average()]
         run = subprocess.run([sys.executable, "-c", CHILD_MEM + BUILD_CHILD, spec, policy,
                               str(work / f"build_{policy}")], capture_output=True, text=True, check=True)
         out[policy] = {**json.loads(run.stdout.strip().splitlines()[-1]), "load_average_before": load}
@@ -152,10 +169,8 @@ def build_cost(data: Path, work: Path) -> dict:
 
 # ----------------------------------------------------------------------------------------------- report
 def _r(res: dict, target: str) -> tuple[float, float | None, float | None]:
-    t = res["test"]
-    r = t["per_target"][target]["pearson_r"] if "per_target" in t else t["overall"]["pearson_r"]
-    ci = res["ci"].get(f"pearson_r:{target}") or res["ci"].get("pearson_r") or {}
-    return r, ci.get("lo"), ci.get("hi")
+    ci = res["ci"][target]
+    return ci["r"], ci["lo"], ci["hi"]
 
 
 def write(results: list[dict], motifs: list[dict], cost: dict, meta: dict, out: Path) -> None:
@@ -173,13 +188,15 @@ def write(results: list[dict], motifs: list[dict], cost: dict, meta: dict, out: 
              f"{meta['epochs']} epochs, batch 64, lr 0.01, RC augmentation and strand averaging (dual: each segment "
              "flipped in place). Targets: log TPM in two tissues (leaf: activator effect 1.0 log2 unit per active "
              "region; root: 0.5).", "",
+             "Speeds are of a machine shared with other work: the load average (1/5/15 min) before and after each run "
+             "is beside it; on 2 cores a load above 2 means the run had less than its 2 threads.", "",
              "| seed | model | leaf r | leaf 95% CI | root r | root 95% CI | test n | train seq/s | infer seq/s | "
-             "peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "peak RSS MB | load before / after |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for res in results:
         (lr, llo, lhi), (rr, rlo, rhi) = _r(res, "log_tpm_leaf"), _r(res, "log_tpm_root")
         lines.append(f"| {res['seed']} | {res['kind']} | {lr:.3f} | {_f(llo)}-{_f(lhi)} | {rr:.3f} | {_f(rlo)}-"
                      f"{_f(rhi)} | {res['n']['test']} | {res['train_seq_per_s']} | {res['infer_seq_per_s']} | "
-                     f"{res['peak_rss_mb']} |")
+                     f"{res['peak_rss_mb']} | {res['load_before']} / {res['load_after']} |")
     by = {k: [_r(x, "log_tpm_leaf")[0] for x in results if x["kind"] == k] for k in ("promoter", "dual")}
     lines += ["", f"Mean leaf r over seeds: promoter-only {np.mean(by['promoter']):.3f}, promoter + distal "
               f"{np.mean(by['dual']):.3f} (gain {np.mean(by['dual']) - np.mean(by['promoter']):+.3f}).", "",
@@ -225,7 +242,7 @@ def main() -> None:
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     meta = {"command": "python bench/interactions.py " + " ".join(sys.argv[1:]), "epochs": args.epochs,
-            "seeds": args.seeds, "machine": machine(args.threads), "load_start": list(load_average()),
+            "seeds": args.seeds, "machine": machine(args.threads), "load_start": [round(x, 2) for x in load_average()],
             "started": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
     t0 = time.perf_counter()
     results, motifs = [], []
@@ -237,7 +254,7 @@ def main() -> None:
         if not motifs:
             motifs = pathway_motifs(results[-1], table)
     cost = {} if args.skip_build_cost else build_cost(args.data, args.work)
-    meta.update(load_end=list(load_average()), minutes=(time.perf_counter() - t0) / 60)
+    meta.update(load_end=[round(x, 2) for x in load_average()], minutes=(time.perf_counter() - t0) / 60)
     write(results, motifs, cost, meta, ROOT / "bench" / "results" / "interactions.md")
 
 
