@@ -179,8 +179,8 @@ def write(results: list[dict], motifs: list[dict], cost: dict, meta: dict, out: 
     lines = ["# Promoter + distal (DeepCBA) on the real yeast genome: planted-distal comparison and build cost", "",
              f"Machine: {meta['machine']['line']}.", "",
              f"`{meta['command']}`  ", f"Run {meta['started']} UTC, {meta['minutes']:.1f} min wall; load average "
-             f"(1/5/15 min) at the start {meta['load_start']}, at the end {meta['load_end']} (2 cores shared with "
-             "other work).", "", "## 1. Promoter-only vs promoter + distal, held-out chromosomes", "",
+             f"(1/5/15 min) at the start {_loads(meta['load_start'])}, at the end {_loads(meta['load_end'])} (2 "
+             "cores shared with other work).", "", "## 1. Promoter-only vs promoter + distal, held-out chromosomes", "",
              f"Data: `planted_loops` on S. cerevisiae R64-1-1 (seeds {meta['seeds']}), built with `data genes "
              f"--single-window {sum(PROMOTER)} --single-upstream {PROMOTER[0]} --aggregate none --interactions "
              f"loops.bedpe --distal-window {W} --max-distal {K}`; test chromosomes {', '.join(TEST)}, validation "
@@ -196,7 +196,7 @@ def write(results: list[dict], motifs: list[dict], cost: dict, meta: dict, out: 
         (lr, llo, lhi), (rr, rlo, rhi) = _r(res, "log_tpm_leaf"), _r(res, "log_tpm_root")
         lines.append(f"| {res['seed']} | {res['kind']} | {lr:.3f} | {_f(llo)}-{_f(lhi)} | {rr:.3f} | {_f(rlo)}-"
                      f"{_f(rhi)} | {res['n']['test']} | {res['train_seq_per_s']} | {res['infer_seq_per_s']} | "
-                     f"{res['peak_rss_mb']} | {res['load_before']} / {res['load_after']} |")
+                     f"{res['peak_rss_mb']} | {res.get('load_before', '-')} / {res.get('load_after', '-')} |")
     by = {k: [_r(x, "log_tpm_leaf")[0] for x in results if x["kind"] == k] for k in ("promoter", "dual")}
     lines += ["", f"Mean leaf r over seeds: promoter-only {np.mean(by['promoter']):.3f}, promoter + distal "
               f"{np.mean(by['dual']):.3f} (gain {np.mean(by['dual']) - np.mean(by['promoter']):+.3f}).", "",
@@ -205,6 +205,8 @@ def write(results: list[dict], motifs: list[dict], cost: dict, meta: dict, out: 
               "| pattern | consensus | seqlets |", "|---|---|---|"]
     lines += [f"| {m['pattern']} | {m['consensus']} | {m['seqlets']} |" for m in motifs[:12]]
     lines += ["", "## 2. Build cost: 6,600 genes, 50,000 loops", "",
+              *([f"`{meta['build_run']['command']}`, run {meta['build_run']['started']} UTC, load average "
+                 f"{meta['build_run']['load_start']} at the start.", ""] if "build_run" in meta else []),
               f"`planted_loops` wrote {cost['loops']:,} loops in {cost['generate_seconds']} s. Each build: DeepCRE "
               "gene windows (3,020 bp), 1-kb distal windows, in a fresh process (wall time includes imports, reading "
               "the genome, GTF and loops, and writing the parquet table).", "",
@@ -221,6 +223,10 @@ def write(results: list[dict], motifs: list[dict], cost: dict, meta: dict, out: 
     write_json(out.with_suffix(".json"), {"meta": meta, "results": results, "motifs": motifs, "build": cost})
 
 
+def _loads(values) -> list[float]:
+    return [round(float(x), 2) for x in values]
+
+
 def _f(v) -> str:
     return "-" if v is None else f"{v:.3f}"
 
@@ -232,7 +238,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--skip-build-cost", action="store_true")
+    ap.add_argument("--parts", nargs="+", choices=["compare", "build"], default=["compare", "build"],
+                    help="a part not run keeps its results from the existing bench/results/interactions.json")
     args = ap.parse_args()
     import shutil
 
@@ -241,21 +248,28 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
+    out = ROOT / "bench" / "results" / "interactions.md"
+    before = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").is_file() else {}
     meta = {"command": "python bench/interactions.py " + " ".join(sys.argv[1:]), "epochs": args.epochs,
             "seeds": args.seeds, "machine": machine(args.threads), "load_start": [round(x, 2) for x in load_average()],
             "started": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
     t0 = time.perf_counter()
-    results, motifs = [], []
-    for seed in args.seeds:
+    results, motifs = before.get("results", []), before.get("motifs", [])
+    if "compare" in args.parts:
+        results, motifs = [], []
+    for seed in args.seeds if "compare" in args.parts else []:
         table, report = planted_table(args.data, args.work, seed)
         for kind in ("promoter", "dual"):
             results.append(train_one(table, report, kind, args.work, args.epochs, args.threads, seed))
             print(json.dumps({k: results[-1][k] for k in ("kind", "seed", "train_seq_per_s")}), flush=True)
         if not motifs:
             motifs = pathway_motifs(results[-1], table)
-    cost = {} if args.skip_build_cost else build_cost(args.data, args.work)
+    cost = build_cost(args.data, args.work) if "build" in args.parts else before.get("build", {})
     meta.update(load_end=[round(x, 2) for x in load_average()], minutes=(time.perf_counter() - t0) / 60)
-    write(results, motifs, cost, meta, ROOT / "bench" / "results" / "interactions.md")
+    if "compare" not in args.parts:  # the comparison's own record stays with its numbers
+        meta = {**before["meta"], "build_run": {k: meta[k] for k in ("command", "started", "load_start", "load_end",
+                                                                     "minutes", "machine")}}
+    write(results, motifs, cost, meta, out)
 
 
 if __name__ == "__main__":
