@@ -289,19 +289,6 @@ class RunConfig(_Strict):
                 raise ValueError(f"train.ensemble_folds {bad} outside 0..{k - 1} (data.split.folds={k})")
         return self
 
-    @model_validator(mode="after")
-    def _check_dual_strands(self) -> RunConfig:
-        """Refuse reverse-complement augmentation/averaging for ``dual``: the reverse complement of
-        ``segment 1 | spacer | segment 2`` puts segment 2 into branch 1, so each branch would see the other's
-        segment half of the time (training) or in the averaged prediction."""
-        if self.model.name == "dual":
-            on = [k for k in ("rc_augment", "rc_average") if getattr(self.train, k)]
-            if on:
-                raise ValueError(f"model dual reads two segments in a fixed order, and {' and '.join(on)} would swap "
-                                 f"them (the reverse complement puts segment 2 first): set "
-                                 f"{' and '.join(f'train.{k}=false' for k in on)}")
-        return self
-
 
 def _parse_value(text: str) -> Any:
     try:

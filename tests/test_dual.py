@@ -38,6 +38,8 @@ def _two_segment_set(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_dual_learns_segment_specific_motifs(tmp_path):
+    """With reverse-complement augmentation and strand averaging on (the defaults): each strand flip keeps the
+    segments in place, so the decoys in the other segment still do not count."""
     codes, y = _two_segment_set(1500, seed=0)
     rng = np.random.default_rng(1)
     shuffled = rng.permutation(y)
@@ -52,8 +54,7 @@ def test_dual_learns_segment_specific_motifs(tmp_path):
             "data.policy.iupac=n", "data.split.method=random", "data.split.valid_fraction=0.15",
             "data.split.test_fraction=0.2", f"data.cache_dir={tmp_path / 'enc'}", "model.name=dual",
             f"model.params={json.dumps(params)}", "train.epochs=6", "train.batch_size=64", "train.lr=0.01",
-            "train.threads=1", "train.rc_augment=false", "train.rc_average=false",
-            "train.early_stopping_patience=null", f"output_dir={tmp_path / target}"])
+            "train.threads=1", "train.early_stopping_patience=null", f"output_dir={tmp_path / target}"])
         train(cfg, progress=False)
         return json.loads((tmp_path / target / "metrics.json").read_text())["test"]["overall"]["pearson_r"] or 0.0
 
@@ -62,22 +63,41 @@ def test_dual_learns_segment_specific_motifs(tmp_path):
     assert real > 0.7 and real > control + 0.5, (real, control)
 
 
-def test_dual_refuses_reverse_complement_strands(tmp_path):
-    """The default rc_augment/rc_average would swap dual's segments: refused with one line, exit code 2."""
-    import pytest
-    from typer.testing import CliRunner
+def test_two_segment_reverse_complement_keeps_the_order():
+    """Each segment is reverse-complemented in place (the spacer stays): in augmentation, in strand averaging and in
+    batch-norm recalibration, branch 1 always reads segment 1."""
+    import torch
 
-    from seq2expr.cli.main import app
+    from seq2expr.data.dataset import make_loader
+    from seq2expr.data.sequences import encode_one, one_hot, reverse_complement, reverse_complement_onehot
+    from seq2expr.inference import rc_forward
+    from seq2expr.models import build_model, input_segments
 
-    for on in (["train.rc_average=false"], ["train.rc_augment=false"], []):
-        with pytest.raises(ValueError, match="would swap"):
-            load_config(None, ["model.name=dual", *on])
-    cfg = load_config(None, ["model.name=dual", "train.rc_augment=false", "train.rc_average=false"])
-    assert not cfg.train.rc_augment and not cfg.train.rc_average
-    assert load_config(None, ["model.name=cnn"]).train.rc_augment  # other models keep the default
-    codes, y = _two_segment_set(40, seed=0)
-    pd.DataFrame({"sequence": decode(codes), "expression": y}).to_csv(tmp_path / "t.tsv", sep="\t", index=False)
-    res = CliRunner().invoke(app, ["train", "table", "--set", f"data.path={tmp_path / 't.tsv'}", "--set",
-                                   "model.name=dual", "--set", f"output_dir={tmp_path / 'run'}"])
-    assert res.exit_code == 2 and "would swap" in res.output and "Traceback" not in res.output
-    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "run" / "model").exists()
+    seg1, seg2 = "AACCGGTTAC" * 6, "GGGATTTACA" * 6
+    seq = seg1 + "N" * SPACER + seg2
+    x = one_hot(encode_one(seq)[None])
+    model = build_model("dual", seq_len=len(seq), branch_lengths=[SEG, SEG], spacer=SPACER, channels=[8],
+                        kernel_sizes=5, pool_sizes=[SEG], hidden=[4]).eval()
+    segments = input_segments(model)
+    assert segments == ((0, SEG), (SEG + SPACER, 2 * SEG + SPACER))
+    assert input_segments(build_model("cnn", seq_len=len(seq))) is None
+    flipped = reverse_complement_onehot(x, segments)
+    want = reverse_complement(seg1) + "N" * SPACER + reverse_complement(seg2)
+    assert torch.equal(flipped, one_hot(encode_one(want)[None]))
+    assert not torch.equal(flipped, reverse_complement_onehot(x))  # the whole-input flip swaps them
+    assert torch.equal(reverse_complement_onehot(flipped, segments), x)
+
+    seen: list[torch.Tensor] = []  # what branch 1 reads
+    model.branches[0].register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
+    with torch.no_grad():
+        both = rc_forward(model, x, True)
+        assert torch.allclose(both, (model(x) + model(flipped)) / 2)
+    assert torch.equal(seen[0], one_hot(encode_one(seg1)[None])) and torch.equal(
+        seen[3], one_hot(encode_one(reverse_complement(seg1))[None]))
+
+    codes = np.repeat(encode_one(seq)[None], 64, axis=0)
+    batch, _ = next(iter(make_loader(codes, None, np.arange(64), batch_size=64, shuffle=True, rc_augment=True,
+                                     segments=segments)))
+    forward = (batch == x).all(dim=(1, 2))
+    assert 0 < int(forward.sum()) < 64  # about half flipped...
+    assert (batch[~forward] == flipped).all()  # ... each segment in place, never swapped

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import FORCE_HELP, user_errors
+from seq2expr.cli.common import FORCE_HELP, choice, user_errors
 
 
 def _floats(text: str | None, one_ok: bool = False) -> tuple[float, float] | None:
@@ -85,8 +85,29 @@ def print_report(report: dict) -> None:
             console.print(f"[yellow]{what}: chromosome(s) not in the genome: {rep['unmatched'][:10]}[/yellow]")
     console.print(f"units: {expr.get('units')} ({len(expr.get('samples', []))} samples, IDs matched by "
                   f"{expr.get('matched_by')}); targets: {report.get('target_columns')}; {report.get('seconds')} s")
+    if report.get("interactions"):
+        print_interactions(console, report)
     for k, v in report.get("files", {}).items():
         console.print(f"wrote {k}: {v}")
+
+
+def print_interactions(console, report: dict) -> None:
+    """The distal input's summary: links, genes with and without loops, skipped records, leakage, dual sizes."""
+    rep, dual = report["interactions"], report.get("dual", {})
+    settings = (report.get("settings") or {}).get("interactions") or {}
+    console.print(f"interactions ({rep['format']}, {rep['records']} records): {rep['links']} gene-region links; "
+                  f"{rep['genes_with_interactions']} genes with, {rep['genes_without_interactions']} without "
+                  f"({'dropped' if settings.get('no_interaction') == 'drop' else 'kept, all-N distal input'}); "
+                  f"{rep['rows']} rows ({settings.get('policy')}), slots filled {rep['slots_filled']}")
+    if rep.get("skipped"):
+        console.print(f"interaction records skipped: {rep['skipped']}"
+                      + (f" (e.g. {rep['unknown_gene_examples'][:3]})" if rep.get("unknown_gene_examples") else ""))
+    leak = rep.get("leakage", {})
+    console.print(f"distal regions: {leak.get('distinct_regions')} distinct, {leak.get('regions_of_several_genes')} "
+                  f"shared by several genes; shared across chromosomes {leak.get('across_chromosomes')}"
+                  + (f", across folds {leak['across_folds']}" if "across_folds" in leak else ""))
+    console.print(f"model dual: data.sequence_column={dual.get('column')}, model.params.branch_lengths="
+                  f"{dual.get('branch_lengths')}, spacer={dual.get('spacer')} ({dual.get('seq_len')} bp)")
 
 
 DROP_REASONS = {
@@ -135,10 +156,23 @@ def genes_cmd(
     folds: int | None = typer.Option(None, "--folds", help="add a 'fold' column: k folds of whole chromosomes"),
     fold_by: str = typer.Option("chromosome", "--fold-by", help="chromosome | family (needs --families)"),
     formats: str = typer.Option("parquet", "--format", help="parquet, tsv, or parquet,tsv"),
+    interactions: Path | None = typer.Option(None, "--interactions",
+                                             help="chromatin loops: BEDPE, or a gene-pair table (gene1, gene2, "
+                                                  "score; DeepCBA's Annotation1, Annotation2, ChIN)"),
+    distal_window: int = typer.Option(1000, "--distal-window", help="bases of each distal region, centred on its "
+                                                                     "anchor"),
+    max_distal: int = typer.Option(1, "--max-distal", help="slots: a gene's K highest-scoring distal regions"),
+    distal_policy: str = typer.Option("slots", "--distal-policy", callback=choice("slots", "per-interaction"),
+                                      help="slots (K per gene) | per-interaction (one row per gene and region)"),
+    no_interaction: str = typer.Option("empty", "--no-interaction", callback=choice("empty", "drop"),
+                                       help="genes without a loop: an all-N distal input (empty) or dropped"),
+    distal_spacer: int = typer.Option(20, "--distal-spacer", help="Ns between the gene window and the distal input"),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
-    """Build a gene-level table (DeepCRE windows around TSS and TTS, TPM targets) from a genome."""
+    """Build a gene-level table (DeepCRE windows around TSS and TTS, TPM targets) from a genome; with
+    --interactions also the distal input of each gene's loops (model dual, DeepCBA)."""
     from seq2expr.data.genome.build import GeneOptions, build_gene_dataset
+    from seq2expr.data.genome.interactions import InteractionOptions
     from seq2expr.data.genome.windows import WindowSpec
 
     with user_errors():
@@ -151,7 +185,10 @@ def genes_cmd(
             gene_column=gene_column, samples=_list(samples), aggregate=aggregate, transform=transform,
             label_quantiles=_floats(label_quantiles), species=species, drop_padded=drop_padded,
             families=families, formats=_list(formats) or ["parquet"],
-            label_thresholds=_floats(label_thresholds, one_ok=True), folds=folds, fold_by=fold_by)
+            label_thresholds=_floats(label_thresholds, one_ok=True), folds=folds, fold_by=fold_by,
+            interactions=None if interactions is None else InteractionOptions(
+                interactions, window=distal_window, max_distal=max_distal, policy=distal_policy,
+                no_interaction=no_interaction, spacer=distal_spacer))
         _, report = build_gene_dataset(genome, annotation, expression, options, out=out, force=force)
     print_report(report)
 

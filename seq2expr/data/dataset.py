@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from seq2expr.data.sequences import N_CODE, one_hot, reverse_complement_onehot
+from seq2expr.data.sequences import N_CODE, Segments, one_hot, reverse_complement_onehot
 
 
 def shift_codes(codes: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -112,7 +112,7 @@ class CodesBatchDataset(Dataset):
     """Maps a batch key from :class:`BatchIndexSampler` to ``(x (B, 4, L) float32, y (B, T) float32)``."""
 
     def __init__(self, codes: np.ndarray, targets: np.ndarray | None, *, n_value: float = 0.0,
-                 rc_augment: bool = False, shift: int = 0, seed: int = 0):
+                 rc_augment: bool = False, shift: int = 0, seed: int = 0, segments: Segments | None = None):
         self.codes = codes
         self._codes_file = getattr(codes, "filename", None) if isinstance(codes, np.memmap) else None
         self.targets = (np.zeros((len(codes), 0), np.float32) if targets is None
@@ -121,6 +121,7 @@ class CodesBatchDataset(Dataset):
         self.rc_augment = rc_augment
         self.shift = int(shift)
         self.seed = seed
+        self.segments = segments
 
     def __getstate__(self) -> dict:
         # workers reopen the memmap instead of receiving a pickled copy of the whole array
@@ -150,21 +151,25 @@ class CodesBatchDataset(Dataset):
         if self.rc_augment:
             flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
             if flip.any():
-                x[flip] = reverse_complement_onehot(x[flip])
+                x[flip] = reverse_complement_onehot(x[flip], self.segments)
         y = torch.from_numpy(np.ascontiguousarray(self.targets[idx]))
         return x, y
 
 
 def make_loader(codes: np.ndarray, targets: np.ndarray | None, indices: np.ndarray, *, batch_size: int,
                 shuffle: bool, seed: int = 0, n_value: float = 0.0, rc_augment: bool = False, shift: int = 0,
-                drop_last: bool = False, num_workers: int = 0, distributed: bool = False) -> DataLoader:
+                drop_last: bool = False, num_workers: int = 0, distributed: bool = False,
+                segments: Segments | None = None) -> DataLoader:
     """DataLoader over rows ``indices`` yielding ``(x (B, 4, L) float32, y (B, T) float32)`` batches.
 
-    ``rc_augment`` reverse-complements a random half of each batch; ``shift`` moves each sequence by up
-    to that many bases (N fill). Evaluation loaders: ``shuffle=False``, no augmentation, rows in order.
+    ``rc_augment`` reverse-complements a random half of each batch (an input of several ``segments``, e.g.
+    ``dual``'s promoter | spacer | distal, one segment at a time in place: the order is kept); ``shift`` moves
+    each sequence by up to that many bases (N fill). Evaluation loaders: ``shuffle=False``, no augmentation, rows
+    in order.
     ``distributed``: under DDP each process reads its share of the batches (see :class:`BatchIndexSampler`).
     """
-    dataset = CodesBatchDataset(codes, targets, n_value=n_value, rc_augment=rc_augment, shift=shift, seed=seed)
+    dataset = CodesBatchDataset(codes, targets, n_value=n_value, rc_augment=rc_augment, shift=shift, seed=seed,
+                                segments=segments)
     sampler = BatchIndexSampler(indices, batch_size, shuffle, seed, drop_last, distributed=distributed, pad=shuffle)
     return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=num_workers,
                       persistent_workers=num_workers > 0)

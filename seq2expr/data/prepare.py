@@ -116,7 +116,7 @@ def _splits_with_valid_file(cfg: DataConfig, codes: np.ndarray, records: Records
 
 def _window_source(cfg: DataConfig) -> WindowSource | None:
     """How the gene windows of a table built by ``seq2expr data genes`` were made (None for other tables)."""
-    return read_window_source(cfg.path) if cfg.path else None
+    return read_window_source(cfg.path, cfg.sequence_column) if cfg.path else None
 
 
 def _drop_rows(splits: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:

@@ -28,6 +28,7 @@ __all__ = ["ALPHABET", "N_CODE", "SequencePolicy", "decode", "encode", "encode_o
            "sequence_hashes"]
 
 ALPHABET = "ACGT"
+Segments = Sequence[tuple[int, int]]  # [start, end) spans of an input made of several segments
 N_CODE = 4
 IUPAC_AMBIGUOUS = "RYSWKMBDHV"
 
@@ -123,9 +124,19 @@ def one_hot(codes: torch.Tensor | np.ndarray, n_value: float = 0.0) -> torch.Ten
     return eye.to(idx.device)[idx].transpose(-1, -2).contiguous()
 
 
-def reverse_complement_onehot(x: torch.Tensor) -> torch.Tensor:
-    """Reverse complement of a ``(B, 4, L)`` one-hot batch (ACGT channel order)."""
-    return x.flip(dims=(-2, -1))
+def reverse_complement_onehot(x: torch.Tensor, segments: Segments | None = None) -> torch.Tensor:
+    """Reverse complement of a ``(B, 4, L)`` one-hot batch (ACGT channel order).
+
+    ``segments`` (``[(start, end), ...]``): an input of several segments (``dual``: promoter | spacer | distal)
+    is reverse-complemented one segment at a time, in place, so the segments keep their order and each model
+    branch keeps reading its own segment; positions outside every segment (the spacer) stay as they are.
+    """
+    if not segments:
+        return x.flip(dims=(-2, -1))
+    out = x.clone()
+    for start, end in segments:
+        out[..., start:end] = x[..., start:end].flip(dims=(-2, -1))
+    return out
 
 
 def sequence_hashes(codes: np.ndarray, chunk: int = 65536) -> np.ndarray:

@@ -24,6 +24,7 @@ from torch import nn
 from seq2expr.data.errors import DataError
 from seq2expr.data.sequences import reverse_complement_onehot
 from seq2expr.inference.saved import SavedModel, SavedModelConfig, Scale
+from seq2expr.models.registry import input_segments
 
 Strands = Literal["as_trained", "forward", "average"]
 Target = int | str
@@ -34,11 +35,12 @@ def rc_forward(model: nn.Module, x: torch.Tensor, rc_average: bool) -> torch.Ten
     """Model output for a one-hot batch; with ``rc_average`` the mean of forward and reverse-complement outputs.
 
     Outputs are averaged before any sigmoid (logits for classification): one rule for training-time
-    validation and prediction, so reported metrics match what :func:`predict` returns.
+    validation and prediction, so reported metrics match what :func:`predict` returns. A model of several input
+    segments (``dual``) sees each segment reverse-complemented in place (:func:`input_segments`).
     """
     out = model(x)
     if rc_average:
-        out = (out + model(reverse_complement_onehot(x))) / 2
+        out = (out + model(reverse_complement_onehot(x, input_segments(model)))) / 2
     return out
 
 

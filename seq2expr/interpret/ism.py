@@ -50,6 +50,7 @@ from seq2expr.inference import (
 )
 from seq2expr.inference.inputs import Inputs
 from seq2expr.interpret._utils import readout_for, single
+from seq2expr.models.registry import input_segments
 from seq2expr.progress import track
 
 # modules acting on each length position independently (given eval mode)
@@ -438,7 +439,11 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, read
 
 
 def _fast(model: nn.Module, rc_average: bool) -> _Strands | None:
-    """The fast path for ``model``, or None (with a warning) when it cannot be traced."""
+    """The fast path for ``model``, or None (with a warning) when it cannot be traced. A model of several input
+    segments averaged over strands (``dual``) takes the plain path: its reverse strand mirrors each segment on its
+    own, so a mutant window need not stay one window there."""
+    if rc_average and input_segments(model):
+        return None
     try:
         return _Strands(model, rc_average)
     except Exception as err:  # noqa: BLE001 - any tracing failure means: use the plain path

@@ -36,6 +36,7 @@ from seq2expr.interpret import logos
 from seq2expr.interpret.gradients import attribute
 from seq2expr.interpret.modisco import Pattern, run_modisco, summary, to_meme
 from seq2expr.interpret.motifs import match_motifs, motif_collections, scan
+from seq2expr.interpret.pathways import Pathway, model_pathways, pathway_of, pathway_patterns
 from seq2expr.outputs import check_output, write_marker
 from seq2expr.progress import staged, step
 from seq2expr.report_html import html_page
@@ -125,6 +126,7 @@ class _Explained:
     attr: np.ndarray
     hyp: np.ndarray
     target: int
+    pathways: list[Pathway] | None = None  # a model of several input segments (dual): each explained on its own
 
 
 @dataclass
@@ -182,7 +184,10 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, options: ReportOptio
             "n_sequences": len(ex.x), "n_patterns": len(mo.patterns),
             "matched_tfs": sorted(set(mo.best["tf"])) if len(mo.best) else [],
             "database": mo.searched, "collections": mo.collections, "n_matrices": len(mo.database),
-            "precision": precision, **model_notes(cfg)})
+            "precision": precision, **model_notes(cfg),
+            **({"pathways": {n: {"start": s, "end": e, "patterns": [p.name for p in mo.patterns
+                                                                   if pathway_of(p, ex.pathways) == n]}
+                             for n, s, e in ex.pathways}} if ex.pathways else {})})
         (tmp / "report.html").write_text(_html(cfg, name, opts.method, len(ex.x), seq_rows, pat_rows, gi_table,
                                                gi_imgs, mo.searched))
     return out_dir / "report.html"
@@ -206,7 +211,7 @@ def _explain(saved: SavedModel, inputs, opts: ReportOptions, precision: str) -> 
     # the saved model, not its bare network: attributions read the output strand-averaged as it was trained
     attr, hyp = attribute(saved, x, method=opts.method, target=t, batch_size=opts.batch_size, device=opts.device,
                           n_shuffles=opts.n_shuffles, seed=opts.seed, precision=precision)
-    return _Explained([data.ids[i] for i in keep], x, pred, attr, hyp, t)
+    return _Explained([data.ids[i] for i in keep], x, pred, attr, hyp, t, model_pathways(saved))
 
 
 def _find_motifs(ex: _Explained, cfg, opts: ReportOptions) -> _Motifs:
@@ -215,8 +220,9 @@ def _find_motifs(ex: _Explained, cfg, opts: ReportOptions) -> _Motifs:
     if taxon is None:
         taxon = cfg.interpret.taxon if cfg.interpret.taxon is not None else (() if files else "all")
     database, collections = motif_collections(taxon, files)
-    log.info("TF-MoDISco on %d attribution maps", len(ex.x))
-    patterns: list[Pattern] = run_modisco(ex.x, ex.hyp, **(opts.modisco_args or {}))
+    log.info("TF-MoDISco on %d attribution maps%s", len(ex.x), " per pathway" if ex.pathways else "")
+    patterns: list[Pattern] = (pathway_patterns(ex.x, ex.hyp, ex.pathways, **(opts.modisco_args or {}))
+                               if ex.pathways else run_modisco(ex.x, ex.hyp, **(opts.modisco_args or {})))
     step()
     pat_pwms = {p.name: p.pwm for p in patterns}
     log.info("%d patterns; Tomtom against %s", len(patterns), _collections_text(collections))
@@ -244,11 +250,14 @@ def _top_sequences(ex: _Explained, cfg, img: Path, n_top: int) -> list[tuple[str
     """Attribution logos of the top-predicted sequences."""
     t = ex.target
     rows = []
+    parts = ex.pathways or [("", 0, ex.x.shape[-1])]
     for k, i in enumerate(np.argsort(-ex.pred[:, t], kind="stable")[:n_top]):
-        f = logos.attribution_logo(ex.attr[i], img / f"seq_{k}.png", title=f"{ex.ids[i]}  predicted "
-                                   f"{ex.pred[i, t]:.3g} ({_scale_label(cfg)}); attribution of the "
-                                   f"{_output_scale(cfg)}")
-        rows.append((ex.ids[i], float(ex.pred[i, t]), f.name))
+        for name, s, e in parts:  # one logo row per pathway
+            label = f"{ex.ids[i]} · {name}" if name else ex.ids[i]
+            f = logos.attribution_logo(ex.attr[i], img / f"seq_{k}{'_' + name if name else ''}.png", start=s, end=e,
+                                       title=f"{label}  predicted {ex.pred[i, t]:.3g} ({_scale_label(cfg)}); "
+                                             f"attribution of the {_output_scale(cfg)}")
+            rows.append((label, float(ex.pred[i, t]), f.name))
     return rows
 
 

@@ -20,6 +20,7 @@ from seq2expr.models.registry import (
     freezes_trunk_by_default,
     get_model_class,
     head_names,
+    input_segments,
     is_head_tensor,
     list_models,
     model_parameters,
@@ -28,4 +29,5 @@ from seq2expr.models.registry import (
 )
 
 __all__ = ["EnsembleAverage", "build_model", "check_params", "freezes_trunk_by_default", "get_model_class",
-           "head_names", "is_head_tensor", "list_models", "model_parameters", "new_head_params", "register"]
+           "head_names", "input_segments", "is_head_tensor", "list_models", "model_parameters", "new_head_params",
+           "register"]

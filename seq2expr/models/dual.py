@@ -24,8 +24,9 @@ class DualPathway(nn.Module):
     (``"max"``, ``"avg"``, ``"avgmax"``: position-free, for segments whose layout varies), are concatenated
     and read by dense layers. Changed: both branches share one size configuration; small default sizes.
 
-    ``branches[i]`` are the conv stacks; ``gradcam_layers`` gives each branch's last activation and
-    ``gradcam_layer`` the first branch's (Grad-CAM maps cover one segment each).
+    Reverse-complement augmentation and strand averaging flip each segment in place (``strand_segments``), so
+    branch 1 always reads segment 1. ``branches[i]`` are the conv stacks; ``gradcam_layers`` gives each branch's
+    last activation and ``gradcam_layer`` the first branch's (Grad-CAM maps cover one segment each).
     """
 
     head_modules = ("head",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
@@ -51,6 +52,14 @@ class DualPathway(nn.Module):
         shapes = [output_shape(b, 4, n) for b, n in zip(self.branches, self.branch_lengths, strict=True)]
         n_features = sum(c * (n if branch_pool is None else self.pool.factor) for c, n in shapes)
         self.head = MLP(n_features, hidden, n_targets, head_dropout)
+
+    @property
+    def strand_segments(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """The two segments' ``[start, end)`` spans: the reverse strand of this input is each segment
+        reverse-complemented in place (:func:`seq2expr.data.sequences.reverse_complement_onehot`), never the whole
+        input, which would put segment 2 into branch 1."""
+        first, second = self.branch_lengths
+        return (0, first), (first + self.spacer, first + self.spacer + second)
 
     @property
     def gradcam_layers(self) -> tuple[nn.Module, nn.Module]:

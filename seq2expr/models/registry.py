@@ -93,3 +93,14 @@ def new_head_params(name: str, params: dict) -> dict:
 def freezes_trunk_by_default(name: str) -> bool:
     """Whether fine-tuning freezes this architecture's trunk unless told otherwise (``train.freeze: auto``)."""
     return bool(getattr(get_model_class(name), "freeze_trunk_by_default", False))
+
+
+def input_segments(model: nn.Module) -> tuple[tuple[int, int], ...] | None:
+    """The ``[start, end)`` segments of a model's input that are reverse-complemented one at a time (``dual``:
+    promoter | spacer | distal), found on the model or any module inside it (an ensemble, a folded copy, a
+    readout wrapper); None for a single-segment input (the whole input is one strand)."""
+    for m in model.modules():
+        segments = getattr(m, "strand_segments", None)
+        if segments:
+            return tuple(segments)
+    return None

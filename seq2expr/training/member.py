@@ -60,14 +60,15 @@ def _progress_bar():
     return TQDMProgressBar(refresh_rate=50)
 
 
-def _loaders(cfg: RunConfig, bundle, seed: int):
+def _loaders(cfg: RunConfig, bundle, seed: int, model: nn.Module):
     from seq2expr.data.dataset import make_loader
+    from seq2expr.models.registry import input_segments
 
     t = cfg.train
     common = dict(batch_size=t.batch_size, seed=seed, n_value=bundle.policy.n_value, num_workers=t.num_workers,
                   distributed=True)  # under DDP each process reads its share of the batches
     train = make_loader(bundle.codes, bundle.targets, bundle.splits["train"], shuffle=True,
-                        rc_augment=t.rc_augment, shift=t.shift_augment, **common)
+                        rc_augment=t.rc_augment, shift=t.shift_augment, segments=input_segments(model), **common)
     valid = make_loader(bundle.codes, bundle.targets, bundle.splits["valid"], shuffle=False,
                         rc_augment=False, shift=0, **common)
     return train, valid
@@ -335,7 +336,7 @@ def _fit(cfg: RunConfig, bundle, model: nn.Module, seed: int, run_dir: Path, *, 
                                         "unfreeze_after_epochs": init.unfreeze_after_epochs}
     module = SeqModule(model, n_targets=len(bundle.target_names), task=t.task, loss=t.loss, lr=t.lr,
                        weight_decay=t.weight_decay, schedule=t.schedule, rc_average=t.rc_average, **finetune)
-    train_dl, valid_dl = _loaders(cfg, bundle, seed)
+    train_dl, valid_dl = _loaders(cfg, bundle, seed, model)
     last = run_dir / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if last.is_file() else None
     if ckpt_path:

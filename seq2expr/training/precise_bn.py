@@ -16,6 +16,9 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from seq2expr.data.sequences import reverse_complement_onehot
+from seq2expr.models.registry import input_segments
+
 
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor], *, reverse_complement: bool = True,
@@ -34,6 +37,7 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor], *, 
     was_training = model.training
     momenta = [m.momentum for m in bns]
     device = next(model.parameters()).device
+    segments = input_segments(model)  # dual: each segment flipped in place
     model.eval()
     for m in bns:
         m.reset_running_stats()
@@ -44,7 +48,7 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor], *, 
             x = x.to(device)
             model(x)
             if reverse_complement:
-                model(x.flip(-2, -1))
+                model(reverse_complement_onehot(x, segments))
     finally:
         for m, mom in zip(bns, momenta, strict=True):
             m.momentum = mom

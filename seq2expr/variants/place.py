@@ -86,7 +86,9 @@ class GeneWindows:
                                                                int(self.genes.at[i, "tts"]), self.spec)]
         return assemble_window([reverse_complement(p) for p in parts] if strand == "-" else parts, self.spec)
 
-    def alt_window(self, genome: Genome, i: int, p0: int, ref: str, alt: str) -> str:
+    def alt_window(self, genome: Genome, i: int, p0: int, ref: str, alt: str, chrom: str | None = None) -> str:
+        """Gene ``i``'s window with ``ref`` at ``p0`` replaced by ``alt`` (on the gene's chromosome: every part of
+        a gene window is; ``chrom`` matters to windows with parts elsewhere, :mod:`seq2expr.variants.loops`)."""
         chrom, strand = self.genes.at[i, "chrom"], self.genes.at[i, "strand"]
         seq = genome.sequence(chrom)
         parts = [edited_part(seq, s, e, a, p0, len(ref), alt)
@@ -107,13 +109,20 @@ class GeneWindows:
                 idx += list(range(k + max(spec.tts_upstream - 3, 0), k + spec.tts_upstream))
         return np.asarray(idx, dtype=np.int64)
 
-    def substitution_index(self, gene: np.ndarray, gpos: np.ndarray, part: int) -> tuple[np.ndarray, np.ndarray]:
+    def substitution_index(self, gene: np.ndarray, gpos: np.ndarray, part: int, chrom: np.ndarray | None = None
+                           ) -> tuple[np.ndarray, np.ndarray]:
         """Window index of 0-based genome position ``gpos`` in part ``part`` of each ``gene`` (vectorised; -1 where
-        the position is outside that part), and whether the base is complemented there (minus strand)."""
+        the position is outside that part), and whether the base is complemented there (minus strand). ``chrom``
+        (the variants' chromosomes) matters only to windows with parts on other chromosomes."""
         start, end, offset = self.start[gene, part], self.end[gene, part], self.offset[gene, part]
         minus = self.minus[gene]
         index = np.where(minus, offset + (end - 1 - gpos), offset + (gpos - start))
         return np.where((gpos >= start) & (gpos < end), index, -1), minus
+
+    def annotate(self, gene: np.ndarray, part: np.ndarray, info: pd.DataFrame) -> pd.DataFrame:
+        """Columns a placement adds to each scored row (none here; the loop and input part for promoter + distal
+        windows, :class:`seq2expr.variants.loops.LoopWindows`)."""
+        return info
 
     def overlaps(self, variants: pd.DataFrame) -> pd.DataFrame:
         """Pairs ``(row, gene, part)``: each variant row (``chrom, start, end`` of its REF span) with every window
@@ -216,6 +225,8 @@ def load_genes(source: WindowSource | None, genome: Genome, *, genes: str | Path
         from seq2expr.data.genome.build import load_gene_dataset
 
         raw = load_gene_dataset(path)
+        if "gene_id" in raw.columns:  # a table of one row per interaction holds each gene several times
+            raw = raw.drop_duplicates("gene_id")
         cols = {c.lower(): c for c in raw.columns}
         pick = {"gene_id": ("gene_id", "id"), "chrom": ("chromosome", "chrom"), "strand": ("strand",),
                 "tss": ("tss",), "tts": ("tts",)}

@@ -138,6 +138,8 @@ class VariantScorer:
         if src is None:
             raise DataError("the model records no gene window spec (it was not trained on `seq2expr data "
                             "genes` windows): score it in centred mode")
+        if src.distal is not None:
+            return self._loop_strategy(src, genes, opts)
         if genes is None and opts.annotation is None and src.table and self.saved.path is not None \
                 and (self.saved.path / src.table).is_file():  # a zoo model ships its gene table beside it
             genes = self.saved.path / src.table
@@ -146,6 +148,20 @@ class VariantScorer:
         place = GeneWindows(table, src.windows)
         if place.length != cfg.seq_len and cfg.policy.length is None:
             raise DataError(f"the model's windows are {place.length} bp but it takes {cfg.seq_len} bp")
+        return GeneStrategy(place)
+
+    def _loop_strategy(self, src, genes: str | Path | None, opts: ScoreOptions) -> GeneStrategy:
+        """Gene mode for a promoter + distal model: its inputs are the rows of its gene table (the loops)."""
+        from seq2expr.variants.loops import LoopWindows, load_loop_rows
+
+        if opts.annotation is not None:
+            raise DataError("a promoter + distal model scores on the rows of its gene table (they hold the loops); "
+                            "pass --genes with a table built by `seq2expr data genes --interactions`, not --annotation")
+        table, self.genes_report = load_loop_rows(src, self.genome, genes=genes)
+        place = LoopWindows(table, src.windows, distal=src.distal)
+        if place.length != self.saved.config.seq_len and self.saved.config.policy.length is None:
+            raise DataError(f"the model's promoter + distal inputs are {place.length} bp but it takes "
+                            f"{self.saved.config.seq_len} bp")
         return GeneStrategy(place)
 
     @property

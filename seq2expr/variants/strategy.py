@@ -104,7 +104,7 @@ class GeneStrategy:
             if sub.any():
                 codes[sub] = self._substituted(codes[sub], v.iloc[idx[sub]], genes[sl][sub])
             if (~sub).any():
-                wins = [place.alt_window(s.genome, int(g), int(r.p0), r.ref, r.alt)
+                wins = [place.alt_window(s.genome, int(g), int(r.p0), r.ref, r.alt, chrom=r.gchrom)
                         for g, r in zip(genes[sl][~sub], v.iloc[idx[~sub]].itertuples(), strict=True)]
                 codes[~sub] = s.encode(wins)
             alt_pred[sl] = s.predict_codes(codes)
@@ -112,6 +112,7 @@ class GeneStrategy:
         minus = (g["strand"] == "-").to_numpy()
         info = pd.DataFrame({"gene_id": g["gene_id"], "gene_name": g["gene_name"], "strand": g["strand"],
                              "tss_distance": np.where(minus, g["tss"] - v["p0"], v["p0"] - g["tss"])})
+        info = place.annotate(genes, pairs["part"].to_numpy(), info)
         return s.table(v, rows, info, ref_pred, alt_pred)
 
     def _substituted(self, codes: np.ndarray, v: pd.DataFrame, genes: np.ndarray) -> np.ndarray:
@@ -124,7 +125,7 @@ class GeneStrategy:
             gpos = v["p0"].to_numpy() + m
             alt = allele_codes(v["alt"].str[m:].where(has, "N"))
             for part in range(place.start.shape[1]):
-                index, minus = place.substitution_index(genes, gpos, part)
+                index, minus = place.substitution_index(genes, gpos, part, v["gchrom"].to_numpy())
                 inside = has & (index >= 0)
                 if inside.any():
                     base = np.where(minus, complement_codes(alt), alt)

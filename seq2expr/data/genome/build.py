@@ -54,6 +54,7 @@ from seq2expr.data.genome.expression import (
     validate_expression,
 )
 from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
+from seq2expr.data.genome.interactions import InteractionOptions
 from seq2expr.data.genome.windows import WindowSpec, gene_windows
 from seq2expr.data.io.annotation import TssFrom, apply_tss_bed, read_bed, read_genes, read_name_table
 from seq2expr.data.targets import TargetTransform, make_labels
@@ -98,6 +99,7 @@ class GeneOptions:
     folds: int | None = None
     fold_by: Literal["chromosome", "family"] = "chromosome"
     formats: Sequence[Format] = ("parquet",)
+    interactions: InteractionOptions | None = None  # a distal input from loops (seq2expr.data.genome.distal)
 
     def check(self) -> None:
         """Raise ``ValueError`` for settings that contradict each other (before anything is read)."""
@@ -109,6 +111,8 @@ class GeneOptions:
             raise ValueError(f"fold_by must be chromosome or family, not {self.fold_by!r}")
         if self.fold_by == "family" and self.folds and not self.families:
             raise ValueError("fold_by='family' needs families=True")
+        if self.interactions is not None:
+            self.interactions.check()
 
     def settings(self) -> dict:
         """The settings as the report records them."""
@@ -116,7 +120,8 @@ class GeneOptions:
                 "biotypes": list(self.biotypes or []), "aggregate": self.aggregate, "transform": self.transform,
                 "label_quantiles": self.label_quantiles, "label_thresholds": self.label_thresholds,
                 "drop_padded": self.drop_padded, "families": self.families, "folds": self.folds,
-                "fold_by": self.fold_by if self.folds else None}
+                "fold_by": self.fold_by if self.folds else None,
+                "interactions": None if self.interactions is None else self.interactions.settings()}
 
 
 class _Kept:
@@ -162,8 +167,9 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
     t0 = time.perf_counter()
     opts = _options(options, settings)
     if out is not None:
-        check_output(out, [genome, annotation, expression, opts.tss_bed, opts.tss_names], command=GENES_COMMAND,
-                     folder=True, force=force)
+        check_output(out, [genome, annotation, expression, opts.tss_bed, opts.tss_names,
+                           opts.interactions and opts.interactions.path], command=GENES_COMMAND, folder=True,
+                     force=force)
     fa = Genome(genome, cache=cache)
     kept = _Kept(read_genes(annotation, tss_from=opts.tss_from))
     genes = kept.genes
@@ -172,7 +178,8 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
         "inputs": {"genome": str(genome), "annotation": str(annotation),
                    "expression": expression.attrs.get("source", "<DataFrame>") if isinstance(expression, pd.DataFrame)
                    else str(expression), "tss_bed": None if opts.tss_bed is None else str(opts.tss_bed),
-                   "tss_names": None if opts.tss_names is None else str(opts.tss_names)},
+                   "tss_names": None if opts.tss_names is None else str(opts.tss_names),
+                   "interactions": None if opts.interactions is None else str(opts.interactions.path)},
         "settings": opts.settings(),
         "annotation": {"genes": len(genes), "format": genes.attrs.get("format"),
                        "biotypes": genes["biotype"].value_counts().to_dict(),
@@ -182,6 +189,7 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
     _place_on_genome(kept, fa, tpm, report, annotation=str(annotation), genome=str(genome))
     if opts.tss_bed is not None:
         _measured_tss(kept, fa, opts, report, genome=str(genome))
+    annotated = kept.genes  # every gene on the genome: gene-pair partners need no expression
     if opts.biotypes:
         kept.drop(~kept.genes["biotype"].isin(list(opts.biotypes)).to_numpy(), "biotype")
     kept.drop(~kept.genes["gene_id"].isin(tpm.index).to_numpy(), "no_expression")
@@ -192,6 +200,12 @@ def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: s
     _cut_windows(kept, fa, opts, report, genome=str(genome))
     step()
     table = _finish(kept, tpm, opts, report)
+    if opts.interactions is not None:
+        from seq2expr.data.genome.distal import add_interactions, dual_layout
+
+        table, report["interactions"] = add_interactions(table, genome, annotated, opts.windows, opts.interactions,
+                                                         cache=cache)
+        report.update(kept=len(table), columns=list(table.columns), dual=dual_layout(table, opts.interactions))
     report["seconds"] = round(time.perf_counter() - t0, 2)
     if out is not None:
         report["files"] = write_gene_dataset(table, out, formats=opts.formats, report=report, force=force)

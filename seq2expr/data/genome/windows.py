@@ -120,6 +120,26 @@ def gene_windows(genome: Genome, genes: pd.DataFrame, spec: WindowSpec) -> tuple
     return seqs, padded
 
 
+class DistalLayout(BaseModel):
+    """The distal input of a model trained on ``dual_sequence`` (``seq2expr data genes --interactions``): the gene's
+    window, ``spacer`` Ns, then ``slots`` windows of ``window`` bases (``slot_spacer`` Ns between them), each read in
+    the gene's orientation. The regions of each row are the gene table's ``distal_regions``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    column: str = "dual_sequence"
+    window: int
+    slots: int = 1
+    slot_spacer: int = 20
+    spacer: int = 20
+    policy: str = "slots"
+
+    @property
+    def length(self) -> int:
+        """Bases of the distal input."""
+        return self.slots * self.window + (self.slots - 1) * self.slot_spacer
+
+
 class WindowSource(BaseModel):
     """How a gene data set's windows were built (``seq2expr data genes``), recorded in a model trained on it so
     that variant scoring rebuilds the same windows: the spec, the sources of gene positions, the gene table."""
@@ -136,11 +156,13 @@ class WindowSource(BaseModel):
     tss_bed_tts: bool = False
     biotypes: list[str] | None = None
     strand_rule: str = "transcript orientation: minus-strand windows reverse-complemented"
+    distal: DistalLayout | None = None  # promoter + distal input (model dual on dual_sequence)
 
 
-def read_window_source(table: str | Path) -> WindowSource | None:
+def read_window_source(table: str | Path, column: str | None = None) -> WindowSource | None:
     """The :class:`WindowSource` of a gene table built by ``seq2expr data genes`` (its ``report.json`` beside
-    it), or None when ``table`` is not such a table."""
+    it), or None when ``table`` is not such a table. A model reading ``column`` = the table's ``dual_sequence``
+    also gets the table's :class:`DistalLayout`."""
     path = Path(table)
     report = (path if path.is_dir() else path.parent) / "report.json"
     try:
@@ -149,7 +171,13 @@ def read_window_source(table: str | Path) -> WindowSource | None:
         spec = {k: v for k, v in settings["windows"].items() if k != "length"}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    loops, dual = settings.get("interactions"), rep.get("dual") or {}
+    distal = None
+    if loops and column is not None and column == dual.get("column"):
+        distal = DistalLayout(column=column, window=loops["window"], slots=loops["slots"],
+                              slot_spacer=loops["slot_spacer"], spacer=loops["spacer"], policy=loops["policy"])
     return WindowSource(windows=WindowSpec(**spec), table=str(path), genome=inputs.get("genome"),
                         annotation=inputs.get("annotation"), tss_from=settings.get("tss_from", "gene"),
                         tss_bed=inputs.get("tss_bed"), tss_names=inputs.get("tss_names"),
-                        tss_bed_tts=bool(settings.get("tss_bed_tts", False)), biotypes=settings.get("biotypes"))
+                        tss_bed_tts=bool(settings.get("tss_bed_tts", False)), biotypes=settings.get("biotypes"),
+                        distal=distal)
