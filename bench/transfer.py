@@ -215,6 +215,61 @@ def run_one(spec: dict) -> dict:
             "predictions": str(out / "predictions_test.tsv")}
 
 
+def plain_loop(spec: dict) -> dict:
+    """The peer: the same fine-tune written as a plain PyTorch loop (member 0's weights, the run's own training rows,
+    standardised targets, AdamW + one-cycle, gradient clipping, random reverse complements; no shifts), timed the
+    same way: training batches only. Runs in a child process; returns test r and training sequences/s."""
+    import pandas as pd
+    import torch
+
+    from seq2expr.config import RunConfig
+    from seq2expr.data.sequences import encode, one_hot
+    from seq2expr.inference import load_model
+    from seq2expr.training.transfer import adapt, resolve_parent
+
+    cfg, parent = resolve_parent(RunConfig.model_validate(spec["cfg"]))
+    torch.set_num_threads(1)
+    from seq2expr.data.prepare import prepare_data
+
+    cfg, bundle, _ = adapt(cfg, prepare_data(cfg.data), parent)
+    rows = np.asarray(bundle.splits["train"])
+    x = one_hot(np.asarray(bundle.codes[rows]))
+    y = torch.from_numpy(np.asarray(bundle.targets[rows], dtype=np.float32))
+    torch.manual_seed(spec["seed"])
+    net = load_model(PARENT).members[0].model.train()
+    t = cfg.train
+    opt = torch.optim.AdamW(net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    steps_per_epoch = math.ceil(len(rows) / t.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.lr, total_steps=t.epochs * steps_per_epoch)
+    seconds, seqs = 0.0, 0
+    for _ in range(t.epochs):
+        order = torch.randperm(len(rows))
+        start = time.perf_counter()
+        for b in range(steps_per_epoch):
+            idx = order[b * t.batch_size:(b + 1) * t.batch_size]
+            xb, yb = x[idx], y[idx]
+            flip = torch.rand(len(idx)) < 0.5
+            xb = torch.where(flip[:, None, None], xb.flip(-2, -1), xb)
+            loss = torch.nn.functional.mse_loss(net(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            seqs += len(idx)
+        seconds += time.perf_counter() - start
+    net.eval()
+    test = pd.read_csv(Path(cfg.data.test_path), sep="\t")
+    codes = encode(test["sequence"].tolist(), bundle.policy)
+    with torch.no_grad():
+        xt = one_hot(codes)
+        pred = torch.cat([(net(xt[i:i + 256]) + net(xt[i:i + 256].flip(-2, -1))) / 2
+                          for i in range(0, len(xt), 256)])[:, 0].numpy()
+    r = float(np.corrcoef(pred, test["expression"].to_numpy())[0, 1])
+    return {"tag": spec["tag"], "test_r": r, "train_seqs_per_s": seqs / seconds, "train_seconds": round(seconds, 1),
+            "epochs": t.epochs, "n_train_rows": len(rows), "peak_rss_mb": peak_rss_mb()}
+
+
 def parent_as_is(work: Path) -> list[dict]:
     """The parent ensemble and its member 0 on the test set (no training)."""
     import pandas as pd
@@ -245,6 +300,23 @@ def launch(specs: list[dict], work: Path, jobs: int) -> list[dict]:
 
     with ThreadPoolExecutor(jobs) as pool:
         return list(pool.map(lambda spec: _launch_one(spec, work), specs))
+
+
+def _launch_peer(work: Path, lr: float, threads: int) -> dict:
+    """The plain-loop peer of ``finetune_n1000_s0`` (its config, rows and seed), in a child process."""
+    tag = "finetune_n1000_s0"
+    spec = {"tag": "peer_plain_loop", "arm": "finetune", "n": 1000, "seed": 0, "lr": lr, "peer": True,
+            "cfg": run_config("finetune", 1000, 0, lr, work, threads, tag)}
+    res_path = work / "results" / "peer_plain_loop.json"
+    if not res_path.is_file():
+        spec_path = work / "specs" / "peer_plain_loop.json"
+        spec_path.write_text(json.dumps({**spec, "result": str(res_path)}))
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "SEQ2EXPR_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
+        proc = subprocess.run([sys.executable, __file__, "--one", str(spec_path)], env=env, capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"peer failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+    return json.loads(res_path.read_text())
 
 
 def _launch_one(spec: dict, work: Path) -> dict:
@@ -295,7 +367,7 @@ def bootstrap(paths: list[str], n_boot: int = 1000, seed: int = 0) -> dict:
 
 
 # -------------------------------------------------------------------------------------------------------- report
-def write_report(rows: list[dict], selection: list[dict], lrs: dict, meta: dict, out: Path) -> None:
+def write_report(rows: list[dict], selection: list[dict], lrs: dict, meta: dict, out: Path, peer: dict) -> None:
     arms = ["parent (ensemble of 5)", "parent member 0", *ARMS]
     table: dict[str, dict[int, dict]] = {}
     for arm in arms:
@@ -315,7 +387,8 @@ def write_report(rows: list[dict], selection: list[dict], lrs: dict, meta: dict,
                           "epochs": trained[0]["epochs"], "steps": trained[0]["steps"]}
             table.setdefault(arm, {})[n] = stats
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "lr": lrs, "selection": selection,
-                                                    "curve": table, "runs": rows}, indent=1, default=str))
+                                                    "curve": table, "peer": peer, "runs": rows}, indent=1,
+                                                   default=str))
     _plot(table, out.with_suffix(".png"))
     lines = [
         "# Fine-tuning vs training from scratch: DREAM complex medium -> Vaishnav defined medium (SC-Ura)",
@@ -364,6 +437,13 @@ def write_report(rows: list[dict], selection: list[dict], lrs: dict, meta: dict,
                          f"| {s.get('train_seqs_per_s', 0):.0f} | {s.get('train_fraction_of_peak', 0):.1%} | "
                          f"{s['infer_seqs_per_s']:.0f} | {s.get('infer_fraction_of_peak', 0):.1%} | "
                          f"{s.get('peak_rss_mb', 0):.0f} |")
+    ours = next(r for r in rows if r.get("tag") == "finetune_n1000_s0")
+    lines += ["", f"Peer, same run: the same fine-tune (member 0, N = 1,000, seed 0, its training rows, lr "
+              f"{lrs['finetune']:g}, {peer['epochs']} epochs) as a plain PyTorch loop (AdamW + one-cycle, clipping, "
+              f"random reverse complements, no shifts): training {peer['train_seqs_per_s']:.0f} seq/s vs seq2expr's "
+              f"{ours['train_seqs_per_s']:.0f} ({ours['train_seqs_per_s'] / peer['train_seqs_per_s']:.2f}x the plain "
+              f"loop; seq2expr also shifts each batch); test r {peer['test_r']:.3f} vs "
+              f"{ours['test']['pearson_r']:.3f}."]
     total = {a: sum(s["wall_seconds"] for s in table.get(a, {}).values()) for a in ARMS}
     lines += ["", "Wall time of each arm, all N and seeds: " + ", ".join(f"{a} {v / 60:.1f} min"
                                                                         for a, v in total.items()) + ".",
@@ -392,6 +472,9 @@ def _plot(table: dict, path: Path) -> None:
         if arm in table:
             ax.axhline(table[arm][0]["r"], ls=style, color="grey", label=f"{arm}, no training")
     ax.set_xscale("log")
+    sizes = sorted({n for a in ARMS for n in table.get(a, {})})
+    ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
+    ax.minorticks_off()
     ax.set_xlabel("defined-medium training sequences (N)")
     ax.set_ylabel("test Pearson r (mean of 3 seeds)")
     ax.set_title("DREAM complex -> Vaishnav defined medium")
@@ -415,7 +498,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.one:
         spec = json.loads(Path(args.one).read_text())
-        Path(spec["result"]).write_text(json.dumps(run_one(spec), indent=1))
+        result = plain_loop(spec) if spec.get("peer") else run_one(spec)
+        Path(spec["result"]).write_text(json.dumps(result, indent=1))
         return
     os.environ.setdefault("SEQ2EXPR_DATA_MIRROR", str(MIRROR))
     import torch
@@ -439,11 +523,12 @@ def main() -> None:
              for n in map(int, args.sizes.split(",")) for seed in map(int, args.seeds.split(","))
              for arm in args.arms.split(",")]
     rows += launch(specs, work, args.jobs)
+    peer = _launch_peer(work, lrs["finetune"], args.threads)
     meta = {"command": "SEQ2EXPR_DATA_MIRROR=../shared/data PYTHONPATH=. python bench/transfer.py "
                        + " ".join(a for a in sys.argv[1:]), "date": time.strftime("%Y-%m-%d"),
             "machine": machine(args.threads), "load_start": load_start,
             "load_end": [round(v, 2) for v in load_average()], "data": data}
-    write_report(rows, selection, lrs, meta, Path(args.out))
+    write_report(rows, selection, lrs, meta, Path(args.out), peer)
     print(f"wrote {args.out}.md", flush=True)
 
 
