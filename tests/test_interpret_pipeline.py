@@ -34,12 +34,21 @@ class MotifScanner(torch.nn.Module):
         self.pool = torch.nn.AdaptiveMaxPool1d(1)
         self.head = torch.nn.Linear(channels, n_targets)
 
+    head_modules = ("head",)
+
     def forward(self, x):
         return self.head(self.pool(self.act(self.conv(x))).flatten(1))
 
 
-if "interp_test_scanner" not in list_models():
-    register("interp_test_scanner")(MotifScanner)
+@pytest.fixture(scope="module", autouse=True)
+def _scanner_registered():
+    """The test architecture is registered only while this module runs, so other modules see the built-in list."""
+    from seq2expr.models import registry
+
+    if "interp_test_scanner" not in list_models():
+        register("interp_test_scanner")(MotifScanner)
+    yield
+    registry._MODELS.pop("interp_test_scanner", None)
 
 
 def _train(x: torch.Tensor, y: torch.Tensor, loss_fn, epochs: int = 6, seed: int = 0) -> torch.nn.Module:

@@ -50,6 +50,8 @@ def lane_job(params: dict, lane) -> str | None:
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
            "SEQ2EXPR_PROGRESS": "0", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    if os.environ.get("SEQ2EXPR_DATA_MIRROR"):  # the page runs in a folder of its own: a relative mirror would miss
+        env["SEQ2EXPR_DATA_MIRROR"] = str(Path(os.environ["SEQ2EXPR_DATA_MIRROR"]).resolve())
     return lane.add(f"tutorial {page.stem}", [sys.executable, str(script)], env=env, cwd=folder / "work")
 
 
