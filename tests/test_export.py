@@ -428,6 +428,9 @@ def test_predict_cli_engine(tmp_path):
         outs[engine] = np.loadtxt(out, delimiter="\t", skiprows=1, usecols=(1, 2))
     assert outs["torch"].shape == (30, 2)
     assert _rel(outs["onnxruntime"], outs["torch"]) <= 2e-5  # the tables hold 6 significant digits (%.6g)
+    res = runner.invoke(app, ["interpret", str(tmp_path / "m"), str(tmp_path / "in.tsv"), "-o", str(tmp_path / "r"),
+                              "--engine", "onnxruntime"])  # deeplift_shap needs gradients: refused before any work
+    assert res.exit_code == 2 and "--method ism" in res.output and not (tmp_path / "r").exists()
 
 
 def test_ism_design_and_variant_scoring_through_onnxruntime(tmp_path):
@@ -446,6 +449,12 @@ def test_ism_design_and_variant_scoring_through_onnxruntime(tmp_path):
     got = ism(saved, codes, readout=readout, engine="onnxruntime")
     scale = max(1.0, float(np.abs(predict(saved, codes, readout=readout)).max()))  # effects: differences of these
     assert np.abs(want).max() > 1e-3 and np.abs(got - want).max() <= 2 * TOLERANCE["32"] * scale
+    from seq2expr.interpret.gradients import attribute
+
+    _, hyp = attribute(saved, codes, method="ism", readout=readout, engine="onnxruntime")  # the interpret path
+    assert np.abs(hyp - (want - want.mean(1, keepdims=True))).max() <= 2 * TOLERANCE["32"] * scale
+    with pytest.raises(ValueError, match="forward passes only"):
+        attribute(saved, codes, method="saliency", engine="onnxruntime")
 
     objective = Objective.parse("max", 1)
     torch_scores = Scorer([saved], objective, precision="32")(_codes(40, L))

@@ -11,6 +11,8 @@ import typer
 
 from seq2expr.cli.common import (
     DEVICE_HELP,
+    ENGINE_HELP,
+    ENGINES,
     FORCE_HELP,
     ID_HELP,
     PRECISION_HELP,
@@ -47,6 +49,9 @@ def interpret_cmd(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP + " (predictions, ISM, global importance; "
                                   "gradients stay float32)"),
+    engine: str = typer.Option("torch", "--engine", callback=choice(*ENGINES),
+                               help=ENGINE_HELP + " Serves the predictions and --method ism; gradient methods need "
+                               "torch."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Explain a saved model's predictions: attribution logos, TF-MoDISco motifs matched to JASPAR,
@@ -56,6 +61,9 @@ def interpret_cmd(
     from seq2expr.data.registry import load_split, parse_dataset_spec
     from seq2expr.interpret.report import ReportOptions, write_report
 
+    if engine != "torch" and method != "ism":
+        raise typer.BadParameter(f"{engine} runs forward passes only: use it with --method ism ({method} needs "
+                                 "gradients, engine torch)", param_hint="--engine")
     at_least(n=max_seqs, n_shuffles=n_shuffles)
     at_least(0, n_top=n_top)
     if threads:
@@ -66,6 +74,6 @@ def interpret_cmd(
         options = ReportOptions(method=method, n_top=n_top, taxon=taxon, sequence_column=sequence_column,
                                 id_column=id_column, motifs_file=list(motifs or []), max_seqs=max_seqs,
                                 target=int(target) if target.isdigit() else target, n_shuffles=n_shuffles,
-                                seed=seed, device=device, precision=precision)
+                                seed=seed, device=device, precision=precision, engine=engine)
         path = write_report(model_dir, inputs, output, options, force=force)
     typer.echo(f"report: {path}")

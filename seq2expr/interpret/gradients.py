@@ -146,20 +146,23 @@ Method = Literal["deeplift_shap", "ism", "saliency"]
 def hypothetical_contributions(model: nn.Module | SavedModel, X: Inputs, *, method: Method = "deeplift_shap",
                                target: int | str = 0, readout: Readout | None = None, batch_size: int = 128,
                                device: str | torch.device | None = None, n_shuffles: int = 20, seed: int = 0,
-                               precision: str | None = None) -> np.ndarray:
+                               precision: str | None = None, engine: str = "torch") -> np.ndarray:
     """Scores for all 4 bases at every position ``(N, 4, L)``, the form TF-MoDISco expects.
 
     deeplift_shap: DeepLIFT multipliers projected per base; ism: mean-centred ISM; saliency: gradient
     minus its mean over the 4 bases (the observed base then carries grad x input up to a per-position
-    constant).
+    constant). ``engine`` other than torch runs forward passes only, so it serves ISM alone.
     """
+    if engine != "torch" and method != "ism":
+        raise ValueError(f"engine {engine!r} runs forward passes only (ISM); {method} needs gradients: engine torch")
     if method == "deeplift_shap":
         return deep_lift_shap(model, X, target=target, readout=readout, n_shuffles=n_shuffles, seed=seed,
                               batch_size=batch_size, device=device, hypothetical=True)
     if method == "ism":
         from seq2expr.interpret.ism import ism
 
-        return ism(model, X, target=target, readout=readout, center=True, device=device, precision=precision)
+        return ism(model, X, target=target, readout=readout, center=True, device=device, precision=precision,
+                   engine=engine)
     if method != "saliency":
         raise ValueError(f"unknown attribution method {method!r}; use deeplift_shap, ism or saliency")
     g = gradients(model, X, target=target, readout=readout, batch_size=batch_size, device=device)
@@ -168,10 +171,13 @@ def hypothetical_contributions(model: nn.Module | SavedModel, X: Inputs, *, meth
 
 def attribute(model: nn.Module | SavedModel, X: Inputs, *, method: Method = "deeplift_shap", target: int | str = 0,
               readout: Readout | None = None, batch_size: int = 128, device: str | torch.device | None = None,
-              n_shuffles: int = 20, seed: int = 0, precision: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+              n_shuffles: int = 20, seed: int = 0, precision: str | None = None,
+              engine: str = "torch") -> tuple[np.ndarray, np.ndarray]:
     """(attributions projected on the observed bases, hypothetical contributions), both ``(N, 4, L)``.
-    ``precision`` applies to ISM (see :func:`seq2expr.interpret.ism.ism`); gradient methods run in float32."""
+    ``precision`` and ``engine`` (torch | onnxruntime) apply to ISM (see :func:`seq2expr.interpret.ism.ism`);
+    gradient methods run in float32 through torch."""
     x = as_onehot(X, model).numpy()
     hyp = hypothetical_contributions(model, X, method=method, target=target, readout=readout, batch_size=batch_size,
-                                     device=device, n_shuffles=n_shuffles, seed=seed, precision=precision)
+                                     device=device, n_shuffles=n_shuffles, seed=seed, precision=precision,
+                                     engine=engine)
     return hyp * x, hyp

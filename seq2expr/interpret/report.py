@@ -88,7 +88,8 @@ class ReportOptions:
     ``max_gi_motifs``: matched TFs whose global importance is measured (each costs two background batches).
     ``sequence_column``/``id_column``: for a table path; default to the training run's (``input_columns``).
     ``target``: the output explained (a name or index; its readout is strand-averaged as the model was trained).
-    ``precision``: of the predictions, ISM and global importance (gradients stay fp32).
+    ``precision``: of the predictions, ISM and global importance (gradients stay fp32). ``engine``: torch |
+    onnxruntime for the predictions and ISM's batched mutants (gradient methods need torch).
     """
 
     method: str = "deeplift_shap"
@@ -108,6 +109,7 @@ class ReportOptions:
     sequence_column: str | None = None
     id_column: str | None = None
     precision: str | None = None
+    engine: str = "torch"
 
     @property
     def files(self) -> list[str | Path]:
@@ -206,11 +208,11 @@ def _explain(saved: SavedModel, inputs, opts: ReportOptions, precision: str) -> 
     keep = np.sort(rng.choice(n, opts.max_seqs, replace=False)) if n > opts.max_seqs else np.arange(n)
     x = data.onehot[keep]
     log.info("explaining %d sequences with %s", len(x), opts.method)
-    pred = predict(saved, x, device=opts.device, precision=precision)
+    pred = predict(saved, x, device=opts.device, precision=precision, engine=opts.engine)
     step()
     # the saved model, not its bare network: attributions read the output strand-averaged as it was trained
     attr, hyp = attribute(saved, x, method=opts.method, target=t, batch_size=opts.batch_size, device=opts.device,
-                          n_shuffles=opts.n_shuffles, seed=opts.seed, precision=precision)
+                          n_shuffles=opts.n_shuffles, seed=opts.seed, precision=precision, engine=opts.engine)
     return _Explained([data.ids[i] for i in keep], x, pred, attr, hyp, t, model_pathways(saved))
 
 
