@@ -19,6 +19,8 @@ KINDS: dict[str, str] = {
     "genomes": "decompressed genomes and FASTA indexes (seq2expr.data.genome.fasta)",
     "downloads": "registry data-set files (seq2expr.data.registry)",
     "models": "model zoo files and converted checkpoints (seq2expr.zoo.store)",
+    "variants": "SNV backgrounds of gene-mode variant scoring, per model, genome and windows "
+                "(seq2expr.variants.background)",
 }
 
 

@@ -287,3 +287,33 @@ def test_sharded_variant_runs_merge_to_the_single_run(world, tmp_path):
     for k in ("records", "alleles", "scored_alleles", "rows", "skipped", "kinds"):
         assert s1[k] == s2[k], k
     assert (merged / "report.html").is_file()
+
+
+def test_snv_background_is_computed_once_per_model_genome_and_settings(world, tmp_path, monkeypatch):
+    """Gene mode: the second run of the same model and genome reuses the cached background (same percentiles); other
+    settings, or a cache file that does not check out, compute it afresh."""
+    monkeypatch.setenv("SEQ2EXPR_CACHE", str(tmp_path / "cache"))
+    rows = _alleles(world["chroms"], world["genes"])[:6]
+    table = tmp_path / "v.tsv"
+    pd.DataFrame(rows, columns=["chrom", "pos", "id", "ref", "alt"]).to_csv(table, sep="\t", index=False)
+
+    def run(**kw) -> tuple[pd.DataFrame, dict]:
+        scorer = VariantScorer(world["model"], world["root"] / "genome.fa", **{"background": 250, **kw})
+        return pd.concat([t for t, _ in scorer.run(table)]), scorer.report()
+
+    first, rep1 = run()
+    files = sorted((tmp_path / "cache" / "variants").glob("*.safetensors"))
+    n = rep1["background_snvs"]  # SNVs drawn on N positions (the spacer) are not counted
+    assert not rep1["background_reused"] and 200 < n <= 250 and len(files) == 1
+    second, rep2 = run()
+    assert rep2["background_reused"] and rep2["background_snvs"] == n
+    np.testing.assert_allclose(second["percentile_log_tpm"], first["percentile_log_tpm"], atol=1e-9)
+    np.testing.assert_allclose(second["effect_log_tpm"], first["effect_log_tpm"], atol=1e-6)
+    _, rep3 = run(seed=1)  # another sample: another key
+    assert not rep3["background_reused"] and len(list((tmp_path / "cache" / "variants").glob("*.safetensors"))) == 2
+    data = bytearray(files[0].read_bytes())
+    data[-4:] = b"\x00\x00\x80\x7f"  # the last effect becomes +inf: the checksum no longer matches
+    files[0].write_bytes(bytes(data))
+    third, rep4 = run()
+    assert not rep4["background_reused"]
+    np.testing.assert_allclose(third["percentile_log_tpm"], first["percentile_log_tpm"], atol=1e-9)

@@ -104,6 +104,9 @@ def variants_cmd(
                                         top=top, attributions=attributions, shard=shard, force=force)
     typer.echo(f"{summary['alleles']} alleles read, {summary['scored_alleles']} scored ({summary['rows']} rows, "
                f"{summary['mode']} mode) in {summary['seconds']} s -> {out}")
+    if summary.get("background_reused"):
+        typer.echo(f"  percentiles: {summary['background_snvs']} background SNVs reused from the cache "
+                   "($SEQ2EXPR_CACHE/variants: same model, genome, windows and settings)", err=True)
     if summary.get("empty"):  # said, not left for the user to notice
         typer.echo(f"warning: 0 variants scored: {summary['empty']}", err=True)
     for reason, n in summary["skipped"].items():

@@ -117,6 +117,7 @@ class VariantScorer:
         self.kinds: Counter = Counter()
         self._chroms: dict[str, str | None] = {}
         self.background: np.ndarray | None = None  # (n, T) sorted |effect| of random SNVs
+        self.background_reused = False  # taken from the cache (seq2expr.variants.background)
         self.chrom_report: dict = {}
 
     def _strategy(self, opts: ScoreOptions) -> GeneStrategy | CentredStrategy:
@@ -245,6 +246,18 @@ class VariantScorer:
         return out.drop(columns=["_row"])
 
     # ------------------------------------------------------------------------------------------- background
+    def background_identity(self) -> dict | None:
+        """What, besides the windows, decides an SNV background (a cache key's parts); None for a model held only
+        in memory (no weights file to identify it)."""
+        if self.saved.path is None or not (Path(self.saved.path) / "model.safetensors").is_file():
+            return None
+        from seq2expr.variants.background import file_identity, weights_identity
+
+        return {"weights": weights_identity(self.saved.path), "genome": file_identity(self.genome.source),
+                "readout": repr(self.readout), "precision": self.precision, "engine": self.engine,
+                "device": str(resolve_device(self.device, self.saved.model).type), "n": self.n_background,
+                "seed": self.seed}
+
     def snv_background(self, ref: np.ndarray, ref_pred: np.ndarray, rng: np.random.Generator, lo: int = 0,
                        hi: int | None = None) -> np.ndarray:
         """Sorted |effect| of one random SNV in each of the windows ``ref`` (positions ``lo <= p < hi``)."""
@@ -295,6 +308,7 @@ class VariantScorer:
                 "skip_reasons": {k: SKIP_REASONS[k] for k, n in self.skipped.items() if n},
                 "kinds": {k: int(n) for k, n in self.kinds.items()}, "precision": self.precision,
                 "background_snvs": 0 if self.background is None else int(len(self.background)),
+                "background_reused": self.background_reused,
                 "chromosomes_renamed": self.chrom_report.get("renamed", {}), "genes": self.genes_report}
 
     def run(self, variants: str | Path | pd.DataFrame, *, chunk_size: int = 100_000, keep_records: bool = False,

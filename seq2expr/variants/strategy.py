@@ -32,7 +32,9 @@ class Scoring(Protocol):
     seed: int
     skipped: Counter
     background: np.ndarray | None  # (n, outputs) sorted |effect| of random SNVs, set by the first chunk
+    background_reused: bool
 
+    def background_identity(self) -> dict | None: ...
     def predict_codes(self, codes: np.ndarray) -> np.ndarray: ...
     def encode(self, windows: list[str]) -> np.ndarray: ...
     def snv_background(self, ref: np.ndarray, ref_pred: np.ndarray, rng: np.random.Generator, lo: int = 0,
@@ -67,9 +69,22 @@ class GeneStrategy:
                 self.refs[g] = (codes[k], pred[k])
 
     def _background(self, s: Scoring) -> np.ndarray | None:
-        """|effect| of a seeded sample of all possible SNVs in the gene windows, sorted per output."""
+        """|effect| of a seeded sample of all possible SNVs in the gene windows, sorted per output: computed once
+        per model, genome, windows and settings, then reused from the cache (:mod:`seq2expr.variants.background`)."""
         if not s.n_background or not s.fast:
             return None
+        from seq2expr.variants.background import array_digest, cached
+
+        parts = s.background_identity()
+        if parts is not None:
+            place = self.place
+            rows = pd.util.hash_pandas_object(place.intervals.astype(str), index=False).to_numpy()
+            parts = {**parts, "windows": array_digest(rows, place.minus), "spec": repr(place.spec),
+                     "distal": repr(getattr(place, "distal", None)), "length": place.length}
+        background, s.background_reused = cached(parts, lambda: self._sample(s))
+        return background
+
+    def _sample(self, s: Scoring) -> np.ndarray:
         rng = np.random.default_rng(s.seed)
         genes = rng.integers(0, len(self.place.genes), s.n_background)
         self._refs(s, genes)
