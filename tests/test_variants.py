@@ -287,3 +287,50 @@ def test_sharded_variant_runs_merge_to_the_single_run(world, tmp_path):
     for k in ("records", "alleles", "scored_alleles", "rows", "skipped", "kinds"):
         assert s1[k] == s2[k], k
     assert (merged / "report.html").is_file()
+
+
+def test_fold_change_is_on_the_linear_scale_and_named(world, tmp_path):
+    """log_tpm = log1p(TPM): log2fc is log2 of the TPM ratio (expm1 of the predictions), never a ratio of logs; a
+    target with no known linear scale gets no fold change; summary.json names each column's scale."""
+    from seq2expr.data.targets import TargetTransform
+
+    model = load_model(world["root"] / "run" / "model")  # its predictions moved to about log1p(TPM) = 4
+    model.config.target_transform = TargetTransform(kind="none", standardize=True, mean=[4.0], std=[1.0])
+    rows = _alleles(world["chroms"], world["genes"])[:8]
+    out = score_variants(model, _vcf(tmp_path / "v.vcf", rows), world["root"] / "genome.fa", background=0)
+    assert not any(c.startswith("log2_ratio") for c in out.columns)
+    tpm_ref, tpm_alt = np.expm1(out["ref_log_tpm"].to_numpy(float)), np.expm1(out["alt_log_tpm"].to_numpy(float))
+    ok = (tpm_ref > 0) & (tpm_alt > 0)
+    assert ok.all()
+    assert np.abs(out["log2fc_log_tpm"] - np.log2(out["alt_log_tpm"] / out["ref_log_tpm"])).max() > 1e-3
+    np.testing.assert_allclose(out["log2fc_log_tpm"].to_numpy()[ok], np.log2(tpm_alt[ok] / tpm_ref[ok]), rtol=1e-5)
+    assert out["log2fc_log_tpm"][~ok].isna().all()
+    columns = out.attrs["summary"]["columns"]
+    assert "TPM = expm1(log_tpm)" in columns["log2fc_log_tpm"] and "percentile_log_tpm" not in columns
+    # a target on no known linear scale (a plain "y", no log transform): no fold change at all
+    torch.manual_seed(1)
+    save_model(tmp_path / "m", build_model("cnn", seq_len=60, **{**CNN, "pool_sizes": [4]}).eval(),
+               SavedModelConfig(model={"name": "cnn", "params": {**CNN, "pool_sizes": [4]}, "seq_len": 60},
+                                target_names=["y"]))
+    pairs = pd.DataFrame({"ref_sequence": ["ACGT" * 15], "alt_sequence": ["TCGT" + "ACGT" * 14]})
+    assert not [c for c in score_pairs(tmp_path / "m", pairs).columns if "log2" in c]
+    assert "log2fc_log_tpm" in score_pairs(model, pd.DataFrame(
+        {"ref_sequence": [world["genes"]["sequence"].iloc[0]], "alt_sequence": [world["genes"]["sequence"].iloc[1]]}))
+
+
+def test_slow_run_reports_its_rate(world, tmp_path, monkeypatch):
+    """alleles_per_second keeps 3 significant digits: a slow run is not reported as 0.0 alleles a second."""
+    import itertools
+    import types
+
+    from seq2expr.variants import VariantScorer, output
+
+    clock = itertools.count(0, 500.0)  # each reading of the clock is 500 s later
+    monkeypatch.setattr(output, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    rows = _alleles(world["chroms"], world["genes"])[:4]
+    scorer = VariantScorer(world["model"], world["root"] / "genome.fa", background=0)
+    summary = output.write_variant_outputs(scorer, _vcf(tmp_path / "v.vcf", rows), tmp_path / "out",
+                                           attributions="none")
+    assert summary["seconds"] >= 500 and summary["alleles"] == 4
+    assert summary["alleles_per_second"] > 0
+    assert summary["alleles_per_second"] == pytest.approx(4 / summary["seconds"], rel=0.01)

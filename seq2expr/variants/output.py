@@ -73,9 +73,10 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
                 vcf.close()
         indexed = vcf is not None and tabix(tmp / "variants.vcf.gz")
         tops = [row for _, _, row in sorted(best, key=lambda b: -b[0])]
+        elapsed = time.perf_counter() - t0
         summary = {**scorer.report(), **model_notes(scorer.saved.config), "input": str(variants), "targets": targets,
                    "vcf_indexed": indexed,
-                   "seconds": round(time.perf_counter() - t0, 2)}
+                   "seconds": round(elapsed, 2)}
         if vcf is not None and vcf.undeclared:
             summary["undeclared_in_header"] = vcf.undeclared  # declared in the annotated copy
         if part is not None:
@@ -83,7 +84,7 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
                                 "of": total}
         if not summary["scored_alleles"]:
             summary["empty"] = empty_reason(summary)
-        summary["alleles_per_second"] = round(summary["alleles"] / max(summary["seconds"], 1e-9), 1)
+        summary["alleles_per_second"] = rate(summary["alleles"], elapsed)
         logos = top_logos(scorer, tops, tmp, attributions) if tops and attributions != "none" else []
         hists = histograms({t: r.values() for t, r in effects.items()}, tmp)
         (tmp / "report.html").write_text(report_html(summary, tops, targets, logos, hists))
@@ -93,6 +94,11 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
         write_sidecar(out_dir, part, input=str(variants), records=total, lo=span[0], hi=span[1],
                       rows=summary["rows"])
     return summary
+
+
+def rate(n: int, seconds: float) -> float:
+    """``n / seconds`` to 3 significant digits (a slow run's 0.004/s stays 0.004, not 0.0)."""
+    return float(f"{n / max(seconds, 1e-9):.3g}")
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:

@@ -10,9 +10,9 @@ original scale, strands averaged as trained). Memory is bounded by the chunk and
 of variants.
 
 Per allele x window and readout output ``T`` (a target, or the readout's transform of targets): ``ref_T``,
-``alt_T``, ``effect_T`` (alt - ref, on the readout's scale), ``log2_ratio_T`` (where both predictions are
-positive) and ``percentile_T``: the share of a background of random SNVs in the same kind of windows (a seeded
-sample of every possible one) whose |effect| is not larger.
+``alt_T``, ``effect_T`` (alt - ref, on the readout's scale), ``log2fc_T`` (log2(alt / ref) on the linear scale,
+only where one is known: :mod:`seq2expr.variants.foldchange`) and ``percentile_T``: the share of a background of
+random SNVs in the same kind of windows (a seeded sample of every possible one) whose |effect| is not larger.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from seq2expr.inference import (
     resolve_device,
     resolve_precision,
 )
+from seq2expr.variants.foldchange import column_scales, fold_changes
 from seq2expr.variants.place import CentredWindows, GeneWindows, load_genes, substitute
 from seq2expr.variants.strategy import BLOCK, CentredStrategy, GeneStrategy
 
@@ -110,8 +111,8 @@ class VariantScorer:
         self.batch_size, self.device = opts.batch_size, device
         self.precision = resolve_precision(precision, resolve_device(device, self.saved.model))
         self.readout = opts.readout or Readout()
-        self.targets = self.readout.resolve(self.saved).names()
-        self.regression = cfg.task == "regression"
+        self.bound = self.readout.resolve(self.saved)
+        self.targets = self.bound.names()
         self.summary: Counter = Counter()
         self.skipped: Counter = Counter()
         self.kinds: Counter = Counter()
@@ -273,15 +274,14 @@ class VariantScorer:
                             "ref": v["ref"].to_numpy(), "alt": v["alt"].to_numpy(), "kind": v["kind"].to_numpy()})
         out = pd.concat([out, info.reset_index(drop=True)], axis=1)
         effect = alt - ref
+        fold = {k.removeprefix("log2fc_"): v for k, v in fold_changes(self.bound, ref, alt).items()}
         cols = {}
         for t, name in enumerate(self.targets):
             cols[f"ref_{name}"] = ref[:, t]
             cols[f"alt_{name}"] = alt[:, t]
             cols[f"effect_{name}"] = effect[:, t]
-            if self.regression:  # a fold change where both predictions are positive
-                ok = (ref[:, t] > 0) & (alt[:, t] > 0)
-                cols[f"log2_ratio_{name}"] = np.full(len(ref), np.nan)
-                cols[f"log2_ratio_{name}"][ok] = np.log2(alt[ok, t] / ref[ok, t])
+            if name in fold:  # log2(alt / ref) on the linear scale, where one is known (variants.foldchange)
+                cols[f"log2fc_{name}"] = fold[name]
             if self.background is not None and len(self.background):
                 bg = self.background[:, t]
                 cols[f"percentile_{name}"] = 100.0 * np.searchsorted(bg, np.abs(effect[:, t]), side="right") / len(bg)
@@ -295,7 +295,8 @@ class VariantScorer:
                 "skip_reasons": {k: SKIP_REASONS[k] for k, n in self.skipped.items() if n},
                 "kinds": {k: int(n) for k, n in self.kinds.items()}, "precision": self.precision,
                 "background_snvs": 0 if self.background is None else int(len(self.background)),
-                "chromosomes_renamed": self.chrom_report.get("renamed", {}), "genes": self.genes_report}
+                "chromosomes_renamed": self.chrom_report.get("renamed", {}), "genes": self.genes_report,
+                "columns": column_scales(self.bound, self.background is not None and len(self.background) > 0)}
 
     def run(self, variants: str | Path | pd.DataFrame, *, chunk_size: int = 100_000, keep_records: bool = False,
             records: tuple[int, int] | None = None) -> Iterator[tuple[pd.DataFrame, list | None]]:
@@ -374,12 +375,14 @@ def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_colu
                 alt_column: str = "alt_sequence", id_column: str | None = "id", batch_size: int = 512,
                 device: str | None = None, source: str = "pairs", precision: str | None = None,
                 allow_duplicates: bool = False, readout: Readout | None = None, engine: str = "torch") -> pd.DataFrame:
-    """Sequence-pair mode (e.g. MPRA SNV designs): ``ref_T, alt_T, effect_T`` for each row's two sequences,
-    encoded with the model's own policy, per output of ``readout`` (default: every target, as :func:`predict`).
+    """Sequence-pair mode (e.g. MPRA SNV designs): ``ref_T, alt_T, effect_T`` (and ``log2fc_T`` where a linear
+    scale is known) for each row's two sequences, encoded with the model's own policy, per output of ``readout``
+    (default: every target, as :func:`predict`).
     IDs must be unique (the first repeat is an error) unless ``allow_duplicates``."""
     saved = load_model(model)
     readout = readout or Readout()
-    names = readout.resolve(saved).names()
+    bound = readout.resolve(saved)
+    names = bound.names()
     for col in (ref_column, alt_column):
         if col not in pairs.columns:
             raise DataError(f"no column {col!r} (found {list(pairs.columns)})", source=source, record="header")
@@ -395,4 +398,4 @@ def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_colu
     out = {"id": ids}
     for t, name in enumerate(names):
         out[f"ref_{name}"], out[f"alt_{name}"], out[f"effect_{name}"] = ref[:, t], alt[:, t], alt[:, t] - ref[:, t]
-    return pd.DataFrame(out)
+    return pd.DataFrame({**out, **fold_changes(bound, ref, alt)})
