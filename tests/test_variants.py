@@ -334,3 +334,20 @@ def test_slow_run_reports_its_rate(world, tmp_path, monkeypatch):
     assert summary["seconds"] >= 500 and summary["alleles"] == 4
     assert summary["alleles_per_second"] > 0
     assert summary["alleles_per_second"] == pytest.approx(4 / summary["seconds"], rel=0.01)
+
+
+def test_api_takes_the_command_line_option_names(world, tmp_path):
+    """score_variants/VariantScorer take `--attributions none` and `--top` by the CLI's names; a wrong value or an
+    unknown name is one ValueError listing what there is."""
+    from seq2expr.variants import output
+
+    rows = _alleles(world["chroms"], world["genes"])[:3]
+    vcf, genome = _vcf(tmp_path / "v.vcf", rows), world["root"] / "genome.fa"
+    assert len(score_variants(world["model"], vcf, genome, background=0, attributions="none", top=2))
+    scorer = VariantScorer(world["model"], genome, background=0, attributions="none")
+    output.write_variant_outputs(scorer, vcf, tmp_path / "out")
+    assert not (tmp_path / "out" / "attributions.npz").exists()  # the scorer's own "none": no logos
+    with pytest.raises(ValueError, match="attributions must be one of deeplift_shap, saliency, ism, none"):
+        score_variants(world["model"], vcf, genome, attributions="shap")
+    with pytest.raises(ValueError, match="no option attribution; it takes .*attributions"):
+        score_variants(world["model"], vcf, genome, attribution="none")

@@ -31,16 +31,20 @@ from seq2expr.variants.writers import AnnotatedVcf, Reservoir, Table, empty_reas
 
 
 def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: str | Path, *,
-                          table_format: str = "tsv", chunk_size: int = 100_000, top: int = 8,
-                          attributions: str = "deeplift_shap", progress=None, shard: Shard | str | None = None,
+                          table_format: str = "tsv", chunk_size: int = 100_000, top: int | None = None,
+                          attributions: str | None = None, progress=None, shard: Shard | str | None = None,
                           force: bool = False) -> dict:
     """Score ``variants`` with ``scorer`` and write every output into ``out_dir`` (atomically); returns the
-    summary. ``attributions``: deeplift_shap | saliency | ism | none (for the ``top`` variants' logos).
+    summary. ``attributions``: deeplift_shap | saliency | ism | none (for the ``top`` variants' logos; default: the
+    scorer's :class:`~seq2expr.variants.ScoreOptions`).
     ``shard="K/N"``: only the K-th of N contiguous parts of the input records (joined by :func:`merge_variant_outputs`;
     see :mod:`seq2expr.inference.shard`). ``out_dir``: a new folder, or with ``force`` a previous ``variants``
     output; never one holding an input (:func:`seq2expr.outputs.check_output`). When nothing is scored the summary
     says why (``empty``)."""
     check_output(out_dir, [variants, *scorer.inputs], command="variants", folder=True, force=force)
+    opts = scorer.options.with_settings({k: v for k, v in (("top", top), ("attributions", attributions))
+                                         if v is not None})
+    top, attributions = opts.top, opts.attributions
     check_sizes(chunk_size=chunk_size)
     t0 = time.perf_counter()
     variants = Path(variants)

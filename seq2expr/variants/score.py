@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Literal
 
@@ -46,6 +46,7 @@ from seq2expr.variants.place import CentredWindows, GeneWindows, load_genes, sub
 from seq2expr.variants.strategy import BLOCK, CentredStrategy, GeneStrategy
 
 Mode = Literal["auto", "gene", "centred"]
+LOGO_METHODS = ("deeplift_shap", "saliency", "ism", "none")  # the report's logos (interpret's methods), or none
 
 
 @dataclass(frozen=True)
@@ -76,13 +77,23 @@ class ScoreOptions:
     readout: Readout | None = None
     chunk_size: int = 100_000
     engine: str = "torch"  # or onnxruntime (CPU, float32): inference.predict's engine
+    # the written report (write_variant_outputs; `variants --attributions/--top`): logos of the top variants by
+    # deeplift_shap | saliency | ism | none; the scores table is the same whatever they are
+    attributions: str = "deeplift_shap"
+    top: int = 8
+
+    def __post_init__(self) -> None:
+        if self.attributions not in LOGO_METHODS:
+            raise ValueError(f"attributions must be one of {', '.join(LOGO_METHODS)}, not {self.attributions!r}")
 
     def with_settings(self, settings: dict) -> ScoreOptions:
-        """These options with keyword ``settings`` replacing fields (an unknown name is a ``ValueError``)."""
-        try:
-            return replace(self, **settings)
-        except TypeError as err:
-            raise ValueError(f"variant scoring: {err}") from None
+        """These options with keyword ``settings`` replacing fields (an unknown name is a ``ValueError`` listing
+        the names there are: the command line's options, with ``_`` for ``-``)."""
+        unknown = sorted(set(settings) - {f.name for f in fields(self)})
+        if unknown:
+            raise ValueError(f"variant scoring has no option {', '.join(unknown)}; it takes "
+                             f"{', '.join(f.name for f in fields(self))}")
+        return replace(self, **settings)
 
 
 class VariantScorer:
