@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
 from pathlib import Path
 
@@ -252,6 +252,23 @@ class UniqueIds:
             self.runs = [np.sort(np.concatenate(self.runs))]
 
 
+def _input_parts(saved: SavedModel, input_path: str | Path, chunk_size: int, id_column: str | None,
+                 sequence_column: str | None) -> tuple[Callable[[], Iterable], str | None, bool]:
+    """``predict_file``'s input: a function giving its chunks ``(ids, sequences, labels, source)``, the ID column
+    and whether it is a registry data set."""
+    from seq2expr.data.io.tables import iter_sequence_chunks
+    from seq2expr.data.registry import load_split, parse_dataset_spec
+
+    spec = parse_dataset_spec(input_path)
+    if spec:
+        records = load_split(spec)
+        return lambda: [(records.ids, records.sequences, records.labels(), records.source)], id_column, True
+    sequence_column, id_column = input_columns(saved, input_path, sequence_column, id_column)
+    return (lambda: ((ids, seqs, list(ids), str(input_path))
+                     for ids, seqs in iter_sequence_chunks(input_path, chunk_size, id_column, sequence_column)),
+            id_column, False)
+
+
 def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_path: str | Path, *,
                  batch_size: int = 512, chunk_size: int = 100_000, id_column: str | None = None,
                  sequence_column: str | None = None, device: str | torch.device | None = None,
@@ -270,27 +287,12 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
     unless ``allow_duplicates``. ``engine``: ``torch`` or ``onnxruntime`` (:func:`predict`). Sequences the model's
     policy pads or truncates are counted in one warning at the end, or refused with ``strict_length``.
     """
-    from seq2expr.data.io.tables import iter_sequence_chunks
-    from seq2expr.data.registry import load_split, parse_dataset_spec
-
     check_output(out_path, [model, input_path], command="predict")
     check_sizes(batch_size=batch_size, chunk_size=chunk_size)
     engine_setup(engine, device, precision)  # a wrong engine, device or precision before anything is read
     saved = load_model(model)
     part = Shard.parse(shard)
-    spec = parse_dataset_spec(input_path)
-    if spec:
-        records = load_split(spec)
-
-        def parts() -> Iterable:
-            return [(records.ids, records.sequences, records.labels(), records.source)]
-    else:
-        sequence_column, id_column = input_columns(saved, input_path, sequence_column, id_column)
-
-        def parts() -> Iterable:
-            return ((ids, seqs, list(ids), str(input_path))
-                    for ids, seqs in iter_sequence_chunks(input_path, chunk_size, id_column, sequence_column))
-
+    parts, id_column, spec = _input_parts(saved, input_path, chunk_size, id_column, sequence_column)
     # row numbers are unique by construction; IDs read from the input are checked as the chunks stream by
     unique = None if allow_duplicates or spec or (id_column is None and file_kind(input_path) != "fasta") \
         else UniqueIds(str(input_path))
