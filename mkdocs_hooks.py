@@ -26,15 +26,17 @@ def on_page_markdown(markdown: str, **kwargs) -> str:
     section per entry), so the page always shows the cards the package ships."""
     if CARDS not in markdown:
         return markdown
-    from seq2expr.zoo import list_cards
+    from seq2expr.zoo import list_cards, named_metrics
 
     cards = list_cards()
-    rows = ["| entry | source | input | predicts | held-out metrics | licence |", "|---|---|---|---|---|---|"]
+    rows = ["| entry | origin | input | predicts | held-out metrics | licence |", "|---|---|---|---|---|---|"]
     for c in cards:
         m = c.metrics[0] if c.metrics else None
-        held = (", ".join(f"{k} {v:.3f}" for k, v in m.metrics.items()) + f" on {m.data}") if m else "-"
-        rows.append(f"| [`{c.name}`](#{c.name}) {c.version} | {c.source} | {c.input.length:,} nt | "
-                    f"{', '.join(t.name for t in c.targets)} | {held} | {c.licence} |")
+        held = (", ".join(f"{k} {v:.3f}" for k, v in named_metrics(m.metrics).items()) + f" on {m.data}") if m \
+            else "-"
+        origin = "published import" if c.source == "published" else "project-trained"
+        rows.append(f"| [`{c.name}`](#{c.name}) {c.version} | {origin} | {c.input.length:,} nt | "
+                    f"{'; '.join(t.predicts() for t in c.targets)} | {held} | {c.licence} |")
     sections = []
     for c in cards:
         lines = [f"### {c.name}", "", c.summary, "", "| field | value |", "|---|---|"]

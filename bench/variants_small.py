@@ -101,7 +101,8 @@ def main() -> None:
     loads = [r["load"] for v in results.values() for r in v]
     lines = [
         "# A small VCF: the SNV-background cache", "",
-        f"`seq2expr variants {MODEL} small.vcf --genome R64-1-1 --annotation R64-1-1.96.gtf -o OUT --attributions none`, {rec['variants']} "
+        f"`seq2expr variants {MODEL} small.vcf --genome R64-1-1 --annotation R64-1-1.96.gtf -o OUT "
+        f"--attributions none`, {rec['variants']} "
         f"SNVs in yeast promoters, {rec['background_snvs']:,} background SNVs, whole command (own process), median "
         f"of {args.rounds} alternating rounds.", "",
         f"Machine: {rec['machine']['line']}; load average during the runs {min(loads):.1f}-{max(loads):.1f}.", "",

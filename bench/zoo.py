@@ -45,24 +45,30 @@ YEAST_WINDOWS = ("3,020 nt per gene in transcript orientation: 1,000 nt before +
                  "reverse-complemented; off-chromosome bases N (DeepCRE layout)")
 
 
+DREAM_UNITS = ("DREAM expression on the standardised scale of the challenge test file's measured values (true_expr, "
+               "MAUDE estimate: about -1.4 to 1.7), the scale of the 9,045 sequences it was trained on; not the 0-17"
+               " bin scale of the challenge training data")
+
+
 def _dream(name: str, summary: str, architecture: str, members: str) -> dict:
     return {"name": name, "version": "1.0", "source": "project", "summary": summary, "licence": MIT,
             "citation": DREAM_CITE, "architecture": architecture,
             "input": {"length": 110, "alphabet": "ACGT", "n_value": 0.0, "context": DREAM_CONSTRUCT,
                       "strands": "averaged: the model predicts the sequence and its reverse complement (rc_average)"},
-            "targets": [{"name": "expression", "units": "DREAM expression (0-17 bin scale, MAUDE estimate)",
+            "targets": [{"name": "expression", "units": DREAM_UNITS, "range": [-2.0, 2.0],
                          "scale": "the measured scale (the standardisation fitted on training rows inverted)"}],
             "training": {"data": "dream2022:train (the 9,045 public-leaderboard sequences of the DREAM 2022 test "
                                  "set)", "split": members, "n_sequences": 9045}}
 
 
 def _yeast(name: str, summary: str, task: str) -> dict:
-    target = ({"name": "log_tpm", "units": "log1p(mean TPM over 48 wild-type replicates)",
+    target = ({"name": "log_tpm", "units": "log1p(mean TPM over 48 wild-type replicates)", "range": [0.0, 12.0],
                "scale": "the measured scale (the standardisation fitted on training genes inverted)"}
               if task == "regression" else
-              {"name": "log_tpm", "units": "high (1) vs low (0) expression: top vs bottom quartile of log-TPM "
-                                          "(thresholds from the training chromosomes)",
-               "scale": "probability of high expression (sigmoid of the logit)"})
+              {"name": "label", "units": "high (1) vs low (0) expression: top vs bottom quartile of log-TPM "
+                                        "(thresholds from the training chromosomes)",
+               "scale": "probability of high expression (sigmoid of the logit)", "range": [0.0, 1.0],
+               "classes": ["low", "high"]})
     return {"name": name, "version": "1.0", "source": "project", "summary": summary, "licence": MIT,
             "citation": YEAST_CITE, "architecture": "cnn (DeepCRE-style CNN, pools 8/8/8)",
             "input": {"length": 3020, "alphabet": "ACGT", "n_value": 0.0, "context": None,

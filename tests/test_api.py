@@ -79,3 +79,29 @@ def test_installed_package_lists_its_configs(tmp_path):
     assert page.returncode == 0 and "<style>" in page.stdout and "<p>x</p>" in page.stdout, page.stderr
     missing = subprocess.run([*run, "configs", "show", "nope"], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert missing.returncode == 2 and missing.stderr.startswith("error: nope: no such config file")
+
+
+def test_evaluate_takes_a_dataframe_as_its_table(tmp_path):
+    """s2e.evaluate(model, df): the DataFrame is read as the same table's file would be; other objects are one
+    TypeError naming what it takes (not an OSError from treating them as a path)."""
+    import pandas as pd
+    import torch
+
+    from seq2expr.models import build_model
+
+    params = {"channels": [4], "kernel_sizes": 3, "pool_sizes": [1], "hidden": [], "head_dropout": 0.0}
+    torch.manual_seed(0)
+    seq2expr.save_model(tmp_path / "m", build_model("cnn", seq_len=20, **params).eval(),
+                        {"model": {"name": "cnn", "params": params, "seq_len": 20}, "target_names": ["expression"]})
+    model = seq2expr.load_model(tmp_path / "m")
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"id": [f"s{i}" for i in range(40)],
+                       "sequence": ["".join(rng.choice(list("ACGT"), 20)) for _ in range(40)],
+                       "expression": rng.normal(size=40)})
+    df.to_csv(tmp_path / "t.tsv", sep="\t", index=False)
+    from_frame = seq2expr.evaluate(model, df, n_boot=20)
+    from_file = seq2expr.evaluate(model, tmp_path / "t.tsv", n_boot=20)
+    assert from_frame["n"] == 40 and from_frame["source"] == "DataFrame"
+    assert from_frame["eval"]["overall"] == pytest.approx(from_file["eval"]["overall"], rel=1e-5)
+    with pytest.raises(TypeError, match="a pandas DataFrame"):
+        seq2expr.evaluate(model, {"sequence": ["ACGT"]})

@@ -147,3 +147,15 @@ def test_cli_and_outputs(planted, tmp_path):
     result = design(planted["model"], "random", "max", n=2, rounds=2, seed=0)
     write_design_outputs(result, planted["model"], tmp_path / "api", attributions="none")
     assert (tmp_path / "api" / "designs.tsv").is_file()
+
+
+def test_missing_oracle_names_the_cli_option(tmp_path, one_line_error):
+    """Without an oracle, the command line is told its own option (--oracle none), not a Python keyword only."""
+    from seq2expr.inference import SavedModelConfig, save_model
+    from seq2expr.models import build_model
+
+    params = {"channels": [4], "kernel_sizes": 3, "pool_sizes": [1], "hidden": [], "head_dropout": 0.0}
+    save_model(tmp_path / "m", build_model("cnn", seq_len=20, **params).eval(),
+               SavedModelConfig(model={"name": "cnn", "params": params, "seq_len": 20}, target_names=["y"]))
+    one_line_error(runner.invoke(app, ["design", str(tmp_path / "m"), "-o", str(tmp_path / "out"), "--n", "2"]),
+                   "--oracle none")

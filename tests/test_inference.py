@@ -246,3 +246,52 @@ def test_predict_folds_batch_norm_and_follows_weight_changes():
     with torch.no_grad():
         zeroed = net.eval()(x).numpy()
     np.testing.assert_allclose(predict(net, x, scale="model"), zeroed, rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def padded(saved, tmp_path_factory) -> SavedModel:
+    """The ``saved`` model with a policy that pads/truncates to its 30 nt."""
+    folder = tmp_path_factory.mktemp("padded") / "m"
+    save_model(folder, saved.model, {**saved.config.model_dump(), "data": {"policy": {"length": 30}}})
+    return load_model(folder)
+
+
+def test_wrong_lengths_are_counted_in_one_warning_or_refused(padded, tmp_path, caplog):
+    seqs = _seqs(3, 30) + _seqs(2, 12, seed=1) + _seqs(1, 40, seed=2)
+    with caplog.at_level("WARNING", logger="seq2expr"):
+        y = predict(padded, seqs)
+    notes = [r.getMessage() for r in caplog.records if "nt as the model takes" in r.getMessage()]
+    assert len(y) == 6 and len(notes) == 1, notes
+    assert notes[0].startswith("3 sequences are not 30 nt") and "12 nt x2, 40 nt" in notes[0]
+    with pytest.raises(DataError, match=r"3 sequences are not 30 nt .*refused \(strict length\)"):
+        predict(padded, seqs, strict_length=True)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seq2expr"):
+        predict(padded, _seqs(4, 30))  # the right length: nothing to say
+    assert not [r for r in caplog.records if "nt as the model takes" in r.getMessage()]
+    # a file: one warning for the whole input however many chunks; --strict-length refuses with one line
+    from typer.testing import CliRunner
+
+    from seq2expr.cli.main import app
+
+    (tmp_path / "in.tsv").write_text("id\tsequence\n" + "".join(f"s{i}\t{s}\n" for i, s in enumerate(seqs)))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seq2expr"):
+        predict_file(padded, tmp_path / "in.tsv", tmp_path / "out.tsv", chunk_size=2)
+    notes = [r.getMessage() for r in caplog.records if "nt as the model takes" in r.getMessage()]
+    assert len(notes) == 1 and notes[0].startswith("3 sequences are not 30 nt"), notes
+    res = CliRunner().invoke(app, ["predict", str(padded.path), str(tmp_path / "in.tsv"), "-o",
+                                   str(tmp_path / "strict.tsv"), "--strict-length"])
+    assert res.exit_code == 2 and "refused (strict length)" in res.output and not (tmp_path / "strict.tsv").exists()
+
+
+def test_predict_takes_a_dataframe_and_names_what_it_cannot_take(saved):
+    import pandas as pd
+
+    seqs = _seqs(5)
+    np.testing.assert_allclose(predict(saved, pd.DataFrame({"id": list("abcde"), "sequence": seqs})),
+                               predict(saved, seqs), atol=1e-6)
+    with pytest.raises(DataError, match="no sequence column 'sequence'"):
+        predict(saved, pd.DataFrame({"seq": seqs}))
+    with pytest.raises(TypeError, match="for a file use predict_file"):
+        predict(saved, Path("table.tsv"))

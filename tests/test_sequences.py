@@ -42,6 +42,7 @@ def test_iupac_rejected_by_default_and_mapped_on_request():
         encode(["ACGT", "ACRT"], ids=["a", "b"], source="in.tsv")
     msg = str(err.value)
     assert "in.tsv" in msg and "record b" in msg and "'R'" in msg and "position 3" in msg and "iupac" in msg
+    assert "--set data.policy.iupac=n" in msg and "iupac='n'" not in msg  # the way the command line sets it
     assert encode(["ACRT"], SequencePolicy(iupac="n")).tolist() == [[0, 1, 4, 3]]
 
 

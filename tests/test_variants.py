@@ -317,3 +317,67 @@ def test_snv_background_is_computed_once_per_model_genome_and_settings(world, tm
     third, rep4 = run()
     assert not rep4["background_reused"]
     np.testing.assert_allclose(third["percentile_log_tpm"], first["percentile_log_tpm"], atol=1e-9)
+
+
+def test_fold_change_is_on_the_linear_scale_and_named(world, tmp_path):
+    """log_tpm = log1p(TPM): log2fc is log2 of the TPM ratio (expm1 of the predictions), never a ratio of logs; a
+    target with no known linear scale gets no fold change; summary.json names each column's scale."""
+    from seq2expr.data.targets import TargetTransform
+
+    model = load_model(world["root"] / "run" / "model")  # its predictions moved to about log1p(TPM) = 4
+    model.config.target_transform = TargetTransform(kind="none", standardize=True, mean=[4.0], std=[1.0])
+    rows = _alleles(world["chroms"], world["genes"])[:8]
+    out = score_variants(model, _vcf(tmp_path / "v.vcf", rows), world["root"] / "genome.fa", background=0)
+    assert not any(c.startswith("log2_ratio") for c in out.columns)
+    tpm_ref, tpm_alt = np.expm1(out["ref_log_tpm"].to_numpy(float)), np.expm1(out["alt_log_tpm"].to_numpy(float))
+    ok = (tpm_ref > 0) & (tpm_alt > 0)
+    assert ok.all()
+    assert np.abs(out["log2fc_log_tpm"] - np.log2(out["alt_log_tpm"] / out["ref_log_tpm"])).max() > 1e-3
+    np.testing.assert_allclose(out["log2fc_log_tpm"].to_numpy()[ok], np.log2(tpm_alt[ok] / tpm_ref[ok]), rtol=1e-5)
+    assert out["log2fc_log_tpm"][~ok].isna().all()
+    columns = out.attrs["summary"]["columns"]
+    assert "TPM = expm1(log_tpm)" in columns["log2fc_log_tpm"] and "percentile_log_tpm" not in columns
+    # a target on no known linear scale (a plain "y", no log transform): no fold change at all
+    torch.manual_seed(1)
+    save_model(tmp_path / "m", build_model("cnn", seq_len=60, **{**CNN, "pool_sizes": [4]}).eval(),
+               SavedModelConfig(model={"name": "cnn", "params": {**CNN, "pool_sizes": [4]}, "seq_len": 60},
+                                target_names=["y"]))
+    pairs = pd.DataFrame({"ref_sequence": ["ACGT" * 15], "alt_sequence": ["TCGT" + "ACGT" * 14]})
+    assert not [c for c in score_pairs(tmp_path / "m", pairs).columns if "log2" in c]
+    assert "log2fc_log_tpm" in score_pairs(model, pd.DataFrame(
+        {"ref_sequence": [world["genes"]["sequence"].iloc[0]], "alt_sequence": [world["genes"]["sequence"].iloc[1]]}))
+
+
+def test_slow_run_reports_its_rate(world, tmp_path, monkeypatch):
+    """alleles_per_second keeps 3 significant digits: a slow run is not reported as 0.0 alleles a second."""
+    import itertools
+    import types
+
+    from seq2expr.variants import VariantScorer, output
+
+    clock = itertools.count(0, 500.0)  # each reading of the clock is 500 s later
+    monkeypatch.setattr(output, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    rows = _alleles(world["chroms"], world["genes"])[:4]
+    scorer = VariantScorer(world["model"], world["root"] / "genome.fa", background=0)
+    summary = output.write_variant_outputs(scorer, _vcf(tmp_path / "v.vcf", rows), tmp_path / "out",
+                                           attributions="none")
+    assert summary["seconds"] >= 500 and summary["alleles"] == 4
+    assert summary["alleles_per_second"] > 0
+    assert summary["alleles_per_second"] == pytest.approx(4 / summary["seconds"], rel=0.01)
+
+
+def test_api_takes_the_command_line_option_names(world, tmp_path):
+    """score_variants/VariantScorer take `--attributions none` and `--top` by the CLI's names; a wrong value or an
+    unknown name is one ValueError listing what there is."""
+    from seq2expr.variants import output
+
+    rows = _alleles(world["chroms"], world["genes"])[:3]
+    vcf, genome = _vcf(tmp_path / "v.vcf", rows), world["root"] / "genome.fa"
+    assert len(score_variants(world["model"], vcf, genome, background=0, attributions="none", top=2))
+    scorer = VariantScorer(world["model"], genome, background=0, attributions="none")
+    output.write_variant_outputs(scorer, vcf, tmp_path / "out")
+    assert not (tmp_path / "out" / "attributions.npz").exists()  # the scorer's own "none": no logos
+    with pytest.raises(ValueError, match="attributions must be one of deeplift_shap, saliency, ism, none"):
+        score_variants(world["model"], vcf, genome, attributions="shap")
+    with pytest.raises(ValueError, match="no option attribution; it takes .*attributions"):
+        score_variants(world["model"], vcf, genome, attribution="none")

@@ -201,6 +201,17 @@ def test_zoo_names_in_model_arguments(one_line_error, tmp_path):
     assert "converted" in err
 
 
+def test_unpinned_published_entry_names_one_step(one_line_error, tmp_path):
+    """Camformer's checkpoint has no published checksum: predict and fetch both name the one step that works
+    (download it, `models import`), never `models fetch`, which cannot."""
+    pd.DataFrame({"sequence": ["ACGT"]}).to_csv(tmp_path / "in.tsv", sep="\t", index=False)
+    runs = [["predict", "zoo:camformer", str(tmp_path / "in.tsv"), "-o", str(tmp_path / "o")],
+            ["models", "fetch", "camformer"]]
+    for args in runs:
+        err = one_line_error(runner.invoke(app, args), "seq2expr models import camformer Camformer_9.tar.gz -o DIR")
+        assert "models fetch" not in err, err
+
+
 # ------------------------------------------------------------------------------------------ half-precision copies
 
 

@@ -20,65 +20,100 @@ def _status(card) -> str:
         if (converted_dir(card) / "config.json").is_file():
             return "converted (cache)"
         folder, where = locate(card)
-        return f"checkpoint in {where}; run fetch" if folder is not None else "not here: fetch or import"
+        if folder is not None:
+            return f"checkpoint in {where}; run fetch"
+        return "not here: fetch" if all(f.pinned for f in card.files) else "not here: import"
     folder, where = locate(card)
     return where if folder is not None else "not here: fetch"
 
 
-def models_list_cmd(exportable: bool = typer.Option(False, "--exportable", help="List the architectures instead: "
-                                                     "whether `models export` takes each, and why not.")) -> None:
-    """Every zoo entry: what it predicts, from what input, and whether it is available here (offline)."""
+FORMAT_HELP = "table (for a terminal), json or tsv (whole values, never wrapped: for scripts and pipes)."
+
+
+def _fmt(json_: bool, tsv: bool) -> str:
+    if json_ and tsv:
+        raise typer.BadParameter("give --json or --tsv, not both")
+    return "json" if json_ else "tsv" if tsv else "table"
+
+
+def _emit(rows: list[dict], fmt: str, title: str, header: bool = True) -> None:
+    """``rows`` (one dict per row, same keys) as a rich table, JSON or TSV on stdout."""
+    import json
+
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    cols = list(rows[0]) if rows else []
+    if fmt == "tsv":
+        clean = [[" ".join(str(r[c]).split()) for c in cols] for r in rows]
+        typer.echo("\n".join(["\t".join(cols)] * header + ["\t".join(r) for r in clean]))
+        return
+    from rich.markup import escape
     from rich.table import Table
 
-    from seq2expr.zoo import list_cards
-
-    if exportable:
-        from rich.markup import escape
-
-        from seq2expr.convert.export import exportable_architectures, formats
-
-        table = Table(title=f"architectures: seq2expr models export --format {'|'.join(formats())}")
-        for col in ("architecture", "exports", "note"):
-            table.add_column(col, overflow="fold", no_wrap=col == "architecture")
-        for name, status, note in exportable_architectures():
-            table.add_row(name, status, escape(note))
-        console().print(table)
-        return
-
-    table = Table(title="seq2expr model zoo (use as zoo:NAME)")
-    for col in ("name", "version", "source", "input", "predicts", "held-out", "available", "licence"):
-        table.add_column(col, overflow="fold", no_wrap=col == "name")  # a name must stay whole to be typed
-    for card in list_cards():
-        metric = card.metrics[0] if card.metrics else None
-        head = (", ".join(f"{k} {v:.3f}" for k, v in list(metric.metrics.items())[:2]) + f" ({metric.data.split()[0]})"
-                if metric else "-")
-        table.add_row(card.name, card.version, card.source, f"{card.input.length:,} nt",
-                      ", ".join(t.name for t in card.targets), head, _status(card), card.licence.split(" (")[0])
+    table = Table(title=title, show_header=header)
+    for c in cols:
+        table.add_column(c, overflow="fold", no_wrap=c == "name")  # a name must stay whole to be typed
+    for r in rows:
+        table.add_row(*(escape(str(r[c])) for c in cols))
     console().print(table)
 
 
+def _list_row(card) -> dict:
+    """One entry of ``models list``: metrics under one naming, the origin spelled out."""
+    from seq2expr.zoo import named_metrics
+
+    metric = card.metrics[0] if card.metrics else None
+    shown = list(named_metrics(metric.metrics).items())[:2] if metric else []
+    return {"name": card.name, "version": card.version,
+            "origin": "published import" if card.source == "published" else "project-trained",
+            "input": f"{card.input.length:,} nt", "predicts": "; ".join(t.predicts() for t in card.targets),
+            "held-out": (", ".join(f"{k} {v:.3f}" for k, v in shown) + f" ({metric.data.split()[0]})") if metric
+            else "-", "available": _status(card), "licence": card.licence.split(" (")[0]}
+
+
+def models_list_cmd(exportable: bool = typer.Option(False, "--exportable", help="List the architectures instead: "
+                                                     "whether `models export` takes each, and why not."),
+                    json_: bool = typer.Option(False, "--json", help=FORMAT_HELP),
+                    tsv: bool = typer.Option(False, "--tsv", help=FORMAT_HELP)) -> None:
+    """Every zoo entry: its origin (a published import or project-trained), what it predicts and in what range,
+    from what input, held-out metrics (pearson_r, spearman_rho) and whether it is available here (offline)."""
+    from seq2expr.zoo import list_cards
+
+    fmt = _fmt(json_, tsv)
+    if exportable:
+        from seq2expr.convert.export import exportable_architectures, formats
+
+        rows = [{"architecture": n, "exports": st, "note": note} for n, st, note in exportable_architectures()]
+        _emit(rows, fmt, f"architectures: seq2expr models export --format {'|'.join(formats())}")
+        return
+    _emit([_list_row(card) for card in list_cards()], fmt, "seq2expr model zoo (use as zoo:NAME)")
+
+
 def models_info_cmd(name: str = typer.Argument(..., help="Zoo entry (zoo:NAME or NAME), or a saved model's folder."
-                                                 )) -> None:
+                                                 ),
+                    json_: bool = typer.Option(False, "--json", help=FORMAT_HELP),
+                    tsv: bool = typer.Option(False, "--tsv", help=FORMAT_HELP)) -> None:
     """An entry's model card (files and checksums, licence, citation, input contract, targets, held-out metrics), or
     what a saved model folder holds: its card if it has one, its architecture, targets, training and, for a
-    fine-tuned model, its lineage (the parent and how it was fine-tuned)."""
-    from rich.table import Table
+    fine-tuned model, its lineage (the parent and how it was fine-tuned). ``--json`` gives a zoo entry's whole card."""
+    import json
 
     from seq2expr.zoo import get_card
 
+    fmt = _fmt(json_, tsv)
     folder = Path(name)
     with user_errors():
         if folder.is_dir():
             title, rows = _folder_rows(folder)
         else:
             card = get_card(name)
+            if fmt == "json":
+                typer.echo(json.dumps({**card.model_dump(mode="json"), "origin": card.origin,
+                                       "available": _status(card)}, indent=2))
+                return
             title, rows = f"{card.name} {card.version}", [*card.lines(), ("available", _status(card))]
-    table = Table(title=title, show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value", overflow="fold")
-    for key, value in rows:
-        table.add_row(key, value)
-    console().print(table)
+    _emit([{"field": k, "value": v} for k, v in rows], fmt, title, header=fmt == "json")
 
 
 def _folder_rows(folder: Path) -> tuple[str, list[tuple[str, str]]]:

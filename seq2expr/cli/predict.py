@@ -52,6 +52,9 @@ def predict_cmd(
                                           "(by default the first repeated ID is an error: the output rows could "
                                           "not be told apart)."),
     engine: str = typer.Option("torch", "--engine", callback=choice(*ENGINES), help=ENGINE_HELP),
+    strict_length: bool = typer.Option(False, "--strict-length", help="Refuse sequences of another length than the "
+                                       "model takes (by default its policy pads or truncates them, and one warning "
+                                       "counts them)."),
 ) -> None:
     """Predict expression (original scale) or class probability for every sequence."""
     from seq2expr.inference import device_list, predict_file, predict_on_devices
@@ -60,7 +63,7 @@ def predict_cmd(
     with user_errors():
         options = dict(batch_size=batch_size, chunk_size=chunk_size, id_column=id_column,
                        sequence_column=sequence_column, scale=scale, precision=precision,
-                       allow_duplicates=allow_duplicates, engine=engine)
+                       allow_duplicates=allow_duplicates, engine=engine, strict_length=strict_length)
         if devices:
             if shard:
                 raise ValueError("use --devices or --shard, not both")

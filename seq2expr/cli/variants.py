@@ -98,10 +98,10 @@ def variants_cmd(
                                match_chromosomes=match_chromosomes, on_ref_mismatch=on_ref_mismatch,
                                on_unknown_chromosome=on_unknown_chromosome, background=background,
                                batch_size=batch_size, device=device, seed=seed, precision=precision,
-                               chunk_size=chunk_size, engine=engine)
+                               chunk_size=chunk_size, engine=engine, attributions=attributions, top=top)
         scorer = VariantScorer(model_dir, genome, options)
         summary = write_variant_outputs(scorer, variants, out, table_format=table_format, chunk_size=chunk_size,
-                                        top=top, attributions=attributions, shard=shard, force=force)
+                                        shard=shard, force=force)
     typer.echo(f"{summary['alleles']} alleles read, {summary['scored_alleles']} scored ({summary['rows']} rows, "
                f"{summary['mode']} mode) in {summary['seconds']} s -> {out}")
     if summary.get("background_reused"):

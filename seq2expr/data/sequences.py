@@ -69,7 +69,8 @@ def encode_one(seq: str, policy: SequencePolicy = SequencePolicy(), *, source: s
     bad = np.flatnonzero(codes == 255)
     if bad.size:
         chars = sorted({seq[i] for i in bad[:50]})
-        hint = (" (IUPAC ambiguity code; use iupac='n' to map it to N)"
+        hint = (" (an IUPAC ambiguity code; a model reads it as N when trained with `seq2expr train ... --set "
+                "data.policy.iupac=n`, i.e. the run config's data.policy.iupac: n)"
                 if all(c.upper() in IUPAC_AMBIGUOUS for c in chars) else "")
         raise DataError(f"invalid character(s) {''.join(chars)!r} at position {int(bad[0]) + 1}{hint}",
                         source=source, record=record)

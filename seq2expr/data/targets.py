@@ -24,6 +24,21 @@ _INVERSE_TORCH = {"none": lambda y: y, "log1p": torch.expm1, "log2p1": lambda y:
                   "log10p1": lambda y: torch.pow(10.0, y) - 1.0}  # the same inverses, differentiable
 
 
+# the logs ``seq2expr data genes`` names its target columns by (``log_tpm`` = log1p(TPM), ``log_tpm_<sample>``...)
+_NAMED_LOGS = (("log10_tpm", "log10p1"), ("log2_tpm", "log2p1"), ("log_tpm", "log1p"))
+
+
+def named_log(name: str) -> Kind | None:
+    """The log a target column is on by its name (``log_tpm[_SAMPLE]``: log1p of TPM, ``log2_tpm``: log2(1 + TPM),
+    ``log10_tpm``), or None when its name says nothing."""
+    return next((kind for prefix, kind in _NAMED_LOGS if name == prefix or name.startswith(prefix + "_")), None)
+
+
+def unlog(kind: Kind, y: np.ndarray) -> np.ndarray:
+    """Values on a ``kind`` log scale back on the linear one (``log1p`` -> ``expm1``), float64."""
+    return _INVERSE[kind](np.asarray(y, dtype=np.float64))
+
+
 @dataclass
 class TargetTransform:
     """``y -> (f(y) - mean) / std`` per target column, with ``f`` a log or the identity."""

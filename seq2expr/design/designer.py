@@ -109,7 +109,8 @@ def split_oracle(models: list[SavedModel], oracle) -> tuple[list[SavedModel], Sa
         members = models[0].members
         return members[:-1], members[-1], f"ensemble member {len(members) - 1} (held out of design)"
     raise DataError("design needs an independent oracle: name one (another model, fold or architecture), or use an "
-                    "ensemble model (its last member validates), or pass oracle='none' to skip validation")
+                    "ensemble model (its last member validates), or skip validation: `--oracle none` "
+                    "(oracle='none' in Python)")
 
 
 def design(model, start="random", objective: Objective | str = "maximise", constraints: Constraints | None = None,

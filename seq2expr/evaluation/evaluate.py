@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from contextlib import nullcontext
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,7 @@ def model_scale_targets(config: SavedModelConfig, measured: np.ndarray, source: 
     return config.target_transform.apply(y) if config.target_transform is not None else y
 
 
-def read_labelled(model: SavedModel, data: str | Path, *, values: str | Path | None = None,
+def read_labelled(model: SavedModel, data: str | Path | Any, *, values: str | Path | None = None,
                   target_columns: list[str] | None = None, group_columns: list[str] | None = None,
                   id_column: str | None = None, sequence_column: str | None = None) -> Records:
     """Labelled records from a file or a registry data set ``NAME[:SUBSET]``, read with the training run's
@@ -145,6 +146,8 @@ def read_labelled(model: SavedModel, data: str | Path, *, values: str | Path | N
     from seq2expr.data.io.tables import read_records, table_columns
 
     cfg = model.config
+    if hasattr(data, "columns") and hasattr(data, "iloc"):  # a DataFrame: its columns as a table file's
+        return _frame_labelled(model, data, target_columns, group_columns, id_column, sequence_column)
     spec = parse_dataset_spec(data)
     if spec:
         records = load_split(spec)
@@ -156,6 +159,24 @@ def read_labelled(model: SavedModel, data: str | Path, *, values: str | Path | N
         records = read_records(data, values=values, id_column=id_column, sequence_column=sequence_column,
                                target_columns=target_columns or cfg.target_names, group_columns=group_columns)
     if target_columns:  # named differently in this table: scored as the model's targets
+        records.target_names = list(cfg.target_names)
+    return records
+
+
+def _frame_labelled(model: SavedModel, frame, target_columns: list[str] | None, group_columns: list[str] | None,
+                    id_column: str | None, sequence_column: str | None) -> Records:
+    """Labelled records of a DataFrame, read with the training run's column names where the frame has them."""
+    from seq2expr.data.io.tables import frame_records
+
+    cfg, header = model.config, set(frame.columns)
+    records = frame_records(
+        frame, sequence_column=sequence_column or (cfg.data.sequence_column if cfg.data.sequence_column in header
+                                                   else "sequence"),
+        id_column=id_column or (cfg.data.id_column if cfg.data.id_column in header else
+                                next((c for c in ("id", "ID") if c in header), None)),
+        target_columns=target_columns or cfg.target_names,
+        group_columns=[c for c in cfg.data.group_columns if c in header] if group_columns is None else group_columns)
+    if target_columns:
         records.target_names = list(cfg.target_names)
     return records
 
@@ -174,15 +195,16 @@ def model_notes(config: SavedModelConfig) -> dict[str, Any]:
 
 
 @staged(3, "evaluate")  # encode, predict, score (metrics, bootstrap CI, plots)
-def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_dir: str | Path | None = None,
+def evaluate(model: SavedModel | str | Path, data: Records | str | Path | Any, *, out_dir: str | Path | None = None,
              name: str | None = None, n_boot: int = 1000, batch_size: int = 512, device: str | None = None,
              seed: int = 0, precision: str | None = None, force: bool = False, exclude_training: bool = False,
              **read: Any) -> dict[str, Any]:
     """Predict labelled sequences with a saved model and score them against their targets.
 
-    ``data``: :class:`~seq2expr.data.records.Records`, a table/FASTA path (``read`` options: ``values``,
-    ``target_columns``, ``group_columns``, ``id_column``, ``sequence_column``; see :func:`read_labelled`) or a
-    registry data set ``NAME[:SUBSET]``. ``name`` labels the result (default: the subset's name, else ``eval``).
+    ``data``: :class:`~seq2expr.data.records.Records`, a pandas DataFrame (columns as in a table file), a table/FASTA
+    path (``read`` options: ``values``, ``target_columns``, ``group_columns``, ``id_column``, ``sequence_column``;
+    see :func:`read_labelled`) or a registry data set ``NAME[:SUBSET]``. ``name`` labels the result (default: the
+    subset's name, else ``eval``).
     Returns ``{"source", "n", "target_names", name: metrics[, "challenge": the data set's own scores]}``; with
     ``out_dir`` also writes ``metrics.json``, plots and ``predictions.tsv`` there. ``device``, ``precision``:
     as in :func:`~seq2expr.inference.predict`. ``out_dir`` must be a new (or empty) folder, or with ``force`` a
@@ -192,13 +214,18 @@ def evaluate(model: SavedModel | str | Path, data: Records | str | Path, *, out_
     models that recorded them) are counted in ``seen_in_training`` and a warning: scores on them measure recall, not
     prediction. ``exclude_training`` leaves them out of the scores.
     """
+    frame = hasattr(data, "columns") and hasattr(data, "iloc")  # a pandas DataFrame
+    if not (frame or isinstance(data, Records | str | PathLike)):
+        raise TypeError(f"evaluate takes a table/FASTA path, a registry data set NAME[:SUBSET], a pandas DataFrame "
+                        f"(columns as in a table file) or Records, not {type(data).__name__}")
     if out_dir is not None:
-        check_output(out_dir, [model, data, read.get("values")], command="evaluate", folder=True, force=force)
+        check_output(out_dir, [model, None if frame else data, read.get("values")], command="evaluate", folder=True,
+                     force=force)
     saved = load_model(model)
     cfg = saved.config
     records = data if isinstance(data, Records) else read_labelled(saved, data, **read)
     if name is None:
-        spec = None if isinstance(data, Records) else parse_dataset_spec(data)
+        spec = None if isinstance(data, Records) or frame else parse_dataset_spec(data)
         name = (spec.partition(":")[2] if spec else "") or "eval"
     if list(records.target_names) != cfg.target_names:
         raise DataError(f"target columns {records.target_names} differ from the model's {cfg.target_names}; "

@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import logging
 import weakref
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
 from pathlib import Path
 
@@ -24,13 +26,24 @@ from seq2expr.files import fault_point
 from seq2expr.inference.device import autocast, model_state, resolve_device
 from seq2expr.inference.engine import engine_setup, onnxruntime_forward
 from seq2expr.inference.fold import folded
-from seq2expr.inference.inputs import Inputs, as_array, as_module, batch_onehot, config_of, encode_for
+from seq2expr.inference.inputs import (
+    Inputs,
+    as_array,
+    as_module,
+    batch_onehot,
+    config_of,
+    encode_for,
+    length_note,
+    off_length,
+)
 from seq2expr.inference.readout import Readout, rc_forward
 from seq2expr.inference.saved import SavedModel, SavedModelConfig, Scale, load_model
 from seq2expr.inference.shard import Shard, write_sidecar
 from seq2expr.outputs import check_output
 from seq2expr.progress import track
 from seq2expr.tsv import TsvWriter
+
+log = logging.getLogger(__name__)
 
 # most rows per forward pass on a CPU, and the most bytes its largest activation may take: passes beyond either
 # overflow the caches and page-fault fresh memory for every layer (bench/results/cpu_passes.md)
@@ -101,8 +114,13 @@ def forward_in_parts(fn, x: torch.Tensor, *, model: nn.Module | None = None) -> 
 @torch.inference_mode()
 def predict(model: SavedModel | nn.Module, X: Inputs, *, readout: Readout | None = None, batch_size: int = 512,
             device: str | torch.device | None = None, rc_average: bool | None = None, scale: Scale | None = None,
-            n_value: float | None = None, precision: str | None = None, engine: str = "torch") -> np.ndarray:
-    """Predictions ``(N, K)`` float32 for sequences, ``(N, L)`` uint8 codes or ``(N, 4, L)`` one-hot.
+            n_value: float | None = None, precision: str | None = None, engine: str = "torch",
+            strict_length: bool = False) -> np.ndarray:
+    """Predictions ``(N, K)`` float32 for sequences (a list, or a DataFrame's sequence column), ``(N, L)`` uint8
+    codes or ``(N, 4, L)`` one-hot.
+
+    Sequences of another length than the model takes are padded or truncated by its policy, counted in one warning;
+    ``strict_length`` refuses them instead (one :class:`~seq2expr.data.errors.DataError` line).
 
     ``readout`` (:class:`~seq2expr.inference.readout.Readout`) says which outputs, strands, scale and transform;
     without one, every target: a :class:`SavedModel` (strings are encoded with its policy) averages strands as
@@ -121,7 +139,7 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, readout: Readout | None
     net = as_module(model)
     bound = _readout(readout, rc_average, scale, cfg is not None).resolve(model)
     nv = (cfg.policy.n_value if cfg is not None else 0.0) if n_value is None else n_value
-    data = as_array(model, X)
+    data = as_array(model, X, strict_length=strict_length)
     engine, device, precision = engine_setup(engine, device, precision)
     dev = resolve_device(device, net)
     outs = []
@@ -234,11 +252,28 @@ class UniqueIds:
             self.runs = [np.sort(np.concatenate(self.runs))]
 
 
+def _input_parts(saved: SavedModel, input_path: str | Path, chunk_size: int, id_column: str | None,
+                 sequence_column: str | None) -> tuple[Callable[[], Iterable], str | None, bool]:
+    """``predict_file``'s input: a function giving its chunks ``(ids, sequences, labels, source)``, the ID column
+    and whether it is a registry data set."""
+    from seq2expr.data.io.tables import iter_sequence_chunks
+    from seq2expr.data.registry import load_split, parse_dataset_spec
+
+    spec = parse_dataset_spec(input_path)
+    if spec:
+        records = load_split(spec)
+        return lambda: [(records.ids, records.sequences, records.labels(), records.source)], id_column, True
+    sequence_column, id_column = input_columns(saved, input_path, sequence_column, id_column)
+    return (lambda: ((ids, seqs, list(ids), str(input_path))
+                     for ids, seqs in iter_sequence_chunks(input_path, chunk_size, id_column, sequence_column)),
+            id_column, False)
+
+
 def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_path: str | Path, *,
                  batch_size: int = 512, chunk_size: int = 100_000, id_column: str | None = None,
                  sequence_column: str | None = None, device: str | torch.device | None = None,
                  scale: Scale = "original", precision: str | None = None, shard: Shard | str | None = None,
-                 allow_duplicates: bool = False, engine: str = "torch") -> int:
+                 allow_duplicates: bool = False, engine: str = "torch", strict_length: bool = False) -> int:
     """Stream ``input_path`` (table or FASTA, or a registry data set ``NAME[:SUBSET]``) through a saved model into
     a TSV ``id, <target...>``.
 
@@ -249,29 +284,15 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
 
     The output may not be, hold or lie inside the model folder or the input (:func:`seq2expr.outputs.check_output`).
     Record IDs must be unique, or the output rows could not be told apart: the first duplicate is an error
-    unless ``allow_duplicates``. ``engine``: ``torch`` or ``onnxruntime`` (:func:`predict`).
+    unless ``allow_duplicates``. ``engine``: ``torch`` or ``onnxruntime`` (:func:`predict`). Sequences the model's
+    policy pads or truncates are counted in one warning at the end, or refused with ``strict_length``.
     """
-    from seq2expr.data.io.tables import iter_sequence_chunks
-    from seq2expr.data.registry import load_split, parse_dataset_spec
-
     check_output(out_path, [model, input_path], command="predict")
     check_sizes(batch_size=batch_size, chunk_size=chunk_size)
     engine_setup(engine, device, precision)  # a wrong engine, device or precision before anything is read
     saved = load_model(model)
     part = Shard.parse(shard)
-    spec = parse_dataset_spec(input_path)
-    if spec:
-        records = load_split(spec)
-
-        def parts() -> Iterable:
-            return [(records.ids, records.sequences, records.labels(), records.source)]
-    else:
-        sequence_column, id_column = input_columns(saved, input_path, sequence_column, id_column)
-
-        def parts() -> Iterable:
-            return ((ids, seqs, list(ids), str(input_path))
-                    for ids, seqs in iter_sequence_chunks(input_path, chunk_size, id_column, sequence_column))
-
+    parts, id_column, spec = _input_parts(saved, input_path, chunk_size, id_column, sequence_column)
     # row numbers are unique by construction; IDs read from the input are checked as the chunks stream by
     unique = None if allow_duplicates or spec or (id_column is None and file_kind(input_path) != "fasta") \
         else UniqueIds(str(input_path))
@@ -297,7 +318,8 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
                 ids, seqs, labels = ids[a:b], seqs[a:b], labels[a:b]
             else:
                 start = end
-            codes = encode_for(saved, seqs, ids=labels, source=source)
+            off.update(off_length(seqs, saved.config))
+            codes = encode_for(saved, seqs, ids=labels, source=source, strict_length=strict_length, warn=False)
             del seqs  # hold only IDs and predictions while the next chunk is read
             # batches start at multiples of batch_size of the whole input, whatever the chunk or shard bounds:
             # a batch holds the same sequences in any run, so shards merge to the single run's exact numbers
@@ -309,7 +331,10 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
                 yield ids, np.concatenate(pieces)
                 fault_point("chunk")  # a test hook: a kill or a signal with part of the output written
 
+    off: Counter = Counter()  # lengths the policy padded or truncated, over every chunk
     rows = write_prediction_table(out_path, chunks(), saved.config.target_names)
+    if off:
+        log.warning("%s (%s)", length_note(off, saved.config), input_path)
     if part is not None:
         write_sidecar(out_path, part, input=str(input_path), records=total, lo=lo, hi=hi, rows=rows)
     return rows

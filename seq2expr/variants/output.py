@@ -31,16 +31,20 @@ from seq2expr.variants.writers import AnnotatedVcf, Reservoir, Table, empty_reas
 
 
 def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: str | Path, *,
-                          table_format: str = "tsv", chunk_size: int = 100_000, top: int = 8,
-                          attributions: str = "deeplift_shap", progress=None, shard: Shard | str | None = None,
+                          table_format: str = "tsv", chunk_size: int = 100_000, top: int | None = None,
+                          attributions: str | None = None, progress=None, shard: Shard | str | None = None,
                           force: bool = False) -> dict:
     """Score ``variants`` with ``scorer`` and write every output into ``out_dir`` (atomically); returns the
-    summary. ``attributions``: deeplift_shap | saliency | ism | none (for the ``top`` variants' logos).
+    summary. ``attributions``: deeplift_shap | saliency | ism | none (for the ``top`` variants' logos; default: the
+    scorer's :class:`~seq2expr.variants.ScoreOptions`).
     ``shard="K/N"``: only the K-th of N contiguous parts of the input records (joined by :func:`merge_variant_outputs`;
     see :mod:`seq2expr.inference.shard`). ``out_dir``: a new folder, or with ``force`` a previous ``variants``
     output; never one holding an input (:func:`seq2expr.outputs.check_output`). When nothing is scored the summary
     says why (``empty``)."""
     check_output(out_dir, [variants, *scorer.inputs], command="variants", folder=True, force=force)
+    opts = scorer.options.with_settings({k: v for k, v in (("top", top), ("attributions", attributions))
+                                         if v is not None})
+    top, attributions = opts.top, opts.attributions
     check_sizes(chunk_size=chunk_size)
     t0 = time.perf_counter()
     variants = Path(variants)
@@ -73,9 +77,10 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
                 vcf.close()
         indexed = vcf is not None and tabix(tmp / "variants.vcf.gz")
         tops = [row for _, _, row in sorted(best, key=lambda b: -b[0])]
+        elapsed = time.perf_counter() - t0
         summary = {**scorer.report(), **model_notes(scorer.saved.config), "input": str(variants), "targets": targets,
                    "vcf_indexed": indexed,
-                   "seconds": round(time.perf_counter() - t0, 2)}
+                   "seconds": round(elapsed, 2)}
         if vcf is not None and vcf.undeclared:
             summary["undeclared_in_header"] = vcf.undeclared  # declared in the annotated copy
         if part is not None:
@@ -83,7 +88,7 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
                                 "of": total}
         if not summary["scored_alleles"]:
             summary["empty"] = empty_reason(summary)
-        summary["alleles_per_second"] = round(summary["alleles"] / max(summary["seconds"], 1e-9), 1)
+        summary["alleles_per_second"] = rate(summary["alleles"], elapsed)
         logos = top_logos(scorer, tops, tmp, attributions) if tops and attributions != "none" else []
         hists = histograms({t: r.values() for t, r in effects.items()}, tmp)
         (tmp / "report.html").write_text(report_html(summary, tops, targets, logos, hists))
@@ -93,6 +98,11 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
         write_sidecar(out_dir, part, input=str(variants), records=total, lo=span[0], hi=span[1],
                       rows=summary["rows"])
     return summary
+
+
+def rate(n: int, seconds: float) -> float:
+    """``n / seconds`` to 3 significant digits (a slow run's 0.004/s stays 0.004, not 0.0)."""
+    return float(f"{n / max(seconds, 1e-9):.3g}")
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:

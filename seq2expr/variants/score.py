@@ -10,16 +10,16 @@ original scale, strands averaged as trained). Memory is bounded by the chunk and
 of variants.
 
 Per allele x window and readout output ``T`` (a target, or the readout's transform of targets): ``ref_T``,
-``alt_T``, ``effect_T`` (alt - ref, on the readout's scale), ``log2_ratio_T`` (where both predictions are
-positive) and ``percentile_T``: the share of a background of random SNVs in the same kind of windows (a seeded
-sample of every possible one) whose |effect| is not larger.
+``alt_T``, ``effect_T`` (alt - ref, on the readout's scale), ``log2fc_T`` (log2(alt / ref) on the linear scale,
+only where one is known: :mod:`seq2expr.variants.foldchange`) and ``percentile_T``: the share of a background of
+random SNVs in the same kind of windows (a seeded sample of every possible one) whose |effect| is not larger.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Literal
 
@@ -41,10 +41,12 @@ from seq2expr.inference import (
     resolve_device,
     resolve_precision,
 )
+from seq2expr.variants.foldchange import column_scales, fold_changes
 from seq2expr.variants.place import CentredWindows, GeneWindows, load_genes, substitute
 from seq2expr.variants.strategy import BLOCK, CentredStrategy, GeneStrategy
 
 Mode = Literal["auto", "gene", "centred"]
+LOGO_METHODS = ("deeplift_shap", "saliency", "ism", "none")  # the report's logos (interpret's methods), or none
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,23 @@ class ScoreOptions:
     readout: Readout | None = None
     chunk_size: int = 100_000
     engine: str = "torch"  # or onnxruntime (CPU, float32): inference.predict's engine
+    # the written report (write_variant_outputs; `variants --attributions/--top`): logos of the top variants by
+    # deeplift_shap | saliency | ism | none; the scores table is the same whatever they are
+    attributions: str = "deeplift_shap"
+    top: int = 8
+
+    def __post_init__(self) -> None:
+        if self.attributions not in LOGO_METHODS:
+            raise ValueError(f"attributions must be one of {', '.join(LOGO_METHODS)}, not {self.attributions!r}")
 
     def with_settings(self, settings: dict) -> ScoreOptions:
-        """These options with keyword ``settings`` replacing fields (an unknown name is a ``ValueError``)."""
-        try:
-            return replace(self, **settings)
-        except TypeError as err:
-            raise ValueError(f"variant scoring: {err}") from None
+        """These options with keyword ``settings`` replacing fields (an unknown name is a ``ValueError`` listing
+        the names there are: the command line's options, with ``_`` for ``-``)."""
+        unknown = sorted(set(settings) - {f.name for f in fields(self)})
+        if unknown:
+            raise ValueError(f"variant scoring has no option {', '.join(unknown)}; it takes "
+                             f"{', '.join(f.name for f in fields(self))}")
+        return replace(self, **settings)
 
 
 class VariantScorer:
@@ -110,8 +122,8 @@ class VariantScorer:
         self.batch_size, self.device = opts.batch_size, device
         self.precision = resolve_precision(precision, resolve_device(device, self.saved.model))
         self.readout = opts.readout or Readout()
-        self.targets = self.readout.resolve(self.saved).names()
-        self.regression = cfg.task == "regression"
+        self.bound = self.readout.resolve(self.saved)
+        self.targets = self.bound.names()
         self.summary: Counter = Counter()
         self.skipped: Counter = Counter()
         self.kinds: Counter = Counter()
@@ -286,15 +298,14 @@ class VariantScorer:
                             "ref": v["ref"].to_numpy(), "alt": v["alt"].to_numpy(), "kind": v["kind"].to_numpy()})
         out = pd.concat([out, info.reset_index(drop=True)], axis=1)
         effect = alt - ref
+        fold = {k.removeprefix("log2fc_"): v for k, v in fold_changes(self.bound, ref, alt).items()}
         cols = {}
         for t, name in enumerate(self.targets):
             cols[f"ref_{name}"] = ref[:, t]
             cols[f"alt_{name}"] = alt[:, t]
             cols[f"effect_{name}"] = effect[:, t]
-            if self.regression:  # a fold change where both predictions are positive
-                ok = (ref[:, t] > 0) & (alt[:, t] > 0)
-                cols[f"log2_ratio_{name}"] = np.full(len(ref), np.nan)
-                cols[f"log2_ratio_{name}"][ok] = np.log2(alt[ok, t] / ref[ok, t])
+            if name in fold:  # log2(alt / ref) on the linear scale, where one is known (variants.foldchange)
+                cols[f"log2fc_{name}"] = fold[name]
             if self.background is not None and len(self.background):
                 bg = self.background[:, t]
                 cols[f"percentile_{name}"] = 100.0 * np.searchsorted(bg, np.abs(effect[:, t]), side="right") / len(bg)
@@ -309,7 +320,8 @@ class VariantScorer:
                 "kinds": {k: int(n) for k, n in self.kinds.items()}, "precision": self.precision,
                 "background_snvs": 0 if self.background is None else int(len(self.background)),
                 "background_reused": self.background_reused,
-                "chromosomes_renamed": self.chrom_report.get("renamed", {}), "genes": self.genes_report}
+                "chromosomes_renamed": self.chrom_report.get("renamed", {}), "genes": self.genes_report,
+                "columns": column_scales(self.bound, self.background is not None and len(self.background) > 0)}
 
     def run(self, variants: str | Path | pd.DataFrame, *, chunk_size: int = 100_000, keep_records: bool = False,
             records: tuple[int, int] | None = None) -> Iterator[tuple[pd.DataFrame, list | None]]:
@@ -388,12 +400,14 @@ def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_colu
                 alt_column: str = "alt_sequence", id_column: str | None = "id", batch_size: int = 512,
                 device: str | None = None, source: str = "pairs", precision: str | None = None,
                 allow_duplicates: bool = False, readout: Readout | None = None, engine: str = "torch") -> pd.DataFrame:
-    """Sequence-pair mode (e.g. MPRA SNV designs): ``ref_T, alt_T, effect_T`` for each row's two sequences,
-    encoded with the model's own policy, per output of ``readout`` (default: every target, as :func:`predict`).
+    """Sequence-pair mode (e.g. MPRA SNV designs): ``ref_T, alt_T, effect_T`` (and ``log2fc_T`` where a linear
+    scale is known) for each row's two sequences, encoded with the model's own policy, per output of ``readout``
+    (default: every target, as :func:`predict`).
     IDs must be unique (the first repeat is an error) unless ``allow_duplicates``."""
     saved = load_model(model)
     readout = readout or Readout()
-    names = readout.resolve(saved).names()
+    bound = readout.resolve(saved)
+    names = bound.names()
     for col in (ref_column, alt_column):
         if col not in pairs.columns:
             raise DataError(f"no column {col!r} (found {list(pairs.columns)})", source=source, record="header")
@@ -409,4 +423,4 @@ def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_colu
     out = {"id": ids}
     for t, name in enumerate(names):
         out[f"ref_{name}"], out[f"alt_{name}"], out[f"effect_{name}"] = ref[:, t], alt[:, t], alt[:, t] - ref[:, t]
-    return pd.DataFrame(out)
+    return pd.DataFrame({**out, **fold_changes(bound, ref, alt)})

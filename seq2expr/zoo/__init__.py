@@ -15,6 +15,7 @@ from seq2expr.zoo.card import (
     TargetInfo,
     TrainingData,
     card_html,
+    named_metrics,
 )
 from seq2expr.zoo.catalogue import PREFIX, entry_name, get_card, is_zoo_name, list_cards, package_dir
 from seq2expr.zoo.store import (
@@ -25,11 +26,12 @@ from seq2expr.zoo.store import (
     check,
     converted_dir,
     fetch_files,
+    first_step,
     locate,
     model_dir,
 )
 
 __all__ = ["MODELS_MIRROR_ENV", "PREFIX", "CardFile", "GenomeRules", "HeldOutMetrics", "InputContract", "ModelCard",
            "TargetInfo", "TrainingData", "cache_dir", "cache_root", "candidates", "card_html", "check",
-           "converted_dir", "entry_name", "fetch_files", "get_card", "is_zoo_name", "list_cards", "locate",
-           "model_dir", "package_dir"]
+           "converted_dir", "entry_name", "fetch_files", "first_step", "get_card", "is_zoo_name", "list_cards",
+           "locate", "model_dir", "named_metrics", "package_dir"]

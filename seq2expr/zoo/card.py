@@ -8,11 +8,26 @@ wherever it is copied. ``seq2expr models info NAME`` prints it and every HTML re
 from __future__ import annotations
 
 import html
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from seq2expr.download import Pin
+
+# one naming for metrics, ``seq2expr evaluate``'s: a card keeps the names its source used (the DREAM challenge's
+# ``spearman``), shown under these
+METRIC_NAMES = {"spearman": "spearman_rho", "score_spearman": "score_spearman_rho", "pearson": "pearson_r2"}
+
+
+def named_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """``metrics`` under one naming (``pearson_r``, ``spearman_rho``, ``pearson_r2`` = r^2), ``pearson_r`` first:
+    from a published r^2 it is its positive square root."""
+    out = {METRIC_NAMES.get(k, k): v for k, v in metrics.items()}
+    if "pearson_r2" in out and "pearson_r" not in out:
+        out = {"pearson_r": math.sqrt(max(out["pearson_r2"], 0.0)), **out}
+    first = [k for k in ("pearson_r", "spearman_rho") if k in out]
+    return {**{k: out[k] for k in first}, **{k: v for k, v in out.items() if k not in first}}
 
 
 class _Card(BaseModel):
@@ -52,11 +67,25 @@ class InputContract(_Card):
 
 
 class TargetInfo(_Card):
-    """One output: its name, units and what ``predict`` returns for it (the original scale)."""
+    """One output: its name, units and what ``predict`` returns for it (the original scale); ``range``: ``[lo, hi]``
+    that its predictions on held-out data fall in (``None``: unbounded on that side; tested against the model's own
+    predictions), ``classes``: a classifier's ``[class 0, class 1]`` (``predict`` gives P(class 1))."""
 
     name: str
     units: str
     scale: str
+    range: list[float | None] | None = Field(None, min_length=2, max_length=2)
+    classes: list[str] | None = Field(None, min_length=2, max_length=2)
+
+    def predicts(self) -> str:
+        """What the output is, in a few words: ``expression in [-2, 2]``, ``probability of high (vs low), column
+        label in [0, 1]``."""
+        lo, hi = self.range or (None, None)
+        span = f" in [{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]" \
+            if self.range else ""
+        if self.classes:
+            return f"probability of {self.classes[1]} (vs {self.classes[0]}), column {self.name}{span}"
+        return f"{self.name}{span}"
 
 
 class TrainingData(_Card):
@@ -111,6 +140,12 @@ class ModelCard(_Card):
     requires: str | None = None  # an optional extra the architecture needs (e.g. seq2expr[human])
 
     @property
+    def origin(self) -> str:
+        """Who trained the weights, in words that cannot be confused: a published import or project-trained."""
+        return "published import (the authors' weights)" if self.source == "published" else \
+            "project-trained (seq2expr, public data)"
+
+    @property
     def title(self) -> str:
         return f"{self.name} {self.version}"
 
@@ -121,7 +156,7 @@ class ModelCard(_Card):
     def lines(self) -> list[tuple[str, str]]:
         """``(field, text)`` rows for ``seq2expr models info``."""
         inp = self.input
-        rows = [("summary", self.summary), ("version", self.version), ("source", self.source),
+        rows = [("summary", self.summary), ("version", self.version), ("origin", self.origin),
                 ("licence", self.licence), ("citation", self.citation),
                 ("architecture", self.architecture + (f" ({self.parameters:,} parameters)" if self.parameters else "")),
                 ("params", ", ".join(f"{k}={v}" for k, v in self.params.items()) or "-"),
@@ -129,11 +164,11 @@ class ModelCard(_Card):
                 ("context", inp.context or "-"), ("strands", inp.strands)]
         if inp.notes:
             rows.append(("input notes", inp.notes))
-        rows += [(f"target {t.name}", f"{t.units}; {t.scale}") for t in self.targets]
+        rows += [(f"target {t.name}", f"{t.predicts()}: {t.units}; {t.scale}") for t in self.targets]
         rows.append(("training", f"{self.training.data}; split: {self.training.split}"
                      + (f"; {self.training.n_sequences:,} sequences" if self.training.n_sequences else "")))
         for m in self.metrics:
-            vals = ", ".join(f"{k} {v:.4g}" for k, v in m.metrics.items())
+            vals = ", ".join(f"{k} {v:.4g}" for k, v in named_metrics(m.metrics).items())
             rows.append((f"held out ({m.source})", f"{m.data}: {vals}" + (f" (n={m.n:,})" if m.n else "")))
             rows.append(("  command", m.command))
         if self.genome:

@@ -78,10 +78,7 @@ def fetch_files(name: str, *, force: bool = False, timeout: float = 60.0) -> tup
     card = get_card(name)
     unpinned = [f for f in card.files if not f.pinned]
     if unpinned:
-        f = unpinned[0]
-        raise FileError(f.url or f.name, f"no checksum is published for this file, so the zoo neither downloads nor "
-                                         f"uses it unchecked; download it yourself and convert it with `seq2expr "
-                                         f"models import {card.importer or 'KIND'} FILE -o DIR`")
+        raise FileError(unpinned[0].url or unpinned[0].name, first_step(card))
     folder, where = locate(card)
     if folder is not None and not (force and where == "cache"):
         check(folder, card)
@@ -109,6 +106,18 @@ def _download(card: ModelCard, f: CardFile, target: Path, timeout: float) -> Non
                                    f"{MODELS_MIRROR_ENV}") from None
 
 
+def first_step(card: ModelCard) -> str:
+    """The one step that makes a published entry usable: ``models fetch`` when its checkpoint is pinned, else
+    downloading it by hand and ``models import`` (the zoo never downloads a file it cannot check)."""
+    unpinned = [f for f in card.files if not f.pinned]
+    if not unpinned:
+        return f"run `seq2expr models fetch {card.name}` first"
+    f = unpinned[0]
+    return (f"no checksum is published for its checkpoint, so the zoo does not download it: download {f.name} "
+            f"from {f.url or 'its authors'} yourself, run `seq2expr models import {card.importer or card.name} "
+            f"{f.name} -o DIR` and use DIR as the model")
+
+
 def model_dir(name: str) -> Path:
     """The saved-model folder of zoo entry ``name``, checked, for :func:`seq2expr.inference.load_model`.
 
@@ -119,8 +128,7 @@ def model_dir(name: str) -> Path:
         out = converted_dir(card)
         if not (out / "config.json").is_file():
             raise FileError(out, f"zoo model {card.name!r} is the authors' checkpoint converted on this machine; "
-                                 f"run `seq2expr models fetch {card.name}` first (or `seq2expr models import "
-                                 f"{card.importer} WEIGHTS -o DIR` and use DIR)")
+                                 + first_step(card))
         return out
     folder, _ = fetch_files(card.name)
     return folder

@@ -285,6 +285,25 @@ def _read_records(path: Path, values: str | Path | None, id_column: str | None, 
                    source=str(path), lines=seq_lines, line_kind=seq_kind)
 
 
+def frame_records(frame: pd.DataFrame, *, id_column: str | None = None, sequence_column: str = "sequence",
+                  target_columns: Sequence[str] = ("expression",), group_columns: Sequence[str] = (),
+                  require_targets: bool = True, source: str = "DataFrame") -> Records:
+    """:func:`read_records` of a pandas DataFrame with the columns a table file would have (rows numbered from 0)."""
+    path, df = Path(source), frame.reset_index(drop=True)
+    lines = np.arange(len(df))
+    _require_columns(df, [sequence_column] + ([id_column] if id_column else []), path, "sequence/ID")
+    ids = df[id_column].astype(str).str.strip().to_numpy().astype(str) if id_column else \
+        np.arange(len(df)).astype(str)
+    shown = ids if id_column else None
+    if id_column:
+        _check_unique(ids, path, lambda i: _where(lines, "row", i, shown))
+    seqs = [str(v).strip() for v in df[sequence_column].tolist()]
+    _check_sequences_present(seqs, path, lambda i: _where(lines, "row", i, shown))
+    return Records(ids=ids, sequences=seqs, **_targets_and_groups(df, path, lines, "row", shown, list(target_columns),
+                                                                  list(group_columns), require_targets),
+                   source=source, lines=lines, line_kind="row")
+
+
 def _targets_and_groups(df: pd.DataFrame, path: Path, lines: np.ndarray, kind: str, ids: np.ndarray | None,
                         target_columns: list[str], group_columns: list[str], require_targets: bool) -> dict:
     if require_targets:
