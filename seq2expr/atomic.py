@@ -29,7 +29,7 @@ def atomic_path(path: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
     permissions the umask gives a new file or folder (not the temporary's private 0600/0700).
     """
     path = Path(path)
-    with writing(path):
+    with user_named(path), writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         clear_stale(path)
         if is_dir:
@@ -40,9 +40,9 @@ def atomic_path(path: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
             tmp = Path(name)
     held = _hold(tmp)
     try:
-        with _disk_errors(path):
+        with user_named(path), _disk_errors(path):
             yield tmp
-        _commit(tmp, path, is_dir)
+            _commit(tmp, path, is_dir)
     except BaseException:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -58,15 +58,15 @@ def atomic_files(folder: str | Path) -> Iterator[Path]:
     """Stage the files of one result in a temporary folder; on success move them into ``folder`` together (it
     may already hold other files, which are kept), on failure or interruption remove them: no partial result."""
     folder = Path(folder)
-    with writing(folder):
+    with user_named(folder), writing(folder):
         folder.parent.mkdir(parents=True, exist_ok=True)
         clear_stale(folder)
         stage = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     held = _hold(stage)
     try:
-        with _disk_errors(folder):
+        with user_named(folder), _disk_errors(folder):
             yield stage
-        with writing(folder):
+        with user_named(folder), writing(folder):
             folder.mkdir(parents=True, exist_ok=True)
             for p in sorted(stage.iterdir()):
                 target = folder / p.name
@@ -83,7 +83,7 @@ def temporary_folder(beside: str | Path, tag: str = "tmp") -> Iterator[Path]:
     """A private folder ``.NAME.TAG.XXXXXXXX`` beside ``beside`` for the block's scratch files, removed after it;
     OS-locked like :func:`atomic_path`'s temporaries, so a killed run's is cleared by the next write of ``beside``."""
     beside = Path(beside)
-    with writing(beside):
+    with user_named(beside), writing(beside):
         beside.parent.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix=f".{beside.name}.{tag}.", dir=beside.parent))
     held = _hold(folder)
@@ -92,6 +92,31 @@ def temporary_folder(beside: str | Path, tag: str = "tmp") -> Iterator[Path]:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         _release(held)
+
+
+def shown_path(name: str | Path, path: Path) -> str:
+    """``name`` as the user knows it: a temporary of ``path`` (``.NAME.XXXXXXXX``, or a file inside one) is named
+    as ``path`` (or the file inside it), never by its hidden temporary name."""
+    p = Path(name)
+    try:
+        rel = p.relative_to(path.parent)
+    except ValueError:
+        return str(name)
+    if rel.parts and rel.parts[0].startswith(f".{path.name}."):
+        return str(path.joinpath(*rel.parts[1:]))
+    return str(name)
+
+
+@contextmanager
+def user_named(path: Path) -> Iterator[None]:
+    """A :class:`FileError` raised in the block that names a temporary of ``path`` names ``path`` instead."""
+    try:
+        yield
+    except FileError as err:
+        shown = shown_path(err.path, path)
+        if shown == err.path:
+            raise
+        raise FileError(shown, err.problem) from err
 
 
 def _hold(tmp: Path) -> int | None:

@@ -69,14 +69,10 @@ def message(err: BaseException) -> str:
     """One line for an exception: pydantic validation errors shortened to their first problem."""
     from pydantic import ValidationError
 
+    from seq2expr.config import validation_message
+
     if isinstance(err, ValidationError):
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        text = first["msg"].removeprefix("Value error, ")
-        if first["type"] in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-            text += f" (got {first.get('input')!r})"  # the value beside the range it breaks
-        return f"{where}: {text}{more}"
+        return validation_message(err)
     if is_file_error(err) and not (isinstance(err, OSError) and err.errno is None):  # raw: no reader named it
         name = getattr(err, "filename", None)
         return f"{name}: {problem(err)}" if name else problem(err)

@@ -32,6 +32,9 @@ _N_SHOWN = 5
 _VALIDATE_CHUNK = 65_536  # records checked per vectorised call
 
 
+_EXPECTED = "expected a .tsv/.txt/.csv (optionally .gz), .parquet or .fa/.fasta/.fna file"
+
+
 def _suffix(path: Path) -> str:
     """File kind suffix, ignoring a trailing ``.gz``."""
     suffixes = [s.lower() for s in path.suffixes]
@@ -42,6 +45,8 @@ def _suffix(path: Path) -> str:
 
 def file_kind(path: str | Path) -> str:
     """``fasta``, ``table`` or ``parquet`` from the file name."""
+    if Path(path).is_dir():
+        raise DataError(f"is a folder, not a file; {_EXPECTED}", source=str(path))
     suf = _suffix(Path(path))
     if suf in FASTA_SUFFIXES:
         return "fasta"
@@ -49,8 +54,7 @@ def file_kind(path: str | Path) -> str:
         return "parquet"
     if suf in TABLE_SUFFIXES:
         return "table"
-    raise DataError(f"unknown file type {suf or '(no suffix)'!r}; expected .tsv/.txt/.csv (optionally .gz), "
-                    ".parquet or .fa/.fasta/.fna", source=str(path))
+    raise DataError(f"unknown file type {suf or '(no suffix)'!r}; {_EXPECTED}", source=str(path))
 
 
 def _open_text(path: Path):
@@ -66,6 +70,8 @@ def _open_text(path: Path):
 def _check_nonempty(path: Path) -> None:
     if not path.exists():
         raise DataError("file not found", source=str(path))
+    if path.is_dir():
+        raise DataError(f"is a folder, not a file; {_EXPECTED}", source=str(path))
     if path.stat().st_size == 0:
         raise DataError("empty file", source=str(path))
 
