@@ -309,7 +309,7 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
                 yield ids, np.concatenate(pieces)
                 fault_point("chunk")  # a test hook: a kill or a signal with part of the output written
 
-    rows = write_prediction_table(out_path, chunks(), saved.config.target_names)
+    rows = write_prediction_table(out_path, chunks(), saved.config.output_names)
     if part is not None:
         write_sidecar(out_path, part, input=str(input_path), records=total, lo=lo, hi=hi, rows=rows)
     return rows
