@@ -155,6 +155,9 @@ class DataConfig(_Strict):
     target: TargetConfig = Field(default_factory=TargetConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     cache_dir: str | None = None  # encoded memmap cache (default: $SEQ2EXPR_CACHE/encoded)
+    # a sequence (either strand) of test_path that is also in path/valid_path: an error, or with dedupe dropped
+    # from the training side (counted in the log)
+    dedupe: bool = False
 
 
 class ModelConfig(_Strict):
