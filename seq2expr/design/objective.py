@@ -21,7 +21,7 @@ from seq2expr.data.errors import DataError
 from seq2expr.inference import Readout, SavedModel, engine_setup, predict, resolve_device, resolve_precision
 
 Kind = Literal["maximise", "minimise", "target", "difference"]
-FORMS = "max|min|target:V|diff:T (maximise, minimise, reach the value V, or this target minus target T)"
+FORMS = "max|min|target:V|diff:T (e.g. target:8.5: reach 8.5; diff:1: this target minus target 1)"
 
 
 @dataclass
