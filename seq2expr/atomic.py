@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from seq2expr.files import FileError, problem, writing
+from seq2expr.user_cache import cache_folder
 
 
 @contextmanager
@@ -119,20 +120,82 @@ def user_named(path: Path) -> Iterator[None]:
         raise FileError(shown, err.problem) from err
 
 
-def _hold(tmp: Path) -> int | None:
-    """An OS lock on a temporary while its writer lives (None without POSIX locks)."""
+def _hold(tmp: Path) -> tuple[int | None, Path | None]:
+    """An OS lock on a temporary while its writer lives (None without POSIX locks), and its entry in the registry
+    of temporaries (:func:`register`)."""
+    entry = register(tmp)
     try:
         import fcntl
     except ImportError:
-        return None
+        return None, entry
     fd = os.open(tmp, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd
+    return fd, entry
 
 
-def _release(fd: int | None) -> None:
+def _release(held: tuple[int | None, Path | None]) -> None:
+    fd, entry = held
     if fd is not None:
         os.close(fd)
+    if entry is not None:
+        entry.unlink(missing_ok=True)
+
+
+def registry() -> Path:
+    """Where the temporaries of running writes are listed: ``$SEQ2EXPR_CACHE/temporaries/``, one file
+    ``PID.XXXXXXXX`` per temporary, holding its absolute path."""
+    return cache_folder("temporaries")
+
+
+def register(tmp: Path) -> Path | None:
+    """List the temporary ``tmp`` with this process's PID (:func:`registry`), so that a later command finds it
+    wherever it is if this process is killed (:func:`sweep_temporaries`); None when the cache cannot be written (the
+    next write of the same output still clears it: :func:`clear_stale`)."""
+    try:
+        folder = registry()
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}.", dir=folder)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(Path(tmp).absolute()))
+        return Path(name)
+    except OSError:
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (EPERM): alive
+        return True
+    return True
+
+
+def sweep_temporaries() -> list[Path]:
+    """Remove the temporaries that killed processes left (their PID is dead and no writer holds them), wherever they
+    lie, and their entries; returns them. Every command calls it as it starts (``cli.main``). Only an entry's own
+    temporary goes: a path that is no temporary's name (``.NAME.XXXXXXXX``) is never removed."""
+    gone: list[Path] = []
+    try:
+        entries = list(registry().iterdir())
+    except OSError:
+        return gone
+    for entry in entries:
+        pid = entry.name.partition(".")[0]
+        if not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        try:
+            text = entry.read_text().strip()
+        except OSError:
+            continue
+        tmp = Path(text or entry)  # an empty entry (killed while it was written) names nothing to remove
+        if text and _TEMP_NAME.match(tmp.name) and (tmp.exists() or tmp.is_symlink()) and not _is_live(tmp):
+            _remove(tmp)
+            gone.append(tmp)
+        if not text or not (tmp.exists() and _is_live(tmp)):
+            entry.unlink(missing_ok=True)
+    return gone
 
 
 def _is_live(tmp: Path) -> bool:

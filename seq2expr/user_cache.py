@@ -19,6 +19,7 @@ KINDS: dict[str, str] = {
     "genomes": "decompressed genomes and FASTA indexes (seq2expr.data.genome.fasta)",
     "downloads": "registry data-set files (seq2expr.data.registry)",
     "models": "model zoo files and converted checkpoints (seq2expr.zoo.store)",
+    "temporaries": "the registry of running writes' temporaries, swept of killed ones (seq2expr.atomic)",
 }
 
 
