@@ -63,8 +63,10 @@ def _nothing_new(folder: Path, before: set[str]) -> None:
 def test_symlink_loop_is_one_line(kit, tmp_path, one_line_error):
     (tmp_path / "a.tsv").symlink_to(tmp_path / "b.tsv")
     (tmp_path / "b.tsv").symlink_to(tmp_path / "a.tsv")
-    res = _invoke(["predict", kit["model"], tmp_path / "a.tsv", "-o", tmp_path / "out.tsv"])
-    one_line_error(res, f"{tmp_path / 'a.tsv'}:", "symlink loop")
+    for args in (["predict", kit["model"], tmp_path / "a.tsv", "-o", tmp_path / "out.tsv"],
+                 ["evaluate", kit["model"], tmp_path / "a.tsv"],
+                 ["interpret", kit["model"], tmp_path / "a.tsv", "-o", tmp_path / "report"]):
+        one_line_error(_invoke(args), f"{tmp_path / 'a.tsv'}:", "symlink loop")
     _nothing_new(tmp_path, {"a.tsv", "b.tsv"})
 
 

@@ -101,15 +101,6 @@ def load_records(cfg: DataConfig) -> tuple[Records, np.ndarray]:
     return concat_records(parts), role
 
 
-def _canonical(seqs: list[str]) -> list[str]:
-    """Each sequence as the lesser of its two strands (upper case): equal for a sequence and its reverse complement."""
-    out = []
-    for s in seqs:
-        s = s.upper()
-        out.append(min(s, reverse_complement(s)))
-    return out
-
-
 def _test_duplicates(cfg: DataConfig, records: Records, extra: list[tuple[str, Records]]
                      ) -> tuple[Records, list[tuple[str, Records]]]:
     """Sequences of the test file (either strand) that are also in the training or validation file: an error naming
@@ -117,9 +108,10 @@ def _test_duplicates(cfg: DataConfig, records: Records, extra: list[tuple[str, R
     test = next((r for name, r in extra if name == "test"), None)
     if test is None:
         return records, extra
-    seen = set(_canonical(test.sequences))
+    upper = [s.upper() for s in test.sequences]
+    seen = {*upper, *map(reverse_complement, upper)}  # both strands of the (small) test file: one lookup a row
     sides = [("", records), *((name, r) for name, r in extra if name != "test")]
-    hits = {name: np.fromiter((c in seen for c in _canonical(r.sequences)), bool, len(r)) for name, r in sides}
+    hits = {name: np.fromiter((s.upper() in seen for s in r.sequences), bool, len(r)) for name, r in sides}
     n = int(sum(h.sum() for h in hits.values()))
     if n == 0:
         return records, extra

@@ -10,6 +10,7 @@ Sequences are kept as raw strings; :func:`validate_sequences` checks them agains
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import re
@@ -70,6 +71,13 @@ def _open_text(path: Path):
 
 def _check_nonempty(path: Path) -> None:
     if not path.exists():
+        if path.is_symlink():  # a loop, or a link to nothing
+            try:
+                path.resolve(strict=True)
+            except (RuntimeError, OSError) as err:
+                loop = isinstance(err, RuntimeError) or getattr(err, "errno", None) == errno.ELOOP
+                raise DataError("is a symlink loop (its links lead back to themselves)" if loop else
+                                "is a symlink to nothing (its target does not exist)", source=str(path)) from None
         raise DataError("file not found", source=str(path))
     if path.is_dir():
         raise DataError(f"is a folder, not a file; {_EXPECTED}", source=str(path))
