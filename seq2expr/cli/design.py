@@ -66,8 +66,7 @@ def design_cmd(
                                                                   "last member is the default oracle)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (written atomically)."),
     start: str = typer.Option("random", "--start", help="'random', or a table/FASTA file of starting sequences."),
-    start_seq: list[str] = typer.Option(None, "--start-seq", help="A starting sequence itself, of the model's "
-                                                                  "length (repeatable); instead of --start."),
+    start_seq: list[str] = typer.Option(None, "--start-seq", help="A starting sequence itself (repeatable)."),
     n: int = typer.Option(10, "--n", help="Designs from random backgrounds."),
     objective: str = typer.Option("max", "--objective", callback=_objective,
                                   help="max, min, target:VALUE, or diff:OTHER_TARGET."),
