@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -143,7 +144,7 @@ def _release(held: tuple[int | None, Path | None]) -> None:
 
 def registry() -> Path:
     """Where the temporaries of running writes are listed: ``$SEQ2EXPR_CACHE/temporaries/``, one file
-    ``PID.XXXXXXXX`` per temporary, holding its absolute path."""
+    ``PID.XXXXXXXX`` per temporary, holding the host's name and the temporary's absolute path (a line each)."""
     return cache_folder("temporaries")
 
 
@@ -156,7 +157,7 @@ def register(tmp: Path) -> Path | None:
         folder.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}.", dir=folder)
         with os.fdopen(fd, "w") as fh:
-            fh.write(str(Path(tmp).absolute()))
+            fh.write(f"{socket.gethostname()}\n{Path(tmp).absolute()}")
         return Path(name)
     except OSError:
         return None
@@ -186,9 +187,11 @@ def sweep_temporaries() -> list[Path]:
         if not pid.isdigit() or _pid_alive(int(pid)):
             continue
         try:
-            text = entry.read_text().strip()
+            host, _, text = entry.read_text().strip().partition("\n")
         except OSError:
             continue
+        if host and host != socket.gethostname():
+            continue  # a shared cache: another machine's PIDs mean nothing here
         tmp = Path(text or entry)  # an empty entry (killed while it was written) names nothing to remove
         if text and _TEMP_NAME.match(tmp.name) and (tmp.exists() or tmp.is_symlink()) and not _is_live(tmp):
             _remove(tmp)

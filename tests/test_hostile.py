@@ -237,8 +237,8 @@ def test_a_killed_predict_leaves_a_temporary_that_the_next_command_sweeps(kit, t
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     left = list(out.parent.glob(".out.tsv.*"))
     assert len(left) == 1 and not out.exists()
-    assert any(e.read_text() == str(left[0]) for e in registry().iterdir())
+    assert any(e.read_text().endswith(f"\n{left[0]}") for e in registry().iterdir())
     res = runner.invoke(app, ["configs", "list"])
     assert res.exit_code == 0, res.output
     assert list(out.parent.iterdir()) == []
-    assert not any(e.read_text() == str(left[0]) for e in registry().iterdir())
+    assert not any(e.read_text().endswith(f"\n{left[0]}") for e in registry().iterdir())
