@@ -12,12 +12,14 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from seq2expr.files import FileError, problem, writing
+from seq2expr.user_cache import cache_folder
 
 
 @contextmanager
@@ -29,7 +31,7 @@ def atomic_path(path: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
     permissions the umask gives a new file or folder (not the temporary's private 0600/0700).
     """
     path = Path(path)
-    with writing(path):
+    with user_named(path), writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         clear_stale(path)
         if is_dir:
@@ -40,9 +42,9 @@ def atomic_path(path: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
             tmp = Path(name)
     held = _hold(tmp)
     try:
-        with _disk_errors(path):
+        with user_named(path), _disk_errors(path):
             yield tmp
-        _commit(tmp, path, is_dir)
+            _commit(tmp, path, is_dir)
     except BaseException:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -58,15 +60,15 @@ def atomic_files(folder: str | Path) -> Iterator[Path]:
     """Stage the files of one result in a temporary folder; on success move them into ``folder`` together (it
     may already hold other files, which are kept), on failure or interruption remove them: no partial result."""
     folder = Path(folder)
-    with writing(folder):
+    with user_named(folder), writing(folder):
         folder.parent.mkdir(parents=True, exist_ok=True)
         clear_stale(folder)
         stage = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     held = _hold(stage)
     try:
-        with _disk_errors(folder):
+        with user_named(folder), _disk_errors(folder):
             yield stage
-        with writing(folder):
+        with user_named(folder), writing(folder):
             folder.mkdir(parents=True, exist_ok=True)
             for p in sorted(stage.iterdir()):
                 target = folder / p.name
@@ -83,7 +85,7 @@ def temporary_folder(beside: str | Path, tag: str = "tmp") -> Iterator[Path]:
     """A private folder ``.NAME.TAG.XXXXXXXX`` beside ``beside`` for the block's scratch files, removed after it;
     OS-locked like :func:`atomic_path`'s temporaries, so a killed run's is cleared by the next write of ``beside``."""
     beside = Path(beside)
-    with writing(beside):
+    with user_named(beside), writing(beside):
         beside.parent.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix=f".{beside.name}.{tag}.", dir=beside.parent))
     held = _hold(folder)
@@ -94,20 +96,109 @@ def temporary_folder(beside: str | Path, tag: str = "tmp") -> Iterator[Path]:
         _release(held)
 
 
-def _hold(tmp: Path) -> int | None:
-    """An OS lock on a temporary while its writer lives (None without POSIX locks)."""
+def shown_path(name: str | Path, path: Path) -> str:
+    """``name`` as the user knows it: a temporary of ``path`` (``.NAME.XXXXXXXX``, or a file inside one) is named
+    as ``path`` (or the file inside it), never by its hidden temporary name."""
+    p = Path(name)
+    try:
+        rel = p.relative_to(path.parent)
+    except ValueError:
+        return str(name)
+    if rel.parts and rel.parts[0].startswith(f".{path.name}."):
+        return str(path.joinpath(*rel.parts[1:]))
+    return str(name)
+
+
+@contextmanager
+def user_named(path: Path) -> Iterator[None]:
+    """A :class:`FileError` raised in the block that names a temporary of ``path`` names ``path`` instead."""
+    try:
+        yield
+    except FileError as err:
+        shown = shown_path(err.path, path)
+        if shown == err.path:
+            raise
+        raise FileError(shown, err.problem) from err
+
+
+def _hold(tmp: Path) -> tuple[int | None, Path | None]:
+    """An OS lock on a temporary while its writer lives (None without POSIX locks), and its entry in the registry
+    of temporaries (:func:`register`)."""
+    entry = register(tmp)
     try:
         import fcntl
     except ImportError:
-        return None
+        return None, entry
     fd = os.open(tmp, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd
+    return fd, entry
 
 
-def _release(fd: int | None) -> None:
+def _release(held: tuple[int | None, Path | None]) -> None:
+    fd, entry = held
     if fd is not None:
         os.close(fd)
+    if entry is not None:
+        entry.unlink(missing_ok=True)
+
+
+def registry() -> Path:
+    """Where the temporaries of running writes are listed: ``$SEQ2EXPR_CACHE/temporaries/``, one file
+    ``PID.XXXXXXXX`` per temporary, holding the host's name and the temporary's absolute path (a line each)."""
+    return cache_folder("temporaries")
+
+
+def register(tmp: Path) -> Path | None:
+    """List the temporary ``tmp`` with this process's PID (:func:`registry`), so that a later command finds it
+    wherever it is if this process is killed (:func:`sweep_temporaries`); None when the cache cannot be written (the
+    next write of the same output still clears it: :func:`clear_stale`)."""
+    try:
+        folder = registry()
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}.", dir=folder)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{socket.gethostname()}\n{Path(tmp).absolute()}")
+        return Path(name)
+    except OSError:
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (EPERM): alive
+        return True
+    return True
+
+
+def sweep_temporaries() -> list[Path]:
+    """Remove the temporaries that killed processes left (their PID is dead and no writer holds them), wherever they
+    lie, and their entries; returns them. Every command calls it as it starts (``cli.main``). Only an entry's own
+    temporary goes: a path that is no temporary's name (``.NAME.XXXXXXXX``) is never removed."""
+    gone: list[Path] = []
+    try:
+        entries = list(registry().iterdir())
+    except OSError:
+        return gone
+    for entry in entries:
+        pid = entry.name.partition(".")[0]
+        if not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        try:
+            host, _, text = entry.read_text().strip().partition("\n")
+        except OSError:
+            continue
+        if host and host != socket.gethostname():
+            continue  # a shared cache: another machine's PIDs mean nothing here
+        tmp = Path(text or entry)  # an empty entry (killed while it was written) names nothing to remove
+        if text and _TEMP_NAME.match(tmp.name) and (tmp.exists() or tmp.is_symlink()) and not _is_live(tmp):
+            _remove(tmp)
+            gone.append(tmp)
+        if not text or not (tmp.exists() and _is_live(tmp)):
+            entry.unlink(missing_ok=True)
+    return gone
 
 
 def _is_live(tmp: Path) -> bool:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from seq2expr.files import problem, reading
+from seq2expr.files import FileError, problem, reading
 
 Side = Literal["left", "right", "centre"]
 
@@ -33,7 +33,8 @@ class _Strict(BaseModel):
         if isinstance(data, dict):
             for key in data:
                 if isinstance(key, str) and key not in cls.model_fields:
-                    raise ValueError(unknown_key(key, list(cls.model_fields)))
+                    what = "top-level key" if cls.__name__ == "RunConfig" else "key"
+                    raise ValueError(unknown_key(key, list(cls.model_fields), what))
         return data
 
 
@@ -154,6 +155,9 @@ class DataConfig(_Strict):
     target: TargetConfig = Field(default_factory=TargetConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     cache_dir: str | None = None  # encoded memmap cache (default: $SEQ2EXPR_CACHE/encoded)
+    # a sequence (either strand) of test_path that is also in path/valid_path: an error, or with dedupe dropped
+    # from the training side (counted in the log)
+    dedupe: bool = False
 
 
 class ModelConfig(_Strict):
@@ -276,6 +280,12 @@ class RunConfig(_Strict):
     tune: TuneConfig = Field(default_factory=TuneConfig)
     interpret: InterpretConfig = Field(default_factory=InterpretConfig)
     output_dir: str = "runs/default"
+    _source: str | None = PrivateAttr(None)  # the file it was read from (load_config), for messages
+
+    @property
+    def source(self) -> str | None:
+        """The config file this config was read from (None when built in code)."""
+        return self._source
 
     @model_validator(mode="after")
     def _check_fold_ensemble(self) -> RunConfig:
@@ -327,6 +337,9 @@ def config_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise FileError(path, "is a folder, not a config file: give a run config YAML (or a shipped config's "
+                              "name: seq2expr configs list)")
     shipped = shipped_configs()
     key = path.name.removesuffix(".yaml") if path.parent == Path(".") or path.parent.name == "configs" else None
     if key in shipped:
@@ -341,11 +354,33 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     if path is not None:
         path = config_path(path)
         with reading(path):  # unreadable, binary, or not YAML: one line naming the file
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if raw is None:
+            raise FileError(path, "empty config: it sets nothing (a run config needs at least data.path or "
+                                  "data.dataset; `seq2expr configs show table` is an example)")
         if not isinstance(raw, dict):
-            raise ValueError(f"{path}: the top level of a config must be a mapping")
+            raise FileError(path, "the top level of a config must be a mapping (key: value lines)")
     apply_overrides(raw, overrides or [])
-    return RunConfig.model_validate(raw)
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as err:
+        if path is None:
+            raise
+        raise FileError(path, validation_message(err)) from None
+    cfg._source = None if path is None else str(path)
+    return cfg
+
+
+def validation_message(err: ValidationError) -> str:
+    """One line for a pydantic validation error: its first problem, where it is (``data.split``), and how many
+    more there are."""
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    text = first["msg"].removeprefix("Value error, ")
+    if first["type"] in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        text += f" (got {first.get('input')!r})"  # the value beside the range it breaks
+    return f"{where}: {text}{more}" if where else f"{text}{more}"
 
 
 def dump_config(cfg: RunConfig) -> str:

@@ -74,6 +74,8 @@ def problem(err: BaseException) -> str:
             return "read-only file system"
         if err.errno == errno.EDQUOT:
             return "disk quota exceeded"
+        if err.errno == errno.ELOOP:
+            return "a symlink loop (its links lead back to themselves)"
         return _oneline(err.strerror or err)
     return _oneline(err)
 

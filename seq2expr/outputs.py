@@ -31,8 +31,13 @@ PathLike = str | os.PathLike
 
 
 def _resolved(path: PathLike) -> Path:
-    """The absolute path with symlinks and ``..`` resolved (as far as it exists)."""
-    return Path(os.path.expanduser(os.fspath(path))).resolve(strict=False)
+    """The absolute path with symlinks and ``..`` resolved (as far as it exists); a symlink loop is a
+    :class:`FileError` naming the path as given."""
+    try:
+        return Path(os.path.expanduser(os.fspath(path))).resolve(strict=False)
+    except (RuntimeError, OSError) as err:  # Python < 3.13: RuntimeError("Symlink loop ..."); later: ELOOP
+        raise FileError(path, "is a symlink loop (its links lead back to themselves); point it at a real "
+                              "file") from err
 
 
 def _paths(inputs: Iterable[object]) -> list[PathLike]:

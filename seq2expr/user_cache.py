@@ -21,6 +21,7 @@ KINDS: dict[str, str] = {
     "models": "model zoo files and converted checkpoints (seq2expr.zoo.store)",
     "variants": "SNV backgrounds of gene-mode variant scoring, per model, genome and windows "
                 "(seq2expr.variants.background)",
+    "temporaries": "the registry of running writes' temporaries, swept of killed ones (seq2expr.atomic)",
 }
 
 

@@ -69,14 +69,10 @@ def message(err: BaseException) -> str:
     """One line for an exception: pydantic validation errors shortened to their first problem."""
     from pydantic import ValidationError
 
+    from seq2expr.config import validation_message
+
     if isinstance(err, ValidationError):
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        text = first["msg"].removeprefix("Value error, ")
-        if first["type"] in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-            text += f" (got {first.get('input')!r})"  # the value beside the range it breaks
-        return f"{where}: {text}{more}"
+        return validation_message(err)
     if is_file_error(err) and not (isinstance(err, OSError) and err.errno is None):  # raw: no reader named it
         name = getattr(err, "filename", None)
         return f"{name}: {problem(err)}" if name else problem(err)
@@ -178,7 +174,9 @@ def print_metrics(report: dict, splits: list[str], title: str) -> None:
         return
     scale = cols[0][1].get("scale")
     model = [(r.get("model_scale") or {}) for _, r in cols]
-    caption = f"[model scale] = {model[0]['scale']}" if model[0].get("scale") else None
+    # "(model scale)", not "[model scale]": rich reads square brackets as markup and drops them, which left two
+    # unlabelled rows named mse and mae
+    caption = f"(model scale) = {model[0]['scale']}" if model[0].get("scale") else None
     table = Table(title=f"{title}\n{scale}" if scale else title, caption=caption)
     table.add_column("metric")
     for split, _ in cols:
@@ -187,7 +185,7 @@ def print_metrics(report: dict, splits: list[str], title: str) -> None:
         table.add_row(key, *[fmt(r["overall"].get(key)) for _, r in cols])
     if caption:  # errors depend on the scale: the model's too, labelled
         for key in ("mse", "mae"):
-            table.add_row(f"{key} [model scale]", *[fmt((m.get("overall") or {}).get(key)) for m in model])
+            table.add_row(f"{key} (model scale)", *[fmt((m.get("overall") or {}).get(key)) for m in model])
     ci = cols[0][1].get("ci") or {}
     if ci:
         level = int(round(100 * ci.get("level", 0.95)))

@@ -43,11 +43,30 @@ def _objective(text: str) -> str:
     return text
 
 
+def _start(start: str, start_seq: list[str] | None) -> str | list[str]:
+    """``--start`` (``random`` or an existing table/FASTA file) or ``--start-seq`` (sequences themselves): a name
+    that is no file is an error, never read as a sequence."""
+    if start_seq:
+        if start != "random":
+            fail("give --start FILE or --start-seq SEQUENCE, not both")
+        return list(start_seq)
+    if start == "random":
+        return start
+    path = Path(start)
+    if path.is_dir():
+        fail(f"{start}: --start is a folder; give a table/FASTA file of starting sequences")
+    if not path.is_file():
+        fail(f"{start}: --start file not found (--start takes 'random' or a table/FASTA file of starting "
+             "sequences; give a sequence itself with --start-seq)")
+    return start
+
+
 def design_cmd(
     model_dir: str = typer.Argument(..., callback=model_arg, help="Saved model folder or zoo:NAME (an ensemble's "
                                                                   "last member is the default oracle)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (written atomically)."),
-    start: str = typer.Option("random", "--start", help="'random', or a table/FASTA of starting sequences."),
+    start: str = typer.Option("random", "--start", help="'random', or a table/FASTA file of starting sequences."),
+    start_seq: list[str] = typer.Option(None, "--start-seq", help="A starting sequence itself (repeatable)."),
     n: int = typer.Option(10, "--n", help="Designs from random backgrounds."),
     objective: str = typer.Option("max", "--objective", callback=_objective,
                                   help="max, min, target:VALUE, or diff:OTHER_TARGET."),
@@ -90,8 +109,9 @@ def design_cmd(
 
     at_least(n=n, beam=beam, batch_size=batch_size)
     at_least(0, rounds=rounds, steps=steps)
+    starts = _start(start, start_seq)
     with user_errors():
-        check_output(out, [model_dir, other_model, None if start == "random" else start,
+        check_output(out, [model_dir, other_model, starts if isinstance(starts, str) else None,
                            None if oracle in (None, "none") else oracle], command="design", folder=True, force=force)
         saved = load_model(model_dir)
         left, right = construct_left, construct_right
@@ -113,7 +133,7 @@ def design_cmd(
             obj = Objective("difference", t, other_model=load_model(other_model), readout=readout)
         else:
             obj = Objective.parse(objective, t, readout=readout)
-        result = design(saved, start, obj, cons, method=method, oracle=oracle, n=n, rounds=rounds, beam=beam,
+        result = design(saved, starts, obj, cons, method=method, oracle=oracle, n=n, rounds=rounds, beam=beam,
                         steps=steps, motifs=list(motif or []), seed=seed, batch_size=batch_size, device=device,
                         precision=precision, engine=engine)
         result.inputs.append(model_dir)

@@ -56,6 +56,10 @@ def _main(verbose: bool = typer.Option(True, "--verbose/--silent", help="Log the
     if debug:
         os.environ[DEBUG_ENV] = "1"
 
+    from seq2expr.atomic import sweep_temporaries
+
+    sweep_temporaries()  # the temporaries of killed runs, wherever they lie (seq2expr.atomic.register)
+
     from rich.console import Console
     from rich.logging import RichHandler
 

@@ -41,6 +41,9 @@ def train_cmd(
                                             "each: a list such as cuda:0,cuda:1 or cpu,cpu, or a count (GPUs "
                                             "0..N-1, or N CPU processes without a GPU)."),
     init: str = typer.Option(None, "--init", help=INIT_HELP),
+    dedupe: bool = typer.Option(False, "--dedupe", help="Drop from the training and validation files the sequences "
+                                                        "(either strand) that the test file (data.test_path) holds; "
+                                                        "else they are an error. The same as --set data.dedupe=true."),
     force: bool = typer.Option(False, "--force", help="Train again from scratch in an output_dir that holds a run "
                                                       "(with other settings too): its model, checkpoints and "
                                                       "metrics are replaced."),
@@ -51,7 +54,7 @@ def train_cmd(
     from seq2expr.training import finished_members, is_global_zero, train
 
     with user_errors(interrupted=RESUME):
-        cfg = load_config(config, [*(set_ or []), *_init(init)])
+        cfg = load_config(config, [*(set_ or []), *_init(init), *(["data.dedupe=true"] if dedupe else [])])
         model_dir = train(cfg, resume=not no_resume, progress=not quiet, shard=shard, member_devices=member_devices,
                           force=force)
     if not is_global_zero():  # another process of a DDP run: rank 0 reports

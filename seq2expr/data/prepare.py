@@ -7,6 +7,7 @@ same rows, splits and target scale. The target transform is fitted on training r
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -18,10 +19,12 @@ from seq2expr.data.errors import DataError
 from seq2expr.data.genome.windows import WindowSource, read_window_source
 from seq2expr.data.io.tables import read_records, validate_sequences
 from seq2expr.data.records import Records, concat_records
-from seq2expr.data.sequences import SequencePolicy
+from seq2expr.data.sequences import SequencePolicy, reverse_complement
 from seq2expr.data.splits import SPLITS, check_splits, make_fold_splits, make_splits
 from seq2expr.data.targets import TargetTransform, make_labels
 from seq2expr.memory import release_memory
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -82,12 +85,13 @@ def load_records(cfg: DataConfig) -> tuple[Records, np.ndarray]:
     else:
         raise DataError("no data: set data.path (a table or FASTA) or data.dataset (a registry name)")
     validate_sequences(records, cfg.policy)
+    extra = [(name, _read_extra(cfg, path, f"{name}:"))
+             for path, name in ((cfg.valid_path, "valid"), (cfg.test_path, "test")) if path]
+    records, extra = _test_duplicates(cfg, records, extra)
     role = np.full(len(records), "", dtype="<U5")
     split_col = records.groups.get("split")
     if split_col is not None and cfg.split.method != "column" and not cfg.test_path:
         role[np.char.lower(np.asarray(split_col).astype(str)) == "test"] = "test"
-    extra = [(name, _read_extra(cfg, path, f"{name}:"))
-             for path, name in ((cfg.valid_path, "valid"), (cfg.test_path, "test")) if path]
     if not extra:
         return records, role
     parts = [records, *(more for _, more in extra)]
@@ -95,6 +99,34 @@ def load_records(cfg: DataConfig) -> tuple[Records, np.ndarray]:
     parts = [replace(p, groups={k: p.groups[k] for k in common}) for p in parts]
     role = np.concatenate([role, *(np.full(len(more), name) for name, more in extra)])
     return concat_records(parts), role
+
+
+def _test_duplicates(cfg: DataConfig, records: Records, extra: list[tuple[str, Records]]
+                     ) -> tuple[Records, list[tuple[str, Records]]]:
+    """Sequences of the test file (either strand) that are also in the training or validation file: an error naming
+    the files and the count, or with ``data.dedupe`` dropped from the training side (and logged)."""
+    test = next((r for name, r in extra if name == "test"), None)
+    if test is None:
+        return records, extra
+    upper = [s.upper() for s in test.sequences]
+    seen = {*upper, *map(reverse_complement, upper)}  # both strands of the (small) test file: one lookup a row
+    sides = [("", records), *((name, r) for name, r in extra if name != "test")]
+    hits = {name: np.fromiter((s.upper() in seen for s in r.sequences), bool, len(r)) for name, r in sides}
+    n = int(sum(h.sum() for h in hits.values()))
+    if n == 0:
+        return records, extra
+    files = " and ".join(str(r.source) for name, r in sides if hits[name].any())
+    if not cfg.dedupe:
+        raise DataError(f"{n} sequence(s) of {files} also occur in the test file (either strand), so the test would "
+                        "score sequences the model trained on: set data.dedupe: true (train --dedupe) to drop them "
+                        "from the training side, or remove them", source=test.source)
+    log.warning("data.dedupe: %d sequence(s) of %s that occur in the test file %s (either strand) dropped", n, files,
+                test.source)
+    keep = {name: r.subset(np.flatnonzero(~hits[name])) for name, r in sides}
+    if len(keep[""]) == 0:
+        raise DataError(f"data.dedupe: every sequence of {records.source} occurs in the test file",
+                        source=test.source)
+    return keep[""], [(name, keep.get(name, r)) for name, r in extra]
 
 
 def _splits_with_valid_file(cfg: DataConfig, codes: np.ndarray, records: Records, role: np.ndarray

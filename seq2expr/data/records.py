@@ -92,7 +92,10 @@ def concat_records(parts: list[Records]) -> Records:
     uniq, first_pos, counts = np.unique(ids, return_index=True, return_counts=True)
     if (counts > 1).any():
         dup = uniq[counts > 1][:5].tolist()
-        raise DataError(f"IDs occur in more than one input file: {dup}", source=", ".join(p.source for p in parts))
+        raise DataError(f"IDs occur in more than one input file: {dup}; every row needs its own ID: set "
+                        "data.id_column: null (row numbers, told apart per file), or put the rows in one table with a "
+                        "split column (data.split.method: column, data.split.split_column: its name)",
+                        source=", ".join(p.source for p in parts))
     return Records(
         ids=ids,
         sequences=[s for p in parts for s in p.sequences],

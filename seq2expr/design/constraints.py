@@ -42,6 +42,19 @@ def resolve_site(name_or_site: str) -> tuple[str, str]:
     return f"{text} ({enzyme.site})", str(enzyme.site)
 
 
+def _spellings(motif: str, limit: int = 4096) -> list[str] | None:
+    """Every ACGT sequence an IUPAC motif stands for (None beyond ``limit``)."""
+    options = [_IUPAC[c].strip("[]") for c in motif]
+    count = 1
+    for o in options:
+        count *= len(o)
+    if count > limit:
+        return None
+    from itertools import product
+
+    return ["".join(x) for x in product(*options)]
+
+
 @dataclass
 class Constraints:
     """Constraints on designs of length ``length``; see the module docstring.
@@ -69,6 +82,9 @@ class Constraints:
             raise DataError(f"fixed flanks ({len(self.left)} + {len(self.right)} bp) leave nothing to design in "
                             f"{self.length} bp")
         for a, b in self.protect:
+            if a >= b:
+                raise DataError(f"protected range {a}-{b} is {'reversed' if a > b else 'empty'}: give START-END "
+                                f"with START < END (e.g. {min(a, b)}-{max(a, b) if a != b else a + 1})")
             if not 0 <= a < b <= self.length:
                 raise DataError(f"protected range {a}-{b} outside 0-{self.length}")
         if self.gc is not None and not 0 <= self.gc[0] <= self.gc[1] <= 1:
@@ -82,6 +98,24 @@ class Constraints:
                                                                                            f"G{{{run}}}|T{{{run}}}")))
         self.required = [(m.upper(), re.compile(site_pattern(m)), re.compile(site_pattern(reverse_complement(m))))
                          for m in self.require]
+        self._check_required()
+
+    def _check_required(self) -> None:
+        """Required motifs that no sequence can hold: longer than the sequence, or banned by ``forbid`` (or the
+        homopolymer limit) on every spelling of the motif; named up front, not after a fruitless search."""
+        for motif in self.require:
+            m = motif.upper()
+            if len(m) > self.length:
+                raise DataError(f"required motif {m} ({len(m)} bp) is longer than the {self.length}-bp sequence")
+            spellings = _spellings(m)
+            if spellings is None:
+                continue  # too degenerate to enumerate: left to the search
+            for label, pattern in self.forbidden + self.rc_forbidden:
+                if all(pattern.search(x) for x in spellings):
+                    raise DataError(f"required motif {m} contains {label}, which --forbid bans"
+                                    if not label.startswith("homopolymer") else
+                                    f"required motif {m} has a run of one base longer than {self.max_homopolymer}, "
+                                    f"which --max-homopolymer {self.max_homopolymer} bans")
 
     @property
     def editable(self) -> np.ndarray:

@@ -65,6 +65,9 @@ def _starts(start, model: SavedModel, constraints: Constraints, n: int, rng) -> 
             raise DataError(f"n (designs from random backgrounds) must be at least 1, not {n}")
         return random_starts(n, constraints, rng), [f"random{i}" for i in range(n)]
     length = model.config.seq_len
+    if isinstance(start, str | Path) and not Path(start).exists() and _looks_like_path(start):
+        raise DataError("start file not found (a sequence itself has no path separator or file suffix)",
+                        source=str(start))
     if isinstance(start, (str, Path)) and Path(start).exists():
         from seq2expr.data.io.tables import read_records
 
@@ -80,6 +83,15 @@ def _starts(start, model: SavedModel, constraints: Constraints, n: int, rng) -> 
     labels = [f"start{i}" for i in range(len(seqs))]
     _check_start_lengths(seqs, length, "start sequences", labels)
     return encode_for(model, seqs, source="start sequences"), labels
+
+
+def _looks_like_path(start: str | Path) -> bool:
+    """A path (a ``Path``, a path separator, or a table/FASTA suffix), which must not be read as a sequence."""
+    from seq2expr.data.io.tables import FASTA_SUFFIXES, PARQUET_SUFFIXES, TABLE_SUFFIXES
+
+    text = str(start)
+    suffixes = {*FASTA_SUFFIXES, *PARQUET_SUFFIXES, *TABLE_SUFFIXES, ".gz"}
+    return isinstance(start, Path) or "/" in text or "\\" in text or Path(text).suffix.lower() in suffixes
 
 
 def _check_start_lengths(seqs, length: int, source: str, labels: list[str]) -> None:

@@ -21,6 +21,7 @@ from seq2expr.data.errors import DataError
 from seq2expr.inference import Readout, SavedModel, engine_setup, predict, resolve_device, resolve_precision
 
 Kind = Literal["maximise", "minimise", "target", "difference"]
+FORMS = "max|min|target:V|diff:T (e.g. target:8.5: reach 8.5; diff:1: this target minus target 1)"
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Objective:
 
     def __post_init__(self) -> None:
         if self.kind not in ("maximise", "minimise", "target", "difference"):
-            raise DataError(f"objective must be maximise, minimise, target or difference, not {self.kind!r}")
+            raise DataError(f"objective must be {FORMS}, not {self.kind!r}")
         if self.kind == "target" and self.value is None:
             raise DataError("a 'target' objective needs the value to reach")
         if self.kind == "difference" and (self.other is None) == (self.other_model is None):
@@ -48,6 +49,10 @@ class Objective:
         """``max``/``maximise``, ``min``/``minimise``, ``target:VALUE``, ``diff:OTHER_TARGET``."""
         kind, _, arg = text.partition(":")
         kind = {"max": "maximise", "min": "minimise", "diff": "difference"}.get(kind, kind)
+        if kind not in ("maximise", "minimise", "target", "difference"):
+            raise DataError(f"objective {text!r} is not one of {FORMS}")
+        if kind == "difference" and not arg:
+            raise DataError(f"objective {text!r}: name the other target, e.g. diff:1 or diff:NAME")
         if kind == "target":
             try:
                 return cls("target", target, value=float(arg), readout=readout)

@@ -201,7 +201,7 @@ def gradient(scorer: Scorer, start: np.ndarray, constraints: Constraints, *, see
 
     ob = scorer.objective
     if ob.kind == "difference":
-        raise ValueError("gradient design supports maximise, minimise and target objectives")
+        raise ValueError("gradient design (--method ledidi) supports the objectives max, min and target:V, not diff:T")
     if ob.kind == "target" and scorer.readout.transform is not None:
         raise ValueError("gradient design reaches a target value of one target, not of a readout's transform")
     net = _Objective(scorer)

@@ -332,7 +332,7 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
                 fault_point("chunk")  # a test hook: a kill or a signal with part of the output written
 
     off: Counter = Counter()  # lengths the policy padded or truncated, over every chunk
-    rows = write_prediction_table(out_path, chunks(), saved.config.target_names)
+    rows = write_prediction_table(out_path, chunks(), saved.config.output_names)
     if off:
         log.warning("%s (%s)", length_note(off, saved.config), input_path)
     if part is not None:

@@ -180,6 +180,17 @@ class SavedModelConfig(BaseModel):
     def seq_len(self) -> int:
         return self.model.seq_len
 
+    @property
+    def output_names(self) -> list[str]:
+        """The columns of ``predict``'s table: the card's target names for a zoo model (what it publishes; not the
+        column of the file it was trained on), else :attr:`target_names`. A card name that stands for any chosen
+        track (``track_i``) or a card of another number of targets leaves the model's own names."""
+        names = [t.name for t in self.card.targets] if self.card is not None else []
+        if (len(names) != len(self.target_names) or len(set(names)) != len(names)
+                or any(n.endswith("_i") for n in names)):
+            return list(self.target_names)
+        return names
+
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
 

@@ -42,6 +42,7 @@ from torch import nn
 
 from seq2expr.atomic import LOCK_FILE, FolderBusy, clear_debris, folder_lock, lock_is_held, write_text
 from seq2expr.config import RunConfig, dump_config, load_config
+from seq2expr.data.errors import DataError
 from seq2expr.inference import Shard
 from seq2expr.outputs import check_run_folder, read_marker, write_marker
 from seq2expr.training.assemble import check_leakage, describe_splits, export_run
@@ -89,6 +90,7 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
     check_run(cfg, [*inputs, *([parent.saved.path] if parent is not None else [])])
     out = Path(cfg.output_dir)
     new = not out.exists()
+    made = _first_missing(out)  # the top folder this call creates (runs/ of runs/default), removed on an error
     if force and part is not None and part.count > 1:
         raise ValueError("--force with --shard: start the run over once (seq2expr train CONFIG --force), then start "
                          "the shards")
@@ -104,7 +106,7 @@ def train(cfg: RunConfig | str | Path, *, overrides: Sequence[str] = (), resume:
             return _complete(cfg, parent, resume=resume, progress=progress, callbacks=callbacks, force=force)
     except ValueError:  # a data or config error (DataError, FileError...): a folder this call made goes again
         if new and is_global_zero():
-            _discard_unstarted(out)
+            _discard_unstarted(out, made)
         elif is_global_zero():
             _put_back(out, before)
         raise
@@ -135,6 +137,9 @@ def check_run(cfg: RunConfig, inputs: Sequence[object] = ()) -> None:
         raise ValueError("train.task=classification needs train.loss=bce")
     check_accelerator(cfg.train.accelerator, cfg.train.devices)
     d = cfg.data
+    if not d.path and not d.dataset:
+        raise DataError("no data: set data.path (a table or FASTA) or data.dataset (a registry name)",
+                        source=cfg.source)
     read = [*inputs, d.path, d.values, d.valid_path, d.test_path, *(d.split.ids_files or {}).values()]
     check_run_folder(cfg.output_dir, read, command="train", owns=lambda name: bool(RUN_NAMES.match(name)),
                      legacy=_legacy_run)
@@ -227,12 +232,32 @@ def _run_config_bytes(out: Path) -> bytes | None:
         return None
 
 
-def _discard_unstarted(out: Path) -> None:
+def _first_missing(out: Path) -> Path | None:
+    """The outermost folder of ``out`` (``out`` itself or a parent) that does not exist yet, or None."""
+    missing = None
+    for p in (out, *out.parents):
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
+def _discard_unstarted(out: Path, made: Path | None = None) -> None:
     """Remove the output folder a failed call created, unless a checkpoint was written or another process (a shard)
-    holds a lock in it: a run that stops on a data or config error leaves nothing behind."""
+    holds a lock in it, and the parents it created (``made``: the outermost) if they are left empty: a run that stops
+    on a data or config error leaves nothing behind."""
     if not out.is_dir() or any(out.rglob("*.ckpt")) or any(lock_is_held(p) for p in out.rglob(LOCK_FILE)):
         return
     shutil.rmtree(out, ignore_errors=True)
+    if made is None or made == out:
+        return
+    for p in out.parents:
+        try:
+            p.rmdir()  # only an empty folder goes
+        except OSError:
+            return
+        if p == made:
+            return
 
 
 def _write_run_config(out: Path, cfg: RunConfig) -> None:

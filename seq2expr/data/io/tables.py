@@ -10,10 +10,12 @@ Sequences are kept as raw strings; :func:`validate_sequences` checks them agains
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,9 @@ _N_SHOWN = 5
 _VALIDATE_CHUNK = 65_536  # records checked per vectorised call
 
 
+_EXPECTED = "expected a .tsv/.txt/.csv (optionally .gz), .parquet or .fa/.fasta/.fna file"
+
+
 def _suffix(path: Path) -> str:
     """File kind suffix, ignoring a trailing ``.gz``."""
     suffixes = [s.lower() for s in path.suffixes]
@@ -42,6 +47,8 @@ def _suffix(path: Path) -> str:
 
 def file_kind(path: str | Path) -> str:
     """``fasta``, ``table`` or ``parquet`` from the file name."""
+    if Path(path).is_dir():
+        raise DataError(f"is a folder, not a file; {_EXPECTED}", source=str(path))
     suf = _suffix(Path(path))
     if suf in FASTA_SUFFIXES:
         return "fasta"
@@ -49,8 +56,7 @@ def file_kind(path: str | Path) -> str:
         return "parquet"
     if suf in TABLE_SUFFIXES:
         return "table"
-    raise DataError(f"unknown file type {suf or '(no suffix)'!r}; expected .tsv/.txt/.csv (optionally .gz), "
-                    ".parquet or .fa/.fasta/.fna", source=str(path))
+    raise DataError(f"unknown file type {suf or '(no suffix)'!r}; {_EXPECTED}", source=str(path))
 
 
 def _open_text(path: Path):
@@ -65,7 +71,16 @@ def _open_text(path: Path):
 
 def _check_nonempty(path: Path) -> None:
     if not path.exists():
+        if path.is_symlink():  # a loop, or a link to nothing
+            try:
+                path.resolve(strict=True)
+            except (RuntimeError, OSError) as err:
+                loop = isinstance(err, RuntimeError) or getattr(err, "errno", None) == errno.ELOOP
+                raise DataError("is a symlink loop (its links lead back to themselves)" if loop else
+                                "is a symlink to nothing (its target does not exist)", source=str(path)) from None
         raise DataError("file not found", source=str(path))
+    if path.is_dir():
+        raise DataError(f"is a folder, not a file; {_EXPECTED}", source=str(path))
     if path.stat().st_size == 0:
         raise DataError("empty file", source=str(path))
 
@@ -84,19 +99,53 @@ def _detect_header(path: Path, sep: str, sequence_column: str) -> bool:
     return sequence_column in fields or not _DNA.match(fields[0])
 
 
+@contextmanager
+def _table_errors(path: Path) -> Iterator[None]:
+    """What pandas or pyarrow raise for a malformed table (a ragged row, an unbalanced quote, a corrupt parquet
+    file) as one :class:`DataError` naming the file: the one message of every table reader."""
+    try:
+        yield
+    except pd.errors.EmptyDataError as err:
+        raise DataError("empty file: no records", source=str(path)) from err
+    except pd.errors.ParserError as err:
+        text = " ".join(str(err).split()).removeprefix("Error tokenizing data. C error: ")
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+        if found:
+            want, line, saw = found.groups()
+            raise DataError(f"{saw} fields where the header has {want} (a ragged row, or a quote that does not "
+                            "close)", source=str(path), record=f"line {line}") from err
+        found = re.search(r"EOF inside string starting at row (\d+)", text)
+        if found:  # pandas counts rows from 0, the header included
+            raise DataError('a quote (") opened here never closes', source=str(path),
+                            record=f"line {int(found.group(1)) + 1}") from err
+        raise DataError(f"cannot parse table: {text}", source=str(path)) from err
+    except DataError:
+        raise
+    except Exception as err:
+        if type(err).__module__.startswith("pyarrow"):  # ArrowInvalid and kin: a damaged or non-parquet file
+            why = re.sub(r"^Could not open Parquet input source '.*?': ", "", " ".join(str(err).split()))
+            why = why.replace(" Either the file is corrupted or this is not a parquet file.", "").rstrip(".")
+            raise DataError(f"not a parquet file, or a damaged one ({why})", source=str(path)) from err
+        raise
+
+
+def _parquet_file(path: Path):
+    """``pyarrow.parquet.ParquetFile`` of ``path``; a damaged file is a :class:`DataError` naming it."""
+    import pyarrow.parquet as pq
+
+    with _table_errors(path):
+        return pq.ParquetFile(path)
+
+
 def _read_text_table(path: Path, header: bool | None, sequence_column: str, names: Sequence[str] | None,
                      **kw) -> tuple[pd.DataFrame, int]:
     """Read a text table as strings; returns the frame and the line number of its first data row."""
     sep = TABLE_SUFFIXES[_suffix(path)]
     if header is None:
         header = _detect_header(path, sep, sequence_column)
-    try:
+    with _table_errors(path):
         df = pd.read_csv(path, sep=sep, dtype=str, na_filter=False, skip_blank_lines=False,
                          header=0 if header else None, compression="infer", **kw)
-    except pd.errors.EmptyDataError as err:
-        raise DataError("empty file: no records", source=str(path)) from err
-    except pd.errors.ParserError as err:
-        raise DataError(f"cannot parse table: {' '.join(str(err).split())}", source=str(path)) from err
     if header:
         df.columns = [str(c).strip() for c in df.columns]
     else:
@@ -110,10 +159,8 @@ def _read_table(path: Path, header: bool | None, sequence_column: str, names: Se
                 ) -> tuple[pd.DataFrame, np.ndarray, str]:
     """Read any table; returns frame (string cells), source line numbers per row, and the line kind."""
     if file_kind(path) == "parquet":
-        try:
+        with _table_errors(path):
             df = pd.read_parquet(path)
-        except Exception as err:  # pyarrow raises several types for corrupt files
-            raise DataError(f"cannot read parquet: {err}", source=str(path)) from err
         for c in df.columns:  # missing strings read as "" (as in text tables), not "None"
             if not pd.api.types.is_numeric_dtype(df[c]):
                 df[c] = df[c].astype(object).where(df[c].notna(), "")
@@ -381,9 +428,7 @@ def _table_columns(path: Path) -> list[str]:
     if kind == "fasta":
         return []
     if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        return list(pq.ParquetFile(path).schema_arrow.names)
+        return list(_parquet_file(path).schema_arrow.names)
     fields = [f.strip() for f in _first_line(path).split(TABLE_SUFFIXES[_suffix(path)])]
     return [] if _DNA.match(fields[0]) else fields
 
@@ -395,7 +440,7 @@ def iter_sequence_chunks(path: str | Path, chunk_size: int = 100_000, id_column:
 
     IDs are the ``id_column`` values, the FASTA IDs, or 0-based row numbers.
     """
-    with reading(path):
+    with reading(path), _table_errors(Path(path)):  # a ragged row or a damaged file further on: named too
         yield from _iter_sequence_chunks(Path(path), chunk_size, id_column, sequence_column, header)
 
 
@@ -418,9 +463,7 @@ def _iter_sequence_chunks(path: Path, chunk_size: int, id_column: str | None, se
             yield np.asarray(ids, dtype=str), seqs
         return
     if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        pf = pq.ParquetFile(path)
+        pf = _parquet_file(path)
         cols = [sequence_column] + ([id_column] if id_column else [])
         missing = [c for c in cols if c not in pf.schema_arrow.names]
         if missing:
