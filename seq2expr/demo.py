@@ -100,6 +100,8 @@ class DemoResult:
     metrics: Path
     seconds: dict[str, float]
     threads: int = 0  # torch threads the run used
+    planted_pair: dict[str, Any] | None = None  # the planted interaction tested in silico (planted_pair())
+    database: str = ""  # the motif collections the patterns were matched against, as the interpretation says
 
 
 class _Records:
@@ -114,22 +116,27 @@ def noise_ceiling(truth: dict, expression: np.ndarray) -> float:
     return float(np.corrcoef(np.asarray(truth["signal"]), np.asarray(expression))[0, 1])
 
 
-def recovery_table(truth: dict, interp_dir: Path, max_q: float = 0.05) -> pd.DataFrame:
+def recovery_table(truth: dict, interp_dir: Path, max_q: float = 0.05,
+                   searched_ids: set[str] | None = None) -> pd.DataFrame:
     """One row per planted motif: the TF-MoDISco pattern that recovers it, if any.
 
-    A pattern recovers a planted motif when Tomtom ranks the planted matrix first among all planted
-    matrices (``planted_q`` <= ``max_q``: the ground truth, whatever the TF is called in the database), or
-    when one of its top-3 JASPAR matches (q <= ``max_q``) is the same TF by name or by matrix ID without
-    version (the planted release may differ from the one matched against). ``sign_ok`` says whether the
-    pattern's sign agrees with the planted role (activator: ``pos``, repressor: ``neg``).
+    A pattern recovers a planted motif only when its best JASPAR match (rank 1, q <= ``max_q``) is the planted
+    matrix itself: the same matrix ID, any version (the planted release may differ from the one matched
+    against). A pattern whose best match is another TF does not count, even when that TF is the planted one's
+    namesake or the planted matrix is its second match; nor does a low-complexity pattern (no TF call). When
+    nothing recovers it, ``pattern`` is the one that resembles the planted matrix most among the planted ones
+    (``planted_q`` <= ``max_q``) and ``jaspar_match`` what it was matched to instead. ``sign_ok`` says whether the
+    pattern's sign agrees with the planted role (activator: ``pos``, repressor: ``neg``); ``in_database`` whether
+    the planted matrix was among those searched (``searched_ids``: matrix IDs without version; None: unknown).
     """
     matches = _read_tsv(interp_dir / "motif_matches.tsv")
     patterns = _read_tsv(interp_dir / "patterns.tsv")
     gi = _read_tsv(interp_dir / "global_importance.tsv")
-    if len(matches):
-        matches = matches[(matches["rank"] <= 3) & (matches["q_value"] <= max_q)].copy()
-        matches["base_id"] = matches["motif_id"].astype(str).str.split(".").str[0]
-        matches["tf_upper"] = matches["tf"].astype(str).str.upper()
+    low = set(patterns.loc[patterns["low_complexity"].astype("string").fillna("") != "", "pattern"]) \
+        if "low_complexity" in patterns else set()
+    best = matches[(matches["rank"] == 1) & (matches["q_value"] <= max_q)].copy() if len(matches) else matches
+    if len(best):
+        best["base_id"] = best["motif_id"].astype(str).str.split(".").str[0]
     planted = _planted_matches(truth, interp_dir / "patterns.meme")
     sign = dict(zip(patterns.get("pattern", []), patterns.get("sign", []), strict=True))
     seqlets = dict(zip(patterns.get("pattern", []), patterns.get("n_seqlets", []), strict=True))
@@ -137,31 +144,71 @@ def recovery_table(truth: dict, interp_dir: Path, max_q: float = 0.05) -> pd.Dat
     rows = []
     for m in truth["motifs"]:
         base = m["matrix_id"].split(".")[0]
+        want = "pos" if m["effect"] > 0 else "neg"
         row = {"motif": m["name"], "matrix_id": m["matrix_id"], "planted_effect": m["effect"], "role": m["role"],
                "recovered": False, "pattern": "", "sign": "", "sign_ok": False, "n_seqlets": 0, "planted_q": np.nan,
-               "jaspar_match": "", "q_value": np.nan, "global_effect": np.nan}
-        cands = set(planted.loc[(planted["motif"] == m["name"]) & (planted["q_value"] <= max_q), "pattern"])
-        if len(matches):
-            cands |= set(matches.loc[(matches["tf_upper"] == m["name"].upper()) | (matches["base_id"] == base),
-                                     "pattern"])
-        if cands:
-            want = "pos" if m["effect"] > 0 else "neg"
-            q_planted = {r.pattern: r.q_value for r in planted.itertuples() if r.motif == m["name"]}
-            # prefer the pattern of the planted sign, then the closest to the planted matrix
-            best = min(cands, key=lambda p: (sign.get(p) != want, q_planted.get(p, 1.0), p))
-            row.update(recovered=True, pattern=best, sign=sign.get(best, ""), sign_ok=sign.get(best) == want,
-                       n_seqlets=int(seqlets.get(best, 0)), planted_q=float(q_planted.get(best, np.nan)))
-            top = matches[matches["pattern"] == best].sort_values("q_value") if len(matches) else matches
+               "jaspar_match": "", "q_value": np.nan, "global_effect": np.nan,
+               "in_database": None if searched_ids is None else base in searched_ids}
+        q_planted = {r.pattern: r.q_value for r in planted.itertuples() if r.motif == m["name"]}
+        own = set(best.loc[best["base_id"] == base, "pattern"]) - low if len(best) else set()
+        cands = own or {p for p, q in q_planted.items() if q <= max_q}
+        if cands:  # prefer the pattern of the planted sign, then the closest to the planted matrix
+            pick = min(cands, key=lambda p: (sign.get(p) != want, q_planted.get(p, 1.0), p))
+            row.update(recovered=bool(own), pattern=pick, sign=sign.get(pick, ""), sign_ok=sign.get(pick) == want,
+                       n_seqlets=int(seqlets.get(pick, 0)), planted_q=float(q_planted.get(pick, np.nan)))
+            top = best[best["pattern"] == pick] if len(best) else best
             if len(top):
                 row.update(jaspar_match=f"{top['motif_id'].iloc[0]} {top['tf'].iloc[0]}",
                            q_value=float(top["q_value"].iloc[0]))
-        # the inserted motif is the pattern's JASPAR match (the database key), else one named as planted
-        eff = [v for k, v in effects.items() if k == row["jaspar_match"]
-               or str(k).split(" ", 1)[-1].upper() == m["name"].upper()]
+        # the inserted motif is the pattern's JASPAR match (the database key)
+        eff = [v for k, v in effects.items() if row["recovered"] and k == row["jaspar_match"]]
         if eff:
             row["global_effect"] = float(eff[0])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def planted_pair(model_dir: Path, truth: dict, sequences: list[str], *, n_background: int = 30, seed: int = 0,
+                 step: int = 4) -> dict[str, Any] | None:
+    """The planted interaction tested in silico: both planted matrices inserted into backgrounds (dinucleotide
+    shuffles of ``sequences``) at spacings ``0, step, ...`` and both orientations, against each alone
+    (:func:`seq2expr.interpret.global_importance.pair_effect`). None when nothing was planted as a pair.
+
+    Returns the planted pair and effect, the mean effect of each alone, of both, their sum and the interaction
+    (both - sum), its mean and range over the layouts, and the table (``table``, a DataFrame)."""
+    from seq2expr.inference import as_onehot, encode_for, load_model
+    from seq2expr.interpret import global_importance as gi
+
+    inter = truth.get("interaction")
+    if not inter or not truth.get("pwms"):
+        return None
+    saved = load_model(model_dir)
+    x = as_onehot(encode_for(saved, sequences, source="held-out sequences"), saved).numpy()
+    bg = gi.backgrounds(x, n=n_background, seed=seed)
+    pwm = {k: np.asarray(truth["pwms"][k], dtype=np.float64).T for k in (inter["a"], inter["b"])}
+    wa, wb = pwm[inter["a"]].shape[1], pwm[inter["b"]].shape[1]
+    pa = max(0, (x.shape[-1] - wa - wb) // 4)
+    table = gi.pair_effect(saved, pwm[inter["a"]], pwm[inter["b"]], bg, names=(inter["a"], inter["b"]),
+                           spacings=range(0, x.shape[-1] - pa - wa - wb + 1, step), position_a=pa)
+    if table.empty:
+        return None
+    return {"a": inter["a"], "b": inter["b"], "planted_effect": float(inter["effect"]),
+            "effect_a": float(table["effect_a"].mean()), "effect_b": float(table["effect_b"].mean()),
+            "effect_ab": float(table["effect_ab"].mean()),
+            "sum": float((table["effect_a"] + table["effect_b"]).mean()),
+            "interaction": float(table["interaction"].mean()), "interaction_min": float(table["interaction"].min()),
+            "interaction_max": float(table["interaction"].max()), "n_layouts": len(table), "table": table}
+
+
+def pair_text(pair: dict[str, Any] | None) -> str:
+    """The planted pair's in-silico test in one sentence."""
+    if pair is None:
+        return "No motif pair was planted with an interaction."
+    return (f"Planted interaction {pair['a']} x {pair['b']} (+{pair['planted_effect']:g} when both are present), "
+            f"tested in silico: both inserted change the prediction by {pair['effect_ab']:.3g} vs "
+            f"{pair['sum']:.3g} for the sum of each alone ({pair['a']} {pair['effect_a']:.3g}, {pair['b']} "
+            f"{pair['effect_b']:.3g}): interaction {pair['interaction']:+.3g} (from {pair['interaction_min']:+.3g} "
+            f"to {pair['interaction_max']:+.3g} over {pair['n_layouts']} spacings and orientations).")
 
 
 def _planted_matches(truth: dict, patterns_meme: Path) -> pd.DataFrame:
@@ -238,16 +285,24 @@ def run_demo(out_dir: str | Path = DEFAULT_OUTPUT, config: DemoConfig | None = N
                           n_top=4)
     seconds["interpret"] = time.perf_counter() - t
 
-    recovery = recovery_table(truth, out / "interpretation")
+    recovery = recovery_table(truth, out / "interpretation", searched_ids=_searched_ids(cfg.taxon))
     with atomic_path(out / "recovery.tsv") as tmp:
         recovery.to_csv(tmp, sep="\t", index=False, float_format="%.4g")
+    t = time.perf_counter()
+    pair = planted_pair(model_dir, truth, records.sequences, n_background=cfg.n_background, seed=cfg.seed)
+    if pair is not None:
+        with atomic_path(out / "planted_pair.tsv") as tmp:
+            pair["table"].to_csv(tmp, sep="\t", index=False, float_format="%.4g")
+    seconds["planted_pair"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     result = DemoResult(
         out_dir=out, test_pearson_r=float(test["pearson_r"]), test_spearman_rho=test.get("spearman_rho"),
         noise_ceiling_r=noise_ceiling(truth, table["expression"].to_numpy()),
         recovered=[m for m, ok in zip(recovery["motif"], recovery["recovered"], strict=True) if ok],
         planted=list(recovery["motif"]), index=out / "index.html", interpretation=interp, metrics=metrics_path,
-        seconds={k: round(v, 1) for k, v in seconds.items()}, threads=torch.get_num_threads())
+        seconds={k: round(v, 1) for k, v in seconds.items()}, threads=torch.get_num_threads(),
+        planted_pair={k: v for k, v in (pair or {}).items() if k != "table"} or None,
+        database=_searched_text(out / "interpretation"))
     summary = {**{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(result).items()},
                "config": asdict(cfg), "n_split": metrics.get("n"), "test_ci": metrics["test"].get("ci"),
                "torch_threads": torch.get_num_threads(), "epochs_trained": [f.get("epochs_trained")
@@ -256,6 +311,21 @@ def run_demo(out_dir: str | Path = DEFAULT_OUTPUT, config: DemoConfig | None = N
     write_text(out / "README.md", _markdown(result, cfg, metrics, recovery, truth))
     write_text(out / "index.html", _html(result, cfg, metrics, recovery, truth))
     return result
+
+
+def _searched_ids(taxon: str) -> set[str]:
+    """Matrix IDs (no version) of the JASPAR collection the interpretation searched."""
+    from seq2expr.interpret.motifs import motif_collections
+
+    return {k.split(" ", 1)[0].split(".")[0] for k in motif_collections(taxon)[0]}
+
+
+def _searched_text(interp_dir: Path) -> str:
+    """The collections searched, as the interpretation's summary.json states them (release included)."""
+    import json
+
+    path = interp_dir / "summary.json"
+    return str(json.loads(path.read_text()).get("database", "")) if path.is_file() else ""
 
 
 def _held_out_ids(run_cfg) -> set[str]:
@@ -283,12 +353,21 @@ def _truth_lines(truth: dict) -> list[str]:
     return lines
 
 
+def _method_lines(result: DemoResult) -> list[str]:
+    """What the patterns were matched against (the release actually searched) and the planted pair's test."""
+    lines = [f"TF-MoDISco patterns were matched (Tomtom) against {result.database}; a planted motif counts as "
+             "recovered only when its own matrix (same JASPAR ID, any version) is a pattern's best match."
+             ] if result.database else []
+    return lines + [pair_text(result.planted_pair)]
+
+
 def _files(result: DemoResult, metrics: dict) -> list[tuple[str, str]]:
     root = result.out_dir
     run = Path(metrics["output_dir"])
     items = [("Test scatter plot", run / "scatter_test.png"), ("Metrics (valid and test, bootstrap CI)",
                                                                result.metrics),
              ("Interpretation report", result.interpretation), ("Planted vs recovered motifs", root / "recovery.tsv"),
+             ("Planted pair tested in silico (by spacing and orientation)", root / "planted_pair.tsv"),
              ("Ground truth (every planted site)", root / "data" / "truth.json"),
              ("Data", root / "data" / "data.tsv"), ("Saved model (safetensors + JSON)", Path(metrics["model_dir"])),
              ("Resolved training config", run / "config.yaml"), ("Training log", run / "logs" / "metrics.csv"),
@@ -306,7 +385,13 @@ def _fmt(v: Any) -> str:
 
 
 RECOVERY_COLUMNS = ["motif", "matrix_id", "role", "planted_effect", "recovered", "pattern", "sign", "sign_ok",
-                    "n_seqlets", "planted_q", "jaspar_match", "q_value", "global_effect"]
+                    "n_seqlets", "planted_q", "jaspar_match", "q_value", "global_effect", "in_database"]
+RECOVERY_NOTE = ("recovered: a pattern's best JASPAR match (q <= 0.05) is the planted matrix itself (same ID, any "
+                 "version); pattern: that pattern, else the one closest to the planted matrix among the planted ones "
+                 "(planted_q <= 0.05), with jaspar_match and q_value its best JASPAR match; sign_ok: it raises "
+                 "(activator) or lowers (repressor) the prediction as planted; global_effect: mean predicted change "
+                 "when the JASPAR motif is inserted into background sequences; in_database: the planted matrix is "
+                 "in the collection searched (if not, it cannot be recovered).")
 
 
 def _headline(result: DemoResult, metrics: dict) -> str:
@@ -329,6 +414,7 @@ def _split_lines(metrics: dict) -> str:
 def _markdown(result: DemoResult, cfg: DemoConfig, metrics: dict, recovery: pd.DataFrame, truth: dict) -> str:
     steps = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items() if k != "total")
     lines = ["# seq2expr demo", "", _headline(result, metrics), "", *_truth_lines(truth), "",
+             *[x for line in _method_lines(result) for x in (line, "")],
              f"Model `{cfg.model}` trained by `seq2expr.training.train` (split sizes {metrics['n']}, seed "
              f"{cfg.seed}, {result.threads} torch threads); run time {result.seconds.get('total', 0):.0f} s ({steps}).",
              "", _split_lines(metrics),
@@ -336,11 +422,7 @@ def _markdown(result: DemoResult, cfg: DemoConfig, metrics: dict, recovery: pd.D
              "| " + " | ".join(RECOVERY_COLUMNS) + " |", "|" + "---|" * len(RECOVERY_COLUMNS)]
     for r in recovery[RECOVERY_COLUMNS].itertuples(index=False):
         lines.append("| " + " | ".join(_fmt(v) for v in r) + " |")
-    lines += ["", "`pattern`: the TF-MoDISco pattern whose best Tomtom match among the planted matrices is this one "
-              "(`planted_q` <= 0.05), or whose top-3 JASPAR matches (q <= 0.05) name the planted TF; "
-              "`jaspar_match`, `q_value`: its best JASPAR match; "
-              "`sign_ok`: it raises (activator) or lowers (repressor) the prediction as planted; `global_effect`: "
-              "mean predicted change when the JASPAR motif is inserted into background sequences.", "",
+    lines += ["", RECOVERY_NOTE, "",
               "## Files", ""]
     lines += [f"- [{label}]({href})" for label, href in _files(result, metrics)]
     return "\n".join(lines) + "\n"
@@ -353,7 +435,7 @@ def _html(result: DemoResult, cfg: DemoConfig, metrics: dict, recovery: pd.DataF
     for c in table.columns:
         table[c] = [_fmt(v) for v in table[c]]
     parts = ["<h1>seq2expr demo</h1>", f"<p><b>{e(_headline(result, metrics))}</b></p>",
-             *[f"<p>{e(x)}</p>" for x in _truth_lines(truth)],
+             *[f"<p>{e(x)}</p>" for x in _truth_lines(truth) + _method_lines(result)],
              f"<p>Model <code>{e(cfg.model)}</code>, split sizes {e(str(metrics['n']))}, seed {cfg.seed}, "
              f"{result.threads} torch threads, run time {result.seconds.get('total', 0):.0f} s.</p>",
              f"<p>{e(_split_lines(metrics))}</p>"]
@@ -361,10 +443,7 @@ def _html(result: DemoResult, cfg: DemoConfig, metrics: dict, recovery: pd.DataF
         if fig.is_file():
             parts.append(f"<img src='{e(_rel(fig, result.out_dir))}' alt='{alt}'>")
     parts += ["<h2>Planted vs recovered motifs</h2>", table.to_html(index=False, border=0, classes="t", escape=True),
-              "<p><i>pattern</i>: the TF-MoDISco pattern whose top-3 Tomtom matches (q &le; 0.05) name the planted "
-              "TF; <i>sign_ok</i>: it raises (activator) or lowers (repressor) the prediction as planted; "
-              "<i>global_effect</i>: mean predicted change when the JASPAR motif is inserted into background "
-              "sequences.</p>", "<h2>Files</h2><ul>"]
+              f"<p>{e(RECOVERY_NOTE)}</p>", "<h2>Files</h2><ul>"]
     parts += [f"<li><a href='{e(href)}'>{e(label)}</a></li>" for label, href in _files(result, metrics)]
     parts.append("</ul>")
     return html_page("seq2expr demo", parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
@@ -209,10 +210,17 @@ def test_caller_model_state_restored():
     assert out.shape == (2, 4, 40) and model.training is False
 
 
-def test_deeplift_delta_reported_when_rules_missing():
+def test_deeplift_delta_reported_when_rules_missing(caplog):
+    """Users get one plain log line with the largest delta, not a library warning about nn.Module activations."""
     torch.manual_seed(0)
     model = _randomise_bn(Branchy(40)).eval()  # functional relu/tanh/gelu: no DeepLIFT rule, gradients used
     x = _onehot(3, 40, seed=8)
-    with pytest.warns(UserWarning, match="convergence delta"):
-        attr, delta = deep_lift_shap(model, x, target=0, n_shuffles=4, return_delta=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning reaches the user
+        with caplog.at_level(logging.WARNING, logger="seq2expr.interpret.gradients"):
+            attr, delta = deep_lift_shap(model, x, target=0, n_shuffles=4, return_delta=True)
     assert delta.shape == (3,) and np.abs(delta).max() > 0
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1, lines
+    assert "approximate" in lines[0] and f"{np.abs(delta).max():.3g}" in lines[0]
+    assert "nn.Module" not in lines[0] and ".py" not in lines[0]

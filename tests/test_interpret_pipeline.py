@@ -140,6 +140,10 @@ def test_report_written(reports, kind):
     assert summary["task"] == ("classification" if kind == "clf" else "regression")
     if kind == "reg":
         assert "REB1" in summary["matched_tfs"]
+    assert "Held-out accuracy: not recorded" in html and summary["held_out_accuracy"] is None
+    patterns = pd.read_csv(out / "patterns.tsv", sep="\t", keep_default_na=False)
+    assert {"core_width", "low_complexity"} <= set(patterns.columns)
+    assert not any(patterns["low_complexity"])  # REB1 and GCN4 are no runs of one base
     assert not list(out.parent.glob(".report_*"))  # no temporary folder left behind
 
 
@@ -178,11 +182,13 @@ def test_no_motif_gives_clear_message(caplog):
         assert run_modisco(x, hyp) == []
     assert "no motif" in caplog.text.lower()
     from seq2expr.inference import SavedModelConfig
-    from seq2expr.interpret.report import _html
+    from seq2expr.interpret.report import _html, _Motifs
 
     cfg = SavedModelConfig(model={"name": "m", "seq_len": L}, target_names=["y"])
-    page = _html(cfg, "y", "saliency", 30, [], [], pd.DataFrame(), [], "JASPAR2026 CORE fungi (193 matrices)")
-    assert "No motif found" in page
+    mo = _Motifs([], pd.DataFrame(), pd.DataFrame(), {}, [{"name": "JASPAR2026 CORE fungi", "n_matrices": 193}],
+                 pd.DataFrame())
+    page = _html(cfg, "y", "saliency", 30, [], [], pd.DataFrame(), [], mo, None)
+    assert "No motif found" in page and "JASPAR2026 CORE fungi (193 matrices)" in page
 
 
 def test_report_ranks_by_the_numbers_predict_writes(trained, tmp_path):

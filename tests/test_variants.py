@@ -195,6 +195,10 @@ def test_multiallelic_split_and_annotated_vcf(world, tmp_path):
     assert effect == pytest.approx(table["effect_log_tpm"].iloc[1], abs=1e-3)
     assert "S2E_log_tpm" not in recs[1].info
     assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "img").is_dir()
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert ">nan<" not in page  # a gene without a name shows as -
+    for k, alt in enumerate(alts[:2]):  # one figure per top variant (ref above alt), headed by gene and alleles
+        assert (tmp_path / "out" / "img" / f"top{k}.png").is_file() and f"multi chr1_g2 {seq[p0]}&gt;{alt}" in page
 
 
 def test_bad_records_name_file_line_and_reason(world, tmp_path):

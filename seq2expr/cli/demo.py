@@ -26,7 +26,7 @@ def demo_cmd(
 
     from rich.console import Console
 
-    from seq2expr.demo import DemoConfig, run_demo
+    from seq2expr.demo import DemoConfig, pair_text, run_demo
 
     con = Console()
     changes = {k: v for k, v in {"n": n, "epochs": epochs, "threads": threads,
@@ -38,6 +38,7 @@ def demo_cmd(
     con.print(f"\n[bold]test Pearson r = {result.test_pearson_r:.3f}[/bold] (noise ceiling "
               f"{result.noise_ceiling_r:.3f}); planted motifs recovered: {len(result.recovered)}/"
               f"{len(result.planted)} ({', '.join(result.recovered) or 'none'})")
+    con.print(pair_text(result.planted_pair), markup=False)
     con.print(f"report:         {result.index}")
     con.print(f"interpretation: {result.interpretation}")
     con.print(f"metrics:        {result.metrics}")

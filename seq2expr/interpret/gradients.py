@@ -10,6 +10,7 @@ as :func:`~seq2expr.inference.predict` computes it (a saved model's strands aver
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Literal
 
@@ -20,6 +21,8 @@ from torch import nn
 from seq2expr.inference import Readout, SavedModel, as_module, as_onehot, model_state, resolve_device
 from seq2expr.inference.inputs import Inputs
 from seq2expr.interpret._utils import batches, readout_for, single
+
+log = logging.getLogger(__name__)
 
 
 def gradients(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, readout: Readout | None = None,
@@ -109,7 +112,8 @@ def deep_lift_shap(model: nn.Module | SavedModel, X: Inputs, *, target: int | st
     input TF-MoDISco needs); otherwise it is projected onto the observed base. The convergence delta is
     ``sum(attr) - (f(x) - mean f(ref))`` per example; a warning is raised when it exceeds ``warn_delta``
     times the mean |f(x) - f(ref)| (layers whose DeepLIFT rule is unknown, e.g. functional calls inside
-    custom modules, fall back to gradients and show up here).
+    custom modules, fall back to gradients and show up here). That is logged once per call, as one plain line
+    with the largest delta; the libraries' own warnings go to the debug log.
     """
     from tangermeme.deep_lift_shap import deep_lift_shap as _dls
 
@@ -118,8 +122,8 @@ def deep_lift_shap(model: nn.Module | SavedModel, X: Inputs, *, target: int | st
     bound = readout_for(model, target, readout)
     model = as_module(model)
     dev = resolve_device(device, model)
-    with model_state(model, dev), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with model_state(model, dev), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # tangermeme's and captum's, for developers: summarised below
         hyp = _dls(bound.module(model), x, target=0, references=refs, batch_size=batch_size, hypothetical=True,
                    device=dev, warning_threshold=float("inf"), only_warn=True).float().cpu()
     with model_state(model, dev), torch.no_grad():
@@ -132,12 +136,21 @@ def deep_lift_shap(model: nn.Module | SavedModel, X: Inputs, *, target: int | st
     attr = hyp * x
     delta = (attr.sum((1, 2)) - (f_x - f_r.mean(1))).numpy()
     scale = float((f_x[:, None] - f_r).abs().mean()) + 1e-12
-    if float(np.abs(delta).mean()) > warn_delta * scale:
-        warnings.warn(f"DeepLIFT-SHAP convergence delta is large: mean |delta| {np.abs(delta).mean():.3g} vs "
-                      f"mean |f(x) - f(ref)| {scale:.3g}; some layers lack a DeepLIFT rule (use nn.Module "
-                      "activations) and their attributions are approximate", stacklevel=2)
+    _report_delta(delta, scale, warn_delta, caught)
     out = (hyp if hypothetical else attr).numpy()
     return (out, delta) if return_delta else out
+
+
+def _report_delta(delta: np.ndarray, scale: float, warn_delta: float, caught: list) -> None:
+    """One plain log line when DeepLIFT's sums miss the predictions (users cannot change the model's layers)."""
+    for w in caught:
+        log.debug("DeepLIFT-SHAP: %s", w.message)
+    if float(np.abs(delta).mean()) > warn_delta * scale:
+        log.warning("attributions are approximate for this model: the DeepLIFT/SHAP contributions of a sequence "
+                    "differ from its prediction change by up to %.3g (typical change %.3g)", float(np.abs(delta).max()),
+                    scale)
+        log.debug("DeepLIFT-SHAP convergence: mean |delta| %.3g; layers without a DeepLIFT rule (functional "
+                  "activations) fall back to gradients", float(np.abs(delta).mean()))
 
 
 Method = Literal["deeplift_shap", "ism", "saliency"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -84,32 +85,59 @@ def pattern_vs_match(cwm: np.ndarray, match_pwm: np.ndarray | None, path: str | 
     return save_figure(fig, path)
 
 
+def _wrap(text: str, chars: int) -> str:
+    """``text`` broken into lines of at most ``chars`` characters (labels longer than their axis)."""
+    return "\n".join(textwrap.wrap(text, max(8, chars))) if text else text
+
+
 def effect_plot(df: pd.DataFrame, path: str | Path, *, x: str = "spacing", y: str = "effect_ab",
                 hue: str = "orientation", title: str = "", ref_lines: dict[str, float] | None = None,
                 ylabel: str | None = None) -> Path:
     """Line plot of a tidy global-importance table (e.g. pair effect vs spacing per orientation); ``ylabel``
     (default: the column name) should name the scale of the values."""
-    fig, ax = plt.subplots(figsize=(5, 2.6))
+    fig, ax = plt.subplots(figsize=(5, 2.6), layout="constrained")
     for key, g in df.groupby(hue, sort=False):
         ax.plot(g[x], g[y], marker="o", ms=3, label=str(key))
     for label, v in (ref_lines or {}).items():
         ax.axhline(v, ls="--", lw=0.8, color="grey")
         ax.text(ax.get_xlim()[0], v, f" {label}", fontsize=7, va="bottom")
     ax.set_xlabel(x)
-    ax.set_ylabel(ylabel or y)
-    ax.set_title(title, fontsize=9)
+    ax.set_ylabel(_wrap(ylabel or y, 30))
+    ax.set_title(_wrap(title, 70), fontsize=9)
     ax.legend(fontsize=7)
     return save_figure(fig, path)
 
 
 def bar_plot(labels: list[str], values: list[float], path: str | Path, *, ylabel: str = "mean effect",
              title: str = "") -> Path:
-    """Bar chart (e.g. effect of each matched motif inserted into backgrounds)."""
-    fig, ax = plt.subplots(figsize=(max(3.0, 0.5 * len(labels) + 1), 2.6))
+    """Bar chart (e.g. effect of each matched motif inserted into backgrounds). A constrained layout with the title
+    and y label wrapped to the figure keeps every text on the canvas."""
+    width = max(3.5, 0.5 * len(labels) + 1.5)
+    fig, ax = plt.subplots(figsize=(width, 3.0), layout="constrained")
     ax.bar(range(len(values)), values, color=["#3a7" if v >= 0 else "#c44" for v in values])
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
     ax.axhline(0, color="grey", lw=0.5)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
+    ax.set_ylabel(_wrap(ylabel, 28), fontsize=9)
+    ax.set_title(_wrap(title, int(width * 11)), fontsize=9)
+    return save_figure(fig, path)
+
+
+def ref_alt_logo(ref: np.ndarray, alt: np.ndarray, path: str | Path, *, ref_centre: int, alt_centre: int,
+                 flank: int = 30, widths: tuple[int, int] = (1, 1), title: str = "") -> Path:
+    """Attribution logos of a variant's reference and alternative windows (``(4, L)`` each), ``flank`` bases either
+    side of it, one above the other on one y scale, the variant's bases shaded (``widths``: ref and alt allele
+    lengths)."""
+    fig, axes = plt.subplots(2, 1, figsize=(max(4.0, (2 * flank + 1) * 0.09), 3.4), sharey=True,
+                             layout="constrained")
+    bottom, top = 0.0, 0.0
+    for ax, attr, c, which, width in ((axes[0], ref, ref_centre, "ref", widths[0]),
+                                      (axes[1], alt, alt_centre, "alt", widths[1])):
+        lo, hi = max(0, c - flank), min(attr.shape[-1], c + flank + 1)
+        a = np.asarray(attr, dtype=np.float64)[:, lo:hi]
+        _draw(ax, a, f"{title} ({which})" if title else which, "attribution", lo)
+        ax.axvspan(c - 0.5, c + width - 0.5, color="#f2c14e", alpha=0.35, zorder=-1)
+        bottom, top = min(bottom, a.clip(None, 0).sum(0).min()), max(top, a.clip(0).sum(0).max())
+    pad = 0.05 * (top - bottom) or 1e-6
+    axes[0].set_ylim(bottom - pad, top + pad)  # shared: one scale for both windows
     return save_figure(fig, path)

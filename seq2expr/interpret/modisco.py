@@ -18,7 +18,7 @@ import numpy as np
 
 from seq2expr.data.io.motifs import write_meme
 from seq2expr.interpret._utils import keep_torch_threads
-from seq2expr.interpret.motifs import consensus, information_content
+from seq2expr.interpret.motifs import composition_entropy, consensus, information_content, low_complexity
 from seq2expr.progress import paused
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Pattern:
-    """One TF-MoDISco pattern, trimmed to its informative core. Arrays are ``(4, w)``."""
+    """One TF-MoDISco pattern, trimmed to its informative core plus a small flank. Arrays are ``(4, w)``;
+    ``core`` is the ``[start, end)`` of the core in them: what Tomtom compares and the MEME file holds."""
 
     name: str
     sign: str  # "pos" (raises the output) or "neg"
@@ -35,22 +36,28 @@ class Pattern:
     pwm: np.ndarray  # base frequencies over the seqlets
     n_seqlets: int
     seqlets: list[tuple[int, int, int, bool]] = field(default_factory=list)  # (example, start, end, revcomp)
+    core: tuple[int, int] | None = None  # None: the whole width
 
     @property
     def consensus(self) -> str:
-        return consensus(self.pwm)
+        return consensus(self.core_pwm)
+
+    @property
+    def core_pwm(self) -> np.ndarray:
+        """The PWM of the informative core (no flank)."""
+        return self.pwm if self.core is None else self.pwm[:, self.core[0]:self.core[1]]
+
+    @property
+    def complexity(self) -> str:
+        """Why the core is low-complexity (one base, two bases, a short repeat), or ``""``."""
+        return low_complexity(self.core_pwm)
 
 
-def _trim(cwm: np.ndarray, frac: float = 0.3, flank: int = 2, max_gap: int = 2, max_width: int = 24) -> slice:
-    """The informative core around the peak column, plus a small flank.
-
-    Grown from the column of largest total |contribution| while columns reach ``frac`` of that peak,
-    bridging gaps of up to ``max_gap`` weak columns, and capped at ``max_width``: modisco returns 30-50 bp
-    windows of which a TF site fills 6-15, and the noisy rest would only dilute the Tomtom match.
-    """
+def _core(cwm: np.ndarray, frac: float, max_gap: int, max_width: int) -> tuple[int, int]:
+    """``(lo, hi)`` (inclusive) of the columns grown from the peak of total |contribution| (modisco-lite's score)."""
     score = np.abs(cwm).sum(0)
     if score.max() <= 0:
-        return slice(0, len(score))
+        return 0, len(score) - 1
     strong = score >= frac * score.max()
     lo = hi = int(score.argmax())
     while True:
@@ -67,7 +74,30 @@ def _trim(cwm: np.ndarray, frac: float = 0.3, flank: int = 2, max_gap: int = 2, 
             if right - lo + 1 > max_width:
                 break
             hi = right
-    return slice(max(0, lo - flank), min(len(score), hi + flank + 1))
+    return lo, hi
+
+
+def _trim(cwm: np.ndarray, ppm: np.ndarray | None = None, frac: float = 0.3, flank: int = 2, max_gap: int = 2,
+          max_width: int = 24, ic_frac: float = 0.2, min_core: int = 6) -> tuple[slice, tuple[int, int]]:
+    """The informative core and the window shown: ``(window, (core start, core end) within the window)``.
+
+    The core grows from the column of largest total |contribution| while columns reach ``frac`` of that peak
+    (modisco-lite's trimming rule, ``trim_threshold`` 0.3, applied from the peak), bridging gaps of up to
+    ``max_gap`` weak columns, capped at ``max_width``; then end columns whose information content is below
+    ``ic_frac`` of the core's most informative one are cut (down to ``min_core``). Tomtom gets the core alone, as
+    modisco-lite's report does; the shown window adds ``flank`` columns either side. modisco returns 30-50 bp
+    windows of which a TF site fills 6-15, and the noisy rest would only dilute the Tomtom match.
+    """
+    lo, hi = _core(cwm, frac, max_gap, max_width)
+    if ppm is not None:
+        ic = information_content(ppm)
+        top = ic[lo:hi + 1].max()
+        while hi - lo + 1 > min_core and ic[lo] < ic_frac * top:
+            lo += 1
+        while hi - lo + 1 > min_core and ic[hi] < ic_frac * top:
+            hi -= 1
+    start, end = max(0, lo - flank), min(cwm.shape[1], hi + flank + 1)
+    return slice(start, end), (lo - start, hi + 1 - start)
 
 
 @contextmanager
@@ -126,12 +156,13 @@ def run_modisco(onehot: np.ndarray, hypothetical: np.ndarray, *, max_seqlets: in
     for sign, pats in (("pos", pos), ("neg", neg)):
         for i, p in enumerate(pats or []):
             cwm = np.asarray(p.contrib_scores, dtype=np.float64).T
-            sl = _trim(cwm, trim_fraction)
-            ppm = np.asarray(p.sequence, dtype=np.float64).T[:, sl] + 1e-3
+            ppm = np.asarray(p.sequence, dtype=np.float64).T + 1e-3
+            ppm = ppm / ppm.sum(0, keepdims=True)
+            sl, core = _trim(cwm, ppm, trim_fraction)
             out.append(Pattern(
                 name=f"{sign}_pattern_{i}", sign=sign, cwm=cwm[:, sl],
                 hcwm=np.asarray(p.hypothetical_contribs, dtype=np.float64).T[:, sl],
-                pwm=ppm / ppm.sum(0, keepdims=True), n_seqlets=len(p.seqlets),
+                pwm=ppm[:, sl], n_seqlets=len(p.seqlets), core=core,
                 seqlets=[(int(s.example_idx), int(s.start), int(s.end), bool(s.is_revcomp)) for s in p.seqlets]))
     if not out:
         log.warning("TF-MoDISco found no motif: too few seqlets or no cluster passed (try more sequences)")
@@ -139,21 +170,29 @@ def run_modisco(onehot: np.ndarray, hypothetical: np.ndarray, *, max_seqlets: in
 
 
 def pattern_motifs(patterns: list[Pattern], kind: str = "pwm") -> dict[str, np.ndarray]:
-    """``{name: (4, w)}`` of the patterns' PWMs (``kind="pwm"``) or absolute CWMs (``"cwm"``)."""
+    """``{name: (4, w)}`` of the patterns' core PWMs (``kind="pwm"``: what Tomtom compares) or absolute CWMs
+    (``"cwm"``, the shown window)."""
     if kind == "pwm":
-        return {p.name: p.pwm for p in patterns}
+        return {p.name: p.core_pwm for p in patterns}
     if kind == "cwm":
         return {p.name: np.abs(p.cwm) if p.sign == "neg" else np.clip(p.cwm, 0, None) for p in patterns}
     raise ValueError(f"kind must be 'pwm' or 'cwm', not {kind!r}")
 
 
 def to_meme(patterns: list[Pattern], path: str | Path) -> Path:
-    """Write the patterns' PWMs as a MEME file (names ``pos_pattern_0`` ...)."""
+    """Write the patterns' core PWMs as a MEME file (names ``pos_pattern_0`` ...)."""
     return write_meme(pattern_motifs(patterns), path)
 
 
+SUMMARY_COLUMNS = ["pattern", "sign", "n_seqlets", "width", "core_width", "consensus", "ic_bits", "composition_bits",
+                   "low_complexity"]
+
+
 def summary(patterns: list[Pattern]) -> list[dict]:
-    """One row per pattern: name, sign, seqlets, width, consensus, information content."""
+    """One row per pattern: name, sign, seqlets, width shown and of the core, the core's consensus and information
+    content, the entropy of its base composition and why it is low-complexity (``""`` when it is not)."""
     return [{"pattern": p.name, "sign": p.sign, "n_seqlets": p.n_seqlets, "width": p.pwm.shape[1],
-             "consensus": p.consensus, "ic_bits": round(float(information_content(p.pwm).sum()), 2)}
+             "core_width": p.core_pwm.shape[1], "consensus": p.consensus,
+             "ic_bits": round(float(information_content(p.core_pwm).sum()), 2),
+             "composition_bits": round(composition_entropy(p.core_pwm), 2), "low_complexity": p.complexity}
             for p in patterns]

@@ -163,3 +163,38 @@ def information_content(pwm: np.ndarray, background: float = 0.25) -> np.ndarray
 def consensus(pwm: np.ndarray) -> str:
     """Most likely base per column."""
     return "".join("ACGT"[i] for i in np.asarray(pwm).argmax(0))
+
+
+def _composition(pwm: np.ndarray) -> np.ndarray:
+    """Fraction of each base (ACGT) in the consensus."""
+    idx = np.asarray(pwm).argmax(0)
+    return np.bincount(idx, minlength=4) / max(1, len(idx))
+
+
+def composition_entropy(pwm: np.ndarray) -> float:
+    """Shannon entropy (bits, 0-2) of the consensus's base composition: near 0 for a run of one base."""
+    c = _composition(pwm)
+    c = c[c > 0]
+    return float(-(c * np.log2(c)).sum())
+
+
+def low_complexity(pwm: np.ndarray, one_base: float = 0.8, two_bases: float = 0.95, repeat: float = 0.85,
+                   min_width: int = 10) -> str:
+    """Why a motif's consensus is low-complexity, or ``""``: one base makes up ``one_base`` of it (a G run), it is
+    a dinucleotide repeat (``repeat`` of its positions equal the one two before, e.g. CACACACA) or two bases make
+    up ``two_bases`` of it (a GC or AT stretch). Only for ``min_width`` bp or longer (12 for the last two): short
+    TF sites rich in one base (SP1's GGGGCGGGG, MIG1's CCCCGC, TBP's TATATA) are motifs. Tomtom matches a
+    low-complexity pattern to any matrix rich in the same bases (a GC run to CTCF at q 1e-10): no TF call."""
+    cons = consensus(pwm)
+    comp = _composition(pwm)
+    order = np.argsort(-comp, kind="stable")
+    if len(cons) >= min_width and comp[order[0]] >= one_base:
+        return f"one base: {'ACGT'[order[0]]} {comp[order[0]]:.0%}"
+    if len(cons) < min_width + 2:
+        return ""
+    if np.mean([a == b for a, b in zip(cons, cons[2:], strict=False)]) >= repeat:
+        return f"dinucleotide repeat: ({cons[:2]})n"
+    top2 = comp[order[0]] + comp[order[1]]
+    if top2 >= two_bases:
+        return f"two bases: {'ACGT'[order[0]]}+{'ACGT'[order[1]]} {top2:.0%}"
+    return ""

@@ -33,8 +33,9 @@ from seq2expr.inference import (
 )
 from seq2expr.interpret import global_importance as gi
 from seq2expr.interpret import logos
+from seq2expr.interpret.caveats import accuracy_text, held_out_accuracy, opposite_sign_tfs
 from seq2expr.interpret.gradients import attribute
-from seq2expr.interpret.modisco import Pattern, run_modisco, summary, to_meme
+from seq2expr.interpret.modisco import SUMMARY_COLUMNS, Pattern, pattern_motifs, run_modisco, summary, to_meme
 from seq2expr.interpret.motifs import match_motifs, motif_collections, scan
 from seq2expr.interpret.pathways import Pathway, model_pathways, pathway_of, pathway_patterns
 from seq2expr.outputs import check_output, write_marker
@@ -137,7 +138,7 @@ class _Motifs:
 
     patterns: list[Pattern]
     matches: pd.DataFrame
-    best: pd.DataFrame
+    best: pd.DataFrame  # each pattern's significant best match
     database: dict
     collections: list[dict]
     sites: pd.DataFrame
@@ -145,6 +146,21 @@ class _Motifs:
     @property
     def searched(self) -> str:
         return _collections_text(self.collections)
+
+    @property
+    def low_complexity(self) -> dict[str, str]:
+        """``{pattern: why}`` of the low-complexity patterns."""
+        return {p.name: p.complexity for p in self.patterns if p.complexity}
+
+    @property
+    def calls(self) -> pd.DataFrame:
+        """The best matches that are TF calls: those of patterns that are not low-complexity."""
+        return self.best[~self.best["pattern"].isin(self.low_complexity)] if len(self.best) else self.best
+
+    @property
+    def opposite(self) -> dict[str, dict[str, list[str]]]:
+        """TFs best-matched by a raising and a lowering pattern."""
+        return opposite_sign_tfs(self.best, {p.name: p.sign for p in self.patterns})
 
 
 @staged(5, "interpret")  # predict, attribute, TF-MoDISco, Tomtom + scan, logos + global importance
@@ -180,18 +196,21 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, options: ReportOptio
         pat_rows = _pattern_rows(mo, img)
         gi_table, gi_imgs = _global_importance(saved, ex, mo, opts, precision, tmp, img)
         name = cfg.target_names[ex.target]
+        acc = held_out_accuracy(cfg)
         write_json(tmp / "summary.json", {
             "model": cfg.model.name, "task": cfg.task, "prediction_scale": _scale_label(cfg),
             "effect_scale": _output_scale(cfg), "target": name, "method": opts.method,
             "n_sequences": len(ex.x), "n_patterns": len(mo.patterns),
-            "matched_tfs": sorted(set(mo.best["tf"])) if len(mo.best) else [],
+            "matched_tfs": sorted(set(mo.calls["tf"])) if len(mo.calls) else [],
+            "low_complexity_patterns": mo.low_complexity, "opposite_sign_tfs": mo.opposite,
+            "held_out_accuracy": acc, "accuracy_caution": accuracy_text(acc)[1],
             "database": mo.searched, "collections": mo.collections, "n_matrices": len(mo.database),
             "precision": precision, **model_notes(cfg),
             **({"pathways": {n: {"start": s, "end": e, "patterns": [p.name for p in mo.patterns
                                                                    if pathway_of(p, ex.pathways) == n]}
                              for n, s, e in ex.pathways}} if ex.pathways else {})})
         (tmp / "report.html").write_text(_html(cfg, name, opts.method, len(ex.x), seq_rows, pat_rows, gi_table,
-                                               gi_imgs, mo.searched))
+                                               gi_imgs, mo, acc))
     return out_dir / "report.html"
 
 
@@ -226,13 +245,15 @@ def _find_motifs(ex: _Explained, cfg, opts: ReportOptions) -> _Motifs:
     patterns: list[Pattern] = (pathway_patterns(ex.x, ex.hyp, ex.pathways, **(opts.modisco_args or {}))
                                if ex.pathways else run_modisco(ex.x, ex.hyp, **(opts.modisco_args or {})))
     step()
-    pat_pwms = {p.name: p.pwm for p in patterns}
+    pat_pwms = pattern_motifs(patterns)  # the informative cores
     log.info("%d patterns; Tomtom against %s", len(patterns), _collections_text(collections))
     matches = match_motifs(pat_pwms, database, n_top=5)
-    best = _best_matches(matches, opts.max_q)
-    scan_set = {**pat_pwms, **{r.motif: database[r.motif] for r in best.itertuples()}}
-    sites = scan(ex.x, scan_set, threshold=1e-4, ids=ex.ids)
-    return _Motifs(patterns, matches, best, database, collections, sites)
+    mo = _Motifs(patterns, matches, _best_matches(matches, opts.max_q), database, collections, pd.DataFrame())
+    for name, why in mo.low_complexity.items():
+        log.info("%s is low-complexity (%s): its matches are not TF calls", name, why)
+    scan_set = {**pat_pwms, **{r.motif: database[r.motif] for r in mo.calls.itertuples()}}
+    mo.sites = scan(ex.x, scan_set, threshold=1e-4, ids=ex.ids)
+    return mo
 
 
 def _write_tables(tmp: Path, ex: _Explained, mo: _Motifs) -> None:
@@ -242,8 +263,7 @@ def _write_tables(tmp: Path, ex: _Explained, mo: _Motifs) -> None:
                         attributions=ex.attr.astype(np.float32), hypothetical=ex.hyp.astype(np.float32),
                         ids=np.asarray(ex.ids), predictions=ex.pred.astype(np.float32))
     mo.matches.to_csv(tmp / "motif_matches.tsv", sep="\t", index=False)
-    pd.DataFrame(summary(mo.patterns), columns=["pattern", "sign", "n_seqlets", "width", "consensus",
-                                                "ic_bits"]).to_csv(tmp / "patterns.tsv", sep="\t", index=False)
+    pd.DataFrame(summary(mo.patterns), columns=SUMMARY_COLUMNS).to_csv(tmp / "patterns.tsv", sep="\t", index=False)
     to_meme(mo.patterns, tmp / "patterns.meme")
     mo.sites.to_csv(tmp / "sites.tsv", sep="\t", index=False)
 
@@ -264,7 +284,8 @@ def _top_sequences(ex: _Explained, cfg, img: Path, n_top: int) -> list[tuple[str
 
 
 def _pattern_rows(mo: _Motifs, img: Path) -> list[tuple]:
-    """Each pattern's CWM logo beside its best match."""
+    """Each pattern's CWM logo beside its best match (Tomtom compared the core: its offset is moved to the
+    window shown)."""
     rows = []
     for p in mo.patterns:
         m = mo.best[mo.best["pattern"] == p.name]
@@ -273,7 +294,7 @@ def _pattern_rows(mo: _Motifs, img: Path) -> list[tuple]:
         if len(m):
             r = m.iloc[0]
             mpwm, label = mo.database[r.motif], f"{r.motif} (q={r.q_value:.2g})"
-            off, rev = int(r.offset), r.orientation == "-"
+            off, rev = int(r.offset) - (p.core or (0, 0))[0], r.orientation == "-"
         f = logos.pattern_vs_match(p.cwm, mpwm, img / f"{p.name}.png", offset=off, reverse=rev,
                                    title=f"{p.name} ({p.sign}, {p.n_seqlets} seqlets)", match_title=label)
         rows.append((p, f.name, label, top))
@@ -285,7 +306,7 @@ def _global_importance(saved: SavedModel, ex: _Explained, mo: _Motifs, opts: Rep
     """Predicted effect of inserting each matched motif into backgrounds, and of the strongest pair by spacing."""
     cfg, t = saved.config, ex.target
     gi_table, gi_imgs = pd.DataFrame(), []
-    uniq = mo.best.drop_duplicates("tf").head(opts.max_gi_motifs)
+    uniq = mo.calls.drop_duplicates("tf").head(opts.max_gi_motifs)
     if len(uniq):
         log.info("global importance of %d matched motifs", len(uniq))
         bg = gi.backgrounds(ex.x, n=min(opts.n_background, max(20, len(ex.x))), seed=opts.seed)
@@ -338,18 +359,48 @@ def _output_scale(cfg) -> str:
     return model_scale_label(cfg) or "original scale"
 
 
+def _cautions(mo: _Motifs, acc: dict | None) -> list[str]:
+    """The report's cautions: model accuracy, TFs matched with both signs, low-complexity patterns."""
+    e = html.escape
+    line, caution = accuracy_text(acc)
+    parts = [f"<p>{e(line)}</p>"] + ([f"<p class='caution'><b>Caution: {e(caution)}</b></p>"] if caution else [])
+    for tf, by in mo.opposite.items():
+        parts.append(f"<p class='caution'><b>Caution: {e(tf)} is the best match of patterns that raise "
+                     f"({e(', '.join(by['pos']))}) and that lower ({e(', '.join(by['neg']))}) the prediction</b>: "
+                     "the match names what these sequences resemble, not one role the model learned.</p>")
+    if mo.low_complexity:
+        parts.append(f"<p class='caution'><b>{len(mo.low_complexity)} of {len(mo.patterns)} patterns are "
+                     "low-complexity</b> (runs of one or two bases, short repeats): Tomtom matches them to any "
+                     "matrix rich in the same bases, so their matches are not TF calls and are left out of the "
+                     "matched TFs and the global importance.</p>")
+    return parts
+
+
+def _pattern_html(p: Pattern, f: str, label: str, top: pd.DataFrame, what: str, flag: str) -> list[str]:
+    """One pattern: consensus, sign, best match (or why it is no TF call), logo and top matches."""
+    e = html.escape
+    call = (f"Low-complexity ({e(flag)}): best match {e(label)}, not a TF call." if flag
+            else f"Best match: {e(label)}")
+    parts = [f"<h3>{e(p.name)}: {e(p.consensus)}{' [low complexity]' if flag else ''}</h3><p>{p.n_seqlets} "
+             f"seqlets, {'raises' if p.sign == 'pos' else 'lowers'} the {what}. {call}</p><img src='img/{e(f)}'>"]
+    if len(top):
+        parts.append(_table(top.drop(columns=["pattern", "motif"])))
+    return parts
+
+
 def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: Sequence,
-          gi_table: pd.DataFrame, gi_imgs: Sequence[str], searched: str) -> str:
+          gi_table: pd.DataFrame, gi_imgs: Sequence[str], mo: _Motifs, acc: dict | None) -> str:
     e = html.escape
     task = cfg.task
     what = "logit" if task == "classification" else "model-scale output"
-    db = e(searched)
+    db = e(mo.searched)
     parts = [
         f"<h1>Interpretation report</h1><p>Model <b>{e(cfg.model.name)}</b> ({e(task)}), "
         f"target <b>{e(target)}</b>; attributions: <b>{e(method)}</b> of the {what}; {n} sequences; "
         f"motif database: {db}.</p>",
         card_html(cfg.card, cfg.lineage),
         *[f"<p><b>Warning: {e(note)}</b></p>" for key, note in model_notes(cfg).items() if key == "model_truncated"],
+        *_cautions(mo, acc),
         f"<h2>Top-predicted sequences</h2><p>Ranked by the predictions <code>seq2expr predict</code> writes "
         f"({_scale_label(cfg)}).</p>",
     ]
@@ -361,11 +412,7 @@ def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: S
         parts.append("<p><b>No motif found.</b> TF-MoDISco needs enough high-attribution seqlets; explain more "
                      "sequences (raise --max-seqs) or check that the model has learned.</p>")
     for p, f, label, top in pat_rows:
-        parts.append(f"<h3>{e(p.name)}: {e(p.consensus)}</h3><p>{p.n_seqlets} seqlets, "
-                     f"{'raises' if p.sign == 'pos' else 'lowers'} the {what}. Best match: {e(label)}</p>"
-                     f"<img src='img/{e(f)}'>")
-        if len(top):
-            parts.append(_table(top.drop(columns=["pattern", "motif"])))
+        parts += _pattern_html(p, f, label, top, what, mo.low_complexity.get(p.name, ""))
     parts.append("<h2>Global importance</h2>")
     if gi_imgs:
         parts.append(f"<p>Effects are changes of the prediction on the {e(_output_scale(cfg))}.</p>")
@@ -373,6 +420,7 @@ def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: S
         parts.append(_table(gi_table))
     else:
         parts.append("<p>No significantly matched motif to test.</p>")
-    parts.append("<p>Files: attributions.npz, motif_matches.tsv, patterns.tsv, patterns.meme, sites.tsv, "
-                 "global_importance.tsv, summary.json.</p>")
+    parts.append("<p>Files: attributions.npz, motif_matches.tsv, patterns.tsv (with each pattern's "
+                 "low_complexity reason), patterns.meme (the patterns' cores), sites.tsv, global_importance.tsv, "
+                 "summary.json.</p>")
     return html_page("seq2expr interpretation", parts)

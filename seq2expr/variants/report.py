@@ -33,12 +33,19 @@ def _windows_of(scorer: VariantScorer, row: dict) -> tuple[str, str, int]:
             len(place.left) + (place.variable - len(ref)) // 2)
 
 
-def top_logos(scorer: VariantScorer, tops: list[dict], tmp: Path, method: str) -> list[tuple[str, str, str]]:
-    """Attributions of the top variants' reference and alternative windows; logo files around the variant."""
+def variant_label(row: dict) -> str:
+    """``"rs123 GENE C>T"``: the variant's ID, its gene (name, else ID, when it has one) and its alleles."""
+    gene = next((_fmt(row.get(k)) for k in ("gene_name", "gene_id") if _fmt(row.get(k)) not in ("", "-")), "")
+    return " ".join(x for x in (str(row["id"]), gene, f"{row['ref']}>{row['alt']}") if x)
+
+
+def top_logos(scorer: VariantScorer, tops: list[dict], tmp: Path, method: str) -> list[tuple[str, str]]:
+    """Attributions of the top variants' reference and alternative windows: one figure each, ref above alt on one
+    y scale, the variant shaded; returns ``(label, file)``."""
     from seq2expr.inference import encode_for
     from seq2expr.interpret.gradients import attribute
     from seq2expr.interpret.ism import ism
-    from seq2expr.interpret.logos import attribution_logo
+    from seq2expr.interpret.logos import ref_alt_logo
 
     wins = [_windows_of(scorer, row) for row in tops]
     codes = encode_for(scorer.saved, [w for r, a, _ in wins for w in (r, a)], source="variant windows")
@@ -59,18 +66,17 @@ def top_logos(scorer: VariantScorer, tops: list[dict], tmp: Path, method: str) -
     img.mkdir(exist_ok=True)
     out = []
     for k, row in enumerate(tops):
-        files = []
-        for j, which in enumerate(("ref", "alt")):
-            c = int(centre[2 * k + j])
-            f = attribution_logo(attr[2 * k + j], img / f"top{k}_{which}.png", start=max(0, c - LOGO_FLANK),
-                                 end=min(attr.shape[-1], c + LOGO_FLANK + 1),
-                                 title=f"{row['id']} {row['ref']}>{row['alt']} ({which}), variant at {c}")
-            files.append(f.name)
-        out.append((str(row["id"]), *files))
+        label = variant_label(row)
+        f = ref_alt_logo(attr[2 * k], attr[2 * k + 1], img / f"top{k}.png", ref_centre=int(centre[2 * k]),
+                         alt_centre=int(centre[2 * k + 1]), flank=LOGO_FLANK, title=label,
+                         widths=(max(1, len(str(row["ref"]))), max(1, len(str(row["alt"])))))
+        out.append((label, f.name))
     return out
 
 
 def histograms(effects: dict[str, np.ndarray], tmp: Path) -> list[str]:
+    from matplotlib.ticker import MaxNLocator
+
     from seq2expr.interpret.logos import plt, save_figure
 
     (tmp / "img").mkdir(exist_ok=True)
@@ -78,9 +84,11 @@ def histograms(effects: dict[str, np.ndarray], tmp: Path) -> list[str]:
     for t, e in effects.items():
         if not len(e):
             continue
-        fig, ax = plt.subplots(figsize=(5, 2.6))
+        fig, ax = plt.subplots(figsize=(5, 2.8), layout="constrained")
         ax.hist(e[np.isfinite(e)], bins=60, color="#4472c4")
         ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6))  # few ticks: long effect values do not collide
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
         ax.set_xlabel(f"predicted effect on {t} (alt - ref, original scale)")
         ax.set_ylabel("alleles x windows")
         f = save_figure(fig, tmp / "img" / f"effects_{re.sub(r'[^0-9A-Za-z_.-]', '_', t)}.png")
@@ -108,14 +116,19 @@ def report_html(summary: dict, tops: list[dict], targets: list[str], logos: list
         for row in tops:
             parts.append("<tr>" + "".join(f"<td>{e(_fmt(row.get(c)))}</td>" for c in cols) + "</tr>")
         parts.append("</table>")
-    for vid, ref_img, alt_img in logos:
-        parts.append(f"<h3>{e(vid)}</h3><img src='img/{e(ref_img)}'><br><img src='img/{e(alt_img)}'>")
+    for label, img in logos:
+        parts.append(f"<h3>{e(label)}</h3><img src='img/{e(img)}' alt='{e(label)}: attributions of the reference "
+                     "and alternative windows, the variant shaded'>")
     parts.append("<p>Files: variants table, summary.json, attributions.npz (top variants), and for VCF input "
                  "variants.vcf.gz (INFO fields per target).</p>")
     return html_page("seq2expr variant effects", parts)
 
 
 def _fmt(v) -> str:
+    """A table cell: numbers to 4 significant digits; missing values (None, NaN, a gene without a name) as -."""
+    if v is None or (isinstance(v, float | np.floating) and not np.isfinite(v)) or (isinstance(v, str) and
+                                                                                      v.lower() in ("nan", "")):
+        return "-"
     if isinstance(v, float | np.floating):
         return f"{v:.4g}"
-    return "" if v is None else str(v)
+    return str(v)
