@@ -277,6 +277,8 @@ def test_ledidi_never_ends_in_a_silent_no_op(tmp_path, caplog):
 
 
 def test_start_table_ids_are_kept_threads_and_the_output_lock(tmp_path, one_line_error):
+    import torch
+
     from seq2expr.atomic import folder_lock
 
     w = np.random.default_rng(6).normal(size=(4, 12))
@@ -285,8 +287,13 @@ def test_start_table_ids_are_kept_threads_and_the_output_lock(tmp_path, one_line
     starts.write_text("id\tsequence\npromA\tACGTACGTACGT\npromB\tTTTTACGTAAGG\n")
     args = ["design", str(path), "--start", str(starts), "--rounds", "1", "--attributions", "none",
             "--threads", "1"]
-    res = runner.invoke(app, [*args, "-o", str(tmp_path / "d")])
-    assert res.exit_code == 0, res.output
+    threads = torch.get_num_threads()
+    try:
+        res = runner.invoke(app, [*args, "-o", str(tmp_path / "d")])
+        assert res.exit_code == 0, res.output
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
     assert pd.read_csv(tmp_path / "d" / "designs.tsv", sep="\t")["start_id"].tolist() == ["promA", "promB"]
     with folder_lock(tmp_path / "busy", "design run"):
         line = one_line_error(runner.invoke(app, [*args, "-o", str(tmp_path / "busy")]), "another design run")

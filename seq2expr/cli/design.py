@@ -150,7 +150,7 @@ def design_cmd(
     from seq2expr.outputs import check_output
 
     at_least(n=n, beam=beam, batch_size=batch_size)
-    if threads:
+    if threads is not None:  # torch intra-op threads, as other commands set them
         import torch
 
         at_least(threads=threads)
