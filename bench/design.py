@@ -1,7 +1,8 @@
-"""Design benchmark on DREAM 2022: designed promoters scored by the design model and by an independent oracle.
+"""Design benchmark on DREAM 2022: designed promoters scored by the design model and by an oracle held out of it.
 
-The default DREAM model (a 3-member LegNet cross-validation ensemble) designs with two members; the third,
-held out of design, is the oracle. Designs are 80-nt variable regions between the construct's fixed flanks.
+The default DREAM model (a 3-member LegNet cross-validation ensemble) designs with two members; the third, held
+out of the search (same data and recipe: not independent), is the oracle. Designs are 80-nt variable regions
+between the construct's fixed flanks.
 
 1. ``--n`` designs each for maximise and minimise from random backgrounds (``--method``: simulated annealing for
    ``--steps`` steps by default, or greedy for ``--rounds``), their design and oracle scores, beside the oracle's

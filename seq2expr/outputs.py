@@ -111,7 +111,7 @@ def check_output(output: PathLike, inputs: Iterable[object] = (), *, command: st
         return out
     if out.exists() and not out.is_dir():
         raise FileError(out, f"exists and is a file; the {command} output is a folder: choose a new folder")
-    if not out.is_dir() or not any(out.iterdir()):
+    if not out.is_dir() or all(p.name == LOCK_NAME for p in out.iterdir()):  # new, empty, or only its run lock
         return out
     mark = read_marker(out)
     if mark == command:

@@ -1,6 +1,6 @@
 """Sequence design on the planted-motif synthetic set: maximising from random backgrounds goes beyond every
 training sequence by writing in the planted activators, minimising removes them; every output honours its
-constraints; the same seed gives the same designs; an independent oracle scores every run."""
+constraints; the same seed gives the same designs; an oracle held out of the search scores every run."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def test_target_value_difference_and_motif_insertion(planted):
     assert (ins.table["design_score"] > predict(model.members[0], ins.start)[:, 0]).all()
     req = design(model, "random", "min", Constraints(L, require=["TTAGGG"]), n=3, rounds=3, seed=3)
     assert req.table["sequence"].str.contains("TTAGGG|CCCTAA").all() and req.table["constraints_ok"].all()
-    with pytest.raises(DataError, match="independent oracle"):
+    with pytest.raises(DataError, match="oracle held out of the search"):
         design(model.members[0], "random", "max", n=2)
     with pytest.raises(DataError, match="no random sequence .* meets the constraints: has homopolymer > 3"):
         design(model, "random", "max", Constraints(L, left="AAAAA", max_homopolymer=3), n=1)
@@ -159,3 +159,142 @@ def test_missing_oracle_names_the_cli_option(tmp_path, one_line_error):
                SavedModelConfig(model={"name": "cnn", "params": params, "seq_len": 20}, target_names=["y"]))
     one_line_error(runner.invoke(app, ["design", str(tmp_path / "m"), "-o", str(tmp_path / "out"), "--n", "2"]),
                    "--oracle none")
+
+
+# --- issue 36: honest design scores (tiny hand-set linear models, no training) ---------------------------------------
+
+def _linear_model(path, weights: list[np.ndarray], *, taxon: str | None = None, dataset: str | None = None,
+                  trained_on: np.ndarray | None = None):
+    """A saved linear model (an ensemble when several weight arrays), strands not averaged."""
+    import torch
+
+    from seq2expr.inference import ModelSpec, SavedModelConfig, save_model
+    from seq2expr.models import build_model
+
+    nets = []
+    for w in weights:
+        net = build_model("linear", seq_len=w.shape[1], n_targets=1)
+        with torch.no_grad():
+            net.weight.copy_(torch.tensor(w[None], dtype=torch.float32))
+            net.conv.bias.fill_(0.0)
+        nets.append(net.eval())
+    cfg = SavedModelConfig(model=ModelSpec(name="linear", seq_len=weights[0].shape[1], n_targets=1),
+                           train={"rc_average": False}, target_names=["y"], interpret={"taxon": taxon},
+                           data={"dataset": dataset})
+    return save_model(path, nets if len(nets) > 1 else nets[0], cfg, trained_on=trained_on)
+
+
+def test_disagreement_penalty_lowers_the_member_spread(tmp_path):
+    """Two members that disagree on a planted feature (G at positions 2-7 counts for one only): the penalty steers
+    the search away from it, so the chosen designs' member spread is lower; every design reports its spread."""
+    base = np.random.default_rng(0).normal(scale=0.1, size=(4, 16))
+    planted = base.copy()
+    planted[2, 2:8] += 2.0
+    model = load_model(_linear_model(tmp_path / "ens", [planted, base]))
+    kw = dict(n=4, rounds=6, seed=0, oracle="none")
+    plain = design(model, "random", "max", **kw)
+    penalised = design(model, "random", "max", penalty=("disagreement", 2.0), **kw)
+    assert plain.summary["member_spread"]["members"] == 2 and plain.summary["penalty"] is None
+    assert penalised.summary["penalty"] == {"disagreement": 2.0}
+    assert penalised.table["member_spread"].mean() < plain.table["member_spread"].mean() - 0.5, (
+        plain.table["member_spread"].tolist(), penalised.table["member_spread"].tolist())
+    same = design(model, "random", "max", penalty="disagreement:2", **kw)  # the text form, parsed in one place
+    assert same.table["sequence"].tolist() == penalised.table["sequence"].tolist()
+    with pytest.raises(DataError, match="disagreement:LAMBDA"):
+        design(model, "random", "max", penalty="spread:1", **kw)
+
+
+def test_a_named_oracle_is_checked_for_shared_training_sequences(tmp_path, caplog):
+    from seq2expr.data.sequences import sequence_hashes
+
+    w = np.random.default_rng(1).normal(size=(4, 12))
+    seen = sequence_hashes(np.random.default_rng(2).integers(0, 4, (10, 12)).astype(np.uint8))
+    mine = _linear_model(tmp_path / "a", [w], trained_on=seen[:6])
+    theirs = _linear_model(tmp_path / "b", [w], trained_on=seen[3:])
+    blind = _linear_model(tmp_path / "c", [w])
+    with caplog.at_level("WARNING", logger="seq2expr"):
+        out = design(mine, "random", "max", oracle=theirs, n=2, rounds=1)
+    assert out.summary["oracle_training_overlap"] == 3 and "shares 3 training sequences" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seq2expr"):
+        out = design(mine, "random", "max", oracle=blind, n=2, rounds=1)
+    assert out.summary["oracle_training_overlap"] is None and "cannot be checked" in caplog.text
+    ens = design(_linear_model(tmp_path / "e", [w, w]), "random", "max", n=2, rounds=1)
+    assert "held out of the search" in ens.summary["oracle"] and "independent" not in ens.summary["oracle"].replace(
+        "not independent", "")
+
+
+def test_designs_default_to_the_models_own_construct(tmp_path):
+    """A model trained on a registry data set with a construct designs inside its flanks unless told
+    ``--construct none``; the summary says which."""
+    from seq2expr.data.registry import get_entry
+
+    left, right = get_entry("dream2022").construct
+    w = np.random.default_rng(3).normal(size=(4, 110))
+    path = _linear_model(tmp_path / "m", [w], dataset="dream2022")
+    args = ["design", str(path), "--n", "3", "--rounds", "1", "--oracle", "none", "--attributions", "none"]
+    res = runner.invoke(app, [*args, "-o", str(tmp_path / "own")])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "own" / "designs.tsv", sep="\t")
+    assert table["sequence"].str.startswith(left).all() and table["sequence"].str.endswith(right).all()
+    assert "dream2022" in json.loads((tmp_path / "own" / "summary.json").read_text())["construct"]
+    res = runner.invoke(app, [*args, "-o", str(tmp_path / "bare"), "--construct", "none"])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "bare" / "designs.tsv", sep="\t")
+    assert not table["sequence"].str.startswith(left).any()
+    assert json.loads((tmp_path / "bare" / "summary.json").read_text())["construct"] == "none"
+    assert design(path, "random", "max", n=1, rounds=0, oracle="none").table["sequence"][0].startswith(left)
+
+
+def test_motif_names_resolve_within_the_models_taxon(tmp_path):
+    """ABF1 names a yeast (MA0265) and an Arabidopsis (MA0570) matrix: a fungal model gets the yeast one; without
+    a taxon the name is refused, listing both with their species."""
+    from seq2expr.design.search import motif_sequence
+    from seq2expr.interpret.motifs import consensus, jaspar_motifs
+
+    yeast = next(v for k, v in jaspar_motifs(taxon="fungi").items() if k.startswith("MA0265."))
+    assert motif_sequence("ABF1", "fungi") == consensus(yeast) != motif_sequence("MA0570")
+    with pytest.raises(DataError, match=r"MA0265\.\d \(Saccharomyces cerevisiae\).*MA0570\.\d \(Arabidopsis"):
+        motif_sequence("ABF1")
+    w = np.random.default_rng(4).normal(size=(4, 30))
+    fungal = _linear_model(tmp_path / "f", [w], taxon="fungi")
+    out = design(fungal, "random", "max", method="motif", motifs=["ABF1"], n=2, oracle="none")
+    assert len(out.table) == 2
+    with pytest.raises(DataError, match="names 2 JASPAR matrices"):
+        design(_linear_model(tmp_path / "any", [w]), "random", "max", method="motif", motifs=["ABF1"], n=2,
+               oracle="none")
+
+
+def test_ledidi_never_ends_in_a_silent_no_op(tmp_path, caplog):
+    w = np.random.default_rng(5).normal(size=(4, 12))
+    model = _linear_model(tmp_path / "m", [w, w * 0.9])
+    with caplog.at_level("WARNING", logger="seq2expr"):
+        out = design(model, "random", "max", Constraints(12, max_edits=1), method="ledidi", n=2, seed=0,
+                     oracle="none")
+    assert "ledidi has no edit budget" in caplog.text
+    assert (out.table["n_edits"] > 0).any() or "changed none of the 2 starts" in caplog.text
+    assert out.summary["unchanged"] == int((out.table["n_edits"] == 0).sum())
+
+
+def test_start_table_ids_are_kept_threads_and_the_output_lock(tmp_path, one_line_error):
+    import torch
+
+    from seq2expr.atomic import folder_lock
+
+    w = np.random.default_rng(6).normal(size=(4, 12))
+    path = _linear_model(tmp_path / "m", [w, w * 0.9])
+    starts = tmp_path / "starts.tsv"
+    starts.write_text("id\tsequence\npromA\tACGTACGTACGT\npromB\tTTTTACGTAAGG\n")
+    args = ["design", str(path), "--start", str(starts), "--rounds", "1", "--attributions", "none",
+            "--threads", "1"]
+    threads = torch.get_num_threads()
+    try:
+        res = runner.invoke(app, [*args, "-o", str(tmp_path / "d")])
+        assert res.exit_code == 0, res.output
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert pd.read_csv(tmp_path / "d" / "designs.tsv", sep="\t")["start_id"].tolist() == ["promA", "promB"]
+    with folder_lock(tmp_path / "busy", "design run"):
+        line = one_line_error(runner.invoke(app, [*args, "-o", str(tmp_path / "busy")]), "another design run")
+    assert "PID" in line and not (tmp_path / "busy" / "designs.tsv").exists()

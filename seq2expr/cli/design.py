@@ -1,8 +1,10 @@
-"""CLI command ``design``: designed sequences with a saved model under constraints, validated by an independent
-oracle; a thin wrapper over :func:`seq2expr.design.design` and :func:`seq2expr.design.write_design_outputs`."""
+"""CLI command ``design``: designed sequences with a saved model under constraints, validated by an oracle held out
+of the search; a thin wrapper over :func:`seq2expr.design.design` and :func:`seq2expr.design.write_design_outputs`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -61,9 +63,43 @@ def _start(start: str, start_seq: list[str] | None) -> str | list[str]:
     return start
 
 
+def _penalty(text: str | None) -> str | None:
+    """Typer callback: ``--penalty`` as :func:`parse_penalty` reads it, checked before the model loads."""
+    from seq2expr.data.errors import DataError
+    from seq2expr.design.objective import parse_penalty
+
+    try:
+        parse_penalty(text)
+    except DataError as err:
+        raise typer.BadParameter(str(err)) from None
+    return text
+
+
+def _constraints(saved, construct: str | None, left: str, right: str, **kw):
+    """The run's constraints: flanks from ``--construct`` (a registry data set, or ``none``), the given ones, else
+    the model's own construct (said in one line)."""
+    from seq2expr.design import Constraints
+    from seq2expr.design.designer import model_construct
+
+    label = None
+    if construct and construct.lower() != "none":
+        from seq2expr.data.registry import get_entry
+
+        flanks = get_entry(construct).construct
+        if flanks is None:
+            fail(f"data set {construct!r} defines no construct")
+        (left, right), label = flanks, construct
+    elif construct is None and not (left or right) and (own := model_construct(saved)) is not None:
+        label, left, right = f"{own[0]} (the model's own)", own[1], own[2]
+        typer.echo(f"construct: {own[0]}'s fixed flanks ({len(left)} + {len(right)} nt), the model's own; "
+                   "--construct none designs without them", err=True)
+    return Constraints(saved.config.seq_len, left=left, right=right, construct=label, **kw)
+
+
 def design_cmd(
     model_dir: str = typer.Argument(..., callback=model_arg, help="Saved model folder or zoo:NAME (an ensemble's "
-                                                                  "last member is the default oracle)."),
+                                                                  "last member, held out of the search, is the "
+                                                                  "default oracle)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (written atomically)."),
     start: str = typer.Option("random", "--start", help="'random', or a table/FASTA file of starting sequences."),
     start_seq: list[str] = typer.Option(None, "--start-seq", help="A starting sequence itself (repeatable)."),
@@ -81,9 +117,14 @@ def design_cmd(
     steps: int = typer.Option(300, "--steps", help="Annealing steps."),
     motif: list[str] = typer.Option(None, "--motif", help="Motif insertion: consensus sequence (repeatable)."),
     oracle: str | None = typer.Option(None, "--oracle",
-                                      help="Model folder (or zoo:NAME) that validates the designs, or 'none'."),
+                                      help="Model folder (or zoo:NAME) that validates the designs (checked for shared "
+                                           "training sequences), or 'none'."),
+    penalty: str | None = typer.Option(None, "--penalty", callback=_penalty,
+                                       help="disagreement:LAMBDA: the objective minus LAMBDA x the design "
+                                            "members' std."),
     construct: str | None = typer.Option(None, "--construct", help="Fixed flanks of a registry data set's construct "
-                                                                   "(e.g. dream2022)."),
+                                                                   "(e.g. dream2022); default: the model's own; "
+                                                                   "'none': no flanks."),
     construct_left: str = typer.Option("", "--construct-left", help="Fixed sequence at the 5' end."),
     construct_right: str = typer.Option("", "--construct-right", help="Fixed sequence at the 3' end."),
     protect: list[str] = typer.Option(None, "--protect", help="Positions never edited: START-END (repeatable)."),
@@ -100,44 +141,58 @@ def design_cmd(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     engine: str = typer.Option("torch", "--engine", callback=choice(*ENGINES), help=ENGINE_HELP),
+    threads: int | None = typer.Option(None, "--threads", help="Torch intra-op threads."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Design sequences (strongest, weakest, a given level, specific) from random backgrounds or given starts."""
-    from seq2expr.design import Constraints, Objective, design, write_design_outputs
+    from seq2expr.design import Objective, design, write_design_outputs
     from seq2expr.inference import Readout, load_model
     from seq2expr.outputs import check_output
 
     at_least(n=n, beam=beam, batch_size=batch_size)
+    if threads is not None:  # torch intra-op threads, as other commands set them
+        import torch
+
+        at_least(threads=threads)
+        torch.set_num_threads(threads)
     at_least(0, rounds=rounds, steps=steps)
     starts = _start(start, start_seq)
     with user_errors():
         check_output(out, [model_dir, other_model, starts if isinstance(starts, str) else None,
                            None if oracle in (None, "none") else oracle], command="design", folder=True, force=force)
-        saved = load_model(model_dir)
-        left, right = construct_left, construct_right
-        if construct:
-            from seq2expr.data.registry import get_entry
-
-            flanks = get_entry(construct).construct
-            if flanks is None:
-                fail(f"data set {construct!r} defines no construct")
-            left, right = flanks
-        cons = Constraints(saved.config.seq_len, left=left, right=right,
-                           protect=[_pair(p, "--protect", int) for p in protect or []], max_edits=max_edits,
-                           gc=_pair(gc, "--gc") if gc else None,
-                           forbid=[s for s in forbid.split(",") if s.strip()], max_homopolymer=max_homopolymer,
-                           require=list(require or []))
-        readout = Readout.parse(target) if ":" in target else None  # a transform: its one output is the target
-        t = 0 if readout is not None else int(target) if target.isdigit() else target
-        if other_model is not None:
-            obj = Objective("difference", t, other_model=load_model(other_model), readout=readout)
-        else:
-            obj = Objective.parse(objective, t, readout=readout)
-        result = design(saved, starts, obj, cons, method=method, oracle=oracle, n=n, rounds=rounds, beam=beam,
-                        steps=steps, motifs=list(motif or []), seed=seed, batch_size=batch_size, device=device,
-                        precision=precision, engine=engine)
-        result.inputs.append(model_dir)
-        write_design_outputs(result, saved, out, attributions=attributions, force=force)
+        with _locked(out):
+            saved = load_model(model_dir)
+            cons = _constraints(saved, construct, construct_left, construct_right,
+                                protect=[_pair(p, "--protect", int) for p in protect or []], max_edits=max_edits,
+                                gc=_pair(gc, "--gc") if gc else None,
+                                forbid=[s for s in forbid.split(",") if s.strip()], max_homopolymer=max_homopolymer,
+                                require=list(require or []))
+            readout = Readout.parse(target) if ":" in target else None  # a transform: its one output is the target
+            t = 0 if readout is not None else int(target) if target.isdigit() else target
+            if other_model is not None:
+                obj = Objective("difference", t, other_model=load_model(other_model), readout=readout)
+            else:
+                obj = Objective.parse(objective, t, readout=readout)
+            result = design(saved, starts, obj, cons, method=method, oracle=oracle, n=n, rounds=rounds, beam=beam,
+                            steps=steps, motifs=list(motif or []), seed=seed, batch_size=batch_size, device=device,
+                            precision=precision, engine=engine, penalty=penalty)
+            result.inputs.append(model_dir)
+            write_design_outputs(result, saved, out, attributions=attributions, force=force)
     s = result.summary
     typer.echo(f"{s['n']} designs ({s['method']}, {s['objective']} {s['target']}) -> {out}; "
                f"{s['candidates']:,} candidates at {s['candidates_per_second']:,.0f}/s; oracle: {s['oracle']}")
+
+
+@contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold the output folder's run lock (:func:`seq2expr.atomic.folder_lock`, as ``train`` does): a second run into
+    the same folder is refused while this one works; a run that fails leaves no empty folder behind."""
+    from seq2expr.atomic import folder_lock
+
+    made = not out.exists()
+    try:
+        with folder_lock(out, "design run"):
+            yield
+    finally:
+        if made and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()

@@ -1,5 +1,6 @@
 """Sequence design on a saved model (greedy/beam substitution, simulated annealing, motif insertion, ledidi),
-under constraints, validated by an independent oracle; every candidate is scored through :mod:`seq2expr.inference`.
+under constraints, validated by an oracle held out of the search; every candidate is scored through
+:mod:`seq2expr.inference`.
 """
 
 from seq2expr.design.constraints import Constraints

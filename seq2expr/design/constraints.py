@@ -63,7 +63,7 @@ class Constraints:
     ``(start, end)`` ranges never edited; ``max_edits``: at most this many positions differ from the start;
     ``gc``: the GC fraction of the editable positions must lie in ``[lo, hi]``; ``forbid``: enzyme names or IUPAC
     sites absent on both strands; ``max_homopolymer``: no run of one base longer than this; ``require``: IUPAC
-    motifs present (either strand).
+    motifs present (either strand). ``construct``: where the flanks come from (what the summary says), if named.
     """
 
     length: int
@@ -75,6 +75,7 @@ class Constraints:
     forbid: list[str] = field(default_factory=list)
     max_homopolymer: int | None = None
     require: list[str] = field(default_factory=list)
+    construct: str | None = None
 
     def __post_init__(self) -> None:
         self.left, self.right = self.left.upper(), self.right.upper()

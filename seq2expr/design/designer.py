@@ -1,14 +1,19 @@
-"""``design(model, start, objective, constraints, ...)``: designed sequences, validated by an independent oracle.
+"""``design(model, start, objective, constraints, ...)``: designed sequences, validated by an oracle held out of
+the search.
 
 A design model rewards its own errors, so every run also scores its designs with an oracle it was not designed
-with: another model the caller names, or, when the design model is an ensemble and no oracle is named, its
-last member (the others design). Both scores are reported on the original scale; a design is flagged when
-the two disagree by more than twice their usual disagreement (the RMS difference of their predictions of the
-starting sequences). The set's diversity is its pairwise Hamming distances.
+with: another model the caller names (checked for shared training sequences when both record them), or, when
+the design model is an ensemble and no oracle is named, its last member, held out of the search (the others
+design) but trained on the same data by the same recipe: not independent. Both scores are reported on the
+original scale; a design is flagged when the two disagree by more than twice their usual disagreement (the RMS
+difference of their predictions of the starting sequences). Every design also gets the design members' spread
+(std of their scores), which a search exploits as it grows stronger; ``penalty=("disagreement", λ)`` subtracts
+λ times it from the objective. The set's diversity is its pairwise Hamming distances.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +25,12 @@ import pandas as pd
 from seq2expr.data.errors import DataError
 from seq2expr.data.sequences import decode
 from seq2expr.design.constraints import Constraints
-from seq2expr.design.objective import Objective, Scorer, check_compatible
+from seq2expr.design.objective import Objective, Scorer, check_compatible, parse_penalty
 from seq2expr.design.search import anneal, beam_search, gradient, insert_motifs
 from seq2expr.evaluation import model_notes
-from seq2expr.inference import Readout, SavedModel, encode_for, load_model
+from seq2expr.inference import Readout, SavedModel, encode_for, load_model, training_hashes
 
+log = logging.getLogger(__name__)
 Method = Literal["greedy", "beam", "anneal", "motif", "ledidi"]
 
 
@@ -69,9 +75,11 @@ def _starts(start, model: SavedModel, constraints: Constraints, n: int, rng) -> 
         raise DataError("start file not found (a sequence itself has no path separator or file suffix)",
                         source=str(start))
     if isinstance(start, (str, Path)) and Path(start).exists():
-        from seq2expr.data.io.tables import read_records
+        from seq2expr.data.io.tables import file_kind, read_records
+        from seq2expr.inference import input_columns
 
-        rec = read_records(start, require_targets=False)
+        seq_col, id_col = ("sequence", None) if file_kind(Path(start)) == "fasta" else input_columns(model, start)
+        rec = read_records(start, require_targets=False, id_column=id_col, sequence_column=seq_col)
         _check_start_lengths(rec.sequences, length, rec.source, rec.labels())
         codes = encode_for(model, rec.sequences, ids=rec.labels(), source=rec.source)
         return codes, [str(i) for i in rec.ids]
@@ -119,70 +127,106 @@ def split_oracle(models: list[SavedModel], oracle) -> tuple[list[SavedModel], Sa
         return models, other, str(oracle) if not isinstance(oracle, SavedModel) else "given model"
     if len(models) == 1 and len(models[0].members) > 1:
         members = models[0].members
-        return members[:-1], members[-1], f"ensemble member {len(members) - 1} (held out of design)"
-    raise DataError("design needs an independent oracle: name one (another model, fold or architecture), or use an "
-                    "ensemble model (its last member validates), or skip validation: `--oracle none` "
-                    "(oracle='none' in Python)")
+        return members[:-1], members[-1], (f"ensemble member {len(members) - 1}, held out of the search (same "
+                                           "training data and recipe: not independent)")
+    raise DataError("design needs an oracle held out of the search: name one (another model, fold or "
+                    "architecture), or use an ensemble model (its last member validates), or skip validation: "
+                    "`--oracle none` (oracle='none' in Python)")
+
+
+def oracle_overlap(models: list[SavedModel], oracle: SavedModel, name: str) -> int | None:
+    """How many training sequences (either strand) a named oracle shares with the design models (None: one of
+    them records none, so independence cannot be checked); a one-line warning when any, or when unknown."""
+    designed = [training_hashes(m) for m in models]
+    held = training_hashes(oracle)
+    if held is None or any(h is None for h in designed):
+        log.warning("oracle %s: independence cannot be checked (%s records no training sequences, %s)", name,
+                    "the oracle" if held is None else "the design model", "training_sequences.safetensors")
+        return None
+    shared = int(np.intersect1d(np.concatenate(designed), held).size)
+    if shared:
+        log.warning("oracle %s shares %d training sequences with the design model: it is not independent of it",
+                    name, shared)
+    return shared
+
+
+def model_construct(model: SavedModel) -> tuple[str, str, str] | None:
+    """The construct of the data set the model was trained on: ``(data set, left flank, right flank)``, or None
+    (no registry data set, or one without a construct, or flanks that leave nothing to design)."""
+    from seq2expr.convert.export.golden import construct_flanks
+
+    flanks = construct_flanks(model)
+    if not flanks or len(flanks[0]) + len(flanks[1]) >= model.config.seq_len:
+        return None
+    return str(model.config.data.dataset), flanks[0], flanks[1]
+
+
+def default_constraints(model: SavedModel) -> Constraints:
+    """Constraints of the model's own construct (its fixed flanks), or none."""
+    found = model_construct(model)
+    if found is None:
+        return Constraints(model.config.seq_len)
+    name, left, right = found
+    return Constraints(model.config.seq_len, left=left, right=right, construct=f"{name} (the model's own)")
 
 
 def design(model, start="random", objective: Objective | str = "maximise", constraints: Constraints | None = None,
            *, method: Method = "greedy", oracle=None, n: int = 10, rounds: int = 10, beam: int = 4,
            steps: int = 300, motifs: list[str] | None = None, seed: int = 0, batch_size: int = 512,
-           device: str | None = None, precision: str | None = None, progress=None, engine: str = "torch"
-           ) -> DesignResult:
+           device: str | None = None, precision: str | None = None, progress=None, engine: str = "torch",
+           penalty: str | tuple | None = None) -> DesignResult:
     """Design sequences from ``start`` towards ``objective`` under ``constraints``.
 
     ``model``: a saved model (path or loaded), or a list of them (their mean). ``start``: ``"random"`` (``n``
     sequences), sequences, codes, or a table/FASTA path. ``objective``: an :class:`Objective` or
-    ``max``/``min``/``target:VALUE``/``diff:OTHER``. ``method``: greedy, beam (width ``beam``), anneal (``steps``),
-    motif (insert ``motifs``), ledidi. ``oracle``: see the module docstring. Reproducible from ``seed``.
-    ``precision``: of every prediction (as in :func:`~seq2expr.inference.predict`; gradient design stays fp32).
-    ``engine``: ``torch`` or ``onnxruntime`` for every prediction (:func:`~seq2expr.inference.predict`).
+    ``max``/``min``/``target:VALUE``/``diff:OTHER``. ``constraints``: None gives the model's own construct (the
+    fixed flanks of its training data set, if it has one). ``method``: greedy, beam (width ``beam``), anneal
+    (``steps``), motif (insert ``motifs``; TF names looked up in the model's ``interpret.taxon``), ledidi.
+    ``oracle``: see the module docstring. ``penalty``: ``("disagreement", λ)`` or ``"disagreement:λ"``.
+    Reproducible from ``seed``. ``precision``: of every prediction (as in :func:`~seq2expr.inference.predict`;
+    gradient design stays fp32). ``engine``: ``torch`` or ``onnxruntime`` for every prediction.
     """
     t0 = time.perf_counter()
     for name, value, least in (("rounds", rounds, 0), ("steps", steps, 0), ("beam", beam, 1),
                                ("batch_size", batch_size, 1)):  # 0 rounds or steps: the starts, scored
         if value < least:
             raise DataError(f"{name} must be at least {least}, not {value}")
+    weight = parse_penalty(penalty)
+    if weight and method == "ledidi":
+        raise DataError("the disagreement penalty applies to greedy, beam, anneal and motif design, not ledidi")
     rng = np.random.default_rng(seed)
     models, oracle_model, oracle_name = split_oracle(_models(model), oracle)
     first = models[0]
-    if constraints is None:
-        constraints = Constraints(first.config.seq_len)
+    constraints = default_constraints(first) if constraints is None else constraints
     if constraints.length != first.config.seq_len:
         raise DataError(f"constraints are for {constraints.length} bp but the model takes {first.config.seq_len} bp")
     obj = Objective.parse(objective) if isinstance(objective, str) else objective
-    scorer = Scorer(models, obj, batch_size=batch_size, device=device, precision=precision, engine=engine)
+    scorer = Scorer(models, obj, batch_size=batch_size, device=device, precision=precision, engine=engine,
+                    penalty=weight)
+    overlap = oracle_overlap(models, oracle_model, oracle_name) if oracle not in (None, "none") else None
     start_codes, start_ids = _starts(start, first, constraints, n, rng)
     if constraints.left or constraints.right:
         start_codes = constraints.apply_flanks(start_codes)
-    work = start_codes
-    if constraints.require:  # write required motifs in first (at their best allowed place)
-        work, _ = insert_motifs(scorer, work, constraints.__class__(**{**_fields(constraints), "require": []}),
-                                constraints.require, force=True)
-    if method in ("greedy", "beam"):
-        codes, traj = beam_search(scorer, work, constraints, beam=1 if method == "greedy" else beam, rounds=rounds,
-                                  progress=progress)
-    elif method == "anneal":
-        codes, traj = anneal(scorer, work, constraints, steps=steps, rng=rng, progress=progress)
-    elif method == "motif":
-        if not motifs:
-            raise DataError("motif design needs motifs (consensus sequences) to insert")
-        codes, traj = insert_motifs(scorer, work, constraints, motifs)
-    elif method == "ledidi":
-        codes, traj = gradient(scorer, work, constraints, seed=seed, progress=progress)
-    else:
-        raise DataError(f"method must be greedy, beam, anneal, motif or ledidi, not {method!r}")
+    stats: dict = {}
+    codes, traj = _search(method, scorer, start_codes, constraints, rng, stats, rounds=rounds, beam=beam,
+                          steps=steps, motifs=motifs, seed=seed, progress=progress)
     seconds = time.perf_counter() - t0
     table = _table(codes, start_codes, start_ids, scorer, oracle_model, constraints)
+    _no_op_warning(method, table, stats, constraints)
     summary = {"method": method, "objective": obj.kind, "target": scorer.names[scorer.t], "value": obj.value,
                "n": len(codes), "oracle": oracle_name, "design_models": len(models), "seed": seed,
                "precision": scorer.precision, **model_notes(first.config),
+               "construct": constraints.construct or (f"flanks {len(constraints.left)} + {len(constraints.right)} nt"
+                                                      if constraints.left or constraints.right else "none"),
+               "penalty": {"disagreement": weight} if weight else None,
+               "member_spread": {"members": len(scorer.members), "mean": _mean(table["member_spread"]),
+                                 "max": _mean(table["member_spread"], np.nanmax)},
                "candidates": scorer.evaluated, "seconds": round(seconds, 2),
                "candidates_per_second": round(scorer.evaluated / max(scorer.seconds, 1e-9), 1),
                "diversity": diversity(codes), "start_diversity": diversity(start_codes),
-               "constraints_ok": int(table["constraints_ok"].sum())}
+               "constraints_ok": int(table["constraints_ok"].sum()), "unchanged": int((table["n_edits"] == 0).sum())}
     if oracle_model is not None:
+        summary["oracle_training_overlap"] = overlap if oracle is not None else "same training data (a member)"
         summary["design_oracle_pearson_r"] = _corr(table["design_score"], table["oracle_score"])
         summary["disagreements"] = int(table["disagree"].sum())
     trajectory = pd.DataFrame(traj, columns=["round", "design", "score", "n_edits"])
@@ -192,9 +236,52 @@ def design(model, start="random", objective: Objective | str = "maximise", const
     return DesignResult(table, codes, start_codes, trajectory, summary, inputs=read, readout=scorer.explained())
 
 
+def _search(method: str, scorer: Scorer, start: np.ndarray, constraints: Constraints, rng, stats: dict, *,
+            rounds: int, beam: int, steps: int, motifs: list[str] | None, seed: int, progress) -> tuple:
+    """Run one search method from ``start`` (required motifs written in first): ``(codes, trajectory)``."""
+    taxon = scorer.models[0].config.interpret.taxon
+    work = start
+    if constraints.require:  # write required motifs in first (at their best allowed place)
+        work, _ = insert_motifs(scorer, work, constraints.__class__(**{**_fields(constraints), "require": []}),
+                                constraints.require, force=True)
+    if method in ("greedy", "beam"):
+        return beam_search(scorer, work, constraints, beam=1 if method == "greedy" else beam, rounds=rounds,
+                           progress=progress)
+    if method == "anneal":
+        return anneal(scorer, work, constraints, steps=steps, rng=rng, progress=progress)
+    if method == "motif":
+        if not motifs:
+            raise DataError("motif design needs motifs (consensus sequences) to insert")
+        return insert_motifs(scorer, work, constraints, motifs, taxon=taxon)
+    if method == "ledidi":
+        if constraints.max_edits is not None:
+            log.warning("ledidi has no edit budget: of the sequences it samples, those with more than %d edits "
+                        "are dropped (greedy, beam and anneal honour --max-edits exactly)", constraints.max_edits)
+        return gradient(scorer, work, constraints, seed=seed, progress=progress, stats=stats)
+    raise DataError(f"method must be greedy, beam, anneal, motif or ledidi, not {method!r}")
+
+
+def _no_op_warning(method: str, table: pd.DataFrame, stats: dict, constraints: Constraints) -> None:
+    """One line when no design differs from its start (never a silent no-op), with ledidi's rejections."""
+    if not len(table) or (table["n_edits"] > 0).any():
+        return
+    why = ""
+    if stats.get("sampled"):
+        why = (f": {stats['rejected']} of the {stats['sampled']} sequences ledidi sampled broke the constraints "
+               f"(e.g. {stats.get('reason', '-')}), the rest scored no better")
+        if constraints.max_edits is not None and stats["rejected"]:
+            why += "; raise --max-edits or use --method greedy, beam or anneal"
+    log.warning("%s design changed none of the %d starts%s", method, len(table), why)
+
+
+def _mean(values, how=np.nanmean) -> float | None:
+    v = np.asarray(values, float)
+    return None if not len(v) or np.isnan(v).all() else float(how(v))
+
+
 def _fields(c: Constraints) -> dict:
     return {k: getattr(c, k) for k in ("length", "left", "right", "protect", "max_edits", "gc", "forbid",
-                                       "max_homopolymer", "require")}
+                                       "max_homopolymer", "require", "construct")}
 
 
 def _corr(a, b) -> float | None:
@@ -237,6 +324,7 @@ def _table(codes, start, ids, scorer: Scorer, oracle: SavedModel | None, constra
         base = scorer.predictions(start)[:, scorer.t] - scorer.predictions(start, [oracle])[:, scorer.t]
         usual = float(np.sqrt(np.mean(base ** 2))) if len(base) else 0.0
         table["disagree"] = np.abs(pred[:, scorer.t] - opred[:, scorer.t]) > 2 * max(usual, 1e-6)
+    table["member_spread"] = scorer.spread(codes)  # NaN with one design member
     table["n_edits"] = (codes != start).sum(1)
     table["edits"] = _edits(codes, start)
     table["gc"] = constraints.gc_fraction(codes)

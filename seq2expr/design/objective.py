@@ -21,6 +21,7 @@ from seq2expr.data.errors import DataError
 from seq2expr.inference import Readout, SavedModel, engine_setup, predict, resolve_device, resolve_precision
 
 Kind = Literal["maximise", "minimise", "target", "difference"]
+PENALTIES = "disagreement:LAMBDA (e.g. disagreement:0.5: the objective minus 0.5 x the design members' std)"
 FORMS = "max|min|target:V|diff:T (e.g. target:8.5: reach 8.5; diff:1: this target minus target 1)"
 
 
@@ -63,6 +64,21 @@ class Objective:
         return cls(kind, target, readout=readout)
 
 
+def parse_penalty(penalty: str | tuple | None) -> float:
+    """The weight of the disagreement penalty: ``"disagreement:LAMBDA"``, ``("disagreement", LAMBDA)`` or None
+    (0: no penalty)."""
+    if penalty is None:
+        return 0.0
+    kind, _, arg = penalty.partition(":") if isinstance(penalty, str) else (penalty[0], None, penalty[1])
+    try:
+        weight = float(arg)
+    except (TypeError, ValueError):
+        raise DataError(f"penalty {penalty!r} is not {PENALTIES}") from None
+    if kind != "disagreement" or not np.isfinite(weight) or weight < 0:
+        raise DataError(f"penalty {penalty!r} is not {PENALTIES} with LAMBDA >= 0")
+    return weight
+
+
 def check_compatible(model: SavedModel, other: SavedModel, role: str) -> None:
     """``other`` (an oracle, another design model) scores what ``model`` does: the same task (a probability is not
     a level), targets and input length, or a :class:`DataError` saying which differs."""
@@ -89,11 +105,16 @@ class Scorer:
     """Objective scores of uint8 codes under the mean of ``models`` (and counts what it evaluates)."""
 
     def __init__(self, models: list[SavedModel], objective: Objective, *, batch_size: int = 512,
-                 device: str | None = None, precision: str | None = None, engine: str = "torch"):
+                 device: str | None = None, precision: str | None = None, engine: str = "torch",
+                 penalty: float = 0.0):
         if not models:
             raise DataError("design needs at least one model")
         self.engine, device, precision = engine_setup(engine, device, precision)  # onnxruntime: CPU, float32
-        self.models, self.objective = models, objective
+        self.models, self.objective, self.penalty = models, objective, penalty
+        self.members = [m for model in models for m in model.members]  # whose spread is the disagreement
+        if penalty and len(self.members) < 2:
+            raise DataError("the disagreement penalty needs at least 2 design members (an ensemble designing, "
+                            "its oracle held out or named); this search has 1")
         self.readout = objective.readout or Readout()
         self.names = self.readout.resolve(models[0]).names()
         for m in [*models[1:], *([objective.other_model] if objective.other_model is not None else [])]:
@@ -131,9 +152,21 @@ class Scorer:
             return np.zeros(0)
         t0 = time.perf_counter()
         score = self.score(self.predictions(codes), codes)
+        if self.penalty:
+            score = score - self.penalty * self.spread(codes)
         self.seconds += time.perf_counter() - t0
         self.evaluated += len(codes)
         return score
+
+    def spread(self, codes: np.ndarray) -> np.ndarray:
+        """The design members' disagreement: the std across members of their objective scores (NaN with one)."""
+        if len(self.members) < 2:
+            return np.full(len(codes), np.nan)
+        preds = [predict(m, codes, readout=self.readout, batch_size=self.batch_size, device=self.device,
+                         precision=self.precision, engine=self.engine) for m in self.members]
+        if self.objective.kind == "difference" and self.o is None:  # the other model's term is every member's
+            return np.std([p[:, self.t] for p in preds], 0)
+        return np.std([self.score(p) for p in preds], 0)
 
     def score(self, pred: np.ndarray, codes: np.ndarray | None = None) -> np.ndarray:
         """The objective of predictions ``(N, T)`` (the second model is asked here for a model difference)."""

@@ -1,5 +1,6 @@
 """Outputs of a design run, in a folder that appears only when complete (atomic rename): ``designs.fasta``,
-``designs.tsv`` (design and oracle scores on the original scale, edits from the start, GC, constraints),
+``designs.tsv`` (design and oracle scores on the original scale, the design members' spread, edits from the
+start, GC, constraints),
 ``trajectory.tsv`` + ``trajectory.png`` (best score per round), attribution logos of the best designs,
 ``report.html`` and ``summary.json``."""
 
@@ -64,18 +65,27 @@ def write_design_outputs(result: DesignResult, model, out_dir: str | Path, *, n_
 
 def _html(result: DesignResult, logos: list[tuple[str, str]]) -> str:
     e, s, t = html.escape, result.summary, result.table
-    cols = [c for c in ("id", "start_id", "design_score", "oracle_score", "disagree", "n_edits", "gc",
+    cols = [c for c in ("id", "start_id", "design_score", "member_spread", "oracle_score", "disagree", "n_edits", "gc",
                         "constraints_ok", "edits") if c in t]
     rows = "".join("<tr>" + "".join(f"<td>{e(_fmt(r[c]))}</td>" for c in cols) + "</tr>"
                    for _, r in t.sort_values("design_score", ascending=False).head(30).iterrows())
     div = s["diversity"]
-    oracle = (f"Oracle: {e(s['oracle'])}; design vs oracle Pearson r {_fmt(s.get('design_oracle_pearson_r'))}; "
+    overlap = s.get("oracle_training_overlap")
+    shared = ("cannot be checked (a model records no training sequences)" if overlap is None else
+              f"{overlap} shared" if isinstance(overlap, int) else str(overlap))
+    oracle = (f"Oracle, held out of the search: {e(s['oracle'])}; training sequences shared with the design model: "
+              f"{e(shared)}; design vs oracle Pearson r {_fmt(s.get('design_oracle_pearson_r'))}; "
               f"{s.get('disagreements', 0)} designs flagged where the two disagree beyond their usual spread."
               if s["oracle"] != "none" else "<b>No oracle: the designs are not validated.</b>")
+    spread = s.get("member_spread") or {}
+    members = (f"Design members' spread (std of their scores; it grows as a search exploits their errors): mean "
+               f"{_fmt(spread.get('mean'))}, max {_fmt(spread.get('max'))} over {spread.get('members')} members"
+               + (f"; penalised by {s['penalty']['disagreement']:g} x spread." if s.get("penalty") else ".")
+               + f" Construct: {e(str(s.get('construct')))}.")
     return html_page("seq2expr design", [
         f"<h1>Sequence design</h1><p>{s['n']} designs, method {e(s['method'])}, objective {e(s['objective'])} "
         f"{e(str(s['target']))}; scores on the original scale. {s['candidates']:,} candidates scored "
-        f"({s['candidates_per_second']:,.0f}/s). {oracle}</p>",
+        f"({s['candidates_per_second']:,.0f}/s). {oracle}</p><p>{members}</p>",
         f"<p>Diversity: mean pairwise Hamming distance {div['mean_hamming']:.1f} (min {div['min_hamming']}); "
         f"{s['constraints_ok']} of {s['n']} designs honour every constraint.</p>",
         card_html(s.get("model_card"), s.get("model_lineage")),

@@ -13,6 +13,7 @@ motifs). Each function returns the designs and a trajectory of ``(round, design,
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -124,32 +125,41 @@ def _propose(codes: np.ndarray, pos: np.ndarray, rng: np.random.Generator) -> np
     return out
 
 
-def motif_sequence(motif: str) -> str:
-    """A motif to write in: an ACGT sequence as is, else a JASPAR matrix (ID such as ``MA0363.3``, or a TF name
-    such as ``REB1``; all taxa of the bundled CORE collection) by its consensus."""
+def motif_sequence(motif: str, taxon: str | list[str] | None = None) -> str:
+    """A motif to write in: an ACGT sequence as is, else a JASPAR CORE matrix by its consensus: an ID such as
+    ``MA0363.3``, or a TF name such as ``REB1`` looked up within ``taxon`` (the model's JASPAR group(s); None:
+    every group, where a name that several matrices carry is refused, listing them)."""
     text = motif.strip()
     if text and set(text.upper()) <= set("ACGT"):
         return text.upper()
     from seq2expr.data.errors import DataError
+    from seq2expr.data.io.motifs import jaspar_releases, jaspar_species
     from seq2expr.interpret.motifs import consensus, jaspar_motifs
 
-    db = jaspar_motifs(taxon=None)
-    hits = [k for k in db if k.split(" ", 1)[0] == text or k.split(" ", 1)[0].split(".")[0] == text
-            or k.split(" ", 1)[-1].upper() == text.upper()]
+    by_id = re.fullmatch(r"M[A-Z]\d{4}(\.\d+)?", text) is not None  # MA0265(.3): one matrix whatever the taxon
+    db = jaspar_motifs(taxon=None if by_id else taxon)
+    hits = sorted(k for k in db if k.split(" ", 1)[0] == text or k.split(" ", 1)[0].split(".")[0] == text
+                  or k.split(" ", 1)[-1].upper() == text.upper())
+    where = "" if by_id or taxon in (None, "all") else f" (JASPAR taxon {taxon})"
     if not hits:
-        raise DataError(f"motif {motif!r} is neither an ACGT sequence nor a JASPAR CORE matrix ID or TF name")
-    return consensus(db[sorted(hits)[-1]])
+        raise DataError(f"motif {motif!r} is neither an ACGT sequence nor a JASPAR CORE matrix ID or TF name{where}")
+    if len(hits) > 1:
+        release = jaspar_releases()[0]
+        listed = "; ".join(f"{k.split(' ', 1)[0]} ({jaspar_species(k.split(' ', 1)[0], release)})" for k in hits)
+        raise DataError(f"motif {motif!r} names {len(hits)} JASPAR matrices{where}: {listed}; give the matrix ID")
+    return consensus(db[hits[0]])
 
 
 def insert_motifs(scorer: Scorer, start: np.ndarray, constraints: Constraints, motifs: list[str], *,
-                  force: bool = False) -> tuple[np.ndarray, list[tuple]]:
-    """Write each motif (in turn; a sequence or a JASPAR matrix's consensus) at the allowed position and strand that
-    scores best; with ``force`` even when that lowers the score (a required motif), else only when it improves."""
+                  force: bool = False, taxon: str | list[str] | None = None) -> tuple[np.ndarray, list[tuple]]:
+    """Write each motif (in turn; a sequence or a JASPAR matrix's consensus, names looked up within ``taxon``) at the
+    allowed position and strand that scores best; with ``force`` even when that lowers the score (a required
+    motif), else only when it improves."""
     cur, cur_score = start.copy(), scorer(start)
     editable = constraints.editable
     trajectory = [(0, d, float(cur_score[d]), 0) for d in range(len(start))]
     for r, motif in enumerate(motifs, 1):
-        seq = motif_sequence(motif) if not force else motif.upper()
+        seq = motif_sequence(motif, taxon) if not force else motif.upper()
         variants = {seq, reverse_complement(seq)}
         for m in variants:
             codes = encode([m])[0]
@@ -191,10 +201,12 @@ class _Objective(nn.Module):
 
 
 def gradient(scorer: Scorer, start: np.ndarray, constraints: Constraints, *, seed: int = 0, max_iter: int = 300,
-             batch_size: int = 16, weight: float = 0.1, progress=None) -> tuple[np.ndarray, list[tuple]]:
+             batch_size: int = 16, weight: float = 0.1, progress=None, stats: dict | None = None
+             ) -> tuple[np.ndarray, list[tuple]]:
     """Ledidi (Schreiber et al.): edits learned by gradient descent through a Gumbel-softmax relaxation, towards an
     output beyond the starts' range (maximise/minimise) or the target value; fixed positions masked. Of the
-    sequences ledidi samples for a start, the best allowed one by the objective is kept (the start if none)."""
+    sequences ledidi samples for a start, the best allowed one by the objective is kept (the start if none);
+    ``stats`` (a dict) gets how many were sampled and how many broke the constraints, with an example reason."""
     from ledidi import ledidi
 
     from seq2expr.inference import as_onehot
@@ -222,7 +234,13 @@ def gradient(scorer: Scorer, start: np.ndarray, constraints: Constraints, *, see
                           random_state=seed + d, input_mask=mask, l=weight, max_iter=max_iter,
                           batch_size=batch_size, verbose=False)
         cand = designed.argmax(1).numpy().astype(np.uint8)
-        cand = cand[constraints.ok(cand, np.repeat(start[d:d + 1], len(cand), 0))]
+        ok = constraints.ok(cand, np.repeat(start[d:d + 1], len(cand), 0))
+        if stats is not None:
+            stats["sampled"] = stats.get("sampled", 0) + len(cand)
+            stats["rejected"] = stats.get("rejected", 0) + int((~ok).sum())
+            if not ok.all():
+                stats.setdefault("reason", "; ".join(constraints.violations(cand[~ok][:1], start[d:d + 1])[0]))
+        cand = cand[ok]
         if len(cand):
             score = scorer(cand)
             if score.max() > cur_score[d]:

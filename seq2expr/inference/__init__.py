@@ -46,6 +46,7 @@ from seq2expr.inference.saved import (
     model_path,
     read_config,
     save_model,
+    training_hashes,
     training_overlap,
 )
 from seq2expr.inference.shard import Shard, merge_tables
@@ -57,5 +58,5 @@ __all__ = ["BoundReadout", "CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "ENGINES", "Fit
            "default_target_names", "device_list", "encode_for", "engine_setup", "fold_batchnorm", "folded",
            "forward_in_parts", "input_columns", "load_model", "merge_tables", "model_path", "model_state",
            "onnxruntime_forward", "predict", "predict_file", "predict_on_devices", "rc_forward", "read_config",
-           "resolve_device", "resolve_precision", "save_model", "to_scale", "training_overlap", "training_precision",
-           "write_prediction_table"]
+           "resolve_device", "resolve_precision", "save_model", "to_scale", "training_hashes", "training_overlap",
+           "training_precision", "write_prediction_table"]

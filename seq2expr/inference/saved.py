@@ -251,18 +251,24 @@ def save_model(path: str | Path, model: nn.Module | list[nn.Module], config: Sav
     return Path(path)
 
 
-def training_overlap(model: SavedModel, codes: np.ndarray) -> np.ndarray | None:
-    """Which rows of ``codes`` (either strand) are among the sequences the model was fitted or selected on, from
-    its ``training_sequences.safetensors``; None when the model recorded none (a zoo copy, an imported checkpoint,
-    a folder saved before they were recorded)."""
-    from seq2expr.data.sequences import sequence_hashes
-
+def training_hashes(model: SavedModel) -> np.ndarray | None:
+    """The hashes (either strand) of the sequences the model was fitted or selected on, from its
+    ``training_sequences.safetensors``; None when the model recorded none (a zoo copy, an imported checkpoint, a
+    folder saved before they were recorded)."""
     file = model.path / TRAINED_ON if model.path is not None else None
     if file is None or not file.is_file():
         return None
     with reading(file):
-        seen = load_file(str(file))["hashes"].numpy()
-    return np.isin(sequence_hashes(codes), seen)
+        return load_file(str(file))["hashes"].numpy()
+
+
+def training_overlap(model: SavedModel, codes: np.ndarray) -> np.ndarray | None:
+    """Which rows of ``codes`` (either strand) are among the sequences the model was fitted or selected on
+    (:func:`training_hashes`); None when the model recorded none."""
+    from seq2expr.data.sequences import sequence_hashes
+
+    seen = training_hashes(model)
+    return None if seen is None else np.isin(sequence_hashes(codes), seen)
 
 
 def model_path(path: str | Path) -> Path:

@@ -71,6 +71,20 @@ def jaspar_counts(matrix_id: str, release: str) -> tuple[str, np.ndarray]:
     return row[1], _counts(cells)
 
 
+def jaspar_species(matrix_id: str, release: str) -> str:
+    """The species (names, comma-joined) a JASPAR matrix (``"MA0265.3"``) was measured in; ``"?"`` when unrecorded."""
+    base, _, version = matrix_id.partition(".")
+    con = _connect(release)
+    try:
+        names = [n for (n,) in con.execute(
+            "SELECT TAX.SPECIES FROM MATRIX JOIN MATRIX_SPECIES ON MATRIX.ID = MATRIX_SPECIES.ID JOIN TAX ON "
+            "TAX.TAX_ID = MATRIX_SPECIES.TAX_ID WHERE BASE_ID = ? AND VERSION = ?",
+            [base, int(version) if version.isdigit() else -1])]
+    finally:
+        con.close()
+    return ", ".join(names) or "?"
+
+
 @lru_cache(maxsize=8)
 def jaspar_collection(collection: str, taxon: str | None, release: str) -> tuple[tuple[str, np.ndarray], ...]:
     """Latest version of every matrix of a collection (and taxon) as ``(name, (4, w) probabilities)``.
