@@ -91,7 +91,7 @@ class TargetConfig(_Strict):
 class SplitConfig(_Strict):
     """Train/validation/test assignment; see :mod:`seq2expr.data.splits`."""
 
-    method: Literal["random", "group", "ids", "column", "similarity", "predefined"] = "similarity"
+    method: Literal["random", "group", "ids", "column", "similarity", "predefined", "coordinates"] = "similarity"
     valid_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     test_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     seed: int = 0
@@ -107,6 +107,8 @@ class SplitConfig(_Strict):
     # method=similarity: sequences sharing any k-mer minimiser signature are kept together
     similarity_k: int = Field(20, ge=1)
     max_mismatch_fraction: float = Field(0.1, ge=0.0, le=1.0)
+    # method=coordinates: tiles (chrom/start/end columns) overlapping or closer than min_gap bp stay in one split
+    min_gap: int = Field(0, ge=0)
     # k-fold: the non-test units of `method` (similarity clusters, groups or rows) are dealt into `folds`
     # balanced folds and fold `fold` validates (valid_fraction is then 1/folds); train.ensemble_folds
     # trains one member per fold so that the ensemble learns from every non-test row
@@ -130,8 +132,9 @@ class SplitConfig(_Strict):
                 raise ValueError(f"split.folds must be at least 2, got {self.folds}")
             if not 0 <= self.fold < self.folds:
                 raise ValueError(f"split.fold must be in 0..{self.folds - 1}, got {self.fold}")
-            if self.method not in ("similarity", "group", "random"):
-                raise ValueError(f"split.folds works with methods similarity, group and random, not {self.method!r}")
+            if self.method not in ("similarity", "group", "random", "coordinates"):
+                raise ValueError("split.folds works with methods similarity, group, random and coordinates, "
+                                 f"not {self.method!r}")
             if self.valid_groups:
                 raise ValueError("split.folds draws the validation groups itself: drop split.valid_groups")
         if self.valid_group_column and self.method != "group":

@@ -15,9 +15,10 @@ import numpy as np
 from seq2expr.config import DataConfig
 from seq2expr.data.cache import data_hash as _records_hash
 from seq2expr.data.cache import encode_cached
+from seq2expr.data.coordinates import Tiles, coordinate_columns, missing_coordinates, read_tiles
 from seq2expr.data.errors import DataError
 from seq2expr.data.genome.windows import WindowSource, read_window_source
-from seq2expr.data.io.tables import read_records, validate_sequences
+from seq2expr.data.io.tables import read_records, table_columns, validate_sequences
 from seq2expr.data.records import Records, concat_records
 from seq2expr.data.sequences import SequencePolicy, reverse_complement
 from seq2expr.data.splits import SPLITS, check_splits, make_fold_splits, make_splits
@@ -46,6 +47,7 @@ class DataBundle:
     fold_splits: list[dict[str, np.ndarray]] | None = None  # every fold's splits when data.split.folds is set
     windows: WindowSource | None = None  # gene windows built by `seq2expr data genes`: how, for variant scoring
     raw_lengths: tuple[int, int] | None = None  # shortest and longest sequence as read, before the policy fits them
+    tiles: Tiles | None = None  # genomic coordinates of the rows, when the table has chrom/start/end columns
 
     def split_sizes(self) -> dict[str, int]:
         return {k: int(len(v)) for k, v in self.splits.items()}
@@ -57,13 +59,25 @@ class DataBundle:
         return replace(self, splits=self.fold_splits[fold])
 
 
+def _group_columns(cfg: DataConfig) -> list[str]:
+    """The group columns the config names (kept in the bundle for per-group metrics and the split summary)."""
+    return list(dict.fromkeys([*cfg.group_columns,
+                               *([cfg.split.group_column] if cfg.split.group_column else []),
+                               *([cfg.split.valid_group_column] if cfg.split.valid_group_column else []),
+                               *([cfg.split.split_column] if cfg.split.split_column else [])]))
+
+
 def _read(cfg: DataConfig, path: str, values: str | None) -> Records:
-    group_cols = list(dict.fromkeys([*cfg.group_columns,
-                                     *([cfg.split.group_column] if cfg.split.group_column else []),
-                                     *([cfg.split.valid_group_column] if cfg.split.valid_group_column else []),
-                                     *([cfg.split.split_column] if cfg.split.split_column else [])]))
+    """A table's records with the named group columns and, when it has them, its chrom/start/end columns."""
+    header = table_columns(values or path)
+    coords = coordinate_columns(header)
+    if coords is None and cfg.split.method == "coordinates":
+        raise DataError(f"split.method coordinates needs chromosome, start and end columns; missing "
+                        f"{', '.join(missing_coordinates(header))} (columns: {', '.join(header) or 'none'})",
+                        source=str(values or path))
     return read_records(path, values=values, id_column=cfg.id_column, sequence_column=cfg.sequence_column,
-                        target_columns=cfg.target_columns, group_columns=group_cols)
+                        target_columns=cfg.target_columns,
+                        group_columns=list(dict.fromkeys([*_group_columns(cfg), *(coords or ())])))
 
 
 def _read_extra(cfg: DataConfig, path: str, prefix: str) -> Records:
@@ -80,6 +94,9 @@ def load_records(cfg: DataConfig) -> tuple[Records, np.ndarray]:
         from seq2expr.data.registry import load_dataset
 
         records = load_dataset(cfg.dataset)
+        if cfg.split.method == "coordinates" and coordinate_columns(list(records.groups)) is None:
+            raise DataError(f"split.method coordinates needs chromosome, start and end columns; missing "
+                            f"{', '.join(missing_coordinates(list(records.groups)))}", source=cfg.dataset)
     elif cfg.path:
         records = _read(cfg, cfg.path, cfg.values)
     else:
@@ -213,7 +230,11 @@ def _prepare(cfg: DataConfig, task: str) -> DataBundle:
         targets = transform.apply(raw)
     else:
         raise ValueError(f"unknown task {task!r}")
-    return DataBundle(codes=codes, targets=targets, raw_targets=raw, ids=records.ids, groups=records.groups,
+    tiles = read_tiles(records.groups, int(codes.shape[1]), source=records.source)
+    named = set(_group_columns(cfg))
+    groups = {k: v for k, v in records.groups.items()
+              if cfg.dataset or k in named or tiles is None or k not in tiles.columns}
+    return DataBundle(codes=codes, targets=targets, raw_targets=raw, ids=records.ids, groups=groups, tiles=tiles,
                       splits={k: splits[k] for k in SPLITS}, target_names=list(records.target_names),
                       transform=transform, policy=policy,
                       data_hash=dhash, seq_len=int(codes.shape[1]),

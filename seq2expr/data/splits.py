@@ -2,9 +2,10 @@
 
 Methods: ``random``; ``group`` (whole chromosomes / species / subsets held out, plus :func:`group_kfold`;
 test and validation may be held out by different columns, e.g. species and chromosome);
-``ids`` (ID lists from files); ``column`` (a column saying train/valid/test); ``similarity`` (default).
-:func:`make_fold_splits` gives k cross-validation folds over the units of ``random``, ``group`` or
-``similarity`` (for a cross-validation ensemble).
+``ids`` (ID lists from files); ``column`` (a column saying train/valid/test); ``similarity`` (default);
+``coordinates`` (genomic tiles: overlapping or nearby tiles stay in one split, :mod:`seq2expr.data.coordinates`).
+:func:`make_fold_splits` gives k cross-validation folds over the units of ``random``, ``group``,
+``similarity`` or ``coordinates`` (for a cross-validation ensemble).
 
 Why ``similarity``: MPRA libraries hold SNV pairs, motif-perturbation and tiling variants that differ by
 a few bases (and sometimes reverse complements). A random split puts one member of a pair in training
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from seq2expr.config import SplitConfig
+from seq2expr.data.coordinates import coordinate_clusters, missing_coordinates, read_tiles
 from seq2expr.data.errors import DataError
 from seq2expr.data.similarity import similarity_clusters
 
@@ -183,6 +185,21 @@ def similarity_split(codes: np.ndarray, valid_fraction: float = 0.1, test_fracti
     return group_split(labels, valid_fraction=valid_fraction, test_fraction=test_fraction, seed=seed)
 
 
+def coordinate_split(groups: Mapping[str, np.ndarray], valid_fraction: float = 0.1, test_fraction: float = 0.1,
+                     seed: int = 0, min_gap: int = 0, seq_len: int | None = None) -> dict[str, np.ndarray]:
+    """Random split of whole :func:`~seq2expr.data.coordinates.coordinate_clusters` of the chrom/start/end columns."""
+    return group_split(_coordinate_units(groups, min_gap, seq_len), valid_fraction=valid_fraction,
+                       test_fraction=test_fraction, seed=seed)
+
+
+def _coordinate_units(groups: Mapping[str, np.ndarray], min_gap: int, seq_len: int | None) -> np.ndarray:
+    tiles = read_tiles(groups, seq_len)
+    if tiles is None:
+        raise DataError(f"split method 'coordinates' needs chromosome, start and end columns; missing "
+                        f"{', '.join(missing_coordinates(list(groups)))} among {sorted(groups)}")
+    return coordinate_clusters(tiles, min_gap)
+
+
 def _merge_test(split: dict[str, np.ndarray], test_mask: np.ndarray) -> dict[str, np.ndarray]:
     test = np.union1d(split["test"], np.flatnonzero(test_mask))
     return _as_split(np.setdiff1d(split["train"], test), np.setdiff1d(split["valid"], test), test)
@@ -247,8 +264,11 @@ def make_fold_splits(cfg: SplitConfig, codes: np.ndarray, groups: Mapping[str, n
         units = _group_column(cfg, groups)[pool]
     elif cfg.method == "random":
         units = np.arange(len(pool))
+    elif cfg.method == "coordinates":
+        units = _coordinate_units({k: np.asarray(v)[pool] for k, v in groups.items()}, cfg.min_gap, codes.shape[1])
     else:
-        raise DataError(f"split.folds works with methods similarity, group and random, not {cfg.method!r}")
+        raise DataError("split.folds works with methods similarity, group, random and coordinates, "
+                        f"not {cfg.method!r}")
     if test_mask.any():
         keep = np.arange(len(pool))
     else:
@@ -306,6 +326,10 @@ def make_splits(cfg: SplitConfig, codes: np.ndarray, ids: np.ndarray, groups: Ma
     elif method == "similarity":
         local = similarity_split(codes, cfg.valid_fraction, test_fraction, cfg.seed, rows=pool,
                                  k=cfg.similarity_k, max_mismatch_fraction=cfg.max_mismatch_fraction)
+        split = _lift(local, pool, test_rows)
+    elif method == "coordinates":
+        local = coordinate_split({k: np.asarray(v)[pool] for k, v in groups.items()}, cfg.valid_fraction,
+                                 test_fraction, cfg.seed, cfg.min_gap, codes.shape[1])
         split = _lift(local, pool, test_rows)
     else:  # pragma: no cover - pydantic restricts the values
         raise ValueError(f"unknown split method {method!r}")

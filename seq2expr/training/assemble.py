@@ -164,7 +164,8 @@ def describe_splits(cfg: RunConfig, bundle) -> dict[str, Any]:
 
 
 def check_leakage(bundle) -> dict[str, Any]:
-    """Near-identical sequences (<= 4 mismatches, either strand) across the splits, logged and reported.
+    """Near-identical sequences (<= 4 mismatches, either strand) across the splits, logged and reported; with
+    genomic coordinates, also test rows whose tile overlaps a train/valid tile (``"coordinates"``).
 
     Validation near-copies of training rows inflate validation scores; test near-copies are expected in
     variant-heavy benchmarks (e.g. DREAM 2022 SNV pairs) but mean the test score partly measures recall.
@@ -172,6 +173,18 @@ def check_leakage(bundle) -> dict[str, Any]:
     from seq2expr.data.similarity import leakage_report
 
     rep = leakage_report(bundle.codes, bundle.splits)
+    tiles = getattr(bundle, "tiles", None)
+    if tiles is not None:  # genomic tiles: count overlaps whatever split method made the splits
+        from seq2expr.data.coordinates import overlap_report
+
+        rep["coordinates"] = cov = overlap_report(tiles, bundle.splits)
+        for ex in cov["examples"]:
+            ex["test_id"] = str(bundle.ids[ex["test"]])
+        if cov["test_overlapping"]:
+            lo, hi = cov["test_overlap_bp"]
+            log.warning("leakage check: %d of %d test rows overlap a train/valid row by %d-%d bp (columns %s); "
+                        "split.method: coordinates keeps overlapping tiles in one split", cov["test_overlapping"],
+                        cov["test_rows"], lo, hi, "/".join(cov["columns"]))
     for pair, v in rep["pairs"].items():
         a, b = pair.split("~")
         for ex in v["examples"]:  # row numbers -> the IDs a user can look up
