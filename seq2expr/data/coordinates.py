@@ -59,10 +59,13 @@ def missing_coordinates(columns: Sequence[str]) -> list[str]:
 
 def _integers(values: np.ndarray, column: str, source: str | None) -> np.ndarray:
     try:
-        return np.asarray(values).astype(float).astype(np.int64)
+        as_float = np.asarray(values).astype(float)
     except ValueError as err:
         raise DataError(f"coordinate column {column!r} holds a value that is not a whole number ({err})",
                         source=source) from None
+    if not np.isfinite(as_float).all():
+        raise DataError(f"coordinate column {column!r} has missing values", source=source)
+    return as_float.astype(np.int64)
 
 
 def read_tiles(groups: Mapping[str, np.ndarray], seq_len: int | None = None, source: str | None = None

@@ -163,6 +163,17 @@ def _splits_with_valid_file(cfg: DataConfig, codes: np.ndarray, records: Records
     return splits
 
 
+def _tiles(cfg: DataConfig, records: Records, seq_len: int) -> Tiles | None:
+    """The rows' genomic tiles for the leakage check; columns that are not coordinates only matter to the split."""
+    try:
+        return read_tiles(records.groups, seq_len, source=records.source)
+    except DataError:
+        if cfg.split.method == "coordinates":
+            raise
+        log.info("chrom/start/end-like columns of %s are not coordinates; no overlap check", records.source)
+        return None
+
+
 def _window_source(cfg: DataConfig) -> WindowSource | None:
     """How the gene windows of a table built by ``seq2expr data genes`` were made (None for other tables)."""
     return read_window_source(cfg.path, cfg.sequence_column) if cfg.path else None
@@ -230,7 +241,7 @@ def _prepare(cfg: DataConfig, task: str) -> DataBundle:
         targets = transform.apply(raw)
     else:
         raise ValueError(f"unknown task {task!r}")
-    tiles = read_tiles(records.groups, int(codes.shape[1]), source=records.source)
+    tiles = _tiles(cfg, records, int(codes.shape[1]))
     named = set(_group_columns(cfg))
     groups = {k: v for k, v in records.groups.items()
               if cfg.dataset or k in named or tiles is None or k not in tiles.columns}
