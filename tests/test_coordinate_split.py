@@ -9,7 +9,10 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from typer.testing import CliRunner
 
+from seq2expr.cli.main import app
 from seq2expr.config import DataConfig, SplitConfig
 from seq2expr.data.coordinates import coordinate_clusters, coordinate_columns, overlap_report, read_tiles
 from seq2expr.data.errors import DataError
@@ -91,7 +94,8 @@ def test_leakage_check_counts_planted_overlaps(tmp_path: Path, caplog: pytest.Lo
     assert sum("overlap a train/valid row" in r.getMessage() for r in caplog.records) == 1
 
 
-def test_coordinates_without_columns_is_one_clear_error(tmp_path: Path):
+def test_coordinates_without_columns_is_one_clear_error(tmp_path: Path, one_line_error, monkeypatch):
+    """``split.method: coordinates`` on a table without start/end: one error naming the file and what is missing."""
     path = tmp_path / "plain.tsv"
     pd.DataFrame({"chr": ["chr1", "chr2"], "sequence": ["ACGT", "ACGA"], "y": [1.0, 2.0]}).to_csv(
         path, sep="\t", index=False)
@@ -100,6 +104,11 @@ def test_coordinates_without_columns_is_one_clear_error(tmp_path: Path):
         prepare_data(cfg)
     msg = str(err.value)
     assert str(path) in msg and "start/begin" in msg and "end/stop" in msg and "chrom/" not in msg
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"data": cfg.model_dump(include={"path", "target_columns"})
+                                                     | {"split": {"method": "coordinates"}}, "output_dir": "run"}))
+    one_line_error(CliRunner().invoke(app, ["train", "c.yaml"]), str(path), "start/begin, end/stop")
+    assert not (tmp_path / "run").exists()
 
 
 def test_starr_seq_sample_similarity_split_overlaps(mirror: Path, tmp_path: Path):
