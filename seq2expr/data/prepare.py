@@ -69,15 +69,19 @@ def _group_columns(cfg: DataConfig) -> list[str]:
 
 def _read(cfg: DataConfig, path: str, values: str | None) -> Records:
     """A table's records with the named group columns and, when it has them, its chrom/start/end columns."""
-    header = table_columns(values or path)
+    try:
+        header = table_columns(values or path)
+    except (OSError, ValueError):  # the reader below names what is wrong with the file
+        header = []
     coords = coordinate_columns(header)
+    records = read_records(path, values=values, id_column=cfg.id_column, sequence_column=cfg.sequence_column,
+                           target_columns=cfg.target_columns,
+                           group_columns=list(dict.fromkeys([*_group_columns(cfg), *(coords or ())])))
     if coords is None and cfg.split.method == "coordinates":
         raise DataError(f"split.method coordinates needs chromosome, start and end columns; missing "
                         f"{', '.join(missing_coordinates(header))} (columns: {', '.join(header) or 'none'})",
                         source=str(values or path))
-    return read_records(path, values=values, id_column=cfg.id_column, sequence_column=cfg.sequence_column,
-                        target_columns=cfg.target_columns,
-                        group_columns=list(dict.fromkeys([*_group_columns(cfg), *(coords or ())])))
+    return records
 
 
 def _read_extra(cfg: DataConfig, path: str, prefix: str) -> Records:
