@@ -139,6 +139,8 @@ class SplitConfig(_Strict):
                 raise ValueError("split.folds draws the validation groups itself: drop split.valid_groups")
         if self.valid_group_column and self.method != "group":
             raise ValueError("split.valid_group_column works with split.method=group")
+        if self.min_gap and self.method != "coordinates":
+            raise ValueError("split.min_gap works with split.method=coordinates")
         return self
 
 

@@ -73,6 +73,8 @@ def test_coordinate_split_keeps_overlapping_tiles_together():
     tiles = read_tiles(_groups(df))
     assert len(np.unique(coordinate_clusters(tiles, min_gap=14_000))) == 280
     assert len(np.unique(coordinate_clusters(tiles, min_gap=15_000))) == 3
+    with pytest.raises(ValueError, match="min_gap works with split.method=coordinates"):
+        SplitConfig(method="similarity", min_gap=100)
     folds = make_fold_splits(SplitConfig(method="coordinates", folds=3), np.zeros((n, 60), np.uint8), _groups(df))
     assert all(_brute_overlaps(df, f) == 0 for f in folds)
 
