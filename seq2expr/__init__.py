@@ -7,7 +7,7 @@ The public API, one function per task (``import seq2expr as s2e``)::
     model = s2e.load_model(model_dir)
     y = s2e.predict(model, ["ACGT...", ...])                  # original scale (probabilities: classification)
     report = s2e.evaluate(model, "test.tsv")                  # metrics, per group, bootstrap CI
-    attr, hyp = s2e.attribute(model, ["ACGT...", ...])         # DeepLIFT-SHAP, ISM or saliency
+    attr, hyp = s2e.attribute(model, ["ACGT...", ...])         # DeepLIFT-SHAP, ISM, saliency or IG
     s2e.explain(model, "test.tsv", "report/")                 # attributions -> TF-MoDISco -> JASPAR, HTML
     s2e.export(model_dir, "exported/")                        # ONNX + contract.json + golden outputs
 

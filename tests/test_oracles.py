@@ -3,7 +3,7 @@ closed form (the ``linear`` model, ``y = <W, x> + c``), so prediction, strand av
 variant effects and design steps are checked exactly, in milliseconds, without training anything.
 
 For a linear model: an SNV from base ``a`` to ``b`` at position ``p`` changes the output by ``W[b, p] - W[a, p]``;
-the gradient is ``W``; integrated gradients from a zero baseline give ``W * x``; the reverse complement's output is
+the gradient is ``W``; integrated gradients give ``W * (x - baseline)``; the reverse complement's output is
 ``<flip(W), x>`` (``flip`` reverses both the base and the position axes); a greedy design step takes the single
 edit with the largest ``W[b, p] - W[ref, p]``.
 """
@@ -97,6 +97,52 @@ def test_gradients_saliency_and_integrated_gradients_are_exact():
     attr, delta = integrated_gradients(_linear(), x, baseline="zeros", n_steps=4, return_delta=True)
     np.testing.assert_allclose(attr, w * x, atol=1e-5)  # linear: the path integral is exact at any step count
     np.testing.assert_allclose(delta, 0, atol=1e-5)
+
+
+@pytest.mark.parametrize("baseline", ["zeros", "uniform"])
+def test_integrated_gradients_times_input_is_the_exact_attribution(baseline):
+    """IG = W * (x - baseline); its hypothetical form is W - <W, baseline> per position, which times the one-hot
+    input is each position's IG summed over the bases; ``attribute`` uses a zero baseline: exactly W * x."""
+    from seq2expr.interpret.gradients import attribute, integrated_gradients
+
+    x = _onehot(_seqs())
+    w = _weights().numpy()[0]
+    b = 0.0 if baseline == "zeros" else 0.25
+    ig = integrated_gradients(_linear(), x, baseline=baseline, n_steps=4)
+    np.testing.assert_allclose(ig, w * (x - b), atol=1e-5)
+    hyp = integrated_gradients(_linear(), x, baseline=baseline, n_steps=4, hypothetical=True)
+    np.testing.assert_allclose(hyp, np.broadcast_to(w - (w * b).sum(0), x.shape), atol=1e-5)
+    np.testing.assert_allclose((hyp * x).sum(1), ig.sum(1), atol=1e-5)
+    attr, hyp = attribute(_linear(), x, method="integrated_gradients")
+    np.testing.assert_allclose(attr, w * x, atol=1e-5)
+    np.testing.assert_allclose(hyp, np.broadcast_to(w, x.shape), atol=1e-5)
+
+
+def test_interpret_cli_takes_integrated_gradients(tmp_path):
+    """``interpret --method integrated_gradients`` writes IG x input: W * x for a linear model."""
+    from typer.testing import CliRunner
+
+    from seq2expr.cli.main import app
+    from seq2expr.data.io.motifs import write_meme
+
+    n, length = 20, 40
+    w = np.random.default_rng(0).normal(size=(1, 4, length)).astype(np.float32)
+    net = build_model("linear", seq_len=length)
+    with torch.no_grad():
+        net.weight.copy_(torch.from_numpy(w))
+    save_model(tmp_path / "m", net, SavedModelConfig(model=ModelSpec(name="linear", seq_len=length),
+                                                         train={"rc_average": False}))
+    seqs = ["".join(s) for s in np.random.default_rng(1).choice(BASES, (n, length))]
+    pd.DataFrame({"id": [f"s{i}" for i in range(n)], "sequence": seqs}).to_csv(tmp_path / "in.tsv", sep="\t",
+                                                                                index=False)
+    meme = write_meme({"M1 ACG": np.eye(4)[[0, 1, 2]].T * 0.9 + 0.025}, tmp_path / "m.meme")
+    res = CliRunner().invoke(app, ["interpret", str(tmp_path / "m"), str(tmp_path / "in.tsv"), "-o",
+                                   str(tmp_path / "r"), "--method", "integrated_gradients", "--n", str(n),
+                                   "--n-top", "2", "--threads", "1", "--motifs", str(meme)])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    saved = np.load(tmp_path / "r" / "attributions.npz")
+    rows = [int(i[1:]) for i in saved["ids"]]
+    np.testing.assert_allclose(saved["attributions"], w[0] * _onehot(seqs)[rows], atol=1e-5)
 
 
 def test_deep_lift_shap_is_complete_on_a_linear_model():

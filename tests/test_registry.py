@@ -166,3 +166,26 @@ def test_no_layer_names_a_data_set_outside_its_module():
 
     assert get_entry("dream2022").scorer is dream2022.score_ids is scorer_for("dream2022:test")
     assert scorer_for("vaishnav2022") is None
+
+
+def test_agarwal2025_sample_from_the_mirror(mirror_env):
+    """The human lentiMPRA sample: three checked files, subsets train/valid/test, and ``data info`` shows it."""
+    from typer.testing import CliRunner
+
+    from seq2expr.cli.main import app
+    from seq2expr.data.registry import load_split
+
+    if not (MIRROR / "mpra_samples").is_dir():
+        pytest.skip("data mirror absent")
+    entry = get_entry("agarwal2025_sample")
+    assert sorted(entry.subsets) == ["test", "train", "valid"] and all(f.content_sha256 for f in entry.files)
+    rec = load_dataset("agarwal2025_sample")
+    assert len(rec) == 3000 and rec.target_names == ["mean_value"] and len(np.unique(rec.ids)) == 3000
+    assert {len(s) for s in rec.sequences} == {230}
+    assert all(s.startswith(entry.construct[0]) and s.endswith(entry.construct[1]) for s in rec.sequences)
+    for split in entry.subsets:
+        part = load_split(f"agarwal2025_sample:{split}")
+        assert len(part) == 1000 and set(part.groups["split"]) == {split} and part.dataset == "agarwal2025_sample"
+    res = CliRunner().invoke(app, ["data", "info", "agarwal2025_sample"])
+    assert res.exit_code == 0, res.output
+    assert "Agarwal" in res.output and "records: 3000" in res.output and "test, train, valid" in res.output

@@ -394,14 +394,18 @@ def test_fetch_of_a_published_entry_checks_its_git_blob_and_converts_once(one_li
 
 
 def test_interpret_report_names_the_card():
-    from seq2expr.interpret.report import _html
+    from seq2expr.interpret.report import _html, _Motifs
 
     card = get_card("dream2022-cnn")
     cfg = SavedModelConfig(model=ModelSpec(name="cnn", params=CNN, seq_len=40), card=card)
-    page = _html(cfg, "expression", "saliency", 3, [], [], pd.DataFrame(), [], "JASPAR")
-    assert f"<b>{card.name}</b> version {card.version}" in page and "Rafi AM" in page and "MIT" in page
-    assert "model-card" not in _html(cfg.model_copy(update={"card": None}), "expression", "saliency", 3, [], [],
-                                     pd.DataFrame(), [], "JASPAR")
+    none = _Motifs(patterns=[], matches=pd.DataFrame(), best=pd.DataFrame(), database={}, collections=[],
+                   sites=pd.DataFrame())
+
+    def page(c: SavedModelConfig) -> str:
+        return _html(c, "expression", "saliency", 3, [], [], pd.DataFrame(), [], none, None)
+
+    assert f"<b>{card.name}</b> version {card.version}" in page(cfg) and "Rafi AM" in page(cfg) and "MIT" in page(cfg)
+    assert "model-card" not in page(cfg.model_copy(update={"card": None}))
 
 
 def test_yeast_zoo_model_scores_a_vcf_on_its_genes_with_the_shipped_table(mirror, tmp_path):

@@ -33,7 +33,8 @@ ENGINE_HELP = "torch, or onnxruntime (the same graph through ONNX Runtime on the
               "seq2expr[export]; bench/results/export.md says which is faster for which model)."
 FORCE_HELP = "Replace OUT if it is a previous output of this command (never an input, nor any other folder)."
 MODEL_HELP = "Saved model folder, or a pretrained model zoo:NAME (seq2expr models list)."
-LOGO_METHODS = ("deeplift_shap", "saliency", "ism", "none")  # interpret.gradients.Method, or no logos
+INTERPRET_METHODS = ("deeplift_shap", "ism", "saliency", "integrated_gradients")  # interpret.gradients.Method
+LOGO_METHODS = (*INTERPRET_METHODS, "none")  # or no logos
 USER_ERROR = 2
 DEBUG_ENV = "SEQ2EXPR_DEBUG"
 

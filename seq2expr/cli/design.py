@@ -135,7 +135,7 @@ def design_cmd(
     require: list[str] = typer.Option(None, "--require", help="Motif that must be present (repeatable)."),
     attributions: str = typer.Option("deeplift_shap", "--attributions",
                                      callback=choice(*LOGO_METHODS),
-                                     help="Logos: deeplift_shap, saliency, ism or none."),
+                                     help="Logos: deeplift_shap, saliency, integrated_gradients, ism or none."),
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(512, "--batch-size"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),

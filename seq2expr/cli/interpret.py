@@ -15,6 +15,7 @@ from seq2expr.cli.common import (
     ENGINES,
     FORCE_HELP,
     ID_HELP,
+    INTERPRET_METHODS,
     PRECISION_HELP,
     SEQ_HELP,
     at_least,
@@ -29,8 +30,9 @@ def interpret_cmd(
                                                                   "config.json), or zoo:NAME."),
     input: str = typer.Argument(..., help="Sequences: a TSV/CSV/parquet/FASTA file or DATASET:SPLIT."),
     output: Path = typer.Option(..., "-o", "--output", help="Report folder (written atomically)."),
-    method: str = typer.Option("deeplift_shap", "--method", callback=choice("deeplift_shap", "ism", "saliency"),
-                              help="deeplift_shap | ism | saliency."),
+    method: str = typer.Option("deeplift_shap", "--method", callback=choice(*INTERPRET_METHODS),
+                              help="deeplift_shap | ism | saliency | integrated_gradients (from a zero "
+                                   "baseline, 32 steps)."),
     taxon: str | None = typer.Option(None, "--taxon", help="JASPAR CORE taxonomic group(s) to match against: fungi, "
                                      "plants, vertebrates, insects, nematodes, urochordates..., several "
                                      "comma-separated (plants,vertebrates), or all. Default: the run's "

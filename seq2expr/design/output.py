@@ -21,8 +21,8 @@ from seq2expr.zoo import card_html
 def write_design_outputs(result: DesignResult, model, out_dir: str | Path, *, n_logos: int = 4,
                          attributions: str = "deeplift_shap", force: bool = False) -> Path:
     """Write ``result`` into ``out_dir``; ``model`` explains the best designs (``attributions``: deeplift_shap,
-    saliency or none). ``out_dir``: a new folder, or with ``force`` a previous ``design`` output; never an input of
-    the run (:func:`seq2expr.outputs.check_output`)."""
+    saliency, integrated_gradients, ism or none). ``out_dir``: a new folder, or with ``force`` a previous
+    ``design`` output; never an input of the run (:func:`seq2expr.outputs.check_output`)."""
     from seq2expr.inference import Readout, load_model
     from seq2expr.interpret.logos import attribution_logo, plt, save_figure
 

@@ -35,6 +35,7 @@ from seq2expr.inference.predict import (
 )
 from seq2expr.inference.readout import BoundReadout, Readout, ReadoutModule, rc_forward, to_scale
 from seq2expr.inference.saved import (
+    FORMAT_VERSION,
     FitRecord,
     Lineage,
     ModelSpec,
@@ -43,6 +44,7 @@ from seq2expr.inference.saved import (
     Scale,
     default_target_names,
     load_model,
+    migrate_config,
     model_path,
     read_config,
     save_model,
@@ -51,12 +53,12 @@ from seq2expr.inference.saved import (
 )
 from seq2expr.inference.shard import Shard, merge_tables
 
-__all__ = ["BoundReadout", "CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "ENGINES", "FitRecord", "Lineage", "ModelSpec",
-           "Readout", "ReadoutModule", "SavedModel", "SavedModelConfig", "Scale", "Shard", "UniqueIds", "as_array",
-           "as_module", "as_onehot", "autocast", "available_devices", "batch_onehot", "check_accelerator",
+__all__ = ["BoundReadout", "CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "ENGINES", "FORMAT_VERSION", "FitRecord", "Lineage",
+           "ModelSpec", "Readout", "ReadoutModule", "SavedModel", "SavedModelConfig", "Scale", "Shard", "UniqueIds",
+           "as_array", "as_module", "as_onehot", "autocast", "available_devices", "batch_onehot", "check_accelerator",
            "check_device", "check_length", "check_precision", "check_sizes", "contract_module", "cpu_forward_rows",
            "default_target_names", "device_list", "encode_for", "engine_setup", "fold_batchnorm", "folded",
-           "forward_in_parts", "input_columns", "load_model", "merge_tables", "model_path", "model_state",
-           "onnxruntime_forward", "predict", "predict_file", "predict_on_devices", "rc_forward", "read_config",
-           "resolve_device", "resolve_precision", "save_model", "to_scale", "training_hashes", "training_overlap",
-           "training_precision", "write_prediction_table"]
+           "forward_in_parts", "input_columns", "load_model", "merge_tables", "migrate_config", "model_path",
+           "model_state", "onnxruntime_forward", "predict", "predict_file", "predict_on_devices", "rc_forward",
+           "read_config", "resolve_device", "resolve_precision", "save_model", "to_scale", "training_hashes",
+           "training_overlap", "training_precision", "write_prediction_table"]

@@ -4,8 +4,8 @@ The config says everything prediction needs besides the weights: the architectur
 input length, number of outputs), the run's ``data`` section (sequence policy, input columns, labelling)
 and ``train`` section (task, reverse-complement averaging), the target names and the fitted target
 transform. Loading never unpickles and never imports Lightning, so a saved model is safe to share and
-cheap to load. Folders written before the config was typed (``policy``, ``task`` and ``rc_average`` at the
-top level) load unchanged: those keys are read into ``data``/``train``.
+cheap to load. The config carries ``format_version`` (:data:`FORMAT_VERSION`); an older one is brought up to date
+on load by :func:`migrate_config`, the one place that knows the older layouts, and a newer one is refused.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 TRAINED_ON = "training_sequences.safetensors"  # hashes of the sequences the weights were fitted or selected on
 Scale = Literal["original", "model"]
+FORMAT_VERSION = 2  # of config.json; 1: the files written before the key existed (no ``format_version``)
 
 
 class ModelSpec(BaseModel):
@@ -125,6 +126,7 @@ class SavedModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
+    format_version: int = Field(FORMAT_VERSION, ge=2, le=FORMAT_VERSION)  # of this file; older ones are migrated
     model: ModelSpec
     data: DataConfig = Field(default_factory=DataConfig)  # policy, input columns, labelling of the run
     train: TrainConfig = Field(default_factory=TrainConfig)  # task, rc_average and the rest of the run
@@ -142,18 +144,9 @@ class SavedModelConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _legacy_keys(cls, raw: Any) -> Any:
-        """Fold the pre-typed layout's top-level ``policy``/``task``/``rc_average`` into ``data``/``train``."""
-        if not isinstance(raw, dict):
-            return raw
-        raw = dict(raw)
-        for key, section in (("policy", "data"), ("task", "train"), ("rc_average", "train")):
-            if key in raw:
-                value = raw.pop(key)
-                sub = dict(raw.get(section) or {})
-                sub.setdefault(key, value)
-                raw[section] = sub
-        return raw
+    def _migrate(cls, raw: Any) -> Any:
+        """Bring a config of an older format up to :data:`FORMAT_VERSION` (:func:`migrate_config`)."""
+        return migrate_config(raw) if isinstance(raw, dict) else raw
 
     @model_validator(mode="after")
     def _names(self) -> SavedModelConfig:
@@ -193,6 +186,35 @@ class SavedModelConfig(BaseModel):
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
+
+
+class NewerFormatError(ValueError):
+    """A ``config.json`` written by a newer seq2expr than this one."""
+
+
+def migrate_config(raw: dict[str, Any]) -> dict[str, Any]:
+    """A saved model's raw ``config.json`` brought to :data:`FORMAT_VERSION` (a new dict; ``raw`` is unchanged).
+
+    Format 1 (no ``format_version``: every folder and zoo entry written before the key) may hold the pre-typed
+    layout's top-level ``policy``/``task``/``rc_average``, folded into ``data``/``train``; nothing else changed.
+    A newer format raises :class:`NewerFormatError`. Each later format adds one step here.
+    """
+    raw = dict(raw)
+    version = raw.get("format_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"format_version must be a whole number from 1 (got {version!r})")
+    if version > FORMAT_VERSION:
+        raise NewerFormatError(f"written by a newer seq2expr: format {version}, this one reads up to "
+                               f"{FORMAT_VERSION}; upgrade seq2expr")
+    if version == 1:
+        for key, section in (("policy", "data"), ("task", "train"), ("rc_average", "train")):
+            if key in raw:
+                value = raw.pop(key)
+                sub = dict(raw.get(section) or {})
+                sub.setdefault(key, value)
+                raw[section] = sub
+    raw["format_version"] = FORMAT_VERSION
+    return raw
 
 
 def default_target_names(n: int) -> list[str]:
@@ -239,7 +261,7 @@ def save_model(path: str | Path, model: nn.Module | list[nn.Module], config: Sav
                 continue
             seen.add(alias)
             state[prefix + k] = v.detach().cpu().contiguous()
-    cfg = cfg.model_copy(update={"library_version": __version__,
+    cfg = cfg.model_copy(update={"format_version": FORMAT_VERSION, "library_version": __version__,
                                  "ensemble_size": len(members) if isinstance(model, list) else 0})
     with atomic_path(path, is_dir=True) as tmp:
         save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
@@ -300,6 +322,12 @@ def read_config(path: str | Path) -> SavedModelConfig:
     if not file.is_file():
         raise FileNotFoundError(f"{file}: missing; a saved model folder holds {WEIGHTS} and {CONFIG}")
     raw = read_json(file)  # a FileError naming the file when it is unreadable or not JSON
+    try:
+        raw = migrate_config(raw) if isinstance(raw, dict) else raw
+    except NewerFormatError as err:
+        raise DataError(str(err), source=str(path)) from None
+    except ValueError as err:
+        raise DataError(f"format_version: {err}", source=str(file)) from None
     try:
         return SavedModelConfig.model_validate(raw)
     except ValidationError as err:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -63,13 +63,17 @@ def _baseline(x: torch.Tensor, baseline: str | np.ndarray | torch.Tensor) -> tor
 def integrated_gradients(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0,
                          readout: Readout | None = None, n_steps: int = 32,
                          baseline: str | np.ndarray | torch.Tensor = "zeros", batch_size: int = 128,
-                         device: str | torch.device | None = None,
+                         device: str | torch.device | None = None, hypothetical: bool = False,
                          return_delta: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Integrated gradients (Sundararajan et al. 2017) of the readout: captum's ``IntegratedGradients`` with
     Gauss-Legendre quadrature along the path, ``batch_size // n_steps`` sequences at a time.
 
     Completeness: ``attr.sum((1, 2)) ≈ f(x) - f(baseline)``; with ``return_delta`` the per-example gap
     is returned too. ``baseline`` is 'zeros', 'uniform' (0.25) or an array broadcastable to ``X``.
+    ``hypothetical=True``: with ``G`` the gradient averaged along the path from the baseline to ``x``, base ``b``
+    at position ``i`` gets ``G[b, i] - sum_c G[c, i] * baseline[c, i]``: the position's whole attribution had ``b``
+    been the observed base (along ``x``'s own path). Times the one-hot input it is the position's integrated
+    gradients summed over the 4 channels (with a zero baseline, the attribution itself); no delta then.
     """
     from captum.attr import IntegratedGradients
 
@@ -80,10 +84,17 @@ def integrated_gradients(model: nn.Module | SavedModel, X: Inputs, *, target: in
     dev = resolve_device(device, model)
     out = np.empty(x.shape, dtype=np.float32)
     delta = np.empty(len(x), dtype=np.float32)
+    if hypothetical and return_delta:
+        raise ValueError("return_delta needs the attributions themselves (hypothetical=False)")
     with model_state(model, dev):
-        ig = IntegratedGradients(lambda inp: single(bound.forward(model, inp)))
+        ig = IntegratedGradients(lambda inp: single(bound.forward(model, inp)), multiply_by_inputs=not hypothetical)
         for sl in batches(len(x), max(1, batch_size // n_steps), "integrated gradients"):
-            attr, gap = ig.attribute(x[sl].to(dev), baselines=base[sl].to(dev), n_steps=n_steps,
+            b = base[sl].to(dev)
+            if hypothetical:  # G, the path-averaged gradient, then each base's attribution against the baseline
+                g = ig.attribute(x[sl].to(dev), baselines=b, n_steps=n_steps, method="gausslegendre").detach()
+                out[sl] = (g - (g * b).sum(1, keepdim=True)).cpu().numpy()
+                continue
+            attr, gap = ig.attribute(x[sl].to(dev), baselines=b, n_steps=n_steps,
                                      method="gausslegendre", return_convergence_delta=True)
             out[sl] = attr.detach().cpu().numpy()
             delta[sl] = gap.detach().cpu().numpy()
@@ -153,7 +164,7 @@ def _report_delta(delta: np.ndarray, scale: float, warn_delta: float, caught: li
                   "activations) fall back to gradients", float(np.abs(delta).mean()))
 
 
-Method = Literal["deeplift_shap", "ism", "saliency"]
+Method = Literal["deeplift_shap", "integrated_gradients", "ism", "saliency"]
 
 
 def hypothetical_contributions(model: nn.Module | SavedModel, X: Inputs, *, method: Method = "deeplift_shap",
@@ -164,7 +175,9 @@ def hypothetical_contributions(model: nn.Module | SavedModel, X: Inputs, *, meth
 
     deeplift_shap: DeepLIFT multipliers projected per base; ism: mean-centred ISM; saliency: gradient
     minus its mean over the 4 bases (the observed base then carries grad x input up to a per-position
-    constant). ``engine`` other than torch runs forward passes only, so it serves ISM alone.
+    constant); integrated_gradients: the gradient averaged along the path from a zero baseline (32 steps), so
+    the observed base carries exactly its integrated-gradients attribution (:func:`integrated_gradients`,
+    ``hypothetical=True``). ``engine`` other than torch runs forward passes only, so it serves ISM alone.
     """
     if engine != "torch" and method != "ism":
         raise ValueError(f"engine {engine!r} runs forward passes only (ISM); {method} needs gradients: engine torch")
@@ -176,8 +189,11 @@ def hypothetical_contributions(model: nn.Module | SavedModel, X: Inputs, *, meth
 
         return ism(model, X, target=target, readout=readout, center=True, device=device, precision=precision,
                    engine=engine)
+    if method == "integrated_gradients":
+        return integrated_gradients(model, X, target=target, readout=readout, batch_size=batch_size, device=device,
+                                    hypothetical=True)
     if method != "saliency":
-        raise ValueError(f"unknown attribution method {method!r}; use deeplift_shap, ism or saliency")
+        raise ValueError(f"unknown attribution method {method!r}; use {', '.join(get_args(Method))}")
     g = gradients(model, X, target=target, readout=readout, batch_size=batch_size, device=device)
     return g - g.mean(1, keepdims=True)
 

@@ -82,7 +82,8 @@ def _best_matches(matches: pd.DataFrame, max_q: float) -> pd.DataFrame:
 class ReportOptions:
     """What :func:`write_report` explains and how (the typed form of ``seq2expr interpret``'s options).
 
-    ``method``: deeplift_shap | ism | saliency. ``taxon``: JASPAR CORE group(s) searched: one, several (a list or
+    ``method``: deeplift_shap | ism | saliency | integrated_gradients (from a zero baseline). ``taxon``: JASPAR
+    CORE group(s) searched: one, several (a list or
     ``"plants,vertebrates"``) or ``"all"``; None: the run's ``interpret.taxon``, else all groups, unless
     ``motifs_file`` is given. ``motifs_file``: one or several MEME files, searched instead of JASPAR (with it
     when ``taxon`` is given too). ``max_seqs``: sequences explained (a seeded random subset when there are more).

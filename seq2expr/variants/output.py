@@ -35,8 +35,8 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
                           attributions: str | None = None, progress=None, shard: Shard | str | None = None,
                           force: bool = False) -> dict:
     """Score ``variants`` with ``scorer`` and write every output into ``out_dir`` (atomically); returns the
-    summary. ``attributions``: deeplift_shap | saliency | ism | none (for the ``top`` variants' logos; default: the
-    scorer's :class:`~seq2expr.variants.ScoreOptions`).
+    summary. ``attributions``: deeplift_shap | saliency | integrated_gradients | ism | none (for the ``top``
+    variants' logos; default: the scorer's :class:`~seq2expr.variants.ScoreOptions`).
     ``shard="K/N"``: only the K-th of N contiguous parts of the input records (joined by :func:`merge_variant_outputs`;
     see :mod:`seq2expr.inference.shard`). ``out_dir``: a new folder, or with ``force`` a previous ``variants``
     output; never one holding an input (:func:`seq2expr.outputs.check_output`). When nothing is scored the summary

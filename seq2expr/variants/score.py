@@ -46,7 +46,8 @@ from seq2expr.variants.place import CentredWindows, GeneWindows, load_genes, sub
 from seq2expr.variants.strategy import BLOCK, CentredStrategy, GeneStrategy
 
 Mode = Literal["auto", "gene", "centred"]
-LOGO_METHODS = ("deeplift_shap", "saliency", "ism", "none")  # the report's logos (interpret's methods), or none
+# the report's logos (interpret's methods), or none
+LOGO_METHODS = ("deeplift_shap", "saliency", "integrated_gradients", "ism", "none")
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class ScoreOptions:
     chunk_size: int = 100_000
     engine: str = "torch"  # or onnxruntime (CPU, float32): inference.predict's engine
     # the written report (write_variant_outputs; `variants --attributions/--top`): logos of the top variants by
-    # deeplift_shap | saliency | ism | none; the scores table is the same whatever they are
+    # deeplift_shap | saliency | integrated_gradients | ism | none; the scores table is the same whatever they are
     attributions: str = "deeplift_shap"
     top: int = 8
 
