@@ -11,7 +11,7 @@ similarity cluster with any of the parent's training sequences (the DREAM test s
 parent, shares many sequences with these sets; SSWM's all go); training subsets of N = 250 ... 4,000 drawn from
 the rest (nested: seed s's N rows are the first N of one permutation), each run carving its own 10% validation by
 similarity.
-Arms, 3 seeds each (the seed draws the subset and the training seed):
+Arms, one run per seed (``--seeds``, default 3; the seed draws the subset and the training seed):
 
 * ``parent``: the parent as it is (the ensemble, and member 0), no training;
 * ``scratch-legnet``: the parent's architecture from random weights;
@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import MIRROR, efficiency, load_average, machine, model_flops, peak_rss_mb
+from common import MIRROR, bf16_peak_flops, efficiency, load_average, machine, model_flops, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "work" / "transfer"
@@ -204,6 +204,7 @@ def run_one(spec: dict) -> dict:
     strands = 2 if saved.config.rc_average else 1
     return {"tag": spec["tag"], "arm": spec["arm"], "n": spec["n"], "seed": spec["seed"], "lr": spec["lr"],
             "epochs": cfg.train.epochs, "steps": metrics["fit"][0].get("steps"),
+            "precision": metrics["fit"][0].get("precision"),
             "valid": metrics.get("valid", {}).get("overall"), "test": metrics.get("test", {}).get("overall"),
             "lineage": metrics.get("model_lineage"), "total_seconds": round(total, 1),
             "train_seconds": round(timer.seconds, 1), "train_seqs_per_s": timer.seqs / max(timer.seconds, 1e-9),
@@ -241,6 +242,9 @@ def plain_loop(spec: dict) -> dict:
     opt = torch.optim.AdamW(net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     steps_per_epoch = math.ceil(len(rows) / t.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.lr, total_steps=t.epochs * steps_per_epoch)
+    from seq2expr.hardware import cpu_info
+
+    bf16 = cpu_info().native_bf16  # as train's precision `auto`: bf16-mixed where the CPU has native bf16
     seconds, seqs = 0.0, 0
     for _ in range(t.epochs):
         order = torch.randperm(len(rows))
@@ -250,7 +254,9 @@ def plain_loop(spec: dict) -> dict:
             xb, yb = x[idx], y[idx]
             flip = torch.rand(len(idx)) < 0.5
             xb = torch.where(flip[:, None, None], xb.flip(-2, -1), xb)
-            loss = torch.nn.functional.mse_loss(net(xb), yb)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = net(xb)
+            loss = torch.nn.functional.mse_loss(out.float(), yb)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -267,7 +273,8 @@ def plain_loop(spec: dict) -> dict:
                           for i in range(0, len(xt), 256)])[:, 0].numpy()
     r = float(np.corrcoef(pred, test["expression"].to_numpy())[0, 1])
     return {"tag": spec["tag"], "test_r": r, "train_seqs_per_s": seqs / seconds, "train_seconds": round(seconds, 1),
-            "epochs": t.epochs, "n_train_rows": len(rows), "peak_rss_mb": peak_rss_mb()}
+            "epochs": t.epochs, "n_train_rows": len(rows), "peak_rss_mb": peak_rss_mb(),
+            "precision": "bf16-mixed" if bf16 else "32"}
 
 
 def parent_as_is(work: Path) -> list[dict]:
@@ -367,6 +374,23 @@ def bootstrap(paths: list[str], n_boot: int = 1000, seed: int = 0) -> dict:
 
 
 # -------------------------------------------------------------------------------------------------------- report
+def run_precision(row: dict) -> str:
+    """The training precision of a run (recorded in its result, else in its metrics.json)."""
+    if row.get("precision"):
+        return row["precision"]
+    metrics = Path(row["predictions"]).parent / "metrics.json"
+    return json.loads(metrics.read_text())["fit"][0].get("precision", "32") if metrics.is_file() else "32"
+
+
+def train_fraction_of_peak(row: dict) -> float:
+    """Achieved training FLOP/s over the peak of the precision it ran in: the bf16 peak (AVX512-BF16: twice the
+    fp32 rate) for bf16-mixed, else the fp32 one."""
+    eff = row["train_efficiency"]
+    achieved = eff["achieved_gflops"] * 1e9
+    bf16 = bf16_peak_flops(1)["avx512_bf16_flops"] if run_precision(row).startswith("bf16") else 0.0
+    return achieved / (bf16 or eff["peak_gflops"] * 1e9)
+
+
 def write_report(rows: list[dict], selection: list[dict], lrs: dict, meta: dict, out: Path, peer: dict) -> None:
     arms = ["parent (ensemble of 5)", "parent member 0", *ARMS]
     table: dict[str, dict[int, dict]] = {}
@@ -379,23 +403,28 @@ def write_report(rows: list[dict], selection: list[dict], lrs: dict, meta: dict,
                       "infer_seqs_per_s": float(np.mean([r["infer_seqs_per_s"] for r in runs]))}
             if trained:
                 stats |= {"train_seqs_per_s": float(np.mean([r["train_seqs_per_s"] for r in trained])),
-                          "train_fraction_of_peak": float(np.mean([r["train_efficiency"]["fraction_of_peak"]
-                                                                   for r in trained])),
+                          "train_fraction_of_peak": float(np.mean([train_fraction_of_peak(r) for r in trained])),
+                          "precision": sorted({run_precision(r) for r in trained}),
                           "infer_fraction_of_peak": float(np.mean([r["infer_efficiency"]["fraction_of_peak"]
                                                                    for r in trained])),
                           "peak_rss_mb": float(max(r["peak_rss_mb"] for r in trained)),
                           "epochs": trained[0]["epochs"], "steps": trained[0]["steps"]}
             table.setdefault(arm, {})[n] = stats
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "lr": lrs, "selection": selection,
                                                     "curve": table, "peer": peer, "runs": rows}, indent=1,
                                                    default=str))
-    _plot(table, out.with_suffix(".png"))
+    n_seeds = max(s["seeds"] for a in ARMS for s in table.get(a, {}).values())
+    precisions = sorted({run_precision(r) for r in rows if "train_seqs_per_s" in r})
+    _plot(table, out.with_suffix(".png"), n_seeds)
     lines = [
         "# Fine-tuning vs training from scratch: DREAM complex medium -> Vaishnav defined medium (SC-Ura)",
         "",
         f"Command: `{meta['command']}`, {meta['date']}. Machine: {meta['machine']['line']}. Load average at start "
         f"{meta['load_start']}, at end {meta['load_end']} (other work shared the 2 cores: wall times are "
-        "comparable within this run only). Precision fp32 (`auto`: no native bf16 on this CPU).",
+        f"comparable within this run only). Training precision: {', '.join(precisions)} (`auto`: bf16-mixed where "
+        "the CPU has native bf16, else fp32); predictions timed in fp32. FLOP/s fractions are of the peak of the "
+        f"precision used ({bf16_peak_flops(1)['how']} for bf16).",
         "",
         f"Data: {meta['data']['sequences']:,} distinct defined-medium sequences ({meta['data']['defined_rows']:,} "
         f"rows, repeats averaged); test {meta['data']['test']:,} by similarity clusters "
@@ -409,7 +438,7 @@ def write_report(rows: list[dict], selection: list[dict], lrs: dict, meta: dict,
         "one-cycle, shifts <= 3, last-epoch weights. Learning rates chosen on validation r at N = 1,000, seed 0: "
         + ", ".join(f"{k} {v:g}" for k, v in lrs.items()) + ".",
         "",
-        "Test Pearson r, mean over 3 seeds [95% bootstrap CI over test rows]; r^2 likewise:",
+        f"Test Pearson r, mean over {n_seeds} seeds [95% bootstrap CI over test rows]; r^2 likewise:",
         "",
         "| N | " + " | ".join(arms) + " |",
         "|---|" + "---|" * len(arms),
@@ -428,7 +457,8 @@ def write_report(rows: list[dict], selection: list[dict], lrs: dict, meta: dict,
         best = max((table[a][n]["r"], a) for a in ("scratch-legnet", "scratch-cnn") if n in table.get(a, {}))
         if ft is not None:
             lines.append(f"- N = {n:,}: {ft - best[0]:+.3f} (vs {best[1]})")
-    lines += ["", "Cost per arm and N (3 seeds; wall = the whole `train` call: data, training, evaluation, export):",
+    lines += ["", f"Cost per arm and N ({n_seeds} seeds; wall = the whole `train` call: data, training, evaluation, "
+              "export):",
               "", "| arm | N | epochs | steps | wall s | train seq/s | train FLOP/s of peak | predict seq/s | "
               "predict FLOP/s of peak | peak RSS MiB |", "|---|---|---|---|---|---|---|---|---|---|"]
     for arm in ARMS:
@@ -438,9 +468,12 @@ def write_report(rows: list[dict], selection: list[dict], lrs: dict, meta: dict,
                          f"{s['infer_seqs_per_s']:.0f} | {s.get('infer_fraction_of_peak', 0):.1%} | "
                          f"{s.get('peak_rss_mb', 0):.0f} |")
     ours = next(r for r in rows if r.get("tag") == "finetune_n1000_s0")
-    lines += ["", f"Peer, same run: the same fine-tune (member 0, N = 1,000, seed 0, its training rows, lr "
+    lines += ["", f"Peer, run by the same command after the arms (one thread; the arms' runs shared the cores two at a "
+              f"time, so its seq/s is flattered): the same fine-tune (member 0, N = 1,000, seed 0, its training rows, "
+              f"lr "
               f"{lrs['finetune']:g}, {peer['epochs']} epochs) as a plain PyTorch loop (AdamW + one-cycle, clipping, "
-              f"random reverse complements, no shifts): training {peer['train_seqs_per_s']:.0f} seq/s vs seq2expr's "
+              f"random reverse complements, no shifts; precision {peer.get('precision', '32')}, seq2expr's "
+              f"{run_precision(ours)}): training {peer['train_seqs_per_s']:.0f} seq/s vs seq2expr's "
               f"{ours['train_seqs_per_s']:.0f} ({ours['train_seqs_per_s'] / peer['train_seqs_per_s']:.2f}x the plain "
               f"loop; seq2expr also shifts each batch); test r {peer['test_r']:.3f} vs "
               f"{ours['test']['pearson_r']:.3f}."]
@@ -454,7 +487,7 @@ def write_report(rows: list[dict], selection: list[dict], lrs: dict, meta: dict,
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
-def _plot(table: dict, path: Path) -> None:
+def _plot(table: dict, path: Path, n_seeds: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -476,7 +509,7 @@ def _plot(table: dict, path: Path) -> None:
     ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
     ax.minorticks_off()
     ax.set_xlabel("defined-medium training sequences (N)")
-    ax.set_ylabel("test Pearson r (mean of 3 seeds)")
+    ax.set_ylabel(f"test Pearson r (mean of {n_seeds} seeds)")
     ax.set_title("DREAM complex -> Vaishnav defined medium")
     ax.legend(fontsize=8)
     fig.tight_layout()
