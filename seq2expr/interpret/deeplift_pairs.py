@@ -1,0 +1,181 @@
+"""DeepLIFT/SHAP with tangermeme's rules at about half its cost: each reference batch runs forward without a graph.
+
+tangermeme's ``deep_lift_shap`` runs every (sequence, reference) pair as one batch ``[X; refs]`` of twice the pairs,
+forward and backward, and then takes the gradient of the ``X`` half only: the reference half's backward pass is
+thrown away. Here the references run forward once under ``no_grad`` (their activations kept at each layer that has a
+DeepLIFT rule), and the sequences, repeated once per reference, run forward and backward; each rule is handed the
+same ``[X; refs]`` activations and gradients tangermeme's hooks see, so the multipliers are the same. Only single-input
+modules (activations, pooling, softmax, norms) are supported; a model with another ruled module (``BilinearOp``) is
+refused with :class:`NotImplementedError` and the caller goes through tangermeme.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+class _PairHooks:
+    """Forward hooks keeping each ruled module's activations (references, then sequences) and backward hooks that
+    apply tangermeme's rule to the ``[X; refs]`` pair."""
+
+    def __init__(self, model: nn.Module):
+        from tangermeme._deep_lift_utils import _build_nonlinear_ops
+
+        ops = _build_nonlinear_ops()
+        self.rules = {m: ops[type(m)] for m in model.modules() if type(m) in ops}
+        multi = sorted({type(m).__name__ for m, r in self.rules.items() if r.__name__ in ("_bilinear",)})
+        if multi:
+            raise NotImplementedError(f"modules with two inputs ({', '.join(multi)}): use tangermeme's path")
+        self.phase = "ref"
+        self.inplace = any(getattr(m, "inplace", False) for m in model.modules())  # later ops may overwrite
+        self.ref: dict = {}
+        self.seq: dict = {}
+        self.handles = []
+        for m in self.rules:
+            self.handles.append(m.register_forward_hook(self._forward))
+            self.handles.append(m.register_full_backward_hook(self._backward))
+
+    def start(self, phase: str) -> None:
+        """Begin a forward pass of references (``ref``) or of repeated sequences (``seq``)."""
+        self.phase = phase
+        (self.ref if phase == "ref" else self.seq).clear()
+
+    def _forward(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        from tangermeme._deep_lift_utils import _hooks_disabled
+
+        if _hooks_disabled():  # a rule's own re-entrant pass
+            return
+        store = self.ref if self.phase == "ref" else self.seq
+        calls = store.setdefault(module, [])
+        keep = (lambda t: t.detach().clone()) if self.inplace else (lambda t: t.detach())
+        calls.append((keep(inputs[0]), keep(output)))
+        if self.phase == "seq" and output.requires_grad:
+            idx = len(calls) - 1
+            output.register_hook(lambda g, m=module, i=idx: setattr(m, "_pair_idx", i))
+
+    def _backward(self, module: nn.Module, grad_input: tuple, grad_output: tuple):
+        idx = module.__dict__.pop("_pair_idx", None)
+        if idx is None or grad_input[0] is None:
+            return None
+        (x_in, x_out), (r_in, r_out) = self.seq[module][idx], self.ref[module][idx]
+        gi, go = grad_input[0], grad_output[0]
+        rule = self.rules[module]
+        if rule.__name__ == "_nonlinear":
+            new = _rescale_half(x_in, x_out, r_in, r_out, gi, go)
+        elif rule.__name__ == "_maxpool":
+            new = _maxpool_half(module, x_in, x_out, r_in, r_out, gi, go)
+        else:  # the rule on the concatenated pair, as tangermeme's hook calls it
+            module.input, module.output = torch.cat([x_in, r_in]), torch.cat([x_out, r_out])
+            try:
+                new = rule(module, (torch.cat([gi, gi]),), (torch.cat([go, go]),))[0][:len(gi)]
+            finally:
+                del module.input, module.output
+        return (new,) + tuple(grad_input[1:])
+
+    def remove(self) -> None:
+        """Take every hook off and drop the activations."""
+        for h in self.handles:
+            h.remove()
+        self.ref.clear()
+        self.seq.clear()
+
+
+def _rescale_half(x_in: torch.Tensor, x_out: torch.Tensor, r_in: torch.Tensor, r_out: torch.Tensor,
+                  gi: torch.Tensor, go: torch.Tensor) -> torch.Tensor:
+    """tangermeme's ``_nonlinear`` (rescale) rule, the sequences' half only."""
+    d_in = x_in - r_in
+    return torch.where(torch.abs(d_in) < 1e-6, gi, go * ((x_out - r_out) / d_in))
+
+
+def _tiled(module: nn.Module) -> int | None:
+    """The window of a ``MaxPool1d`` whose windows tile the input (stride = kernel, no padding or dilation)."""
+    if not isinstance(module, nn.MaxPool1d) or module.ceil_mode:
+        return None
+    k, st, pad, dil = (v if isinstance(v, int) else v[0] for v in
+                       (module.kernel_size, module.stride or module.kernel_size, module.padding, module.dilation))
+    return k if k >= 2 and st == k and pad == 0 and dil == 1 else None
+
+
+def _route(inp: torch.Tensor, values: torch.Tensor, module: nn.Module) -> torch.Tensor:
+    """``values`` (pooled shape) sent back to the first maximum of each window of ``inp``, as ``max_unpool`` with
+    the pooling indices does; tiled 1-d windows without the indices (``max_pool1d`` with indices is slow on CPUs)."""
+    k = _tiled(module)
+    if k is not None:
+        n = values.shape[-1]
+        win = inp[..., :n * k].unflatten(-1, (n, k))
+        best, later = win[..., 0], []
+        for j in range(1, k):  # a later position wins only when strictly larger: the first maximum, as max_pool's
+            better = win[..., j] > best
+            best = torch.where(better, win[..., j], best)
+            later = [p & ~better for p in later] + [better]
+        first = ~later[0] if k == 2 else ~torch.stack(later).any(0)
+        out = (values.unsqueeze(-1) * torch.stack([first, *later], -1)).flatten(-2)
+        return out if n * k == inp.shape[-1] else torch.nn.functional.pad(out, (0, inp.shape[-1] - n * k))
+    import torch.nn.functional as F
+    from tangermeme._deep_lift_utils import _is_dilated, _unpool, _windows_overlap
+
+    one_d = isinstance(module, nn.MaxPool1d)
+    pool, unpool = (F.max_pool1d, F.max_unpool1d) if one_d else (F.max_pool2d, F.max_unpool2d)
+    _, idx = pool(inp, module.kernel_size, module.stride, module.padding, module.dilation, module.ceil_mode, True)
+    if _windows_overlap(module) or _is_dilated(module):
+        return _unpool(values, idx, inp.shape)
+    return unpool(values, idx, module.kernel_size, module.stride, module.padding, list(inp.shape))
+
+
+def _maxpool_half(module: nn.Module, x_in: torch.Tensor, x_out: torch.Tensor, r_in: torch.Tensor, r_out: torch.Tensor,
+                  gi: torch.Tensor, go: torch.Tensor) -> torch.Tensor:
+    """tangermeme's ``_maxpool`` rule, the sequences' half only (both halves' upstream gradients are ``go``)."""
+    with torch.no_grad():
+        top = torch.max(x_out, r_out)
+        routed = _route(x_in, go * (top - r_out), module) + _route(r_in, go * (x_out - top), module)
+        d_in = x_in - r_in
+        return torch.where(d_in == 0, gi, routed / d_in)  # 0/0 only where the gradient is taken instead
+
+
+def pair_multipliers(forward: Callable[[torch.Tensor], torch.Tensor], model: nn.Module, x: torch.Tensor,
+                     refs: torch.Tensor, hooks: _PairHooks) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """DeepLIFT multipliers ``(n, R, 4, L)`` of ``n`` sequences ``x`` against their references ``refs``
+    ``(n, R, 4, L)``, with ``f(x)`` ``(n,)`` and ``f(ref)`` ``(n, R)``; ``forward`` gives one value per row."""
+    n, r = refs.shape[:2]
+    flat = refs.reshape(n * r, *refs.shape[2:])
+    hooks.start("ref")
+    with torch.no_grad():
+        f_ref = forward(flat)
+    hooks.start("seq")
+    xs = x.repeat_interleave(r, 0).requires_grad_(True)
+    with torch.enable_grad():
+        f_x = forward(xs)
+        (mult,) = torch.autograd.grad(f_x.sum(), xs)
+    return mult.reshape(refs.shape), f_x.detach().reshape(n, r)[:, 0], f_ref.reshape(n, r)
+
+
+def hypothetical_from_multipliers(mult: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
+    """tangermeme's hypothetical contributions averaged over references: base ``i`` scores
+    ``m_i - sum_c ref_c m_c``, ``(n, R, 4, L) -> (n, 4, L)``."""
+    return (mult - (refs * mult).sum(-2, keepdim=True)).mean(1)
+
+
+def pair_deep_lift_shap(forward: Callable[[torch.Tensor], torch.Tensor], model: nn.Module, x: torch.Tensor,
+                        refs: torch.Tensor, batch_size: int, device: torch.device,
+                        description: str | None = "DeepLIFT/SHAP") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Hypothetical contributions ``(N, 4, L)``, ``f(x)`` ``(N,)`` and ``f(ref)`` ``(N, R)`` of ``x`` against
+    ``refs`` ``(N, R, 4, L)``, about ``batch_size`` pairs per pass; ``model`` is the network ``forward`` runs (in eval
+    mode on ``device``). Raises :class:`NotImplementedError` for modules this path does not handle."""
+    from seq2expr.interpret._utils import batches
+
+    hooks = _PairHooks(model)
+    n_refs = refs.shape[1]
+    hyp, fx, fr = [], [], []
+    try:
+        for sl in batches(len(x), max(1, batch_size // n_refs), description):
+            r = refs[sl].to(device)
+            mult, f_x, f_r = pair_multipliers(forward, model, x[sl].to(device), r, hooks)
+            hyp.append(hypothetical_from_multipliers(mult, r).float().cpu())
+            fx.append(f_x.float().cpu())
+            fr.append(f_r.float().cpu())
+    finally:
+        hooks.remove()
+    return torch.cat(hyp), torch.cat(fx), torch.cat(fr)
