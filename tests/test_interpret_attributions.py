@@ -246,16 +246,18 @@ class Pools(nn.Module):
 @pytest.mark.parametrize("make", [lambda: build_model("cnn", seq_len=41, channels=(16, 16), pool_sizes=(2, 2),
                                                       hidden=(16,)), lambda: Pools(41)])
 def test_deep_lift_shap_equals_tangermeme_called_directly(make, strands):
-    """Our pair path (references forward without a graph) gives tangermeme's ``deep_lift_shap`` attributions for
-    the same references, on a strand-averaged and a single-strand readout."""
+    """Our pair paths (the references' graph for the cnn, the sequences' for Pools) give tangermeme's
+    ``deep_lift_shap`` attributions for the same references, on a strand-averaged and a single-strand readout."""
     from tangermeme.deep_lift_shap import deep_lift_shap as tangermeme_dls
 
     from seq2expr.inference import Readout
     from seq2expr.interpret._utils import readout_for
+    from seq2expr.interpret.deeplift_pairs import refs_graph_exact
     from seq2expr.interpret.gradients import dinucleotide_shuffles
 
     torch.manual_seed(0)
     model = _randomise_bn(make()).eval()
+    assert refs_graph_exact(model) != isinstance(model, Pools)  # the cnn on the references' graph, Pools not
     x = torch.as_tensor(_onehot(7, 41, seed=4))
     readout = Readout(targets=1 if isinstance(model, Pools) else 0, scale="model", strands=strands)
     refs = dinucleotide_shuffles(x, 5, seed=2)

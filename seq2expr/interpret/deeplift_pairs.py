@@ -1,12 +1,18 @@
-"""DeepLIFT/SHAP with tangermeme's rules at about half its cost: each reference batch runs forward without a graph.
+"""DeepLIFT/SHAP with tangermeme's rules without its wasted passes: the same multipliers at about a third of the cost.
 
 tangermeme's ``deep_lift_shap`` runs every (sequence, reference) pair as one batch ``[X; refs]`` of twice the pairs,
-forward and backward, and then takes the gradient of the ``X`` half only: the reference half's backward pass is
-thrown away. Here the references run forward once under ``no_grad`` (their activations kept at each layer that has a
-DeepLIFT rule), and the sequences, repeated once per reference, run forward and backward; each rule is handed the
-same ``[X; refs]`` activations and gradients tangermeme's hooks see, so the multipliers are the same. Only single-input
-modules (activations, pooling, softmax, norms) are supported; a model with another ruled module (``BilinearOp``) is
-refused with :class:`NotImplementedError` and the caller goes through tangermeme.
+forward and backward, then takes the gradient of the ``X`` half only: the reference half's backward pass is thrown
+away, and each sequence runs forward once per reference. Here one side runs forward without a graph, its activations
+kept at each module with a DeepLIFT rule, and the other forward and backward; each rule is handed the activations
+and gradients tangermeme's hooks see for the ``X`` half, so the multipliers are the same.
+
+* ``refs`` graph (ReLU and tiled max-pool networks, :func:`refs_graph_exact`): each sequence runs forward once, the
+  references forward and backward, and the rules take the sequence's own local gradient where they fall back to it.
+* ``seqs`` graph (any other single-input rule: smooth activations, overlapping pools, GLU, softmax, norms): the
+  references run forward once, the sequences (one copy per reference) forward and backward.
+
+A model with a two-input ruled module (``BilinearOp``) raises :class:`NotImplementedError`; callers then use
+tangermeme.
 """
 
 from __future__ import annotations
@@ -16,12 +22,31 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+_LINEAR = (nn.Conv1d, nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout, nn.Flatten, nn.Identity,
+           nn.ConstantPad1d, nn.ConstantPad2d, nn.ModuleList, nn.ModuleDict)  # affine in eval mode
+# seq2expr networks whose own forward only adds, averages or chains their children
+_LINEAR_GLUE = {"seq2expr.models.cnn.CNN", "seq2expr.models.ensemble.EnsembleAverage"}
+
+
+def refs_graph_exact(model: nn.Module) -> bool:
+    """Whether the references' graph gives the sequences' multipliers exactly: every nonlinearity is a ReLU or a
+    tiled max-pool module (whose local gradient at the sequence is computed here), and no module's own forward does
+    anything nonlinear (a functional activation would be differentiated at the reference instead)."""
+    for m in model.modules():
+        name = f"{type(m).__module__}.{type(m).__qualname__}"
+        if isinstance(m, nn.ReLU) or (isinstance(m, nn.MaxPool1d) and _tiled(m)) or isinstance(m, _LINEAR):
+            continue
+        if isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward or name in _LINEAR_GLUE:
+            continue
+        return False
+    return True
+
 
 class _PairHooks:
     """Forward hooks keeping each ruled module's activations (references, then sequences) and backward hooks that
     apply tangermeme's rule to the ``[X; refs]`` pair."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, graph: str):
         from tangermeme._deep_lift_utils import _build_nonlinear_ops
 
         ops = _build_nonlinear_ops()
@@ -30,6 +55,8 @@ class _PairHooks:
         if multi:
             raise NotImplementedError(f"modules with two inputs ({', '.join(multi)}): use tangermeme's path")
         self.phase = "ref"
+        self.graph = graph  # "refs": the references' forward and backward; "seqs": the repeated sequences'
+        self.shape = (0, 0)
         self.inplace = any(getattr(m, "inplace", False) for m in model.modules())  # later ops may overwrite
         self.ref: dict = {}
         self.seq: dict = {}
@@ -52,7 +79,7 @@ class _PairHooks:
         calls = store.setdefault(module, [])
         keep = (lambda t: t.detach().clone()) if self.inplace else (lambda t: t.detach())
         calls.append((keep(inputs[0]), keep(output)))
-        if self.phase == "seq" and output.requires_grad:
+        if output.requires_grad:
             idx = len(calls) - 1
             output.register_hook(lambda g, m=module, i=idx: setattr(m, "_pair_idx", i))
 
@@ -63,6 +90,8 @@ class _PairHooks:
         (x_in, x_out), (r_in, r_out) = self.seq[module][idx], self.ref[module][idx]
         gi, go = grad_input[0], grad_output[0]
         rule = self.rules[module]
+        if self.graph == "refs":
+            return (self._from_refs(module, rule, x_in, x_out, r_in, r_out, go),) + tuple(grad_input[1:])
         if rule.__name__ == "_nonlinear":
             new = _rescale_half(x_in, x_out, r_in, r_out, gi, go)
         elif rule.__name__ == "_maxpool":
@@ -74,6 +103,22 @@ class _PairHooks:
             finally:
                 del module.input, module.output
         return (new,) + tuple(grad_input[1:])
+
+    def _from_refs(self, module, rule, x_in, x_out, r_in, r_out, go):
+        """The rule's sequence half when the graph is the references': ``x`` activations ``(n, ...)`` broadcast over
+        the ``R`` references of each, and the sequences' own local gradient in place of the graph's."""
+        n, r = self.shape
+        bx = lambda t: t.unsqueeze(1)  # noqa: E731
+        br = lambda t: t.reshape(n, r, *t.shape[1:])  # noqa: E731
+        x_in, x_out, r_in, r_out, go = bx(x_in), bx(x_out), br(r_in), br(r_out), br(go)
+        if isinstance(module, nn.ReLU):
+            gi = torch.where(x_out > 0, go, 0.0)
+            new = _rescale_half(x_in, x_out, r_in, r_out, gi, go)
+        elif rule.__name__ == "_maxpool" and _tiled(module):
+            new = _maxpool_half(module, x_in, x_out, r_in, r_out, _route(x_in, go, module), go)
+        else:
+            raise NotImplementedError(f"{type(module).__name__} on the references' graph")
+        return new.reshape(n * r, *new.shape[2:])
 
     def remove(self) -> None:
         """Take every hook off and drop the activations."""
@@ -141,7 +186,18 @@ def pair_multipliers(forward: Callable[[torch.Tensor], torch.Tensor], model: nn.
     ``(n, R, 4, L)``, with ``f(x)`` ``(n,)`` and ``f(ref)`` ``(n, R)``; ``forward`` gives one value per row."""
     n, r = refs.shape[:2]
     flat = refs.reshape(n * r, *refs.shape[2:])
-    hooks.start("ref")
+    hooks.shape = (n, r)
+    if hooks.graph == "refs":  # sequences once without a graph, references forward and backward
+        hooks.start("seq")
+        with torch.no_grad():
+            f_x = forward(x)
+        hooks.start("ref")
+        flat.requires_grad_(True)
+        with torch.enable_grad():
+            f_ref = forward(flat)
+            (mult,) = torch.autograd.grad(f_ref.sum(), flat)
+        return mult.reshape(refs.shape), f_x, f_ref.detach().reshape(n, r)
+    hooks.start("ref")  # references once without a graph, sequences (one copy per reference) forward and backward
     with torch.no_grad():
         f_ref = forward(flat)
     hooks.start("seq")
@@ -159,14 +215,16 @@ def hypothetical_from_multipliers(mult: torch.Tensor, refs: torch.Tensor) -> tor
 
 
 def pair_deep_lift_shap(forward: Callable[[torch.Tensor], torch.Tensor], model: nn.Module, x: torch.Tensor,
-                        refs: torch.Tensor, batch_size: int, device: torch.device,
+                        refs: torch.Tensor, batch_size: int, device: torch.device, linear_readout: bool = False,
                         description: str | None = "DeepLIFT/SHAP") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Hypothetical contributions ``(N, 4, L)``, ``f(x)`` ``(N,)`` and ``f(ref)`` ``(N, R)`` of ``x`` against
     ``refs`` ``(N, R, 4, L)``, about ``batch_size`` pairs per pass; ``model`` is the network ``forward`` runs (in eval
-    mode on ``device``). Raises :class:`NotImplementedError` for modules this path does not handle."""
+    mode on ``device``). With ``linear_readout`` (``forward`` adds nothing nonlinear to ``model``) and a model of
+    ReLUs and tiled max-pools (:func:`refs_graph_exact`), the references carry the graph and each sequence runs
+    forward once; otherwise the sequences do. Raises :class:`NotImplementedError` for modules neither handles."""
     from seq2expr.interpret._utils import batches
 
-    hooks = _PairHooks(model)
+    hooks = _PairHooks(model, "refs" if linear_readout and refs_graph_exact(model) else "seqs")
     n_refs = refs.shape[1]
     hyp, fx, fr = [], [], []
     try:

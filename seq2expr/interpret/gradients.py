@@ -124,7 +124,7 @@ def deep_lift_shap(model: nn.Module | SavedModel, X: Inputs, *, target: int | st
     try:
         with model_state(model, dev):
             hyp, f_x, f_r = pair_deep_lift_shap(lambda inp: single(bound.forward(model, inp)), model, x, refs,
-                                                batch_size, dev)
+                                                batch_size, dev, linear_readout=_linear_head(bound))
         caught: list = []
     except NotImplementedError:  # a module the pair path does not handle (BilinearOp): tangermeme's own loop
         hyp, f_x, f_r, caught = _tangermeme_dls(bound, model, x, refs, batch_size, dev)
@@ -134,6 +134,13 @@ def deep_lift_shap(model: nn.Module | SavedModel, X: Inputs, *, target: int | st
     _report_delta(delta, scale, warn_delta, caught)
     out = (hyp if hypothetical else attr).numpy()
     return (out, delta) if return_delta else out
+
+
+def _linear_head(bound) -> bool:
+    """Whether the readout adds nothing nonlinear to the network (no sigmoid, no inverse target transform)."""
+    cfg = bound.config
+    return bound.readout.scale == "model" or (cfg is not None and cfg.task != "classification"
+                                              and cfg.target_transform is None)
 
 
 def _tangermeme_dls(bound, model: nn.Module, x: torch.Tensor, refs: torch.Tensor, batch_size: int,
