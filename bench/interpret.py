@@ -130,7 +130,8 @@ def run(args) -> dict:
             "sequence, the reverse strand through a copy of the network")
     rows["tangermeme_deep_lift_shap"]["max_abs_diff_vs_seq2expr"] = float(np.abs(theirs - hyp).max())
     rows["captum_DeepLiftShap"]["max_abs_diff_vs_seq2expr"] = float(np.abs(capt - hyp[:nc]).max())
-    ism_flops = count_flops(lambda: ism(saved, xi[:2], center=True)) / 2
+    k = min(8, len(xi))
+    ism_flops = count_flops(lambda: ism(saved, xi[:k], center=True)) / k
     timed(rows, "ism", len(xi), lambda: ism(saved, xi, center=True), ism_flops * len(xi), t)
     oh = xd.numpy()
     patterns = timed(rows, "tfmodisco", len(xd), lambda: run_modisco(oh, hyp), 0.0, t,

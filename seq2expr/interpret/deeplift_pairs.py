@@ -115,7 +115,7 @@ class _PairHooks:
             gi = torch.where(x_out > 0, go, 0.0)
             new = _rescale_half(x_in, x_out, r_in, r_out, gi, go)
         elif rule.__name__ == "_maxpool" and _tiled(module):
-            new = _maxpool_half(module, x_in, x_out, r_in, r_out, _route(x_in, go, module), go)
+            new = _maxpool_half(module, x_in, x_out, r_in, r_out, None, go)
         else:
             raise NotImplementedError(f"{type(module).__name__} on the references' graph")
         return new.reshape(n * r, *new.shape[2:])
@@ -144,20 +144,28 @@ def _tiled(module: nn.Module) -> int | None:
     return k if k >= 2 and st == k and pad == 0 and dil == 1 else None
 
 
-def _route(inp: torch.Tensor, values: torch.Tensor, module: nn.Module) -> torch.Tensor:
+def _first_max(inp: torch.Tensor, n: int, k: int) -> torch.Tensor:
+    """``(..., n, k)`` 1.0 at the first maximum of each tiled window of ``inp`` (where max-pool routes), else 0."""
+    win = inp[..., :n * k].unflatten(-1, (n, k))
+    best, later = win[..., 0], []
+    for j in range(1, k):  # a later position wins only when strictly larger, as in max_pool
+        better = win[..., j] > best
+        if j < k - 1:
+            best = torch.maximum(best, win[..., j])
+        later = [p & ~better for p in later] + [better]
+    first = ~later[0] if k == 2 else ~torch.stack(later).any(0)
+    return torch.stack([first, *later], -1).to(inp.dtype)
+
+
+def _route(inp: torch.Tensor, values: torch.Tensor, module: nn.Module,
+           mask: torch.Tensor | None = None) -> torch.Tensor:
     """``values`` (pooled shape) sent back to the first maximum of each window of ``inp``, as ``max_unpool`` with
-    the pooling indices does; tiled 1-d windows without the indices (``max_pool1d`` with indices is slow on CPUs)."""
+    the pooling indices does; tiled 1-d windows by ``mask`` (:func:`_first_max`; ``max_pool1d`` with indices is slow
+    on CPUs)."""
     k = _tiled(module)
     if k is not None:
         n = values.shape[-1]
-        win = inp[..., :n * k].unflatten(-1, (n, k))
-        best, later = win[..., 0], []
-        for j in range(1, k):  # a later position wins only when strictly larger: the first maximum, as max_pool's
-            better = win[..., j] > best
-            best = torch.where(better, win[..., j], best)
-            later = [p & ~better for p in later] + [better]
-        first = ~later[0] if k == 2 else ~torch.stack(later).any(0)
-        out = (values.unsqueeze(-1) * torch.stack([first, *later], -1)).flatten(-2)
+        out = (values.unsqueeze(-1) * (_first_max(inp, n, k) if mask is None else mask)).flatten(-2)
         return out if n * k == inp.shape[-1] else torch.nn.functional.pad(out, (0, inp.shape[-1] - n * k))
     import torch.nn.functional as F
     from tangermeme._deep_lift_utils import _is_dilated, _unpool, _windows_overlap
@@ -171,11 +179,15 @@ def _route(inp: torch.Tensor, values: torch.Tensor, module: nn.Module) -> torch.
 
 
 def _maxpool_half(module: nn.Module, x_in: torch.Tensor, x_out: torch.Tensor, r_in: torch.Tensor, r_out: torch.Tensor,
-                  gi: torch.Tensor, go: torch.Tensor) -> torch.Tensor:
-    """tangermeme's ``_maxpool`` rule, the sequences' half only (both halves' upstream gradients are ``go``)."""
+                  gi: torch.Tensor | None, go: torch.Tensor) -> torch.Tensor:
+    """tangermeme's ``_maxpool`` rule, the sequences' half only (both halves' upstream gradients are ``go``);
+    ``gi`` None: the sequences' local gradient, ``go`` routed to their maxima."""
+    k = _tiled(module)
     with torch.no_grad():
+        mx, mr = (_first_max(x_in, go.shape[-1], k), _first_max(r_in, go.shape[-1], k)) if k else (None, None)
         top = torch.max(x_out, r_out)
-        routed = _route(x_in, go * (top - r_out), module) + _route(r_in, go * (x_out - top), module)
+        routed = _route(x_in, go * (top - r_out), module, mx) + _route(r_in, go * (x_out - top), module, mr)
+        gi = _route(x_in, go, module, mx) if gi is None else gi
         d_in = x_in - r_in
         return torch.where(d_in == 0, gi, routed / d_in)  # 0/0 only where the gradient is taken instead
 
