@@ -34,8 +34,8 @@ def refs_graph_exact(model: nn.Module) -> bool:
     anything nonlinear (a functional activation would be differentiated at the reference instead)."""
     for m in model.modules():
         name = f"{type(m).__module__}.{type(m).__qualname__}"
-        if isinstance(m, nn.ReLU) or (isinstance(m, nn.MaxPool1d) and _tiled(m)) or isinstance(m, _LINEAR):
-            continue
+        if type(m) in _LINEAR or type(m) is nn.ReLU or (type(m) is nn.MaxPool1d and _tiled(m)):
+            continue  # exact types: a subclass may override forward
         if isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward or name in _LINEAR_GLUE:
             continue
         return False
@@ -43,8 +43,8 @@ def refs_graph_exact(model: nn.Module) -> bool:
 
 
 class _PairHooks:
-    """Forward hooks keeping each ruled module's activations (references, then sequences) and backward hooks that
-    apply tangermeme's rule to the ``[X; refs]`` pair."""
+    """Forward hooks keeping each ruled module's activations (the side without a graph first, then the other) and
+    backward hooks that give each rule the ``X`` half of what tangermeme's ``[X; refs]`` batch would hand it."""
 
     def __init__(self, model: nn.Module, graph: str):
         from tangermeme._deep_lift_utils import _build_nonlinear_ops
