@@ -224,3 +224,61 @@ def test_deeplift_delta_reported_when_rules_missing(caplog):
     assert len(lines) == 1, lines
     assert "approximate" in lines[0] and f"{np.abs(delta).max():.3g}" in lines[0]
     assert "nn.Module" not in lines[0] and ".py" not in lines[0]
+
+
+class Pools(nn.Module):
+    """Every path of the pair DeepLIFT rules: tiled pooling (and a ragged end), overlapping pooling, an odd window,
+    smooth activations and a rule applied to the concatenated pair (GLU)."""
+
+    def __init__(self, length: int = 41):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv1d(4, 12, 5, padding=2), nn.BatchNorm1d(12), nn.ReLU(), nn.MaxPool1d(2),
+            nn.Conv1d(12, 16, 3, padding=1), nn.GLU(dim=1), nn.SiLU(), nn.MaxPool1d(3, 2),
+            nn.Conv1d(8, 8, 3, padding=1), nn.GELU(), nn.MaxPool1d(3))
+        self.head = nn.Linear(8 * 3, 2)
+
+    def forward(self, x):
+        return self.head(self.body(x).flatten(1))
+
+
+@pytest.mark.parametrize("strands", ["average", "forward"])
+@pytest.mark.parametrize("make", [lambda: build_model("cnn", seq_len=41, channels=(16, 16), pool_sizes=(2, 2),
+                                                      hidden=(16,)), lambda: Pools(41)])
+def test_deep_lift_shap_equals_tangermeme_called_directly(make, strands):
+    """Our pair paths (the references' graph for the cnn, the sequences' for Pools) give tangermeme's
+    ``deep_lift_shap`` attributions for the same references, on a strand-averaged and a single-strand readout."""
+    from tangermeme.deep_lift_shap import deep_lift_shap as tangermeme_dls
+
+    from seq2expr.inference import Readout
+    from seq2expr.interpret._utils import readout_for
+    from seq2expr.interpret.deeplift_pairs import refs_graph_exact
+    from seq2expr.interpret.gradients import dinucleotide_shuffles
+
+    torch.manual_seed(0)
+    model = _randomise_bn(make()).eval()
+    assert refs_graph_exact(model) != isinstance(model, Pools)  # the cnn on the references' graph, Pools not
+    x = torch.as_tensor(_onehot(7, 41, seed=4))
+    readout = Readout(targets=1 if isinstance(model, Pools) else 0, scale="model", strands=strands)
+    refs = dinucleotide_shuffles(x, 5, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = tangermeme_dls(readout_for(model, readout=readout).module(model), x, references=refs,
+                              hypothetical=True, batch_size=8, device="cpu", warning_threshold=float("inf")).numpy()
+    assert np.abs(want).max() > 1e-3
+    for batch_size in (5, 64):
+        got = deep_lift_shap(model, x, readout=readout, n_shuffles=5, seed=2, hypothetical=True, batch_size=batch_size)
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_dinucleotide_shuffles_are_one_call_per_sequence():
+    """The batched shuffle draws what one tangermeme call per sequence with the same seed draws."""
+    from tangermeme.ersatz import dinucleotide_shuffle
+
+    from seq2expr.interpret.gradients import dinucleotide_shuffles
+
+    x = torch.as_tensor(_onehot(4, 30, seed=5))
+    got = dinucleotide_shuffles(x, 3, seed=7)
+    for i in range(len(x)):
+        one = dinucleotide_shuffle(x[i:i + 1], n=3, random_state=7, allow_N=True)[0].float()
+        torch.testing.assert_close(got[i], one)

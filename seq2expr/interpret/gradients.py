@@ -21,6 +21,7 @@ from torch import nn
 from seq2expr.inference import Readout, SavedModel, as_module, as_onehot, model_state, resolve_device
 from seq2expr.inference.inputs import Inputs
 from seq2expr.interpret._utils import batches, readout_for, single
+from seq2expr.interpret.deeplift_pairs import pair_deep_lift_shap
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +108,10 @@ def dinucleotide_shuffles(X: np.ndarray | torch.Tensor, n_shuffles: int = 20, se
     from tangermeme.ersatz import dinucleotide_shuffle
 
     x = as_onehot(X)
-    refs = torch.empty((len(x), n_shuffles, *x.shape[1:]), dtype=torch.float32)
-    for i in range(len(x)):
-        refs[i] = dinucleotide_shuffle(x[i:i + 1], n=n_shuffles, random_state=seed, allow_N=True)[0].float()
-    return refs
+    if len(x) == 0:
+        return torch.empty((0, n_shuffles, *x.shape[1:]), dtype=torch.float32)
+    # one call, each sequence seeded with ``seed``: the shuffles one call per sequence gives, 4x faster
+    return dinucleotide_shuffle(x, n=n_shuffles, random_state=[seed] * len(x), allow_N=True).float()
 
 
 def deep_lift_shap(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0,
@@ -126,13 +127,39 @@ def deep_lift_shap(model: nn.Module | SavedModel, X: Inputs, *, target: int | st
     custom modules, fall back to gradients and show up here). That is logged once per call, as one plain line
     with the largest delta; the libraries' own warnings go to the debug log.
     """
-    from tangermeme.deep_lift_shap import deep_lift_shap as _dls
-
     x = as_onehot(X, model)
     refs = dinucleotide_shuffles(x, n_shuffles, seed)
     bound = readout_for(model, target, readout)
     model = as_module(model)
     dev = resolve_device(device, model)
+    try:
+        with model_state(model, dev):
+            hyp, f_x, f_r = pair_deep_lift_shap(lambda inp: single(bound.forward(model, inp)), model, x, refs,
+                                                batch_size, dev, linear_readout=_linear_head(bound))
+        caught: list = []
+    except NotImplementedError:  # a module the pair path does not handle (BilinearOp): tangermeme's own loop
+        hyp, f_x, f_r, caught = _tangermeme_dls(bound, model, x, refs, batch_size, dev)
+    attr = hyp * x
+    delta = (attr.sum((1, 2)) - (f_x - f_r.mean(1))).numpy()
+    scale = float((f_x[:, None] - f_r).abs().mean()) + 1e-12
+    _report_delta(delta, scale, warn_delta, caught)
+    out = (hyp if hypothetical else attr).numpy()
+    return (out, delta) if return_delta else out
+
+
+def _linear_head(bound) -> bool:
+    """Whether the readout adds nothing nonlinear to the network (no sigmoid, no inverse target transform)."""
+    cfg = bound.config
+    return bound.readout.scale == "model" or (cfg is not None and cfg.task != "classification"
+                                              and cfg.target_transform is None)
+
+
+def _tangermeme_dls(bound, model: nn.Module, x: torch.Tensor, refs: torch.Tensor, batch_size: int,
+                    dev: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
+    """tangermeme's ``deep_lift_shap`` (pairs as ``[X; refs]`` batches), then f(x) and f(ref) for the check."""
+    from tangermeme.deep_lift_shap import deep_lift_shap as _dls
+
+    n_shuffles = refs.shape[1]
     with model_state(model, dev), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # tangermeme's and captum's, for developers: summarised below
         hyp = _dls(bound.module(model), x, target=0, references=refs, batch_size=batch_size, hypothetical=True,
@@ -143,13 +170,7 @@ def deep_lift_shap(model: nn.Module | SavedModel, X: Inputs, *, target: int | st
             fx.append(single(bound.forward(model, x[sl].to(dev))).float().cpu())
             r = refs[sl].reshape(-1, *x.shape[1:]).to(dev)
             fr.append(single(bound.forward(model, r)).float().cpu().reshape(-1, n_shuffles))
-        f_x, f_r = torch.cat(fx), torch.cat(fr)
-    attr = hyp * x
-    delta = (attr.sum((1, 2)) - (f_x - f_r.mean(1))).numpy()
-    scale = float((f_x[:, None] - f_r).abs().mean()) + 1e-12
-    _report_delta(delta, scale, warn_delta, caught)
-    out = (hyp if hypothetical else attr).numpy()
-    return (out, delta) if return_delta else out
+    return hyp, torch.cat(fx), torch.cat(fr), list(caught)
 
 
 def _report_delta(delta: np.ndarray, scale: float, warn_delta: float, caught: list) -> None:
