@@ -260,7 +260,8 @@ def test_training_terminal_output_carries_no_lightning_chatter(trained, tmp_path
     (["variants", "{model}", "x.vcf", "-o", "o", "--format", "csv"], ["'--format'", "not one of tsv, parquet"]),
     (["design", "{model}", "-o", "o", "--method", "bogus"], ["'--method'", "greedy, beam, anneal, motif, ledidi"]),
     (["design", "{model}", "-o", "o", "--objective", "target:high"], ["'--objective'", "give the value to reach"]),
-    (["design", "{model}", "-o", "o", "--attributions", "grad"], ["'--attributions'", "deeplift_shap, saliency, ism"]),
+    (["design", "{model}", "-o", "o", "--attributions", "grad"], ["'--attributions'",
+                                                            "deeplift_shap, ism, saliency, integrated_gradients"]),
     (["interpret", "{model}", "x.tsv", "-o", "o", "--method", "shap"], ["seq2expr interpret:", "'shap'"]),
 ])
 def test_usage_errors_are_one_line(trained, tmp_path, monkeypatch, one_line_error, args, needles):

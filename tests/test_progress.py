@@ -92,6 +92,8 @@ def test_paused_leaves_no_progress_thread_and_redraws_after(monkeypatch):
     assert len(seen["before"]) >= 2 and seen["inside"] == set() and seen["after"], seen
     assert tqdm.monitor_interval == 0  # and no new monitor
 
+    for thread in set(threading.enumerate()) - others:  # rich stops the outer bar's refresh thread without joining it
+        thread.join(timeout=10)
     monkeypatch.setattr(progress, "DELAY", 0.2)
     with progress.progress_bar(3, "not drawn yet"):  # a bar still waiting for its delay waits through the block
         with progress.paused():
