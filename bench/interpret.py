@@ -25,7 +25,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import count_flops, efficiency, load_average, machine, machine_peak_flops, peak_rss_mb
+from common import (
+    bf16_peak_flops,
+    count_flops,
+    efficiency,
+    load_average,
+    machine,
+    machine_peak_flops,
+    peak_rss_mb,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,6 +49,12 @@ def load_inputs(model: str, n: int):
     return saved, one_hot(encode(list(rec.sequences[:n]), saved.policy), saved.policy.n_value)
 
 
+def bf16_fraction(achieved_gflops: float, threads: int) -> float:
+    """Achieved GFLOP/s over the native bf16 peak of the cores used (NaN where bf16 is not native)."""
+    peak = bf16_peak_flops(threads)["avx512_bf16_flops"]
+    return achieved_gflops * 1e9 / peak if peak else float("nan")
+
+
 def timed(rows: dict, name: str, n: int, fn, flops: float = 0.0, threads: int = 2, **extra):
     """Run ``fn`` once, store its row (seconds per 1,000 sequences, efficiency, memory, load); return its value."""
     load0 = load_average()
@@ -49,6 +63,8 @@ def timed(rows: dict, name: str, n: int, fn, flops: float = 0.0, threads: int = 
     s = time.perf_counter() - t0
     nan = float("nan")
     eff = efficiency(flops, s, threads) if flops else {"achieved_gflops": nan, "fraction_of_peak": nan}
+    if str(extra.get("precision", "")).startswith("bf16"):  # of the bf16 peak (AVX512-BF16: twice the fp32 rate)
+        eff["fraction_of_peak"] = bf16_fraction(eff["achieved_gflops"], threads)
     rows[name] = {"n_sequences": n, "seconds": s, "s_per_1000": s / n * 1000, "flops": flops,
                   "achieved_gflops": eff["achieved_gflops"], "fraction_of_peak": eff["fraction_of_peak"],
                   "peak_rss_mb": peak_rss_mb(), "load_before": load0, "load_after": load_average(), **extra}
@@ -152,6 +168,10 @@ def render(res: dict) -> str:
     """The results as a markdown table."""
     r = res["run"]
     dls = r["rows"]["deeplift_shap"]
+    ism_row = r["rows"]["ism"]
+    ism_row.setdefault("precision", "bf16" if bf16_peak_flops(1)["avx512_bf16_flops"] else "32")
+    if str(ism_row["precision"]).startswith("bf16"):  # results recorded before the bf16 peak was used
+        ism_row["fraction_of_peak"] = bf16_fraction(ism_row["achieved_gflops"], res["threads"])
     lines = ["# Interpretation throughput: saliency, DeepLIFT/SHAP, ISM, TF-MoDISco", "",
              f"Command: `SEQ2EXPR_DATA_MIRROR=../shared/data PYTHONPATH=. python bench/interpret.py {res['argv']}`"
              .rstrip(), "", f"Machine: {res['host']['line']}.", "",
@@ -184,8 +204,9 @@ def render(res: dict) -> str:
               "tangermeme and captum = forward + backward of 2 x refs rows per sequence (their `[X; refs]` batches). "
               f"TF-MoDISco found {r['rows']['tfmodisco'].get('patterns', 0)} patterns.",
               f"ISM: `ism(center=True)` (fast ISM) at its default precision `auto`, "
-              f"{r['rows']['ism'].get('precision', 'bf16')} on this CPU (so its fraction is of the fp32 peak, which "
-              f"bf16 exceeds). captum: {r['rows']['captum_DeepLiftShap']['note']}; its rules "
+              f"{r['rows']['ism'].get('precision', 'bf16')} on this CPU (so its fraction is of the bf16 peak: "
+              f"{bf16_peak_flops(res['threads'])['how']}). captum: {r['rows']['captum_DeepLiftShap']['note']}; "
+              "its rules "
               "differ from tangermeme's, hence its difference.", ""]
     lines += [f"- {n}" for n in res.get("notes", [])]
     return "\n".join(lines) + "\n"
