@@ -38,9 +38,8 @@ def atomic_path(path: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
             tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         else:
             fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            os.close(fd)
             tmp = Path(name)
-    held = _hold(tmp)
+        held = _hold(tmp, None if is_dir else fd)  # locked before another writer's clear_stale can see it
     try:
         with user_named(path), _disk_errors(path):
             yield tmp
@@ -121,17 +120,19 @@ def user_named(path: Path) -> Iterator[None]:
         raise FileError(shown, err.problem) from err
 
 
-def _hold(tmp: Path) -> tuple[int | None, Path | None]:
-    """An OS lock on a temporary while its writer lives (None without POSIX locks), and its entry in the registry
-    of temporaries (:func:`register`)."""
-    entry = register(tmp)
+def _hold(tmp: Path, fd: int | None = None) -> tuple[int | None, Path | None]:
+    """An OS lock on a temporary while its writer lives (None without POSIX locks), taken first (another process's
+    :func:`clear_stale` removes an unlocked temporary), then its entry in the registry of temporaries
+    (:func:`register`). ``fd``: the temporary's descriptor from its creation, locked at once."""
     try:
         import fcntl
     except ImportError:
-        return None, entry
-    fd = os.open(tmp, os.O_RDONLY)
+        if fd is not None:
+            os.close(fd)
+        return None, register(tmp)
+    fd = os.open(tmp, os.O_RDONLY) if fd is None else fd
     fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd, entry
+    return fd, register(tmp)
 
 
 def _release(held: tuple[int | None, Path | None]) -> None:
