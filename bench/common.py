@@ -154,3 +154,26 @@ def efficiency(flops: float, seconds: float, threads: int | None = None) -> dict
     return {"achieved_gflops": achieved / 1e9, "peak_gflops": peak["peak_flops"] / 1e9,
             "fraction_of_peak": achieved / peak["peak_flops"] if peak["peak_flops"] else float("nan"),
             "peak_how": peak["how"]}
+
+
+def train_timer():
+    """A Lightning callback counting the seconds and sequences of training batches: from each epoch's start to its
+    last training batch's end (loading, augmentation, forward, backward, optimiser; the validation pass and
+    checkpoints excluded). Lightning is imported here, only by the benches that train."""
+    import lightning as L
+
+    class TrainTimer(L.Callback):
+        def __init__(self):
+            self.seconds, self.seqs, self._t, self._last = 0.0, 0, 0.0, 0.0
+
+        def on_train_epoch_start(self, trainer, module):
+            self._t = self._last = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            self.seqs += len(batch[0])
+            self._last = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer, module):
+            self.seconds += self._last - self._t
+
+    return TrainTimer()

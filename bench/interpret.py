@@ -168,10 +168,6 @@ def render(res: dict) -> str:
     """The results as a markdown table."""
     r = res["run"]
     dls = r["rows"]["deeplift_shap"]
-    ism_row = r["rows"]["ism"]
-    ism_row.setdefault("precision", "bf16" if bf16_peak_flops(1)["avx512_bf16_flops"] else "32")
-    if str(ism_row["precision"]).startswith("bf16"):  # results recorded before the bf16 peak was used
-        ism_row["fraction_of_peak"] = bf16_fraction(ism_row["achieved_gflops"], res["threads"])
     lines = ["# Interpretation throughput: saliency, DeepLIFT/SHAP, ISM, TF-MoDISco", "",
              f"Command: `SEQ2EXPR_DATA_MIRROR=../shared/data PYTHONPATH=. python bench/interpret.py {res['argv']}`"
              .rstrip(), "", f"Machine: {res['host']['line']}.", "",

@@ -46,7 +46,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import MIRROR, bf16_peak_flops, efficiency, load_average, machine, model_flops, peak_rss_mb
+from common import (
+    MIRROR,
+    bf16_peak_flops,
+    efficiency,
+    load_average,
+    machine,
+    model_flops,
+    peak_rss_mb,
+    train_timer,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "work" / "transfer"
@@ -155,33 +164,16 @@ def run_config(arm: str, n: int, seed: int, lr: float, work: Path, threads: int,
 # ------------------------------------------------------------------------------------------------------- one run
 def run_one(spec: dict) -> dict:
     """Train one model through ``train(cfg)`` and measure it; runs in a child process."""
-    import lightning as L
     import torch
 
     from seq2expr.config import RunConfig
     from seq2expr.inference import load_model, predict
     from seq2expr.training import train
 
-    class Timer(L.Callback):
-        """Seconds and sequences of training batches (validation, checkpoints and evaluation excluded)."""
-
-        def __init__(self):
-            self.seconds, self.seqs, self._t, self._last = 0.0, 0, 0.0, 0.0
-
-        def on_train_epoch_start(self, trainer, module):
-            self._t = self._last = time.perf_counter()
-
-        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-            self.seqs += len(batch[0])
-            self._last = time.perf_counter()
-
-        def on_train_epoch_end(self, trainer, module):
-            self.seconds += self._last - self._t
-
     cfg = RunConfig.model_validate(spec["cfg"])
     torch.set_num_threads(cfg.train.threads or 2)
     load_before = list(load_average())
-    timer = Timer()
+    timer = train_timer()
     t0 = time.perf_counter()
     model_dir = train(cfg, resume=True, progress=False, callbacks=[timer])
     total = time.perf_counter() - t0

@@ -33,7 +33,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import efficiency, load_average, machine, machine_peak_flops, model_flops, peak_rss_mb
+from common import (
+    efficiency,
+    load_average,
+    machine,
+    machine_peak_flops,
+    model_flops,
+    peak_rss_mb,
+    train_timer,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CHROMS, VALID_CHROMS = ["IV", "XV"], ["XVI"]
@@ -187,7 +195,6 @@ def plain_loop_seqs_per_s(cfg, bundle, n_batches: int = 40, warmup: int = 3) -> 
 
 def run_one(spec: dict) -> dict:
     """Train one model through ``train(cfg)`` and measure it; runs in a child process."""
-    import lightning as L
     import torch
 
     from seq2expr.config import RunConfig
@@ -195,28 +202,11 @@ def run_one(spec: dict) -> dict:
     from seq2expr.inference import load_model, predict
     from seq2expr.training import train
 
-    class Timer(L.Callback):
-        """Seconds and sequences of training batches: from each epoch's start to its last training batch's end
-        (loading, augmentation, forward, backward, optimiser; the validation pass and checkpoints excluded)."""
-
-        def __init__(self):
-            self.seconds, self.seqs, self._t, self._last = 0.0, 0, 0.0, 0.0
-
-        def on_train_epoch_start(self, trainer, module):
-            self._t = self._last = time.perf_counter()
-
-        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-            self.seqs += len(batch[0])
-            self._last = time.perf_counter()
-
-        def on_train_epoch_end(self, trainer, module):
-            self.seconds += self._last - self._t
-
     cfg = RunConfig.model_validate(spec["cfg"])
     threads = cfg.train.threads or 2
     torch.set_num_threads(threads)
     load_before = list(load_average())
-    timer = Timer()
+    timer = train_timer()
     t0 = time.perf_counter()
     model_dir = train(cfg, resume=False, progress=False, callbacks=[timer])
     total = time.perf_counter() - t0

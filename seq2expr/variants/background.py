@@ -6,6 +6,7 @@ gene windows. In gene mode those depend only on the model's weights, the genome,
 otherwise pay for 10,000 background SNVs every time. The sorted effects are kept in
 ``$SEQ2EXPR_CACHE/variants/<key>.safetensors``, keyed by a sha256 of all of those, with the sha256 of the array in
 the file's metadata: a file that does not check out is recomputed, never trusted.
+``SEQ2EXPR_NO_BACKGROUND_CACHE=1`` turns the cache off (every run computes it, as before; for benchmarks).
 """
 
 from __future__ import annotations

@@ -262,9 +262,11 @@ class VariantScorer:
     def background_identity(self) -> dict | None:
         """What, besides the windows, decides an SNV background (a cache key's parts); None for a model held only
         in memory (no weights file to identify it)."""
-        if self.saved.path is None or not (Path(self.saved.path) / "model.safetensors").is_file():
-            return None
+        from seq2expr.inference.saved import WEIGHTS
         from seq2expr.variants.background import file_identity, weights_identity
+
+        if self.saved.path is None or not (Path(self.saved.path) / WEIGHTS).is_file():
+            return None
 
         return {"weights": weights_identity(self.saved.path), "genome": file_identity(self.genome.source),
                 "readout": repr(self.readout), "precision": self.precision, "engine": self.engine,
