@@ -59,9 +59,9 @@ def main() -> None:
 
     from seq2expr.data.registry import get_entry, load_dataset
     from seq2expr.design import Constraints, design
+    from seq2expr.design.algorithms.ledidi import LedidiObjective
     from seq2expr.design.designer import split_oracle
     from seq2expr.design.objective import Objective, Scorer
-    from seq2expr.design.search import _Objective
     from seq2expr.inference import as_onehot, load_model, predict
 
     res: dict = {"command": "python bench/design.py " + " ".join(sys.argv[1:]), "load_start": list(load_average()),
@@ -110,7 +110,7 @@ def main() -> None:
     ours = design(model, rng_starts, "max", cons, n=args.peer_n, rounds=args.rounds, seed=1,
                   batch_size=args.batch_size)
     ours_s = time.perf_counter() - t0
-    net = _Objective(scorer).eval()
+    net = LedidiObjective(scorer).eval()
     mask = torch.from_numpy(cons.editable)
     t0 = time.perf_counter()
     peer_scores = []

@@ -119,7 +119,7 @@ def pathway_motifs(result: dict, table: Path, n: int = 300) -> list[dict]:
     import pandas as pd
 
     from seq2expr.inference import as_onehot, load_model
-    from seq2expr.interpret.gradients import attribute
+    from seq2expr.interpret.attribute import attribute
     from seq2expr.interpret.pathways import model_pathways, pathway_patterns
 
     saved = load_model(result["model_dir"])

@@ -33,7 +33,7 @@ _API: dict[str, str] = {
     "predict": "seq2expr.inference", "predict_file": "seq2expr.inference", "Readout": "seq2expr.inference",
     "evaluate": "seq2expr.evaluation",
     "train": "seq2expr.training", "tune": "seq2expr.training",
-    "attribute": "seq2expr.interpret.gradients", "saliency": "seq2expr.interpret.gradients",
+    "attribute": "seq2expr.interpret.attribute", "saliency": "seq2expr.interpret.gradients",
     "integrated_gradients": "seq2expr.interpret.gradients", "deep_lift_shap": "seq2expr.interpret.gradients",
     "ism": "seq2expr.interpret.ism", "grad_cam": "seq2expr.interpret.gradcam",
     "attention_maps": "seq2expr.interpret.attention", "run_modisco": "seq2expr.interpret.modisco",

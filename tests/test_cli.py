@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,6 @@ from seq2expr.cli.main import app
 from seq2expr.data.registry import parse_dataset_spec
 from seq2expr.data.synthetic import make_synthetic
 from seq2expr.inference import load_model
-from seq2expr.interpret.gradients import Method
 from seq2expr.models import EnsembleAverage
 
 runner = CliRunner()
@@ -152,7 +150,7 @@ def test_input_columns_default_to_the_training_layout(trained, tmp_path):
     assert pd.read_csv(tmp_path / "ev" / "predictions.tsv", sep="\t")["id"].tolist() == table["id"].tolist()
 
 
-def test_registry_dataset_input(trained, tmp_path, monkeypatch):
+def test_registry_dataset_input(trained, tmp_path, request):
     """``NAME:SUBSET`` inputs: a registry subset, or rows of a ``split`` column; membership groups scored."""
     from seq2expr.data import registry
     from seq2expr.data.records import Records
@@ -167,7 +165,8 @@ def test_registry_dataset_input(trained, tmp_path, monkeypatch):
                               "other_model": table["expression"].to_numpy(np.float32)}, source="toy")
     entry = registry.DatasetEntry(name="toycli", description="toy", citation="", licence="MIT", files=(),
                                   loader=lambda paths: records, subsets={"test": lambda r: r.groups["split"] == "test"})
-    monkeypatch.setitem(registry._REGISTRY, "toycli", entry)
+    request.addfinalizer(lambda: registry.DATASETS.remove("toycli"))
+    registry.register_dataset(entry)
     assert parse_dataset_spec("toycli:test") == "toycli:test" and parse_dataset_spec("nodata:test") is None
 
     res = runner.invoke(app, ["evaluate", str(run / "model"), "toycli:test", "-o", str(tmp_path / "ev"),
@@ -258,10 +257,10 @@ def test_training_terminal_output_carries_no_lightning_chatter(trained, tmp_path
     (["predict", "{model}", "x.tsv", "-o", "p.tsv", "--batch-size", "many"], ["'--batch-size'", "integer"]),
     (["variants", "{model}", "x.vcf", "-o", "o", "--mode", "up"], ["'--mode'", "'up' is not one of auto, gene"]),
     (["variants", "{model}", "x.vcf", "-o", "o", "--format", "csv"], ["'--format'", "not one of tsv, parquet"]),
-    (["design", "{model}", "-o", "o", "--method", "bogus"], ["'--method'", "greedy, beam, anneal, motif, ledidi"]),
+    (["design", "{model}", "-o", "o", "--method", "bogus"], ["'--method'", "anneal, beam, greedy, ledidi, motif"]),
     (["design", "{model}", "-o", "o", "--objective", "target:high"], ["'--objective'", "give the value to reach"]),
     (["design", "{model}", "-o", "o", "--attributions", "grad"], ["'--attributions'",
-                                                            "deeplift_shap, ism, saliency, integrated_gradients"]),
+                                                            "deeplift_shap, integrated_gradients, ism, saliency"]),
     (["interpret", "{model}", "x.tsv", "-o", "o", "--method", "shap"], ["seq2expr interpret:", "'shap'"]),
 ])
 def test_usage_errors_are_one_line(trained, tmp_path, monkeypatch, one_line_error, args, needles):
@@ -276,9 +275,16 @@ def test_usage_errors_are_one_line(trained, tmp_path, monkeypatch, one_line_erro
     assert list(tmp_path.iterdir()) == []
 
 
-def test_logo_choices_are_the_attribution_methods():
-    """``design`` and ``variants --attributions`` offer what ``hypothetical_contributions`` computes, or none."""
-    assert set(LOGO_METHODS) == {*get_args(Method), "none"}
+def test_cli_choices_are_the_registered_methods():
+    """``interpret --method``, ``design``/``variants --attributions`` and ``design --method`` offer exactly what the
+    registries hold (read from the modules' names without importing them), logos also none."""
+    from seq2expr.cli.common import DESIGN_METHODS, INTERPRET_METHODS
+    from seq2expr.design.algorithms import ALGORITHMS
+    from seq2expr.interpret.methods import ATTRIBUTIONS
+
+    assert list(INTERPRET_METHODS) == ATTRIBUTIONS.names() and "integrated_gradients" in INTERPRET_METHODS
+    assert set(LOGO_METHODS) == {*ATTRIBUTIONS.names(), "none"}
+    assert list(DESIGN_METHODS) == ALGORITHMS.names() and {"greedy", "ledidi"} <= set(DESIGN_METHODS)
 
 
 def test_a_bare_group_still_shows_its_help():

@@ -249,7 +249,7 @@ def test_designs_default_to_the_models_own_construct(tmp_path):
 def test_motif_names_resolve_within_the_models_taxon(tmp_path):
     """ABF1 names a yeast (MA0265) and an Arabidopsis (MA0570) matrix: a fungal model gets the yeast one; without
     a taxon the name is refused, listing both with their species."""
-    from seq2expr.design.search import motif_sequence
+    from seq2expr.design.algorithms.motif import motif_sequence
     from seq2expr.interpret.motifs import consensus, jaspar_motifs
 
     yeast = next(v for k, v in jaspar_motifs(taxon="fungi").items() if k.startswith("MA0265."))

@@ -25,7 +25,7 @@ from seq2expr.download import sha256_file
 from seq2expr.inference import ModelSpec, Readout, SavedModel, SavedModelConfig, load_model, predict, save_model
 from seq2expr.inference.contract import contract_module, export_program, onnx_model
 from seq2expr.inference.engine import ENGINES, TOLERANCE, onnxruntime_session, run_session
-from seq2expr.models import EnsembleAverage, build_model, list_models
+from seq2expr.models import EnsembleAverage, build_model, get_model_class, list_models
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -33,20 +33,15 @@ pytest.importorskip("onnxscript")
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 L = 110
-# small sizes of every architecture that exports (enformer/borzoi: reduced configurations, where installed)
-TINY = {
-    "cnn": dict(channels=[16, 16], kernel_sizes=9, pool_sizes=[10, 5], convs_per_block=1, hidden=[16]),
-    "rescnn": dict(channels=[16, 16, 16, 16], kernel_sizes=7, pool_sizes=[1, 1, 4, 1], pool_strides=[1, 1, 4, 1],
-                   dropout=0.1, hidden=[16], residual=True),
-    "legnet": dict(block_sizes=[16, 16], resize_factor=2, filter_per_group=8, pool_sizes=4, final_ch=16),
-    "hybrid": dict(channels=[16, 32], kernel_sizes=[9, 3], pool_sizes=[2, 4], n_layers=1, n_heads=2, hidden=[16]),
+# every registered architecture at its example size; enformer/borzoi (no example: published genome-scale models) at
+# reduced configurations, where installed
+TINY = {name: get_model_class(name).example["params"] for name in list_models() if get_model_class(name).example}
+TINY |= {
+    # the features export must carry: the dual model's spacer between two unequal segments, Camformer's purine channel
     "dual": dict(channels=[16, 16], kernel_sizes=7, pool_sizes=[2, 2], branch_lengths=[50, 40], spacer=20,
                  hidden=[16]),
-    "linear": {},
     "camformer": dict(out_channels=[16, 16], kernels=[5, 5], pool_kernels=[1, 1], pool_strides=[1, 1],
                       linear_output=[8], purine_channel=True),
-    "legnet2022": dict(block_sizes=[16, 16], resize_factor=2, filter_per_group=2),
-    "lm_cnn": dict(mode="kmer", k=3, embed_dim=8, channels=[8], kernel_sizes=3, pool_sizes=2, hidden=[8]),
     "enformer": dict(config=dict(dim=48, depth=1, heads=2, attn_dim_key=8, num_downsamples=3, dim_divisible_by=8,
                                  target_length=16, output_heads=dict(human=6)), tracks=[0, 4], tss_bins=3),
     "borzoi": dict(config=dict(dim=48, depth=1, heads=2, attn_dim_key=8, attn_dim_value=16, bins_to_return=16,
@@ -54,7 +49,7 @@ TINY = {
 }
 BIG = {"enformer", "borzoi"}  # one network, not an ensemble: their fixed-width parts are large even when reduced
 LENGTH = {"enformer": 128, "borzoi": 1024}
-ONE_TARGET = {"camformer", "legnet2022"}
+ONE_TARGET = {n for n in list_models() if (get_model_class(n).example or {}).get("n_targets") == 1}
 NEEDS = {"enformer": "enformer_pytorch", "borzoi": "borzoi_pytorch"}
 
 
@@ -126,6 +121,9 @@ def test_every_architecture_exports_the_whole_contract(name):
 
 
 def test_coverage_table_names_every_architecture_and_is_tested():
+    from seq2expr.convert.export.coverage import ARCHITECTURES
+
+    assert set(ARCHITECTURES) <= set(list_models())
     rows = {name: status for name, status, _ in exportable_architectures()}
     assert set(rows) == set(list_models()) and "unchecked" not in rows.values()
     assert {n for n, s in rows.items() if s != "no"} == set(TINY)  # each exportable one has a test above
@@ -449,7 +447,7 @@ def test_ism_design_and_variant_scoring_through_onnxruntime(tmp_path):
     got = ism(saved, codes, readout=readout, engine="onnxruntime")
     scale = max(1.0, float(np.abs(predict(saved, codes, readout=readout)).max()))  # effects: differences of these
     assert np.abs(want).max() > 1e-3 and np.abs(got - want).max() <= 2 * TOLERANCE["32"] * scale
-    from seq2expr.interpret.gradients import attribute
+    from seq2expr.interpret.attribute import attribute
 
     _, hyp = attribute(saved, codes, method="ism", readout=readout, engine="onnxruntime")  # the interpret path
     assert np.abs(hyp - (want - want.mean(1, keepdims=True))).max() <= 2 * TOLERANCE["32"] * scale

@@ -311,7 +311,7 @@ def test_planted_distal_activator_on_the_yeast_genome(mirror, tmp_path):
     from seq2expr.config import load_config
     from seq2expr.data.genome.planted import planted_loops
     from seq2expr.inference import as_onehot, load_model
-    from seq2expr.interpret.gradients import attribute
+    from seq2expr.interpret.attribute import attribute
     from seq2expr.interpret.pathways import model_pathways, pathway_patterns
     from seq2expr.training import train
 

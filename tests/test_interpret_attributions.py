@@ -9,43 +9,16 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from toys import Branchy, random_onehot
 
 from seq2expr.interpret.attention import attention_maps
+from seq2expr.interpret.attribute import hypothetical_contributions
 from seq2expr.interpret.gradcam import conv_layers, grad_cam
-from seq2expr.interpret.gradients import deep_lift_shap, hypothetical_contributions, integrated_gradients, saliency
+from seq2expr.interpret.gradients import deep_lift_shap, integrated_gradients, saliency
 from seq2expr.interpret.ism import ism, ism_naive
 from seq2expr.models import build_model
 
 torch.set_num_threads(1)
-
-
-def _onehot(n: int, length: int, seed: int = 0) -> np.ndarray:
-    idx = np.random.default_rng(seed).integers(0, 4, (n, length))
-    return np.eye(4, dtype=np.float32)[idx].transpose(0, 2, 1).copy()
-
-
-class Branchy(nn.Module):
-    """Exercises every fast-ISM rule: explicit padding, conv, BN, pooling, residual add, channel concat,
-    functional activations, scalar arithmetic, then a non-local flatten + linear head."""
-
-    def __init__(self, length: int = 40):
-        super().__init__()
-        self.pad = nn.ConstantPad1d((3, 4), 0.0)
-        self.conv1 = nn.Conv1d(4, 12, 8)
-        self.bn = nn.BatchNorm1d(12)
-        self.act = nn.SiLU()
-        self.pool = nn.MaxPool1d(2)
-        self.conv2 = nn.Conv1d(12, 12, 5, padding="same")
-        self.conv3 = nn.Conv1d(24, 8, 3, dilation=2, stride=2)
-        self.avg = nn.AvgPool1d(3, 1, padding=1)
-        self.head = nn.Linear(8 * 8, 3)
-
-    def forward(self, x):
-        h = self.pool(self.act(self.bn(self.conv1(self.pad(x)))))
-        h = h + torch.relu(self.conv2(h)) * 0.5
-        h = torch.cat([h, torch.tanh(h) - 1.0], dim=1)
-        h = self.avg(torch.nn.functional.gelu(self.conv3(h)))
-        return self.head(h.flatten(1))
 
 
 def _randomise_bn(model: nn.Module) -> nn.Module:
@@ -66,7 +39,7 @@ def test_ism_equals_naive_loop(make):
     torch.manual_seed(0)
     model = _randomise_bn(make())
     model.train()  # the caller's mode must survive
-    x = _onehot(3, 40)
+    x = random_onehot(3, 40)
     target = model(torch.as_tensor(x)).shape[1] - 1
     naive = ism_naive(model, x, target=target)
     assert np.abs(naive).max() > 1e-4  # the model is sensitive, so the comparison means something
@@ -105,7 +78,7 @@ def test_fast_ism_exact_with_input_dependent_gates():
     model = Gated().eval()
     for p in model.se.gate.parameters():
         p.data.mul_(6.0)  # a gate that reacts strongly to the channel means
-    x = _onehot(3, 40, seed=9)
+    x = random_onehot(3, 40, seed=9)
     naive = ism_naive(model, x)
     assert np.abs(naive).max() > 1e-2
     with warnings.catch_warnings():
@@ -119,7 +92,7 @@ def test_fast_ism_exact_with_input_dependent_gates():
 def test_integrated_gradients_completeness():
     torch.manual_seed(0)
     model = _randomise_bn(Branchy(40)).eval()
-    x = _onehot(6, 40, seed=2)
+    x = random_onehot(6, 40, seed=2)
     for baseline in ("zeros", "uniform"):
         attr, delta = integrated_gradients(model, x, target=1, n_steps=48, baseline=baseline, return_delta=True)
         with torch.no_grad():
@@ -135,7 +108,7 @@ def test_integrated_gradients_are_the_gauss_legendre_quadrature():
     it replaced): gradients at the Gauss-Legendre nodes of the straight path, weighted, times (x - baseline)."""
     torch.manual_seed(0)
     model = _randomise_bn(Branchy(40)).eval()
-    x = torch.as_tensor(_onehot(4, 40, seed=2))
+    x = torch.as_tensor(random_onehot(4, 40, seed=2))
     base = torch.full_like(x, 0.25)
     nodes, weights = np.polynomial.legendre.leggauss(16)
     alphas = torch.tensor((nodes + 1) / 2, dtype=torch.float32)[None, :, None, None]
@@ -150,8 +123,8 @@ def test_integrated_gradients_are_the_gauss_legendre_quadrature():
 def test_attributions_independent_of_batch_composition():
     torch.manual_seed(0)
     model = _randomise_bn(build_model("cnn", seq_len=40, channels=(16, 16), pool_sizes=(2, 2), hidden=(16,)))
-    x = _onehot(5, 40, seed=3)
-    others = _onehot(7, 40, seed=4)
+    x = random_onehot(5, 40, seed=3)
+    others = random_onehot(7, 40, seed=4)
     mixed = np.concatenate([others[:3], x, others[3:]])
     for fn, kw in ((saliency, {}), (integrated_gradients, {"n_steps": 8}), (ism, {}),
                    (deep_lift_shap, {"n_shuffles": 4, "seed": 3})):
@@ -164,7 +137,7 @@ def test_deeplift_shap_converges_and_hypothetical_projects():
     torch.manual_seed(0)
     model = _randomise_bn(build_model("cnn", seq_len=40, channels=(16, 16), pool_sizes=(2, 2), hidden=(16,)))
     model.eval()
-    x = _onehot(4, 40, seed=5)
+    x = random_onehot(4, 40, seed=5)
     attr, delta = deep_lift_shap(model, x, n_shuffles=6, seed=0, return_delta=True)
     assert np.abs(attr).sum() > 0 and np.abs(delta).max() < 1e-3 * max(1.0, np.abs(attr).sum((1, 2)).max())
     hyp = hypothetical_contributions(model, x, method="deeplift_shap", n_shuffles=6, seed=0)
@@ -176,7 +149,7 @@ def test_deeplift_shap_converges_and_hypothetical_projects():
 def test_grad_cam_and_attention():
     torch.manual_seed(0)
     model = build_model("hybrid", seq_len=48, channels=(16, 16), n_layers=2, n_heads=2)
-    x = _onehot(3, 48, seed=6)
+    x = random_onehot(3, 48, seed=6)
     assert conv_layers(model)
     cam = grad_cam(model, x, conv_layers(model)[0])
     assert cam.shape == (3, 48) and (cam >= 0).all()
@@ -196,7 +169,7 @@ def test_caller_model_state_restored():
     model = build_model("cnn", seq_len=40, channels=(8, 8), pool_sizes=(2, 2), hidden=(8,))
     frozen = next(model.parameters())
     frozen.requires_grad_(False)  # the caller froze one tensor; the others train
-    x = _onehot(2, 40, seed=7)
+    x = random_onehot(2, 40, seed=7)
     calls = [lambda m: ism(m, x), lambda m: saliency(m, x), lambda m: integrated_gradients(m, x, n_steps=4),
              lambda m: deep_lift_shap(m, x, n_shuffles=2), lambda m: grad_cam(m, x, conv_layers(m)[-1])]
     for mode in (True, False):
@@ -214,7 +187,7 @@ def test_deeplift_delta_reported_when_rules_missing(caplog):
     """Users get one plain log line with the largest delta, not a library warning about nn.Module activations."""
     torch.manual_seed(0)
     model = _randomise_bn(Branchy(40)).eval()  # functional relu/tanh/gelu: no DeepLIFT rule, gradients used
-    x = _onehot(3, 40, seed=8)
+    x = random_onehot(3, 40, seed=8)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning reaches the user
         with caplog.at_level(logging.WARNING, logger="seq2expr.interpret.gradients"):
@@ -258,7 +231,7 @@ def test_deep_lift_shap_equals_tangermeme_called_directly(make, strands):
     torch.manual_seed(0)
     model = _randomise_bn(make()).eval()
     assert refs_graph_exact(model) != isinstance(model, Pools)  # the cnn on the references' graph, Pools not
-    x = torch.as_tensor(_onehot(7, 41, seed=4))
+    x = torch.as_tensor(random_onehot(7, 41, seed=4))
     readout = Readout(targets=1 if isinstance(model, Pools) else 0, scale="model", strands=strands)
     refs = dinucleotide_shuffles(x, 5, seed=2)
     with warnings.catch_warnings():
@@ -277,7 +250,7 @@ def test_dinucleotide_shuffles_are_one_call_per_sequence():
 
     from seq2expr.interpret.gradients import dinucleotide_shuffles
 
-    x = torch.as_tensor(_onehot(4, 30, seed=5))
+    x = torch.as_tensor(random_onehot(4, 30, seed=5))
     got = dinucleotide_shuffles(x, 3, seed=7)
     for i in range(len(x)):
         one = dinucleotide_shuffle(x[i:i + 1], n=3, random_state=7, allow_N=True)[0].float()

@@ -18,7 +18,7 @@ from seq2expr.interpret import global_importance as gi
 from seq2expr.interpret.modisco import run_modisco
 from seq2expr.interpret.motifs import jaspar_motifs
 from seq2expr.interpret.report import write_report
-from seq2expr.models.registry import build_model, list_models, register
+from seq2expr.models.registry import build_model
 
 L = 100
 PARAMS = {"channels": 24, "kernel_size": 15}
@@ -43,12 +43,11 @@ class MotifScanner(torch.nn.Module):
 @pytest.fixture(scope="module", autouse=True)
 def _scanner_registered():
     """The test architecture is registered only while this module runs, so other modules see the built-in list."""
-    from seq2expr.models import registry
+    from seq2expr.models.registry import MODELS
 
-    if "interp_test_scanner" not in list_models():
-        register("interp_test_scanner")(MotifScanner)
-    yield
-    registry._MODELS.pop("interp_test_scanner", None)
+    with MODELS.temporary("interp_test_scanner", MotifScanner):
+        MotifScanner.registry_name = "interp_test_scanner"
+        yield
 
 
 def _train(x: torch.Tensor, y: torch.Tensor, loss_fn, epochs: int = 6, seed: int = 0) -> torch.nn.Module:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from toys import BASES, linear_model, linear_weights, onehot, random_seqs
 
 from seq2expr.data.cache import encode_fast
 from seq2expr.data.sequences import decode, one_hot
@@ -21,19 +22,6 @@ from seq2expr.inference import ModelSpec, SavedModelConfig, load_model, predict,
 from seq2expr.models import build_model
 
 L = 12
-BASES = np.array(list("ACGT"))
-
-
-def _weights(n_targets: int = 1, seed: int = 0) -> torch.Tensor:
-    return torch.tensor(np.random.default_rng(seed).normal(size=(n_targets, 4, L)), dtype=torch.float32)
-
-
-def _linear(n_targets: int = 1, seed: int = 0, bias: float = 0.5) -> torch.nn.Module:
-    model = build_model("linear", seq_len=L, n_targets=n_targets)
-    with torch.no_grad():
-        model.weight.copy_(_weights(n_targets, seed))
-        model.conv.bias.fill_(bias)
-    return model.eval()
 
 
 @pytest.fixture
@@ -42,22 +30,13 @@ def saved(tmp_path):
     def make(rc_average: bool = True, n_targets: int = 1, names: list[str] | None = None):
         cfg = SavedModelConfig(model=ModelSpec(name="linear", seq_len=L, n_targets=n_targets),
                                train={"rc_average": rc_average}, target_names=names or [])
-        path = save_model(tmp_path / f"m{rc_average}{n_targets}", _linear(n_targets), cfg)
+        path = save_model(tmp_path / f"m{rc_average}{n_targets}", linear_model(L, n_targets), cfg)
         return load_model(path)
     return make
 
 
-def _seqs(n: int = 5, seed: int = 1) -> list[str]:
-    rng = np.random.default_rng(seed)
-    return ["".join(rng.choice(BASES, L)) for _ in range(n)]
-
-
-def _onehot(seqs: list[str]) -> np.ndarray:
-    return np.stack([np.eye(4, dtype=np.float32)[["ACGT".index(c) for c in s]].T for s in seqs])
-
-
 def _oracle(seqs: list[str], w: np.ndarray, bias: float = 0.5, rc: bool = False) -> np.ndarray:
-    x = _onehot(seqs)
+    x = onehot(seqs)
     fwd = np.einsum("nbl,tbl->nt", x, w) + bias
     if not rc:
         return fwd
@@ -65,21 +44,21 @@ def _oracle(seqs: list[str], w: np.ndarray, bias: float = 0.5, rc: bool = False)
 
 
 def test_predict_is_the_closed_form_with_and_without_strand_averaging(saved):
-    seqs = _seqs()
-    w = _weights().numpy()
+    seqs = random_seqs(5, L, 1)
+    w = linear_weights(L).numpy()
     np.testing.assert_allclose(predict(saved(rc_average=False), seqs, precision="32"), _oracle(seqs, w), atol=1e-5)
     np.testing.assert_allclose(predict(saved(rc_average=True), seqs, precision="32"), _oracle(seqs, w, rc=True),
                                atol=1e-5)
-    bare = _linear()
-    np.testing.assert_allclose(predict(bare, _onehot(seqs), precision="32"), _oracle(seqs, w), atol=1e-5)
+    bare = linear_model(L)
+    np.testing.assert_allclose(predict(bare, onehot(seqs), precision="32"), _oracle(seqs, w), atol=1e-5)
 
 
 def test_ism_is_the_difference_of_weights():
     from seq2expr.interpret.ism import ism
 
-    seqs = _seqs()
-    w = _weights().numpy()[0]
-    scores = ism(_linear(), _onehot(seqs), precision="32")
+    seqs = random_seqs(5, L, 1)
+    w = linear_weights(L).numpy()[0]
+    scores = ism(linear_model(L), onehot(seqs), precision="32")
     for i, s in enumerate(seqs):
         ref = np.array(["ACGT".index(c) for c in s])
         expected = w - w[ref, np.arange(L)][None, :]
@@ -89,12 +68,12 @@ def test_ism_is_the_difference_of_weights():
 def test_gradients_saliency_and_integrated_gradients_are_exact():
     from seq2expr.interpret.gradients import gradients, integrated_gradients, saliency
 
-    seqs = _seqs()
-    x = _onehot(seqs)
-    w = _weights().numpy()[0]
-    np.testing.assert_allclose(gradients(_linear(), x), np.broadcast_to(w, x.shape), atol=1e-6)
-    np.testing.assert_allclose(saliency(_linear(), x), w * x, atol=1e-6)
-    attr, delta = integrated_gradients(_linear(), x, baseline="zeros", n_steps=4, return_delta=True)
+    seqs = random_seqs(5, L, 1)
+    x = onehot(seqs)
+    w = linear_weights(L).numpy()[0]
+    np.testing.assert_allclose(gradients(linear_model(L), x), np.broadcast_to(w, x.shape), atol=1e-6)
+    np.testing.assert_allclose(saliency(linear_model(L), x), w * x, atol=1e-6)
+    attr, delta = integrated_gradients(linear_model(L), x, baseline="zeros", n_steps=4, return_delta=True)
     np.testing.assert_allclose(attr, w * x, atol=1e-5)  # linear: the path integral is exact at any step count
     np.testing.assert_allclose(delta, 0, atol=1e-5)
 
@@ -103,17 +82,18 @@ def test_gradients_saliency_and_integrated_gradients_are_exact():
 def test_integrated_gradients_times_input_is_the_exact_attribution(baseline):
     """IG = W * (x - baseline); its hypothetical form is W - <W, baseline> per position, which times the one-hot
     input is each position's IG summed over the bases; ``attribute`` uses a zero baseline: exactly W * x."""
-    from seq2expr.interpret.gradients import attribute, integrated_gradients
+    from seq2expr.interpret.attribute import attribute
+    from seq2expr.interpret.gradients import integrated_gradients
 
-    x = _onehot(_seqs())
-    w = _weights().numpy()[0]
+    x = onehot(random_seqs(5, L, 1))
+    w = linear_weights(L).numpy()[0]
     b = 0.0 if baseline == "zeros" else 0.25
-    ig = integrated_gradients(_linear(), x, baseline=baseline, n_steps=4)
+    ig = integrated_gradients(linear_model(L), x, baseline=baseline, n_steps=4)
     np.testing.assert_allclose(ig, w * (x - b), atol=1e-5)
-    hyp = integrated_gradients(_linear(), x, baseline=baseline, n_steps=4, hypothetical=True)
+    hyp = integrated_gradients(linear_model(L), x, baseline=baseline, n_steps=4, hypothetical=True)
     np.testing.assert_allclose(hyp, np.broadcast_to(w - (w * b).sum(0), x.shape), atol=1e-5)
     np.testing.assert_allclose((hyp * x).sum(1), ig.sum(1), atol=1e-5)
-    attr, hyp = attribute(_linear(), x, method="integrated_gradients")
+    attr, hyp = attribute(linear_model(L), x, method="integrated_gradients")
     np.testing.assert_allclose(attr, w * x, atol=1e-5)
     np.testing.assert_allclose(hyp, np.broadcast_to(w, x.shape), atol=1e-5)
 
@@ -142,15 +122,15 @@ def test_interpret_cli_takes_integrated_gradients(tmp_path):
     assert res.exit_code == 0, res.output + repr(res.exception)
     saved = np.load(tmp_path / "r" / "attributions.npz")
     rows = [int(i[1:]) for i in saved["ids"]]
-    np.testing.assert_allclose(saved["attributions"], w[0] * _onehot(seqs)[rows], atol=1e-5)
+    np.testing.assert_allclose(saved["attributions"], w[0] * onehot(seqs)[rows], atol=1e-5)
 
 
 def test_deep_lift_shap_is_complete_on_a_linear_model():
     """DeepLIFT on a linear model: the contributions sum to f(x) - mean f(reference) exactly (no nonlinearity)."""
     from seq2expr.interpret.gradients import deep_lift_shap
 
-    x = _onehot(_seqs())
-    attr, delta = deep_lift_shap(_linear(), x, n_shuffles=4, return_delta=True)
+    x = onehot(random_seqs(5, L, 1))
+    attr, delta = deep_lift_shap(linear_model(L), x, n_shuffles=4, return_delta=True)
     np.testing.assert_allclose(delta, 0, atol=1e-4)
     assert np.all(attr[x == 0] == 0)  # projected on the observed bases
 
@@ -159,8 +139,8 @@ def test_pair_effects_are_weight_differences(saved):
     from seq2expr.variants import score_pairs
 
     model = saved(rc_average=False, n_targets=2, names=["a", "b"])
-    w = _weights(2).numpy()
-    ref = _seqs(6)
+    w = linear_weights(L, 2).numpy()
+    ref = random_seqs(6, L, 1)
     rng = np.random.default_rng(2)
     alt, expected = [], []
     for s in ref:
@@ -179,7 +159,7 @@ def test_centred_variant_effect_in_a_genome_is_the_weight_difference(saved, tmp_
     from seq2expr.variants import score_variants
 
     model = saved(rc_average=False)
-    w = _weights().numpy()[0]
+    w = linear_weights(L).numpy()[0]
     genome = "".join(np.random.default_rng(5).choice(BASES, 200))
     (tmp_path / "g.fa").write_text(">chr1\n" + genome + "\n")
     pos = [50, 101, 150]  # 1-based
@@ -194,12 +174,12 @@ def test_centred_variant_effect_in_a_genome_is_the_weight_difference(saved, tmp_
 
 def test_a_greedy_design_step_takes_the_best_single_edit(saved):
     from seq2expr.design import Constraints, Objective
+    from seq2expr.design.algorithms.beam import beam_search
     from seq2expr.design.objective import Scorer
-    from seq2expr.design.search import beam_search
 
     model = saved(rc_average=False)
-    w = _weights().numpy()[0]
-    start = encode_fast(_seqs(3), model.config.policy)
+    w = linear_weights(L).numpy()[0]
+    start = encode_fast(random_seqs(3, L, 1), model.config.policy)
     scorer = Scorer([model], Objective("maximise"), precision="32")
     designed, _ = beam_search(scorer, start, Constraints(L), beam=1, rounds=1)
     for s, d in zip(start, designed, strict=True):
@@ -211,9 +191,9 @@ def test_a_greedy_design_step_takes_the_best_single_edit(saved):
 
 
 def test_one_hot_helpers_agree_with_the_oracle_encoding():
-    seqs = _seqs()
+    seqs = random_seqs(5, L, 1)
     x = one_hot(torch.tensor(np.stack([[["ACGT".index(c) for c in s]] for s in seqs])[:, 0]))
-    np.testing.assert_array_equal(x.numpy(), _onehot(seqs))
+    np.testing.assert_array_equal(x.numpy(), onehot(seqs))
 
 
 # ------------------------------------------------------------------------------------------- one readout
@@ -247,13 +227,13 @@ def test_ism_on_a_strand_averaging_model_is_mutate_predict_subtract(saved):
     from seq2expr.interpret.ism import ism
 
     model = saved(rc_average=True, n_targets=2, names=["a", "b"])
-    seqs = _seqs()
+    seqs = random_seqs(5, L, 1)
     readout = Readout(targets="b")  # strands as trained (averaged), original scale
     naive = _mutate_predict_subtract(model, seqs, readout)
     for kw in ({}, {"fast": False}, {"positions_per_batch": 1, "batch_size": 7}):
         np.testing.assert_allclose(ism(model, seqs, readout=readout, precision="32", **kw), naive, atol=1e-6)
     # the closed form: the strand-averaged weights' differences; the forward strand alone is something else
-    w = _weights(2).numpy()[1]
+    w = linear_weights(L, 2).numpy()[1]
     w_avg = (w + w[::-1, ::-1]) / 2
     for i, s in enumerate(seqs):
         ref = np.array(["ACGT".index(c) for c in s])
@@ -277,13 +257,13 @@ def test_fast_ism_mirrors_the_reverse_strand_exactly(tmp_path):
     net = build_model("cnn", seq_len=L, **params).eval()
     cfg = SavedModelConfig(model=ModelSpec(name="cnn", seq_len=L, params=params), train={"rc_average": True})
     model = load_model(save_model(tmp_path / "cnn", net, cfg))
-    seqs = _seqs(3, seed=4)
+    seqs = random_seqs(3, L, 4)
     readout = Readout(scale="model")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the fast path's own check against the plain pass must not fire
         fast = ism(model, seqs, readout=readout, precision="32")
     np.testing.assert_allclose(fast, _mutate_predict_subtract(model, seqs, readout), atol=1e-6)
-    x = torch.as_tensor(_onehot(seqs))
+    x = torch.as_tensor(onehot(seqs))
     both = _Strands(model.model.eval(), rc_average=True)
     with torch.no_grad():
         both.reference(x)
@@ -304,8 +284,8 @@ def test_one_readout_gives_the_same_numbers_in_every_verb(saved):
     from seq2expr.variants import score_pairs
 
     model = saved(rc_average=True, n_targets=2, names=["a", "b"])
-    w = _weights(2).numpy()
-    seqs = _seqs(6)
+    w = linear_weights(L, 2).numpy()
+    seqs = random_seqs(6, L, 1)
     alt = [s[:4] + "ACGT"[("ACGT".index(s[4]) + 1) % 4] + s[5:] for s in seqs]
     for readout, closed in ((Readout(targets="a", strands="average", scale="original"), lambda v: v[:, [0]]),
                             (Readout(targets=("a", "b"), transform="diff"), lambda v: v[:, [0]] - v[:, [1]]),
@@ -327,7 +307,7 @@ def test_one_readout_gives_the_same_numbers_in_every_verb(saved):
                                    pred_alt[:, 0] - pred[:, 0], atol=1e-6)
         # gradients of the strand-averaged output: the readout's weights, averaged over both strands
         w_r = closed(((w + w[:, ::-1, ::-1]) / 2).reshape(2, -1).T).reshape(4, L)
-        x = _onehot(seqs)
+        x = onehot(seqs)
         np.testing.assert_allclose(gradients(model, seqs, readout=readout), np.broadcast_to(w_r, x.shape),
                                    atol=1e-5)
         attr = integrated_gradients(model, seqs, readout=readout, n_steps=4)
@@ -341,7 +321,7 @@ def test_a_readout_error_is_one_clear_line(saved):
     from seq2expr.variants import score_pairs
 
     model = saved(rc_average=True, n_targets=2, names=["a", "b"])
-    seqs = _seqs(2)
+    seqs = random_seqs(2, L, 1)
     message = r"^target 'nope' is not among the model's targets \['a', 'b'\]$"
     bad = Readout(targets="nope")
     for call in (lambda: bad.resolve(model), lambda: predict(model, seqs, readout=bad),
@@ -372,11 +352,11 @@ def test_deep_lift_shap_and_grad_cam_read_the_strand_averaged_output(saved):
     from seq2expr.interpret.gradients import deep_lift_shap
 
     model = saved(rc_average=True)
-    x = _onehot(_seqs())
+    x = onehot(random_seqs(5, L, 1))
     hyp, delta = deep_lift_shap(model, x, readout=Readout(scale="model"), n_shuffles=4, hypothetical=True,
                                 return_delta=True)
     np.testing.assert_allclose(delta, 0, atol=1e-4)
-    w = _weights().numpy()[0]
+    w = linear_weights(L).numpy()[0]
     w_avg = (w + w[::-1, ::-1]) / 2
     centred = hyp - hyp.mean(1, keepdims=True)
     np.testing.assert_allclose(centred, np.broadcast_to(w_avg - w_avg.mean(0), x.shape), atol=1e-5)
@@ -422,7 +402,7 @@ def test_variant_scoring_in_a_genome_reads_the_readout(saved, tmp_path):
     diff = score_variants(model, table, tmp_path / "g.fa", mode="centred", background=0, precision="32",
                           readout=Readout(targets=("a", "b"), transform="diff"))
     np.testing.assert_allclose(diff["effect_a-b"], both["effect_a"] - both["effect_b"], atol=1e-6)
-    w = _weights(2).numpy()
+    w = linear_weights(L, 2).numpy()
     w_avg = (w + w[:, ::-1, ::-1]) / 2
     c = (L - 1) // 2
     expected = [w_avg[:, "ACGT".index(a), c] - w_avg[:, "ACGT".index(r), c] for r, a in zip(table["ref"], table["alt"],
@@ -435,7 +415,7 @@ def test_first_output_of_a_readout_is_what_reports_rank_and_explain(saved):
     from seq2expr.inference import Readout
 
     model = saved(n_targets=3, names=["a", "b", "c"])
-    seqs = _seqs()
+    seqs = random_seqs(5, L, 1)
     everything = predict(model, seqs, precision="32")
     for readout, column in ((Readout(), 0), (Readout(targets=("c", "a")), 2), (Readout(targets="b"), 1)):
         first = readout.first_output(model)
@@ -459,7 +439,7 @@ def test_a_design_report_explains_the_output_its_objective_is_about(saved, objec
                     precision="32")
     seqs = result.table["sequence"].tolist()
     np.testing.assert_allclose(predict(model, seqs, readout=result.readout, precision="32")[:, 0],
-                               closed(_oracle(seqs, _weights(3).numpy(), rc=True)), atol=1e-5)
+                               closed(_oracle(seqs, linear_weights(L, 3).numpy(), rc=True)), atol=1e-5)
 
 
 def test_a_table_with_an_id_column_keeps_its_ids_whatever_the_training_layout(saved, tmp_path):
@@ -467,7 +447,7 @@ def test_a_table_with_an_id_column_keeps_its_ids_whatever_the_training_layout(sa
     not row numbers."""
     from seq2expr.inference import predict_file
 
-    seqs = _seqs(4)
+    seqs = random_seqs(4, L, 1)
     pd.DataFrame({"name": list("wxyz"), "id": [f"r{i}" for i in range(4)], "sequence": seqs}).to_csv(
         tmp_path / "t.tsv", sep="\t", index=False)
     model = saved()
@@ -498,9 +478,9 @@ def test_variant_report_logos_explain_the_runs_readout(saved, tmp_path, method):
     scorer = VariantScorer(model, tmp_path / "g.fa", options)
     write_variant_outputs(scorer, tmp_path / "v.tsv", tmp_path / "out", top=3, attributions=method)
     saved_attr = np.load(tmp_path / "out" / "attributions.npz")
-    w = _weights(2).numpy()
+    w = linear_weights(L, 2).numpy()
     w_avg = (w + w[:, ::-1, ::-1]) / 2
     w_r = w_avg[0] - w_avg[1]
     expected = w_r - w_r.mean(0)  # ISM of a linear model is its (centred) weights; so is the centred gradient
-    x = _onehot(decode(saved_attr["codes"]))
+    x = onehot(decode(saved_attr["codes"]))
     np.testing.assert_allclose(saved_attr["attributions"], expected * x, atol=1e-5)

@@ -168,6 +168,24 @@ def test_no_layer_names_a_data_set_outside_its_module():
     assert scorer_for("vaishnav2022") is None
 
 
+def test_dealmeida2022_sample_from_the_mirror(mirror_env):
+    """The DeepSTARR sample: three checked files, two targets (developmental, housekeeping), 249 nt, and
+    three subsets of 1,000."""
+    from seq2expr.data.registry import load_split
+
+    if not (MIRROR / "mpra_samples").is_dir():
+        pytest.skip("data mirror absent")
+    entry = get_entry("dealmeida2022_sample")
+    assert sorted(entry.subsets) == ["test", "train", "valid"] and all(f.content_sha256 for f in entry.files)
+    rec = load_dataset("dealmeida2022_sample")
+    assert len(rec) == 3000 and rec.target_names == ["Dev_log2_enrichment", "Hk_log2_enrichment"]
+    assert rec.targets.shape == (3000, 2) and np.isfinite(rec.targets).all()
+    assert {len(s) for s in rec.sequences} == {249} and set(rec.groups["chrom"]) >= {"chrX"}
+    for split in entry.subsets:
+        part = load_split(f"dealmeida2022_sample:{split}")
+        assert len(part) == 1000 and set(part.groups["split"]) == {split}
+
+
 def test_agarwal2025_sample_from_the_mirror(mirror_env):
     """The human lentiMPRA sample: three checked files, subsets train/valid/test, and ``data info`` shows it."""
     from typer.testing import CliRunner

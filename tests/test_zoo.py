@@ -33,17 +33,6 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _onehot(seqs: list[str], n_value: float) -> np.ndarray:
-    x = np.zeros((len(seqs), 4, len(seqs[0])), np.float32)
-    for i, s in enumerate(seqs):
-        for j, b in enumerate(s):
-            if b == "N":
-                x[i, :, j] = n_value
-            else:
-                x[i, "ACGT".index(b), j] = 1
-    return x
-
-
 # ---------------------------------------------------------------------------------------------- the catalogue
 
 
@@ -242,7 +231,7 @@ def test_half_precision_copy_predicts_within_tolerance(tmp_path):
                   - predict(load_model(model), seqs, precision="32")).max() <= 1e-3
 
 
-def test_data_registry_download_is_checked_before_it_is_cached(tmp_path, monkeypatch):
+def test_data_registry_download_is_checked_before_it_is_cached(tmp_path, monkeypatch, request):
     """The data-set registry downloads through the same path: a truncated file is named, nothing is cached."""
     from seq2expr.data import registry
     from seq2expr.data.errors import DataError
@@ -256,7 +245,8 @@ def test_data_registry_download_is_checked_before_it_is_cached(tmp_path, monkeyp
         entry = registry.DatasetEntry(
             name="tiny_set", description="", citation="", licence="MIT", loader=lambda paths: None,
             files=(registry.RemoteFile("table.txt", f"{server.url}/table.txt", _sha_bytes(body), len(body)),))
-        monkeypatch.setitem(registry._REGISTRY, "tiny_set", entry)
+        request.addfinalizer(lambda: registry.DATASETS.remove("tiny_set"))
+        registry.register_dataset(entry)
         monkeypatch.delenv("SEQ2EXPR_DATA_MIRROR", raising=False)
         with pytest.raises(DataError, match="truncated") as err:
             registry.fetch("tiny_set", cache_dir=tmp_path / "cache")

@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 
 from seq2expr.files import is_file_error, problem
 from seq2expr.interrupts import Interrupted, handle_signals
+from seq2expr.plugins import module_names
 
 SEQ_HELP = "Sequence column (default: the one the model was trained with, if present, else 'sequence')."
 ID_HELP = "ID column (default: the one the model was trained with, if present, else the row number)."
@@ -33,8 +34,10 @@ ENGINE_HELP = "torch, or onnxruntime (the same graph through ONNX Runtime on the
               "seq2expr[export]; bench/results/export.md says which is faster for which model)."
 FORCE_HELP = "Replace OUT if it is a previous output of this command (never an input, nor any other folder)."
 MODEL_HELP = "Saved model folder, or a pretrained model zoo:NAME (seq2expr models list)."
-INTERPRET_METHODS = ("deeplift_shap", "ism", "saliency", "integrated_gradients")  # interpret.gradients.Method
-LOGO_METHODS = (*INTERPRET_METHODS, "none")  # or no logos
+# the attribution methods (their modules' names: nothing heavy is imported), and "none" where logos are optional
+INTERPRET_METHODS = tuple(module_names("seq2expr.interpret.methods", "seq2expr.attributions"))
+LOGO_METHODS = (*INTERPRET_METHODS, "none")
+DESIGN_METHODS = tuple(module_names("seq2expr.design.algorithms", "seq2expr.design_methods"))
 USER_ERROR = 2
 DEBUG_ENV = "SEQ2EXPR_DEBUG"
 
@@ -268,4 +271,37 @@ def print_challenge(ch: dict) -> None:
     for name, m in (ch.get("subsets") or {}).items():
         table.add_row(name, fmt(m.get("pearson_r2")), fmt(m.get("spearman")), fmt(m.get("n")), fmt(weights.get(name)))
     table.add_row("score", fmt(ch.get("score_pearson")), fmt(ch.get("score_spearman")), "", "")
+    console().print(table)
+
+
+FORMAT_HELP = "table (for a terminal), json or tsv (whole values, never wrapped: for scripts and pipes)."
+
+
+def output_format(json_: bool, tsv: bool) -> str:
+    """``--json`` / ``--tsv`` flags as one format: json, tsv or table (both given is a usage error)."""
+    if json_ and tsv:
+        raise typer.BadParameter("give --json or --tsv, not both")
+    return "json" if json_ else "tsv" if tsv else "table"
+
+
+def emit_rows(rows: list[dict], fmt: str, title: str, header: bool = True) -> None:
+    """``rows`` (one dict per row, same keys) as a rich table, JSON or TSV on stdout."""
+    import json
+
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    cols = list(rows[0]) if rows else []
+    if fmt == "tsv":
+        clean = [[" ".join(str(r[c]).split()) for c in cols] for r in rows]
+        typer.echo("\n".join(["\t".join(cols)] * header + ["\t".join(r) for r in clean]))
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=title, show_header=header)
+    for c in cols:
+        table.add_column(c, overflow="fold", no_wrap=c == "name")  # a name must stay whole to be typed
+    for r in rows:
+        table.add_row(*(escape(str(r[c])) for c in cols))
     console().print(table)

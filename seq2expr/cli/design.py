@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from seq2expr.cli.common import (
+    DESIGN_METHODS,
     DEVICE_HELP,
     ENGINE_HELP,
     ENGINES,
@@ -110,8 +111,8 @@ def design_cmd(
                                                      "diff:A,B (A - B)."),
     other_model: str | None = typer.Option(None, "--other-model",
                                            help="Specificity: maximise model - this model (a folder or zoo:NAME)."),
-    method: str = typer.Option("greedy", "--method", callback=choice("greedy", "beam", "anneal", "motif", "ledidi"),
-                              help="greedy, beam, anneal, motif or ledidi."),
+    method: str = typer.Option("greedy", "--method", callback=choice(*DESIGN_METHODS),
+                              help=f"Design method: {', '.join(DESIGN_METHODS)}."),
     rounds: int = typer.Option(10, "--rounds", help="Greedy/beam: rounds of single-base edits."),
     beam: int = typer.Option(4, "--beam", help="Beam width."),
     steps: int = typer.Option(300, "--steps", help="Annealing steps."),
@@ -135,7 +136,7 @@ def design_cmd(
     require: list[str] = typer.Option(None, "--require", help="Motif that must be present (repeatable)."),
     attributions: str = typer.Option("deeplift_shap", "--attributions",
                                      callback=choice(*LOGO_METHODS),
-                                     help="Logos: deeplift_shap, saliency, integrated_gradients, ism or none."),
+                                     help=f"Logos: {', '.join(LOGO_METHODS)}."),
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(512, "--batch-size"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),

@@ -31,8 +31,8 @@ def interpret_cmd(
     input: str = typer.Argument(..., help="Sequences: a TSV/CSV/parquet/FASTA file or DATASET:SPLIT."),
     output: Path = typer.Option(..., "-o", "--output", help="Report folder (written atomically)."),
     method: str = typer.Option("deeplift_shap", "--method", callback=choice(*INTERPRET_METHODS),
-                              help="deeplift_shap | ism | saliency | integrated_gradients (from a zero "
-                                   "baseline, 32 steps)."),
+                              help=f"Attribution method: {' | '.join(INTERPRET_METHODS)} (integrated "
+                                   "gradients from a zero baseline, 32 steps)."),
     taxon: str | None = typer.Option(None, "--taxon", help="JASPAR CORE taxonomic group(s) to match against: fungi, "
                                      "plants, vertebrates, insects, nematodes, urochordates..., several "
                                      "comma-separated (plants,vertebrates), or all. Default: the run's "

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import typer
 
-from seq2expr.cli import configs, data_genes, data_registry, demo, design, interpret, models, predict, train, variants
+from seq2expr.cli import (
+    configs,
+    data_genes,
+    data_registry,
+    demo,
+    design,
+    interpret,
+    models,
+    plugins,
+    predict,
+    train,
+    variants,
+)
 from seq2expr.cli.common import DEBUG_ENV, OneLineErrors
 
 app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
@@ -30,6 +42,7 @@ app.command("interpret")(interpret.interpret_cmd)
 app.command("variants")(variants.variants_cmd)
 app.command("design")(design.design_cmd)
 app.command("demo")(demo.demo_cmd)
+app.command("plugins")(plugins.plugins_cmd)
 data_app.command("list")(data_registry.data_list_cmd)
 data_app.command("info")(data_registry.data_info_cmd)
 data_app.command("fetch")(data_registry.data_fetch_cmd)

@@ -9,7 +9,17 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import FORCE_HELP, MODEL_HELP, choice, console, model_arg, user_errors
+from seq2expr.cli.common import (
+    FORCE_HELP,
+    FORMAT_HELP,
+    MODEL_HELP,
+    choice,
+    console,
+    emit_rows,
+    model_arg,
+    output_format,
+    user_errors,
+)
 
 
 def _status(card) -> str:
@@ -25,38 +35,6 @@ def _status(card) -> str:
         return "not here: fetch" if all(f.pinned for f in card.files) else "not here: import"
     folder, where = locate(card)
     return where if folder is not None else "not here: fetch"
-
-
-FORMAT_HELP = "table (for a terminal), json or tsv (whole values, never wrapped: for scripts and pipes)."
-
-
-def _fmt(json_: bool, tsv: bool) -> str:
-    if json_ and tsv:
-        raise typer.BadParameter("give --json or --tsv, not both")
-    return "json" if json_ else "tsv" if tsv else "table"
-
-
-def _emit(rows: list[dict], fmt: str, title: str, header: bool = True) -> None:
-    """``rows`` (one dict per row, same keys) as a rich table, JSON or TSV on stdout."""
-    import json
-
-    if fmt == "json":
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    cols = list(rows[0]) if rows else []
-    if fmt == "tsv":
-        clean = [[" ".join(str(r[c]).split()) for c in cols] for r in rows]
-        typer.echo("\n".join(["\t".join(cols)] * header + ["\t".join(r) for r in clean]))
-        return
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=title, show_header=header)
-    for c in cols:
-        table.add_column(c, overflow="fold", no_wrap=c == "name")  # a name must stay whole to be typed
-    for r in rows:
-        table.add_row(*(escape(str(r[c])) for c in cols))
-    console().print(table)
 
 
 def _list_row(card) -> dict:
@@ -80,14 +58,14 @@ def models_list_cmd(exportable: bool = typer.Option(False, "--exportable", help=
     from what input, held-out metrics (pearson_r, spearman_rho) and whether it is available here (offline)."""
     from seq2expr.zoo import list_cards
 
-    fmt = _fmt(json_, tsv)
+    fmt = output_format(json_, tsv)
     if exportable:
         from seq2expr.convert.export import exportable_architectures, formats
 
         rows = [{"architecture": n, "exports": st, "note": note} for n, st, note in exportable_architectures()]
-        _emit(rows, fmt, f"architectures: seq2expr models export --format {'|'.join(formats())}")
+        emit_rows(rows, fmt, f"architectures: seq2expr models export --format {'|'.join(formats())}")
         return
-    _emit([_list_row(card) for card in list_cards()], fmt, "seq2expr model zoo (use as zoo:NAME)")
+    emit_rows([_list_row(card) for card in list_cards()], fmt, "seq2expr model zoo (use as zoo:NAME)")
 
 
 def models_info_cmd(name: str = typer.Argument(..., help="Zoo entry (zoo:NAME or NAME), or a saved model's folder."
@@ -101,7 +79,7 @@ def models_info_cmd(name: str = typer.Argument(..., help="Zoo entry (zoo:NAME or
 
     from seq2expr.zoo import get_card
 
-    fmt = _fmt(json_, tsv)
+    fmt = output_format(json_, tsv)
     folder = Path(name)
     with user_errors():
         if folder.is_dir():
@@ -113,7 +91,7 @@ def models_info_cmd(name: str = typer.Argument(..., help="Zoo entry (zoo:NAME or
                                        "available": _status(card)}, indent=2))
                 return
             title, rows = f"{card.name} {card.version}", [*card.lines(), ("available", _status(card))]
-    _emit([{"field": k, "value": v} for k, v in rows], fmt, title, header=fmt == "json")
+    emit_rows([{"field": k, "value": v} for k, v in rows], fmt, title, header=fmt == "json")
 
 
 def _folder_rows(folder: Path) -> tuple[str, list[tuple[str, str]]]:

@@ -52,8 +52,7 @@ def variants_cmd(
     background: int = typer.Option(10_000, "--background", help="Random SNVs whose |effect| sets the percentiles."),
     attributions: str = typer.Option("deeplift_shap", "--attributions",
                                      callback=choice(*LOGO_METHODS),
-                                     help="Logos of the top variants: deeplift_shap, saliency, "
-                                          "integrated_gradients, ism or none."),
+                                     help=f"Logos of the top variants: {', '.join(LOGO_METHODS)}."),
     top: int = typer.Option(8, "--top", help="Top variants shown in the report."),
     table_format: str = typer.Option("tsv", "--format", callback=choice("tsv", "parquet"), help="tsv or parquet."),
     ref_column: str = typer.Option("ref_sequence", "--ref-column", help="Pairs: the reference sequence column."),

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+import seq2expr.convert.published  # noqa: F401  (registers the importers)
 from seq2expr.config import DataConfig, SequencePolicy, TrainConfig
 from seq2expr.convert.registry import IMPORTERS, Converted, Options, weights_file
 from seq2expr.data.genome.windows import WindowSource, WindowSpec
@@ -29,12 +30,7 @@ from seq2expr.zoo import CardFile, ModelCard, get_card
 
 def kinds() -> list[str]:
     """The KINDs ``models import`` knows (each a zoo entry)."""
-    _load_importers()
-    return sorted(IMPORTERS)
-
-
-def _load_importers() -> None:
-    from seq2expr.convert import published  # noqa: F401  (registers the importers)
+    return IMPORTERS.names()
 
 
 # ------------------------------------------------------------------------------------------------- the command
@@ -45,9 +41,8 @@ def import_checkpoint(kind: str, weights: str | Path, out: str | Path, options: 
     """Convert the published checkpoint ``weights`` of ``kind`` into the saved model folder ``out`` (atomic).
     ``card``: the zoo entry it belongs to (default: the card named ``kind``). ``out`` is guarded as every output
     (:func:`seq2expr.outputs.check_output`): ``force`` replaces only a previous import."""
-    _load_importers()
     if kind not in IMPORTERS:
-        raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(sorted(IMPORTERS))}")
+        raise ValueError(IMPORTERS.unknown(kind))
     weights = Path(weights)
     if not weights.exists():
         raise FileError(weights, "file not found")
@@ -55,7 +50,7 @@ def import_checkpoint(kind: str, weights: str | Path, out: str | Path, options: 
     check_output(out, [weights, options.config], command="models import", folder=True, force=force)
     card = card or get_card(kind)
     options.kind = kind
-    conv = IMPORTERS[kind](weights, options)
+    conv = IMPORTERS.get(kind)(weights, options)
     spec = ModelSpec(name=conv.name, params=conv.params, seq_len=conv.seq_len, n_targets=len(conv.target_names))
     try:
         model = build_model(spec.name, seq_len=spec.seq_len, n_targets=spec.n_targets, **spec.params)

@@ -14,6 +14,7 @@ import torch
 
 from seq2expr.convert.checkpoint import ModuleRecord, read_checkpoint, state_dict_of
 from seq2expr.files import FileError, read_json
+from seq2expr.plugins import Registry
 
 
 @dataclass
@@ -46,14 +47,18 @@ class Converted:
 
 
 Importer = Callable[[Path, Options], Converted]
-IMPORTERS: dict[str, Importer] = {}
+IMPORTERS: Registry[Importer] = Registry("model kind", "seq2expr.importers")
 
 
 def importer(*kinds: str) -> Callable[[Importer], Importer]:
+    """Function decorator: the function imports the published checkpoints of every KIND in ``kinds`` (each a zoo
+    entry's name)."""
+
     def deco(fn: Importer) -> Importer:
         for kind in kinds:
-            IMPORTERS[kind] = fn
+            IMPORTERS.add(kind, fn)
         return fn
+
     return deco
 
 

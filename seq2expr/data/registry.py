@@ -20,150 +20,47 @@ files, loader, subsets, construct and scorer); nothing outside them names a data
 from __future__ import annotations
 
 import gzip
-import importlib
-import json
-import os
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+import seq2expr.data.datasets  # noqa: F401  (its modules register the data sets)
 from seq2expr.data.errors import DataError
 from seq2expr.data.records import Records
-from seq2expr.download import ChecksumError, DownloadError, Pin, check_file, download
+from seq2expr.data.remote import (
+    DATASETS,
+    MIRROR_ENV,
+    DatasetEntry,
+    RemoteFile,
+    cache_root,
+    load_entry,
+    locate,
+    need_columns,
+    read_csv,
+    read_json,
+    register_dataset,
+    resolve_files,
+    verify_file,
+)
+from seq2expr.download import ChecksumError, DownloadError, Pin, download
 from seq2expr.download import sha256_file as sha256_file  # re-exported: the checksum the entries are written with
-from seq2expr.user_cache import cache_folder
 
-MIRROR_ENV = "SEQ2EXPR_DATA_MIRROR"
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """One file of a data set: path inside the data set folder, public URL, sha256 and size in bytes."""
-
-    name: str
-    url: str
-    sha256: str
-    size: int
-    content_sha256: str | None = None  # sha256 of the decompressed bytes (``.gz`` files)
-
-
-@dataclass(frozen=True)
-class DatasetEntry:
-    """A registered data set and the function turning its resolved files into :class:`Records`."""
-
-    name: str
-    description: str
-    citation: str
-    licence: str
-    files: tuple[RemoteFile, ...]
-    loader: Callable[[dict[str, Path]], Records]
-    folder: str = ""  # folder under the mirror / cache (default: ``name``)
-    subsets: dict[str, Callable[[Records], np.ndarray]] = field(default_factory=dict)
-    # a score of its own, e.g. a challenge's official score, ``f(ids, predictions) -> dict``, that evaluation and
-    # training apply to predictions of its records beside the usual metrics
-    scorer: Callable[[np.ndarray, np.ndarray], dict] | None = None
-    # the fixed sequence around the measured variable region in every construct (left, right), for models that
-    # score genomic sequence in the assay's context (variant scoring in centred mode)
-    construct: tuple[str, str] | None = None
-
-    @property
-    def dir_name(self) -> str:
-        return self.folder or self.name
-
-
-_REGISTRY: dict[str, DatasetEntry] = {}
-
-
-def register_dataset(entry: DatasetEntry) -> DatasetEntry:
-    if entry.name in _REGISTRY:
-        raise ValueError(f"data set {entry.name!r} registered twice")
-    _REGISTRY[entry.name] = entry
-    return entry
-
-
-def _entries() -> dict[str, DatasetEntry]:
-    """Every registered entry; the data-set modules (:mod:`seq2expr.data.datasets`) register themselves on import."""
-    importlib.import_module("seq2expr.data.datasets")
-    return _REGISTRY
+__all__ = ["DATASETS", "MIRROR_ENV", "DatasetEntry", "RemoteFile", "cache_root", "fetch", "get_entry",
+           "list_datasets", "load_dataset", "load_entry", "load_split", "locate", "need_columns", "parse_dataset_spec",
+           "read_csv", "read_json", "register_dataset", "resolve_files", "sha256_file", "verify_file"]
 
 
 def list_datasets() -> list[DatasetEntry]:
-    entries = _entries()
-    return [entries[k] for k in sorted(entries)]
+    return [entry for _, entry in DATASETS.items()]
 
 
 def get_entry(name: str) -> DatasetEntry:
     """The entry for ``name`` (a ``:subset`` suffix is ignored)."""
     base = name.split(":", 1)[0]
-    entries = _entries()
-    try:
-        return entries[base]
-    except KeyError:
-        raise DataError(f"unknown data set {base!r}; known: {', '.join(sorted(entries))}") from None
-
-
-# ----------------------------------------------------------------------------------------------- files
-
-
-def cache_root(cache_dir: str | Path | None = None) -> Path:
-    """Download cache folder: ``cache_dir``, else ``$SEQ2EXPR_CACHE/downloads`` (:func:`cache_folder`)."""
-    return Path(cache_dir) if cache_dir is not None else cache_folder("downloads")
-
-
-def _pin(f: RemoteFile) -> Pin:
-    return Pin(sha256=f.sha256, size=f.size, content_sha256=f.content_sha256)
-
-
-def verify_file(path: Path, f: RemoteFile) -> None:
-    """Raise :class:`DataError` unless ``path`` has the registered checksum (raw, or decompressed for .gz)."""
-    try:
-        check_file(path, _pin(f))
-    except ChecksumError as err:
-        raise DataError(err.problem, source=err.path) from None
-
-
-def _candidates(entry: DatasetEntry, f: RemoteFile, mirror: str | Path | None,
-                cache_dir: str | Path | None) -> list[tuple[str, Path]]:
-    out = []
-    if mirror is not None:
-        out.append(("mirror argument", Path(mirror) / entry.dir_name / f.name))
-    env = os.environ.get(MIRROR_ENV)
-    if env:
-        out.append((f"${MIRROR_ENV}", Path(env) / entry.dir_name / f.name))
-    out.append(("download cache", cache_root(cache_dir) / entry.dir_name / f.name))
-    return out
-
-
-def locate(entry: DatasetEntry, f: RemoteFile, *, mirror: str | Path | None = None,
-           cache_dir: str | Path | None = None) -> tuple[Path | None, str]:
-    """First existing copy of ``f`` and where it came from (``(None, "missing")`` when there is none)."""
-    for where, path in _candidates(entry, f, mirror, cache_dir):
-        if path.is_file():
-            return path, where
-    return None, "missing"
-
-
-def _missing_message(entry: DatasetEntry, f: RemoteFile, mirror, cache_dir) -> str:
-    looked = "; ".join(f"{w}: {p}" for w, p in _candidates(entry, f, mirror, cache_dir))
-    return (f"data set {entry.name!r}: file {f.name} not found (looked in {looked}). Run `seq2expr data fetch "
-            f"{entry.name}` to download it, or set {MIRROR_ENV} to a folder holding {entry.dir_name}/{f.name}")
-
-
-def resolve_files(entry: DatasetEntry, *, mirror: str | Path | None = None,
-                  cache_dir: str | Path | None = None, verify: bool = True) -> dict[str, Path]:
-    """Paths of all files of ``entry`` (checksum-verified), or a :class:`DataError` naming the missing one."""
-    out = {}
-    for f in entry.files:
-        path, _ = locate(entry, f, mirror=mirror, cache_dir=cache_dir)
-        if path is None:
-            raise DataError(_missing_message(entry, f, mirror, cache_dir))
-        if verify:
-            verify_file(path, f)
-        out[f.name] = path
-    return out
+    if base not in DATASETS:
+        raise DataError(DATASETS.unknown(base))
+    return DATASETS.get(base)
 
 
 def _download(f: RemoteFile, dest: Path, timeout: float) -> None:
@@ -176,8 +73,7 @@ def _download(f: RemoteFile, dest: Path, timeout: float) -> None:
 
         download(f.url, dest, Pin(sha256=f.content_sha256), timeout=timeout, transform=gz)
     else:
-        download(f.url, dest, _pin(f), timeout=timeout)
-
+        download(f.url, dest, Pin(sha256=f.sha256, size=f.size, content_sha256=f.content_sha256), timeout=timeout)
 
 def fetch(name: str, *, cache_dir: str | Path | None = None, mirror: str | Path | None = None,
           timeout: float = 60.0, force: bool = False) -> dict[str, tuple[Path, str]]:
@@ -212,17 +108,8 @@ def fetch(name: str, *, cache_dir: str | Path | None = None, mirror: str | Path 
 
 def load_dataset(name: str, *, mirror: str | Path | None = None, cache_dir: str | Path | None = None) -> Records:
     """Records of a registered data set, optionally one named subset (``"vaishnav2022:native_complex"``)."""
-    entry = get_entry(name)
-    paths = resolve_files(entry, mirror=mirror, cache_dir=cache_dir)
-    records = entry.loader(paths)
-    records.dataset = entry.name
-    if ":" in name:
-        sub = name.split(":", 1)[1]
-        if sub not in entry.subsets:
-            raise DataError(f"data set {entry.name!r} has no subset {sub!r}; known: "
-                            f"{', '.join(sorted(entry.subsets)) or 'none'}")
-        records = records.subset(entry.subsets[sub](records))
-    return records
+    sub = name.split(":", 1)[1] if ":" in name else None
+    return load_entry(get_entry(name), sub, mirror=mirror, cache_dir=cache_dir)
 
 
 def parse_dataset_spec(text: str | Path) -> str | None:
@@ -230,7 +117,7 @@ def parse_dataset_spec(text: str | Path) -> str | None:
     text = str(text)
     if Path(text).exists():
         return None
-    return text if text.split(":", 1)[0] in _entries() else None
+    return text if text.split(":", 1)[0] in DATASETS else None
 
 
 def load_split(spec: str, *, mirror: str | Path | None = None, cache_dir: str | Path | None = None) -> Records:
@@ -249,26 +136,3 @@ def load_split(spec: str, *, mirror: str | Path | None = None, cache_dir: str | 
     if not (split == sub).any():
         raise DataError(f"no rows with split {sub!r}; splits present: {sorted(set(split))}", source=name)
     return records.subset(split == sub)
-
-
-def read_csv(path: Path, **kw):
-    import pandas as pd
-
-    try:
-        return pd.read_csv(path, **kw)
-    except Exception as err:  # pandas raises several types for malformed input
-        raise DataError(f"cannot read table: {err}", source=str(path)) from err
-
-
-def need_columns(df, cols: list[str], path: Path) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise DataError(f"missing column(s) {missing}; found {list(df.columns)}", source=str(path))
-
-
-def read_json(path: Path) -> dict:
-    """A JSON file of a data set, or one :class:`DataError` naming it."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise DataError(f"cannot read JSON: {err}", source=str(path)) from err

@@ -17,21 +17,20 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from seq2expr.data.errors import DataError
 from seq2expr.data.sequences import decode
+from seq2expr.design.algorithms import ALGORITHMS, SearchSettings
+from seq2expr.design.algorithms.motif import insert_motifs
 from seq2expr.design.constraints import Constraints
 from seq2expr.design.objective import Objective, Scorer, check_compatible, parse_penalty
-from seq2expr.design.search import anneal, beam_search, gradient, insert_motifs
 from seq2expr.evaluation import model_notes
 from seq2expr.inference import Readout, SavedModel, encode_for, load_model, training_hashes
 
 log = logging.getLogger(__name__)
-Method = Literal["greedy", "beam", "anneal", "motif", "ledidi"]
 
 
 @dataclass
@@ -171,7 +170,7 @@ def default_constraints(model: SavedModel) -> Constraints:
 
 
 def design(model, start="random", objective: Objective | str = "maximise", constraints: Constraints | None = None,
-           *, method: Method = "greedy", oracle=None, n: int = 10, rounds: int = 10, beam: int = 4,
+           *, method: str = "greedy", oracle=None, n: int = 10, rounds: int = 10, beam: int = 4,
            steps: int = 300, motifs: list[str] | None = None, seed: int = 0, batch_size: int = 512,
            device: str | None = None, precision: str | None = None, progress=None, engine: str = "torch",
            penalty: str | tuple | None = None) -> DesignResult:
@@ -238,27 +237,18 @@ def design(model, start="random", objective: Objective | str = "maximise", const
 
 def _search(method: str, scorer: Scorer, start: np.ndarray, constraints: Constraints, rng, stats: dict, *,
             rounds: int, beam: int, steps: int, motifs: list[str] | None, seed: int, progress) -> tuple:
-    """Run one search method from ``start`` (required motifs written in first): ``(codes, trajectory)``."""
+    """Run one registered design method (:mod:`seq2expr.design.algorithms`) from ``start``, required motifs
+    written in first: ``(codes, trajectory)``."""
+    if method not in ALGORITHMS:
+        raise DataError(ALGORITHMS.unknown(method))
     taxon = scorer.models[0].config.interpret.taxon
     work = start
     if constraints.require:  # write required motifs in first (at their best allowed place)
         work, _ = insert_motifs(scorer, work, constraints.__class__(**{**_fields(constraints), "require": []}),
                                 constraints.require, force=True)
-    if method in ("greedy", "beam"):
-        return beam_search(scorer, work, constraints, beam=1 if method == "greedy" else beam, rounds=rounds,
-                           progress=progress)
-    if method == "anneal":
-        return anneal(scorer, work, constraints, steps=steps, rng=rng, progress=progress)
-    if method == "motif":
-        if not motifs:
-            raise DataError("motif design needs motifs (consensus sequences) to insert")
-        return insert_motifs(scorer, work, constraints, motifs, taxon=taxon)
-    if method == "ledidi":
-        if constraints.max_edits is not None:
-            log.warning("ledidi has no edit budget: of the sequences it samples, those with more than %d edits "
-                        "are dropped (greedy, beam and anneal honour --max-edits exactly)", constraints.max_edits)
-        return gradient(scorer, work, constraints, seed=seed, progress=progress, stats=stats)
-    raise DataError(f"method must be greedy, beam, anneal, motif or ledidi, not {method!r}")
+    settings = SearchSettings(rounds=rounds, beam=beam, steps=steps, motifs=list(motifs or []), seed=seed,
+                              taxon=taxon)
+    return ALGORITHMS.get(method)(scorer, work, constraints, settings, rng=rng, stats=stats, progress=progress)
 
 
 def _no_op_warning(method: str, table: pd.DataFrame, stats: dict, constraints: Constraints) -> None:

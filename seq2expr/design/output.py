@@ -49,7 +49,7 @@ def write_design_outputs(result: DesignResult, model, out_dir: str | Path, *, n_
         logos = []
         best = table.sort_values("design_score", ascending=False).head(n_logos)
         if attributions != "none" and len(best):
-            from seq2expr.interpret.gradients import attribute
+            from seq2expr.interpret.attribute import attribute
 
             saved = load_model(model) if not isinstance(model, list) else load_model(model[0])
             readout = result.readout or Readout().first_output(saved)  # the output the objective is about

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -183,51 +182,3 @@ def _report_delta(delta: np.ndarray, scale: float, warn_delta: float, caught: li
                     scale)
         log.debug("DeepLIFT-SHAP convergence: mean |delta| %.3g; layers without a DeepLIFT rule (functional "
                   "activations) fall back to gradients", float(np.abs(delta).mean()))
-
-
-Method = Literal["deeplift_shap", "integrated_gradients", "ism", "saliency"]
-
-
-def hypothetical_contributions(model: nn.Module | SavedModel, X: Inputs, *, method: Method = "deeplift_shap",
-                               target: int | str = 0, readout: Readout | None = None, batch_size: int = 128,
-                               device: str | torch.device | None = None, n_shuffles: int = 20, seed: int = 0,
-                               precision: str | None = None, engine: str = "torch") -> np.ndarray:
-    """Scores for all 4 bases at every position ``(N, 4, L)``, the form TF-MoDISco expects.
-
-    deeplift_shap: DeepLIFT multipliers projected per base; ism: mean-centred ISM; saliency: gradient
-    minus its mean over the 4 bases (the observed base then carries grad x input up to a per-position
-    constant); integrated_gradients: the gradient averaged along the path from a zero baseline (32 steps), so
-    the observed base carries exactly its integrated-gradients attribution (:func:`integrated_gradients`,
-    ``hypothetical=True``). ``engine`` other than torch runs forward passes only, so it serves ISM alone.
-    """
-    if engine != "torch" and method != "ism":
-        raise ValueError(f"engine {engine!r} runs forward passes only (ISM); {method} needs gradients: engine torch")
-    if method == "deeplift_shap":
-        return deep_lift_shap(model, X, target=target, readout=readout, n_shuffles=n_shuffles, seed=seed,
-                              batch_size=batch_size, device=device, hypothetical=True)
-    if method == "ism":
-        from seq2expr.interpret.ism import ism
-
-        return ism(model, X, target=target, readout=readout, center=True, device=device, precision=precision,
-                   engine=engine)
-    if method == "integrated_gradients":
-        return integrated_gradients(model, X, target=target, readout=readout, batch_size=batch_size, device=device,
-                                    hypothetical=True)
-    if method != "saliency":
-        raise ValueError(f"unknown attribution method {method!r}; use {', '.join(get_args(Method))}")
-    g = gradients(model, X, target=target, readout=readout, batch_size=batch_size, device=device)
-    return g - g.mean(1, keepdims=True)
-
-
-def attribute(model: nn.Module | SavedModel, X: Inputs, *, method: Method = "deeplift_shap", target: int | str = 0,
-              readout: Readout | None = None, batch_size: int = 128, device: str | torch.device | None = None,
-              n_shuffles: int = 20, seed: int = 0, precision: str | None = None,
-              engine: str = "torch") -> tuple[np.ndarray, np.ndarray]:
-    """(attributions projected on the observed bases, hypothetical contributions), both ``(N, 4, L)``.
-    ``precision`` and ``engine`` (torch | onnxruntime) apply to ISM (see :func:`seq2expr.interpret.ism.ism`);
-    gradient methods run in float32 through torch."""
-    x = as_onehot(X, model).numpy()
-    hyp = hypothetical_contributions(model, X, method=method, target=target, readout=readout, batch_size=batch_size,
-                                     device=device, n_shuffles=n_shuffles, seed=seed, precision=precision,
-                                     engine=engine)
-    return hyp * x, hyp

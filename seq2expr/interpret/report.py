@@ -33,8 +33,8 @@ from seq2expr.inference import (
 )
 from seq2expr.interpret import global_importance as gi
 from seq2expr.interpret import logos
+from seq2expr.interpret.attribute import attribute
 from seq2expr.interpret.caveats import accuracy_text, held_out_accuracy, opposite_sign_tfs
-from seq2expr.interpret.gradients import attribute
 from seq2expr.interpret.modisco import SUMMARY_COLUMNS, Pattern, pattern_motifs, run_modisco, summary, to_meme
 from seq2expr.interpret.motifs import match_motifs, motif_collections, scan
 from seq2expr.interpret.pathways import Pathway, model_pathways, pathway_of, pathway_patterns

@@ -56,6 +56,9 @@ class Camformer(nn.Module):
     """
 
     head_modules = ("linear_layers",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+    example = {"seq_len": 110, "n_targets": 1,  # small: docs examples, smoke tests
+               "params": {"out_channels": [16, 16, 16, 16], "kernels": [5, 5, 5, 5], "pool_kernels": [1, 1, 4, 1],
+                          "pool_strides": [1, 1, 4, 1], "linear_output": [16]}}
 
     def __init__(self, seq_len: int, n_targets: int = 1, out_channels: Sequence[int] = LARGE["out_channels"],
                  kernels: Sequence[int] = LARGE["kernels"], pool_kernels: Sequence[int] = LARGE["pool_kernels"],

@@ -26,6 +26,9 @@ class CNN(nn.Module):
     """
 
     head_modules = ("head",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+    example = {"seq_len": 110, "n_targets": 2,  # small: docs examples, smoke tests
+               "params": {"channels": [16, 16], "kernel_sizes": 9, "pool_sizes": [10, 5], "convs_per_block": 1,
+                          "dropout": 0.0, "hidden": [16], "head_dropout": 0.0}}
 
     def __init__(self, seq_len: int, n_targets: int = 1, channels: Sequence[int] = (64, 128, 64),
                  kernel_sizes: int | Sequence[int] = 8, pool_sizes: int | Sequence[int] = (4, 4, 2),

@@ -30,6 +30,9 @@ class DualPathway(nn.Module):
     """
 
     head_modules = ("head",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+    example = {"seq_len": 110, "n_targets": 2,  # small: docs examples, smoke tests
+               "params": {"channels": [32, 32], "kernel_sizes": 7, "pool_sizes": [2, 2], "dropout": 0.0,
+                          "branch_pool": "max", "hidden": [16], "head_dropout": 0.0}}
 
     def __init__(self, seq_len: int, n_targets: int = 1, branch_lengths: Sequence[int] | None = None,
                  spacer: int = 0, channels: Sequence[int] = (64, 128, 64), kernel_sizes: int | Sequence[int] = 8,

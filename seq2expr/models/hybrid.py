@@ -73,6 +73,9 @@ class Hybrid(nn.Module):
     """
 
     head_modules = ("head",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+    example = {"seq_len": 110, "n_targets": 2,  # small: docs examples, smoke tests
+               "params": {"channels": [16, 32], "kernel_sizes": [9, 3], "pool_sizes": [2, 4], "n_layers": 1,
+                          "n_heads": 2, "hidden": [16], "dropout": 0.0}}
 
     def __init__(self, seq_len: int, n_targets: int = 1, channels: Sequence[int] = (64, 128),
                  kernel_sizes: int | Sequence[int] = (15, 5), pool_sizes: int | Sequence[int] = (2, 4),

@@ -45,6 +45,9 @@ class LegNet(nn.Module):
     """
 
     head_modules = ("head",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+    example = {"seq_len": 110, "n_targets": 2,  # small: docs examples, smoke tests
+               "params": {"block_sizes": [16, 16], "resize_factor": 2, "filter_per_group": 8, "pool_sizes": 4,
+                          "final_ch": 16}}
 
     def __init__(self, seq_len: int, n_targets: int = 1, block_sizes: Sequence[int] = (128, 64, 64, 32, 32, 32),
                  kernel_size: int = 7, resize_factor: int = 4, filter_per_group: int = 2, se_reduction: int = 4,

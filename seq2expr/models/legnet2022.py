@@ -97,6 +97,8 @@ class LegNet2022(nn.Module):
     """
 
     head_modules = ("mapper",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+    example = {"seq_len": 110, "n_targets": 1,  # small: docs examples, smoke tests
+               "params": {"block_sizes": [16, 16, 16], "resize_factor": 2}}
 
     def __init__(self, seq_len: int, n_targets: int = 1, block_sizes: Sequence[int] = (256, 128, 128, 64, 64, 64, 64),
                  ks: int = 7, resize_factor: int = 4, filter_per_group: int = 2, se_reduction: float = 4,

@@ -20,6 +20,8 @@ class Linear(nn.Module):
     """
 
     head_modules = ("conv",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+    example = {"seq_len": 110, "n_targets": 2,  # small: docs examples, smoke tests
+               "params": {}}
 
     def __init__(self, seq_len: int, n_targets: int = 1):
         super().__init__()

@@ -64,6 +64,9 @@ class LMCNN(nn.Module):
     """
 
     head_modules = ("head",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+    example = {"seq_len": 110, "n_targets": 2,  # small: docs examples, smoke tests
+               "params": {"mode": "kmer", "k": 3, "embed_dim": 8, "channels": [16], "kernel_sizes": 5,
+                          "pool_sizes": 2, "hidden": [16]}}
 
     def __init__(self, seq_len: int, n_targets: int = 1, mode: Literal["kmer", "lm"] = "kmer",
                  embedding: str | None = None, k: int | None = None, embed_dim: int | None = None,

@@ -11,16 +11,17 @@ from collections.abc import Callable
 
 from torch import nn
 
-_MODELS: dict[str, type[nn.Module]] = {}
+from seq2expr.plugins import Registry
+
+MODELS: Registry[type[nn.Module]] = Registry("model", "seq2expr.models")
 
 
 def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Class decorator adding an architecture under ``name``."""
+    """Class decorator adding an architecture under ``name`` (a module of :mod:`seq2expr.models`, or of another
+    package through the ``seq2expr.models`` entry point)."""
 
     def deco(cls: type[nn.Module]) -> type[nn.Module]:
-        if name in _MODELS:
-            raise ValueError(f"model {name!r} registered twice")
-        _MODELS[name] = cls
+        MODELS.add(name, cls)
         cls.registry_name = name
         return cls
 
@@ -28,14 +29,11 @@ def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
 
 
 def list_models() -> list[str]:
-    return sorted(_MODELS)
+    return MODELS.names()
 
 
 def get_model_class(name: str) -> type[nn.Module]:
-    try:
-        return _MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}") from None
+    return MODELS.get(name)
 
 
 def model_parameters(name: str) -> list[str]:

@@ -37,6 +37,9 @@ class ResCNN(nn.Module):
     """
 
     head_modules = ("head",)  # the output head (fine-tuning replaces or keeps it; the rest is the trunk)
+    example = {"seq_len": 110, "n_targets": 2,  # small: docs examples, smoke tests
+               "params": {"channels": [16, 16, 16, 16], "kernel_sizes": 7, "pool_sizes": [1, 1, 4, 1],
+                          "pool_strides": [1, 1, 4, 1], "dropout": 0.1, "hidden": [16], "residual": True}}
 
     def __init__(self, seq_len: int, n_targets: int = 1, size: str = "mini",
                  channels: Sequence[int] | None = None, kernel_sizes: int | Sequence[int] | None = None,

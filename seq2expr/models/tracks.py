@@ -94,6 +94,7 @@ class EnformerTss(_TssTracks):
     published model: the defaults, 196,608-nt input, 896 bins of 128 nt); ``use_tf_gamma``: the official
     weights' TensorFlow positional gammas (True for enformer-official-rough, as its ``from_pretrained`` sets)."""
 
+    example = None  # a published genome-scale model: imported (models import), never built small
     bin_size = 128
 
     def __init__(self, seq_len: int, n_targets: int = 1, config: dict[str, Any] | None = None, head: str = "human",
@@ -121,6 +122,7 @@ class BorzoiTss(_TssTracks):
     """Borzoi's human tracks at the TSS. ``config``: ``borzoi_pytorch`` ``BorzoiConfig`` fields (the published
     model: 524,288-nt input, the central 6,144 bins of 32 nt)."""
 
+    example = None  # a published genome-scale model: imported (models import), never built small
     bin_size = 32
 
     def __init__(self, seq_len: int, n_targets: int = 1, config: dict[str, Any] | None = None,

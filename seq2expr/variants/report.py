@@ -43,7 +43,7 @@ def top_logos(scorer: VariantScorer, tops: list[dict], tmp: Path, method: str) -
     """Attributions of the top variants' reference and alternative windows: one figure each, ref above alt on one
     y scale, the variant shaded; returns ``(label, file)``."""
     from seq2expr.inference import encode_for
-    from seq2expr.interpret.gradients import attribute
+    from seq2expr.interpret.attribute import attribute
     from seq2expr.interpret.ism import ism
     from seq2expr.interpret.logos import ref_alt_logo
 

@@ -41,13 +41,14 @@ from seq2expr.inference import (
     resolve_device,
     resolve_precision,
 )
+from seq2expr.interpret.methods import method_names
 from seq2expr.variants.foldchange import column_scales, fold_changes
 from seq2expr.variants.place import CentredWindows, GeneWindows, load_genes, substitute
 from seq2expr.variants.strategy import BLOCK, CentredStrategy, GeneStrategy
 
 Mode = Literal["auto", "gene", "centred"]
-# the report's logos (interpret's methods), or none
-LOGO_METHODS = ("deeplift_shap", "saliency", "integrated_gradients", "ism", "none")
+# the report's logos (a registered attribution method), or none
+LOGO_METHODS = (*method_names(), "none")
 
 
 @dataclass(frozen=True)

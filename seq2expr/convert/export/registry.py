@@ -1,18 +1,18 @@
-"""The exporters' registry: each format is one module of this package that registers a class with
-``@register_exporter("NAME")``; :func:`exporters` finds the modules (named ``to_FORMAT``) with ``pkgutil`` (no
-hand-kept list), so a new format is a new module. ``models export --format`` and ``models test`` take their choices
-from here."""
+"""The exporters' registry: each format is one module of this package (named ``to_FORMAT``) that registers a class
+with ``@register_exporter("FORMAT")``; the package imports its own modules (:func:`seq2expr.plugins.discover`), so a
+new format is a new module, and another package adds one through the ``seq2expr.exporters`` entry point.
+``models export --format`` and ``models test`` take their choices from here."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Protocol
 
 import numpy as np
 import torch
+
+from seq2expr.plugins import Registry
 
 Runner = Callable[[np.ndarray], np.ndarray]
 
@@ -34,34 +34,25 @@ class Exporter(Protocol):
         """The libraries (and format versions) the file was written with, for contract.json."""
 
 
-_EXPORTERS: dict[str, Exporter] = {}
+EXPORTERS: Registry[Exporter] = Registry("export format", "seq2expr.exporters")
 
 
 def register_exporter(name: str) -> Callable[[type], type]:
     """Class decorator: the class (instantiated once) exports format ``name``."""
 
     def deco(cls: type) -> type:
-        if name in _EXPORTERS:
-            raise ValueError(f"exporter {name!r} registered twice")
         cls.name = name
-        _EXPORTERS[name] = cls()
+        EXPORTERS.add(name, cls())
         return cls
 
     return deco
 
 
 def exporters() -> dict[str, Exporter]:
-    """Every registered format by name (its modules imported on the first call)."""
-    package = importlib.import_module(__package__)
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name.startswith("to_"):
-            importlib.import_module(f"{__package__}.{info.name}")
-    return dict(sorted(_EXPORTERS.items()))
+    """Every registered format by name."""
+    return dict(EXPORTERS.items())
 
 
 def get_exporter(name: str) -> Exporter:
     """The exporter of format ``name``, or one line naming the formats there are."""
-    known = exporters()
-    if name not in known:
-        raise ValueError(f"unknown export format {name!r}; known: {', '.join(known)}")
-    return known[name]
+    return EXPORTERS.get(name)

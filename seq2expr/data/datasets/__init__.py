@@ -1,6 +1,7 @@
-"""The registered data sets, one module each: importing a module registers its entry (files, loader, subsets,
-construct, scorer) with :mod:`seq2expr.data.registry`. Add a data set by adding a module here."""
+"""The registered data sets, one module each: importing this package imports every module in it, and each registers
+its entry (files, loader, subsets, construct, scorer) with :func:`~seq2expr.data.remote.register_dataset`. A new data
+set is a new module here (or, in another package, a module named in a ``seq2expr.datasets`` entry point)."""
 
-from seq2expr.data.datasets import agarwal2025_sample, dream2022, vaishnav2022
+from seq2expr.plugins import discover
 
-__all__ = ["agarwal2025_sample", "dream2022", "vaishnav2022"]
+MODULES = discover(__name__, __path__)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from seq2expr.data.records import Records
-from seq2expr.data.registry import DatasetEntry, RemoteFile, need_columns, read_csv, register_dataset
+from seq2expr.data.remote import DatasetEntry, RemoteFile, need_columns, read_csv, register_dataset
 
 # pinned to the commit that last changed the files (their content sha256 is the mirror's, decompressed)
 _RAW = ("https://raw.githubusercontent.com/de-Boer-Lab/random-promoter-dream-challenge-2022/"

@@ -26,11 +26,10 @@ from scipy.stats import pearsonr, spearmanr
 
 from seq2expr.data.errors import DataError
 from seq2expr.data.records import Records
-from seq2expr.data.registry import (
+from seq2expr.data.remote import (
     DatasetEntry,
     RemoteFile,
-    get_entry,
-    load_dataset,
+    load_entry,
     need_columns,
     read_csv,
     read_json,
@@ -198,7 +197,7 @@ def _load_dream_test(paths: dict[str, Path]) -> Records:
 
 def dream_pairs(mirror: str | Path | None = None, cache_dir: str | Path | None = None) -> dict[str, np.ndarray]:
     """``(alt, ref)`` test-index pairs of the paired DREAM subsets (snv, motif_perturbation, motif_tiling)."""
-    paths = resolve_files(get_entry("dream2022"), mirror=mirror, cache_dir=cache_dir)
+    paths = resolve_files(DREAM, mirror=mirror, cache_dir=cache_dir)
     return dream_subset_members(paths)[1]
 
 
@@ -381,8 +380,8 @@ def full_test_sets(mirror=None, cache_dir=None) -> tuple[dict[str, np.ndarray], 
     """Subsets, pairs (SNV rebuilt) and measured values of the whole DREAM test set, cached per process."""
     key = (str(mirror), str(cache_dir))
     if key not in _SETS_CACHE:
-        full = load_dataset("dream2022", mirror=mirror, cache_dir=cache_dir)
-        pairs = dream_subset_members(resolve_files(get_entry("dream2022"), mirror=mirror, cache_dir=cache_dir))[1]
+        full = load_entry(DREAM, mirror=mirror, cache_dir=cache_dir)
+        pairs = dream_subset_members(resolve_files(DREAM, mirror=mirror, cache_dir=cache_dir))[1]
         subs, prs = dream_eval_sets(full, pairs=pairs)
         _SETS_CACHE[key] = (subs, prs, full.targets[:, 0].astype(np.float64))
     return _SETS_CACHE[key]
@@ -407,7 +406,7 @@ _DREAM_CITATION = ("Rafi AM et al. (2024) A community effort to optimize sequenc
                    "gene regulation. Nat Biotechnol. doi:10.1038/s41587-024-02414-w; Camformer predictions: "
                    "Malik et al., github.com/gautammalik-git/Camformer")
 
-register_dataset(DatasetEntry(
+DREAM = register_dataset(DatasetEntry(
     name="dream2022",
     description="Random Promoter DREAM Challenge 2022 test set: 71,103 yeast promoters (110 nt), measured "
                 "expression, subset membership, public (train) / private (test) split, Camformer predictions",

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from seq2expr.data.records import Records
-from seq2expr.data.registry import DatasetEntry, RemoteFile, need_columns, read_csv, register_dataset
+from seq2expr.data.remote import DatasetEntry, RemoteFile, need_columns, read_csv, register_dataset
 
 _VAISHNAV_RAW = ("https://raw.githubusercontent.com/1edv/evolution/master/manuscript_code/model/"
                  "reproduce_test_data_performance")

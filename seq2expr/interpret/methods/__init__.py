@@ -1,0 +1,29 @@
+"""The attribution methods, one module each, named after the method: each registers the function computing its
+hypothetical contributions ``(N, 4, L)`` (the form TF-MoDISco takes) with ``@ATTRIBUTIONS.register("name")``.
+:func:`~seq2expr.interpret.attribute.attribute`, ``seq2expr interpret --method``, the variant and design reports
+and the docs take their choices from here; another package adds a method through the ``seq2expr.attributions``
+entry point.
+
+A method is ``f(model, X, *, readout, batch_size, device, n_shuffles, seed, precision, engine) -> (N, 4, L)``
+(``readout`` bound to one output); ``f.forward_only`` says whether it runs forward passes only (and so any engine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from seq2expr.plugins import Registry, discover, module_names
+
+Attribution = Callable[..., np.ndarray]
+ATTRIBUTIONS: Registry[Attribution] = Registry("attribution method", "seq2expr.attributions")
+GROUP = "seq2expr.attributions"
+
+
+def method_names() -> list[str]:
+    """The methods' names without importing them (the modules of this package and the entry points)."""
+    return module_names(__name__, GROUP)
+
+
+discover(__name__, __path__)
