@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from seq2expr.config import unknown_key
+from seq2expr.data.sequences import complement_codes, decode, encode_one, reverse_complement, reverse_complement_codes
+from seq2expr.embeddings.kmer import KmerSentences
 from seq2expr.models import check_params
 from seq2expr.suggest import closest, did_you_mean
 
@@ -23,3 +26,20 @@ def test_config_and_model_messages_use_the_one_hint():
         "unknown top-level key 'modle'; did you mean 'model'? (known: data, model)")
     with pytest.raises(ValueError, match=r"not a parameter of model 'cnn'; did you mean 'channels'\? \(its parameters"):
         check_params("cnn", {"chanels": [8]})
+
+
+def test_reverse_complement_is_one_rule_for_strings_and_codes():
+    assert reverse_complement("AACGTN") == "NACGTT"
+    assert reverse_complement("acGTn") == "nACgt"  # case kept
+    assert reverse_complement("") == ""
+    seq = "GATTACANNCCG"
+    assert reverse_complement(reverse_complement(seq)) == seq
+    codes = encode_one(seq)
+    assert decode(reverse_complement_codes(codes)) == [reverse_complement(seq)]
+    assert complement_codes(np.array([0, 1, 2, 3, 4], dtype=np.uint8)).tolist() == [3, 2, 1, 0, 4]
+
+
+def test_kmer_sentences_use_the_one_reverse_complement():
+    sentences = list(KmerSentences(["AACGTTTG"], k=3, both_strands=True))
+    assert sentences == [["AAC", "ACG", "CGT", "GTT", "TTT", "TTG"], ["CAA", "AAA", "AAC", "ACG", "CGT", "GTT"]]
+    assert "".join(w[0] for w in sentences[1]) + sentences[1][-1][1:] == reverse_complement("AACGTTTG")
