@@ -7,7 +7,9 @@ import pytest
 
 from seq2expr.config import unknown_key
 from seq2expr.data.sequences import complement_codes, decode, encode_one, reverse_complement, reverse_complement_codes
+from seq2expr.data.targets import TargetTransform
 from seq2expr.embeddings.kmer import KmerSentences
+from seq2expr.inference import ModelSpec, SavedModelConfig, model_scale_label, scale_label
 from seq2expr.models import check_params
 from seq2expr.suggest import closest, did_you_mean
 
@@ -43,3 +45,23 @@ def test_kmer_sentences_use_the_one_reverse_complement():
     sentences = list(KmerSentences(["AACGTTTG"], k=3, both_strands=True))
     assert sentences == [["AAC", "ACG", "CGT", "GTT", "TTT", "TTG"], ["CAA", "AAA", "AAC", "ACG", "CGT", "GTT"]]
     assert "".join(w[0] for w in sentences[1]) + sentences[1][-1][1:] == reverse_complement("AACGTTTG")
+
+
+def _config(task: str = "regression", transform: TargetTransform | None = None) -> SavedModelConfig:
+    return SavedModelConfig(model=ModelSpec(name="cnn", seq_len=20, n_targets=1), train={"task": task},
+                            target_transform=transform)
+
+
+def test_scale_label_is_the_one_wording_of_each_scale():
+    plain, logged = _config(), _config(transform=TargetTransform(kind="log1p", standardize=True, mean=[0.0], std=[1.0]))
+    clf = _config("classification")
+    assert scale_label(plain) == scale_label(logged) == "original scale"
+    assert scale_label(plain, "model") == "original scale" and model_scale_label(plain) is None
+    assert scale_label(logged, "model") == model_scale_label(logged) == (
+        "model scale (log1p, then z-scored with the training rows' mean/std)")
+    zscored = _config(transform=TargetTransform(kind="none", standardize=True, mean=[0.0], std=[1.0]))
+    assert scale_label(zscored, "model") == "model scale (z-scored with the training rows' mean/std)"
+    assert (scale_label(clf), scale_label(clf, "model"), model_scale_label(clf)) == ("probability of class 1", "logit",
+                                                                                      None)
+    with pytest.raises(ValueError, match="scale must be 'original' or 'model'"):
+        scale_label(plain, "raw")

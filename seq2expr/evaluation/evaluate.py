@@ -34,9 +34,11 @@ from seq2expr.inference import (
     encode_for,
     input_columns,
     load_model,
+    model_scale_label,
     predict,
     resolve_device,
     resolve_precision,
+    scale_label,
     to_scale,
     training_overlap,
 )
@@ -44,23 +46,6 @@ from seq2expr.outputs import check_output, write_marker
 from seq2expr.progress import staged, step
 
 log = logging.getLogger(__name__)
-
-
-def scale_label(config: SavedModelConfig) -> str:
-    """The scale of reported regression values: the measured one (the run's target column, untransformed)."""
-    if config.task == "classification":
-        return "probability of class 1 (labels 0/1)"
-    return "original scale"
-
-
-def model_scale_label(config: SavedModelConfig) -> str | None:
-    """The model's training scale in words, or None when it is the measured scale (no transform)."""
-    spec = config.target_transform
-    if config.task == "classification" or spec is None or (spec.kind == "none" and not spec.standardize):
-        return None
-    steps = ([spec.kind] if spec.kind != "none" else []) + (["z-scored with the training rows' mean/std"]
-                                                            if spec.standardize else [])
-    return "model scale (" + ", then ".join(steps) + ")"
 
 
 def score(config: SavedModelConfig, raw: np.ndarray, y: np.ndarray, *, ids: np.ndarray,
@@ -90,7 +75,7 @@ def score(config: SavedModelConfig, raw: np.ndarray, y: np.ndarray, *, ids: np.n
         y_scored = spec.inverse(y) if spec is not None else y
     metrics = evaluate_predictions(y_scored, pred, task, groups=kept or None, n_boot=n_boot, target_names=names,
                                    seed=seed)
-    metrics["scale"] = scale_label(config)
+    metrics["scale"] = scale_label(config) + (" (labels 0/1)" if task == "classification" else "")
     model_label = model_scale_label(config)
     if model_label:
         on_model = evaluate_predictions(y, raw, task, n_boot=0, target_names=names, seed=seed)
