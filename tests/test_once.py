@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from torch import nn
 
 from seq2expr.config import unknown_key
+from seq2expr.data.errors import DataError
+from seq2expr.data.registry import get_entry
 from seq2expr.data.sequences import complement_codes, decode, encode_one, reverse_complement, reverse_complement_codes
 from seq2expr.data.targets import TargetTransform
 from seq2expr.embeddings.kmer import KmerSentences
-from seq2expr.inference import ModelSpec, SavedModelConfig, model_scale_label, scale_label
+from seq2expr.inference import (
+    Construct,
+    ModelSpec,
+    SavedModel,
+    SavedModelConfig,
+    construct_spec,
+    model_scale_label,
+    resolve_construct,
+    scale_label,
+    trained_construct,
+)
 from seq2expr.models import check_params
 from seq2expr.suggest import closest, did_you_mean
 
@@ -65,3 +78,35 @@ def test_scale_label_is_the_one_wording_of_each_scale():
                                                                                       None)
     with pytest.raises(ValueError, match="scale must be 'original' or 'model'"):
         scale_label(plain, "raw")
+
+
+def _trained_on(dataset: str | None, seq_len: int = 110) -> SavedModel:
+    cfg = SavedModelConfig(model=ModelSpec(name="cnn", seq_len=seq_len, n_targets=1), data={"dataset": dataset})
+    return SavedModel(nn.Identity(), cfg)
+
+
+def test_construct_spec_gives_flanks_given_as_such_the_precedence():
+    assert construct_spec("dream2022", "AC", "") == ("AC", "")
+    assert construct_spec("none", "", "GT") == ("", "GT")
+    assert construct_spec("dream2022") == "dream2022" and construct_spec(None, "", "") is None
+
+
+def test_resolve_construct_reads_a_name_a_pair_none_or_the_models_own():
+    dream = get_entry("dream2022").construct
+    assert resolve_construct(("AAA", "CC")) == Construct("AAA", "CC")
+    assert resolve_construct("none") == resolve_construct("NONE") == resolve_construct(None) == Construct()
+    named = resolve_construct("dream2022")
+    assert named.pair == dream and named.label == "dream2022" and not named.own
+    with pytest.raises(DataError, match=r"^data set 'vaishnav2022' defines no construct \(fixed flanks\)$"):
+        resolve_construct("vaishnav2022")
+    with pytest.raises(DataError, match="unknown data set 'nope'"):
+        resolve_construct("nope")
+    own = resolve_construct(model=_trained_on("dream2022"))
+    assert own.pair == dream and own.own and own.label == "dream2022 (the model's own)"
+    assert trained_construct(_trained_on("dream2022")) == ("dream2022", *dream)
+    # a named construct or "none" overrides the model's own; no data set, one without flanks, an unknown one, or
+    # flanks that leave no variable region: none
+    assert resolve_construct("none", model=_trained_on("dream2022")) == Construct()
+    for model in (_trained_on(None), _trained_on("vaishnav2022"), _trained_on("gone"), _trained_on("dream2022", 30)):
+        assert resolve_construct(model=model) == Construct()
+    assert trained_construct(_trained_on("gone")) is None

@@ -76,24 +76,16 @@ def _penalty(text: str | None) -> str | None:
 
 
 def _constraints(saved, construct: str | None, left: str, right: str, **kw):
-    """The run's constraints: flanks from ``--construct`` (a registry data set, or ``none``), the given ones, else
-    the model's own construct (said in one line)."""
+    """The run's constraints: flanks from ``inference.resolve_construct`` (the given ones, else ``--construct``: a
+    registry data set or ``none``, else the model's own construct, said in one line)."""
     from seq2expr.design import Constraints
-    from seq2expr.design.designer import model_construct
+    from seq2expr.inference import construct_spec, resolve_construct
 
-    label = None
-    if construct and construct.lower() != "none":
-        from seq2expr.data.registry import get_entry
-
-        flanks = get_entry(construct).construct
-        if flanks is None:
-            fail(f"data set {construct!r} defines no construct")
-        (left, right), label = flanks, construct
-    elif construct is None and not (left or right) and (own := model_construct(saved)) is not None:
-        label, left, right = f"{own[0]} (the model's own)", own[1], own[2]
-        typer.echo(f"construct: {own[0]}'s fixed flanks ({len(left)} + {len(right)} nt), the model's own; "
+    c = resolve_construct(construct_spec(construct, left, right), model=saved)
+    if c.own:
+        typer.echo(f"construct: {c.dataset}'s fixed flanks ({len(c.left)} + {len(c.right)} nt), the model's own; "
                    "--construct none designs without them", err=True)
-    return Constraints(saved.config.seq_len, left=left, right=right, construct=label, **kw)
+    return Constraints(saved.config.seq_len, left=c.left, right=c.right, construct=c.label, **kw)
 
 
 def design_cmd(

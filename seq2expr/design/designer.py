@@ -28,7 +28,7 @@ from seq2expr.design.constraints import Constraints
 from seq2expr.design.objective import Objective, Scorer, check_compatible, parse_penalty
 from seq2expr.design.search import anneal, beam_search, gradient, insert_motifs
 from seq2expr.evaluation import model_notes
-from seq2expr.inference import Readout, SavedModel, encode_for, load_model, training_hashes
+from seq2expr.inference import Readout, SavedModel, encode_for, load_model, resolve_construct, training_hashes
 
 log = logging.getLogger(__name__)
 Method = Literal["greedy", "beam", "anneal", "motif", "ledidi"]
@@ -150,24 +150,11 @@ def oracle_overlap(models: list[SavedModel], oracle: SavedModel, name: str) -> i
     return shared
 
 
-def model_construct(model: SavedModel) -> tuple[str, str, str] | None:
-    """The construct of the data set the model was trained on: ``(data set, left flank, right flank)``, or None
-    (no registry data set, or one without a construct, or flanks that leave nothing to design)."""
-    from seq2expr.convert.export.golden import construct_flanks
-
-    flanks = construct_flanks(model)
-    if not flanks or len(flanks[0]) + len(flanks[1]) >= model.config.seq_len:
-        return None
-    return str(model.config.data.dataset), flanks[0], flanks[1]
-
-
 def default_constraints(model: SavedModel) -> Constraints:
-    """Constraints of the model's own construct (its fixed flanks), or none."""
-    found = model_construct(model)
-    if found is None:
-        return Constraints(model.config.seq_len)
-    name, left, right = found
-    return Constraints(model.config.seq_len, left=left, right=right, construct=f"{name} (the model's own)")
+    """Constraints of the model's own construct (its fixed flanks, :func:`seq2expr.inference.resolve_construct`),
+    or none."""
+    c = resolve_construct(model=model)
+    return Constraints(model.config.seq_len, left=c.left, right=c.right, construct=c.label)
 
 
 def design(model, start="random", objective: Objective | str = "maximise", constraints: Constraints | None = None,
