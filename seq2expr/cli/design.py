@@ -116,7 +116,8 @@ def design_cmd(
                                             "members' std."),
     construct: str | None = typer.Option(None, "--construct", help="Fixed flanks of a registry data set's construct "
                                                                    "(e.g. dream2022); default: the model's own; "
-                                                                   "'none': no flanks."),
+                                                                   "'none': no flanks; --construct-left/-right "
+                                                                   "win over it."),
     construct_left: str = typer.Option("", "--construct-left", help="Fixed sequence at the 5' end."),
     construct_right: str = typer.Option("", "--construct-right", help="Fixed sequence at the 3' end."),
     protect: list[str] = typer.Option(None, "--protect", help="Positions never edited: START-END (repeatable)."),
