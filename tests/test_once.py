@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 from torch import nn
@@ -11,6 +14,7 @@ from seq2expr.data.errors import DataError
 from seq2expr.data.registry import get_entry
 from seq2expr.data.sequences import complement_codes, decode, encode_one, reverse_complement, reverse_complement_codes
 from seq2expr.data.targets import TargetTransform
+from seq2expr.download import ChecksumError, Pin, first_folder, obtain_files
 from seq2expr.embeddings.kmer import KmerSentences
 from seq2expr.inference import (
     Construct,
@@ -110,3 +114,51 @@ def test_resolve_construct_reads_a_name_a_pair_none_or_the_models_own():
     for model in (_trained_on(None), _trained_on("vaishnav2022"), _trained_on("gone"), _trained_on("dream2022", 30)):
         assert resolve_construct(model=model) == Construct()
     assert trained_construct(_trained_on("gone")) is None
+
+
+def _pin(text: str) -> Pin:
+    return Pin(sha256=hashlib.sha256(text.encode()).hexdigest(), size=len(text))
+
+
+def _put(folder: Path, name: str, text: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+
+
+def test_obtain_files_takes_local_copies_in_order_then_the_cache_then_downloads(tmp_path):
+    mirror, other, cache = tmp_path / "mirror", tmp_path / "other", tmp_path / "cache"
+    pins = {"a.txt": _pin("A"), "b.txt": _pin("B"), "c.txt": _pin("C")}
+    folders = [("mirror", mirror), ("other", other), ("cache", cache)]
+    _put(mirror, "a.txt", "A")
+    _put(other, "a.txt", "A")
+    _put(other, "b.txt", "B")
+    got: list[str] = []
+
+    def get(name: str, target: Path) -> None:
+        got.append(name)
+        _put(target.parent, target.name, name[0].upper())
+
+    assert first_folder(["a.txt"], folders) == (mirror, "mirror")
+    assert first_folder(["a.txt", "b.txt"], folders) == (other, "other")
+    assert first_folder([], folders) == (None, "missing")
+    # one file at a time: each from the first folder holding it, the missing one downloaded into the cache
+    out = obtain_files(pins, folders, cache, get)
+    assert out == {"a.txt": (mirror / "a.txt", "mirror"), "b.txt": (other / "b.txt", "other"),
+                   "c.txt": (cache / "c.txt", "downloaded")} and got == ["c.txt"]
+    # together: no folder holds all three, so the cache's own copy is kept and the rest downloaded
+    got.clear()
+    out = obtain_files(pins, folders, cache, get, together=True)
+    assert out["c.txt"] == (cache / "c.txt", "cache") and got == ["a.txt", "b.txt"]
+    got.clear()
+    assert {w for _, w in obtain_files(pins, folders, cache, get, together=True).values()} == {"cache"} and not got
+    # force: everything again, whatever copy exists
+    assert {w for _, w in obtain_files(pins, folders, cache, get, force=True).values()} == {"downloaded"}
+    assert got == ["a.txt", "b.txt", "c.txt"]
+
+
+def test_obtain_files_refuses_a_damaged_copy_rather_than_skip_it(tmp_path):
+    mirror, cache = tmp_path / "mirror", tmp_path / "cache"
+    _put(mirror, "a.txt", "X")  # right size, wrong bytes
+    _put(cache, "a.txt", "A")
+    with pytest.raises(ChecksumError, match="checksum mismatch"):
+        obtain_files({"a.txt": _pin("A")}, [("mirror", mirror), ("cache", cache)], cache, lambda n, t: None)

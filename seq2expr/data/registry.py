@@ -32,7 +32,7 @@ import numpy as np
 
 from seq2expr.data.errors import DataError
 from seq2expr.data.records import Records
-from seq2expr.download import ChecksumError, DownloadError, Pin, check_file, download
+from seq2expr.download import ChecksumError, DownloadError, Pin, check_file, download, first_folder, obtain_files
 from seq2expr.download import sha256_file as sha256_file  # re-exported: the checksum the entries are written with
 from seq2expr.user_cache import cache_folder
 
@@ -125,29 +125,27 @@ def verify_file(path: Path, f: RemoteFile) -> None:
         raise DataError(err.problem, source=err.path) from None
 
 
-def _candidates(entry: DatasetEntry, f: RemoteFile, mirror: str | Path | None,
-                cache_dir: str | Path | None) -> list[tuple[str, Path]]:
+def _folders(entry: DatasetEntry, mirror: str | Path | None, cache_dir: str | Path | None) -> list[tuple[str, Path]]:
+    """The folders ``entry``'s files are looked for in, in order, with what each is (the cache last)."""
     out = []
     if mirror is not None:
-        out.append(("mirror argument", Path(mirror) / entry.dir_name / f.name))
+        out.append(("mirror argument", Path(mirror) / entry.dir_name))
     env = os.environ.get(MIRROR_ENV)
     if env:
-        out.append((f"${MIRROR_ENV}", Path(env) / entry.dir_name / f.name))
-    out.append(("download cache", cache_root(cache_dir) / entry.dir_name / f.name))
+        out.append((f"${MIRROR_ENV}", Path(env) / entry.dir_name))
+    out.append(("download cache", cache_root(cache_dir) / entry.dir_name))
     return out
 
 
 def locate(entry: DatasetEntry, f: RemoteFile, *, mirror: str | Path | None = None,
            cache_dir: str | Path | None = None) -> tuple[Path | None, str]:
     """First existing copy of ``f`` and where it came from (``(None, "missing")`` when there is none)."""
-    for where, path in _candidates(entry, f, mirror, cache_dir):
-        if path.is_file():
-            return path, where
-    return None, "missing"
+    folder, where = first_folder([f.name], _folders(entry, mirror, cache_dir))
+    return (None, where) if folder is None else (folder / f.name, where)
 
 
 def _missing_message(entry: DatasetEntry, f: RemoteFile, mirror, cache_dir) -> str:
-    looked = "; ".join(f"{w}: {p}" for w, p in _candidates(entry, f, mirror, cache_dir))
+    looked = "; ".join(f"{w}: {p / f.name}" for w, p in _folders(entry, mirror, cache_dir))
     return (f"data set {entry.name!r}: file {f.name} not found (looked in {looked}). Run `seq2expr data fetch "
             f"{entry.name}` to download it, or set {MIRROR_ENV} to a folder holding {entry.dir_name}/{f.name}")
 
@@ -187,14 +185,10 @@ def fetch(name: str, *, cache_dir: str | Path | None = None, mirror: str | Path 
     to point ``SEQ2EXPR_DATA_MIRROR`` at a local copy.
     """
     entry = get_entry(name)
-    out = {}
-    for f in entry.files:
-        path, where = locate(entry, f, mirror=mirror, cache_dir=cache_dir)
-        if path is not None and not force:
-            verify_file(path, f)
-            out[f.name] = (path, where)
-            continue
-        dest = cache_root(cache_dir) / entry.dir_name / f.name
+    files = {f.name: f for f in entry.files}
+
+    def get(file: str, dest: Path) -> None:
+        f = files[file]
         try:
             _download(f, dest, timeout)
         except ChecksumError as err:
@@ -203,8 +197,12 @@ def fetch(name: str, *, cache_dir: str | Path | None = None, mirror: str | Path 
             raise DataError(f"could not download {f.url} ({err.problem}). Without network access, copy the files "
                             f"to a folder and set {MIRROR_ENV} to it (expected layout: "
                             f"$SEQ2EXPR_DATA_MIRROR/{entry.dir_name}/{f.name})", source=entry.name) from err
-        out[f.name] = (dest, "downloaded")
-    return out
+
+    try:
+        return obtain_files({n: _pin(f) for n, f in files.items()}, _folders(entry, mirror, cache_dir),
+                            cache_root(cache_dir) / entry.dir_name, get, force=force)
+    except ChecksumError as err:  # a local copy (a download's own is said above)
+        raise DataError(err.problem, source=err.path) from None
 
 
 # --------------------------------------------------------------------------------------------- loading
