@@ -11,6 +11,7 @@ from torch import nn
 
 from seq2expr.config import unknown_key
 from seq2expr.data.errors import DataError
+from seq2expr.data.inputs import dataset_input, read_inputs
 from seq2expr.data.registry import get_entry
 from seq2expr.data.sequences import complement_codes, decode, encode_one, reverse_complement, reverse_complement_codes
 from seq2expr.data.targets import TargetTransform
@@ -21,6 +22,7 @@ from seq2expr.inference import (
     ModelSpec,
     SavedModel,
     SavedModelConfig,
+    column_options,
     construct_spec,
     model_scale_label,
     resolve_construct,
@@ -162,3 +164,31 @@ def test_obtain_files_refuses_a_damaged_copy_rather_than_skip_it(tmp_path):
     _put(cache, "a.txt", "A")
     with pytest.raises(ChecksumError, match="checksum mismatch"):
         obtain_files({"a.txt": _pin("A")}, [("mirror", mirror), ("cache", cache)], cache, lambda n, t: None)
+
+
+def test_read_inputs_takes_a_data_set_name_unless_a_file_has_it(tmp_path, monkeypatch, mirror):
+    table = tmp_path / "in.tsv"
+    table.write_text("name\tseq\nr1\tACGT\nr2\tGGCC\n")
+    rec = read_inputs(table, lambda path: {"sequence_column": "seq", "id_column": "name"}, require_targets=False)
+    assert list(rec.ids) == ["r1", "r2"] and list(rec.sequences) == ["ACGT", "GGCC"]
+    assert dataset_input(table) is None
+    demo = read_inputs("dream2022_demo_train")  # a registry data set: its own columns, no file options asked
+    assert len(demo.sequences) > 0 and demo.dataset == "dream2022_demo_train"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dream2022_demo_train").write_text(">s1\nACGTAC\n")  # a file of that name wins: it is read
+    assert dataset_input("dream2022_demo_train") is None
+    with pytest.raises(DataError, match="dream2022_demo_train: unknown file type"):
+        read_inputs("dream2022_demo_train", require_targets=False)
+    with pytest.raises(DataError, match="has no subset 'nope'"):
+        read_inputs("dream2022_demo_train:nope")
+
+
+def test_column_options_are_the_models_columns_when_a_file_has_them(tmp_path):
+    cfg = SavedModelConfig(model=ModelSpec(name="cnn", seq_len=4, n_targets=1),
+                           data={"sequence_column": "Seq", "id_column": "ID"})
+    with_run_columns, plain = tmp_path / "a.tsv", tmp_path / "b.tsv"
+    with_run_columns.write_text("ID\tSeq\nx\tACGT\n")
+    plain.write_text("id\tsequence\nx\tACGT\n")
+    assert column_options(cfg)(with_run_columns) == {"sequence_column": "Seq", "id_column": "ID"}
+    assert column_options(cfg)(plain) == {"sequence_column": "sequence", "id_column": "id"}
+    assert column_options(cfg, "s", "i")(plain) == {"sequence_column": "s", "id_column": "i"}

@@ -46,20 +46,22 @@ def _objective(text: str) -> str:
 
 
 def _start(start: str, start_seq: list[str] | None) -> str | list[str]:
-    """``--start`` (``random`` or an existing table/FASTA file) or ``--start-seq`` (sequences themselves): a name
-    that is no file is an error, never read as a sequence."""
+    """``--start`` (``random``, an existing table/FASTA file or a registry data set ``NAME[:SUBSET]``) or
+    ``--start-seq`` (sequences themselves): a name that is neither is an error, never read as a sequence."""
     if start_seq:
         if start != "random":
             fail("give --start FILE or --start-seq SEQUENCE, not both")
         return list(start_seq)
-    if start == "random":
+    from seq2expr.data.registry import parse_dataset_spec
+
+    if start == "random" or parse_dataset_spec(start):
         return start
     path = Path(start)
     if path.is_dir():
         fail(f"{start}: --start is a folder; give a table/FASTA file of starting sequences")
     if not path.is_file():
-        fail(f"{start}: --start file not found (--start takes 'random' or a table/FASTA file of starting "
-             "sequences; give a sequence itself with --start-seq)")
+        fail(f"{start}: --start file not found (--start takes 'random', a table/FASTA file of starting "
+             "sequences or DATASET:SUBSET; give a sequence itself with --start-seq)")
     return start
 
 
@@ -93,7 +95,8 @@ def design_cmd(
                                                                   "last member, held out of the search, is the "
                                                                   "default oracle)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (written atomically)."),
-    start: str = typer.Option("random", "--start", help="'random', or a table/FASTA file of starting sequences."),
+    start: str = typer.Option("random", "--start", help="'random', a table/FASTA file of starting sequences, or "
+                                                        "DATASET:SUBSET."),
     start_seq: list[str] = typer.Option(None, "--start-seq", help="A starting sequence itself (repeatable)."),
     n: int = typer.Option(10, "--n", help="Designs from random backgrounds."),
     objective: str = typer.Option("max", "--objective", callback=_objective,

@@ -23,12 +23,22 @@ import numpy as np
 import pandas as pd
 
 from seq2expr.data.errors import DataError
+from seq2expr.data.inputs import read_inputs
+from seq2expr.data.registry import parse_dataset_spec
 from seq2expr.data.sequences import decode
 from seq2expr.design.constraints import Constraints
 from seq2expr.design.objective import Objective, Scorer, check_compatible, parse_penalty
 from seq2expr.design.search import anneal, beam_search, gradient, insert_motifs
 from seq2expr.evaluation import model_notes
-from seq2expr.inference import Readout, SavedModel, encode_for, load_model, resolve_construct, training_hashes
+from seq2expr.inference import (
+    Readout,
+    SavedModel,
+    column_options,
+    encode_for,
+    load_model,
+    resolve_construct,
+    training_hashes,
+)
 
 log = logging.getLogger(__name__)
 Method = Literal["greedy", "beam", "anneal", "motif", "ledidi"]
@@ -74,12 +84,8 @@ def _starts(start, model: SavedModel, constraints: Constraints, n: int, rng) -> 
     if isinstance(start, str | Path) and not Path(start).exists() and _looks_like_path(start):
         raise DataError("start file not found (a sequence itself has no path separator or file suffix)",
                         source=str(start))
-    if isinstance(start, (str, Path)) and Path(start).exists():
-        from seq2expr.data.io.tables import file_kind, read_records
-        from seq2expr.inference import input_columns
-
-        seq_col, id_col = ("sequence", None) if file_kind(Path(start)) == "fasta" else input_columns(model, start)
-        rec = read_records(start, require_targets=False, id_column=id_col, sequence_column=seq_col)
+    if isinstance(start, (str, Path)) and (Path(start).exists() or parse_dataset_spec(start)):
+        rec = read_inputs(start, column_options(model), require_targets=False)
         _check_start_lengths(rec.sequences, length, rec.source, rec.labels())
         codes = encode_for(model, rec.sequences, ids=rec.labels(), source=rec.source)
         return codes, [str(i) for i in rec.ids]
@@ -165,7 +171,8 @@ def design(model, start="random", objective: Objective | str = "maximise", const
     """Design sequences from ``start`` towards ``objective`` under ``constraints``.
 
     ``model``: a saved model (path or loaded), or a list of them (their mean). ``start``: ``"random"`` (``n``
-    sequences), sequences, codes, or a table/FASTA path. ``objective``: an :class:`Objective` or
+    sequences), sequences, codes, a table/FASTA path or a registry data set ``NAME[:SUBSET]``
+    (:func:`~seq2expr.data.inputs.read_inputs`). ``objective``: an :class:`Objective` or
     ``max``/``min``/``target:VALUE``/``diff:OTHER``. ``constraints``: None gives the model's own construct (the
     fixed flanks of its training data set, if it has one). ``method``: greedy, beam (width ``beam``), anneal
     (``steps``), motif (insert ``motifs``; TF names looked up in the model's ``interpret.taxon``), ledidi.

@@ -24,8 +24,8 @@ from seq2expr.evaluation import model_notes
 from seq2expr.inference import (
     SavedModel,
     as_onehot,
+    column_options,
     encode_for,
-    input_columns,
     load_model,
     predict,
     resolve_device,
@@ -57,16 +57,16 @@ class Inputs:
 
 def load_inputs(source, saved: SavedModel, *, sequence_column: str | None = None,
                 id_column: str | None = None) -> Inputs:
-    """Sequences from a table/FASTA path, a Records-like object (``ids``, ``sequences``), or a one-hot array,
-    encoded for ``saved`` by the inference layer (its policy and input length)."""
+    """Sequences from a table/FASTA path or a registry data set ``NAME[:SUBSET]``
+    (:func:`seq2expr.data.inputs.read_inputs`), a Records-like object (``ids``, ``sequences``), or a one-hot
+    array, encoded for ``saved`` by the inference layer (its policy and input length)."""
     if isinstance(source, np.ndarray):
         x = as_onehot(source, saved).numpy()
         return Inputs([str(i) for i in range(len(x))], x)
     if isinstance(source, (str, Path)):
-        from seq2expr.data.io.tables import read_records
+        from seq2expr.data.inputs import read_inputs
 
-        sequence_column, id_column = input_columns(saved, source, sequence_column, id_column)
-        source = read_records(source, require_targets=False, sequence_column=sequence_column, id_column=id_column)
+        source = read_inputs(source, column_options(saved, sequence_column, id_column), require_targets=False)
     ids = [str(i) for i in source.ids]
     codes = encode_for(saved, list(source.sequences), ids=ids, source=getattr(source, "source", None) or None)
     return Inputs(ids, as_onehot(codes, saved).numpy())
