@@ -1,5 +1,5 @@
 """Typed configuration, loaded from YAML with ``key.sub=value`` overrides; the bottom layer (imports only
-:mod:`seq2expr.files`, the file-error helper below it).
+:mod:`seq2expr.files`, the file-error helper, and :mod:`seq2expr.suggest`, the "did you mean" hint, below it).
 
 One :class:`RunConfig` drives ``seq2expr train``: where the data is and how to read, encode, label and
 split it (:class:`DataConfig`), which architecture (:class:`ModelConfig`) and how to train it
@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from seq2expr.files import FileError, problem, reading
+from seq2expr.suggest import did_you_mean
 
 Side = Literal["left", "right", "centre"]
 
@@ -39,12 +40,8 @@ class _Strict(BaseModel):
 
 
 def unknown_key(key: str, known: list[str], what: str = "key") -> str:
-    """``unknown key 'x'; did you mean 'y'?`` (difflib's closest known name, if any is close) and the known ones."""
-    import difflib
-
-    close = difflib.get_close_matches(key, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown {what} {key!r}{hint} (known: {', '.join(known)})"
+    """``unknown key 'x'; did you mean 'y'?`` (:func:`seq2expr.suggest.did_you_mean`) and the known ones."""
+    return f"unknown {what} {key!r}{did_you_mean(key, known)} (known: {', '.join(known)})"
 
 
 class SequencePolicy(_Strict):

@@ -6,6 +6,10 @@ A download goes through pooch (streamed to a temporary file, a progress bar on s
 place (:func:`seq2expr.atomic.atomic_path`: the permissions the umask gives; a killed download's leftovers are
 cleared). A truncated or altered file raises a :class:`ChecksumError` naming it, and nothing is kept. A network
 failure raises a :class:`DownloadError`, to which the caller adds where a local copy can go instead.
+
+:func:`obtain_files` is the one "local copy, then cache, then download" look-up of pinned files (data sets and
+zoo models): the folders a caller names are searched in order, a copy found is checked before use, and a missing
+file is downloaded into the cache.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import gzip
 import hashlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +90,49 @@ def check_file(path: str | Path, pin: Pin, *, name: str | None = None) -> None:
     want = pin.sha256 or pin.content_sha256 or f"git blob {pin.git_blob}"
     raise ChecksumError(label, f"checksum mismatch: sha256 {got} but expected {want}; the file is corrupt, "
                                "truncated or a different version (delete it and fetch again)")
+
+
+Folders = Sequence[tuple[str, Path]]  # (what the folder is, the folder), in the order they are searched
+
+
+def first_folder(names: Sequence[str], folders: Folders) -> tuple[Path | None, str]:
+    """The first of ``folders`` holding every file of ``names`` and what it is (``(None, "missing")`` if none)."""
+    for where, folder in folders:
+        if names and all((Path(folder) / n).is_file() for n in names):
+            return Path(folder), where
+    return None, "missing"
+
+
+def obtain_files(pins: Mapping[str, Pin], folders: Folders, cache: Path, get: Callable[[str, Path], None], *,
+                 together: bool = False, force: bool = False) -> dict[str, tuple[Path, str]]:
+    """Every file of ``pins`` (name -> :class:`Pin`) as ``{name: (path, where)}``, each checked against its pin.
+
+    A file's copy is the first of ``folders`` (searched in order; ``cache`` among them) holding it, or, with
+    ``together``, every file from the first folder holding them all (a model's files are one release, never
+    mixed); else ``get(name, cache / name)`` downloads it into the cache (``where``: ``downloaded``), keeping the
+    cache's own checked copies of the others. ``force``: download every file again, whatever copy exists. A copy
+    that fails its check raises :class:`ChecksumError`: never skipped for the next one.
+    """
+    names = list(pins)
+    found: dict[str, tuple[Path | None, str]] = {}  # name -> (the folder holding it, what that is)
+    if not force:
+        folder, where = first_folder(names, folders) if together else (None, "missing")
+        if folder is not None:
+            found = dict.fromkeys(names, (folder, where))
+        else:
+            search = [(w, p) for w, p in folders if Path(p) == Path(cache)] if together else folders
+            found = {n: first_folder([n], search) for n in names}
+    out = {}
+    for n in names:
+        folder, where = found.get(n, (None, "missing"))
+        if folder is None:
+            path, where = Path(cache) / n, "downloaded"
+            get(n, path)
+        else:
+            path = folder / n
+            check_file(path, pins[n])
+        out[n] = (path, where)
+    return out
 
 
 def download(url: str, dest: str | Path, pin: Pin, *, timeout: float = 60.0,

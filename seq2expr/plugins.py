@@ -15,7 +15,6 @@ without importing anything, so the CLI can offer the choices without loading tor
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import logging
 import pkgutil
@@ -25,6 +24,8 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Generic, TypeVar
+
+from seq2expr.suggest import did_you_mean
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -101,9 +102,7 @@ class Registry(Generic[T]):
     def unknown(self, name: str) -> str:
         """The message for an unknown ``name``."""
         known = self.names()
-        close = difflib.get_close_matches(str(name), known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"unknown {self.kind} {name!r}{hint} (known: {', '.join(known)})"
+        return f"unknown {self.kind} {name!r}{did_you_mean(name, known)} (known: {', '.join(known)})"
 
     def items(self) -> Iterator[tuple[str, T]]:
         for name in self.names():

@@ -47,20 +47,22 @@ def _objective(text: str) -> str:
 
 
 def _start(start: str, start_seq: list[str] | None) -> str | list[str]:
-    """``--start`` (``random`` or an existing table/FASTA file) or ``--start-seq`` (sequences themselves): a name
-    that is no file is an error, never read as a sequence."""
+    """``--start`` (``random``, an existing table/FASTA file or a registry data set ``NAME[:SUBSET]``) or
+    ``--start-seq`` (sequences themselves): a name that is neither is an error, never read as a sequence."""
     if start_seq:
         if start != "random":
             fail("give --start FILE or --start-seq SEQUENCE, not both")
         return list(start_seq)
-    if start == "random":
+    from seq2expr.data.registry import parse_dataset_spec
+
+    if start == "random" or parse_dataset_spec(start):
         return start
     path = Path(start)
     if path.is_dir():
         fail(f"{start}: --start is a folder; give a table/FASTA file of starting sequences")
     if not path.is_file():
-        fail(f"{start}: --start file not found (--start takes 'random' or a table/FASTA file of starting "
-             "sequences; give a sequence itself with --start-seq)")
+        fail(f"{start}: --start file not found (--start takes 'random', a table/FASTA file of starting "
+             "sequences or DATASET:SUBSET; give a sequence itself with --start-seq)")
     return start
 
 
@@ -77,24 +79,16 @@ def _penalty(text: str | None) -> str | None:
 
 
 def _constraints(saved, construct: str | None, left: str, right: str, **kw):
-    """The run's constraints: flanks from ``--construct`` (a registry data set, or ``none``), the given ones, else
-    the model's own construct (said in one line)."""
+    """The run's constraints: flanks from ``inference.resolve_construct`` (the given ones, else ``--construct``: a
+    registry data set or ``none``, else the model's own construct, said in one line)."""
     from seq2expr.design import Constraints
-    from seq2expr.design.designer import model_construct
+    from seq2expr.inference import construct_spec, resolve_construct
 
-    label = None
-    if construct and construct.lower() != "none":
-        from seq2expr.data.registry import get_entry
-
-        flanks = get_entry(construct).construct
-        if flanks is None:
-            fail(f"data set {construct!r} defines no construct")
-        (left, right), label = flanks, construct
-    elif construct is None and not (left or right) and (own := model_construct(saved)) is not None:
-        label, left, right = f"{own[0]} (the model's own)", own[1], own[2]
-        typer.echo(f"construct: {own[0]}'s fixed flanks ({len(left)} + {len(right)} nt), the model's own; "
+    c = resolve_construct(construct_spec(construct, left, right), model=saved)
+    if c.own:
+        typer.echo(f"construct: {c.dataset}'s fixed flanks ({len(c.left)} + {len(c.right)} nt), the model's own; "
                    "--construct none designs without them", err=True)
-    return Constraints(saved.config.seq_len, left=left, right=right, construct=label, **kw)
+    return Constraints(saved.config.seq_len, left=c.left, right=c.right, construct=c.label, **kw)
 
 
 def design_cmd(
@@ -102,7 +96,8 @@ def design_cmd(
                                                                   "last member, held out of the search, is the "
                                                                   "default oracle)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (written atomically)."),
-    start: str = typer.Option("random", "--start", help="'random', or a table/FASTA file of starting sequences."),
+    start: str = typer.Option("random", "--start", help="'random', a table/FASTA file of starting sequences, or "
+                                                        "DATASET:SUBSET."),
     start_seq: list[str] = typer.Option(None, "--start-seq", help="A starting sequence itself (repeatable)."),
     n: int = typer.Option(10, "--n", help="Designs from random backgrounds."),
     objective: str = typer.Option("max", "--objective", callback=_objective,
@@ -125,7 +120,8 @@ def design_cmd(
                                             "members' std."),
     construct: str | None = typer.Option(None, "--construct", help="Fixed flanks of a registry data set's construct "
                                                                    "(e.g. dream2022); default: the model's own; "
-                                                                   "'none': no flanks."),
+                                                                   "'none': no flanks; --construct-left/-right "
+                                                                   "win over it."),
     construct_left: str = typer.Option("", "--construct-left", help="Fixed sequence at the 5' end."),
     construct_right: str = typer.Option("", "--construct-right", help="Fixed sequence at the 3' end."),
     protect: list[str] = typer.Option(None, "--protect", help="Positions never edited: START-END (repeatable)."),

@@ -60,7 +60,6 @@ def interpret_cmd(
     global importance of the matched motifs; writes REPORT_DIR/report.html and tables."""
     import torch
 
-    from seq2expr.data.registry import load_split, parse_dataset_spec
     from seq2expr.interpret.report import ReportOptions, write_report
 
     if engine != "torch" and method != "ism":
@@ -71,11 +70,9 @@ def interpret_cmd(
     if threads:
         torch.set_num_threads(threads)
     with user_errors():
-        spec = parse_dataset_spec(input)
-        inputs = load_split(spec) if spec else Path(input)
         options = ReportOptions(method=method, n_top=n_top, taxon=taxon, sequence_column=sequence_column,
                                 id_column=id_column, motifs_file=list(motifs or []), max_seqs=max_seqs,
                                 target=int(target) if target.isdigit() else target, n_shuffles=n_shuffles,
                                 seed=seed, device=device, precision=precision, engine=engine)
-        path = write_report(model_dir, inputs, output, options, force=force)
+        path = write_report(model_dir, input, output, options, force=force)  # a file or DATASET[:SUBSET]
     typer.echo(f"report: {path}")

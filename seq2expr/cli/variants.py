@@ -40,7 +40,8 @@ def variants_cmd(
                                                                       "TSS/TTS rules."),
     tss_bed: Path | None = typer.Option(None, "--tss-bed", help="Measured TSSs (with --annotation)."),
     construct: str | None = typer.Option(None, "--construct", help="Centred mode: the fixed flanks of a registry "
-                                                                   "data set's construct (e.g. dream2022)."),
+                                                                   "data set's construct (e.g. dream2022), or "
+                                                                   "'none'; --left/--right-flank win over it."),
     left_flank: str = typer.Option("", "--left-flank", help="Centred mode: fixed sequence before the variable part."),
     right_flank: str = typer.Option("", "--right-flank", help="Centred mode: fixed sequence after it."),
     match_chromosomes: bool = typer.Option(False, "--match-chromosomes",
@@ -87,14 +88,15 @@ def variants_cmd(
         return
     if genome is None:
         fail("--genome is needed to place variants (or --mode pairs for sequence pairs)")
+    from seq2expr.inference import construct_spec
     from seq2expr.variants import ScoreOptions, VariantScorer, write_variant_outputs
 
-    flanks = (left_flank, right_flank) if left_flank or right_flank else construct
     with user_errors():
         # before the genome and genes are read: an output that would replace an input is refused at once
         check_output(out, [model_dir, variants, genome, genes, annotation, tss_bed], command="variants",
                      folder=True, force=force)
-        options = ScoreOptions(mode=mode, genes=genes, annotation=annotation, tss_bed=tss_bed, construct=flanks,
+        options = ScoreOptions(mode=mode, genes=genes, annotation=annotation, tss_bed=tss_bed,
+                               construct=construct_spec(construct, left_flank, right_flank),
                                match_chromosomes=match_chromosomes, on_ref_mismatch=on_ref_mismatch,
                                on_unknown_chromosome=on_unknown_chromosome, background=background,
                                batch_size=batch_size, device=device, seed=seed, precision=precision,

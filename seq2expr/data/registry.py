@@ -37,13 +37,15 @@ from seq2expr.data.remote import (
     load_entry,
     locate,
     need_columns,
+    pin_of,
     read_csv,
     read_json,
     register_dataset,
     resolve_files,
+    search_folders,
     verify_file,
 )
-from seq2expr.download import ChecksumError, DownloadError, Pin, download
+from seq2expr.download import ChecksumError, DownloadError, Pin, download, obtain_files
 from seq2expr.download import sha256_file as sha256_file  # re-exported: the checksum the entries are written with
 
 __all__ = ["DATASETS", "MIRROR_ENV", "DatasetEntry", "RemoteFile", "cache_root", "fetch", "get_entry",
@@ -73,7 +75,7 @@ def _download(f: RemoteFile, dest: Path, timeout: float) -> None:
 
         download(f.url, dest, Pin(sha256=f.content_sha256), timeout=timeout, transform=gz)
     else:
-        download(f.url, dest, Pin(sha256=f.sha256, size=f.size, content_sha256=f.content_sha256), timeout=timeout)
+        download(f.url, dest, pin_of(f), timeout=timeout)
 
 def fetch(name: str, *, cache_dir: str | Path | None = None, mirror: str | Path | None = None,
           timeout: float = 60.0, force: bool = False) -> dict[str, tuple[Path, str]]:
@@ -83,14 +85,10 @@ def fetch(name: str, *, cache_dir: str | Path | None = None, mirror: str | Path 
     to point ``SEQ2EXPR_DATA_MIRROR`` at a local copy.
     """
     entry = get_entry(name)
-    out = {}
-    for f in entry.files:
-        path, where = locate(entry, f, mirror=mirror, cache_dir=cache_dir)
-        if path is not None and not force:
-            verify_file(path, f)
-            out[f.name] = (path, where)
-            continue
-        dest = cache_root(cache_dir) / entry.dir_name / f.name
+    files = {f.name: f for f in entry.files}
+
+    def get(file: str, dest: Path) -> None:
+        f = files[file]
         try:
             _download(f, dest, timeout)
         except ChecksumError as err:
@@ -99,8 +97,12 @@ def fetch(name: str, *, cache_dir: str | Path | None = None, mirror: str | Path 
             raise DataError(f"could not download {f.url} ({err.problem}). Without network access, copy the files "
                             f"to a folder and set {MIRROR_ENV} to it (expected layout: "
                             f"$SEQ2EXPR_DATA_MIRROR/{entry.dir_name}/{f.name})", source=entry.name) from err
-        out[f.name] = (dest, "downloaded")
-    return out
+
+    try:
+        return obtain_files({n: pin_of(f) for n, f in files.items()}, search_folders(entry, mirror, cache_dir),
+                            cache_root(cache_dir) / entry.dir_name, get, force=force)
+    except ChecksumError as err:  # a local copy (a download's own is said above)
+        raise DataError(err.problem, source=err.path) from None
 
 
 # --------------------------------------------------------------------------------------------- loading

@@ -18,7 +18,7 @@ import numpy as np
 
 from seq2expr.data.errors import DataError
 from seq2expr.data.records import Records
-from seq2expr.download import ChecksumError, Pin, check_file
+from seq2expr.download import ChecksumError, Pin, check_file, first_folder
 from seq2expr.plugins import Registry
 from seq2expr.user_cache import cache_folder
 
@@ -76,41 +76,41 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
     return Path(cache_dir) if cache_dir is not None else cache_folder("downloads")
 
 
-def _pin(f: RemoteFile) -> Pin:
+def pin_of(f: RemoteFile) -> Pin:
+    """The checks a copy of ``f`` must pass (size, sha256, a gzip file's content sha256)."""
     return Pin(sha256=f.sha256, size=f.size, content_sha256=f.content_sha256)
 
 
 def verify_file(path: Path, f: RemoteFile) -> None:
     """Raise :class:`DataError` unless ``path`` has the registered checksum (raw, or decompressed for .gz)."""
     try:
-        check_file(path, _pin(f))
+        check_file(path, pin_of(f))
     except ChecksumError as err:
         raise DataError(err.problem, source=err.path) from None
 
 
-def _candidates(entry: DatasetEntry, f: RemoteFile, mirror: str | Path | None,
-                cache_dir: str | Path | None) -> list[tuple[str, Path]]:
+def search_folders(entry: DatasetEntry, mirror: str | Path | None,
+                   cache_dir: str | Path | None) -> list[tuple[str, Path]]:
+    """The folders ``entry``'s files are looked for in, in order, with what each is (the cache last)."""
     out = []
     if mirror is not None:
-        out.append(("mirror argument", Path(mirror) / entry.dir_name / f.name))
+        out.append(("mirror argument", Path(mirror) / entry.dir_name))
     env = os.environ.get(MIRROR_ENV)
     if env:
-        out.append((f"${MIRROR_ENV}", Path(env) / entry.dir_name / f.name))
-    out.append(("download cache", cache_root(cache_dir) / entry.dir_name / f.name))
+        out.append((f"${MIRROR_ENV}", Path(env) / entry.dir_name))
+    out.append(("download cache", cache_root(cache_dir) / entry.dir_name))
     return out
 
 
 def locate(entry: DatasetEntry, f: RemoteFile, *, mirror: str | Path | None = None,
            cache_dir: str | Path | None = None) -> tuple[Path | None, str]:
     """First existing copy of ``f`` and where it came from (``(None, "missing")`` when there is none)."""
-    for where, path in _candidates(entry, f, mirror, cache_dir):
-        if path.is_file():
-            return path, where
-    return None, "missing"
+    folder, where = first_folder([f.name], search_folders(entry, mirror, cache_dir))
+    return (None, where) if folder is None else (folder / f.name, where)
 
 
 def _missing_message(entry: DatasetEntry, f: RemoteFile, mirror, cache_dir) -> str:
-    looked = "; ".join(f"{w}: {p}" for w, p in _candidates(entry, f, mirror, cache_dir))
+    looked = "; ".join(f"{w}: {p / f.name}" for w, p in search_folders(entry, mirror, cache_dir))
     return (f"data set {entry.name!r}: file {f.name} not found (looked in {looked}). Run `seq2expr data fetch "
             f"{entry.name}` to download it, or set {MIRROR_ENV} to a folder holding {entry.dir_name}/{f.name}")
 

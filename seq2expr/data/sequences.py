@@ -23,7 +23,7 @@ import torch
 from seq2expr.config import SequencePolicy, Side
 from seq2expr.data.errors import DataError
 
-__all__ = ["ALPHABET", "N_CODE", "SequencePolicy", "decode", "encode", "encode_one", "one_hot",
+__all__ = ["ALPHABET", "N_CODE", "SequencePolicy", "complement_codes", "decode", "encode", "encode_one", "one_hot",
            "ragged_lengths", "reverse_complement", "reverse_complement_codes", "reverse_complement_onehot",
            "sequence_hashes"]
 
@@ -41,6 +41,7 @@ for _b in IUPAC_AMBIGUOUS:
     _LUT_IUPAC[ord(_b)] = N_CODE
     _LUT_IUPAC[ord(_b.lower())] = N_CODE
 _COMPLEMENT_CODE = np.array([3, 2, 1, 0, 4], dtype=np.uint8)
+_COMPLEMENT_TEXT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
 
 
 def _fit_length(codes: np.ndarray, length: int, pad: Side, truncate: Side) -> np.ndarray:
@@ -108,14 +109,19 @@ def decode(codes: np.ndarray) -> list[str]:
     return [row.tobytes().decode() for row in letters]
 
 
+def complement_codes(codes: np.ndarray) -> np.ndarray:
+    """Complement of uint8 codes, base by base (A<->T, C<->G, N stays N): the one complement table."""
+    return _COMPLEMENT_CODE[np.asarray(codes)]
+
+
 def reverse_complement_codes(codes: np.ndarray) -> np.ndarray:
     """Reverse complement of uint8 codes along the last axis (N stays N)."""
-    return _COMPLEMENT_CODE[np.asarray(codes)][..., ::-1].copy()
+    return complement_codes(codes)[..., ::-1].copy()
 
 
 def reverse_complement(seq: str) -> str:
-    """Reverse complement of a string over ACGTN (case is kept)."""
-    return seq.translate(str.maketrans("ACGTNacgtn", "TGCANtgcan"))[::-1]
+    """Reverse complement of a string over ACGTN (case is kept): the one string rule; every caller uses it."""
+    return seq.translate(_COMPLEMENT_TEXT)[::-1]
 
 
 def one_hot(codes: torch.Tensor | np.ndarray, n_value: float = 0.0) -> torch.Tensor:

@@ -33,7 +33,7 @@ import pandas as pd
 from seq2expr.atomic import atomic_path, write_json, write_text
 from seq2expr.data.errors import DataError
 from seq2expr.data.io.motifs import jaspar_counts, jaspar_releases, meme_text
-from seq2expr.data.sequences import ALPHABET, decode
+from seq2expr.data.sequences import ALPHABET, decode, reverse_complement_codes
 
 JASPAR_RELEASE = "JASPAR2024"  # pinned so the default data set never changes under a pyjaspar upgrade
 TRUTH_VERSION = 1
@@ -340,7 +340,7 @@ def _plant(rng: np.random.Generator, codes: np.ndarray, planted: np.ndarray, sig
     lo_f = log_odds(pwm, gc)
     site = _sample_sites(rng, pwm, len(rows), lo_f, floor)
     minus = rng.random(len(rows)) < 0.5
-    site[minus] = 3 - site[minus, ::-1]  # reverse complement in codes (A<->T, C<->G)
+    site[minus] = reverse_complement_codes(site[minus])
     s = starts[rows, j]
     codes[rows[:, None], s[:, None] + np.arange(w)[None, :]] = site
     planted[rows[:, None], s[:, None] + np.arange(w)[None, :]] = True

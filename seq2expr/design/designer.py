@@ -22,13 +22,23 @@ import numpy as np
 import pandas as pd
 
 from seq2expr.data.errors import DataError
+from seq2expr.data.inputs import read_inputs
+from seq2expr.data.registry import parse_dataset_spec
 from seq2expr.data.sequences import decode
 from seq2expr.design.algorithms import ALGORITHMS, SearchSettings
 from seq2expr.design.algorithms.motif import insert_motifs
 from seq2expr.design.constraints import Constraints
 from seq2expr.design.objective import Objective, Scorer, check_compatible, parse_penalty
 from seq2expr.evaluation import model_notes
-from seq2expr.inference import Readout, SavedModel, encode_for, load_model, training_hashes
+from seq2expr.inference import (
+    Readout,
+    SavedModel,
+    column_options,
+    encode_for,
+    load_model,
+    resolve_construct,
+    training_hashes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +83,8 @@ def _starts(start, model: SavedModel, constraints: Constraints, n: int, rng) -> 
     if isinstance(start, str | Path) and not Path(start).exists() and _looks_like_path(start):
         raise DataError("start file not found (a sequence itself has no path separator or file suffix)",
                         source=str(start))
-    if isinstance(start, (str, Path)) and Path(start).exists():
-        from seq2expr.data.io.tables import file_kind, read_records
-        from seq2expr.inference import input_columns
-
-        seq_col, id_col = ("sequence", None) if file_kind(Path(start)) == "fasta" else input_columns(model, start)
-        rec = read_records(start, require_targets=False, id_column=id_col, sequence_column=seq_col)
+    if isinstance(start, (str, Path)) and (Path(start).exists() or parse_dataset_spec(start)):
+        rec = read_inputs(start, column_options(model), require_targets=False)
         _check_start_lengths(rec.sequences, length, rec.source, rec.labels())
         codes = encode_for(model, rec.sequences, ids=rec.labels(), source=rec.source)
         return codes, [str(i) for i in rec.ids]
@@ -149,24 +155,11 @@ def oracle_overlap(models: list[SavedModel], oracle: SavedModel, name: str) -> i
     return shared
 
 
-def model_construct(model: SavedModel) -> tuple[str, str, str] | None:
-    """The construct of the data set the model was trained on: ``(data set, left flank, right flank)``, or None
-    (no registry data set, or one without a construct, or flanks that leave nothing to design)."""
-    from seq2expr.convert.export.golden import construct_flanks
-
-    flanks = construct_flanks(model)
-    if not flanks or len(flanks[0]) + len(flanks[1]) >= model.config.seq_len:
-        return None
-    return str(model.config.data.dataset), flanks[0], flanks[1]
-
-
 def default_constraints(model: SavedModel) -> Constraints:
-    """Constraints of the model's own construct (its fixed flanks), or none."""
-    found = model_construct(model)
-    if found is None:
-        return Constraints(model.config.seq_len)
-    name, left, right = found
-    return Constraints(model.config.seq_len, left=left, right=right, construct=f"{name} (the model's own)")
+    """Constraints of the model's own construct (its fixed flanks, :func:`seq2expr.inference.resolve_construct`),
+    or none."""
+    c = resolve_construct(model=model)
+    return Constraints(model.config.seq_len, left=c.left, right=c.right, construct=c.label)
 
 
 def design(model, start="random", objective: Objective | str = "maximise", constraints: Constraints | None = None,
@@ -177,7 +170,8 @@ def design(model, start="random", objective: Objective | str = "maximise", const
     """Design sequences from ``start`` towards ``objective`` under ``constraints``.
 
     ``model``: a saved model (path or loaded), or a list of them (their mean). ``start``: ``"random"`` (``n``
-    sequences), sequences, codes, or a table/FASTA path. ``objective``: an :class:`Objective` or
+    sequences), sequences, codes, a table/FASTA path or a registry data set ``NAME[:SUBSET]``
+    (:func:`~seq2expr.data.inputs.read_inputs`). ``objective``: an :class:`Objective` or
     ``max``/``min``/``target:VALUE``/``diff:OTHER``. ``constraints``: None gives the model's own construct (the
     fixed flanks of its training data set, if it has one). ``method``: greedy, beam (width ``beam``), anneal
     (``steps``), motif (insert ``motifs``; TF names looked up in the model's ``interpret.taxon``), ledidi.

@@ -20,6 +20,7 @@ import torch
 
 from seq2expr.atomic import atomic_path
 from seq2expr.data.errors import DataError
+from seq2expr.data.sequences import reverse_complement
 from seq2expr.user_cache import cache_folder
 
 _RUN = re.compile(r"[ACGT]+")
@@ -169,13 +170,12 @@ class KmerSentences:
 
     def __iter__(self) -> Iterator[list[str]]:
         k, step = self.k, self.chunk
-        comp = str.maketrans("ACGT", "TGCA")
         for seq in self._sequences():
             for m in _RUN.finditer(seq):
                 run = m.group()
                 for start in range(0, len(run) - k + 1, step):
                     piece = run[start : start + step + k - 1]
-                    views = [piece, piece.translate(comp)[::-1]] if self.both else [piece]
+                    views = [piece, reverse_complement(piece)] if self.both else [piece]
                     for p in views:
                         words = [p[i : i + k] for i in range(0, len(p) - k + 1, self.stride)]
                         if words:

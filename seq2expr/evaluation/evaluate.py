@@ -21,8 +21,9 @@ import numpy as np
 
 from seq2expr.atomic import atomic_path
 from seq2expr.data.errors import DataError
+from seq2expr.data.inputs import read_inputs
 from seq2expr.data.records import Records
-from seq2expr.data.registry import load_split, parse_dataset_spec
+from seq2expr.data.registry import parse_dataset_spec
 from seq2expr.evaluation.metrics import evaluate_predictions
 from seq2expr.evaluation.plots import plot_predictions
 from seq2expr.evaluation.report import write_metrics, write_predictions
@@ -31,12 +32,14 @@ from seq2expr.hardware import describe_device
 from seq2expr.inference import (
     SavedModel,
     SavedModelConfig,
+    column_options,
     encode_for,
-    input_columns,
     load_model,
+    model_scale_label,
     predict,
     resolve_device,
     resolve_precision,
+    scale_label,
     to_scale,
     training_overlap,
 )
@@ -44,23 +47,6 @@ from seq2expr.outputs import check_output, write_marker
 from seq2expr.progress import staged, step
 
 log = logging.getLogger(__name__)
-
-
-def scale_label(config: SavedModelConfig) -> str:
-    """The scale of reported regression values: the measured one (the run's target column, untransformed)."""
-    if config.task == "classification":
-        return "probability of class 1 (labels 0/1)"
-    return "original scale"
-
-
-def model_scale_label(config: SavedModelConfig) -> str | None:
-    """The model's training scale in words, or None when it is the measured scale (no transform)."""
-    spec = config.target_transform
-    if config.task == "classification" or spec is None or (spec.kind == "none" and not spec.standardize):
-        return None
-    steps = ([spec.kind] if spec.kind != "none" else []) + (["z-scored with the training rows' mean/std"]
-                                                            if spec.standardize else [])
-    return "model scale (" + ", then ".join(steps) + ")"
 
 
 def score(config: SavedModelConfig, raw: np.ndarray, y: np.ndarray, *, ids: np.ndarray,
@@ -90,7 +76,7 @@ def score(config: SavedModelConfig, raw: np.ndarray, y: np.ndarray, *, ids: np.n
         y_scored = spec.inverse(y) if spec is not None else y
     metrics = evaluate_predictions(y_scored, pred, task, groups=kept or None, n_boot=n_boot, target_names=names,
                                    seed=seed)
-    metrics["scale"] = scale_label(config)
+    metrics["scale"] = scale_label(config) + (" (labels 0/1)" if task == "classification" else "")
     model_label = model_scale_label(config)
     if model_label:
         on_model = evaluate_predictions(y, raw, task, n_boot=0, target_names=names, seed=seed)
@@ -143,21 +129,18 @@ def read_labelled(model: SavedModel, data: str | Path | Any, *, values: str | Pa
                   id_column: str | None = None, sequence_column: str | None = None) -> Records:
     """Labelled records from a file or a registry data set ``NAME[:SUBSET]``, read with the training run's
     layout by default: its sequence/ID columns and targets, and its group columns that the file has."""
-    from seq2expr.data.io.tables import read_records, table_columns
+    from seq2expr.data.io.tables import table_columns
 
     cfg = model.config
     if hasattr(data, "columns") and hasattr(data, "iloc"):  # a DataFrame: its columns as a table file's
         return _frame_labelled(model, data, target_columns, group_columns, id_column, sequence_column)
-    spec = parse_dataset_spec(data)
-    if spec:
-        records = load_split(spec)
-    else:
-        sequence_column, id_column = input_columns(model, data, sequence_column, id_column)
-        if group_columns is None:
-            header = set(table_columns(values or data))
-            group_columns = [c for c in cfg.data.group_columns if c in header]
-        records = read_records(data, values=values, id_column=id_column, sequence_column=sequence_column,
-                               target_columns=target_columns or cfg.target_names, group_columns=group_columns)
+
+    def file_options(path: Path) -> dict[str, Any]:
+        header = set(table_columns(values or path)) if group_columns is None else set()
+        return {**column_options(model, sequence_column, id_column)(path), "group_columns": group_columns
+                if group_columns is not None else [c for c in cfg.data.group_columns if c in header]}
+
+    records = read_inputs(data, file_options, values=values, target_columns=target_columns or cfg.target_names)
     if target_columns:  # named differently in this table: scored as the model's targets
         records.target_names = list(cfg.target_names)
     return records

@@ -4,6 +4,14 @@ Below training, evaluation, interpretation (and variant scoring and design): eac
 encodes sequences and predicts through these functions, so one model gives one answer everywhere.
 """
 
+from seq2expr.inference.construct import (
+    Construct,
+    ConstructSpec,
+    construct_spec,
+    dataset_construct,
+    resolve_construct,
+    trained_construct,
+)
 from seq2expr.inference.contract import contract_module
 from seq2expr.inference.device import (
     autocast,
@@ -26,6 +34,7 @@ from seq2expr.inference.predict import (
     CPU_PASS_BYTES,
     UniqueIds,
     check_sizes,
+    column_options,
     cpu_forward_rows,
     forward_in_parts,
     input_columns,
@@ -33,7 +42,15 @@ from seq2expr.inference.predict import (
     predict_file,
     write_prediction_table,
 )
-from seq2expr.inference.readout import BoundReadout, Readout, ReadoutModule, rc_forward, to_scale
+from seq2expr.inference.readout import (
+    BoundReadout,
+    Readout,
+    ReadoutModule,
+    model_scale_label,
+    rc_forward,
+    scale_label,
+    to_scale,
+)
 from seq2expr.inference.saved import (
     FORMAT_VERSION,
     FitRecord,
@@ -53,12 +70,14 @@ from seq2expr.inference.saved import (
 )
 from seq2expr.inference.shard import Shard, merge_tables
 
-__all__ = ["BoundReadout", "CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "ENGINES", "FORMAT_VERSION", "FitRecord", "Lineage",
-           "ModelSpec", "Readout", "ReadoutModule", "SavedModel", "SavedModelConfig", "Scale", "Shard", "UniqueIds",
-           "as_array", "as_module", "as_onehot", "autocast", "available_devices", "batch_onehot", "check_accelerator",
-           "check_device", "check_length", "check_precision", "check_sizes", "contract_module", "cpu_forward_rows",
-           "default_target_names", "device_list", "encode_for", "engine_setup", "fold_batchnorm", "folded",
-           "forward_in_parts", "input_columns", "load_model", "merge_tables", "migrate_config", "model_path",
-           "model_state", "onnxruntime_forward", "predict", "predict_file", "predict_on_devices", "rc_forward",
-           "read_config", "resolve_device", "resolve_precision", "save_model", "to_scale", "training_hashes",
-           "training_overlap", "training_precision", "write_prediction_table"]
+__all__ = ["BoundReadout", "CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "Construct", "ConstructSpec", "ENGINES",
+           "FORMAT_VERSION", "FitRecord", "Lineage", "ModelSpec", "Readout", "ReadoutModule", "SavedModel",
+           "SavedModelConfig", "Scale", "Shard", "UniqueIds", "as_array", "as_module", "as_onehot", "autocast",
+           "available_devices", "batch_onehot", "check_accelerator", "check_device", "check_length", "check_precision",
+           "check_sizes", "column_options", "construct_spec", "contract_module", "cpu_forward_rows",
+           "dataset_construct", "default_target_names", "device_list", "encode_for", "engine_setup", "fold_batchnorm",
+           "folded", "forward_in_parts", "input_columns", "load_model", "merge_tables", "migrate_config", "model_path",
+           "model_scale_label", "model_state", "onnxruntime_forward", "predict", "predict_file", "predict_on_devices",
+           "rc_forward", "read_config", "resolve_construct", "resolve_device", "resolve_precision", "save_model",
+           "scale_label", "to_scale", "trained_construct", "training_hashes", "training_overlap", "training_precision",
+           "write_prediction_table"]

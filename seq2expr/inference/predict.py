@@ -189,6 +189,18 @@ def input_columns(model: SavedModel | SavedModelConfig, path: str | Path, sequen
     return seq, ids
 
 
+def column_options(model: SavedModel | SavedModelConfig, sequence_column: str | None = None,
+                   id_column: str | None = None) -> Callable[[Path], dict[str, str | None]]:
+    """:func:`input_columns` as the ``file_options`` of :func:`seq2expr.data.inputs.read_inputs`: a file is read
+    with the caller's columns, else the training run's when the file has them."""
+
+    def options(path: Path) -> dict[str, str | None]:
+        seq, ids = input_columns(model, path, sequence_column, id_column)
+        return {"sequence_column": seq, "id_column": ids}
+
+    return options
+
+
 def write_prediction_table(out_path: str | Path, chunks: Iterable[tuple[Sequence[str], np.ndarray]],
                            columns: list[str]) -> int:
     """Write ``id, <columns...>`` rows from ``(ids, predictions)`` chunks to a TSV, atomically; returns rows.
@@ -256,12 +268,11 @@ def _input_parts(saved: SavedModel, input_path: str | Path, chunk_size: int, id_
                  sequence_column: str | None) -> tuple[Callable[[], Iterable], str | None, bool]:
     """``predict_file``'s input: a function giving its chunks ``(ids, sequences, labels, source)``, the ID column
     and whether it is a registry data set."""
+    from seq2expr.data.inputs import dataset_input
     from seq2expr.data.io.tables import iter_sequence_chunks
-    from seq2expr.data.registry import load_split, parse_dataset_spec
 
-    spec = parse_dataset_spec(input_path)
-    if spec:
-        records = load_split(spec)
+    records = dataset_input(input_path)
+    if records is not None:
         return lambda: [(records.ids, records.sequences, records.labels(), records.source)], id_column, True
     sequence_column, id_column = input_columns(saved, input_path, sequence_column, id_column)
     return (lambda: ((ids, seqs, list(ids), str(input_path))

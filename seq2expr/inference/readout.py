@@ -71,6 +71,28 @@ def to_scale_torch(raw: torch.Tensor, config: SavedModelConfig, scale: Scale = "
     return raw if tr is None else tr.inverse_torch(raw)
 
 
+def model_scale_label(config: SavedModelConfig) -> str | None:
+    """The model's training scale in words (``model scale (log1p, then z-scored ...)``), or None when it is the
+    measured scale (classification, or no target transform): whether a model-scale value needs its own label."""
+    spec = config.target_transform
+    if config.task == "classification" or spec is None or (spec.kind == "none" and not spec.standardize):
+        return None
+    steps = ([spec.kind] if spec.kind != "none" else []) + (["z-scored with the training rows' mean/std"]
+                                                            if spec.standardize else [])
+    return "model scale (" + ", then ".join(steps) + ")"
+
+
+def scale_label(config: SavedModelConfig, scale: Scale = "original") -> str:
+    """What values on ``scale`` (as :func:`to_scale` gives them) are, in words: the one label of metrics, summaries
+    and reports. ``original``: ``probability of class 1`` or ``original scale``; ``model``: ``logit``, the
+    transform's steps (:func:`model_scale_label`), or ``original scale`` when the run transformed nothing."""
+    if scale not in ("original", "model"):
+        raise ValueError(f"scale must be 'original' or 'model', not {scale!r}")
+    if config.task == "classification":
+        return "probability of class 1" if scale == "original" else "logit"
+    return (model_scale_label(config) if scale == "model" else None) or "original scale"
+
+
 @dataclass(frozen=True)
 class Readout:
     """Which output a verb reads: ``targets`` (a name or index, or several; ``None``: all), ``strands``

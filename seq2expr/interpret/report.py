@@ -24,12 +24,13 @@ from seq2expr.evaluation import model_notes
 from seq2expr.inference import (
     SavedModel,
     as_onehot,
+    column_options,
     encode_for,
-    input_columns,
     load_model,
     predict,
     resolve_device,
     resolve_precision,
+    scale_label,
 )
 from seq2expr.interpret import global_importance as gi
 from seq2expr.interpret import logos
@@ -56,16 +57,16 @@ class Inputs:
 
 def load_inputs(source, saved: SavedModel, *, sequence_column: str | None = None,
                 id_column: str | None = None) -> Inputs:
-    """Sequences from a table/FASTA path, a Records-like object (``ids``, ``sequences``), or a one-hot array,
-    encoded for ``saved`` by the inference layer (its policy and input length)."""
+    """Sequences from a table/FASTA path or a registry data set ``NAME[:SUBSET]``
+    (:func:`seq2expr.data.inputs.read_inputs`), a Records-like object (``ids``, ``sequences``), or a one-hot
+    array, encoded for ``saved`` by the inference layer (its policy and input length)."""
     if isinstance(source, np.ndarray):
         x = as_onehot(source, saved).numpy()
         return Inputs([str(i) for i in range(len(x))], x)
     if isinstance(source, (str, Path)):
-        from seq2expr.data.io.tables import read_records
+        from seq2expr.data.inputs import read_inputs
 
-        sequence_column, id_column = input_columns(saved, source, sequence_column, id_column)
-        source = read_records(source, require_targets=False, sequence_column=sequence_column, id_column=id_column)
+        source = read_inputs(source, column_options(saved, sequence_column, id_column), require_targets=False)
     ids = [str(i) for i in source.ids]
     codes = encode_for(saved, list(source.sequences), ids=ids, source=getattr(source, "source", None) or None)
     return Inputs(ids, as_onehot(codes, saved).numpy())
@@ -199,8 +200,8 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, options: ReportOptio
         name = cfg.target_names[ex.target]
         acc = held_out_accuracy(cfg)
         write_json(tmp / "summary.json", {
-            "model": cfg.model.name, "task": cfg.task, "prediction_scale": _scale_label(cfg),
-            "effect_scale": _output_scale(cfg), "target": name, "method": opts.method,
+            "model": cfg.model.name, "task": cfg.task, "prediction_scale": scale_label(cfg),
+            "effect_scale": scale_label(cfg, "model"), "target": name, "method": opts.method,
             "n_sequences": len(ex.x), "n_patterns": len(mo.patterns),
             "matched_tfs": sorted(set(mo.calls["tf"])) if len(mo.calls) else [],
             "low_complexity_patterns": mo.low_complexity, "opposite_sign_tfs": mo.opposite,
@@ -278,8 +279,8 @@ def _top_sequences(ex: _Explained, cfg, img: Path, n_top: int) -> list[tuple[str
         for name, s, e in parts:  # one logo row per pathway
             label = f"{ex.ids[i]} · {name}" if name else ex.ids[i]
             f = logos.attribution_logo(ex.attr[i], img / f"seq_{k}{'_' + name if name else ''}.png", start=s, end=e,
-                                       title=f"{label}  predicted {ex.pred[i, t]:.3g} ({_scale_label(cfg)}); "
-                                             f"attribution of the {_output_scale(cfg)}")
+                                       title=f"{label}  predicted {ex.pred[i, t]:.3g} ({scale_label(cfg)}); "
+                                             f"attribution of the {scale_label(cfg, 'model')}")
             rows.append((label, float(ex.pred[i, t]), f.name))
     return rows
 
@@ -317,7 +318,7 @@ def _global_importance(saved: SavedModel, ex: _Explained, mo: _Motifs, opts: Rep
         eff = gi_table.groupby("motif", sort=False)["effect"].mean()
         logos.bar_plot([k.split(" ", 1)[-1] for k in eff.index], list(eff.values), img / "gi_motifs.png",
                        title="mean predicted change when inserted (both strands)",
-                       ylabel=f"mean change ({_output_scale(cfg)})")
+                       ylabel=f"mean change ({scale_label(cfg, 'model')})")
         gi_imgs.append("gi_motifs.png")
         if len(mot) >= 2:
             # strongest activator with the strongest repressor when there is one (e.g. an activator switched off
@@ -328,7 +329,7 @@ def _global_importance(saved: SavedModel, ex: _Explained, mo: _Motifs, opts: Rep
             pair = gi.pair_effect(saved, mot[na], mot[nb], bg, target=t, names=(na, nb), **run)
             if len(pair):
                 logos.effect_plot(pair, img / "gi_pair.png", title=f"{na} + {nb} by spacing",
-                                  ylabel=f"change with both ({_output_scale(cfg)})",
+                                  ylabel=f"change with both ({scale_label(cfg, 'model')})",
                                   ref_lines={"A+B additive": float(pair["effect_a"].iloc[0]
                                                                    + pair["effect_b"].iloc[0])})
                 gi_imgs.append("gi_pair.png")
@@ -344,20 +345,6 @@ def _collections_text(collections: Sequence[dict]) -> str:
 
 def _table(df: pd.DataFrame) -> str:
     return df.to_html(index=False, float_format=lambda v: f"{v:.3g}", border=0, classes="t")
-
-
-def _scale_label(cfg) -> str:
-    """What the ranked predictions are: probabilities, or values on the measured scale."""
-    return "probability" if cfg.task == "classification" else "original scale"
-
-
-def _output_scale(cfg) -> str:
-    """What attributions and global-importance effects are measured on: the network's output scale."""
-    if cfg.task == "classification":
-        return "logit"
-    from seq2expr.evaluation.evaluate import model_scale_label
-
-    return model_scale_label(cfg) or "original scale"
 
 
 def _cautions(mo: _Motifs, acc: dict | None) -> list[str]:
@@ -403,10 +390,10 @@ def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: S
         *[f"<p><b>Warning: {e(note)}</b></p>" for key, note in model_notes(cfg).items() if key == "model_truncated"],
         *_cautions(mo, acc),
         f"<h2>Top-predicted sequences</h2><p>Ranked by the predictions <code>seq2expr predict</code> writes "
-        f"({_scale_label(cfg)}).</p>",
+        f"({scale_label(cfg)}).</p>",
     ]
     for sid, p, f in seq_rows:
-        parts.append(f"<p>{e(sid)} — predicted {e(target)} {p:.4g} ({_scale_label(cfg)})<br>"
+        parts.append(f"<p>{e(sid)} — predicted {e(target)} {p:.4g} ({scale_label(cfg)})<br>"
                      f"<img src='img/{e(f)}'></p>")
     parts.append("<h2>Motifs found (TF-MoDISco)</h2>")
     if not pat_rows:
@@ -416,7 +403,7 @@ def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: S
         parts += _pattern_html(p, f, label, top, what, mo.low_complexity.get(p.name, ""))
     parts.append("<h2>Global importance</h2>")
     if gi_imgs:
-        parts.append(f"<p>Effects are changes of the prediction on the {e(_output_scale(cfg))}.</p>")
+        parts.append(f"<p>Effects are changes of the prediction on the {e(scale_label(cfg, 'model'))}.</p>")
         parts += [f"<img src='img/{e(f)}'>" for f in gi_imgs]
         parts.append(_table(gi_table))
     else:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from torch import nn
 
 from seq2expr.plugins import Registry
+from seq2expr.suggest import did_you_mean
 
 MODELS: Registry[type[nn.Module]] = Registry("model", "seq2expr.models")
 
@@ -48,15 +49,11 @@ def model_parameters(name: str) -> list[str]:
 def check_params(name: str, params: dict) -> None:
     """Refuse an unknown model name, or a ``model.params`` key the architecture does not take, with the closest
     known parameter ("did you mean"), before anything is built or written."""
-    import difflib
-
     known = model_parameters(name)
     for key in params:
         if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"model.params.{key}: not a parameter of model {name!r}{hint} (its parameters: "
-                             f"{', '.join(known)})")
+            raise ValueError(f"model.params.{key}: not a parameter of model {name!r}{did_you_mean(key, known)} "
+                             f"(its parameters: {', '.join(known)})")
 
 
 def build_model(name: str, *, seq_len: int, n_targets: int = 1, **params) -> nn.Module:

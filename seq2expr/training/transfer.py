@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from torch import nn
 
 from seq2expr.config import ModelConfig, RunConfig
-from seq2expr.inference import Lineage, SavedModel, load_model, model_path
+from seq2expr.inference import Lineage, SavedModel, load_model, model_path, trained_construct
 from seq2expr.models import (
     EnsembleAverage,
     build_model,
@@ -407,17 +407,11 @@ def _construct(parent: Parent) -> str:
 
 def _fix(parent: Parent, lo: int, hi: int, length: int) -> str:
     """What to do about sequences of another length: add the parent's construct flanks when they would fit."""
-    dataset = parent.saved.config.data.dataset
-    if dataset:
-        from seq2expr.data.registry import get_entry
-
-        try:
-            flanks = get_entry(dataset).construct
-        except (KeyError, ValueError):
-            flanks = None
-        if flanks and lo == hi and lo + len(flanks[0]) + len(flanks[1]) == length:
-            return (f"add the {dataset} construct's flanks to each sequence ({flanks[0]} + your {lo} nt + "
-                    f"{flanks[1]})")
+    own = trained_construct(parent.saved)
+    if own is not None:
+        dataset, left, right = own
+        if lo == hi and lo + len(left) + len(right) == length:
+            return f"add the {dataset} construct's flanks to each sequence ({left} + your {lo} nt + {right})"
     return f"give sequences of {length} nt"
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from seq2expr.data.targets import named_log, unlog
-from seq2expr.inference import BoundReadout
+from seq2expr.inference import BoundReadout, scale_label
 
 Linear = Callable[[np.ndarray], np.ndarray]
 
@@ -53,8 +53,7 @@ def fold_changes(bound: BoundReadout, ref: np.ndarray, alt: np.ndarray) -> dict[
 def column_scales(bound: BoundReadout, percentiles: bool) -> dict[str, str]:
     """What each value column of a variant table holds, on which scale (``summary.json`` ``columns``)."""
     cfg = bound.config
-    scale = "logits" if bound.readout.scale == "model" and cfg is not None and cfg.task == "classification" else \
-        "probability" if cfg is not None and cfg.task == "classification" else \
+    scale = scale_label(cfg, bound.readout.scale) if cfg is not None else \
         "the model's own (transformed) scale" if bound.readout.scale == "model" else "the prediction's scale"
     linear = linear_scales(bound)
     out = {}

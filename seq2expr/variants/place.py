@@ -31,7 +31,6 @@ from seq2expr.data.genome.fasta import Genome, padded_slice, reconcile_chromosom
 from seq2expr.data.genome.windows import WindowSource, WindowSpec, assemble_window, window_parts
 from seq2expr.data.sequences import reverse_complement
 
-_COMPLEMENT = np.array([3, 2, 1, 0, 4], dtype=np.uint8)
 _CODE = {"A": 0, "C": 1, "G": 2, "T": 3, "N": 4}
 
 
@@ -185,10 +184,6 @@ def substitute(codes: np.ndarray, index: np.ndarray, alt_codes: np.ndarray, mask
 def allele_codes(alleles: pd.Series | list[str]) -> np.ndarray:
     """First base of each allele as a code (A=0 ... N=4)."""
     return np.fromiter((_CODE[a[0]] for a in alleles), dtype=np.uint8, count=len(alleles))
-
-
-def complement_codes(codes: np.ndarray) -> np.ndarray:
-    return _COMPLEMENT[codes]
 
 
 def load_genes(source: WindowSource | None, genome: Genome, *, genes: str | Path | None = None,

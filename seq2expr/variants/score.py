@@ -38,6 +38,7 @@ from seq2expr.inference import (
     engine_setup,
     load_model,
     predict,
+    resolve_construct,
     resolve_device,
     resolve_precision,
 )
@@ -57,7 +58,8 @@ class ScoreOptions:
 
     ``mode``: ``gene`` (every gene window holding the variant; needs a model trained on ``data genes`` windows,
     its gene table, or ``genes``/``annotation``), ``centred`` (a window centred on the variant, inside
-    ``construct``'s flanks: a pair, or a registry data set's name), or ``auto`` (gene when the model has gene
+    ``construct``'s flanks: a pair, a registry data set's name or ``none``, as
+    :func:`~seq2expr.inference.resolve_construct` reads them), or ``auto`` (gene when the model has gene
     windows). ``background``: random SNVs behind the percentiles (0: none). ``readout``: what is scored (default
     every target as :func:`~seq2expr.inference.predict` returns it).
     """
@@ -143,7 +145,7 @@ class VariantScorer:
             mode = "gene" if cfg.windows is not None or genes is not None or opts.annotation is not None \
                 else "centred"
         if mode == "centred":
-            return CentredStrategy(CentredWindows(cfg.seq_len, *_construct(opts.construct)))
+            return CentredStrategy(CentredWindows(cfg.seq_len, *resolve_construct(opts.construct).pair))
         if mode != "gene":
             raise ValueError(f"mode must be auto, gene or centred, not {mode!r}")
         src = cfg.windows
@@ -358,20 +360,6 @@ def count_records(variants: str | Path, chunk_size: int = 100_000) -> int:
 
 def _where(r) -> str:
     return f"line {int(r.line)}" if r.line is not None and r.line == r.line else f"record {int(r.record) + 1}"
-
-
-def _construct(construct: tuple[str, str] | str | None) -> tuple[str, str]:
-    """Flanks from a pair, a registry data set's name (its assay construct), or none."""
-    if construct is None:
-        return "", ""
-    if isinstance(construct, str):
-        from seq2expr.data.registry import get_entry
-
-        entry = get_entry(construct)
-        if entry.construct is None:
-            raise DataError(f"data set {construct!r} defines no construct (fixed flanks)")
-        return entry.construct
-    return construct
 
 
 def _as_alleles(df: pd.DataFrame) -> pd.DataFrame:

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from seq2expr.data.genome.fasta import Genome
-from seq2expr.variants.place import CentredWindows, GeneWindows, allele_codes, complement_codes, substitute
+from seq2expr.data.sequences import complement_codes
+from seq2expr.variants.place import CentredWindows, GeneWindows, allele_codes, substitute
 
 BLOCK = 2048  # alternative windows built and predicted at a time
 

@@ -9,7 +9,8 @@ A file of entry ``NAME`` (version ``V``) is looked for, in order, in
 
 and the first folder holding every file is used, each file checked against its card (size, sha256) first: a
 truncated or altered copy is an error naming it, never a silent fallback. :func:`fetch_files` downloads what is
-missing into the cache (:func:`seq2expr.download.download`: checked before it is moved into place). A published
+missing into the cache (:func:`seq2expr.download.obtain_files`, the data sets' look-up too: checked before it is
+moved into place; ``force`` downloads every file again, whatever copy exists). A published
 entry's checkpoint is converted by ``seq2expr models fetch`` into ``.../NAME/V/model`` (:func:`converted_dir`).
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from seq2expr.download import ChecksumError, DownloadError, check_file, download
+from seq2expr.download import ChecksumError, DownloadError, check_file, download, first_folder, obtain_files
 from seq2expr.files import FileError
 from seq2expr.user_cache import cache_folder
 from seq2expr.zoo.card import CardFile, ModelCard
@@ -57,10 +58,7 @@ def candidates(card: ModelCard) -> list[tuple[str, Path]]:
 
 def locate(card: ModelCard) -> tuple[Path | None, str]:
     """The first folder holding every file of ``card`` and what it is (``(None, "missing")`` if none)."""
-    for where, folder in candidates(card):
-        if card.files and all((folder / f.name).is_file() for f in card.files):
-            return folder, where
-    return None, "missing"
+    return first_folder([f.name for f in card.files], candidates(card))
 
 
 def check(folder: Path, card: ModelCard) -> None:
@@ -79,18 +77,15 @@ def fetch_files(name: str, *, force: bool = False, timeout: float = 60.0) -> tup
     unpinned = [f for f in card.files if not f.pinned]
     if unpinned:
         raise FileError(unpinned[0].url or unpinned[0].name, first_step(card))
-    folder, where = locate(card)
-    if folder is not None and not (force and where == "cache"):
-        check(folder, card)
-        return folder, where
-    dest = cache_dir(card)
-    for f in card.files:
-        target = dest / f.name
-        if target.is_file() and not force:
-            check_file(target, f.pin)
-            continue
-        _download(card, f, target, timeout)
-    return dest, "downloaded"
+    files = {f.name: f for f in card.files}
+    folders = candidates(card)
+    got = obtain_files({n: f.pin for n, f in files.items()}, folders, cache_dir(card),
+                       lambda n, target: _download(card, files[n], target, timeout), together=True, force=force)
+    wheres = {where for _, where in got.values()}
+    if "downloaded" in wheres or len(wheres) != 1:
+        return cache_dir(card), "downloaded"
+    where = wheres.pop()
+    return dict(folders)[where], where
 
 
 def _download(card: ModelCard, f: CardFile, target: Path, timeout: float) -> None:

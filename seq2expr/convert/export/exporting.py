@@ -26,13 +26,13 @@ from seq2expr.convert.export.contract_file import (
     input_spec,
     output_spec,
 )
-from seq2expr.convert.export.golden import Difference, construct_flanks, golden_sequences, largest_difference
+from seq2expr.convert.export.golden import Difference, golden_sequences, largest_difference
 from seq2expr.convert.export.registry import exporters, get_exporter
 from seq2expr.data.errors import DataError
 from seq2expr.data.sequences import one_hot
 from seq2expr.download import sha256_file
 from seq2expr.files import FileError, read_json, reading
-from seq2expr.inference import Readout, SavedModel, encode_for, load_model, predict
+from seq2expr.inference import Readout, SavedModel, encode_for, load_model, predict, trained_construct
 from seq2expr.inference.contract import INPUT_NAME, OUTPUT_NAME, contract_module, export_program
 from seq2expr.inference.engine import TOLERANCE
 from seq2expr.inference.saved import CONFIG, WEIGHTS
@@ -61,7 +61,8 @@ def export_model(model: str | Path | SavedModel, out: str | Path, *, format: str
     saved = load_model(model)
     readout = Readout(scale=scale)
     names = readout.resolve(saved).names()
-    flanks = construct_flanks(saved)
+    own = trained_construct(saved)
+    flanks = own[1:] if own is not None else None
     seqs, how = golden_sequences(saved, flanks)
     codes = encode_for(saved, seqs)
     onehot = one_hot(codes, saved.policy.n_value).numpy()

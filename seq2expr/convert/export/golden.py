@@ -13,19 +13,6 @@ N_GOLDEN = 64
 SEED = 33
 
 
-def construct_flanks(saved: SavedModel) -> tuple[str, str] | None:
-    """The fixed flanks of the data set the model was trained on (a registry entry's construct), or None."""
-    name = saved.config.data.dataset
-    if not name:
-        return None
-    from seq2expr.data.registry import get_entry
-
-    try:
-        return get_entry(name).construct
-    except ValueError:  # a data set this installation does not know: no flanks to state
-        return None
-
-
 def golden_sequences(saved: SavedModel, flanks: tuple[str, str] | None, n: int = N_GOLDEN) -> tuple[list[str], str]:
     """``n`` sequences of the model's input length, the same on every run: random bases between the construct's
     flanks, every fourth with a few N; a two-segment model's spacer is N. Returns them and how they were drawn."""
