@@ -33,7 +33,15 @@ from seq2expr.inference.predict import (
     predict_file,
     write_prediction_table,
 )
-from seq2expr.inference.readout import BoundReadout, Readout, ReadoutModule, rc_forward, to_scale
+from seq2expr.inference.readout import (
+    BoundReadout,
+    Readout,
+    ReadoutModule,
+    as_readout,
+    rc_forward,
+    target_index,
+    to_scale,
+)
 from seq2expr.inference.saved import (
     FORMAT_VERSION,
     FitRecord,
@@ -55,10 +63,10 @@ from seq2expr.inference.shard import Shard, merge_tables
 
 __all__ = ["BoundReadout", "CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "ENGINES", "FORMAT_VERSION", "FitRecord", "Lineage",
            "ModelSpec", "Readout", "ReadoutModule", "SavedModel", "SavedModelConfig", "Scale", "Shard", "UniqueIds",
-           "as_array", "as_module", "as_onehot", "autocast", "available_devices", "batch_onehot", "check_accelerator",
-           "check_device", "check_length", "check_precision", "check_sizes", "contract_module", "cpu_forward_rows",
-           "default_target_names", "device_list", "encode_for", "engine_setup", "fold_batchnorm", "folded",
-           "forward_in_parts", "input_columns", "load_model", "merge_tables", "migrate_config", "model_path",
+           "as_array", "as_module", "as_onehot", "as_readout", "autocast", "available_devices", "batch_onehot",
+           "check_accelerator", "check_device", "check_length", "check_precision", "check_sizes", "contract_module",
+           "cpu_forward_rows", "default_target_names", "device_list", "encode_for", "engine_setup", "fold_batchnorm",
+           "folded", "forward_in_parts", "input_columns", "load_model", "merge_tables", "migrate_config", "model_path",
            "model_state", "onnxruntime_forward", "predict", "predict_file", "predict_on_devices", "rc_forward",
-           "read_config", "resolve_device", "resolve_precision", "save_model", "to_scale", "training_hashes",
-           "training_overlap", "training_precision", "write_prediction_table"]
+           "read_config", "resolve_device", "resolve_precision", "save_model", "target_index", "to_scale",
+           "training_hashes", "training_overlap", "training_precision", "write_prediction_table"]
