@@ -41,6 +41,7 @@ def test_legnet_importer_matches_the_original(kind, folder, tmp_path):
     assert np.abs(got - ref["pred"].to_numpy()).max() < 1e-5
     assert ref["pred"].std() > 0.01  # the fixture's outputs differ between sequences: the check can fail
     card = model.config.card
+    assert model.config.model.name == "legnet2022"  # the registered architecture that reproduces the original
     assert card.name == kind and card.files[0].sha256 == _sha(weights)
     assert card.metrics == [] and "not the published checkpoint" in card.summary  # random weights: no claims
 

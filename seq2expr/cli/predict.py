@@ -19,6 +19,7 @@ from seq2expr.cli.common import (
     ID_HELP,
     MODEL_HELP,
     PRECISION_HELP,
+    READOUT_HELP,
     SEQ_HELP,
     SHARD_HELP,
     at_least,
@@ -35,11 +36,12 @@ from seq2expr.cli.common import (
 def predict_cmd(
     model_dir: str = typer.Argument(..., callback=model_arg, help=MODEL_HELP),
     input: str = typer.Argument(..., help="Sequences file (TSV/CSV/parquet/FASTA) or DATASET[:SUBSET]."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output TSV (id, one column per target)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output TSV (id, one column per output, named after it)."),
     batch_size: int = typer.Option(512, "--batch-size"),
     chunk_size: int = typer.Option(100_000, "--chunk-size", help="Records read at a time."),
     id_column: str = typer.Option(None, "--id-column", help=ID_HELP),
     sequence_column: str = typer.Option(None, "--sequence-column", help=SEQ_HELP),
+    target: str = typer.Option(None, "--target", "--readout", help=READOUT_HELP),
     scale: str = typer.Option("original", "--scale", help="original (measured scale, or probabilities) or model "
                                                           "(the network's output: transformed values, logits)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
@@ -56,13 +58,14 @@ def predict_cmd(
                                        "model takes (by default its policy pads or truncates them, and one warning "
                                        "counts them)."),
 ) -> None:
-    """Predict expression (original scale) or class probability for every sequence."""
+    """Predict expression (original scale) or class probability for every sequence: every target, or the
+    outputs --target names."""
     from seq2expr.inference import device_list, predict_file, predict_on_devices
 
     at_least(batch_size=batch_size, chunk_size=chunk_size)
     with user_errors():
         options = dict(batch_size=batch_size, chunk_size=chunk_size, id_column=id_column,
-                       sequence_column=sequence_column, scale=scale, precision=precision,
+                       sequence_column=sequence_column, readout=target, scale=scale, precision=precision,
                        allow_duplicates=allow_duplicates, engine=engine, strict_length=strict_length)
         if devices:
             if shard:
@@ -98,7 +101,12 @@ def evaluate_cmd(
                                           "or DATASET[:SUBSET]."),
     values: Path = typer.Option(None, "--values", help="Table of targets (and groups) joined to INPUT by ID, "
                                                        "e.g. for a FASTA."),
-    target_column: list[str] = typer.Option(None, "--target-column", help="Default: the model's targets."),
+    target: str = typer.Option(None, "--target", "--readout",
+                               help="The targets scored: NAME or INDEX, or several A,B (default: every target; "
+                                    "mean:/diff: readouts have no measured column and are refused)."),
+    target_column: list[str] = typer.Option(None, "--target-column",
+                                            help="This table's column for each target scored (default: the "
+                                                 "targets' own names)."),
     group_column: list[str] = typer.Option(None, "--group-column",
                                            help="Report metrics per group value (default: the training run's "
                                                 "group columns present in INPUT)."),
@@ -123,7 +131,7 @@ def evaluate_cmd(
         report = evaluate(model_dir, input, out_dir=out_dir, n_boot=n_boot, batch_size=batch_size, device=device,
                           values=values, target_columns=target_column or None, group_columns=group_column or None,
                           id_column=id_column, sequence_column=sequence_column, precision=precision, force=force,
-                          exclude_training=exclude_training)
+                          exclude_training=exclude_training, readout=target)
     name = next(k for k in report if isinstance(report[k], dict) and "overall" in report[k])
     print_metrics(report, [name], f"{model_dir} on {input}")
     print_groups(report[name])

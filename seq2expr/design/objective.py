@@ -3,8 +3,9 @@ through :func:`seq2expr.inference.predict` with one :class:`~seq2expr.inference.
 target on the original scale, strand-averaged as each model was trained).
 
 Objectives: ``maximise`` or ``minimise`` a target, reach a target ``value`` (score ``-|y - value|``), or the
-``difference`` between two targets (``target - other``, e.g. high in one condition, low in another) or between
-two models on one target (``model - other_model``: specificity). Several models are averaged (an ensemble
+``difference`` between two targets (``target - other``, e.g. high in one condition, low in another: the
+readout's ``diff`` transform, maximised, the same as designing ``--target diff:A,B``) or between two models on one
+target (``model - other_model``: specificity). Several models are averaged (an ensemble
 mean). With a readout, ``target`` and ``other`` name its outputs (a readout of one target, or of a transform
 such as ``diff``, has one output: the default ``target`` 0).
 """
@@ -18,7 +19,15 @@ from typing import Literal
 import numpy as np
 
 from seq2expr.data.errors import DataError
-from seq2expr.inference import Readout, SavedModel, engine_setup, predict, resolve_device, resolve_precision
+from seq2expr.inference import (
+    Readout,
+    SavedModel,
+    engine_setup,
+    predict,
+    resolve_device,
+    resolve_precision,
+    target_index,
+)
 
 Kind = Literal["maximise", "minimise", "target", "difference"]
 PENALTIES = "disagreement:LAMBDA (e.g. disagreement:0.5: the objective minus 0.5 x the design members' std)"
@@ -90,17 +99,6 @@ def check_compatible(model: SavedModel, other: SavedModel, role: str) -> None:
                             f"model's {x!r}")
 
 
-def _index(names: list[str], target: int | str) -> int:
-    if isinstance(target, str) and not target.isdigit():
-        if target not in names:
-            raise DataError(f"target {target!r} is not among the model's targets {names}")
-        return names.index(target)
-    t = int(target)
-    if not 0 <= t < len(names):
-        raise DataError(f"target {t} out of range for a model with targets {names}")
-    return t
-
-
 class Scorer:
     """Objective scores of uint8 codes under the mean of ``models`` (and counts what it evaluates)."""
 
@@ -119,11 +117,15 @@ class Scorer:
         self.names = self.readout.resolve(models[0]).names()
         for m in [*models[1:], *([objective.other_model] if objective.other_model is not None else [])]:
             check_compatible(models[0], m, "the other model" if m is objective.other_model else "a design model")
-        self.t = _index(self.names, objective.target)
-        self.o = _index(self.names, objective.other) if objective.other is not None else None
-        if self.o is not None and self.o == self.t:
-            raise DataError(f"objective diff:{objective.other}: the other target is the design target "
-                            f"{self.names[self.t]!r} itself (the difference is always 0); name another target")
+        self.t = target_index(self.names, objective.target)
+        self.kind: Kind = objective.kind  # what score() computes of the readout's output t
+        if objective.other is not None:  # a difference of two targets is the readout's diff: one output, maximised
+            o = target_index(self.names, objective.other)
+            if o == self.t:
+                raise DataError(f"objective diff:{objective.other}: the other target is the design target "
+                                f"{self.names[self.t]!r} itself (the difference is always 0); name another target")
+            self.readout = self.readout.difference(models[0], self.t, o)
+            self.names, self.t, self.kind = self.readout.resolve(models[0]).names(), 0, "maximise"
         task = models[0].config.task
         probabilities = task == "classification" and self.readout.scale == "original" and not self.readout.transform
         if objective.kind == "target" and probabilities and not 0.0 <= float(objective.value) <= 1.0:
@@ -135,9 +137,8 @@ class Scorer:
 
     def explained(self) -> Readout:
         """The one output the objective is about, as a readout (what a report's logos explain): the design target,
-        or the design target minus the other target of a ``difference`` objective between two targets."""
-        if self.o is not None:
-            return self.readout.difference(self.models[0], self.t, self.o)
+        or the design target minus the other target of a ``difference`` objective between two targets (the
+        scorer's readout then is that ``diff``)."""
         return self.readout.output(self.models[0], self.t)
 
     def predictions(self, codes: np.ndarray, models: list[SavedModel] | None = None) -> np.ndarray:
@@ -164,7 +165,7 @@ class Scorer:
             return np.full(len(codes), np.nan)
         preds = [predict(m, codes, readout=self.readout, batch_size=self.batch_size, device=self.device,
                          precision=self.precision, engine=self.engine) for m in self.members]
-        if self.objective.kind == "difference" and self.o is None:  # the other model's term is every member's
+        if self.kind == "difference":  # another model's: its term is every member's
             return np.std([p[:, self.t] for p in preds], 0)
         return np.std([self.score(p) for p in preds], 0)
 
@@ -172,13 +173,11 @@ class Scorer:
         """The objective of predictions ``(N, T)`` (the second model is asked here for a model difference)."""
         y = pred[:, self.t]
         ob = self.objective
-        if ob.kind == "maximise":
+        if self.kind == "maximise":
             return y
-        if ob.kind == "minimise":
+        if self.kind == "minimise":
             return -y
-        if ob.kind == "target":
+        if self.kind == "target":
             return -np.abs(y - ob.value)
-        if self.o is not None:
-            return y - pred[:, self.o]
         return y - predict(ob.other_model, codes, readout=self.readout, batch_size=self.batch_size, device=self.device,
                            precision=self.precision, engine=self.engine)[:, self.t]

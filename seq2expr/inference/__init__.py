@@ -46,9 +46,11 @@ from seq2expr.inference.readout import (
     BoundReadout,
     Readout,
     ReadoutModule,
+    as_readout,
     model_scale_label,
     rc_forward,
     scale_label,
+    target_index,
     to_scale,
 )
 from seq2expr.inference.saved import (
@@ -72,12 +74,13 @@ from seq2expr.inference.shard import Shard, merge_tables
 
 __all__ = ["BoundReadout", "CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "Construct", "ConstructSpec", "ENGINES",
            "FORMAT_VERSION", "FitRecord", "Lineage", "ModelSpec", "Readout", "ReadoutModule", "SavedModel",
-           "SavedModelConfig", "Scale", "Shard", "UniqueIds", "as_array", "as_module", "as_onehot", "autocast",
-           "available_devices", "batch_onehot", "check_accelerator", "check_device", "check_length", "check_precision",
-           "check_sizes", "column_options", "construct_spec", "contract_module", "cpu_forward_rows",
-           "dataset_construct", "default_target_names", "device_list", "encode_for", "engine_setup", "fold_batchnorm",
-           "folded", "forward_in_parts", "input_columns", "load_model", "merge_tables", "migrate_config", "model_path",
-           "model_scale_label", "model_state", "onnxruntime_forward", "predict", "predict_file", "predict_on_devices",
-           "rc_forward", "read_config", "resolve_construct", "resolve_device", "resolve_precision", "save_model",
-           "scale_label", "to_scale", "trained_construct", "training_hashes", "training_overlap", "training_precision",
+           "SavedModelConfig", "Scale", "Shard", "UniqueIds", "as_array", "as_module", "as_onehot", "as_readout",
+           "autocast", "available_devices", "batch_onehot", "check_accelerator", "check_device", "check_length",
+           "check_precision", "check_sizes", "column_options", "construct_spec", "contract_module",
+           "cpu_forward_rows", "dataset_construct", "default_target_names", "device_list", "encode_for",
+           "engine_setup", "fold_batchnorm", "folded", "forward_in_parts", "input_columns", "load_model",
+           "merge_tables", "migrate_config", "model_path", "model_scale_label", "model_state", "onnxruntime_forward",
+           "predict", "predict_file", "predict_on_devices", "rc_forward", "read_config", "resolve_construct",
+           "resolve_device", "resolve_precision", "save_model", "scale_label", "target_index", "to_scale",
+           "trained_construct", "training_hashes", "training_overlap", "training_precision",
            "write_prediction_table"]

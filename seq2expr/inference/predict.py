@@ -36,7 +36,7 @@ from seq2expr.inference.inputs import (
     length_note,
     off_length,
 )
-from seq2expr.inference.readout import Readout, rc_forward
+from seq2expr.inference.readout import Readout, as_readout, rc_forward
 from seq2expr.inference.saved import SavedModel, SavedModelConfig, Scale, load_model
 from seq2expr.inference.shard import Shard, write_sidecar
 from seq2expr.outputs import check_output
@@ -112,7 +112,7 @@ def forward_in_parts(fn, x: torch.Tensor, *, model: nn.Module | None = None) -> 
 
 
 @torch.inference_mode()
-def predict(model: SavedModel | nn.Module, X: Inputs, *, readout: Readout | None = None, batch_size: int = 512,
+def predict(model: SavedModel | nn.Module, X: Inputs, *, readout: Readout | str | None = None, batch_size: int = 512,
             device: str | torch.device | None = None, rc_average: bool | None = None, scale: Scale | None = None,
             n_value: float | None = None, precision: str | None = None, engine: str = "torch",
             strict_length: bool = False) -> np.ndarray:
@@ -122,10 +122,11 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, readout: Readout | None
     Sequences of another length than the model takes are padded or truncated by its policy, counted in one warning;
     ``strict_length`` refuses them instead (one :class:`~seq2expr.data.errors.DataError` line).
 
-    ``readout`` (:class:`~seq2expr.inference.readout.Readout`) says which outputs, strands, scale and transform;
-    without one, every target: a :class:`SavedModel` (strings are encoded with its policy) averages strands as
-    trained and gives the ``"original"`` scale, a bare ``nn.Module`` its raw outputs on one strand. ``rc_average``
-    and ``scale`` are the older spelling of a readout's ``strands`` and ``scale`` (not given with one).
+    ``readout`` (:class:`~seq2expr.inference.readout.Readout`, or its text: :meth:`Readout.parse`) says which
+    outputs, strands, scale and transform; without one, every target: a :class:`SavedModel` (strings are encoded
+    with its policy) averages strands as trained and gives the ``"original"`` scale, a bare ``nn.Module`` its raw
+    outputs on one strand. ``rc_average`` and ``scale`` are the older spelling of a readout's ``strands`` and
+    ``scale`` (:func:`~seq2expr.inference.readout.as_readout`).
     ``device`` and ``precision`` (``"auto"``, the default: bf16 where the device runs it natively, else float32;
     ``"32"``, exact; ``"bf16"``, ``"16"``): see :mod:`seq2expr.inference.device`. The model is put back in its
     previous mode and device. A memmap is read one batch at a time; per batch there is one vectorised one-hot,
@@ -137,7 +138,7 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, readout: Readout | None
     """
     cfg = config_of(model)
     net = as_module(model)
-    bound = _readout(readout, rc_average, scale, cfg is not None).resolve(model)
+    bound = as_readout(readout, rc_average=rc_average, scale=scale, saved=cfg is not None).resolve(model)
     nv = (cfg.policy.n_value if cfg is not None else 0.0) if n_value is None else n_value
     data = as_array(model, X, strict_length=strict_length)
     engine, device, precision = engine_setup(engine, device, precision)
@@ -157,16 +158,6 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, readout: Readout | None
     else:
         raw = np.zeros((0, cfg.model.n_targets if cfg is not None else int(getattr(net, "n_targets", 1))), np.float32)
     return bound.values(raw)
-
-
-def _readout(readout: Readout | None, rc_average: bool | None, scale: Scale | None, saved: bool) -> Readout:
-    """The caller's readout, or the one ``rc_average``/``scale`` (the older arguments) describe."""
-    if readout is not None:
-        if rc_average is not None or scale is not None:
-            raise ValueError("give strands and scale in the readout, not as rc_average/scale beside it")
-        return readout
-    strands = "as_trained" if rc_average is None else "average" if rc_average else "forward"
-    return Readout(strands=strands, scale=scale or ("original" if saved else "model"))
 
 
 def input_columns(model: SavedModel | SavedModelConfig, path: str | Path, sequence_column: str | None = None,
@@ -283,10 +274,16 @@ def _input_parts(saved: SavedModel, input_path: str | Path, chunk_size: int, id_
 def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_path: str | Path, *,
                  batch_size: int = 512, chunk_size: int = 100_000, id_column: str | None = None,
                  sequence_column: str | None = None, device: str | torch.device | None = None,
-                 scale: Scale = "original", precision: str | None = None, shard: Shard | str | None = None,
-                 allow_duplicates: bool = False, engine: str = "torch", strict_length: bool = False) -> int:
+                 readout: Readout | str | None = None, scale: Scale | None = None, precision: str | None = None,
+                 shard: Shard | str | None = None, allow_duplicates: bool = False, engine: str = "torch",
+                 strict_length: bool = False) -> int:
     """Stream ``input_path`` (table or FASTA, or a registry data set ``NAME[:SUBSET]``) through a saved model into
-    a TSV ``id, <target...>``.
+    a TSV ``id, <output...>``.
+
+    ``readout`` (a :class:`~seq2expr.inference.readout.Readout` or its text, e.g. ``"NAME"``, ``"A,B"``,
+    ``"diff:A,B"``) says which outputs, as in :func:`predict`; the columns are named after them (the chosen targets'
+    names, ``A-B``, ``mean(A,B)``; every target: the model's published names). ``scale`` is the older spelling of
+    the readout's scale (:func:`~seq2expr.inference.readout.as_readout`).
 
     Reads ``chunk_size`` records at a time, so memory does not grow with the input; the output appears
     only when complete (atomic rename). Returns the number of rows written. Columns default as in
@@ -302,6 +299,10 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
     check_sizes(batch_size=batch_size, chunk_size=chunk_size)
     engine_setup(engine, device, precision)  # a wrong engine, device or precision before anything is read
     saved = load_model(model)
+    chosen = as_readout(readout, scale=scale)
+    bound = chosen.resolve(saved)  # a wrong target before anything is read
+    every = bound.columns is None and chosen.transform is None
+    names = saved.config.output_names if every else bound.names()
     part = Shard.parse(shard)
     parts, id_column, spec = _input_parts(saved, input_path, chunk_size, id_column, sequence_column)
     # row numbers are unique by construction; IDs read from the input are checked as the chunks stream by
@@ -335,7 +336,7 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
             # batches start at multiples of batch_size of the whole input, whatever the chunk or shard bounds:
             # a batch holds the same sequences in any run, so shards merge to the single run's exact numbers
             cuts = [0, *range(-first % bs or bs, len(codes), bs), len(codes)]
-            pieces = [predict(saved, codes[a:b], batch_size=bs, device=device, scale=scale, precision=precision,
+            pieces = [predict(saved, codes[a:b], readout=chosen, batch_size=bs, device=device, precision=precision,
                               engine=engine)
                       for a, b in pairwise(cuts) if b > a]
             if pieces:
@@ -343,7 +344,7 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
                 fault_point("chunk")  # a test hook: a kill or a signal with part of the output written
 
     off: Counter = Counter()  # lengths the policy padded or truncated, over every chunk
-    rows = write_prediction_table(out_path, chunks(), saved.config.output_names)
+    rows = write_prediction_table(out_path, chunks(), names)
     if off:
         log.warning("%s (%s)", length_note(off, saved.config), input_path)
     if part is not None:

@@ -14,6 +14,7 @@ Order of operations, the same everywhere: network output -> strand average (befo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -160,24 +161,44 @@ class Readout:
                              "model")
         rc = {"forward": False, "average": True}.get(self.strands, cfg.rc_average if cfg is not None else False)
         names = list(cfg.target_names) if cfg is not None else None
-        columns = None if self.targets is None else tuple(_index(names, t) for t in self.targets)
+        columns = None if self.targets is None else tuple(target_index(names, t) for t in self.targets)
         if self.transform == "diff" and columns[0] == columns[1]:
             raise DataError(f"readout diff of target {self.targets[0]!r} with itself is always 0; name two targets")
         return BoundReadout(self, cfg, columns, rc)
+
+
+def as_readout(readout: Readout | str | None = None, *, rc_average: bool | None = None, scale: Scale | None = None,
+               saved: bool = True) -> Readout:
+    """The one readout of a call: a :class:`Readout` as given, a text in :meth:`Readout.parse`'s grammar (a
+    command's ``--target``), or none (every target). ``rc_average`` and ``scale`` are the older spelling of its
+    strands and scale: they map onto a text's (or the default) readout, and are refused beside a :class:`Readout`,
+    which says them itself. Without a scale: ``original`` for a saved model, ``model`` for a bare ``nn.Module``."""
+    if isinstance(readout, Readout):
+        if rc_average is not None or scale is not None:
+            raise ValueError("give strands and scale in the readout, not as rc_average/scale beside it")
+        return readout
+    if readout is not None and not isinstance(readout, str):
+        raise TypeError(f"a readout is a Readout or its text (e.g. 'NAME', 'A,B', 'diff:A,B'), not "
+                        f"{type(readout).__name__}")
+    strands = "as_trained" if rc_average is None else "average" if rc_average else "forward"
+    options = {"strands": strands, "scale": scale or ("original" if saved else "model")}
+    return Readout(**options) if readout is None else Readout.parse(readout, **options)
 
 
 def _target(text: str) -> Target:
     return int(text) if text.isdigit() else text
 
 
-def _index(names: list[str] | None, target: Target) -> int:
-    """The column of ``target`` (a name, or an index within range), or one :class:`DataError` line."""
+def target_index(names: Sequence[str] | None, target: Target) -> int:
+    """The column of ``target`` (a name, or an index within range) among a model's target ``names`` (``None``: a
+    bare network, indices only), or one :class:`DataError` line: the one resolver of target names (readouts,
+    design objectives and interpretation reports call it)."""
     if isinstance(target, str) and not target.isdigit():
         if names is None:
             raise DataError(f"target {target!r}: a bare nn.Module has no target names; give an index")
         if target not in names:
-            raise DataError(f"target {target!r} is not among the model's targets {names}")
-        return names.index(target)
+            raise DataError(f"target {target!r} is not among the model's targets {list(names)}")
+        return list(names).index(target)
     t = int(target)
     if t < 0 or (names is not None and t >= len(names)):
         raise DataError(f"target {t} out of range for a model with targets {names}")

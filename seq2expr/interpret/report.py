@@ -31,6 +31,7 @@ from seq2expr.inference import (
     resolve_device,
     resolve_precision,
     scale_label,
+    target_index,
 )
 from seq2expr.interpret import global_importance as gi
 from seq2expr.interpret import logos
@@ -218,11 +219,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, options: ReportOptio
 
 def _explain(saved: SavedModel, inputs, opts: ReportOptions, precision: str) -> _Explained:
     """A seeded subset of the inputs, its predictions and attributions of the target's readout."""
-    names = saved.config.target_names
-    target = opts.target
-    t = names.index(target) if isinstance(target, str) and target in names else target
-    if not isinstance(t, int) or not 0 <= t < len(names):
-        raise ValueError(f"target {target!r} not among the model's targets {names}")
+    t = target_index(saved.config.target_names, opts.target)
     data = load_inputs(inputs, saved, sequence_column=opts.sequence_column, id_column=opts.id_column)
     rng = np.random.default_rng(opts.seed)
     n = len(data.ids)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from seq2expr.inference import (
     FitRecord,
     Lineage,
     ModelSpec,
+    Readout,
     SavedModel,
     SavedModelConfig,
     check_precision,
@@ -93,23 +95,28 @@ def _fitted_on(bundle) -> np.ndarray:
 
 
 def evaluate_splits(saved: SavedModel, bundle, cfg: RunConfig, out_dir: Path, n_boot: int = 1000,
-                    out_of_fold: Sequence[tuple[nn.Module, np.ndarray]] | None = None) -> dict[str, Any]:
+                    out_of_fold: Sequence[tuple[nn.Module, np.ndarray]] | None = None,
+                    readout: Readout | str | None = None) -> dict[str, Any]:
     """Metrics and plots of the valid and test splits, a predictions table for test (through
     :func:`seq2expr.evaluation.score`), and the data set's own scores of the test predictions when it has a scorer.
 
     ``out_of_fold`` (member, validation rows) pairs replace the valid split: each member predicts the rows
-    it was validated on (the out-of-fold estimate of a cross-validation ensemble).
+    it was validated on (the out-of-fold estimate of a cross-validation ensemble). ``readout`` (default: every
+    target, strands as trained) picks the targets scored, as :func:`seq2expr.evaluation.evaluate`'s does.
     """
     from seq2expr.data.dataset import Rows
-    from seq2expr.evaluation import score, scorer_for
+    from seq2expr.evaluation import evaluation_readout, score, scorer_for
 
     bs = max(cfg.train.batch_size, 256)
     fit = saved.config.fit
     # at the precision the members were trained at (auto when they differ)
     precision = check_precision(fit.precision) if fit is not None and "," not in fit.precision else "auto"
 
+    chosen = evaluation_readout(readout, saved.config).readout
+    every = replace(chosen, targets=None, scale="model")  # every target on the model scale: score() picks
+
     def model_scale(model: SavedModel, rows: np.ndarray) -> np.ndarray:  # the memmap is read a batch at a time
-        return predict(model, Rows(bundle.codes, rows), batch_size=bs, device="auto", scale="model",
+        return predict(model, Rows(bundle.codes, rows), readout=every, batch_size=bs, device="auto",
                        precision=precision)
 
     results: dict[str, Any] = {}
@@ -126,7 +133,7 @@ def evaluate_splits(saved: SavedModel, bundle, cfg: RunConfig, out_dir: Path, n_
         test = split == "test"
         results[split], extra = score(
             saved.config, raw, np.asarray(bundle.targets[idx], dtype=np.float32), ids=np.asarray(bundle.ids)[idx],
-            measured=np.asarray(bundle.raw_targets[idx], dtype=np.float32),
+            measured=np.asarray(bundle.raw_targets[idx], dtype=np.float32), readout=chosen,
             groups={k: np.asarray(v)[idx] for k, v in (bundle.groups or {}).items()}, name=split, out_dir=out_dir,
             predictions_file="predictions_test.tsv" if test else None, n_boot=n_boot, seed=cfg.train.seed,
             scorer=scorer_for(cfg.data.dataset) if test else None)
