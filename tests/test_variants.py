@@ -381,8 +381,8 @@ def test_api_takes_the_command_line_option_names(world, tmp_path):
     scorer = VariantScorer(world["model"], genome, background=0, attributions="none")
     output.write_variant_outputs(scorer, vcf, tmp_path / "out")
     assert not (tmp_path / "out" / "attributions.npz").exists()  # the scorer's own "none": no logos
-    with pytest.raises(ValueError, match="attributions must be one of deeplift_shap, saliency, integrated_gradients, "
-                                         "ism, none"):
+    with pytest.raises(ValueError, match="attributions must be one of deeplift_shap, integrated_gradients, ism, "
+                                         "saliency, none"):
         score_variants(world["model"], vcf, genome, attributions="shap")
     with pytest.raises(ValueError, match="no option attribution; it takes .*attributions"):
         score_variants(world["model"], vcf, genome, attribution="none")

@@ -12,7 +12,7 @@ import os
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -307,3 +307,15 @@ def emit_rows(rows: list[dict], fmt: str, title: str, header: bool = True) -> No
     for r in rows:
         table.add_row(*(escape(str(r[c])) for c in cols))
     console().print(table)
+
+
+# the compute options, declared once: every command that runs a model takes them with these names and help texts
+# (their values become a seq2expr.inference.Compute in the library)
+DeviceOption = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
+PrecisionOption = Annotated[str, typer.Option("--precision", help=PRECISION_HELP + " Gradients (attributions, ledidi) "
+                                              "stay float32.")]
+BatchSizeOption = Annotated[int, typer.Option("--batch-size", help="Sequences per forward pass (per attribution "
+                                              "batch in interpret).")]
+EngineOption = Annotated[str, typer.Option("--engine", callback=choice(*ENGINES), help=ENGINE_HELP + " Forward "
+                                           "passes only: gradient methods (attributions but ism, ledidi) need torch.")]
+ThreadsOption = Annotated[int | None, typer.Option("--threads", help="Torch intra-op threads.")]

@@ -10,14 +10,14 @@ from pathlib import Path
 import typer
 
 from seq2expr.cli.common import (
-    DEVICE_HELP,
-    ENGINE_HELP,
-    ENGINES,
     FORCE_HELP,
     ID_HELP,
     INTERPRET_METHODS,
-    PRECISION_HELP,
     SEQ_HELP,
+    DeviceOption,
+    EngineOption,
+    PrecisionOption,
+    ThreadsOption,
     at_least,
     choice,
     model_arg,
@@ -47,13 +47,10 @@ def interpret_cmd(
     sequence_column: str | None = typer.Option(None, "--sequence-column", help=SEQ_HELP),
     id_column: str | None = typer.Option(None, "--id-column", help=ID_HELP),
     seed: int = typer.Option(0, "--seed"),
-    threads: int | None = typer.Option(None, "--threads", help="Torch intra-op threads."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP + " (predictions, ISM, global importance; "
-                                  "gradients stay float32)"),
-    engine: str = typer.Option("torch", "--engine", callback=choice(*ENGINES),
-                               help=ENGINE_HELP + " Serves the predictions and --method ism; gradient methods need "
-                               "torch."),
+    threads: ThreadsOption = None,
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = "auto",
+    engine: EngineOption = "torch",
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Explain a saved model's predictions: attribution logos, TF-MoDISco motifs matched to JASPAR,

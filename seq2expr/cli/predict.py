@@ -12,18 +12,17 @@ from pathlib import Path
 import typer
 
 from seq2expr.cli.common import (
-    DEVICE_HELP,
-    ENGINE_HELP,
-    ENGINES,
     FORCE_HELP,
     ID_HELP,
     MODEL_HELP,
-    PRECISION_HELP,
     READOUT_HELP,
     SEQ_HELP,
     SHARD_HELP,
+    BatchSizeOption,
+    DeviceOption,
+    EngineOption,
+    PrecisionOption,
     at_least,
-    choice,
     console,
     model_arg,
     print_challenge,
@@ -37,15 +36,15 @@ def predict_cmd(
     model_dir: str = typer.Argument(..., callback=model_arg, help=MODEL_HELP),
     input: str = typer.Argument(..., help="Sequences file (TSV/CSV/parquet/FASTA) or DATASET[:SUBSET]."),
     out: Path = typer.Option(..., "-o", "--out", help="Output TSV (id, one column per output, named after it)."),
-    batch_size: int = typer.Option(512, "--batch-size"),
+    batch_size: BatchSizeOption = 512,
     chunk_size: int = typer.Option(100_000, "--chunk-size", help="Records read at a time."),
     id_column: str = typer.Option(None, "--id-column", help=ID_HELP),
     sequence_column: str = typer.Option(None, "--sequence-column", help=SEQ_HELP),
     target: str = typer.Option(None, "--target", "--readout", help=READOUT_HELP),
     scale: str = typer.Option("original", "--scale", help="original (measured scale, or probabilities) or model "
                                                           "(the network's output: transformed values, logits)."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = "auto",
     shard: str = typer.Option(None, "--shard", help=SHARD_HELP),
     devices: str = typer.Option(None, "--devices", help="Predict on several devices at once, one process each: a "
                                                         "count (GPUs 0..N-1, or N CPU processes without a GPU) or "
@@ -53,7 +52,7 @@ def predict_cmd(
     allow_duplicates: bool = typer.Option(False, "--allow-duplicates", help="Predict records whose IDs repeat "
                                           "(by default the first repeated ID is an error: the output rows could "
                                           "not be told apart)."),
-    engine: str = typer.Option("torch", "--engine", callback=choice(*ENGINES), help=ENGINE_HELP),
+    engine: EngineOption = "torch",
     strict_length: bool = typer.Option(False, "--strict-length", help="Refuse sequences of another length than the "
                                        "model takes (by default its policy pads or truncates them, and one warning "
                                        "counts them)."),
@@ -114,9 +113,9 @@ def evaluate_cmd(
     sequence_column: str = typer.Option(None, "--sequence-column", help=SEQ_HELP),
     out_dir: Path = typer.Option(None, "-o", "--out-dir", help="Write metrics.json, plots, predictions here."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the CI."),
-    batch_size: int = typer.Option(512, "--batch-size"),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    batch_size: BatchSizeOption = 512,
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = "auto",
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     exclude_training: bool = typer.Option(False, "--exclude-training",
                                           help="Leave out the sequences the model was trained or validated on "

@@ -31,9 +31,11 @@ from seq2expr.design.constraints import Constraints
 from seq2expr.design.objective import Objective, Scorer, check_compatible, parse_penalty
 from seq2expr.evaluation import model_notes
 from seq2expr.inference import (
+    Compute,
     Readout,
     SavedModel,
     column_options,
+    compute_of,
     encode_for,
     load_model,
     resolve_construct,
@@ -164,9 +166,9 @@ def default_constraints(model: SavedModel) -> Constraints:
 
 def design(model, start="random", objective: Objective | str = "maximise", constraints: Constraints | None = None,
            *, method: str = "greedy", oracle=None, n: int = 10, rounds: int = 10, beam: int = 4,
-           steps: int = 300, motifs: list[str] | None = None, seed: int = 0, batch_size: int = 512,
-           device: str | None = None, precision: str | None = None, progress=None, engine: str = "torch",
-           penalty: str | tuple | None = None) -> DesignResult:
+           steps: int = 300, motifs: list[str] | None = None, seed: int = 0, batch_size: int | None = None,
+           device: str | None = None, precision: str | None = None, progress=None, engine: str | None = None,
+           penalty: str | tuple | None = None, compute: Compute | None = None) -> DesignResult:
     """Design sequences from ``start`` towards ``objective`` under ``constraints``.
 
     ``model``: a saved model (path or loaded), or a list of them (their mean). ``start``: ``"random"`` (``n``
@@ -177,11 +179,14 @@ def design(model, start="random", objective: Objective | str = "maximise", const
     (``steps``), motif (insert ``motifs``; TF names looked up in the model's ``interpret.taxon``), ledidi.
     ``oracle``: see the module docstring. ``penalty``: ``("disagreement", λ)`` or ``"disagreement:λ"``.
     Reproducible from ``seed``. ``precision``: of every prediction (as in :func:`~seq2expr.inference.predict`;
-    gradient design stays fp32). ``engine``: ``torch`` or ``onnxruntime`` for every prediction.
+    gradient design stays fp32). ``engine``: ``torch`` or ``onnxruntime`` for every prediction. ``compute``
+    (:class:`~seq2expr.inference.Compute`) carries device, precision, batch size and engine at once, resolved once
+    for the whole search.
     """
     t0 = time.perf_counter()
+    ctx = compute_of(compute, batch_size=batch_size, device=device, precision=precision, engine=engine)
     for name, value, least in (("rounds", rounds, 0), ("steps", steps, 0), ("beam", beam, 1),
-                               ("batch_size", batch_size, 1)):  # 0 rounds or steps: the starts, scored
+                               ("batch_size", ctx.batch_size or 512, 1)):  # 0 rounds or steps: the starts, scored
         if value < least:
             raise DataError(f"{name} must be at least {least}, not {value}")
     weight = parse_penalty(penalty)
@@ -194,8 +199,7 @@ def design(model, start="random", objective: Objective | str = "maximise", const
     if constraints.length != first.config.seq_len:
         raise DataError(f"constraints are for {constraints.length} bp but the model takes {first.config.seq_len} bp")
     obj = Objective.parse(objective) if isinstance(objective, str) else objective
-    scorer = Scorer(models, obj, batch_size=batch_size, device=device, precision=precision, engine=engine,
-                    penalty=weight)
+    scorer = Scorer(models, obj, compute=ctx, penalty=weight)
     overlap = oracle_overlap(models, oracle_model, oracle_name) if oracle not in (None, "none") else None
     start_codes, start_ids = _starts(start, first, constraints, n, rng)
     if constraints.left or constraints.right:
@@ -208,7 +212,7 @@ def design(model, start="random", objective: Objective | str = "maximise", const
     _no_op_warning(method, table, stats, constraints)
     summary = {"method": method, "objective": obj.kind, "target": scorer.names[scorer.t], "value": obj.value,
                "n": len(codes), "oracle": oracle_name, "design_models": len(models), "seed": seed,
-               "precision": scorer.precision, **model_notes(first.config),
+               "precision": scorer.compute.precision, **model_notes(first.config),
                "construct": constraints.construct or (f"flanks {len(constraints.left)} + {len(constraints.right)} nt"
                                                       if constraints.left or constraints.right else "none"),
                "penalty": {"disagreement": weight} if weight else None,

@@ -20,12 +20,11 @@ import numpy as np
 
 from seq2expr.data.errors import DataError
 from seq2expr.inference import (
+    Compute,
     Readout,
     SavedModel,
-    engine_setup,
+    compute_of,
     predict,
-    resolve_device,
-    resolve_precision,
     target_index,
 )
 
@@ -102,12 +101,14 @@ def check_compatible(model: SavedModel, other: SavedModel, role: str) -> None:
 class Scorer:
     """Objective scores of uint8 codes under the mean of ``models`` (and counts what it evaluates)."""
 
-    def __init__(self, models: list[SavedModel], objective: Objective, *, batch_size: int = 512,
-                 device: str | None = None, precision: str | None = None, engine: str = "torch",
-                 penalty: float = 0.0):
+    def __init__(self, models: list[SavedModel], objective: Objective, *, batch_size: int | None = None,
+                 device: str | None = None, precision: str | None = None, engine: str | None = None,
+                 penalty: float = 0.0, compute: Compute | None = None):
         if not models:
             raise DataError("design needs at least one model")
-        self.engine, device, precision = engine_setup(engine, device, precision)  # onnxruntime: CPU, float32
+        # resolved once (onnxruntime: CPU, float32): every candidate of the search is scored alike
+        self.compute = compute_of(compute, batch_size=batch_size, device=device, precision=precision,
+                                  engine=engine).resolve(models[0])
         self.models, self.objective, self.penalty = models, objective, penalty
         self.members = [m for model in models for m in model.members]  # whose spread is the disagreement
         if penalty and len(self.members) < 2:
@@ -131,8 +132,6 @@ class Scorer:
         if objective.kind == "target" and probabilities and not 0.0 <= float(objective.value) <= 1.0:
             raise DataError(f"objective target:{objective.value:g}: a classification model predicts probabilities "
                             "(0 to 1); give a value between 0 and 1")
-        self.batch_size, self.device = batch_size, device
-        self.precision = resolve_precision(precision, resolve_device(device, models[0].model))
         self.evaluated, self.seconds = 0, 0.0
 
     def explained(self) -> Readout:
@@ -145,8 +144,7 @@ class Scorer:
         """The readout's values ``(N, K)`` (by default every target on the original scale), averaged over the
         models."""
         models = models or self.models
-        return np.mean([predict(m, codes, readout=self.readout, batch_size=self.batch_size, device=self.device,
-                                precision=self.precision, engine=self.engine) for m in models], 0)
+        return np.mean([predict(m, codes, readout=self.readout, compute=self.compute) for m in models], 0)
 
     def __call__(self, codes: np.ndarray) -> np.ndarray:
         if not len(codes):
@@ -163,8 +161,7 @@ class Scorer:
         """The design members' disagreement: the std across members of their objective scores (NaN with one)."""
         if len(self.members) < 2:
             return np.full(len(codes), np.nan)
-        preds = [predict(m, codes, readout=self.readout, batch_size=self.batch_size, device=self.device,
-                         precision=self.precision, engine=self.engine) for m in self.members]
+        preds = [predict(m, codes, readout=self.readout, compute=self.compute) for m in self.members]
         if self.kind == "difference":  # another model's: its term is every member's
             return np.std([p[:, self.t] for p in preds], 0)
         return np.std([self.score(p) for p in preds], 0)
@@ -179,5 +176,4 @@ class Scorer:
             return -y
         if self.kind == "target":
             return -np.abs(y - ob.value)
-        return y - predict(ob.other_model, codes, readout=self.readout, batch_size=self.batch_size, device=self.device,
-                           precision=self.precision, engine=self.engine)[:, self.t]
+        return y - predict(ob.other_model, codes, readout=self.readout, compute=self.compute)[:, self.t]

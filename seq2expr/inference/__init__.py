@@ -4,6 +4,7 @@ Below training, evaluation, interpretation (and variant scoring and design): eac
 encodes sequences and predicts through these functions, so one model gives one answer everywhere.
 """
 
+from seq2expr.inference.compute import Compute, compute_of
 from seq2expr.inference.construct import (
     Construct,
     ConstructSpec,
@@ -72,11 +73,11 @@ from seq2expr.inference.saved import (
 )
 from seq2expr.inference.shard import Shard, merge_tables
 
-__all__ = ["BoundReadout", "CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "Construct", "ConstructSpec", "ENGINES",
+__all__ = ["BoundReadout", "CPU_FORWARD_ROWS", "CPU_PASS_BYTES", "Compute", "Construct", "ConstructSpec", "ENGINES",
            "FORMAT_VERSION", "FitRecord", "Lineage", "ModelSpec", "Readout", "ReadoutModule", "SavedModel",
            "SavedModelConfig", "Scale", "Shard", "UniqueIds", "as_array", "as_module", "as_onehot", "as_readout",
            "autocast", "available_devices", "batch_onehot", "check_accelerator", "check_device", "check_length",
-           "check_precision", "check_sizes", "column_options", "construct_spec", "contract_module",
+           "check_precision", "check_sizes", "column_options", "compute_of", "construct_spec", "contract_module",
            "cpu_forward_rows", "dataset_construct", "default_target_names", "device_list", "encode_for",
            "engine_setup", "fold_batchnorm", "folded", "forward_in_parts", "input_columns", "load_model",
            "merge_tables", "migrate_config", "model_path", "model_scale_label", "model_state", "onnxruntime_forward",

@@ -23,7 +23,8 @@ from seq2expr.atomic import atomic_path
 from seq2expr.data.errors import DataError
 from seq2expr.data.io.tables import file_kind
 from seq2expr.files import fault_point
-from seq2expr.inference.device import autocast, model_state, resolve_device
+from seq2expr.inference.compute import Compute, compute_of
+from seq2expr.inference.device import autocast, model_state
 from seq2expr.inference.engine import engine_setup, onnxruntime_forward
 from seq2expr.inference.fold import folded
 from seq2expr.inference.inputs import (
@@ -112,10 +113,10 @@ def forward_in_parts(fn, x: torch.Tensor, *, model: nn.Module | None = None) -> 
 
 
 @torch.inference_mode()
-def predict(model: SavedModel | nn.Module, X: Inputs, *, readout: Readout | str | None = None, batch_size: int = 512,
-            device: str | torch.device | None = None, rc_average: bool | None = None, scale: Scale | None = None,
-            n_value: float | None = None, precision: str | None = None, engine: str = "torch",
-            strict_length: bool = False) -> np.ndarray:
+def predict(model: SavedModel | nn.Module, X: Inputs, *, readout: Readout | str | None = None,
+            compute: Compute | None = None, batch_size: int | None = None, device: str | torch.device | None = None,
+            rc_average: bool | None = None, scale: Scale | None = None, n_value: float | None = None,
+            precision: str | None = None, engine: str | None = None, strict_length: bool = False) -> np.ndarray:
     """Predictions ``(N, K)`` float32 for sequences (a list, or a DataFrame's sequence column), ``(N, L)`` uint8
     codes or ``(N, 4, L)`` one-hot.
 
@@ -134,21 +135,22 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, readout: Readout | str 
     overflow the caches (LegNet runs ~1.7x slower per sequence at 512 rows than at 64). The passes run on
     :func:`~seq2expr.inference.fold.folded` (batch norm inside the convolutions, the same function).
     ``engine="onnxruntime"`` runs the same passes as an ONNX graph on the CPU in float32
-    (:mod:`seq2expr.inference.engine`), a batch at a time.
+    (:mod:`seq2expr.inference.engine`), a batch at a time. ``compute`` (:class:`~seq2expr.inference.compute.Compute`)
+    carries device, precision, batch size (default 512) and engine at once; the keywords are its spellings.
     """
     cfg = config_of(model)
     net = as_module(model)
     bound = as_readout(readout, rc_average=rc_average, scale=scale, saved=cfg is not None).resolve(model)
     nv = (cfg.policy.n_value if cfg is not None else 0.0) if n_value is None else n_value
     data = as_array(model, X, strict_length=strict_length)
-    engine, device, precision = engine_setup(engine, device, precision)
-    dev = resolve_device(device, net)
+    ctx = compute_of(compute, batch_size=batch_size, device=device, precision=precision, engine=engine).resolve(net)
+    dev, batch_size = ctx.device, ctx.batch(512)
     outs = []
-    with model_state(net, dev), autocast(precision, dev):
-        run = onnxruntime_forward(net, bound.rc_average, data.shape[-1]) if engine == "onnxruntime" and len(data) \
+    with model_state(net, dev), autocast(ctx.precision, dev):
+        run = onnxruntime_forward(net, bound.rc_average, data.shape[-1]) if ctx.engine == "onnxruntime" and len(data) \
             else None
         net = folded(net)  # batch norm inside the convolutions: the same function, one pass fewer per layer
-        for start in track(range(0, len(data), max(1, int(batch_size))), description="predict"):
+        for start in track(range(0, len(data), batch_size), description="predict"):
             x = batch_onehot(data[start:start + batch_size], nv).to(dev)
             out = run(x) if run is not None else \
                 forward_in_parts(lambda part: rc_forward(net, part, bound.rc_average).float(), x, model=net).cpu()
@@ -272,11 +274,11 @@ def _input_parts(saved: SavedModel, input_path: str | Path, chunk_size: int, id_
 
 
 def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_path: str | Path, *,
-                 batch_size: int = 512, chunk_size: int = 100_000, id_column: str | None = None,
+                 batch_size: int | None = None, chunk_size: int = 100_000, id_column: str | None = None,
                  sequence_column: str | None = None, device: str | torch.device | None = None,
                  readout: Readout | str | None = None, scale: Scale | None = None, precision: str | None = None,
-                 shard: Shard | str | None = None, allow_duplicates: bool = False, engine: str = "torch",
-                 strict_length: bool = False) -> int:
+                 shard: Shard | str | None = None, allow_duplicates: bool = False, engine: str | None = None,
+                 strict_length: bool = False, compute: Compute | None = None) -> int:
     """Stream ``input_path`` (table or FASTA, or a registry data set ``NAME[:SUBSET]``) through a saved model into
     a TSV ``id, <output...>``.
 
@@ -292,13 +294,16 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
 
     The output may not be, hold or lie inside the model folder or the input (:func:`seq2expr.outputs.check_output`).
     Record IDs must be unique, or the output rows could not be told apart: the first duplicate is an error
-    unless ``allow_duplicates``. ``engine``: ``torch`` or ``onnxruntime`` (:func:`predict`). Sequences the model's
-    policy pads or truncates are counted in one warning at the end, or refused with ``strict_length``.
+    unless ``allow_duplicates``. ``engine``: ``torch`` or ``onnxruntime`` (:func:`predict`); ``compute`` carries
+    device, precision, batch size and engine at once (:class:`~seq2expr.inference.compute.Compute`). Sequences the
+    model's policy pads or truncates are counted in one warning at the end, or refused with ``strict_length``.
     """
     check_output(out_path, [model, input_path], command="predict")
-    check_sizes(batch_size=batch_size, chunk_size=chunk_size)
-    engine_setup(engine, device, precision)  # a wrong engine, device or precision before anything is read
+    ctx = compute_of(compute, batch_size=batch_size, device=device, precision=precision, engine=engine)
+    check_sizes(batch_size=512 if ctx.batch_size is None else ctx.batch_size, chunk_size=chunk_size)
+    engine_setup(ctx.engine, ctx.device, ctx.precision)  # a wrong engine, device or precision before anything is read
     saved = load_model(model)
+    ctx = ctx.resolve(saved)  # once: every chunk predicts with the same device and precision
     chosen = as_readout(readout, scale=scale)
     bound = chosen.resolve(saved)  # a wrong target before anything is read
     every = bound.columns is None and chosen.transform is None
@@ -310,10 +315,10 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
         else UniqueIds(str(input_path))
 
     lo, hi, total = 0, None, None
+    bs = ctx.batch(512)
     if part is not None:  # a first pass counts the records (reading is cheap next to predicting)
         total = sum(len(ids) for ids, *_ in parts())
-        lo, hi = part.range(total, align=batch_size)
-    bs = max(1, int(batch_size))
+        lo, hi = part.range(total, align=bs)
 
     def chunks():
         start = 0
@@ -336,9 +341,7 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
             # batches start at multiples of batch_size of the whole input, whatever the chunk or shard bounds:
             # a batch holds the same sequences in any run, so shards merge to the single run's exact numbers
             cuts = [0, *range(-first % bs or bs, len(codes), bs), len(codes)]
-            pieces = [predict(saved, codes[a:b], readout=chosen, batch_size=bs, device=device, precision=precision,
-                              engine=engine)
-                      for a, b in pairwise(cuts) if b > a]
+            pieces = [predict(saved, codes[a:b], readout=chosen, compute=ctx) for a, b in pairwise(cuts) if b > a]
             if pieces:
                 yield ids, np.concatenate(pieces)
                 fault_point("chunk")  # a test hook: a kill or a signal with part of the output written

@@ -30,19 +30,19 @@ from torch import nn
 
 from seq2expr.data.sequences import reverse_complement_onehot
 from seq2expr.inference import (
+    Compute,
     Readout,
     SavedModel,
     as_module,
     as_onehot,
     autocast,
-    engine_setup,
+    compute_of,
     fold_batchnorm,
     forward_in_parts,
     model_state,
     onnxruntime_forward,
     rc_forward,
     resolve_device,
-    resolve_precision,
 )
 from seq2expr.inference.inputs import Inputs
 from seq2expr.interpret._utils import readout_for, single
@@ -89,9 +89,9 @@ class _Strands:
 
 @torch.inference_mode()
 def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, readout: Readout | None = None,
-        start: int | None = None, end: int | None = None, center: bool = False, batch_size: int = 2048,
+        start: int | None = None, end: int | None = None, center: bool = False, batch_size: int | None = None,
         positions_per_batch: int = 8, fast: bool = True, device: str | torch.device | None = None,
-        precision: str | None = None, engine: str = "torch") -> np.ndarray:
+        precision: str | None = None, engine: str | None = None, compute: Compute | None = None) -> np.ndarray:
     """Saturation mutagenesis scores ``(N, 4, L)``: ``readout(mutant) - readout(ref)`` at (alt base, position).
 
     ``readout`` (:class:`~seq2expr.inference.Readout`, one output) is what is scored, computed exactly as
@@ -106,6 +106,8 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, read
     AVX512-BF16/AMX and GPUs, with effects rounded to ~3 significant digits; ``"auto"`` (the default) is bf16 where
     the device runs it natively, else 32 (:mod:`seq2expr.inference.device`). ``engine="onnxruntime"`` runs the
     batched mutants through ONNX Runtime (CPU, float32; :mod:`seq2expr.inference.engine`), the plain path.
+    ``compute`` (:class:`~seq2expr.inference.Compute`) carries device, precision, batch size (default 2048) and
+    engine at once; the keywords are its spellings.
     """
     x = as_onehot(X, model)
     N, _, L = x.shape
@@ -115,11 +117,11 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, read
         raise ValueError(f"ISM window [{start}, {end}) outside a {L}-bp sequence")
     bound = readout_for(model, target, readout)
     model = as_module(model)
-    engine, device, precision = engine_setup(engine, device, precision)
-    dev = resolve_device(device, model)
-    exact = resolve_precision(precision, dev) == "32"
+    ctx = compute_of(compute, batch_size=batch_size, device=device, precision=precision, engine=engine).resolve(model)
+    dev, precision, engine = ctx.device, ctx.precision, ctx.engine
+    exact = precision == "32"
     G = max(1, min(positions_per_batch, end - start))
-    n_seq = max(1, batch_size // (3 * G))
+    n_seq = max(1, ctx.batch(2048) // (3 * G))
     scores = np.zeros((N, 4, L), dtype=np.float32)
 
     def value(raw: torch.Tensor) -> np.ndarray:

@@ -22,14 +22,13 @@ import pandas as pd
 from seq2expr.atomic import atomic_path, write_json
 from seq2expr.evaluation import model_notes
 from seq2expr.inference import (
+    Compute,
     SavedModel,
     as_onehot,
     column_options,
     encode_for,
     load_model,
     predict,
-    resolve_device,
-    resolve_precision,
     scale_label,
     target_index,
 )
@@ -116,6 +115,11 @@ class ReportOptions:
     engine: str = "torch"
 
     @property
+    def compute(self) -> Compute:
+        """The run's compute context (device, precision, engine; ``batch_size``: sequences per attribution batch)."""
+        return Compute(device=self.device, precision=self.precision, batch_size=self.batch_size, engine=self.engine)
+
+    @property
     def files(self) -> list[str | Path]:
         """The MEME files searched (none, one or several)."""
         f = self.motifs_file
@@ -184,8 +188,8 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, options: ReportOptio
     check_output(out_dir, [model_or_dir, inputs, *opts.files], command="interpret", folder=True, force=force)
     saved = load_model(model_or_dir)
     cfg = saved.config
-    precision = resolve_precision(opts.precision, resolve_device(opts.device, saved.model))
-    ex = _explain(saved, inputs, opts, precision)
+    ctx = opts.compute.resolve(saved)  # once: predictions, attributions and global importance share it
+    ex = _explain(saved, inputs, opts, ctx)
     step()
     mo = _find_motifs(ex, cfg, opts)
     step()
@@ -197,7 +201,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, options: ReportOptio
         _write_tables(tmp, ex, mo)
         seq_rows = _top_sequences(ex, cfg, img, opts.n_top)
         pat_rows = _pattern_rows(mo, img)
-        gi_table, gi_imgs = _global_importance(saved, ex, mo, opts, precision, tmp, img)
+        gi_table, gi_imgs = _global_importance(saved, ex, mo, opts, ctx, tmp, img)
         name = cfg.target_names[ex.target]
         acc = held_out_accuracy(cfg)
         write_json(tmp / "summary.json", {
@@ -208,7 +212,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, options: ReportOptio
             "low_complexity_patterns": mo.low_complexity, "opposite_sign_tfs": mo.opposite,
             "held_out_accuracy": acc, "accuracy_caution": accuracy_text(acc)[1],
             "database": mo.searched, "collections": mo.collections, "n_matrices": len(mo.database),
-            "precision": precision, **model_notes(cfg),
+            "precision": ctx.precision, **model_notes(cfg),
             **({"pathways": {n: {"start": s, "end": e, "patterns": [p.name for p in mo.patterns
                                                                    if pathway_of(p, ex.pathways) == n]}
                              for n, s, e in ex.pathways}} if ex.pathways else {})})
@@ -217,7 +221,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, options: ReportOptio
     return out_dir / "report.html"
 
 
-def _explain(saved: SavedModel, inputs, opts: ReportOptions, precision: str) -> _Explained:
+def _explain(saved: SavedModel, inputs, opts: ReportOptions, ctx: Compute) -> _Explained:
     """A seeded subset of the inputs, its predictions and attributions of the target's readout."""
     t = target_index(saved.config.target_names, opts.target)
     data = load_inputs(inputs, saved, sequence_column=opts.sequence_column, id_column=opts.id_column)
@@ -226,11 +230,11 @@ def _explain(saved: SavedModel, inputs, opts: ReportOptions, precision: str) -> 
     keep = np.sort(rng.choice(n, opts.max_seqs, replace=False)) if n > opts.max_seqs else np.arange(n)
     x = data.onehot[keep]
     log.info("explaining %d sequences with %s", len(x), opts.method)
-    pred = predict(saved, x, device=opts.device, precision=precision, engine=opts.engine)
+    pred = predict(saved, x, compute=replace(ctx, batch_size=None))  # opts.batch_size is the attributions' batch
     step()
     # the saved model, not its bare network: attributions read the output strand-averaged as it was trained
-    attr, hyp = attribute(saved, x, method=opts.method, target=t, batch_size=opts.batch_size, device=opts.device,
-                          n_shuffles=opts.n_shuffles, seed=opts.seed, precision=precision, engine=opts.engine)
+    attr, hyp = attribute(saved, x, method=opts.method, target=t, n_shuffles=opts.n_shuffles, seed=opts.seed,
+                          compute=ctx)
     return _Explained([data.ids[i] for i in keep], x, pred, attr, hyp, t, model_pathways(saved))
 
 
@@ -300,7 +304,7 @@ def _pattern_rows(mo: _Motifs, img: Path) -> list[tuple]:
     return rows
 
 
-def _global_importance(saved: SavedModel, ex: _Explained, mo: _Motifs, opts: ReportOptions, precision: str,
+def _global_importance(saved: SavedModel, ex: _Explained, mo: _Motifs, opts: ReportOptions, ctx: Compute,
                        tmp: Path, img: Path) -> tuple[pd.DataFrame, list[str]]:
     """Predicted effect of inserting each matched motif into backgrounds, and of the strongest pair by spacing."""
     cfg, t = saved.config, ex.target
@@ -310,7 +314,7 @@ def _global_importance(saved: SavedModel, ex: _Explained, mo: _Motifs, opts: Rep
         log.info("global importance of %d matched motifs", len(uniq))
         bg = gi.backgrounds(ex.x, n=min(opts.n_background, max(20, len(ex.x))), seed=opts.seed)
         mot = {r.motif: mo.database[r.motif] for r in uniq.itertuples()}
-        run = dict(batch_size=opts.batch_size, device=opts.device, precision=precision)
+        run = dict(batch_size=ctx.batch(128), device=ctx.device, precision=ctx.precision)
         gi_table = gi.motif_effect(saved, mot, bg, target=t, **run)
         eff = gi_table.groupby("motif", sort=False)["effect"].mean()
         logos.bar_plot([k.split(" ", 1)[-1] for k in eff.index], list(eff.values), img / "gi_motifs.png",

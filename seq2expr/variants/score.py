@@ -30,17 +30,16 @@ from seq2expr.data.errors import DataError
 from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
 from seq2expr.data.io.vcf import SCORED_KINDS, SKIP_REASONS, read_variants
 from seq2expr.inference import (
+    Compute,
     Readout,
     SavedModel,
     UniqueIds,
     check_sizes,
+    compute_of,
     encode_for,
-    engine_setup,
     load_model,
     predict,
     resolve_construct,
-    resolve_device,
-    resolve_precision,
 )
 from seq2expr.interpret.methods import method_names
 from seq2expr.variants.foldchange import column_scales, fold_changes
@@ -122,9 +121,9 @@ class VariantScorer:
         self.match_chromosomes, self.on_ref_mismatch = opts.match_chromosomes, opts.on_ref_mismatch
         self.on_unknown_chromosome = opts.on_unknown_chromosome
         self.n_background, self.seed = opts.background, opts.seed
-        self.engine, device, precision = engine_setup(opts.engine, opts.device, opts.precision)
-        self.batch_size, self.device = opts.batch_size, device
-        self.precision = resolve_precision(precision, resolve_device(device, self.saved.model))
+        # resolved once: every prediction of this scorer runs on one device at one precision
+        self.compute = Compute(device=opts.device, precision=opts.precision, batch_size=opts.batch_size,
+                               engine=opts.engine).resolve(self.saved)
         self.readout = opts.readout or Readout()
         self.bound = self.readout.resolve(self.saved)
         self.targets = self.bound.names()
@@ -245,8 +244,7 @@ class VariantScorer:
     # ------------------------------------------------------------------------------------------- model
     def predict_codes(self, codes: np.ndarray) -> np.ndarray:
         """The readout of encoded windows (the one prediction path)."""
-        return predict(self.saved, codes, readout=self.readout, batch_size=self.batch_size, device=self.device,
-                       precision=self.precision, engine=self.engine)
+        return predict(self.saved, codes, readout=self.readout, compute=self.compute)
 
     def encode(self, windows: list[str]) -> np.ndarray:
         return encode_for(self.saved, windows, source="variant windows")
@@ -272,8 +270,8 @@ class VariantScorer:
             return None
 
         return {"weights": weights_identity(self.saved.path), "genome": file_identity(self.genome.source),
-                "readout": repr(self.readout), "precision": self.precision, "engine": self.engine,
-                "device": str(resolve_device(self.device, self.saved.model).type), "n": self.n_background,
+                "readout": repr(self.readout), "precision": self.compute.precision,
+                "engine": self.compute.engine, "device": str(self.compute.device.type), "n": self.n_background,
                 "seed": self.seed}
 
     def snv_background(self, ref: np.ndarray, ref_pred: np.ndarray, rng: np.random.Generator, lo: int = 0,
@@ -323,7 +321,7 @@ class VariantScorer:
                 "scored_alleles": int(self.summary["scored_alleles"]), "rows": int(self.summary["rows"]),
                 "skipped": {k: int(n) for k, n in self.skipped.items() if n},
                 "skip_reasons": {k: SKIP_REASONS[k] for k, n in self.skipped.items() if n},
-                "kinds": {k: int(n) for k, n in self.kinds.items()}, "precision": self.precision,
+                "kinds": {k: int(n) for k, n in self.kinds.items()}, "precision": self.compute.precision,
                 "background_snvs": 0 if self.background is None else int(len(self.background)),
                 "background_reused": self.background_reused,
                 "chromosomes_renamed": self.chrom_report.get("renamed", {}), "genes": self.genes_report,
@@ -389,14 +387,16 @@ def score_variants(model: SavedModel | str | Path, variants: str | Path | pd.Dat
 
 
 def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_column: str = "ref_sequence",
-                alt_column: str = "alt_sequence", id_column: str | None = "id", batch_size: int = 512,
+                alt_column: str = "alt_sequence", id_column: str | None = "id", batch_size: int | None = None,
                 device: str | None = None, source: str = "pairs", precision: str | None = None,
-                allow_duplicates: bool = False, readout: Readout | None = None, engine: str = "torch") -> pd.DataFrame:
+                allow_duplicates: bool = False, readout: Readout | None = None, engine: str | None = None,
+                compute: Compute | None = None) -> pd.DataFrame:
     """Sequence-pair mode (e.g. MPRA SNV designs): ``ref_T, alt_T, effect_T`` (and ``log2fc_T`` where a linear
     scale is known) for each row's two sequences, encoded with the model's own policy, per output of ``readout``
     (default: every target, as :func:`predict`).
     IDs must be unique (the first repeat is an error) unless ``allow_duplicates``."""
     saved = load_model(model)
+    ctx = compute_of(compute, batch_size=batch_size, device=device, precision=precision, engine=engine).resolve(saved)
     readout = readout or Readout()
     bound = readout.resolve(saved)
     names = bound.names()
@@ -409,9 +409,9 @@ def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_colu
         UniqueIds(source).add(ids)
     labels = [f"line {i + 2} (id {x})" for i, x in enumerate(ids)]
     ref = predict(saved, encode_for(saved, pairs[ref_column].tolist(), ids=labels, source=source), readout=readout,
-                  batch_size=batch_size, device=device, precision=precision, engine=engine)
+                  compute=ctx)
     alt = predict(saved, encode_for(saved, pairs[alt_column].tolist(), ids=labels, source=source), readout=readout,
-                  batch_size=batch_size, device=device, precision=precision, engine=engine)
+                  compute=ctx)
     out = {"id": ids}
     for t, name in enumerate(names):
         out[f"ref_{name}"], out[f"alt_{name}"], out[f"effect_{name}"] = ref[:, t], alt[:, t], alt[:, t] - ref[:, t]

@@ -4,8 +4,10 @@ hypothetical contributions ``(N, 4, L)`` (the form TF-MoDISco takes) with ``@ATT
 and the docs take their choices from here; another package adds a method through the ``seq2expr.attributions``
 entry point.
 
-A method is ``f(model, X, *, readout, batch_size, device, n_shuffles, seed, precision, engine) -> (N, 4, L)``
-(``readout`` bound to one output); ``f.forward_only`` says whether it runs forward passes only (and so any engine).
+A method is ``f(model, X, *, readout, compute, n_shuffles, seed) -> (N, 4, L)``: ``readout`` a
+:class:`~seq2expr.inference.Readout` with one output, ``compute`` the call's resolved
+:class:`~seq2expr.inference.Compute` (device, precision, batch size, engine); ``f.forward_only`` says whether it runs
+forward passes only (and so any engine).
 """
 
 from __future__ import annotations

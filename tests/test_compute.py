@@ -1,0 +1,80 @@
+"""The compute context: one object for device, precision, batch size and engine, resolved once and passed down,
+the keyword spellings folded into it, and the command line's compute options declared once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from toys import linear_model, random_onehot
+
+from seq2expr.inference import Compute, compute_of, predict
+from seq2expr.interpret.attribute import attribute
+
+L = 30
+
+
+def test_keywords_fold_into_the_context_and_a_clash_is_refused():
+    assert compute_of(None, batch_size=64, device="cpu") == Compute(device="cpu", batch_size=64)
+    base = Compute(precision="32", batch_size=32)
+    assert compute_of(base, batch_size=None, device="cpu") == Compute(device="cpu", precision="32", batch_size=32)
+    assert compute_of(base, batch_size=32).batch_size == 32  # the same value twice is no clash
+    with pytest.raises(ValueError, match="batch_size given twice"):
+        compute_of(base, batch_size=64)
+    with pytest.raises(TypeError, match="no compute setting thread"):
+        compute_of(None, thread=2)
+    assert Compute().batch(128) == 128 and Compute(batch_size=7).batch(128) == 7
+
+
+def test_resolve_is_concrete_and_idempotent():
+    model = linear_model(L)
+    ctx = Compute(device="auto", precision="auto").resolve(model)
+    assert isinstance(ctx.device, torch.device) and ctx.precision in ("32", "bf16", "16")
+    assert ctx.resolve(model) == ctx
+    onnx = Compute(engine="onnxruntime").resolve(model)
+    assert (onnx.device.type, onnx.precision, onnx.engine) == ("cpu", "32", "onnxruntime")
+    with pytest.raises(ValueError, match="float32"):
+        Compute(engine="onnxruntime", precision="bf16").resolve(model)
+    with pytest.raises(ValueError):
+        Compute(engine="tensorrt").resolve(model)
+
+
+def test_a_context_predicts_and_attributes_as_its_keywords_do():
+    """predict and attribute give the same numbers with a context as with the same settings as keywords (the
+    linear model: exact), and a small batch changes nothing."""
+    model, x = linear_model(L), random_onehot(9, L, seed=3)
+    want = np.einsum("nbl,tbl->nt", x, model.weight.detach().numpy()) + 0.5
+    ctx = Compute(device="cpu", precision="32", batch_size=2)
+    np.testing.assert_allclose(predict(model, x, compute=ctx), want, atol=1e-5)
+    np.testing.assert_array_equal(predict(model, x, compute=ctx), predict(model, x, device="cpu", precision="32",
+                                                                          batch_size=2))
+    attr, _ = attribute(model, x, method="saliency", compute=ctx)
+    w = model.weight.detach().numpy()[0]
+    np.testing.assert_allclose(attr, (w - w.mean(0)) * x, atol=1e-6)  # the gradient centred over the bases
+    ism_ctx, _ = attribute(model, x, method="ism", compute=ctx)
+    ism_kw, _ = attribute(model, x, method="ism", device="cpu", precision="32")
+    np.testing.assert_array_equal(ism_ctx, ism_kw)
+    with pytest.raises(ValueError, match="needs gradients"):
+        attribute(model, x, method="saliency", compute=Compute(engine="onnxruntime"))
+
+
+def test_compute_options_are_declared_once():
+    """Every command that takes --device, --precision, --batch-size, --engine or --threads declares it the same
+    way (one help text, one set of choices); the demo's --threads is its own (fixed at 2: its numbers depend on
+    it)."""
+    import typer
+
+    from seq2expr.cli.main import app
+
+    seen: dict[str, set[str]] = {}
+    commands = typer.main.get_command(app).commands
+    groups = [c for c in commands.values() if hasattr(c, "commands")]
+    for cmd in [*commands.values(), *(sub for g in groups for sub in g.commands.values())]:
+        if cmd.name == "demo":
+            continue
+        for param in cmd.params:
+            name = param.opts[0] if param.opts else ""
+            if name in ("--device", "--precision", "--batch-size", "--engine", "--threads"):
+                seen.setdefault(name, set()).add(param.help or "")
+    assert set(seen) == {"--device", "--precision", "--batch-size", "--engine", "--threads"}
+    assert all(len(helps) == 1 for helps in seen.values()), seen
