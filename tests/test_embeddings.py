@@ -205,7 +205,7 @@ def test_lm_cnn_lm_mode_trains_caches_and_round_trips(tiny_bert, tmp_path):
     assert all(p.requires_grad for p in model.parameters())
     losses = _fit(model, codes, y, epochs=6, lr=1e-2, batch=32)
     assert losses[-1] < 0.8 * losses[0], losses
-    assert len(model._cache) == len(codes)  # one embedding per sequence, reused by later epochs
+    assert len(model.embedding_cache) == len(codes)  # one embedding per sequence, reused by later epochs
 
     out = save_model(tmp_path / "saved_lm", model, {"model": {"name": "lm_cnn", "seq_len": 120, "n_targets": 1,
                                                               "params": params}})

@@ -224,7 +224,6 @@ def test_deep_lift_shap_equals_tangermeme_called_directly(make, strands):
     from tangermeme.deep_lift_shap import deep_lift_shap as tangermeme_dls
 
     from seq2expr.inference import Readout
-    from seq2expr.interpret._utils import readout_for
     from seq2expr.interpret.deeplift_pairs import refs_graph_exact
     from seq2expr.interpret.gradients import dinucleotide_shuffles
 
@@ -236,7 +235,7 @@ def test_deep_lift_shap_equals_tangermeme_called_directly(make, strands):
     refs = dinucleotide_shuffles(x, 5, seed=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        want = tangermeme_dls(readout_for(model, readout=readout).module(model), x, references=refs,
+        want = tangermeme_dls(readout.resolve(model).module(model), x, references=refs,
                               hypothetical=True, batch_size=8, device="cpu", warning_threshold=float("inf")).numpy()
     assert np.abs(want).max() > 1e-3
     for batch_size in (5, 64):

@@ -10,9 +10,9 @@ import pytest
 
 from seq2expr.inference import SavedModelConfig
 from seq2expr.interpret.caveats import accuracy_text, held_out_accuracy, opposite_sign_tfs
-from seq2expr.interpret.modisco import Pattern, _trim, pattern_motifs, summary
+from seq2expr.interpret.modisco import Pattern, pattern_motifs, summary, trim_pattern
 from seq2expr.interpret.motifs import jaspar_motifs, low_complexity, match_motifs
-from seq2expr.interpret.report import _best_matches, _html, _Motifs
+from seq2expr.interpret.report import MotifResults, best_matches, report_page
 
 GC_RUN = "GGGGGGGGGGGGGCACGGGGGGGGGG"  # the 26-bp pattern of the issue, matched to CTCF at q 1e-10
 
@@ -36,7 +36,7 @@ def fungi():
 
 def test_gc_run_is_trimmed_and_flagged_low_complexity():
     cwm, ppm = _gc_run_pattern(np.random.default_rng(0))
-    window, (c0, c1) = _trim(cwm, ppm)
+    window, (c0, c1) = trim_pattern(cwm, ppm)
     core = ppm[:, window][:, c0:c1]
     assert cwm.shape[1] == 50 and core.shape[1] <= 24  # the 12-bp flanks are gone, the core is capped
     assert window.stop - window.start <= core.shape[1] + 4  # two flank columns either side at most, shown only
@@ -52,7 +52,7 @@ def test_uninformative_end_columns_are_cut_from_the_core():
     site = _onehot("TTACCCGG")
     cwm = np.concatenate([np.full((4, 4), 0.2), site, np.full((4, 4), 0.2)], axis=1)  # strong, but uniform
     ppm = np.concatenate([np.full((4, 4), 0.25), 0.05 + 0.8 * site, np.full((4, 4), 0.25)], axis=1)
-    window, (c0, c1) = _trim(cwm, ppm / ppm.sum(0), flank=0)
+    window, (c0, c1) = trim_pattern(cwm, ppm / ppm.sum(0), flank=0)
     assert (window.start + c0, window.start + c1) == (4, 12)
 
 
@@ -72,16 +72,16 @@ def test_real_tf_matrices_are_not_low_complexity(fungi):
 
 def test_low_complexity_matches_are_not_tf_calls(fungi):
     cwm, ppm = _gc_run_pattern(np.random.default_rng(1))
-    window, core = _trim(cwm, ppm)
+    window, core = trim_pattern(cwm, ppm)
     reb1 = next(v for k, v in fungi.items() if k.endswith(" REB1"))
     pats = [Pattern("pos_pattern_0", "pos", cwm[:, window], cwm[:, window], ppm[:, window], 40, core=core),
             Pattern("pos_pattern_1", "pos", reb1, reb1, reb1, 30)]
     best = pd.DataFrame({"pattern": ["pos_pattern_0", "pos_pattern_1"], "tf": ["CTCF", "REB1"],
                          "motif": ["MA0139.2 CTCF", "MA0363.3 REB1"], "q_value": [1e-10, 1e-6]})
-    mo = _Motifs(pats, best, best, {}, [], pd.DataFrame())
+    mo = MotifResults(pats, best, best, {}, [], pd.DataFrame())
     assert list(mo.calls["tf"]) == ["REB1"] and set(mo.low_complexity) == {"pos_pattern_0"}
-    page = _html(SavedModelConfig(model={"name": "m", "seq_len": 100}, target_names=["y"]), "y", "saliency", 10, [],
-                 [], pd.DataFrame(), [], mo, None)
+    page = report_page(SavedModelConfig(model={"name": "m", "seq_len": 100}, target_names=["y"]), "y", "saliency",
+                       10, [], [], pd.DataFrame(), [], mo, None)
     assert "1 of 2 patterns are low-complexity" in page
 
 
@@ -90,13 +90,14 @@ def test_tf_matched_by_opposite_sign_patterns_is_flagged(fungi):
     named = {k.split(" ", 1)[1]: v for k, v in fungi.items()}
     pats = {"pos_pattern_0": named["REB1"], "neg_pattern_0": named["REB1"][::-1, ::-1].copy(),
             "pos_pattern_1": named["GCN4"]}
-    best = _best_matches(match_motifs(pats, fungi, n_top=3), 0.05)
+    best = best_matches(match_motifs(pats, fungi, n_top=3), 0.05)
     assert set(best["tf"]) == {"REB1", "GCN4"}
     signs = {k: k.split("_", 1)[0] for k in pats}
     assert opposite_sign_tfs(best, signs) == {"REB1": {"pos": ["pos_pattern_0"], "neg": ["neg_pattern_0"]}}
-    mo = _Motifs([Pattern(k, signs[k], v, v, v, 20) for k, v in pats.items()], best, best, fungi, [], pd.DataFrame())
-    page = _html(SavedModelConfig(model={"name": "m", "seq_len": 100}, target_names=["y"]), "y", "saliency", 10, [],
-                 [], pd.DataFrame(), [], mo, None)
+    mo = MotifResults([Pattern(k, signs[k], v, v, v, 20) for k, v in pats.items()], best, best, fungi, [],
+                      pd.DataFrame())
+    page = report_page(SavedModelConfig(model={"name": "m", "seq_len": 100}, target_names=["y"]), "y", "saliency",
+                       10, [], [], pd.DataFrame(), [], mo, None)
     assert "Caution: REB1 is the best match of patterns that raise (pos_pattern_0) and that lower (neg_pattern_0)" \
         in page and "GCN4 is the best" not in page
 
@@ -107,8 +108,8 @@ def test_report_states_held_out_accuracy_and_cautions_a_weak_model(r, weak):
                            metrics={"valid": {"pearson_r": 0.9, "n": 50}, "test": {"pearson_r": r, "n": 500}})
     acc = held_out_accuracy(cfg)
     assert acc["metric"] == "pearson_r" and acc["value"] == r and acc["n"] == 500  # test, not validation
-    mo = _Motifs([], pd.DataFrame(), pd.DataFrame(), {}, [], pd.DataFrame())
-    page = _html(cfg, "y", "saliency", 10, [], [], pd.DataFrame(), [], mo, acc)
+    mo = MotifResults([], pd.DataFrame(), pd.DataFrame(), {}, [], pd.DataFrame())
+    page = report_page(cfg, "y", "saliency", 10, [], [], pd.DataFrame(), [], mo, acc)
     assert f"Held-out accuracy: pearson_r {r:.3f} on test split, n=500" in page
     assert ("Caution: The model predicts held-out data poorly" in page) == weak
 

@@ -181,12 +181,12 @@ def test_no_motif_gives_clear_message(caplog):
         assert run_modisco(x, hyp) == []
     assert "no motif" in caplog.text.lower()
     from seq2expr.inference import SavedModelConfig
-    from seq2expr.interpret.report import _html, _Motifs
+    from seq2expr.interpret.report import MotifResults, report_page
 
     cfg = SavedModelConfig(model={"name": "m", "seq_len": L}, target_names=["y"])
-    mo = _Motifs([], pd.DataFrame(), pd.DataFrame(), {}, [{"name": "JASPAR2026 CORE fungi", "n_matrices": 193}],
-                 pd.DataFrame())
-    page = _html(cfg, "y", "saliency", 30, [], [], pd.DataFrame(), [], mo, None)
+    mo = MotifResults([], pd.DataFrame(), pd.DataFrame(), {}, [{"name": "JASPAR2026 CORE fungi", "n_matrices": 193}],
+                      pd.DataFrame())
+    page = report_page(cfg, "y", "saliency", 30, [], [], pd.DataFrame(), [], mo, None)
     assert "No motif found" in page and "JASPAR2026 CORE fungi (193 matrices)" in page
 
 

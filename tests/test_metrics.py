@@ -212,14 +212,14 @@ def test_score_reports_the_original_scale_and_labels_the_model_scale(tmp_path, m
     cfg = SavedModelConfig(model={"name": "cnn", "seq_len": 30, "n_targets": 2}, target_names=["a", "b"],
                            target_transform=tf)
     labels = {}
-    real_save = plots._save
+    real_save = plots.save_figure
 
     def keep_labels(fig, path):
         ax = fig.axes[0]
         labels[path.name] = (ax.get_xlabel(), ax.get_ylabel())
         return real_save(fig, path)
 
-    monkeypatch.setattr(plots, "_save", keep_labels)
+    monkeypatch.setattr(plots, "save_figure", keep_labels)
     m, _ = score(cfg, raw, y, ids=np.arange(300).astype(str), measured=measured, name="test", out_dir=tmp_path,
                  n_boot=10)
     pred = tf.inverse(raw)

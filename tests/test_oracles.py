@@ -250,7 +250,7 @@ def test_fast_ism_mirrors_the_reverse_strand_exactly(tmp_path):
     import warnings
 
     from seq2expr.inference import Readout
-    from seq2expr.interpret.ism import _mutant_block, _splice, _Strands, ism
+    from seq2expr.interpret.ism import FastISMStrands, ism, mutant_block, splice_mutants
 
     torch.manual_seed(0)
     params = {"channels": (8, 8), "pool_sizes": (2, 2), "hidden": (8,)}
@@ -264,11 +264,11 @@ def test_fast_ism_mirrors_the_reverse_strand_exactly(tmp_path):
         fast = ism(model, seqs, readout=readout, precision="32")
     np.testing.assert_allclose(fast, _mutate_predict_subtract(model, seqs, readout), atol=1e-6)
     x = torch.as_tensor(onehot(seqs))
-    both = _Strands(model.model.eval(), rc_average=True)
+    both = FastISMStrands(model.model.eval(), rc_average=True)
     with torch.no_grad():
         both.reference(x)
-        vals, _ = _mutant_block(x, 3, 7)
-        full = _splice(x, 3, 7, vals)
+        vals, _ = mutant_block(x, 3, 7)
+        full = splice_mutants(x, 3, 7, vals)
         expected = (model.model(full) + model.model(full.flip(-2, -1))) / 2
         np.testing.assert_allclose(both.run(3, 7, vals, 12).numpy(), expected.numpy(), atol=1e-6)
 

@@ -72,7 +72,7 @@ def test_paused_leaves_no_progress_thread_and_redraws_after(monkeypatch):
 
     from tqdm import tqdm
 
-    from seq2expr.interpret.modisco import _no_other_thread
+    from seq2expr.interpret.modisco import no_other_thread
 
     others = set(threading.enumerate())  # threads of earlier tests in this process, if any
     monkeypatch.setenv(progress.ENV, "1")
@@ -85,7 +85,7 @@ def test_paused_leaves_no_progress_thread_and_redraws_after(monkeypatch):
     with progress.progress_bar(3, "outer") as advance:
         time.sleep(0.3)  # drawn: rich refreshes it from a thread
         seen["before"] = set(threading.enumerate()) - others
-        with _no_other_thread():
+        with no_other_thread():
             seen["inside"] = set(threading.enumerate()) - others
             advance(1)
         seen["after"] = progress._active[0].live.is_started

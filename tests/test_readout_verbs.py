@@ -191,11 +191,13 @@ def test_a_difference_objective_is_the_readouts_diff(model):
     assert by_objective.summary["target"] == by_readout.summary["target"] == "a-c"
 
 
-def test_one_target_resolver(model):
-    """The interpretation report names a wrong target as the readout does (one resolver)."""
-    from seq2expr.interpret.report import ReportOptions, _explain
+def test_one_target_resolver(model, tmp_path):
+    """The interpretation report names a wrong target as the readout does (one resolver), before any work."""
+    from seq2expr.interpret.report import write_report
 
+    seqs = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (3, L))].transpose(0, 2, 1)
     with pytest.raises(DataError, match=r"^target 'nope' is not among the model's targets \['a', 'b', 'c'\]$"):
-        _explain(model, None, ReportOptions(target="nope"), "32")
+        write_report(model, seqs, tmp_path / "reports" / "nope", target="nope", precision="32")
     with pytest.raises(DataError, match=r"^target 5 out of range for a model with targets \['a', 'b', 'c'\]$"):
-        _explain(model, None, ReportOptions(target=5), "32")
+        write_report(model, seqs, tmp_path / "reports" / "five", target=5, precision="32")
+    assert not (tmp_path / "reports").exists()  # nothing written

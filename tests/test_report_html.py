@@ -20,12 +20,12 @@ def test_page_escapes_its_title_and_keeps_its_parts_in_order():
 
 def test_reports_use_the_page_and_no_module_writes_its_own_css():
     from seq2expr.inference import SavedModelConfig
-    from seq2expr.interpret.report import _html, _Motifs
+    from seq2expr.interpret.report import MotifResults, report_page
 
     cfg = SavedModelConfig(model={"name": "m", "seq_len": 10}, target_names=["y"])
-    none = _Motifs(patterns=[], matches=pd.DataFrame(), best=pd.DataFrame(), database={}, collections=[],
-                   sites=pd.DataFrame())
-    page = _html(cfg, "y", "saliency", 3, [], [], pd.DataFrame(), [], none, None)
+    none = MotifResults(patterns=[], matches=pd.DataFrame(), best=pd.DataFrame(), database={}, collections=[],
+                        sites=pd.DataFrame())
+    page = report_page(cfg, "y", "saliency", 3, [], [], pd.DataFrame(), [], none, None)
     style = (TEMPLATES / "page.html.j2").read_text().split("<style>")[1].split("</style>")[0]
     assert page.startswith("<!doctype html>") and style in page and "Interpretation report" in page
     inline = [p.relative_to(PACKAGE) for p in PACKAGE.rglob("*.py") if "<style" in p.read_text()]

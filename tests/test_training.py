@@ -21,7 +21,7 @@ from seq2expr.data.sequences import encode, reverse_complement_codes
 from seq2expr.data.synthetic import make_synthetic
 from seq2expr.inference import load_model, predict, predict_file
 from seq2expr.training import train
-from seq2expr.training.member import _best_weights, _progress_bar
+from seq2expr.training.member import checkpoint_weights, lightning_progress_bar
 from seq2expr.training.module import SeqModule, make_loss
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,7 +104,7 @@ def test_best_checkpoint_is_exported_and_log_is_csv(regression_run):
     best = torch.load(out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     assert best["epoch"] == int(np.argmax(val))
     exported = load_model(out / "model").model.state_dict()
-    for k, v in _best_weights(out / "checkpoints" / "best.ckpt").items():
+    for k, v in checkpoint_weights(out / "checkpoints" / "best.ckpt").items():
         if k.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked"):
             continue  # batch-norm statistics are recomputed for the best weights (precise BN, tested below)
         torch.testing.assert_close(exported[k], v, rtol=0, atol=0)
@@ -124,7 +124,7 @@ def test_keep_last_exports_the_last_epoch(data_dir, tmp_path):
     assert int(np.argmax(val)) != len(val) - 1  # this seed's best epoch is not the last one
     assert best_fit["best_checkpoint"] == "best.ckpt" and best_fit["best_score"] == pytest.approx(max(val), abs=1e-6)
     assert last_fit["best_checkpoint"] == "last.ckpt" and last_fit["best_score"] == pytest.approx(val[-1], abs=1e-6)
-    last = _best_weights(last_out / "checkpoints" / "last.ckpt")
+    last = checkpoint_weights(last_out / "checkpoints" / "last.ckpt")
     weights = [k for k in last if k.rsplit(".", 1)[-1] not in ("running_mean", "running_var", "num_batches_tracked")]
     exported, other = _weights(last_out / "model"), _weights(best_out / "model")
     for k in weights:
@@ -300,14 +300,14 @@ def test_losses_and_missing_targets():
     module = SeqModule(torch.nn.Identity(), n_targets=2, loss="l1")
     out = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
     y = torch.tensor([[2.0, float("nan")], [3.0, 1.0]])  # a missing value in a multi-task table is skipped
-    assert float(module._loss(out, y)) == pytest.approx((1.0 + 0.0 + 3.0) / 3)
+    assert float(module.masked_loss(out, y)) == pytest.approx((1.0 + 0.0 + 3.0) / 3)
 
 
 def test_progress_bar_is_rich_in_a_terminal(monkeypatch):
     from lightning.pytorch.callbacks import RichProgressBar
 
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
-    assert isinstance(_progress_bar(), RichProgressBar)
+    assert isinstance(lightning_progress_bar(), RichProgressBar)
 
 
 def test_multi_task_with_standardised_targets(data_dir, tmp_path):

@@ -133,8 +133,8 @@ def served_entry(tmp_path, monkeypatch):
              for n in ("model.safetensors", "config.json")]
     card = ModelCard.model_validate({**base, "name": "tiny", "files": files,
                                      "input": {**base["input"], "length": 40}})
-    cards = {**catalogue._cards(), "tiny": card}
-    monkeypatch.setattr(catalogue, "_cards", lambda: cards)
+    cards = {**catalogue.cards_by_name(), "tiny": card}
+    monkeypatch.setattr(catalogue, "cards_by_name", lambda: cards)
     yield good, served
     server.close()
 
@@ -357,8 +357,8 @@ def test_fetch_of_a_published_entry_checks_its_git_blob_and_converts_once(one_li
         base = get_card("legnet-dream2022").model_dump()
         card = ModelCard.model_validate({**base, "name": "legnet-test", "files": [
             {"name": "model_80.pth", "url": f"{server.url}/model_80.pth", "git_blob": git_blob_id(weights)}]})
-        cards = {**catalogue._cards(), "legnet-test": card}
-        monkeypatch.setattr(catalogue, "_cards", lambda: cards)
+        cards = {**catalogue.cards_by_name(), "legnet-test": card}
+        monkeypatch.setattr(catalogue, "cards_by_name", lambda: cards)
         one_line_error(runner.invoke(app, ["predict", "zoo:legnet-test", str(weights), "-o", str(tmp_path / "o")]),
                         "models fetch legnet-test")
         res = runner.invoke(app, ["models", "fetch", "legnet-test"])
@@ -384,15 +384,15 @@ def test_fetch_of_a_published_entry_checks_its_git_blob_and_converts_once(one_li
 
 
 def test_interpret_report_names_the_card():
-    from seq2expr.interpret.report import _html, _Motifs
+    from seq2expr.interpret.report import MotifResults, report_page
 
     card = get_card("dream2022-cnn")
     cfg = SavedModelConfig(model=ModelSpec(name="cnn", params=CNN, seq_len=40), card=card)
-    none = _Motifs(patterns=[], matches=pd.DataFrame(), best=pd.DataFrame(), database={}, collections=[],
-                   sites=pd.DataFrame())
+    none = MotifResults(patterns=[], matches=pd.DataFrame(), best=pd.DataFrame(), database={}, collections=[],
+                        sites=pd.DataFrame())
 
     def page(c: SavedModelConfig) -> str:
-        return _html(c, "expression", "saliency", 3, [], [], pd.DataFrame(), [], none, None)
+        return report_page(c, "expression", "saliency", 3, [], [], pd.DataFrame(), [], none, None)
 
     assert f"<b>{card.name}</b> version {card.version}" in page(cfg) and "Rafi AM" in page(cfg) and "MIT" in page(cfg)
     assert "model-card" not in page(cfg.model_copy(update={"card": None}))

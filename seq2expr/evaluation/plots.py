@@ -23,7 +23,9 @@ def _figure():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (the format from its suffix, 120 dpi, atomically) and close it: every plot of this
+    module ends here."""
     plt = _figure()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
@@ -53,7 +55,7 @@ def scatter_plot(y, p, path: str | Path, title: str = "", scale: str = "original
     ax.set_xlabel(f"measured ({scale})")
     ax.set_ylabel(f"predicted ({scale})")
     ax.set_title(f"{title}\nr = {m['pearson_r']:.3f}, rho = {m['spearman_rho']:.3f}, n = {m['n']}".strip())
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def roc_pr_plot(y, prob, path: str | Path, title: str = "") -> Path:
@@ -83,7 +85,7 @@ def roc_pr_plot(y, prob, path: str | Path, title: str = "") -> Path:
     for a in (a1, a2):
         a.legend(loc="lower right", fontsize=8)
     fig.suptitle(title)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def plot_predictions(y, p, task: str, out_dir: str | Path, split: str, target_names: list[str],
@@ -123,4 +125,4 @@ def training_curve_plot(tables, monitor: str, path: str | Path) -> Path:
         a2.legend(fontsize=7)
     for a in (a1, a2):
         a.xaxis.get_major_locator().set_params(integer=True)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))

@@ -51,8 +51,10 @@ from seq2expr.models.registry import input_segments
 from seq2expr.progress import track
 
 
-def _mutant_block(x: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor, np.ndarray]:
-    """Window ``[lo, hi)`` of every 3-alternative mutant: ``(n * G * 3, 4, G)`` and alt bases ``(n, G, 3)``."""
+def mutant_block(x: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Window ``[lo, hi)`` of every 3-alternative mutant: ``(n * G * 3, 4, G)`` and alt bases ``(n, G, 3)``.
+
+    One block of :func:`ism`: the fast path runs these windows alone, the plain one through :func:`splice_mutants`."""
     n, _, _ = x.shape
     G = hi - lo
     win = x[:, :, lo:hi]
@@ -65,10 +67,11 @@ def _mutant_block(x: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor, np.n
     return vals.reshape(n * G * 3, 4, G), alts.numpy()
 
 
-class _Strands:
+class FastISMStrands:
     """Fast ISM of the output :func:`~seq2expr.inference.rc_forward` gives: with strand averaging a second trace
     runs the reverse complement, whose mutant window is the forward one mirrored: ``rc(x)[..., L-hi:L-lo]`` is
-    ``flip(x[..., lo:hi])`` over bases and positions, so both strands keep the fast path."""
+    ``flip(x[..., lo:hi])`` over bases and positions, so both strands keep the fast path. What :func:`ism` runs
+    when the model traces: ``reference(xs)`` once per batch, then ``run`` per :func:`mutant_block`."""
 
     def __init__(self, model: nn.Module, rc_average: bool):
         self.fwd = FastISM(model)
@@ -144,24 +147,24 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, read
             y_ref = value(fism.reference(xs) if fism is not None else plain(xs))
             for lo in range(start, end, G):
                 hi = min(end, lo + G)
-                vals, alts = _mutant_block(xs.cpu(), lo, hi)
+                vals, alts = mutant_block(xs.cpu(), lo, hi)
                 vals = vals.to(dev)
                 y = None
                 if fism is not None:
                     y = value(fism.run(lo, hi, vals, 3 * (hi - lo)))
                     if not checked:
-                        y_plain = value(plain(_splice(xs, lo, hi, vals)))
+                        y_plain = value(plain(splice_mutants(xs, lo, hi, vals)))
                         tol = (1e-4 if exact else 5e-2) * max(1.0, float(np.abs(y_plain).max()))
                         if float(np.abs(y - y_plain).max()) > tol:
                             warnings.warn("fast ISM disagreed with the plain forward pass; using plain ISM",
                                           stacklevel=2)
                             fism, y = None, y_plain
                         elif _flops(fism.run, lo, hi, vals, 3 * (hi - lo)) > \
-                                FAST_ISM_FLOPS * _flops(plain, _splice(xs, lo, hi, vals)):
+                                FAST_ISM_FLOPS * _flops(plain, splice_mutants(xs, lo, hi, vals)):
                             fism = None  # little to reuse on this model (e.g. global gates early on): plain is faster
                         checked = True
                 if y is None:
-                    y = value(plain(_splice(xs, lo, hi, vals)))
+                    y = value(plain(splice_mutants(xs, lo, hi, vals)))
                 delta = y.reshape(n, hi - lo, 3) - y_ref[:, None, None]
                 ii = np.arange(n)[:, None, None]
                 pp = (lo + np.arange(hi - lo))[None, :, None]
@@ -171,14 +174,14 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, read
     return scores
 
 
-def _fast(model: nn.Module, rc_average: bool) -> _Strands | None:
+def _fast(model: nn.Module, rc_average: bool) -> FastISMStrands | None:
     """The fast path for ``model``, or None (with a warning) when it cannot be traced. A model of several input
     segments averaged over strands (``dual``) takes the plain path: its reverse strand mirrors each segment on its
     own, so a mutant window need not stay one window there."""
     if rc_average and input_segments(model):
         return None
     try:
-        return _Strands(model, rc_average)
+        return FastISMStrands(model, rc_average)
     except Exception as err:  # noqa: BLE001 - any tracing failure means: use the plain path
         warnings.warn(f"fast ISM unavailable ({type(err).__name__}: {err}); using plain batched ISM", stacklevel=3)
         return None
@@ -200,8 +203,9 @@ def _flops(fn, *args) -> int:
     return int(counter.get_total_flops())
 
 
-def _splice(xs: torch.Tensor, lo: int, hi: int, vals: torch.Tensor) -> torch.Tensor:
-    """Full mutant batch: each reference row repeated, its window replaced by the mutant values."""
+def splice_mutants(xs: torch.Tensor, lo: int, hi: int, vals: torch.Tensor) -> torch.Tensor:
+    """Full mutant batch: each reference row repeated, its window replaced by the mutant values
+    (:func:`mutant_block`'s): the sequences the plain path of :func:`ism` predicts."""
     rep = len(vals) // len(xs)
     full = xs.repeat_interleave(rep, 0)
     full[:, :, lo:hi] = vals

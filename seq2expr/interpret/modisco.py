@@ -77,9 +77,11 @@ def _core(cwm: np.ndarray, frac: float, max_gap: int, max_width: int) -> tuple[i
     return lo, hi
 
 
-def _trim(cwm: np.ndarray, ppm: np.ndarray | None = None, frac: float = 0.3, flank: int = 2, max_gap: int = 2,
-          max_width: int = 24, ic_frac: float = 0.2, min_core: int = 6) -> tuple[slice, tuple[int, int]]:
-    """The informative core and the window shown: ``(window, (core start, core end) within the window)``.
+def trim_pattern(cwm: np.ndarray, ppm: np.ndarray | None = None, frac: float = 0.3, flank: int = 2,
+                 max_gap: int = 2, max_width: int = 24, ic_frac: float = 0.2,
+                 min_core: int = 6) -> tuple[slice, tuple[int, int]]:
+    """The informative core and the window shown: ``(window, (core start, core end) within the window)``, how
+    :func:`run_modisco` cuts each pattern to its :attr:`Pattern.core` (``cwm``, ``ppm``: ``(4, w)``).
 
     The core grows from the column of largest total |contribution| while columns reach ``frac`` of that peak
     (modisco-lite's trimming rule, ``trim_threshold`` 0.3, applied from the peak), bridging gaps of up to
@@ -101,8 +103,9 @@ def _trim(cwm: np.ndarray, ppm: np.ndarray | None = None, frac: float = 0.3, fla
 
 
 @contextmanager
-def _no_other_thread() -> Iterator[None]:
-    """Run the block with this process's main thread alone, as far as ours and tqdm's threads go.
+def no_other_thread() -> Iterator[None]:
+    """Run the block with this process's main thread alone, as far as ours and tqdm's threads go (how
+    :func:`run_modisco` calls TF-MoDISco).
 
     modisco-lite compiles its numba kernels in forked children, into numba's disk cache, only when this process
     runs no other thread; otherwise every run compiles them here, uncached (about 16 s of a 24 s run on the demo).
@@ -143,7 +146,7 @@ def run_modisco(onehot: np.ndarray, hypothetical: np.ndarray, *, max_seqlets: in
     if oh.shape[1] < sliding_window_size + 2 * flank_size:
         raise ValueError(f"sequences of {oh.shape[1]} bp are too short for a {sliding_window_size}-bp window")
     try:
-        with _no_other_thread(), keep_torch_threads():
+        with no_other_thread(), keep_torch_threads():
             pos, neg = TFMoDISco(one_hot=oh, hypothetical_contribs=hyp, sliding_window_size=sliding_window_size,
                                  flank_size=flank_size, min_metacluster_size=min_metacluster_size,
                                  max_seqlets_per_metacluster=max_seqlets, target_seqlet_fdr=target_seqlet_fdr,
@@ -158,7 +161,7 @@ def run_modisco(onehot: np.ndarray, hypothetical: np.ndarray, *, max_seqlets: in
             cwm = np.asarray(p.contrib_scores, dtype=np.float64).T
             ppm = np.asarray(p.sequence, dtype=np.float64).T + 1e-3
             ppm = ppm / ppm.sum(0, keepdims=True)
-            sl, core = _trim(cwm, ppm, trim_fraction)
+            sl, core = trim_pattern(cwm, ppm, trim_fraction)
             out.append(Pattern(
                 name=f"{sign}_pattern_{i}", sign=sign, cwm=cwm[:, sl],
                 hcwm=np.asarray(p.hypothetical_contribs, dtype=np.float64).T[:, sl],

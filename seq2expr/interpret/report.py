@@ -72,7 +72,9 @@ def load_inputs(source, saved: SavedModel, *, sequence_column: str | None = None
     return Inputs(ids, as_onehot(codes, saved).numpy())
 
 
-def _best_matches(matches: pd.DataFrame, max_q: float) -> pd.DataFrame:
+def best_matches(matches: pd.DataFrame, max_q: float) -> pd.DataFrame:
+    """Each pattern's significant best match: the rank-1 rows of :func:`~seq2expr.interpret.motifs.match_motifs`'s
+    table with a q-value of at most ``max_q`` (the report's motif calls; the rest stay in ``motif_matches.tsv``)."""
     if matches.empty:
         return matches
     best = matches[matches["rank"] == 1]
@@ -140,8 +142,9 @@ class _Explained:
 
 
 @dataclass
-class _Motifs:
-    """TF-MoDISco patterns, their database matches and the sites found."""
+class MotifResults:
+    """TF-MoDISco patterns, their database matches and the sites found: what :func:`report_page` and
+    ``summary.json`` say of the motifs (low-complexity patterns, TF calls, TFs matched with both signs)."""
 
     patterns: list[Pattern]
     matches: pd.DataFrame
@@ -216,8 +219,8 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, options: ReportOptio
             **({"pathways": {n: {"start": s, "end": e, "patterns": [p.name for p in mo.patterns
                                                                    if pathway_of(p, ex.pathways) == n]}
                              for n, s, e in ex.pathways}} if ex.pathways else {})})
-        (tmp / "report.html").write_text(_html(cfg, name, opts.method, len(ex.x), seq_rows, pat_rows, gi_table,
-                                               gi_imgs, mo, acc))
+        (tmp / "report.html").write_text(report_page(cfg, name, opts.method, len(ex.x), seq_rows, pat_rows,
+                                                     gi_table, gi_imgs, mo, acc))
     return out_dir / "report.html"
 
 
@@ -238,7 +241,7 @@ def _explain(saved: SavedModel, inputs, opts: ReportOptions, ctx: Compute) -> _E
     return _Explained([data.ids[i] for i in keep], x, pred, attr, hyp, t, model_pathways(saved))
 
 
-def _find_motifs(ex: _Explained, cfg, opts: ReportOptions) -> _Motifs:
+def _find_motifs(ex: _Explained, cfg, opts: ReportOptions) -> MotifResults:
     """TF-MoDISco on the hypothetical attributions, Tomtom against the collections, a scan for the matches."""
     taxon, files = opts.taxon, opts.files
     if taxon is None:
@@ -251,7 +254,7 @@ def _find_motifs(ex: _Explained, cfg, opts: ReportOptions) -> _Motifs:
     pat_pwms = pattern_motifs(patterns)  # the informative cores
     log.info("%d patterns; Tomtom against %s", len(patterns), _collections_text(collections))
     matches = match_motifs(pat_pwms, database, n_top=5)
-    mo = _Motifs(patterns, matches, _best_matches(matches, opts.max_q), database, collections, pd.DataFrame())
+    mo = MotifResults(patterns, matches, best_matches(matches, opts.max_q), database, collections, pd.DataFrame())
     for name, why in mo.low_complexity.items():
         log.info("%s is low-complexity (%s): its matches are not TF calls", name, why)
     scan_set = {**pat_pwms, **{r.motif: database[r.motif] for r in mo.calls.itertuples()}}
@@ -259,7 +262,7 @@ def _find_motifs(ex: _Explained, cfg, opts: ReportOptions) -> _Motifs:
     return mo
 
 
-def _write_tables(tmp: Path, ex: _Explained, mo: _Motifs) -> None:
+def _write_tables(tmp: Path, ex: _Explained, mo: MotifResults) -> None:
     """The raw material beside the report."""
     x = ex.x
     np.savez_compressed(tmp / "attributions.npz", onehot=x.astype(np.uint8) if np.isin(x, (0, 1)).all() else x,
@@ -286,7 +289,7 @@ def _top_sequences(ex: _Explained, cfg, img: Path, n_top: int) -> list[tuple[str
     return rows
 
 
-def _pattern_rows(mo: _Motifs, img: Path) -> list[tuple]:
+def _pattern_rows(mo: MotifResults, img: Path) -> list[tuple]:
     """Each pattern's CWM logo beside its best match (Tomtom compared the core: its offset is moved to the
     window shown)."""
     rows = []
@@ -304,7 +307,7 @@ def _pattern_rows(mo: _Motifs, img: Path) -> list[tuple]:
     return rows
 
 
-def _global_importance(saved: SavedModel, ex: _Explained, mo: _Motifs, opts: ReportOptions, ctx: Compute,
+def _global_importance(saved: SavedModel, ex: _Explained, mo: MotifResults, opts: ReportOptions, ctx: Compute,
                        tmp: Path, img: Path) -> tuple[pd.DataFrame, list[str]]:
     """Predicted effect of inserting each matched motif into backgrounds, and of the strongest pair by spacing."""
     cfg, t = saved.config, ex.target
@@ -348,7 +351,7 @@ def _table(df: pd.DataFrame) -> str:
     return df.to_html(index=False, float_format=lambda v: f"{v:.3g}", border=0, classes="t")
 
 
-def _cautions(mo: _Motifs, acc: dict | None) -> list[str]:
+def _cautions(mo: MotifResults, acc: dict | None) -> list[str]:
     """The report's cautions: model accuracy, TFs matched with both signs, low-complexity patterns."""
     e = html.escape
     line, caution = accuracy_text(acc)
@@ -377,8 +380,11 @@ def _pattern_html(p: Pattern, f: str, label: str, top: pd.DataFrame, what: str, 
     return parts
 
 
-def _html(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: Sequence,
-          gi_table: pd.DataFrame, gi_imgs: Sequence[str], mo: _Motifs, acc: dict | None) -> str:
+def report_page(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: Sequence,
+                gi_table: pd.DataFrame, gi_imgs: Sequence[str], mo: MotifResults, acc: dict | None) -> str:
+    """The report's HTML page: the model and its card, the cautions (accuracy, TFs matched with both signs,
+    low-complexity patterns), the top sequences, the motifs and the global importance (rows and images already
+    written by :func:`write_report`; a unit of its own so the page's wording can be checked without a run)."""
     e = html.escape
     task = cfg.task
     what = "logit" if task == "classification" else "model-scale output"

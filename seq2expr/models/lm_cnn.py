@@ -56,7 +56,7 @@ class LMCNN(nn.Module):
     (DNABERT / DNABERT-2 / Nucleotide Transformer, local folder ``lm_path``, never downloaded) embeds
     consecutive segments, pooled per segment, and a CNN reads the ``(D, n_segments)`` map. The LM is kept
     outside the module tree: its weights are not in ``state_dict`` (the saved config keeps ``lm_path``).
-    Segment embeddings are cached per sequence in memory (and on disk per batch with ``cache_dir``), so
+    Segment embeddings are cached per sequence in memory (``embedding_cache``; on disk per batch with ``cache_dir``), so
     epochs after the first skip the transformer. LM-mode outputs have no gradient w.r.t. the input.
 
     Changed from the papers: one shared conv stack (``convs``, ConvBlocks with BatchNorm) and a global
@@ -104,7 +104,7 @@ class LMCNN(nn.Module):
             self.lm_options = LMOptions(pooling=pooling, layer=layer, max_tokens=max_tokens, segment_bp=segment_bp,
                                         batch_size=lm_batch_size)
             self.cache_dir = cache_dir
-            self._cache: dict[bytes, torch.Tensor] = {}
+            self.embedding_cache: dict[bytes, torch.Tensor] = {}  # sha1 of the codes -> (n_positions, D)
             dim, length = lm.hidden_size, math.ceil(seq_len / lm.segment_bp(self.lm_options))
             defaults = ((64,), 3, 1)  # TExCNN-sized: few segments, no pooling
         channels = tuple(channels or defaults[0])
@@ -163,14 +163,14 @@ class LMCNN(nn.Module):
 
         rows = codes_from_onehot(x).to(torch.uint8).cpu().numpy()
         keys = [hashlib.sha1(r.tobytes()).digest() for r in rows]
-        missing = sorted({k: i for i, k in enumerate(keys) if k not in self._cache}.values())
+        missing = sorted({k: i for i, k in enumerate(keys) if k not in self.embedding_cache}.values())
         if missing:
             if self.lm.device != x.device:
                 self.lm.to(x.device)
             emb = embed_sequences(self.lm, decode(rows[missing]), self.lm_options, cache_dir=self.cache_dir)
             for i, e in zip(missing, np.asarray(emb), strict=True):
-                self._cache[keys[i]] = torch.from_numpy(np.array(e[: self.n_positions]))
-        out = torch.stack([self._cache[k] for k in keys]).to(x.device)
+                self.embedding_cache[keys[i]] = torch.from_numpy(np.array(e[: self.n_positions]))
+        out = torch.stack([self.embedding_cache[k] for k in keys]).to(x.device)
         return out.transpose(1, 2)
 
     def precompute(self, codes: np.ndarray, batch_size: int = 1024, rc: bool = True) -> None:

@@ -48,8 +48,9 @@ FINISHED = "finished.json"
 RUN_STATE = "run.json"  # settings the checkpoints were written with
 
 
-def _progress_bar():
-    """Lightning's bar where one is drawn: rich's in a terminal, tqdm's (every 50 steps) when forced elsewhere."""
+def lightning_progress_bar():
+    """Lightning's bar where one is drawn: rich's in a terminal, tqdm's (every 50 steps) when forced elsewhere.
+    The callback training adds when it shows a bar (else :class:`~seq2expr.training.module.EpochLines`)."""
     from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 
     if sys.stdout.isatty():
@@ -96,8 +97,9 @@ def load_checkpoint(ckpt_path: str | Path) -> dict[str, Any]:
         raise FileError(ckpt_path, f"truncated or not a checkpoint ({str(err).split('. ')[0]})") from None
 
 
-def _best_weights(ckpt_path: str | Path) -> dict[str, torch.Tensor]:
-    """The wrapped model's weights from a Lightning checkpoint (read without unpickling code)."""
+def checkpoint_weights(ckpt_path: str | Path) -> dict[str, torch.Tensor]:
+    """The wrapped model's weights from a Lightning checkpoint (read without unpickling code): the state dict
+    of :class:`~seq2expr.training.module.SeqModule`'s ``model``, what is exported for the kept epoch."""
     ckpt = load_checkpoint(ckpt_path)
     return {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
 
@@ -199,7 +201,7 @@ def _make_trainer(cfg: RunConfig, run_dir: Path, monitor: str, n_batches: int, p
     if t.early_stopping_patience is not None:
         cbs.append(EarlyStopping(monitor=monitor, mode="max", patience=t.early_stopping_patience, check_finite=False))
     bar = progress and progress_shown()  # a terminal, or SEQ2EXPR_PROGRESS=1
-    cbs.append(_progress_bar() if bar else EpochLines(t.epochs))  # else a line per epoch (a batch job's log)
+    cbs.append(lightning_progress_bar() if bar else EpochLines(t.epochs))  # else a line per epoch (a batch log)
     trainer = L.Trainer(
         max_epochs=t.epochs,
         accelerator=t.accelerator,
@@ -260,7 +262,7 @@ def fit_member(cfg: RunConfig, bundle, seed: int, run_dir: Path, *, resume: bool
     finished = run_dir / "checkpoints" / FINISHED
     if finished.is_file():
         info = json.loads(finished.read_text())
-        model.load_state_dict(_best_weights(run_dir / "checkpoints" / info["best_checkpoint"]))
+        model.load_state_dict(checkpoint_weights(run_dir / "checkpoints" / info["best_checkpoint"]))
         log.info("%s: already trained, loaded %s", run_dir, info["best_checkpoint"])
         _precise_bn(model, cfg, bundle, seed, _frozen_at_end(cfg, init, heads))
         return model.eval(), info
@@ -389,7 +391,7 @@ def _finish(cfg: RunConfig, bundle, model: nn.Module, seed: int, run_dir: Path, 
                          "saved (raise train.max_time_minutes or remove it: budgets are epochs)")
     write_training_curve(run_dir, monitor)
     best = last if t.keep == "last" or not checkpoint.best_model_path else Path(checkpoint.best_model_path)
-    model.load_state_dict(_best_weights(best))
+    model.load_state_dict(checkpoint_weights(best))
     # the kept weights' validation score: the best epoch's, or the last epoch's (train.keep)
     score = checkpoint.best_model_score if best != last else trainer.callback_metrics.get(monitor)
     seconds = round(time.perf_counter() - fitted.started, 1)  # this attempt's wall time (after a resume: since it)

@@ -108,11 +108,13 @@ class SeqModule(L.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
         out = self.model(x)
-        loss = self._loss(out, y)
+        loss = self.masked_loss(out, y)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
 
-    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def masked_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss over the known targets only: a NaN target (a missing value of a multi-target table) is left
+        out, not counted as an error; the training and validation steps' loss."""
         y = y.to(out.dtype)
         mask = torch.isfinite(y)  # multi-target tables may have missing values
         if bool(mask.all()):
@@ -122,8 +124,8 @@ class SeqModule(L.LightningModule):
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch
         out = rc_forward(self.model, x, self.hparams.rc_average)
-        self.log("val_loss", self._loss(out, y), on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x),
-                 sync_dist=True)  # under DDP: the mean over every process's batches
+        self.log("val_loss", self.masked_loss(out, y), on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=len(x), sync_dist=True)  # under DDP: the mean over every process's batches
         out, y = out.float(), y.float()
         if self.task == "classification":
             prob, labels = torch.sigmoid(out).squeeze(-1), y.squeeze(-1).round().long()

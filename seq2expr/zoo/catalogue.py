@@ -32,7 +32,9 @@ def entry_name(text: str) -> str:
 
 
 @functools.cache
-def _cards() -> dict[str, ModelCard]:
+def cards_by_name() -> dict[str, ModelCard]:
+    """Every entry's card, by name, read once from ``cards/`` (a card whose file name differs from its name is
+    refused): the one source :func:`list_cards` and :func:`get_card` read."""
     out = {}
     for path in sorted((package_dir() / "cards").glob("*.json")):
         try:
@@ -48,13 +50,13 @@ def _cards() -> dict[str, ModelCard]:
 
 def list_cards() -> list[ModelCard]:
     """Every entry's card, by name."""
-    return list(_cards().values())
+    return list(cards_by_name().values())
 
 
 def get_card(name: str) -> ModelCard:
     """The card of entry ``name`` (``zoo:`` prefix optional); a ValueError listing the entries if unknown."""
     key = entry_name(name)
-    cards = _cards()
-    if key not in cards:
-        raise ValueError(f"unknown zoo model {key!r}; known: {', '.join(cards)} (seq2expr models list)")
-    return cards[key]
+    known = cards_by_name()
+    if key not in known:
+        raise ValueError(f"unknown zoo model {key!r}; known: {', '.join(known)} (seq2expr models list)")
+    return known[key]
