@@ -31,6 +31,7 @@ _API: dict[str, str] = {
     "build_model": "seq2expr.models", "list_models": "seq2expr.models",
     "SavedModel": "seq2expr.inference", "load_model": "seq2expr.inference", "save_model": "seq2expr.inference",
     "predict": "seq2expr.inference", "predict_file": "seq2expr.inference", "Readout": "seq2expr.inference",
+    "Compute": "seq2expr.inference",
     "evaluate": "seq2expr.evaluation",
     "train": "seq2expr.training", "tune": "seq2expr.training",
     "attribute": "seq2expr.interpret.attribute", "saliency": "seq2expr.interpret.gradients",
