@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from seq2expr.cli.common import LOGO_METHODS
+from seq2expr.cli.common import DESIGN_METHODS, LOGO_METHODS
 from seq2expr.cli.main import app
 from seq2expr.data.registry import parse_dataset_spec
 from seq2expr.data.synthetic import make_synthetic
@@ -257,10 +257,10 @@ def test_training_terminal_output_carries_no_lightning_chatter(trained, tmp_path
     (["predict", "{model}", "x.tsv", "-o", "p.tsv", "--batch-size", "many"], ["'--batch-size'", "integer"]),
     (["variants", "{model}", "x.vcf", "-o", "o", "--mode", "up"], ["'--mode'", "'up' is not one of auto, gene"]),
     (["variants", "{model}", "x.vcf", "-o", "o", "--format", "csv"], ["'--format'", "not one of tsv, parquet"]),
-    (["design", "{model}", "-o", "o", "--method", "bogus"], ["'--method'", "anneal, beam, greedy, ledidi, motif"]),
+    (["design", "{model}", "-o", "o", "--method", "bogus"], ["'--method'", ", ".join(DESIGN_METHODS)]),
     (["design", "{model}", "-o", "o", "--objective", "target:high"], ["'--objective'", "give the value to reach"]),
     (["design", "{model}", "-o", "o", "--attributions", "grad"], ["'--attributions'",
-                                                            "deeplift_shap, integrated_gradients, ism, saliency"]),
+                                                            ", ".join(LOGO_METHODS)]),
     (["interpret", "{model}", "x.tsv", "-o", "o", "--method", "shap"], ["seq2expr interpret:", "'shap'"]),
 ])
 def test_usage_errors_are_one_line(trained, tmp_path, monkeypatch, one_line_error, args, needles):

@@ -78,6 +78,20 @@ def test_gradients_saliency_and_integrated_gradients_are_exact():
     np.testing.assert_allclose(delta, 0, atol=1e-5)
 
 
+def test_input_x_gradient_is_the_weights_times_the_input():
+    """The registered method ``input_x_gradient``: on a linear model its attributions are ``W * x`` exactly and its
+    hypothetical contributions ``W`` itself (target 1 of 2); and it is offered wherever the other methods are."""
+    from seq2expr.cli.common import INTERPRET_METHODS, LOGO_METHODS
+    from seq2expr.interpret.attribute import attribute
+
+    x = onehot(random_seqs(5, L, 1))
+    w = linear_weights(L, 2).numpy()
+    attr, hyp = attribute(linear_model(L, 2), x, method="input_x_gradient", target=1)
+    np.testing.assert_allclose(attr, w[1] * x, atol=1e-6)
+    np.testing.assert_allclose(hyp, np.broadcast_to(w[1], x.shape), atol=1e-6)
+    assert "input_x_gradient" in INTERPRET_METHODS and "input_x_gradient" in LOGO_METHODS
+
+
 @pytest.mark.parametrize("baseline", ["zeros", "uniform"])
 def test_integrated_gradients_times_input_is_the_exact_attribution(baseline):
     """IG = W * (x - baseline); its hypothetical form is W - <W, baseline> per position, which times the one-hot
