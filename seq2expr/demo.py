@@ -21,7 +21,6 @@ Layout of the output folder::
 
 from __future__ import annotations
 
-import html
 import logging
 import shutil
 import time
@@ -34,7 +33,7 @@ import pandas as pd
 
 from seq2expr.atomic import atomic_path, write_json, write_text
 from seq2expr.outputs import check_output, read_marker, write_marker
-from seq2expr.report_html import html_page
+from seq2expr.report_html import fmt, render
 
 log = logging.getLogger(__name__)
 DEFAULT_OUTPUT = "seq2expr-demo"
@@ -376,12 +375,9 @@ def _files(result: DemoResult, metrics: dict) -> list[tuple[str, str]]:
     return [(label, _rel(p, root)) for label, p in items if Path(p).exists()]
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return "-" if not np.isfinite(v) else f"{v:.3g}"
-    return str(v)
+def _cell(v: Any) -> Any:
+    """A recovery table cell: yes/no for a flag, else the value (numbers formatted by :func:`fmt`)."""
+    return ("yes" if v else "no") if isinstance(v, bool | np.bool_) else v
 
 
 RECOVERY_COLUMNS = ["motif", "matrix_id", "role", "planted_effect", "recovered", "pattern", "sign", "sign_ok",
@@ -421,7 +417,7 @@ def _markdown(result: DemoResult, cfg: DemoConfig, metrics: dict, recovery: pd.D
              "", "## Planted vs recovered motifs", "",
              "| " + " | ".join(RECOVERY_COLUMNS) + " |", "|" + "---|" * len(RECOVERY_COLUMNS)]
     for r in recovery[RECOVERY_COLUMNS].itertuples(index=False):
-        lines.append("| " + " | ".join(_fmt(v) for v in r) + " |")
+        lines.append("| " + " | ".join(fmt(_cell(v), 3) for v in r) + " |")
     lines += ["", RECOVERY_NOTE, "",
               "## Files", ""]
     lines += [f"- [{label}]({href})" for label, href in _files(result, metrics)]
@@ -429,21 +425,13 @@ def _markdown(result: DemoResult, cfg: DemoConfig, metrics: dict, recovery: pd.D
 
 
 def _html(result: DemoResult, cfg: DemoConfig, metrics: dict, recovery: pd.DataFrame, truth: dict) -> str:
-    e = html.escape
     run = Path(metrics["output_dir"])
-    table = recovery[RECOVERY_COLUMNS].copy()
-    for c in table.columns:
-        table[c] = [_fmt(v) for v in table[c]]
-    parts = ["<h1>seq2expr demo</h1>", f"<p><b>{e(_headline(result, metrics))}</b></p>",
-             *[f"<p>{e(x)}</p>" for x in _truth_lines(truth) + _method_lines(result)],
-             f"<p>Model <code>{e(cfg.model)}</code>, split sizes {e(str(metrics['n']))}, seed {cfg.seed}, "
-             f"{result.threads} torch threads, run time {result.seconds.get('total', 0):.0f} s.</p>",
-             f"<p>{e(_split_lines(metrics))}</p>"]
-    for fig, alt in ((run / "scatter_test.png", "test scatter"), (run / "training_curve.png", "training curve")):
-        if fig.is_file():
-            parts.append(f"<img src='{e(_rel(fig, result.out_dir))}' alt='{alt}'>")
-    parts += ["<h2>Planted vs recovered motifs</h2>", table.to_html(index=False, border=0, classes="t", escape=True),
-              f"<p>{e(RECOVERY_NOTE)}</p>", "<h2>Files</h2><ul>"]
-    parts += [f"<li><a href='{e(href)}'>{e(label)}</a></li>" for label, href in _files(result, metrics)]
-    parts.append("</ul>")
-    return html_page("seq2expr demo", parts)
+    figures = [(_rel(fig, result.out_dir), alt) for fig, alt in ((run / "scatter_test.png", "test scatter"),
+                                                                  (run / "training_curve.png", "training curve"))
+               if fig.is_file()]
+    rows = [[_cell(v) for v in r] for r in recovery[RECOVERY_COLUMNS].itertuples(index=False)]
+    return render("demo.html.j2", title="seq2expr demo", headline=_headline(result, metrics),
+                  lines=_truth_lines(truth) + _method_lines(result), model=cfg.model, sizes=str(metrics["n"]),
+                  seed=cfg.seed, threads=result.threads, seconds=result.seconds.get("total", 0),
+                  split=_split_lines(metrics), figures=figures, columns=RECOVERY_COLUMNS, rows=rows,
+                  note=RECOVERY_NOTE, files=_files(result, metrics))

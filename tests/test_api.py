@@ -60,6 +60,7 @@ def test_installed_package_lists_its_configs(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert {"seq2expr/configs/dream2022.yaml", "seq2expr/configs/table.yaml",
             "seq2expr/templates/page.html.j2"} <= set(names)
+    assert {f"seq2expr/templates/{t.name}" for t in (REPO / "seq2expr" / "templates").glob("*.j2")} <= set(names)
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)
     env = {**os.environ, "PYTHONPATH": str(target), "COLUMNS": "200"}
@@ -73,10 +74,10 @@ def test_installed_package_lists_its_configs(tmp_path):
         assert name in listed.stdout
     shown = subprocess.run([*run, "configs", "show", "table"], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert shown.returncode == 0 and shown.stdout == (REPO / "seq2expr" / "configs" / "table.yaml").read_text()
-    page = subprocess.run([sys.executable, "-c", "from seq2expr.report_html import html_page; "
-                                                 "print(html_page('t', ['<p>x</p>']))"],
+    page = subprocess.run([sys.executable, "-c", "from seq2expr.report_html import render; "
+                                                 "print(render('page.html.j2', title='<x>'))"],
                           env=env, cwd=tmp_path, capture_output=True, text=True)
-    assert page.returncode == 0 and "<style>" in page.stdout and "<p>x</p>" in page.stdout, page.stderr
+    assert page.returncode == 0 and "<style>" in page.stdout and "<title>&lt;x&gt;</title>" in page.stdout, page.stderr
     missing = subprocess.run([*run, "configs", "show", "nope"], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert missing.returncode == 2 and missing.stderr.startswith("error: nope: no such config file")
 

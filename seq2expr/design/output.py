@@ -6,16 +6,15 @@ start, GC, constraints),
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
 from seq2expr.atomic import atomic_path, write_json
 from seq2expr.design.designer import DesignResult
 from seq2expr.outputs import check_output, write_marker
-from seq2expr.report_html import html_page
-from seq2expr.zoo import card_html
+from seq2expr.report_html import render
+from seq2expr.zoo import card_data
 
 
 def write_design_outputs(result: DesignResult, model, out_dir: str | Path, *, n_logos: int = 4,
@@ -58,45 +57,21 @@ def write_design_outputs(result: DesignResult, model, out_dir: str | Path, *, n_
             for k, (i, v) in enumerate(zip(best["id"], best["design_score"], strict=True)):
                 f = attribution_logo(attr[k], img / f"{i}.png", title=f"{i}  design score {v:.3g}")
                 logos.append((i, f.name))
-        (tmp / "report.html").write_text(_html(result, logos))
+        (tmp / "report.html").write_text(report_page(result.summary, table, logos))
         write_json(tmp / "summary.json", result.summary)
     return out_dir
 
 
-def _html(result: DesignResult, logos: list[tuple[str, str]]) -> str:
-    e, s, t = html.escape, result.summary, result.table
+def report_page(s: dict, t: pd.DataFrame, logos: list[tuple[str, str]]) -> str:
+    """The run's page from its summary ``s``, designs table ``t`` and attribution logos ``(design id, file)``."""
     cols = [c for c in ("id", "start_id", "design_score", "member_spread", "oracle_score", "disagree", "n_edits", "gc",
                         "constraints_ok", "edits") if c in t]
-    rows = "".join("<tr>" + "".join(f"<td>{e(_fmt(r[c]))}</td>" for c in cols) + "</tr>"
-                   for _, r in t.sort_values("design_score", ascending=False).head(30).iterrows())
-    div = s["diversity"]
+    best = t.sort_values("design_score", ascending=False).head(30)
     overlap = s.get("oracle_training_overlap")
     shared = ("cannot be checked (a model records no training sequences)" if overlap is None else
               f"{overlap} shared" if isinstance(overlap, int) else str(overlap))
-    oracle = (f"Oracle, held out of the search: {e(s['oracle'])}; training sequences shared with the design model: "
-              f"{e(shared)}; design vs oracle Pearson r {_fmt(s.get('design_oracle_pearson_r'))}; "
-              f"{s.get('disagreements', 0)} designs flagged where the two disagree beyond their usual spread."
-              if s["oracle"] != "none" else "<b>No oracle: the designs are not validated.</b>")
-    spread = s.get("member_spread") or {}
-    members = (f"Design members' spread (std of their scores; it grows as a search exploits their errors): mean "
-               f"{_fmt(spread.get('mean'))}, max {_fmt(spread.get('max'))} over {spread.get('members')} members"
-               + (f"; penalised by {s['penalty']['disagreement']:g} x spread." if s.get("penalty") else ".")
-               + f" Construct: {e(str(s.get('construct')))}.")
-    return html_page("seq2expr design", [
-        f"<h1>Sequence design</h1><p>{s['n']} designs, method {e(s['method'])}, objective {e(s['objective'])} "
-        f"{e(str(s['target']))}; scores on the original scale. {s['candidates']:,} candidates scored "
-        f"({s['candidates_per_second']:,.0f}/s). {oracle}</p><p>{members}</p>",
-        f"<p>Diversity: mean pairwise Hamming distance {div['mean_hamming']:.1f} (min {div['min_hamming']}); "
-        f"{s['constraints_ok']} of {s['n']} designs honour every constraint.</p>",
-        card_html(s.get("model_card"), s.get("model_lineage")),
-        *[f"<p><b>Warning: {e(s[k])}</b></p>" for k in ("model_truncated",) if s.get(k)],
-        "<h2>Trajectory</h2><img src='img/trajectory.png'>",
-        "<h2>Designs (best first)</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + f"</tr>{rows}</table>",
-        *[f"<h3>{e(i)}</h3><img src='img/{e(f)}'>" for i, f in logos],
-        "<p>Files: designs.fasta, designs.tsv, trajectory.tsv, summary.json.</p>"])
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float | np.floating):
-        return f"{v:.4g}"
-    return "" if v is None else str(v)
+    return render("design.html.j2", title="seq2expr design", s=s, shared=shared, spread=s.get("member_spread") or {},
+                  penalty=s["penalty"]["disagreement"] if s.get("penalty") else None,
+                  card=card_data(s.get("model_card"), s.get("model_lineage")),
+                  notes=[s[k] for k in ("model_truncated",) if s.get(k)], columns=cols,
+                  rows=[[r[c] for c in cols] for _, r in best.iterrows()], logos=logos)

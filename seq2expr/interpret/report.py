@@ -10,7 +10,6 @@ For classification models the logit of the chosen target is explained.
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -41,8 +40,8 @@ from seq2expr.interpret.motifs import match_motifs, motif_collections, scan
 from seq2expr.interpret.pathways import Pathway, model_pathways, pathway_of, pathway_patterns
 from seq2expr.outputs import check_output, write_marker
 from seq2expr.progress import staged, step
-from seq2expr.report_html import html_page
-from seq2expr.zoo import card_html
+from seq2expr.report_html import render
+from seq2expr.zoo import card_data
 
 log = logging.getLogger(__name__)
 
@@ -347,37 +346,16 @@ def _collections_text(collections: Sequence[dict]) -> str:
     return ", ".join(f"{c['name']} ({c['n_matrices']} matrices)" for c in collections)
 
 
-def _table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, float_format=lambda v: f"{v:.3g}", border=0, classes="t")
+def _rows(df: pd.DataFrame) -> tuple[list[str], list[list]]:
+    """A table's column names and rows, for a page template."""
+    return [str(c) for c in df.columns], df.astype(object).values.tolist()
 
 
-def _cautions(mo: MotifResults, acc: dict | None) -> list[str]:
-    """The report's cautions: model accuracy, TFs matched with both signs, low-complexity patterns."""
-    e = html.escape
-    line, caution = accuracy_text(acc)
-    parts = [f"<p>{e(line)}</p>"] + ([f"<p class='caution'><b>Caution: {e(caution)}</b></p>"] if caution else [])
-    for tf, by in mo.opposite.items():
-        parts.append(f"<p class='caution'><b>Caution: {e(tf)} is the best match of patterns that raise "
-                     f"({e(', '.join(by['pos']))}) and that lower ({e(', '.join(by['neg']))}) the prediction</b>: "
-                     "the match names what these sequences resemble, not one role the model learned.</p>")
-    if mo.low_complexity:
-        parts.append(f"<p class='caution'><b>{len(mo.low_complexity)} of {len(mo.patterns)} patterns are "
-                     "low-complexity</b> (runs of one or two bases, short repeats): Tomtom matches them to any "
-                     "matrix rich in the same bases, so their matches are not TF calls and are left out of the "
-                     "matched TFs and the global importance.</p>")
-    return parts
-
-
-def _pattern_html(p: Pattern, f: str, label: str, top: pd.DataFrame, what: str, flag: str) -> list[str]:
-    """One pattern: consensus, sign, best match (or why it is no TF call), logo and top matches."""
-    e = html.escape
-    call = (f"Low-complexity ({e(flag)}): best match {e(label)}, not a TF call." if flag
-            else f"Best match: {e(label)}")
-    parts = [f"<h3>{e(p.name)}: {e(p.consensus)}{' [low complexity]' if flag else ''}</h3><p>{p.n_seqlets} "
-             f"seqlets, {'raises' if p.sign == 'pos' else 'lowers'} the {what}. {call}</p><img src='img/{e(f)}'>"]
-    if len(top):
-        parts.append(_table(top.drop(columns=["pattern", "motif"])))
-    return parts
+def _pattern(p: Pattern, f: str, label: str, top: pd.DataFrame, flag: str) -> dict:
+    """One pattern as the page shows it: consensus, sign, best match (or why it is no TF call), logo, top matches."""
+    columns, rows = _rows(top.drop(columns=["pattern", "motif"])) if len(top) else ([], [])
+    return {"name": p.name, "consensus": p.consensus, "flag": flag, "n_seqlets": p.n_seqlets, "raises": p.sign == "pos",
+            "label": label, "file": f, "columns": columns, "rows": rows}
 
 
 def report_page(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_rows: Sequence,
@@ -385,37 +363,17 @@ def report_page(cfg, target: str, method: str, n: int, seq_rows: Sequence, pat_r
     """The report's HTML page: the model and its card, the cautions (accuracy, TFs matched with both signs,
     low-complexity patterns), the top sequences, the motifs and the global importance (rows and images already
     written by :func:`write_report`; a unit of its own so the page's wording can be checked without a run)."""
-    e = html.escape
-    task = cfg.task
-    what = "logit" if task == "classification" else "model-scale output"
-    db = e(mo.searched)
-    parts = [
-        f"<h1>Interpretation report</h1><p>Model <b>{e(cfg.model.name)}</b> ({e(task)}), "
-        f"target <b>{e(target)}</b>; attributions: <b>{e(method)}</b> of the {what}; {n} sequences; "
-        f"motif database: {db}.</p>",
-        card_html(cfg.card, cfg.lineage),
-        *[f"<p><b>Warning: {e(note)}</b></p>" for key, note in model_notes(cfg).items() if key == "model_truncated"],
-        *_cautions(mo, acc),
-        f"<h2>Top-predicted sequences</h2><p>Ranked by the predictions <code>seq2expr predict</code> writes "
-        f"({scale_label(cfg)}).</p>",
-    ]
-    for sid, p, f in seq_rows:
-        parts.append(f"<p>{e(sid)} — predicted {e(target)} {p:.4g} ({scale_label(cfg)})<br>"
-                     f"<img src='img/{e(f)}'></p>")
-    parts.append("<h2>Motifs found (TF-MoDISco)</h2>")
-    if not pat_rows:
-        parts.append("<p><b>No motif found.</b> TF-MoDISco needs enough high-attribution seqlets; explain more "
-                     "sequences (raise --max-seqs) or check that the model has learned.</p>")
-    for p, f, label, top in pat_rows:
-        parts += _pattern_html(p, f, label, top, what, mo.low_complexity.get(p.name, ""))
-    parts.append("<h2>Global importance</h2>")
-    if gi_imgs:
-        parts.append(f"<p>Effects are changes of the prediction on the {e(scale_label(cfg, 'model'))}.</p>")
-        parts += [f"<img src='img/{e(f)}'>" for f in gi_imgs]
-        parts.append(_table(gi_table))
-    else:
-        parts.append("<p>No significantly matched motif to test.</p>")
-    parts.append("<p>Files: attributions.npz, motif_matches.tsv, patterns.tsv (with each pattern's "
-                 "low_complexity reason), patterns.meme (the patterns' cores), sites.tsv, global_importance.tsv, "
-                 "summary.json.</p>")
-    return html_page("seq2expr interpretation", parts)
+    accuracy, caution = accuracy_text(acc)
+    gi_columns, gi_rows = _rows(gi_table) if gi_imgs else ([], [])
+    return render("interpretation.html.j2", title="seq2expr interpretation", model=cfg.model.name, task=cfg.task,
+                  target=target, method=method, n=n, database=mo.searched,
+                  what="logit" if cfg.task == "classification" else "model-scale output",
+                  card=card_data(cfg.card, cfg.lineage),
+                  notes=[note for key, note in model_notes(cfg).items() if key == "model_truncated"],
+                  accuracy=accuracy, caution=caution,
+                  opposite=[(tf, by["pos"], by["neg"]) for tf, by in mo.opposite.items()],
+                  n_low_complexity=len(mo.low_complexity), n_patterns=len(mo.patterns),
+                  scale=scale_label(cfg), model_scale=scale_label(cfg, "model"), sequences=list(seq_rows),
+                  patterns=[_pattern(p, f, label, top, mo.low_complexity.get(p.name, ""))
+                            for p, f, label, top in pat_rows],
+                  gi_imgs=list(gi_imgs), gi_columns=gi_columns, gi_rows=gi_rows)

@@ -3,16 +3,15 @@ reference and alternative windows around the variant."""
 
 from __future__ import annotations
 
-import html
 import re
 from pathlib import Path
 
 import numpy as np
 
-from seq2expr.report_html import html_page
+from seq2expr.report_html import fmt, render
 from seq2expr.variants.place import CentredWindows, GeneWindows
 from seq2expr.variants.score import VariantScorer
-from seq2expr.zoo import card_html
+from seq2expr.zoo import card_data
 
 LOGO_FLANK = 30  # bases either side of the variant in the logos
 
@@ -35,7 +34,7 @@ def _windows_of(scorer: VariantScorer, row: dict) -> tuple[str, str, int]:
 
 def variant_label(row: dict) -> str:
     """``"rs123 GENE C>T"``: the variant's ID, its gene (name, else ID, when it has one) and its alleles."""
-    gene = next((_fmt(row.get(k)) for k in ("gene_name", "gene_id") if _fmt(row.get(k)) not in ("", "-")), "")
+    gene = next((fmt(row.get(k)) for k in ("gene_name", "gene_id") if fmt(row.get(k)) not in ("", "-")), "")
     return " ".join(x for x in (str(row["id"]), gene, f"{row['ref']}>{row['alt']}") if x)
 
 
@@ -97,38 +96,13 @@ def histograms(effects: dict[str, np.ndarray], tmp: Path) -> list[str]:
 
 
 def report_html(summary: dict, tops: list[dict], targets: list[str], logos: list, hists: list[str]) -> str:
-    e = html.escape
-    skipped = "".join(f"<li>{e(k)}: {n} ({e(summary['skip_reasons'].get(k, ''))})</li>"
-                      for k, n in summary["skipped"].items()) or "<li>none</li>"
-    parts = [f"<h1>Variant effects</h1><p>{e(summary['input'])}: {summary['alleles']} alleles read, "
-             f"{summary['scored_alleles']} scored ({summary['rows']} allele x window rows, {e(summary['mode'])} mode)"
-             f" in {summary['seconds']} s. Effects are alt - ref on each target's original scale; the percentile "
-             f"ranks |effect| among {summary['background_snvs']} random SNVs in the same kind of windows.</p>",
-             card_html(summary.get("model_card"), summary.get("model_lineage")),
-             *[f"<p><b>Warning: {e(summary[k])}</b></p>" for k in ("model_truncated",) if summary.get(k)],
-             f"<h2>Skipped</h2><ul>{skipped}</ul><h2>Effect distribution</h2>",
-             *[f"<img src='img/{e(h)}'>" for h in hists]]
-    if tops:
-        cols = [c for c in ("id", "chrom", "pos", "ref", "alt", "kind", "gene_id", "gene_name", "tss_distance")
-                if c in tops[0]] + [c for t in targets for c in (f"effect_{t}", f"percentile_{t}") if c in tops[0]]
-        parts.append(f"<h2>Top {len(tops)} by |effect on {e(targets[0])}|</h2><table><tr>"
-                     + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>")
-        for row in tops:
-            parts.append("<tr>" + "".join(f"<td>{e(_fmt(row.get(c)))}</td>" for c in cols) + "</tr>")
-        parts.append("</table>")
-    for label, img in logos:
-        parts.append(f"<h3>{e(label)}</h3><img src='img/{e(img)}' alt='{e(label)}: attributions of the reference "
-                     "and alternative windows, the variant shaded'>")
-    parts.append("<p>Files: variants table, summary.json, attributions.npz (top variants), and for VCF input "
-                 "variants.vcf.gz (INFO fields per target).</p>")
-    return html_page("seq2expr variant effects", parts)
-
-
-def _fmt(v) -> str:
-    """A table cell: numbers to 4 significant digits; missing values (None, NaN, a gene without a name) as -."""
-    if v is None or (isinstance(v, float | np.floating) and not np.isfinite(v)) or (isinstance(v, str) and
-                                                                                      v.lower() in ("nan", "")):
-        return "-"
-    if isinstance(v, float | np.floating):
-        return f"{v:.4g}"
-    return str(v)
+    """The run's page: summary, model card, skipped alleles, effect histograms, top variants and their logos."""
+    cols = [c for c in ("id", "chrom", "pos", "ref", "alt", "kind", "gene_id", "gene_name", "tss_distance")
+            if tops and c in tops[0]] + [c for t in targets for c in (f"effect_{t}", f"percentile_{t}")
+                                          if tops and c in tops[0]]
+    return render("variants.html.j2", title="seq2expr variant effects", s=summary,
+                  card=card_data(summary.get("model_card"), summary.get("model_lineage")),
+                  notes=[summary[k] for k in ("model_truncated",) if summary.get(k)],
+                  skipped=list(summary["skipped"].items()), reason=summary["skip_reasons"], hists=hists,
+                  target=targets[0] if targets else "", columns=cols,
+                  rows=[[row.get(c) for c in cols] for row in tops], logos=logos)

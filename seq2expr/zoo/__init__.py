@@ -14,7 +14,7 @@ from seq2expr.zoo.card import (
     ModelCard,
     TargetInfo,
     TrainingData,
-    card_html,
+    card_data,
     named_metrics,
 )
 from seq2expr.zoo.catalogue import PREFIX, entry_name, get_card, is_zoo_name, list_cards, package_dir
@@ -32,6 +32,6 @@ from seq2expr.zoo.store import (
 )
 
 __all__ = ["MODELS_MIRROR_ENV", "PREFIX", "CardFile", "GenomeRules", "HeldOutMetrics", "InputContract", "ModelCard",
-           "TargetInfo", "TrainingData", "cache_dir", "cache_root", "candidates", "card_html", "check",
+           "TargetInfo", "TrainingData", "cache_dir", "cache_root", "candidates", "card_data", "check",
            "converted_dir", "entry_name", "fetch_files", "first_step", "get_card", "is_zoo_name", "list_cards",
            "locate", "model_dir", "named_metrics", "package_dir"]

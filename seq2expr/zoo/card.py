@@ -7,7 +7,6 @@ wherever it is copied. ``seq2expr models info NAME`` prints it and every HTML re
 
 from __future__ import annotations
 
-import html
 import math
 from typing import Any, Literal
 
@@ -187,20 +186,13 @@ class ModelCard(_Card):
         return rows
 
 
-def card_html(card: ModelCard | dict | None, lineage: Any = None) -> str:
-    """A report's paragraph naming its model by card (name, version, licence, citation), and for a fine-tuned model
-    its parent (``lineage``: a saved model's lineage or its dict); empty without either."""
-    e = html.escape
-    out = ""
-    if card is not None:
-        brief = card.brief() if isinstance(card, ModelCard) else card
-        out = (f"<p class='model-card'>Pretrained model <b>{e(brief['name'])}</b> version {e(brief['version'])}; "
-               f"licence {e(brief['licence'])}. Cite: {e(brief['citation'])}</p>")
+def card_data(card: ModelCard | dict | None, lineage: Any = None) -> dict:
+    """What a report shows of its model: ``card`` (name, version, licence, citation) and, for a fine-tuned model,
+    ``lineage`` (its parent: a saved model's lineage or its dict); each None when absent."""
+    brief = None if card is None else card.brief() if isinstance(card, ModelCard) else dict(card)
+    lin = None
     if lineage is not None:
         lin = lineage if isinstance(lineage, dict) else lineage.model_dump()
-        version = f" {lin['version']}" if lin.get("version") else ""
-        out += (f"<p class='model-card'>Fine-tuned from <b>{e(lin['name'])}</b>{e(version)} ({e(lin['parent'])}, "
-                f"weights sha256 {e(lin['weights_sha256'][:16])}...; head {e(lin['head'])}, trunk "
-                f"{'frozen' if lin['freeze'] == 'trunk' else 'trained'}) on {e(lin['data'])}; the metrics are the "
-                "fine-tuned model's own.</p>")
-    return out
+        lin = {k: lin.get(k) for k in ("name", "version", "parent", "weights_sha256", "head", "freeze", "data")}
+        lin["weights_sha256"] = str(lin["weights_sha256"] or "")
+    return {"card": brief, "lineage": lin}
