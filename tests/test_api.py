@@ -46,6 +46,13 @@ def test_public_names_resolve():
         seq2expr.no_such_verb  # noqa: B018
 
 
+def test_every_public_name_is_in_the_api_reference():
+    """A name added to ``seq2expr``'s public table must be added to the API reference's table too."""
+    table = (Path(__file__).resolve().parents[1] / "docs" / "api" / "index.md").read_text()
+    missing = [n for n in seq2expr.__all__ if n != "__version__" and not re.search(rf"`{re.escape(n)}[`(]", table)]
+    assert not missing, f"docs/api/index.md lacks {missing}"
+
+
 @pytest.mark.slow
 def test_installed_package_lists_its_configs(tmp_path):
     """A wheel holds seq2expr/configs/*.yaml; installed outside the repository, `configs list/show` find them."""
