@@ -16,11 +16,11 @@ without importing anything, so the CLI can offer the choices without loading tor
 from __future__ import annotations
 
 import importlib
-import logging
 import pkgutil
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -28,7 +28,6 @@ from typing import Generic, TypeVar
 from seq2expr.suggest import did_you_mean
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent
 
@@ -116,16 +115,21 @@ class Registry(Generic[T]):
         return len(self.names())
 
 
+@cache
+def _installed() -> metadata.EntryPoints:
+    """Every installed entry point, read once per process (each read scans every distribution's metadata)."""
+    return metadata.entry_points()
+
+
 def entry_points(group: str) -> list[metadata.EntryPoint]:
     """The installed entry points of ``group``, sorted by name."""
-    return sorted(metadata.entry_points(group=group), key=lambda ep: ep.name)
+    return sorted(_installed().select(group=group), key=lambda ep: ep.name)
 
 
-def discover(package: str, path: Iterable[str], *, skip: Iterable[str] = ()) -> list[str]:
-    """Import every public module of ``package`` (``path`` is its ``__path__``) but those in ``skip``: each
-    registers its items. Returns the module names, so a package need not list its own modules."""
-    names = [info.name for info in pkgutil.iter_modules(list(path))
-             if not info.name.startswith("_") and info.name not in set(skip)]
+def discover(package: str, path: Iterable[str]) -> list[str]:
+    """Import every public module of ``package`` (``path`` is its ``__path__``): each registers its items. Returns
+    the module names, so a package need not list its own modules."""
+    names = [info.name for info in pkgutil.iter_modules(list(path)) if not info.name.startswith("_")]
     for name in sorted(names):
         importlib.import_module(f"{package}.{name}")
     return sorted(names)

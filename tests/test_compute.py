@@ -26,6 +26,15 @@ def test_keywords_fold_into_the_context_and_a_clash_is_refused():
     assert Compute().batch(128) == 128 and Compute(batch_size=7).batch(128) == 7
 
 
+def test_a_zero_batch_is_refused_not_read_as_the_default():
+    """``batch_size=0`` is an error wherever a context is folded from keywords, not "the function's default"."""
+    from seq2expr.data.errors import DataError
+    from seq2expr.design import design
+
+    with pytest.raises(DataError, match="batch_size must be at least 1, not 0"):
+        design("zoo:dream2022-cnn", batch_size=0, n=1, rounds=0)
+
+
 def test_resolve_is_concrete_and_idempotent():
     model = linear_model(L)
     ctx = Compute(device="auto", precision="auto").resolve(model)

@@ -4,6 +4,7 @@ model and a data set through entry points."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 IDS = [p.kind for p in POINTS]
 
 
+@functools.cache
 def _tests_text() -> str:
     return "\n".join(p.read_text() for p in sorted((REPO / "tests").glob("*.py")) if p.name != Path(__file__).name)
 

@@ -185,8 +185,9 @@ def design(model, start="random", objective: Objective | str = "maximise", const
     """
     t0 = time.perf_counter()
     ctx = compute_of(compute, batch_size=batch_size, device=device, precision=precision, engine=engine)
+    batch = 512 if ctx.batch_size is None else ctx.batch_size  # 0 is refused, not read as "the default"
     for name, value, least in (("rounds", rounds, 0), ("steps", steps, 0), ("beam", beam, 1),
-                               ("batch_size", ctx.batch_size or 512, 1)):  # 0 rounds or steps: the starts, scored
+                               ("batch_size", batch, 1)):  # 0 rounds or steps: the starts, scored
         if value < least:
             raise DataError(f"{name} must be at least {least}, not {value}")
     weight = parse_penalty(penalty)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from seq2expr.plugins import Registry, discover, module_names
+from seq2expr.plugins import Registry, discover
 
 GROUP = "seq2expr.design_methods"
 
@@ -34,11 +34,6 @@ class SearchSettings:
 
 Runner = Callable[..., tuple]
 ALGORITHMS: Registry[Runner] = Registry("design method", GROUP)
-
-
-def method_names() -> list[str]:
-    """The design methods' names without importing them (the modules of this package and the entry points)."""
-    return module_names(__name__, GROUP)
 
 
 discover(__name__, __path__)

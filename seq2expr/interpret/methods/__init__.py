@@ -18,9 +18,9 @@ import numpy as np
 
 from seq2expr.plugins import Registry, discover, module_names
 
-Attribution = Callable[..., np.ndarray]
-ATTRIBUTIONS: Registry[Attribution] = Registry("attribution method", "seq2expr.attributions")
 GROUP = "seq2expr.attributions"
+Attribution = Callable[..., np.ndarray]
+ATTRIBUTIONS: Registry[Attribution] = Registry("attribution method", GROUP)
 
 
 def method_names() -> list[str]:
