@@ -162,9 +162,60 @@ class DataConfig(_Strict):
     dedupe: bool = False
 
 
+class Positions(BaseModel):
+    """How a track model's output along the window (``(B, P, T)``: ``T`` tracks in ``P`` bins) is read as one value
+    per target: the ``bins`` kept and how they are joined (``aggregate``). ``bins``: ``centre:N`` (``N`` bins
+    around the middle one: the TSS of a window centred on it), ``all``, or indices and inclusive ranges
+    (``447,448,449``, ``447-449``). As text: ``[AGGREGATE:]BINS`` (``centre:3``, ``sum:447-449``). Applied by
+    :mod:`seq2expr.inference.positions`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bins: str = "all"
+    aggregate: Literal["mean", "sum", "max"] = "mean"
+
+    @field_validator("bins")
+    @classmethod
+    def _bins(cls, text: str) -> str:
+        parse_bins(text)
+        return text.strip().lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Positions:
+        """``[AGGREGATE:]BINS`` (``centre:3``, ``sum:447-449``, ``max:all``)."""
+        head, sep, rest = text.strip().partition(":")
+        if sep and head in ("mean", "sum", "max"):
+            return cls(bins=rest, aggregate=head)
+        return cls(bins=text)
+
+    def text(self) -> str:
+        """The text :meth:`parse` reads back."""
+        return self.bins if self.aggregate == "mean" else f"{self.aggregate}:{self.bins}"
+
+
+def parse_bins(text: str) -> tuple[str, int | tuple[int, ...] | None]:
+    """``("all", None)``, ``("centre", N)`` or ``("list", indices)`` from a :class:`Positions` ``bins`` text."""
+    t = text.strip().lower()
+    if t == "all":
+        return "all", None
+    head, sep, rest = t.partition(":")
+    if sep and head in ("centre", "center"):
+        if not rest.isdigit() or int(rest) < 1:
+            raise ValueError(f"positions {text!r}: centre:N needs a whole number of bins N >= 1")
+        return "centre", int(rest)
+    picked: list[int] = []
+    for part in t.split(","):
+        a, dash, b = part.strip().partition("-")
+        if not a.isdigit() or (dash and not b.isdigit()) or (dash and int(b) < int(a)):
+            raise ValueError(f"positions {text!r}: give centre:N, all, or bins like 447,448 or 447-449")
+        picked.extend(range(int(a), int(b) + 1) if dash else [int(a)])
+    return "list", tuple(picked)
+
+
 class ModelConfig(_Strict):
     name: str = "legnet"
     params: dict[str, Any] = Field(default_factory=dict)
+    positions: Positions | None = None  # a track model (B, P, T): the bins read as its outputs (training included)
 
 
 class TrainConfig(_Strict):

@@ -16,7 +16,7 @@ import torch
 from typer.testing import CliRunner
 
 from seq2expr.cli.main import app
-from seq2expr.config import SequencePolicy
+from seq2expr.config import Positions, SequencePolicy
 from seq2expr.convert.export import exportable_architectures, exporters, formats, verify_export
 from seq2expr.convert.export.exporting import export_model, read_contract
 from seq2expr.data.errors import DataError
@@ -43,14 +43,15 @@ TINY |= {
     "camformer": dict(out_channels=[16, 16], kernels=[5, 5], pool_kernels=[1, 1], pool_strides=[1, 1],
                       linear_output=[8], purine_channel=True),
     "enformer": dict(config=dict(dim=48, depth=1, heads=2, attn_dim_key=8, num_downsamples=3, dim_divisible_by=8,
-                                 target_length=16, output_heads=dict(human=6)), tracks=[0, 4], tss_bins=3),
+                                 target_length=16, output_heads=dict(human=6)), tracks=[0, 4]),
     "borzoi": dict(config=dict(dim=48, depth=1, heads=2, attn_dim_key=8, attn_dim_value=16, bins_to_return=16,
-                               return_center_bins_only=True), tracks=[1, 3], tss_bins=3),
+                               return_center_bins_only=True), tracks=[1, 3]),
 }
 BIG = {"enformer", "borzoi"}  # one network, not an ensemble: their fixed-width parts are large even when reduced
 LENGTH = {"enformer": 128, "borzoi": 1024}
 ONE_TARGET = {n for n in list_models() if (get_model_class(n).example or {}).get("n_targets") == 1}
 NEEDS = {"enformer": "enformer_pytorch", "borzoi": "borzoi_pytorch"}
+POSITIONS = {"enformer": Positions(bins="centre:3"), "borzoi": Positions(bins="centre:3", aggregate="sum")}
 
 
 def _randomised(net: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -76,7 +77,8 @@ def tiny_saved(name: str, *, members: int = 2, task: str = "regression", rc: boo
     nets = [_randomised(build_model(name, seq_len=length, n_targets=n, **TINY[name]), i)
             for i in range(max(1, members))]
     transform = {"kind": "log1p", "standardize": True, "mean": [1.5, 0.5][:n], "std": [0.8, 1.3][:n]}
-    cfg = SavedModelConfig(model=ModelSpec(name=name, params=TINY[name], seq_len=length, n_targets=n),
+    cfg = SavedModelConfig(model=ModelSpec(name=name, params=TINY[name], seq_len=length, n_targets=n,
+                                           positions=POSITIONS.get(name)),
                            train={"task": task, "rc_average": rc}, data={"policy": {"length": length}},
                            target_transform=transform if task == "regression" else None, ensemble_size=members)
     return SavedModel(EnsembleAverage(nets).eval() if members else nets[0], cfg)

@@ -79,6 +79,12 @@ def test_enformer_importer_matches_the_original(tmp_path):
     got = predict(model, io["x"], precision="32")
     assert got.shape == (3, 2) and np.abs(got - want).max() < 1e-5
     assert model.config.target_names == ["cage_a", "dnase_b"]
+    # the same folder in the format-2 layout (the network chose its TSS bins) migrates to the same numbers
+    raw = json.loads((tmp_path / "m" / "config.json").read_text())
+    positions = raw["model"].pop("positions")
+    raw["model"]["params"].update(tss_bins=int(positions["bins"].split(":")[1]), aggregate=positions["aggregate"])
+    (tmp_path / "m" / "config.json").write_text(json.dumps({**raw, "format_version": 2}))
+    assert np.array_equal(predict(load_model(tmp_path / "m"), io["x"], precision="32"), got)
     # variants gene mode works unchanged: a 4,096-nt window centred on each gene's TSS
     rng = np.random.default_rng(2)
     chrom = "".join(rng.choice(list("ACGT"), 12_000))

@@ -290,9 +290,10 @@ def test_importer_outputs_are_parents(kind, folder, length, tmp_path):
 
 @pytest.mark.parametrize("arch", ["enformer", "borzoi"])
 def test_tracks_parents_get_a_new_head_on_a_frozen_trunk(arch, tmp_path):
-    """Enformer / Borzoi (reduced random configurations): new targets get a linear head on the TSS-bin embeddings,
-    the trunk frozen by default, bitwise unchanged."""
+    """Enformer / Borzoi (reduced random configurations): new targets get a linear head on each bin's embedding,
+    read at the parent's positions (the child keeps them), the trunk frozen by default, bitwise unchanged."""
     pytest.importorskip("enformer_pytorch" if arch == "enformer" else "borzoi_pytorch")
+    from seq2expr.config import Positions
     from seq2expr.inference import ModelSpec, SavedModelConfig
 
     if arch == "enformer":
@@ -304,7 +305,9 @@ def test_tracks_parents_get_a_new_head_on_a_frozen_trunk(arch, tmp_path):
                                            "bins_to_return": 64, "return_center_bins_only": True}}
     torch.manual_seed(0)
     net = build_model(arch, seq_len=length, n_targets=1, **params)
-    save_model(tmp_path / "parent", net, SavedModelConfig(model=ModelSpec(name=arch, params=params, seq_len=length),
+    positions = Positions(bins="centre:3")
+    save_model(tmp_path / "parent", net, SavedModelConfig(model=ModelSpec(name=arch, params=params, seq_len=length,
+                                                                         positions=positions),
                                                          data={"policy": {"length": length}}))
     rng = np.random.default_rng(0)
     import pandas as pd
@@ -318,6 +321,7 @@ def test_tracks_parents_get_a_new_head_on_a_frozen_trunk(arch, tmp_path):
                   progress=False)
     cfg = read_config(child)
     assert cfg.lineage.head == "new" and cfg.lineage.freeze == "trunk" and cfg.model.params["embedding_head"]
+    assert cfg.model.positions == positions
     theirs, ours = net.state_dict(), load_model(child).model.state_dict()
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
     assert {k for k in ours if k not in theirs} == {"embedding_head.weight", "embedding_head.bias"}

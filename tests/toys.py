@@ -113,3 +113,20 @@ def pearson(model: nn.Module, x: torch.Tensor, y: torch.Tensor, column: int = 0)
     with torch.no_grad():
         pred = model(x)[:, column].numpy()
     return float(np.corrcoef(pred, y[:, column].numpy())[0, 1])
+
+
+class TrackToy(nn.Module):
+    """A track model: ``(B, 4, L) -> (B, L // bin, n_targets)``, a one-base convolution averaged in bins of ``bin``
+    (Enformer's shape at toy size). Its output in bin ``i`` is the mean over the bin's bases of ``W x_p + b``: a
+    closed form for every readout of positions."""
+
+    example = None
+    head_modules = ("conv",)
+
+    def __init__(self, seq_len: int, n_targets: int = 1, bin: int = 8):
+        super().__init__()
+        self.conv = nn.Conv1d(4, n_targets, 1)
+        self.pool = nn.AvgPool1d(bin)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.conv(x)).transpose(1, 2)

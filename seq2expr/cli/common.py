@@ -33,7 +33,8 @@ ENGINES = ("torch", "onnxruntime")  # seq2expr.inference.engine.ENGINES (tested 
 ENGINE_HELP = "torch, or onnxruntime (the same graph through ONNX Runtime on the CPU, float32; needs " \
               "seq2expr[export]; bench/results/export.md says which is faster for which model)."
 READOUT_HELP = "Which outputs (the readout, as design's --target): a target NAME or INDEX, several A,B, their mean " \
-               "mean:A,B or difference diff:A,B (A - B). Default: every target."
+               "mean:A,B or difference diff:A,B (A - B); for a track model, @POSITIONS reads those bins " \
+               "(e.g. NAME@centre:3, @sum:447-449). Default: every target, at the model's own positions."
 FORCE_HELP = "Replace OUT if it is a previous output of this command (never an input, nor any other folder)."
 MODEL_HELP = "Saved model folder, or a pretrained model zoo:NAME (seq2expr models list)."
 # the attribution methods (their modules' names: nothing heavy is imported), and "none" where logos are optional

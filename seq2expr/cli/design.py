@@ -165,7 +165,8 @@ def design_cmd(
                                 gc=_pair(gc, "--gc") if gc else None,
                                 forbid=[s for s in forbid.split(",") if s.strip()], max_homopolymer=max_homopolymer,
                                 require=list(require or []))
-            readout = Readout.parse(target) if ":" in target else None  # a transform: its one output is the target
+            # a transform or positions: the readout says it; its first output is the target
+            readout = Readout.parse(target) if ":" in target or "@" in target else None
             t = 0 if readout is not None else int(target) if target.isdigit() else target
             if other_model is not None:
                 obj = Objective("difference", t, other_model=load_model(other_model), readout=readout)

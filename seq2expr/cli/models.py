@@ -139,8 +139,9 @@ def models_import_cmd(
     seq_len: int | None = typer.Option(None, "--seq-len", help="Input length (Enformer 196,608, Borzoi 524,288)."),
     tracks: str | None = typer.Option(None, "--tracks", help="Enformer/Borzoi: comma-separated track indices."),
     target_names: str | None = typer.Option(None, "--target-names", help="Names of those tracks, comma-separated."),
-    tss_bins: int | None = typer.Option(None, "--tss-bins", help="Bins around the TSS to aggregate (default 3)."),
-    aggregate: str | None = typer.Option(None, "--aggregate", help="mean or sum over those bins (default mean)."),
+    tss_bins: int | None = typer.Option(None, "--tss-bins", help="Bins around the TSS read by default (the saved "
+                                            "model's positions, centre:N; default 3)."),
+    aggregate: str | None = typer.Option(None, "--aggregate", help="mean, sum or max over those bins (default mean)."),
     tf_gamma: bool | None = typer.Option(None, "--tf-gamma/--no-tf-gamma", help="Enformer: TensorFlow positional "
                                          "gammas (default: on for the published architecture)."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),

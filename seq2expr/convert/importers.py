@@ -51,7 +51,8 @@ def import_checkpoint(kind: str, weights: str | Path, out: str | Path, options: 
     card = card or get_card(kind)
     options.kind = kind
     conv = IMPORTERS.get(kind)(weights, options)
-    spec = ModelSpec(name=conv.name, params=conv.params, seq_len=conv.seq_len, n_targets=len(conv.target_names))
+    spec = ModelSpec(name=conv.name, params=conv.params, seq_len=conv.seq_len, n_targets=len(conv.target_names),
+                     positions=conv.positions)
     try:
         model = build_model(spec.name, seq_len=spec.seq_len, n_targets=spec.n_targets, **spec.params)
     except (TypeError, ValueError, KeyError) as err:

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from seq2expr.config import Positions
 from seq2expr.convert.registry import Converted, Options, importer, read_run_config, read_weights, record_of
 from seq2expr.files import FileError
 from seq2expr.models.camformer import LARGE, MINI
@@ -126,6 +127,12 @@ def _tracks(options: Options, n_available: int) -> tuple[list[int], list[str]]:
     return tracks, names
 
 
+def _tss_positions(options: Options) -> Positions:
+    """The bins a gene model reads by default: ``--tss-bins`` (3) around the centre of a window centred on the TSS,
+    joined by ``--aggregate`` (mean)."""
+    return Positions(bins=f"centre:{options.tss_bins or 3}", aggregate=options.aggregate or "mean")
+
+
 def _with_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {f"net.{k}": v for k, v in state.items()}
 
@@ -145,10 +152,9 @@ def enformer(weights: Path, options: Options) -> Converted:
     tracks, names = _tracks(options, n_tracks)
     seq_len = options.seq_len or 196_608
     tf_gamma = options.tf_gamma if options.tf_gamma is not None else bool(run.get("use_tf_gamma", published))
-    params = {"config": config, "head": head, "tracks": tracks, "tss_bins": options.tss_bins or 3,
-              "aggregate": options.aggregate or "mean", "use_tf_gamma": tf_gamma}
+    params = {"config": config, "head": head, "tracks": tracks, "use_tf_gamma": tf_gamma}
     return Converted("enformer", params, seq_len, _with_prefix(state), n_value=0.0, target_names=names,
-                     tss_window=True)
+                     tss_window=True, positions=_tss_positions(options))
 
 
 @importer("borzoi")
@@ -162,7 +168,6 @@ def borzoi(weights: Path, options: Options) -> Converted:
     if not n_tracks:
         raise FileError(weights, "no human head (human_head.weight): not a Borzoi checkpoint")
     tracks, names = _tracks(options, n_tracks)
-    params = {"config": config, "tracks": tracks, "tss_bins": options.tss_bins or 3,
-              "aggregate": options.aggregate or "mean"}
+    params = {"config": config, "tracks": tracks}
     return Converted("borzoi", params, options.seq_len or 524_288, _with_prefix(state), n_value=0.0,
-                     target_names=names, tss_window=True)
+                     target_names=names, tss_window=True, positions=_tss_positions(options))

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from seq2expr.config import Positions
 from seq2expr.convert.checkpoint import ModuleRecord, read_checkpoint, state_dict_of
 from seq2expr.files import FileError, read_json
 from seq2expr.plugins import Registry
@@ -44,6 +45,7 @@ class Converted:
     target_names: list[str]
     notes: dict[str, Any] = field(default_factory=dict)
     tss_window: bool = False  # a genome-track model: gene mode scores windows of seq_len centred on the TSS
+    positions: Positions | None = None  # a track model: the bins read as its outputs (model.positions)
 
 
 Importer = Callable[[Path, Options], Converted]

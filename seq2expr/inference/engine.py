@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from seq2expr.inference.contract import EXPORT_EXTRA, INPUT_NAME, contract_module, export_program, onnx_model
+from seq2expr.inference.positions import Positions
 from seq2expr.inference.readout import Readout
 
 ENGINES = ("torch", "onnxruntime")
@@ -59,8 +60,10 @@ def run_session(session: Any, x: np.ndarray | torch.Tensor) -> np.ndarray:
     return session.run(None, {INPUT_NAME: np.ascontiguousarray(arr, dtype=np.float32)})[0]
 
 
-def onnxruntime_forward(net: nn.Module, rc_average: bool, seq_len: int) -> Forward:
-    """The network's strand-averaged output (the model scale) through ONNX Runtime, as the torch path computes it.
+def onnxruntime_forward(net: nn.Module, rc_average: bool, seq_len: int, positions: Positions | None = None
+                        ) -> Forward:
+    """The network's strand-averaged output (the model scale; a track model's at ``positions``) through ONNX
+    Runtime, as the torch path computes it.
 
     The graph is exported once per network, strand rule and input length, and again only when a weight changes
     (the storage and version counters, as :func:`~seq2expr.inference.fold.folded` keys its copies).
@@ -69,11 +72,11 @@ def onnxruntime_forward(net: nn.Module, rc_average: bool, seq_len: int) -> Forwa
         weights = tuple((t.data_ptr(), t._version) for t in (*net.parameters(), *net.buffers()))
     except RuntimeError:  # inference tensors: no version counter; export afresh
         weights = None
-    key = (bool(rc_average), int(seq_len))
+    key = (bool(rc_average), int(seq_len), positions)
     cache = _SESSIONS.setdefault(net, {})
     hit = cache.get(key)
     if weights is None or hit is None or hit[0] != weights:
-        readout = Readout(strands="average" if rc_average else "forward", scale="model")
+        readout = Readout(strands="average" if rc_average else "forward", scale="model", positions=positions)
         module = contract_module(net, readout)
         session = onnxruntime_session(onnx_model(export_program(module, seq_len)).SerializeToString())
         hit = (weights, session)

@@ -37,7 +37,7 @@ from seq2expr.inference.inputs import (
     length_note,
     off_length,
 )
-from seq2expr.inference.readout import Readout, as_readout, rc_forward
+from seq2expr.inference.readout import Readout, as_readout
 from seq2expr.inference.saved import SavedModel, SavedModelConfig, Scale, load_model
 from seq2expr.inference.shard import Shard, write_sidecar
 from seq2expr.outputs import check_output
@@ -147,13 +147,13 @@ def predict(model: SavedModel | nn.Module, X: Inputs, *, readout: Readout | str 
     dev, batch_size = ctx.device, ctx.batch(512)
     outs = []
     with model_state(net, dev), autocast(ctx.precision, dev):
-        run = onnxruntime_forward(net, bound.rc_average, data.shape[-1]) if ctx.engine == "onnxruntime" and len(data) \
-            else None
+        run = onnxruntime_forward(net, bound.rc_average, data.shape[-1], bound.positions) \
+            if ctx.engine == "onnxruntime" and len(data) else None
         net = folded(net)  # batch norm inside the convolutions: the same function, one pass fewer per layer
         for start in track(range(0, len(data), batch_size), description="predict"):
             x = batch_onehot(data[start:start + batch_size], nv).to(dev)
             out = run(x) if run is not None else \
-                forward_in_parts(lambda part: rc_forward(net, part, bound.rc_average).float(), x, model=net).cpu()
+                forward_in_parts(lambda part: bound.network(net, part).float(), x, model=net).cpu()
             outs.append(out[:, None] if out.ndim == 1 else out)
     if outs:
         raw = torch.cat(outs).numpy()

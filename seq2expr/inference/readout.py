@@ -8,8 +8,12 @@ each (the role of gReLU's ``prediction_transform``). :meth:`Readout.resolve` che
 gives a :class:`BoundReadout`, which turns raw network outputs into readout values in numpy (prediction, ISM)
 or as a differentiable torch function (gradients, integrated gradients, DeepLIFT, Grad-CAM, ledidi).
 
-Order of operations, the same everywhere: network output -> strand average (before any sigmoid, as in training)
--> scale -> targets -> transform.
+A track model's output along the window (``(B, P, T)``) is read at :class:`~seq2expr.inference.positions.Positions`:
+the readout's own, else the saved model's default (its config's ``model.positions``).
+
+Order of operations, the same everywhere: network output -> strand average (before any sigmoid, as in training;
+a track model's reverse-strand output flipped along the window first) -> positions -> scale -> targets ->
+transform.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from torch import nn
 
 from seq2expr.data.errors import DataError
 from seq2expr.data.sequences import reverse_complement_onehot
+from seq2expr.inference.positions import Positions, along
 from seq2expr.inference.saved import SavedModel, SavedModelConfig, Scale
 from seq2expr.models.registry import input_segments
 
@@ -32,17 +37,21 @@ Target = int | str
 _TRANSFORMS = ("mean", "diff")
 
 
-def rc_forward(model: nn.Module, x: torch.Tensor, rc_average: bool) -> torch.Tensor:
-    """Model output for a one-hot batch; with ``rc_average`` the mean of forward and reverse-complement outputs.
+def rc_forward(model: nn.Module, x: torch.Tensor, rc_average: bool, positions: Positions | None = None
+               ) -> torch.Tensor:
+    """Model output ``(B, T)`` for a one-hot batch; with ``rc_average`` the mean of forward and reverse-complement
+    outputs; a track model's ``(B, P, T)`` joined over ``positions`` (:func:`~seq2expr.inference.positions.along`).
 
-    Outputs are averaged before any sigmoid (logits for classification): one rule for training-time
-    validation and prediction, so reported metrics match what :func:`predict` returns. A model of several input
-    segments (``dual``) sees each segment reverse-complemented in place (:func:`input_segments`).
+    Outputs are averaged before any sigmoid (logits for classification): one rule for training, validation and
+    prediction, so reported metrics match what :func:`predict` returns. A track model's reverse-strand output is
+    flipped along the window first, so bin ``i`` means the same stretch of sequence on both strands. A model of
+    several input segments (``dual``) sees each segment reverse-complemented in place (:func:`input_segments`).
     """
     out = model(x)
     if rc_average:
-        out = (out + model(reverse_complement_onehot(x, input_segments(model)))) / 2
-    return out
+        rc = model(reverse_complement_onehot(x, input_segments(model)))
+        out = (out + (rc.flip(1) if rc.ndim == 3 else rc)) / 2
+    return along(out, positions)
 
 
 def to_scale(raw: np.ndarray, config: SavedModelConfig, scale: Scale = "original") -> np.ndarray:
@@ -99,15 +108,20 @@ class Readout:
     """Which output a verb reads: ``targets`` (a name or index, or several; ``None``: all), ``strands``
     (``as_trained``: what the saved model's ``train.rc_average`` says; ``forward``; ``average``), ``scale``
     (``original``: measured values or probabilities, as :func:`predict` returns; ``model``: the network's
-    output) and ``transform`` (``None``; ``mean`` over the targets; ``diff``: the first target minus the second).
+    output), ``transform`` (``None``; ``mean`` over the targets; ``diff``: the first target minus the second) and,
+    for a track model, ``positions`` (:class:`~seq2expr.inference.positions.Positions` or its text; ``None``: the
+    saved model's default).
     """
 
     targets: Target | tuple[Target, ...] | None = None
     strands: Strands = "as_trained"
     scale: Scale = "original"
     transform: str | None = None
+    positions: Positions | str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.positions, str):
+            object.__setattr__(self, "positions", Positions.parse(self.positions))
         t = self.targets
         if t is not None and not isinstance(t, tuple):
             t = tuple(t) if isinstance(t, list) else (t,)
@@ -125,10 +139,16 @@ class Readout:
 
     @classmethod
     def parse(cls, text: str, **options) -> Readout:
-        """``NAME``, ``INDEX``, ``A,B`` (several), ``mean:A,B`` or ``diff:A,B`` (e.g. a command's ``--target``)."""
+        """``NAME``, ``INDEX``, ``A,B`` (several), ``mean:A,B`` or ``diff:A,B`` (e.g. a command's ``--target``),
+        each with an optional ``@POSITIONS`` for a track model (``0@centre:3``, ``@sum:447-449``: every target)."""
+        text, at, where = text.partition("@")
+        if at:
+            options = {**options, "positions": Positions.parse(where)}
         kind, sep, rest = text.partition(":")
         transform = kind if sep and kind in _TRANSFORMS else None
         names = [_target(s.strip()) for s in (rest if transform else text).split(",") if s.strip()]
+        if at and not names and not transform:
+            return cls(**options)
         return cls(targets=tuple(names) if len(names) != 1 else names[0], transform=transform, **options)
 
     def first_output(self, model: SavedModel | SavedModelConfig | nn.Module) -> Readout:
@@ -164,7 +184,8 @@ class Readout:
         columns = None if self.targets is None else tuple(target_index(names, t) for t in self.targets)
         if self.transform == "diff" and columns[0] == columns[1]:
             raise DataError(f"readout diff of target {self.targets[0]!r} with itself is always 0; name two targets")
-        return BoundReadout(self, cfg, columns, rc)
+        positions = self.positions if self.positions is not None else cfg.model.positions if cfg is not None else None
+        return BoundReadout(self, cfg, columns, rc, positions)
 
 
 def as_readout(readout: Readout | str | None = None, *, rc_average: bool | None = None, scale: Scale | None = None,
@@ -207,12 +228,19 @@ def target_index(names: Sequence[str] | None, target: Target) -> int:
 
 @dataclass(frozen=True)
 class BoundReadout:
-    """A :class:`Readout` resolved for one model: target ``columns`` (``None``: all) and ``rc_average``."""
+    """A :class:`Readout` resolved for one model: target ``columns`` (``None``: all), ``rc_average`` and, for a
+    track model, the ``positions`` read."""
 
     readout: Readout
     config: SavedModelConfig | None
     columns: tuple[int, ...] | None
     rc_average: bool
+    positions: Positions | None = None
+
+    def network(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The network's output ``(B, T)`` as this readout reads it, before scale and targets: strands as resolved,
+        a track model's bins joined (:func:`rc_forward`)."""
+        return rc_forward(net, x, self.rc_average, self.positions)
 
     def names(self, n_targets: int | None = None) -> list[str]:
         """Names of the readout's outputs (columns of tables): target names, ``mean``/``mean(A,B)``, ``A-B``."""
@@ -252,7 +280,7 @@ class BoundReadout:
 
     def forward(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """Readout values ``(B, K)`` of one-hot ``x``: strands as resolved, then :meth:`head`; differentiable."""
-        return self.head(rc_forward(net, x, self.rc_average))
+        return self.head(self.network(net, x))
 
     def module(self, net: nn.Module) -> ReadoutModule:
         """``net`` and this readout as one ``nn.Module`` (for attribution libraries that take a model)."""

@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from seq2expr.atomic import atomic_path
-from seq2expr.config import DataConfig, InterpretConfig, SequencePolicy, TrainConfig
+from seq2expr.config import DataConfig, InterpretConfig, Positions, SequencePolicy, TrainConfig
 from seq2expr.data.errors import DataError
 from seq2expr.data.genome.windows import WindowSource
 from seq2expr.data.targets import TargetTransform
@@ -35,11 +35,15 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 TRAINED_ON = "training_sequences.safetensors"  # hashes of the sequences the weights were fitted or selected on
 Scale = Literal["original", "model"]
-FORMAT_VERSION = 2  # of config.json; 1: the files written before the key existed (no ``format_version``)
+# of config.json; 1: the files written before the key existed (no ``format_version``); 2: Enformer/Borzoi chose
+# their TSS bins in the network (params tss_bins, aggregate), 3: the readout does (``model.positions``)
+FORMAT_VERSION = 3
+TRACK_MODELS = ("enformer", "borzoi")  # the architectures whose format-2 params chose bins
 
 
 class ModelSpec(BaseModel):
-    """The architecture: a registry name and its constructor arguments."""
+    """The architecture: a registry name and its constructor arguments; for a track model (an output
+    ``(B, P, T)`` along the window) the ``positions`` read as its outputs unless a readout names others."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -47,6 +51,7 @@ class ModelSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     seq_len: int = Field(ge=1)
     n_targets: int = Field(1, ge=1)
+    positions: Positions | None = None
 
 
 class FitRecord(BaseModel):
@@ -197,7 +202,10 @@ def migrate_config(raw: dict[str, Any]) -> dict[str, Any]:
 
     Format 1 (no ``format_version``: every folder and zoo entry written before the key) may hold the pre-typed
     layout's top-level ``policy``/``task``/``rc_average``, folded into ``data``/``train``; nothing else changed.
-    A newer format raises :class:`NewerFormatError`. Each later format adds one step here.
+    Format 2: an ``enformer``/``borzoi`` network chose and joined its TSS bins itself (``params.tss_bins``,
+    ``params.aggregate``); from format 3 it gives every bin and ``model.positions`` says which are read
+    (``centre:N``, the same bins). A newer format raises :class:`NewerFormatError`. Each later format adds one step
+    here.
     """
     raw = dict(raw)
     version = raw.get("format_version", 1)
@@ -213,8 +221,25 @@ def migrate_config(raw: dict[str, Any]) -> dict[str, Any]:
                 sub = dict(raw.get(section) or {})
                 sub.setdefault(key, value)
                 raw[section] = sub
+    if version <= 2:
+        raw["model"] = _positions_from_params(raw.get("model"))
     raw["format_version"] = FORMAT_VERSION
     return raw
+
+
+def _positions_from_params(model: Any) -> Any:
+    """A format-2 ``model`` section of an Enformer/Borzoi: the bin choice moved from the params to ``positions``."""
+    if not isinstance(model, dict) or model.get("name") not in TRACK_MODELS:
+        return model
+    params = dict(model.get("params") or {})
+    bins, aggregate = params.pop("tss_bins", 3), params.pop("aggregate", "mean")
+    if params.pop("tss_index", None) is not None:
+        raise ValueError("a format-2 track model with params.tss_index (bins off the window's centre): import it "
+                         "again, and name its bins with a readout")
+    if aggregate == "sum" and params.get("embedding_head"):
+        raise ValueError("a format-2 fine-tuned track model that summed its bins before the new head: fine-tune it "
+                         "again (its head now reads each bin; sum and head no longer commute)")
+    return {**model, "params": params, "positions": {"bins": f"centre:{bins}", "aggregate": aggregate}}
 
 
 def default_target_names(n: int) -> list[str]:

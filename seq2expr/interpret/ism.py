@@ -41,7 +41,6 @@ from seq2expr.inference import (
     forward_in_parts,
     model_state,
     onnxruntime_forward,
-    rc_forward,
     resolve_device,
 )
 from seq2expr.inference.inputs import Inputs
@@ -131,15 +130,15 @@ def ism(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0, read
         return single(bound.values(raw.float().cpu().numpy()))
 
     with model_state(model, dev), autocast(precision, dev):
-        run = onnxruntime_forward(model, bound.rc_average, L) if engine == "onnxruntime" else None
+        run = onnxruntime_forward(model, bound.rc_average, L, bound.positions) if engine == "onnxruntime" else None
         model = fold_batchnorm(model)  # an eval copy: one pass fewer per layer for each of the 3L mutants
 
         def plain(batch: torch.Tensor) -> torch.Tensor:
             if run is not None:
                 return run(batch)
-            return forward_in_parts(lambda part: rc_forward(model, part, bound.rc_average), batch, model=model)
+            return forward_in_parts(lambda part: bound.network(model, part), batch, model=model)
 
-        fism = _fast(model, bound.rc_average) if fast and run is None else None
+        fism = _fast(model, bound.rc_average) if fast and run is None and bound.positions is None else None
         checked = False
         for s0 in track(range(0, N, n_seq), description="ISM"):
             xs = x[s0:s0 + n_seq].to(dev)
@@ -224,7 +223,7 @@ def ism_naive(model: nn.Module | SavedModel, X: Inputs, *, target: int | str = 0
     out = np.zeros((N, 4, L), dtype=np.float32)
 
     def value(m: torch.Tensor) -> float:
-        return float(single(bound.values(rc_forward(model, m, bound.rc_average).float().cpu().numpy()))[0])
+        return float(single(bound.values(bound.network(model, m).float().cpu().numpy()))[0])
 
     with model_state(model, dev):
         for i in range(N):

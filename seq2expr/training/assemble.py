@@ -60,7 +60,7 @@ def export_run(cfg: RunConfig, bundle, members: list[nn.Module], infos: list[dic
     fit = fit_record(cfg, infos)
     saved_config = SavedModelConfig(
         model=ModelSpec(name=cfg.model.name, params=cfg.model.params, seq_len=int(bundle.seq_len),
-                        n_targets=len(bundle.target_names)),
+                        n_targets=len(bundle.target_names), positions=cfg.model.positions),
         data=cfg.data, train=t.model_copy(update={"precision": fit.precision}), target_names=list(bundle.target_names),
         target_transform=bundle.transform if t.task == "regression" else None, data_hash=bundle.data_hash,
         windows=bundle.windows, interpret=cfg.interpret, fit=fit, lineage=lineage)

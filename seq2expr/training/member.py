@@ -337,7 +337,8 @@ def _fit(cfg: RunConfig, bundle, model: nn.Module, seed: int, run_dir: Path, *, 
                                         "freeze_trunk": init.freeze == "trunk",
                                         "unfreeze_after_epochs": init.unfreeze_after_epochs}
     module = SeqModule(model, n_targets=len(bundle.target_names), task=t.task, loss=t.loss, lr=t.lr,
-                       weight_decay=t.weight_decay, schedule=t.schedule, rc_average=t.rc_average, **finetune)
+                       weight_decay=t.weight_decay, schedule=t.schedule, rc_average=t.rc_average,
+                       positions=cfg.model.positions.text() if cfg.model.positions else None, **finetune)
     train_dl, valid_dl = _loaders(cfg, bundle, seed, model)
     last = run_dir / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if last.is_file() else None

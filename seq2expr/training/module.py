@@ -18,6 +18,7 @@ import torchmetrics
 from torch import nn
 
 from seq2expr.inference import rc_forward
+from seq2expr.inference.positions import Positions, along
 from seq2expr.models import is_head_tensor
 
 log = logging.getLogger(__name__)
@@ -54,10 +55,11 @@ class SeqModule(L.LightningModule):
     def __init__(self, model: nn.Module, *, n_targets: int, task: str = "regression", loss: str = "mse",
                  lr: float = 3e-3, weight_decay: float = 0.01, schedule: str = "onecycle", rc_average: bool = True,
                  head: Sequence[str] | None = None, trunk_lr_factor: float = 1.0, freeze_trunk: bool = False,
-                 unfreeze_after_epochs: int | None = None):
+                 unfreeze_after_epochs: int | None = None, positions: str | None = None):
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
         self.model = model
+        self.positions = None if positions is None else Positions.parse(positions)  # a track model's bins read
         self.task = task
         heads = tuple(head or ())
         in_trunk = (lambda k: not is_head_tensor(k, heads)) if heads else (lambda k: False)
@@ -77,7 +79,7 @@ class SeqModule(L.LightningModule):
                 self.val_spearman = torchmetrics.SpearmanCorrCoef(num_outputs=n_targets)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        return along(self.model(x), self.positions)
 
     def trunk_frozen_at(self, epoch: int) -> bool:
         hp = self.hparams
@@ -107,7 +109,7 @@ class SeqModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        out = self.model(x)
+        out = self(x)
         loss = self.masked_loss(out, y)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
@@ -123,7 +125,7 @@ class SeqModule(L.LightningModule):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch
-        out = rc_forward(self.model, x, self.hparams.rc_average)
+        out = rc_forward(self.model, x, self.hparams.rc_average, self.positions)
         self.log("val_loss", self.masked_loss(out, y), on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=len(x), sync_dist=True)  # under DDP: the mean over every process's batches
         out, y = out.float(), y.float()
