@@ -23,7 +23,9 @@ from seq2expr.evaluation.metrics import (
     classification_metrics,
     evaluate_predictions,
     grouped_metrics,
+    headline_metric,
     pearson_r,
+    pearson_rows,
     regression_metrics,
 )
 from seq2expr.evaluation.plots import plot_predictions, roc_pr_plot, scatter_plot
@@ -140,6 +142,25 @@ def test_bootstrap_ci_is_the_seeded_percentile_bootstrap(reg_data, cls_data):
     few = np.r_[np.zeros(18), np.ones(2)], prob[:20]  # many resamples hold one class: AUROC undefined
     assert bootstrap_ci(*few, auroc, n_boot=200, seed=1) == pytest.approx(_loop_ci(*few, auroc, 200, 1))
     assert np.isfinite(bootstrap_ci(*few, auroc, n_boot=200, seed=1)).all()
+
+
+def test_batched_headline_bootstrap_is_the_resample_loop(reg_data):
+    """The regression headline scores a batch of resamples in one numpy pass: the same interval as one resample
+    after another (1 and 3 targets; a constant target is NaN and left out of the mean, as the loop leaves it);
+    with a missing value it falls back to the loop."""
+    y, p = reg_data
+    rng = np.random.default_rng(5)
+    y3 = np.c_[y, y + rng.normal(size=len(y)), np.ones(len(y))]
+    p3 = np.c_[p, p + rng.normal(size=len(y)), p]
+    headline = headline_metric("regression")
+    assert headline.batched is not None
+    for yy, pp in ((y[:, None], p[:, None]), (y3, p3)):
+        want = _loop_ci(yy, pp, headline, 200, 2)
+        assert bootstrap_ci(yy, pp, headline, n_boot=200, seed=2) == pytest.approx(want, abs=1e-12)
+    y3[5, 0] = np.nan
+    assert bootstrap_ci(y3, p3, headline, n_boot=100, seed=2) == pytest.approx(_loop_ci(y3, p3, headline, 100, 2))
+    rows = pearson_rows(np.stack([y, y]), np.stack([p, np.ones_like(p)]))
+    assert rows[0] == pytest.approx(pearson_r(y, p)) and np.isnan(rows[1])
 
 
 def test_evaluate_predictions_multi_target_and_groups(reg_data):

@@ -174,7 +174,9 @@ def bootstrap_ci(y, p, metric_fn: Callable[[np.ndarray, np.ndarray], float], n_b
     """Percentile bootstrap interval of ``metric_fn(y, p)`` over rows (resampled together, with replacement).
 
     The resamples are :func:`scipy.stats.bootstrap`'s, seeded by ``seed`` (the same draws as one
-    ``rng.integers(0, n, n)`` after another), drawn in batches so memory stays rows x batch. The percentiles are
+    ``rng.integers(0, n, n)`` after another), drawn in batches so memory stays rows x batch. A ``metric_fn`` with a
+    ``batched`` attribute (the regression headline: :func:`pearson_rows`) scores a whole batch of resamples in one
+    numpy pass when every value is finite; otherwise each resample is scored alone. The percentiles are
     taken here over the finite values only: a resample where the metric is undefined (AUROC of one class) is left
     out instead of making the whole interval NaN, as scipy's own interval would.
     """
@@ -182,11 +184,19 @@ def bootstrap_ci(y, p, metric_fn: Callable[[np.ndarray, np.ndarray], float], n_b
     n = len(y)
     if n < 2 or n_boot < 1:
         return float("nan"), float("nan")
+    batched = getattr(metric_fn, "batched", None)
+    if batched is not None and np.isfinite(y).all() and np.isfinite(p).all():
+        def statistic(idx, axis=-1):  # a batch of resamples at once: (n,) or (batch, n) row indices
+            return batched(y[idx], p[idx]) if idx.ndim > 1 else batched(y[idx][None], p[idx][None])[0]
+    else:
+        def statistic(idx, axis=-1):
+            return np.array([metric_fn(y[i], p[i]) for i in np.atleast_2d(idx)]) if idx.ndim > 1 else \
+                metric_fn(y[idx], p[idx])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy's notes on a degenerate or NaN distribution: handled below
-        res = stats.bootstrap((np.arange(n),), lambda idx: metric_fn(y[idx], p[idx]), n_resamples=n_boot,
-                              batch=_BOOT_BATCH, vectorized=False, method="percentile",
-                              confidence_level=1 - alpha, random_state=np.random.default_rng(seed))
+        res = stats.bootstrap((np.arange(n),), statistic, n_resamples=n_boot, batch=_BOOT_BATCH, vectorized=True,
+                              method="percentile", confidence_level=1 - alpha,
+                              random_state=np.random.default_rng(seed))
     vals = np.asarray(res.bootstrap_distribution, dtype=np.float64)
     vals = vals[np.isfinite(vals)]
     if not len(vals):
@@ -194,8 +204,9 @@ def bootstrap_ci(y, p, metric_fn: Callable[[np.ndarray, np.ndarray], float], n_b
     return float(np.quantile(vals, alpha / 2)), float(np.quantile(vals, 1 - alpha / 2))
 
 
-def _headline_fn(task: str) -> Callable[[np.ndarray, np.ndarray], float]:
-    """Mean over targets of the headline metric, computed alone so bootstrapping stays fast."""
+def headline_metric(task: str) -> Callable[[np.ndarray, np.ndarray], float]:
+    """The headline metric of ``task`` (Pearson r or AUROC), averaged over targets: what the bootstrap interval of
+    :func:`evaluate_predictions` is of. The regression one carries ``batched`` (whole batches of resamples at once)."""
     one = {"regression": pearson_r, "classification": auroc}[task]
 
     def headline(y: np.ndarray, p: np.ndarray) -> float:
@@ -203,7 +214,28 @@ def _headline_fn(task: str) -> Callable[[np.ndarray, np.ndarray], float]:
         vals = np.array([one(y2[:, j], p2[:, j]) for j in range(y2.shape[1])])
         return float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
 
+    if task == "regression":
+        headline.batched = lambda y, p: _nanmean_rows(pearson_rows(y, p))
     return headline
+
+
+def pearson_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Pearson r along axis 1 of finite ``(B, n)`` or ``(B, n, T)`` arrays, in float64: ``(B,)`` or ``(B, T)``;
+    NaN where either side is constant (as :func:`pearson_r`). The bootstrap's batched form of the headline."""
+    y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
+    yc, pc = y - y.mean(1, keepdims=True), p - p.mean(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (yc * pc).sum(1) / np.sqrt((yc * yc).sum(1) * (pc * pc).sum(1))
+    constant = (np.ptp(y, axis=1) == 0) | (np.ptp(p, axis=1) == 0)
+    return np.where(constant, np.nan, np.clip(r, -1.0, 1.0))
+
+
+def _nanmean_rows(vals: np.ndarray) -> np.ndarray:
+    """Mean over targets (axis 1) of ``(B, T)`` values, NaN-skipping; NaN where every target is NaN."""
+    if vals.ndim == 1:
+        return vals
+    ok = np.isfinite(vals)
+    return np.where(ok.any(1), np.where(ok, vals, 0).sum(1) / np.maximum(ok.sum(1), 1), np.nan)
 
 
 def evaluate_predictions(y, p, task: str, groups: Mapping[str, np.ndarray] | None = None, n_boot: int = 1000,
@@ -214,7 +246,7 @@ def evaluate_predictions(y, p, task: str, groups: Mapping[str, np.ndarray] | Non
     """
     m = multi_target_metrics(y, p, task, target_names)
     headline = HEADLINE[task]
-    lo, hi = bootstrap_ci(_as_2d(y), _as_2d(p), _headline_fn(task), n_boot=n_boot, seed=seed, alpha=alpha)
+    lo, hi = bootstrap_ci(_as_2d(y), _as_2d(p), headline_metric(task), n_boot=n_boot, seed=seed, alpha=alpha)
     out = {
         "task": task,
         "headline": headline,
