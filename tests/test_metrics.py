@@ -19,6 +19,7 @@ from sklearn.metrics import (
 
 from seq2expr.evaluation.metrics import (
     auroc,
+    auroc_rows,
     bootstrap_ci,
     classification_metrics,
     evaluate_predictions,
@@ -161,6 +162,20 @@ def test_batched_headline_bootstrap_is_the_resample_loop(reg_data):
     assert bootstrap_ci(y3, p3, headline, n_boot=100, seed=2) == pytest.approx(_loop_ci(y3, p3, headline, 100, 2))
     rows = pearson_rows(np.stack([y, y]), np.stack([p, np.ones_like(p)]))
     assert rows[0] == pytest.approx(pearson_r(y, p)) and np.isnan(rows[1])
+
+
+def test_batched_auroc_is_torchmetrics_auroc(cls_data):
+    """The classification headline in batches (ranks, ties averaged) gives the resample loop's interval, and each
+    row's AUROC is :func:`auroc`'s (ties too: scores rounded to one decimal), to the 1e-8 torchmetrics' float32
+    curve keeps (the rank form is exact in float64)."""
+    yc, prob = cls_data
+    tied = np.round(prob, 1)
+    headline = headline_metric("classification")
+    for pp in (prob, tied):
+        want = _loop_ci(yc[:, None], pp[:, None], headline, 200, 4)
+        assert bootstrap_ci(yc[:, None], pp[:, None], headline, n_boot=200, seed=4) == pytest.approx(want, abs=1e-7)
+        rows = auroc_rows(np.stack([yc, np.zeros_like(yc)]), np.stack([pp, pp]))
+        assert rows[0] == pytest.approx(auroc(yc, pp), abs=1e-7) and np.isnan(rows[1])
 
 
 def test_evaluate_predictions_multi_target_and_groups(reg_data):

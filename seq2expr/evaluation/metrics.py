@@ -175,8 +175,8 @@ def bootstrap_ci(y, p, metric_fn: Callable[[np.ndarray, np.ndarray], float], n_b
 
     The resamples are :func:`scipy.stats.bootstrap`'s, seeded by ``seed`` (the same draws as one
     ``rng.integers(0, n, n)`` after another), drawn in batches so memory stays rows x batch. A ``metric_fn`` with a
-    ``batched`` attribute (the regression headline: :func:`pearson_rows`) scores a whole batch of resamples in one
-    numpy pass when every value is finite; otherwise each resample is scored alone. The percentiles are
+    ``batched`` attribute (the headlines: :func:`pearson_rows`, :func:`auroc_rows`) scores a whole batch of
+    resamples in one numpy pass when every value is finite; otherwise each resample is scored alone. The percentiles are
     taken here over the finite values only: a resample where the metric is undefined (AUROC of one class) is left
     out instead of making the whole interval NaN, as scipy's own interval would.
     """
@@ -206,7 +206,7 @@ def bootstrap_ci(y, p, metric_fn: Callable[[np.ndarray, np.ndarray], float], n_b
 
 def headline_metric(task: str) -> Callable[[np.ndarray, np.ndarray], float]:
     """The headline metric of ``task`` (Pearson r or AUROC), averaged over targets: what the bootstrap interval of
-    :func:`evaluate_predictions` is of. The regression one carries ``batched`` (whole batches of resamples at once)."""
+    :func:`evaluate_predictions` is of. It carries ``batched``: whole batches of resamples at once."""
     one = {"regression": pearson_r, "classification": auroc}[task]
 
     def headline(y: np.ndarray, p: np.ndarray) -> float:
@@ -214,8 +214,8 @@ def headline_metric(task: str) -> Callable[[np.ndarray, np.ndarray], float]:
         vals = np.array([one(y2[:, j], p2[:, j]) for j in range(y2.shape[1])])
         return float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
 
-    if task == "regression":
-        headline.batched = lambda y, p: _nanmean_rows(pearson_rows(y, p))
+    rows = {"regression": pearson_rows, "classification": auroc_rows}[task]
+    headline.batched = lambda y, p: _nanmean_rows(rows(y, p))
     return headline
 
 
@@ -228,6 +228,18 @@ def pearson_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
         r = (yc * pc).sum(1) / np.sqrt((yc * yc).sum(1) * (pc * pc).sum(1))
     constant = (np.ptp(y, axis=1) == 0) | (np.ptp(p, axis=1) == 0)
     return np.where(constant, np.nan, np.clip(r, -1.0, 1.0))
+
+
+def auroc_rows(y: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """AUROC along axis 1 of finite ``(B, n)`` or ``(B, n, T)`` arrays (class 1: ``y >= 0.5``; tied scores share
+    their mean rank, as :func:`auroc`): the Mann-Whitney form. NaN where a row holds one class only."""
+    labels = np.asarray(y) >= 0.5
+    ranks = stats.rankdata(np.asarray(prob, dtype=np.float64), axis=1)
+    n1 = labels.sum(1)
+    n0 = labels.shape[1] - n1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = ((ranks * labels).sum(1) - n1 * (n1 + 1) / 2) / (n0 * n1)
+    return np.where((n1 == 0) | (n0 == 0), np.nan, auc)
 
 
 def _nanmean_rows(vals: np.ndarray) -> np.ndarray:
