@@ -157,6 +157,24 @@ def need_columns(df, cols: list[str], path: Path) -> None:
         raise DataError(f"missing column(s) {missing}; found {list(df.columns)}", source=str(path))
 
 
+def read_splits(paths: dict[str, Path], files: dict[str, str], columns: list[str], **kw):
+    """A data set published as one table per split, read as one frame with a ``split`` column: ``files`` maps each
+    split to its file's name among ``paths``; each must hold ``columns`` (one :class:`DataError` naming the file)."""
+    import pandas as pd
+
+    parts = []
+    for split, name in files.items():
+        df = read_csv(paths[name], **kw)
+        need_columns(df, columns, paths[name])
+        parts.append(df.assign(split=split))
+    return pd.concat(parts, ignore_index=True)
+
+
+def split_subsets(splits) -> dict[str, Callable]:
+    """Subsets named after the ``split`` group's values (``NAME:train`` selects its rows)."""
+    return {s: (lambda r, s=s: r.groups["split"] == s) for s in splits}
+
+
 def read_json(path: Path) -> dict:
     """A JSON file of a data set, or one :class:`DataError` naming it."""
     try:

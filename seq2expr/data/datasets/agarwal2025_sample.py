@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from seq2expr.data.records import Records
-from seq2expr.data.remote import DatasetEntry, RemoteFile, need_columns, read_csv, register_dataset
+from seq2expr.data.remote import DatasetEntry, RemoteFile, read_splits, register_dataset, split_subsets
 
 # pinned to the commit that last changed the files (their content sha256 is the mirror's, decompressed)
 _RAW = ("https://raw.githubusercontent.com/de-Boer-Lab/random-promoter-dream-challenge-2022/"
@@ -29,22 +29,14 @@ SPLITS = tuple(_SUMS)
 def _load(paths: dict[str, Path]) -> Records:
     """The three files as one set of records: ``split`` (train/valid/test), ``fold`` (the source's 10 folds) and
     ``orientation`` (forward, or reverse for IDs marked ``_Reversed``) groups; IDs ``split:seq_id``."""
-    import pandas as pd
-
-    parts = []
-    for split in SPLITS:
-        p = paths[f"human_sample_{split}.txt.gz"]
-        df = read_csv(p, sep="\t")
-        need_columns(df, ["seq_id", "seq", "mean_value", "fold"], p)
-        ids = df["seq_id"].astype(str)
-        parts.append(pd.DataFrame({"id": split + ":" + ids, "sequence": df["seq"].astype(str).str.upper(),
-                                   "y": df["mean_value"].astype(np.float32), "split": split,
-                                   "fold": df["fold"].astype(str),
-                                   "orientation": np.where(ids.str.contains("_Reversed"), "reverse", "forward")}))
-    df = pd.concat(parts, ignore_index=True)
-    return Records(ids=df["id"].to_numpy().astype(str), sequences=df["sequence"].tolist(),
-                   targets=df["y"].to_numpy(np.float32)[:, None], target_names=["mean_value"],
-                   groups={k: df[k].to_numpy().astype(str) for k in ("split", "fold", "orientation")},
+    df = read_splits(paths, {s: f"human_sample_{s}.txt.gz" for s in SPLITS}, ["seq_id", "seq", "mean_value", "fold"],
+                     sep="\t")
+    ids = df["seq_id"].astype(str)
+    groups = {"split": df["split"], "fold": df["fold"],
+              "orientation": np.where(ids.str.contains("_Reversed"), "reverse", "forward")}
+    return Records(ids=(df["split"] + ":" + ids).to_numpy().astype(str), sequences=df["seq"].astype(str).str.upper()
+                   .tolist(), targets=df["mean_value"].to_numpy(np.float32)[:, None], target_names=["mean_value"],
+                   groups={k: np.asarray(v).astype(str) for k, v in groups.items()},
                    source=str(Path(next(iter(paths.values()))).parent))
 
 
@@ -61,6 +53,6 @@ register_dataset(DatasetEntry(
     files=tuple(RemoteFile(f"human_sample_{s}.txt.gz", f"{_RAW}/sample_{s}.txt", sha, size, content)
                 for s, (sha, content, size) in _SUMS.items()),
     loader=_load,
-    subsets={s: (lambda r, s=s: r.groups["split"] == s) for s in SPLITS},
+    subsets=split_subsets(SPLITS),
     construct=("AGGACCGGATCAACT", "CATTGCGTGAACCGA"),
 ))

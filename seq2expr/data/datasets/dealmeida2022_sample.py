@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from seq2expr.data.records import Records
-from seq2expr.data.remote import DatasetEntry, RemoteFile, need_columns, read_csv, register_dataset
+from seq2expr.data.remote import DatasetEntry, RemoteFile, read_splits, register_dataset, split_subsets
 
 # pinned to the commit that added the files (their content sha256 is the mirror's, decompressed)
 _RAW = ("https://raw.githubusercontent.com/de-Boer-Lab/random-promoter-dream-challenge-2022/"
@@ -30,15 +30,8 @@ TARGETS = ("Dev_log2_enrichment", "Hk_log2_enrichment")
 def _load(paths: dict[str, Path]) -> Records:
     """The three files as one set of records with targets ``Dev_log2_enrichment`` and ``Hk_log2_enrichment``,
     groups ``split`` (train/valid/test) and ``chrom``; IDs are the files' region IDs."""
-    import pandas as pd
-
-    parts = []
-    for split, (name, *_) in _SUMS.items():
-        p = paths[f"drosophila_sample_{name}.txt.gz"]
-        df = read_csv(p, sep="\t")
-        need_columns(df, ["seqnames", "ID", "Sequence", *TARGETS], p)
-        parts.append(df.assign(split=split))
-    df = pd.concat(parts, ignore_index=True)
+    files = {split: f"drosophila_sample_{name}.txt.gz" for split, (name, *_) in _SUMS.items()}
+    df = read_splits(paths, files, ["seqnames", "ID", "Sequence", *TARGETS], sep="\t")
     return Records(ids=df["ID"].to_numpy().astype(str), sequences=df["Sequence"].str.upper().tolist(),
                    targets=df[list(TARGETS)].to_numpy(np.float32), target_names=list(TARGETS),
                    groups={"split": df["split"].to_numpy().astype(str),
@@ -59,5 +52,5 @@ register_dataset(DatasetEntry(
     files=tuple(RemoteFile(f"drosophila_sample_{name}.txt.gz", f"{_RAW}/sample_{name}.txt", sha, size, content)
                 for name, sha, content, size in _SUMS.values()),
     loader=_load,
-    subsets={s: (lambda r, s=s: r.groups["split"] == s) for s in SPLITS},
+    subsets=split_subsets(SPLITS),
 ))
