@@ -32,16 +32,32 @@ T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent
 
 
+# Each kind's entry-point group, said once (the registries and the CLI read it here, importing nothing heavy), and
+# the package whose modules are the built-in items where each module is named after its item (listed by
+# :func:`choices` without importing them).
+GROUPS = {"model": "seq2expr.models", "data set": "seq2expr.datasets", "attribution method": "seq2expr.attributions",
+          "design method": "seq2expr.design_methods", "export format": "seq2expr.exporters",
+          "model kind": "seq2expr.importers"}
+ONE_MODULE_EACH = {"attribution method": "seq2expr.interpret.methods", "design method": "seq2expr.design.algorithms"}
+
+
+def choices(kind: str) -> list[str]:
+    """The names of ``kind``'s items, built-in and installed (an attribution or a design method), read from module
+    and entry-point names: what a command offers, without importing torch."""
+    return module_names(ONE_MODULE_EACH[kind], GROUPS[kind])
+
+
 class PluginError(ValueError):
     """An item registered twice, an unknown name, or an entry point that does not load."""
 
 
 class Registry(Generic[T]):
-    """Named items of one kind. ``group`` is the entry-point group third-party packages add items through."""
+    """Named items of one ``kind``. ``group``: the entry-point group third-party packages add items through
+    (default: the kind's in :data:`GROUPS`)."""
 
-    def __init__(self, kind: str, group: str):
+    def __init__(self, kind: str, group: str | None = None):
         self.kind = kind
-        self.group = group
+        self.group = group or GROUPS[kind]
         self._items: dict[str, T] = {}
         self._plugins_loaded = False
 

@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 
 from seq2expr.files import is_file_error, problem
 from seq2expr.interrupts import Interrupted, handle_signals
-from seq2expr.plugins import module_names
+from seq2expr.plugins import choices
 
 SEQ_HELP = "Sequence column (default: the one the model was trained with, if present, else 'sequence')."
 ID_HELP = "ID column (default: the one the model was trained with, if present, else the row number)."
@@ -38,9 +38,9 @@ READOUT_HELP = "Which outputs (the readout, as design's --target): a target NAME
 FORCE_HELP = "Replace OUT if it is a previous output of this command (never an input, nor any other folder)."
 MODEL_HELP = "Saved model folder, or a pretrained model zoo:NAME (seq2expr models list)."
 # the attribution methods (their modules' names: nothing heavy is imported), and "none" where logos are optional
-INTERPRET_METHODS = tuple(module_names("seq2expr.interpret.methods", "seq2expr.attributions"))
+INTERPRET_METHODS = tuple(choices("attribution method"))
 LOGO_METHODS = (*INTERPRET_METHODS, "none")
-DESIGN_METHODS = tuple(module_names("seq2expr.design.algorithms", "seq2expr.design_methods"))
+DESIGN_METHODS = tuple(choices("design method"))
 USER_ERROR = 2
 DEBUG_ENV = "SEQ2EXPR_DEBUG"
 

@@ -49,7 +49,7 @@ class Converted:
 
 
 Importer = Callable[[Path, Options], Converted]
-IMPORTERS: Registry[Importer] = Registry("model kind", "seq2expr.importers")
+IMPORTERS: Registry[Importer] = Registry("model kind")
 
 
 def importer(*kinds: str) -> Callable[[Importer], Importer]:

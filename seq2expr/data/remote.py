@@ -59,7 +59,7 @@ class DatasetEntry:
     def dir_name(self) -> str:
         return self.folder or self.name
 
-DATASETS: Registry[DatasetEntry] = Registry("data set", "seq2expr.datasets")
+DATASETS: Registry[DatasetEntry] = Registry("data set")
 
 
 def register_dataset(entry: DatasetEntry) -> DatasetEntry:

@@ -14,7 +14,7 @@ from torch import nn
 from seq2expr.plugins import Registry
 from seq2expr.suggest import did_you_mean
 
-MODELS: Registry[type[nn.Module]] = Registry("model", "seq2expr.models")
+MODELS: Registry[type[nn.Module]] = Registry("model")
 
 
 def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:

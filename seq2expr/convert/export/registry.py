@@ -34,7 +34,7 @@ class Exporter(Protocol):
         """The libraries (and format versions) the file was written with, for contract.json."""
 
 
-EXPORTERS: Registry[Exporter] = Registry("export format", "seq2expr.exporters")
+EXPORTERS: Registry[Exporter] = Registry("export format")
 
 
 def register_exporter(name: str) -> Callable[[type], type]:

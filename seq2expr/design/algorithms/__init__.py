@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 
 from seq2expr.plugins import Registry, discover
 
-GROUP = "seq2expr.design_methods"
-
 
 @dataclass(frozen=True)
 class SearchSettings:
@@ -33,7 +31,7 @@ class SearchSettings:
 
 
 Runner = Callable[..., tuple]
-ALGORITHMS: Registry[Runner] = Registry("design method", GROUP)
+ALGORITHMS: Registry[Runner] = Registry("design method")
 
 
 discover(__name__, __path__)

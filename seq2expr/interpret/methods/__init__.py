@@ -16,16 +16,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from seq2expr.plugins import Registry, discover, module_names
+from seq2expr.plugins import Registry, choices, discover
 
-GROUP = "seq2expr.attributions"
 Attribution = Callable[..., np.ndarray]
-ATTRIBUTIONS: Registry[Attribution] = Registry("attribution method", GROUP)
+ATTRIBUTIONS: Registry[Attribution] = Registry("attribution method")
 
 
 def method_names() -> list[str]:
     """The methods' names without importing them (the modules of this package and the entry points)."""
-    return module_names(__name__, GROUP)
+    return choices(ATTRIBUTIONS.kind)
 
 
 discover(__name__, __path__)
