@@ -199,3 +199,18 @@ def test_along_is_differentiable():
     out = torch.randn(3, 8, 2, requires_grad=True)
     along(out, Positions.parse("sum:2-3")).sum().backward()
     assert out.grad[:, 2:4].eq(1).all() and out.grad[:, :2].eq(0).all() and out.grad[:, 4:].eq(0).all()
+
+
+def test_grad_cam_is_an_attribution_method_with_the_closed_form(track_toy):
+    """``attribute(method="grad_cam")`` on the track toy read at ``centre:3``: the convolution's channel weights
+    are its gradient averaged over the window (1/L for the read track, 0 for the other), so each position scores
+    ``relu(W_a x_p + b_a) / L`` on every base, and the projection keeps it on the observed one."""
+    from seq2expr.interpret.attribute import attribute
+
+    saved = _toy_saved("centre:3")
+    x = random_onehot(3, L, seed=6)
+    proj, hyp = attribute(saved, x, method="grad_cam", readout=Readout("a", scale="model"))
+    w, b = saved.model.conv.weight[0, :, 0].detach().numpy(), float(saved.model.conv.bias[0].detach())
+    want = np.maximum(np.einsum("nbl,b->nl", x, w) + b, 0) / L
+    assert np.abs(hyp - want[:, None, :]).max() < 1e-6 and np.abs(proj.sum(1) - want).max() < 1e-6
+    assert want.max() > 1e-3
