@@ -214,3 +214,19 @@ def test_grad_cam_is_an_attribution_method_with_the_closed_form(track_toy):
     want = np.maximum(np.einsum("nbl,b->nl", x, w) + b, 0) / L
     assert np.abs(hyp - want[:, None, :]).max() < 1e-6 and np.abs(proj.sum(1) - want).max() < 1e-6
     assert want.max() > 1e-3
+
+
+def test_an_export_reads_the_positions_in_its_graph(track_toy, tmp_path):
+    """The exported graph of a track model is ``predict``'s computation: its bins joined inside the graph (the
+    contract says which), the closed form on new sequences, and the golden check passes."""
+    from seq2expr.convert.export import exporters, verify_export
+    from seq2expr.convert.export.exporting import export_model, read_contract
+
+    saved = _toy_saved("sum:centre:3")
+    out = export_model(saved, tmp_path / "e", format="onnx")
+    contract = read_contract(out)
+    assert contract.output.positions == {"bins": "centre:3", "aggregate": "sum"}
+    assert verify_export(out).passed
+    x = random_onehot(4, L, seed=8)
+    got = exporters()["onnx"].runner(out / contract.file)(x)
+    assert np.abs(got - _per_bin(saved.model, x)[:, [3, 4, 5]].sum(1)).max() < 1e-5

@@ -71,6 +71,7 @@ class OutputSpec(_Spec):
     ensemble_size: int
     targets: list[TargetSpec]
     inverse_transform: dict[str, Any] | None = None  # the fitted target transform the graph inverts (float64)
+    positions: dict[str, Any] | None = None  # a track model: the output bins the graph reads and how it joins them
 
 
 class GoldenSpec(_Spec):
@@ -135,7 +136,8 @@ def input_spec(saved: SavedModel, name: str, flanks: tuple[str, str] | None) -> 
 
 
 def output_spec(saved: SavedModel, name: str, scale: str, names: list[str]) -> OutputSpec:
-    """The output section: targets (units and scale from the card when it names them), strands, transform."""
+    """The output section: targets (units and scale from the card when it names them), strands, transform and a
+    track model's positions."""
     cfg = saved.config
     card_targets = {t.name: t for t in cfg.card.targets} if cfg.card is not None else {}
     classifier = cfg.task == "classification"
@@ -154,5 +156,7 @@ def output_spec(saved: SavedModel, name: str, scale: str, names: list[str]) -> O
                if cfg.rc_average or own else "forward strand only")
     tr = cfg.target_transform
     inverse = tr.to_dict() if tr is not None and scale == "original" and not classifier else None
+    positions = cfg.model.positions.model_dump() if cfg.model.positions is not None else None
     return OutputSpec(name=name, shape=["batch", len(names)], task=cfg.task, scale=scale, strands=strands,
-                      ensemble_size=cfg.ensemble_size or 1, targets=targets, inverse_transform=inverse)
+                      ensemble_size=cfg.ensemble_size or 1, targets=targets, inverse_transform=inverse,
+                      positions=positions)
