@@ -328,7 +328,7 @@ def test_planted_distal_activator_on_the_yeast_genome(mirror, tmp_path):
     common = [f"data.path={tmp_path / 'genes' / 'genes.parquet'}", "data.id_column=id",
               "data.target_columns=[log_tpm_leaf]", "data.target.standardize=true", f"data.cache_dir={tmp_path / 'e'}",
               "data.split={method: group, group_column: chromosome, test_groups: [XV, XVI], valid_groups: [XIII]}",
-              "train.epochs=6", "train.batch_size=64", "train.lr=0.01", "train.threads=2",
+              "train.epochs=6", "train.batch_size=64", "train.lr=0.01", "train.threads=1",
               "train.early_stopping_patience=null"]
     conv = {"channels": [32], "kernel_sizes": 9, "convs_per_block": 1, "dropout": 0.0, "hidden": [16],
             "head_dropout": 0.0}
