@@ -79,6 +79,11 @@ def test_enformer_importer_matches_the_original(tmp_path):
     got = predict(model, io["x"], precision="32")
     assert got.shape == (3, 2) and np.abs(got - want).max() < 1e-5
     assert model.config.target_names == ["cage_a", "dnase_b"]
+    # default bins outside the 16 output bins, or none: one line at import, nothing written
+    for bins, needle in (("17", "bins 0..16 do not lie in the model's 16 output bins"), ("0", "N >= 1")):
+        res = runner.invoke(app, ["models", "import", "enformer", str(FIX / "enformer"), "-o", str(tmp_path / "bad"),
+                                  "--seq-len", "4096", "--tracks", "2", "--tss-bins", bins])
+        assert res.exit_code == 2 and needle in res.output and not (tmp_path / "bad").exists(), res.output
     # the same folder in the format-2 layout (the network chose its TSS bins) migrates to the same numbers
     raw = json.loads((tmp_path / "m" / "config.json").read_text())
     positions = raw["model"].pop("positions")

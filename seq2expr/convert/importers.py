@@ -23,6 +23,7 @@ from seq2expr.data.genome.windows import WindowSource, WindowSpec
 from seq2expr.download import git_blob_id, sha256_file
 from seq2expr.files import FileError
 from seq2expr.inference import ModelSpec, SavedModelConfig, save_model
+from seq2expr.inference.positions import bin_indices
 from seq2expr.models import build_model
 from seq2expr.outputs import check_output, write_marker
 from seq2expr.zoo import CardFile, ModelCard, get_card
@@ -57,6 +58,8 @@ def import_checkpoint(kind: str, weights: str | Path, out: str | Path, options: 
         model = build_model(spec.name, seq_len=spec.seq_len, n_targets=spec.n_targets, **spec.params)
     except (TypeError, ValueError, KeyError) as err:
         raise FileError(weights, f"the sizes read from it do not make a {kind} model ({err})") from None
+    if spec.positions is not None:  # the default bins lie in the network's output (a DataError line otherwise)
+        bin_indices(spec.positions, model.n_bins)
     load_strict(model, conv.state, weights)
     card = _card(card, weights_file(weights), conv, sum(p.numel() for p in model.parameters()))
     policy = SequencePolicy(length=conv.seq_len, n_value=conv.n_value)

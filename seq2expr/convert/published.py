@@ -130,7 +130,8 @@ def _tracks(options: Options, n_available: int) -> tuple[list[int], list[str]]:
 def _tss_positions(options: Options) -> Positions:
     """The bins a gene model reads by default: ``--tss-bins`` (3) around the centre of a window centred on the TSS,
     joined by ``--aggregate`` (mean)."""
-    return Positions(bins=f"centre:{options.tss_bins or 3}", aggregate=options.aggregate or "mean")
+    k = 3 if options.tss_bins is None else options.tss_bins
+    return Positions(bins=f"centre:{k}", aggregate=options.aggregate or "mean")
 
 
 def _with_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

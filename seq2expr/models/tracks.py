@@ -37,9 +37,10 @@ class _Tracks(nn.Module):
     new head: with ``embedding_head`` the published tracks are not read, and a new linear head maps the trunk's
     embedding in each bin to ``n_targets`` outputs (gReLU's tutorials fine-tune the same way). The trunk is frozen
     by default (``freeze_trunk_by_default``) and only the head learns. Either way the output is ``(B, bins, T)``;
-    the readout's positions choose the bins (``models import`` names the TSS bins as the default)."""
+    the readout's positions choose the bins (``models import`` names the TSS bins as the default and checks them
+    against ``n_bins``, the output's length)."""
 
-    bin_size = 128
+    n_bins: int
     freeze_trunk_by_default = True
     head_modules: tuple[str, ...] = ()
 
@@ -76,7 +77,6 @@ class Enformer(_Tracks):
     weights' TensorFlow positional gammas (True for enformer-official-rough, as its ``from_pretrained`` sets)."""
 
     example = None  # a published genome-scale model: imported (models import), never built small
-    bin_size = 128
 
     def __init__(self, seq_len: int, n_targets: int = 1, config: dict[str, Any] | None = None, head: str = "human",
                  tracks: Sequence[int] | None = (0,), use_tf_gamma: bool = False, embedding_head: bool = False):
@@ -87,7 +87,7 @@ class Enformer(_Tracks):
             if hasattr(module, "use_tf_gamma"):
                 module.use_tf_gamma = use_tf_gamma
         self.head = head
-        self.bin_size = 2 ** int(getattr(self.net.config, "num_downsamples", 7))  # 128 for the published model
+        self.n_bins = int(self.net.target_length)  # 896 for the published model
         n_tracks = int(self.net.config.output_heads[head])
         self._with_head(n_targets, tracks, n_tracks, embedding_head, self.net.dim * 2, ("net._heads",))
 
@@ -103,7 +103,6 @@ class Borzoi(_Tracks):
     model: 524,288-nt input, the central 6,144 bins of 32 nt)."""
 
     example = None  # a published genome-scale model: imported (models import), never built small
-    bin_size = 32
 
     def __init__(self, seq_len: int, n_targets: int = 1, config: dict[str, Any] | None = None,
                  tracks: Sequence[int] | None = (0,), embedding_head: bool = False):
@@ -111,6 +110,7 @@ class Borzoi(_Tracks):
         bp = _package("borzoi_pytorch")
         cfg = bp.config_borzoi.BorzoiConfig(**(config or {}))
         self.net = bp.Borzoi(cfg)
+        self.n_bins = cfg.bins_to_return if cfg.return_center_bins_only else 16384 - 32  # 6,144 published
         heads = tuple(f"net.{h}" for h in ("human_head", "mouse_head") if getattr(self.net, h, None) is not None)
         n_tracks = int(self.net.human_head.out_channels)
         self._with_head(n_targets, tracks, n_tracks, embedding_head, 1920, heads)  # the joined convolutions' width
