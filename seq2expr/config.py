@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -184,7 +184,7 @@ class Positions(BaseModel):
     def parse(cls, text: str) -> Positions:
         """``[AGGREGATE:]BINS`` (``centre:3``, ``sum:447-449``, ``max:all``)."""
         head, sep, rest = text.strip().partition(":")
-        if sep and head in ("mean", "sum", "max"):
+        if sep and head in get_args(cls.model_fields["aggregate"].annotation):
             return cls(bins=rest, aggregate=head)
         return cls(bins=text)
 

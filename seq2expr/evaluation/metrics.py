@@ -190,8 +190,7 @@ def bootstrap_ci(y, p, metric_fn: Callable[[np.ndarray, np.ndarray], float], n_b
             return batched(y[idx], p[idx]) if idx.ndim > 1 else batched(y[idx][None], p[idx][None])[0]
     else:
         def statistic(idx, axis=-1):
-            return np.array([metric_fn(y[i], p[i]) for i in np.atleast_2d(idx)]) if idx.ndim > 1 else \
-                metric_fn(y[idx], p[idx])
+            return np.array([metric_fn(y[i], p[i]) for i in idx]) if idx.ndim > 1 else metric_fn(y[idx], p[idx])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy's notes on a degenerate or NaN distribution: handled below
         res = stats.bootstrap((np.arange(n),), statistic, n_resamples=n_boot, batch=_BOOT_BATCH, vectorized=True,
@@ -215,7 +214,11 @@ def headline_metric(task: str) -> Callable[[np.ndarray, np.ndarray], float]:
         return float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
 
     rows = {"regression": pearson_rows, "classification": auroc_rows}[task]
-    headline.batched = lambda y, p: _nanmean_rows(rows(y, p))
+    def batched(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+        vals = rows(y, p)  # averaged over targets as headline does (all NaN stays NaN; bootstrap_ci mutes the note)
+        return vals if vals.ndim == 1 else np.nanmean(vals, axis=1)
+
+    headline.batched = batched
     return headline
 
 
@@ -240,14 +243,6 @@ def auroc_rows(y: np.ndarray, prob: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = ((ranks * labels).sum(1) - n1 * (n1 + 1) / 2) / (n0 * n1)
     return np.where((n1 == 0) | (n0 == 0), np.nan, auc)
-
-
-def _nanmean_rows(vals: np.ndarray) -> np.ndarray:
-    """Mean over targets (axis 1) of ``(B, T)`` values, NaN-skipping; NaN where every target is NaN."""
-    if vals.ndim == 1:
-        return vals
-    ok = np.isfinite(vals)
-    return np.where(ok.any(1), np.where(ok, vals, 0).sum(1) / np.maximum(ok.sum(1), 1), np.nan)
 
 
 def evaluate_predictions(y, p, task: str, groups: Mapping[str, np.ndarray] | None = None, n_boot: int = 1000,

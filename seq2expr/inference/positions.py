@@ -27,7 +27,7 @@ def bin_indices(positions: Positions, n_bins: int) -> list[int]:
         picked = list(range(first, first + value))
     else:
         picked = list(value)
-    if picked[0] < 0 or min(picked) < 0 or max(picked) >= n_bins:
+    if min(picked) < 0 or max(picked) >= n_bins:
         raise DataError(f"positions {positions.bins!r}: bins {min(picked)}..{max(picked)} do not lie in the model's "
                         f"{n_bins} output bins (0..{n_bins - 1})")
     return picked

@@ -134,8 +134,7 @@ def resolve_parent(cfg: RunConfig) -> tuple[RunConfig, Parent | None]:
         raise ValueError(f"train.init {t.init} is a {pc.model.name!r} model and the model section disagrees: "
                          f"{'; '.join(diffs)} (drop the model section: the architecture comes from the parent)")
     params = cfg.model.params if "model" in cfg.model_fields_set and cfg.model.params else pc.model.params
-    mine = cfg.model.positions if "model" in cfg.model_fields_set else None
-    model = ModelConfig(name=pc.model.name, params=dict(params), positions=mine or pc.model.positions)
+    model = ModelConfig(name=pc.model.name, params=dict(params), positions=cfg.model.positions or pc.model.positions)
     data = _inherit(cfg.data, {"policy": _policy(cfg, parent), "target": _target(cfg, parent)})
     strands = {k: getattr(pc.train, k) for k in ("rc_average", "rc_augment") if k not in t.model_fields_set}
     train = _inherit(t, {**strands, **_members(cfg, parent)})

@@ -34,8 +34,9 @@ def _load(paths: dict[str, Path]) -> Records:
     ids = df["seq_id"].astype(str)
     groups = {"split": df["split"], "fold": df["fold"],
               "orientation": np.where(ids.str.contains("_Reversed"), "reverse", "forward")}
-    return Records(ids=(df["split"] + ":" + ids).to_numpy().astype(str), sequences=df["seq"].astype(str).str.upper()
-                   .tolist(), targets=df["mean_value"].to_numpy(np.float32)[:, None], target_names=["mean_value"],
+    sequences = df["seq"].astype(str).str.upper().tolist()
+    return Records(ids=(df["split"] + ":" + ids).to_numpy().astype(str), sequences=sequences,
+                   targets=df["mean_value"].to_numpy(np.float32)[:, None], target_names=["mean_value"],
                    groups={k: np.asarray(v).astype(str) for k, v in groups.items()},
                    source=str(Path(next(iter(paths.values()))).parent))
 
