@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from _lane import Lane  # tests/ is on sys.path (pytest puts a rootdir conftest's folder there)
 
 REPO = Path(__file__).resolve().parents[1]
 # precision "auto" resolves to float32 in every test (and the processes tests start), whatever the CPU: the suite
 # asserts the same numbers on a CPU with native bf16 and on one without. Tests of the rule itself override it.
 os.environ["SEQ2EXPR_NATIVE_BF16"] = "0"
+# One torch (OpenMP) thread per test process, and in the processes tests start, unless a test sets its own: the
+# suite runs in one worker per core (pytest-xdist, pyproject.toml), so more threads would only compete for the cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")
@@ -64,50 +65,9 @@ def one_line_error() -> Callable[..., str]:
     return _one_line_error
 
 
-# --- the background lane (tests/_lane.py) -------------------------------------------------------------------------
-
-_LANE = pytest.StashKey[Lane]()
-
-
-@pytest.hookimpl(trylast=True)  # after -k/-m have deselected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Queue the lane jobs of the selected tests (their module's ``lane_job(params, lane)``) and start the first;
-    move the tests that read them to the end, in the lane's order."""
-    if config.option.collectonly:
-        return
-    lane = Lane(Path(tempfile.mkdtemp(prefix="seq2expr-lane-")))
-    reading: dict[pytest.Item, str] = {}
-    for item in items:
-        make = getattr(getattr(item, "module", None), "lane_job", None)
-        name = make(getattr(getattr(item, "callspec", None), "params", {}), lane) if make else None
-        if name:
-            reading[item] = name
-    if not reading:
-        lane.close()
-        return
-    order = list(lane.jobs)
-    last = sorted(reading, key=lambda item: order.index(reading[item]))
-    items[:] = [item for item in items if item not in reading] + last
-    config.stash[_LANE] = lane
-    lane.advance()
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    lane = item.config.stash.get(_LANE, None)
-    if lane is not None:
-        lane.advance()  # the next job, if the last one ended
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    lane = session.config.stash.get(_LANE, None)
-    if lane is not None:
-        lane.close()
-
-
-@pytest.fixture(scope="session")
-def lane(pytestconfig: pytest.Config) -> Lane:
-    """The background lane; ``lane.result(name)`` waits for a job queued at collection."""
-    found = pytestconfig.stash.get(_LANE, None)
-    if found is None:
-        pytest.fail("no lane job was queued for this test (collected with --collect-only?)")
-    return found
+    """The modules holding ``slow`` tests first (in their own order), so the workers start on the longest files and
+    finish together; the rest keep their order. Whole files go to one worker (``--dist loadfile``), so a module's
+    fixtures are built once."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)

@@ -384,7 +384,7 @@ def _run_folder(d: Path) -> Path:
 TRAIN_ENV = {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}  # every run whose weights are compared
 
 
-@pytest.fixture(scope="session")  # session: the kill tests, run last (background lane), compare with it too
+@pytest.fixture(scope="module")  # module: the kill tests compare with it too
 def whole_run(tmp_path_factory) -> Path:
     """An uninterrupted run (the reference for every kill)."""
     cfg = _run_folder(tmp_path_factory.mktemp("whole"))
@@ -447,8 +447,8 @@ def test_truncated_checkpoint_is_named(files, whole_run, tmp_path):
 
 FAULTS = ["encode", "batch:5", "checkpoint:2", "export", "batch:5:TERM", "checkpoint:2:INT", "encode:1:TERM"]
 
-# One lane job per fault: ``train`` with the fault, what it left, then the same command again (the resume).
-_KILL_THEN_RESUME = """
+# ``train`` with the fault in a process of its own, then what it left.
+_KILLED = """
 import json, os, subprocess, sys
 from pathlib import Path
 cfg, fault, out = sys.argv[1:]
@@ -456,34 +456,26 @@ cmd = [sys.executable, "-m", "seq2expr", "train", cfg, "--quiet"]
 env = {k: v for k, v in os.environ.items() if k != "SEQ2EXPR_FAULT"}
 killed = subprocess.run(cmd, capture_output=True, text=True, env={**env, "SEQ2EXPR_FAULT": fault}, timeout=300)
 left = [p for p in ("model", "metrics.json") if (Path(out) / p).exists()]
-Path("killed.json").write_text(json.dumps({"returncode": killed.returncode, "stderr": killed.stderr, "left": left}))
-sys.exit(subprocess.run(cmd, env=env, timeout=300).returncode)
+print(json.dumps({"returncode": killed.returncode, "stderr": killed.stderr, "left": left}))
 """
-
-
-def lane_job(params: dict, lane) -> str | None:
-    """Each kill-and-resume pair runs in the background lane (tests/_lane.py): one-thread processes on data of
-    their own."""
-    fault = params.get("fault")
-    if fault is None:
-        return None
-    name = f"train killed at {fault}"
-    cfg = _run_folder(lane.folder(name))
-    return lane.add(name, [sys.executable, "-c", _KILL_THEN_RESUME, str(cfg), fault, str(cfg.parent / "run")],
-                    env=TRAIN_ENV, cwd=cfg.parent)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", FAULTS)
-def test_killed_train_resumes_to_the_same_weights(whole_run, lane, fault):
+def test_killed_train_resumes_to_the_same_weights(whole_run, tmp_path, fault):
     """SIGKILL at a stage of ``train`` (data preparation with the encoded cache half-written, after a training
     step of the second epoch, with a checkpoint half-written, with the model folder half-written); rerunning the
     same command ends with exactly the weights of the uninterrupted run, and no temporary file is left.
 
     SIGTERM (a scheduler's time limit or pre-emption) and SIGINT (Ctrl+C) instead end the command with one line
-    saying where it stopped and exit status 143 / 130, never 0; the resume is the same."""
-    job = lane.result(f"train killed at {fault}")
-    killed = json.loads((job.cwd / "killed.json").read_text())
+    saying where it stopped and exit status 143 / 130, never 0; the resume (here in this process, through the same
+    CLI) is the same."""
+    cfg = _run_folder(tmp_path)
+    out = tmp_path / "run"
+    res = subprocess.run([sys.executable, "-c", _KILLED, str(cfg), fault, str(out)], capture_output=True, text=True,
+                         env={**os.environ, **TRAIN_ENV}, cwd=tmp_path, timeout=600)
+    assert res.returncode == 0, res.stderr
+    killed = json.loads(res.stdout)
     sig = fault.split(":")[2] if fault.count(":") == 2 else None
     if sig is None:
         assert killed["returncode"] == -9, killed["stderr"]
@@ -495,8 +487,8 @@ def test_killed_train_resumes_to_the_same_weights(whole_run, lane, fault):
         if fault.startswith("batch"):  # the 5th optimiser step: epoch 2 (4 steps an epoch), step 5
             assert "at epoch 2 step 5;" in last, last
     assert killed["left"] == []  # neither the model folder nor metrics.json
-    assert job.returncode == 0, job.output
-    out = job.cwd / "run"
+    resumed = runner.invoke(app, ["train", str(cfg), "--quiet"])
+    assert resumed.exit_code == 0, resumed.output
     reference = load_file(whole_run / "model" / "model.safetensors")
     resumed = load_file(out / "model" / "model.safetensors")
     assert reference.keys() == resumed.keys()

@@ -303,6 +303,7 @@ def test_interpretation_report_has_a_row_per_pathway(world, dual_model, tmp_path
     assert "· distal" in report.read_text()
 
 
+@pytest.mark.slow
 def test_planted_distal_activator_on_the_yeast_genome(mirror, tmp_path):
     """The real yeast genome with generated loops: an activator planted in some distal anchors raises the expression
     of the genes looped to them (planted_loops). On held-out chromosomes the promoter + distal model (trained with

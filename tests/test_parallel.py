@@ -176,6 +176,7 @@ def _wait_for_waiters(path: Path, n: int, procs: list[subprocess.Popen]) -> None
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_tune_workers_share_one_study(data, tmp_path):
     """Three workers at once on one study, --trials 4: a `tune --devices cpu,cpu` (two spawned workers) and a
     separate `tune`; exactly 4 trials run in all, none failed (none requeued from a live worker)."""
