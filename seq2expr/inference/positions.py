@@ -9,6 +9,8 @@ bins at the TSS for a gene model); a readout may name others (a command's ``--ta
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 from seq2expr.config import Positions, parse_bins
@@ -19,16 +21,22 @@ __all__ = ["Positions", "along", "bin_indices"]
 
 def bin_indices(positions: Positions, n_bins: int) -> list[int]:
     """The bins ``positions`` chooses in an output of ``n_bins`` bins, or one :class:`DataError` line."""
-    kind, value = parse_bins(positions.bins)
+    return list(_chosen(positions.bins, n_bins))
+
+
+@lru_cache(maxsize=64)
+def _chosen(bins: str, n_bins: int) -> tuple[int, ...]:
+    """:func:`bin_indices` of the bins' text, parsed once per text and output length (every forward pass asks)."""
+    kind, value = parse_bins(bins)
     if kind == "all":
-        return list(range(n_bins))
+        return tuple(range(n_bins))
     if kind == "centre":
         first = n_bins // 2 - (value - 1) // 2
-        picked = list(range(first, first + value))
+        picked = tuple(range(first, first + value))
     else:
-        picked = list(value)
+        picked = tuple(value)
     if min(picked) < 0 or max(picked) >= n_bins:
-        raise DataError(f"positions {positions.bins!r}: bins {min(picked)}..{max(picked)} do not lie in the model's "
+        raise DataError(f"positions {bins!r}: bins {min(picked)}..{max(picked)} do not lie in the model's "
                         f"{n_bins} output bins (0..{n_bins - 1})")
     return picked
 
