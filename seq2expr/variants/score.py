@@ -118,9 +118,6 @@ class VariantScorer:
         self.strategy = self._strategy(opts)
         # substitutions go straight into the encoded reference when the policy does not resize windows
         self.fast = cfg.policy.length in (None, self.strategy.length) and self.strategy.length == cfg.seq_len
-        self.match_chromosomes, self.on_ref_mismatch = opts.match_chromosomes, opts.on_ref_mismatch
-        self.on_unknown_chromosome = opts.on_unknown_chromosome
-        self.n_background, self.seed = opts.background, opts.seed
         # resolved once: every prediction of this scorer runs on one device at one precision
         self.compute = Compute(device=opts.device, precision=opts.precision, batch_size=opts.batch_size,
                                engine=opts.engine).resolve(self.saved)
@@ -194,7 +191,7 @@ class VariantScorer:
     def _map_chromosomes(self, chroms: pd.Series, source: str) -> pd.Series:
         new = [c for c in chroms.unique() if c not in self._chroms]
         if new:
-            if self.match_chromosomes:
+            if self.options.match_chromosomes:
                 mapping, rep = reconcile_chromosomes(new, self.genome.names)
                 self.chrom_report.setdefault("renamed", {}).update(rep["renamed"])
             else:
@@ -202,7 +199,7 @@ class VariantScorer:
             for c in new:
                 self._chroms[c] = mapping.get(c)
             if not any(v is not None for v in self._chroms.values()):
-                hint = "" if self.match_chromosomes else " (--match-chromosomes reconciles chrI/I, chr1/1 ...)"
+                hint = "" if self.options.match_chromosomes else " (--match-chromosomes reconciles chrI/I, chr1/1 ...)"
                 raise DataError(f"no chromosome of the variants is in the genome{hint}: variants have "
                                 f"{sorted(self._chroms)[:12]}, the genome has {self.genome.names[:12]}",
                                 source=source)
@@ -217,7 +214,7 @@ class VariantScorer:
         df["gchrom"] = self._map_chromosomes(df["chrom"], source)
         unknown = df["gchrom"].isna().to_numpy()
         if unknown.any():
-            if self.on_unknown_chromosome == "error":
+            if self.options.on_unknown_chromosome == "error":
                 r = df[unknown].iloc[0]
                 raise DataError(f"chromosome {r.chrom!r} is not in the genome (genome: {self.genome.names[:12]}); "
                                 "--on-unknown-chromosome skip to skip such variants", source=source,
@@ -232,7 +229,7 @@ class VariantScorer:
             genome_ref[idx] = [seq[p:p + len(r)] for p, r in zip(sub["p0"], sub["ref"], strict=True)]
         bad = genome_ref != df["ref"].to_numpy()
         if bad.any():
-            if self.on_ref_mismatch == "error":
+            if self.options.on_ref_mismatch == "error":
                 r = df[bad].iloc[0]
                 got = genome_ref[np.flatnonzero(bad)[0]] or "(past the chromosome end)"
                 raise DataError(f"REF {r.ref!r} but the genome has {got!r} at {r.gchrom}:{r.pos} (ALT {r.alt!r}); "
@@ -271,8 +268,8 @@ class VariantScorer:
 
         return {"weights": weights_identity(self.saved.path), "genome": file_identity(self.genome.source),
                 "readout": repr(self.readout), "precision": self.compute.precision,
-                "engine": self.compute.engine, "device": str(self.compute.device.type), "n": self.n_background,
-                "seed": self.seed}
+                "engine": self.compute.engine, "device": str(self.compute.device.type), "n": self.options.background,
+                "seed": self.options.seed}
 
     def snv_background(self, ref: np.ndarray, ref_pred: np.ndarray, rng: np.random.Generator, lo: int = 0,
                        hi: int | None = None) -> np.ndarray:

@@ -72,7 +72,7 @@ class GeneStrategy:
     def _background(self, s: Scoring) -> np.ndarray | None:
         """|effect| of a seeded sample of all possible SNVs in the gene windows, sorted per output: computed once
         per model, genome, windows and settings, then reused from the cache (:mod:`seq2expr.variants.background`)."""
-        if not s.n_background or not s.fast:
+        if not s.options.background or not s.fast:
             return None
         from seq2expr.variants.background import array_digest, cached
 
@@ -86,8 +86,8 @@ class GeneStrategy:
         return background
 
     def _sample(self, s: Scoring) -> np.ndarray:
-        rng = np.random.default_rng(s.seed)
-        genes = rng.integers(0, len(self.place.genes), s.n_background)
+        rng = np.random.default_rng(s.options.seed)
+        genes = rng.integers(0, len(self.place.genes), s.options.background)
         self._refs(s, genes)
         ref = np.stack([self.refs[int(g)][0] for g in genes])
         return s.snv_background(ref, np.stack([self.refs[int(g)][1] for g in genes]), rng)
@@ -163,10 +163,10 @@ class CentredStrategy:
 
     def _background(self, s: Scoring, ref_codes: np.ndarray, ref_pred: np.ndarray) -> np.ndarray | None:
         """|effect| of random SNVs in the variable region of the first chunk's reference windows."""
-        if not s.n_background or not s.fast:
+        if not s.options.background or not s.fast:
             return None
-        rng = np.random.default_rng(s.seed)
-        pick = rng.integers(0, len(ref_codes), s.n_background)
+        rng = np.random.default_rng(s.options.seed)
+        pick = rng.integers(0, len(ref_codes), s.options.background)
         return s.snv_background(ref_codes[pick], ref_pred[pick], rng, lo=len(self.place.left),
                                 hi=len(self.place.left) + self.place.variable)
 
