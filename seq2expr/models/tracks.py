@@ -110,7 +110,7 @@ class Borzoi(_Tracks):
         bp = _package("borzoi_pytorch")
         cfg = bp.config_borzoi.BorzoiConfig(**(config or {}))
         self.net = bp.Borzoi(cfg)
-        self.n_bins = cfg.bins_to_return if cfg.return_center_bins_only else 16384 - 32  # 6,144 published
+        self.n_bins = int(self.net.crop.target_length)  # the network's own crop: 6,144 bins published
         heads = tuple(f"net.{h}" for h in ("human_head", "mouse_head") if getattr(self.net, h, None) is not None)
         n_tracks = int(self.net.human_head.out_channels)
         self._with_head(n_targets, tracks, n_tracks, embedding_head, 1920, heads)  # the joined convolutions' width

@@ -24,13 +24,19 @@ from seq2expr.variants.place import CentredWindows, GeneWindows, allele_codes, s
 BLOCK = 2048  # alternative windows built and predicted at a time
 
 
+class BackgroundOptions(Protocol):
+    """What a strategy reads of the scorer's options (:class:`~seq2expr.variants.score.ScoreOptions`)."""
+
+    background: int  # random SNVs in the background (0: none)
+    seed: int
+
+
 class Scoring(Protocol):
     """What a strategy uses of the scorer."""
 
     genome: Genome
     fast: bool  # SNVs/MNVs may be written straight into the encoded reference
-    n_background: int
-    seed: int
+    options: BackgroundOptions
     skipped: Counter
     background: np.ndarray | None  # (n, outputs) sorted |effect| of random SNVs, set by the first chunk
     background_reused: bool
