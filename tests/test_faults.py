@@ -130,6 +130,42 @@ def test_broken_input_file(files, tmp_path, case):
     assert not (tmp_path / "ev").exists()
 
 
+@pytest.fixture
+def fresh_process(monkeypatch):
+    """The once-per-process messages as a fresh process has them: none said yet (the precision's included)."""
+    from seq2expr.inference import device as device_rules
+
+    monkeypatch.setattr(device_rules, "_said", set())
+    monkeypatch.setattr(device_rules, "_pending", {})
+
+
+@pytest.mark.parametrize("verb", ["predict", "interpret", "variants"])
+def test_a_broken_input_is_its_error_line_alone(files, tmp_path, fresh_process, verb):
+    """In a fresh process a broken input's error line comes alone: the resolved precision is said when the first
+    forward pass starts, and a plain-gzip VCF's bgzip note once its copy is whole; a good run then says both."""
+    rng = np.random.default_rng(1)
+    (tmp_path / "g.fa").write_text(">chrI\n" + "".join(rng.choice(list("ACGT"), 400)) + "\n")
+    vcf = "##fileformat=VCFv4.2\n##contig=<ID=chrI>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" + "".join(
+        f"chrI\t{p}\t.\t{b}\t{'T' if b != 'T' else 'A'}\t.\t.\t.\n"
+        for p, b in ((p, (tmp_path / "g.fa").read_text().split()[1][p - 1]) for p in range(100, 300, 10)))
+    good = {"predict": files / "data.tsv", "interpret": files / "data.tsv", "variants": tmp_path / "v.vcf.gz"}[verb]
+    if verb == "variants":
+        good.write_bytes(gzip.compress(vcf.encode()))
+    bad = tmp_path / ("bad" + "".join(good.suffixes) + ("" if good.suffix == ".gz" else ".gz"))
+    data = gzip.compress(good.read_bytes()) if good.suffix != ".gz" else good.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    extra = {"predict": [], "interpret": ["--n", "20", "--n-top", "1", "--method", "ism"],
+             "variants": ["--genome", str(tmp_path / "g.fa")]}[verb]
+    outs = {"predict": tmp_path / "p.tsv", "interpret": tmp_path / "i", "variants": tmp_path / "v"}
+    _fails([verb, str(files / "model"), str(bad), *extra, "-o", str(outs[verb])], bad,
+           problem="truncated (the compressed data ends early)", outputs=[outs[verb]])
+    res = runner.invoke(app, [verb, str(files / "model"), str(good), *extra, "-o", str(outs[verb])])
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert "precision auto -> " in res.stderr, res.stderr
+    if verb == "variants":
+        assert "compressed with plain gzip, not bgzip" in " ".join(res.stderr.split()), res.stderr
+
+
 def test_missing_input_file(files, tmp_path):
     out = tmp_path / "out.tsv"
     _fails(["predict", str(files / "model"), str(tmp_path / "nope.tsv"), "-o", str(out)], tmp_path / "nope.tsv",

@@ -43,6 +43,7 @@ def cpu_without_bf16(monkeypatch):
     monkeypatch.delenv(hardware.NATIVE_BF16_ENV, raising=False)
     monkeypatch.setattr(hardware, "cpu_info", lambda: _cpu(False, ("AVX2",)))
     monkeypatch.setattr(device_rules, "_said", set())
+    monkeypatch.setattr(device_rules, "_pending", {})
 
 
 @pytest.fixture
@@ -50,6 +51,7 @@ def cpu_with_bf16(monkeypatch):
     monkeypatch.delenv(hardware.NATIVE_BF16_ENV, raising=False)
     monkeypatch.setattr(hardware, "cpu_info", lambda: _cpu(True, ("AVX2", "AVX-512", "AVX512-BF16")))
     monkeypatch.setattr(device_rules, "_said", set())
+    monkeypatch.setattr(device_rules, "_pending", {})
 
 
 @pytest.fixture(scope="module")

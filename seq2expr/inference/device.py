@@ -9,7 +9,8 @@ supports it, a CPU with AVX512-BF16 or AMX: :func:`seq2expr.hardware.native_bf16
 ``"32"`` runs in float32, exactly; ``"bf16"`` / ``"16"`` run the forward passes under ``torch.autocast`` in
 bfloat16 / float16 (weights stay float32, outputs come back as float32). Native bf16 is about 2-3x faster at ~3
 significant digits; an explicit ``"bf16"`` where it is emulated still runs, with a warning (13-49x slower than
-float32 on an AVX2 CPU). The resolved precision is logged once per process and device kind.
+float32 on an AVX2 CPU). The resolved precision is logged once per process and device kind, when the first
+forward pass (or training) starts.
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ def device_list(devices: str | int) -> list[str]:
 _PRECISIONS = {"32": None, "32-true": None, "fp32": None, "bf16": torch.bfloat16, "bf16-mixed": torch.bfloat16,
                "16": torch.float16, "16-mixed": torch.float16, "fp16": torch.float16}
 _said: set[tuple[str, str]] = set()  # (requested, device kind) already logged or warned about
+_pending: dict[tuple[str, str], tuple[int, str]] = {}  # resolved, not yet said: (log level, message)
 
 
 def check_precision(precision: str | int | None) -> str:
@@ -145,22 +147,31 @@ def check_precision(precision: str | int | None) -> str:
 
 def resolve_precision(precision: str | int | None, device: torch.device | str | None = None) -> str:
     """The precision forward passes on ``device`` run at: ``"32"``, ``"bf16"`` or ``"16"`` (see the module's
-    rule). ``auto`` is logged once per process and device kind; an explicit bf16 where it is emulated warns (a
-    one-line log warning, also once)."""
+    rule). Silent: what ``auto`` became (and, for an explicit bf16 where it is emulated, a warning) is said once per
+    process and device kind by :func:`say_precision`, when the first forward pass starts (:func:`autocast`), so that
+    a command whose input turns out broken prints its error line alone."""
     name = check_precision(precision)
     dev = torch.device(device if device is not None else "cpu")
     native = native_bf16(dev)
     resolved = ("bf16" if native else "32") if name == "auto" else name
     key = (name, dev.type)
-    if key not in _said:
-        _said.add(key)
+    if key not in _said and key not in _pending:
         if name == "bf16" and not native:
-            log.warning("precision bf16 on %s: bf16 is emulated here, expect it to run several times slower than "
-                        "32 (use auto or 32)", describe_device(dev) if dev.type == "cpu" else dev)
+            _pending[key] = (logging.WARNING, f"precision bf16 on "
+                             f"{describe_device(dev) if dev.type == 'cpu' else dev}: bf16 is emulated here, expect it "
+                             f"to run several times slower than 32 (use auto or 32)")
         elif name == "auto":
             why = "native bf16" if native else "no native bf16"
-            log.info("precision auto -> %s on %s (%s)", resolved, dev.type, why)
+            _pending[key] = (logging.INFO, f"precision auto -> {resolved} on {dev.type} ({why})")
     return resolved
+
+
+def say_precision() -> None:
+    """Log what :func:`resolve_precision` decided and has not said yet (each message once per process)."""
+    for key in list(_pending):
+        level, message = _pending.pop(key)
+        _said.add(key)
+        log.log(level, message)
 
 
 def training_precision(precision: str, accelerator: str = "auto") -> str:
@@ -173,12 +184,14 @@ def training_precision(precision: str, accelerator: str = "auto") -> str:
         return "32" if precision == "auto" else precision
     name = {"auto": "auto", "32": "32", "bf16-mixed": "bf16", "16-mixed": "16"}[precision]
     resolved = resolve_precision(name, dev)
+    say_precision()  # training starts now
     return {"32": "32", "bf16": "bf16-mixed", "16": "16-mixed"}[resolved]
 
 
 def autocast(precision: str | int | None, device: torch.device) -> AbstractContextManager:
     """A context that runs forward passes on ``device`` at ``precision`` (see the module's rule)."""
     dtype = _PRECISIONS[resolve_precision(precision, device)]
+    say_precision()  # the first forward pass starts now
     if dtype is None:
         return nullcontext()
     if dtype == torch.float16 and device.type == "cpu":

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import islice, pairwise
+from collections.abc import Callable, Iterable, Sequence
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -273,25 +273,6 @@ def _input_parts(saved: SavedModel, input_path: str | Path, chunk_size: int, id_
             id_column, False)
 
 
-def _read_first_now(read: Callable[[], Iterable]) -> Callable[[], Iterator]:
-    """``read`` (a function giving an input's chunks) with its first chunk read now, so that a broken input fails
-    before any other work or message. The function returned gives the chunks from the start each time (the first
-    time, the pass begun here)."""
-    first = iter(read())
-    head = list(islice(first, 1))
-
-    def parts() -> Iterator:
-        nonlocal first
-        if first is None:
-            yield from read()
-            return
-        rest, first = first, None
-        yield from head
-        yield from rest
-
-    return parts
-
-
 def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_path: str | Path, *,
                  batch_size: int | None = None, chunk_size: int = 100_000, id_column: str | None = None,
                  sequence_column: str | None = None, device: str | torch.device | None = None,
@@ -327,8 +308,7 @@ def predict_file(model: SavedModel | str | Path, input_path: str | Path, out_pat
     every = bound.columns is None and chosen.transform is None
     names = saved.config.output_names if every else bound.names()
     part = Shard.parse(shard)
-    read, id_column, spec = _input_parts(saved, input_path, chunk_size, id_column, sequence_column)
-    parts = _read_first_now(read)  # a broken input is its one error line, before the precision is resolved and said
+    parts, id_column, spec = _input_parts(saved, input_path, chunk_size, id_column, sequence_column)
     ctx = ctx.resolve(saved)  # once: every chunk predicts with the same device and precision
     # row numbers are unique by construction; IDs read from the input are checked as the chunks stream by
     unique = None if allow_duplicates or spec or (id_column is None and file_kind(input_path) != "fasta") \

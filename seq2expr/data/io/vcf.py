@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from seq2expr.data.errors import DataError
-from seq2expr.files import reading, reads
+from seq2expr.files import FileError, reading, reads
 
 # why an allele is not scored; values are the explanations shown in summaries
 SKIP_REASONS = {
@@ -84,6 +84,8 @@ def open_vcf(path: str | Path, *, declare_missing: bool = False):
     pysam.set_verbosity(0)
     try:
         vcf = pysam.VariantFile(str(readable_vcf(Path(path))))
+    except FileError:  # the bgzip copy could not read the file: already one line naming it
+        raise
     except (OSError, ValueError) as err:
         raise DataError(f"not a readable VCF/BCF ({err})", source=str(path)) from None
     if declare_missing:
@@ -116,16 +118,21 @@ def readable_vcf(path: Path) -> Path:
 
         import pysam
 
-        logging.getLogger(__name__).info("%s is compressed with plain gzip, not bgzip: reading a bgzip copy (run "
-                                         "`gunzip -c FILE | bgzip > FILE.bgz` to skip this)", path)
         tmp = tempfile.TemporaryDirectory(prefix="seq2expr-vcf-")
         copy = Path(tmp.name) / "input.vcf.gz"
-        with reading(path), gzip.open(path, "rb") as src:
-            dst = pysam.BGZFile(str(copy), "wb")
-            try:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            finally:
-                dst.close()
+        try:
+            with reading(path), gzip.open(path, "rb") as src:
+                dst = pysam.BGZFile(str(copy), "wb")
+                try:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                finally:
+                    dst.close()
+        except BaseException:
+            tmp.cleanup()
+            raise
+        # said once the copy is whole: a broken file gets its error line alone
+        logging.getLogger(__name__).info("%s is compressed with plain gzip, not bgzip: read from a bgzip copy (run "
+                                         "`gunzip -c FILE | bgzip > FILE.bgz` to skip this)", path)
         _BGZIP_COPIES[key] = (tmp, copy)
     return _BGZIP_COPIES[key][1]
 
