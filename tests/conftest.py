@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Callable
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -63,6 +66,26 @@ def one_line_error() -> Callable[..., str]:
     """``one_line_error(result, *needles)``: a CLI result that failed with exit 2 and one ``error: ...`` line on
     stderr, no traceback, holding every needle; returns the line."""
     return _one_line_error
+
+
+@pytest.fixture(scope="session")
+def seq2expr_command(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """The ``seq2expr`` command of this checkout, as the start of an argument list: each call is a process of its
+    own, forked from one that has imported the CLI and Lightning once (``tests/cli_server.py``), with the caller's
+    arguments, folder, environment and streams; it ends with the command's status or dies of its signal."""
+    sock = tmp_path_factory.mktemp("cli") / "seq2expr.sock"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    server = subprocess.Popen([sys.executable, str(REPO / "tests" / "cli_server.py"), "serve", str(sock)], env=env,
+                              stdin=subprocess.DEVNULL)
+    while not sock.exists():  # the socket appears once the imports are done
+        if server.poll() is not None:
+            pytest.fail(f"the command server ended with status {server.returncode} before it started")
+        time.sleep(0.05)
+    try:
+        yield [sys.executable, str(REPO / "tests" / "cli_server.py"), "call", str(sock)]
+    finally:
+        server.kill()
+        server.wait()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -421,11 +421,11 @@ TRAIN_ENV = {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}  # every run whose
 
 
 @pytest.fixture(scope="module")  # module: the kill tests compare with it too
-def whole_run(tmp_path_factory) -> Path:
+def whole_run(tmp_path_factory, seq2expr_command) -> Path:
     """An uninterrupted run (the reference for every kill)."""
     cfg = _run_folder(tmp_path_factory.mktemp("whole"))
     env = {k: v for k, v in os.environ.items() if k != "SEQ2EXPR_FAULT"}
-    res = subprocess.run([sys.executable, "-m", "seq2expr", "train", str(cfg), "--quiet"], capture_output=True,
+    res = subprocess.run([*seq2expr_command, "train", str(cfg), "--quiet"], capture_output=True,
                          text=True, env={**env, **TRAIN_ENV}, timeout=300)
     assert res.returncode == 0, res.stderr
     return cfg.parent / "run"
@@ -485,17 +485,17 @@ FAULTS = ["encode", "batch:5", "checkpoint:2", "export", "batch:5:TERM", "checkp
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", FAULTS)
-def test_killed_train_resumes_to_the_same_weights(whole_run, tmp_path, fault):
+def test_killed_train_resumes_to_the_same_weights(whole_run, seq2expr_command, tmp_path, fault):
     """SIGKILL at a stage of ``train`` (data preparation with the encoded cache half-written, after a training
     step of the second epoch, with a checkpoint half-written, with the model folder half-written); rerunning the
     same command ends with exactly the weights of the uninterrupted run, and no temporary file is left.
 
     SIGTERM (a scheduler's time limit or pre-emption) and SIGINT (Ctrl+C) instead end the command with one line
     saying where it stopped and exit status 143 / 130, never 0; the resume (here in this process, through the same
-    CLI) is the same."""
+    CLI) is the same. The killed command is a process of its own (forked from one that imported the CLI)."""
     cfg = _run_folder(tmp_path)
     out = tmp_path / "run"
-    killed = subprocess.run([sys.executable, "-m", "seq2expr", "train", str(cfg), "--quiet"], capture_output=True,
+    killed = subprocess.run([*seq2expr_command, "train", str(cfg), "--quiet"], capture_output=True,
                             text=True, env={**os.environ, **TRAIN_ENV, "SEQ2EXPR_FAULT": fault}, cwd=tmp_path,
                             timeout=300)
     sig = fault.split(":")[2] if fault.count(":") == 2 else None

@@ -219,12 +219,11 @@ def test_predict_names_zoo_outputs_after_the_card(kit, tmp_path):
     assert pd.read_csv(tmp_path / "out.tsv", sep="\t").columns.tolist() == ["id", card.targets[0].name]
 
 
-def test_a_killed_predict_leaves_a_temporary_that_the_next_command_sweeps(kit, tmp_path):
+def test_a_killed_predict_leaves_a_temporary_that_the_next_command_sweeps(kit, seq2expr_command, tmp_path):
     """``predict`` SIGKILLed with part of its output written leaves ``.out.tsv.XXXXXXXX``; the next command of any
     kind (here ``configs list``, writing nothing near it) removes it through the registry of temporaries."""
     import signal
     import subprocess
-    import sys
 
     from seq2expr.atomic import registry
 
@@ -232,8 +231,8 @@ def test_a_killed_predict_leaves_a_temporary_that_the_next_command_sweeps(kit, t
     big.to_csv(tmp_path / "in.tsv", sep="\t", index=False)
     out = tmp_path / "out" / "out.tsv"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "SEQ2EXPR_FAULT": "chunk"}
-    killed = subprocess.run([sys.executable, "-m", "seq2expr", "predict", str(kit["model"]), str(tmp_path / "in.tsv"),
-                             "-o", str(out), "--chunk-size", "50"], env=env, capture_output=True, text=True)
+    killed = subprocess.run([*seq2expr_command, "predict", str(kit["model"]), str(tmp_path / "in.tsv"), "-o", str(out),
+                             "--chunk-size", "50"], env=env, capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     left = list(out.parent.glob(".out.tsv.*"))
     assert len(left) == 1 and not out.exists()

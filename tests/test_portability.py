@@ -246,19 +246,20 @@ def inputs(tmp_path_factory) -> Path:
     return d
 
 
-def _signalled(args: list[str], fault: str) -> tuple[int, str]:
+def _signalled(command: list[str], args: list[str], fault: str) -> tuple[int, str]:
+    """``seq2expr --silent ARGS`` in a process of its own (``command``: the suite's ``seq2expr_command``) that sends
+    itself the signal ``fault`` names; its exit status and stderr."""
     import os
     import subprocess
-    import sys
 
     env = {**os.environ, "SEQ2EXPR_FAULT": fault, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([sys.executable, "-m", "seq2expr", "--silent", *args], capture_output=True, text=True,
-                         env=env, timeout=300)
+    res = subprocess.run([*command, "--silent", *args], capture_output=True, text=True, env=env, timeout=300)
     return res.returncode, res.stderr
 
 
 @pytest.mark.parametrize("sig,code", [("TERM", 143), ("INT", 130)])
-def test_a_signal_ends_predict_and_variants_with_its_status_and_nothing_written(inputs, tmp_path, sig, code):
+def test_a_signal_ends_predict_and_variants_with_its_status_and_nothing_written(inputs, seq2expr_command, tmp_path,
+                                                                               sig, code):
     """SIGTERM/SIGINT with part of the output written: exit 143/130 (not 0), one line, no output and no
     temporary left beside it; the same command then runs to the end (once: after SIGTERM)."""
     out = tmp_path / "p.tsv"
@@ -267,14 +268,14 @@ def test_a_signal_ends_predict_and_variants_with_its_status_and_nothing_written(
                      "-o", str(tmp_path / "vo"), "--mode", "centred", "--chunk-size", "50", "--background", "100",
                      "--attributions", "none"]
     for args, output in ((predict_args, out), (variants_args, tmp_path / "vo")):
-        status, err = _signalled(args, f"chunk:2:{sig}")
+        status, err = _signalled(seq2expr_command, args, f"chunk:2:{sig}")
         lines = err.strip().splitlines()
         assert status == code, err
         assert len(lines) == 1 and lines[0] == f"interrupted (SIG{sig}); nothing was written; run the same command " \
                                                "again", err
         assert not output.exists() and list(tmp_path.glob(".*")) == [], list(tmp_path.iterdir())
         if sig == "TERM":
-            status, err = _signalled(args, "")
+            status, err = _signalled(seq2expr_command, args, "")
             assert status == 0 and output.exists(), err
     if sig == "TERM":
         assert len(pd.read_csv(out, sep="\t")) == 400

@@ -127,10 +127,9 @@ def test_batch_logs_get_a_line_per_tenth_of_a_long_loop(monkeypatch, caplog):
     assert not progress.lines()
 
 
-def test_quiet_training_logs_a_line_per_epoch(tmp_path):
+def test_quiet_training_logs_a_line_per_epoch(seq2expr_command, tmp_path):
     """``train --quiet`` (and any run whose stderr is no terminal) logs one plain line per epoch: losses and metrics."""
     import subprocess
-    import sys
 
     import yaml
 
@@ -144,7 +143,7 @@ def test_quiet_training_logs_a_line_per_epoch(tmp_path):
                                                "hidden": []}},
            "train": {"epochs": 2, "threads": 1}, "output_dir": str(tmp_path / "run")}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    res = subprocess.run([sys.executable, "-m", "seq2expr", "train", str(tmp_path / "c.yaml"), "--quiet"],
+    res = subprocess.run([*seq2expr_command, "train", str(tmp_path / "c.yaml"), "--quiet"],
                          capture_output=True, text=True, env={**os.environ, "SEQ2EXPR_PROGRESS": ""})
     assert res.returncode == 0, res.stderr
     epochs = [line for line in res.stderr.splitlines() if "epoch " in line and "val_pearson" in line]
