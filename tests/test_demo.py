@@ -1,12 +1,13 @@
 """``seq2expr demo`` at its default size, through the CLI: it learns, recovers every planted motif with the
 planted sign, and writes metrics, the interpretation report and the top-level report. At the default size it runs
 with ``--threads 1`` (the suite gives each worker one core; the README's 2 threads are the same run with other float
-sums); at a small size with 1 and 2 threads: the outcome must not depend on the thread count."""
+sums); its training step at a small size with 1 and 2 threads: the outcome must not depend on the thread count."""
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +30,27 @@ def demo(tmp_path_factory):
     return _run_demo(tmp_path_factory.mktemp("demo") / "out", "--threads", "1")
 
 
-SMALL = ["--n", "1500", "--epochs", "2", "--interpret-seqs", "150"]
-
-
 @pytest.fixture(scope="module")
-def small_demos(tmp_path_factory):
-    """The demo at a small size with 1 and with 2 threads: ``{threads: (folder, output)}``."""
-    return {t: _run_demo(tmp_path_factory.mktemp(f"small{t}") / "out", *SMALL, "--threads", str(t)) for t in (1, 2)}
+def small_runs(tmp_path_factory) -> dict[int, Path]:
+    """The demo's training step (its data, split, model and settings) at a small size, 1,500 sequences and 2 epochs,
+    with 1 and with 2 threads: ``{threads: run folder}``. The thread count changes the float sums of training; the
+    steps after it read the trained model."""
+    from seq2expr.data.synthetic import write_synthetic
+    from seq2expr.training import train
+
+    d = tmp_path_factory.mktemp("small")
+    small = replace(DemoConfig(), n=1500, epochs=2)
+    write_synthetic(d / "data", n=small.n, length=small.length, seed=small.seed)
+    threads = torch.get_num_threads()
+    runs = {}
+    try:
+        for t in (1, 2):
+            cfg = replace(small, threads=t).run_config(d)
+            runs[t] = d / f"run{t}"
+            train(cfg.model_copy(update={"output_dir": str(runs[t])}), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    return runs
 
 
 def _run_demo(out: Path, *args: str) -> tuple[Path, str]:
@@ -86,19 +101,42 @@ def test_demo_writes_reports(demo):
     assert explained["n_sequences"] == 2000 and explained["method"] == "deeplift_shap"  # validation + test
 
 
-def test_demo_records_its_thread_count_and_does_not_depend_on_it(demo, small_demos):
-    """Every output names the thread count it ran with; with 1 thread and with 2 the same demo (small size) learns
-    the same (test r within 0.03: float sums, hence the weights, follow the thread count, the outcome does not)."""
-    runs = {"full1": demo[0], **{f"small{t}": out for t, (out, _) in small_demos.items()}}
-    for key, out in runs.items():
-        threads = int(key[-1])
-        summary = json.loads((out / "demo.json").read_text())
-        assert summary["threads"] == summary["config"]["threads"] == threads
-        assert json.loads((out / "run" / "metrics.json").read_text())["threads"] == threads
-        assert f"{threads} torch threads" in (out / "README.md").read_text()
-        assert f"{threads} torch threads" in (out / "index.html").read_text()
-    r = {t: json.loads((out / "demo.json").read_text())["test_pearson_r"] for t, (out, _) in small_demos.items()}
+def test_demo_records_its_thread_count_and_does_not_depend_on_it(demo, small_runs):
+    """Every output names the thread count it ran with (``--threads 1``, not the default 2); with 1 thread and with
+    2 the demo's training (small size) learns the same (test r within 0.03: float sums, hence the weights, follow
+    the thread count, the outcome does not)."""
+    out = demo[0]
+    summary = json.loads((out / "demo.json").read_text())
+    assert summary["threads"] == summary["config"]["threads"] == 1
+    assert json.loads((out / "run" / "metrics.json").read_text())["threads"] == 1
+    assert "1 torch threads" in (out / "README.md").read_text()
+    assert "1 torch threads" in (out / "index.html").read_text()
+    metrics = {t: json.loads((run / "metrics.json").read_text()) for t, run in small_runs.items()}
+    assert all(m["threads"] == t for t, m in metrics.items())
+    r = {t: m["test"]["overall"]["pearson_r"] for t, m in metrics.items()}
     assert min(r.values()) > 0.4 and abs(r[1] - r[2]) < 0.03, r
+
+
+def test_demo_options_reach_its_config(monkeypatch, tmp_path):
+    """``--n``, ``--epochs``, ``--interpret-seqs``, ``--threads``, ``--seed`` and ``--quiet`` become the run's
+    :class:`DemoConfig` and progress setting (the run itself is stopped at its start)."""
+    import seq2expr.demo
+
+    seen = {}
+
+    def stop(out, cfg, **kw):
+        seen.update(out=out, cfg=cfg, **kw)
+        raise ValueError("stopped before the run")
+
+    monkeypatch.setattr(seq2expr.demo, "run_demo", stop)
+    res = CliRunner().invoke(app, ["demo", "-o", str(tmp_path / "o"), "--n", "1500", "--epochs", "2",
+                                   "--interpret-seqs", "150", "--threads", "1", "--seed", "3", "--quiet"])
+    assert res.exit_code == 2 and "stopped before the run" in res.stderr, res.output
+    cfg = seen["cfg"]
+    assert (cfg.n, cfg.epochs, cfg.interpret_max_seqs, cfg.threads, cfg.seed) == (1500, 2, 150, 1, 3)
+    assert seen["progress"] is False and seen["out"] == tmp_path / "o"
+    assert replace(cfg, n=DemoConfig.n, epochs=DemoConfig.epochs, interpret_max_seqs=DemoConfig.interpret_max_seqs,
+                   threads=DemoConfig.threads, seed=DemoConfig.seed) == DemoConfig()  # nothing else changed
 
 
 def test_demo_recovers_every_planted_motif(demo):
