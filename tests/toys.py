@@ -130,3 +130,19 @@ class TrackToy(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.conv(x)).transpose(1, 2)
+
+
+CNN_PARAMS = {"channels": [8], "kernel_sizes": 5, "pool_sizes": [4], "convs_per_block": 1, "dropout": 0.0,
+              "hidden": [8], "head_dropout": 0.0}
+
+
+def saved_cnn(folder, length: int = 40, seed: int = 0):
+    """A registered ``cnn`` with two targets (``a``, ``b``), initialised from torch seed ``seed`` (torch's CPU
+    generator gives the same weights on every machine), saved in ``folder`` and loaded back: the pinned tests' model."""
+    from seq2expr.inference import ModelSpec, SavedModelConfig, load_model, save_model
+
+    torch.manual_seed(seed)
+    net = build_model("cnn", seq_len=length, n_targets=2, **CNN_PARAMS)
+    save_model(folder, net, SavedModelConfig(model=ModelSpec(name="cnn", params=CNN_PARAMS, seq_len=length,
+                                                             n_targets=2), target_names=["a", "b"]))
+    return load_model(folder)
