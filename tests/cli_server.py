@@ -125,12 +125,20 @@ def serve(path: str) -> None:
     import seq2expr.cli.main  # noqa: F401
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the monitors are reaped by the kernel
+    parent = os.getppid()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path + ".tmp")
     os.replace(path + ".tmp", path)  # clients connect only once the imports are done
     server.listen(16)
+    server.settimeout(1.0)
     while True:
-        conn, _ = server.accept()
+        try:
+            conn, _ = server.accept()
+        except TimeoutError:
+            if os.getppid() != parent:  # the test process is gone (killed): so is its server
+                return
+            continue
+        conn.settimeout(None)
         try:
             head, fds, _, _ = socket.recv_fds(conn, _HEAD.size, 3)
             if len(head) < _HEAD.size:

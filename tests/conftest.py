@@ -73,13 +73,16 @@ def seq2expr_command(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[
     """The ``seq2expr`` command of this checkout, as the start of an argument list: each call is a process of its
     own, forked from one that has imported the CLI and Lightning once (``tests/cli_server.py``), with the caller's
     arguments, folder, environment and streams; it ends with the command's status or dies of its signal."""
-    sock = tmp_path_factory.mktemp("cli") / "seq2expr.sock"
+    folder = tmp_path_factory.mktemp("cli")
+    sock, log = folder / "seq2expr.sock", folder / "server.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    server = subprocess.Popen([sys.executable, str(REPO / "tests" / "cli_server.py"), "serve", str(sock)], env=env,
-                              stdin=subprocess.DEVNULL)
+    with open(log, "wb") as err:  # the server holds none of pytest's streams
+        server = subprocess.Popen([sys.executable, str(REPO / "tests" / "cli_server.py"), "serve", str(sock)],
+                                  env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
     while not sock.exists():  # the socket appears once the imports are done
         if server.poll() is not None:
-            pytest.fail(f"the command server ended with status {server.returncode} before it started")
+            pytest.fail(f"the command server ended with status {server.returncode} before it started: "
+                        f"{log.read_text()[-2000:]}")
         time.sleep(0.05)
     try:
         yield [sys.executable, str(REPO / "tests" / "cli_server.py"), "call", str(sock)]
