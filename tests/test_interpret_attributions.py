@@ -58,14 +58,14 @@ def test_ism_equals_naive_loop(make):
 class Gated(nn.Module):
     """A squeeze-excitation gate: the product of a windowed activation with a gate from a global mean."""
 
-    def __init__(self):
+    def __init__(self, length: int = 40):
         super().__init__()
         from seq2expr.models.layers import SqueezeExcite
 
         self.conv = nn.Conv1d(4, 8, 5, padding="same")
         self.act = nn.ReLU()
         self.se = SqueezeExcite(8, 4)
-        self.head = nn.Linear(8 * 40, 1)
+        self.head = nn.Linear(8 * length, 1)
 
     def forward(self, x):
         return self.head(self.se(self.act(self.conv(x))).flatten(1))
@@ -215,21 +215,44 @@ class Pools(nn.Module):
         return self.head(self.body(x).flatten(1))
 
 
+PAIR_MODELS = {  # name: (maker, on the references' graph)
+    "cnn": (lambda: build_model("cnn", seq_len=41, channels=(16, 16), pool_sizes=(2, 2), hidden=(16,)), True),
+    "pools": (lambda: Pools(41), False),
+    "legnet": (lambda: _loud(build_model("legnet", seq_len=41, block_sizes=(16, 8), final_ch=8)), False),  # SE gates
+    "gated": (lambda: _sharp(Gated(41)), False),  # a gate that moves with the input: midpoint rule != gradient
+}
+
+
+def _sharp(model: Gated) -> Gated:
+    for p in model.se.gate.parameters():
+        p.data.mul_(6.0)
+    return model
+
+
+def _loud(model: nn.Module, factor: float = 300.0) -> nn.Module:
+    """``model`` with its last layer's weights scaled up: an untrained LegNet's outputs barely move with the input."""
+    last = [m for m in model.modules() if isinstance(m, nn.Linear | nn.Conv1d)][-1]
+    with torch.no_grad():
+        last.weight.mul_(factor)
+    return model
+
+
 @pytest.mark.parametrize("strands", ["average", "forward"])
-@pytest.mark.parametrize("make", [lambda: build_model("cnn", seq_len=41, channels=(16, 16), pool_sizes=(2, 2),
-                                                      hidden=(16,)), lambda: Pools(41)])
-def test_deep_lift_shap_equals_tangermeme_called_directly(make, strands):
-    """Our pair paths (the references' graph for the cnn, the sequences' for Pools) give tangermeme's
-    ``deep_lift_shap`` attributions for the same references, on a strand-averaged and a single-strand readout."""
+@pytest.mark.parametrize("name", sorted(PAIR_MODELS))
+def test_deep_lift_shap_equals_tangermeme_called_directly(name, strands):
+    """Our pair paths (the references' graph for the cnn, the sequences' for Pools and LegNet, whose
+    squeeze-and-excitation products take the midpoint rule) give tangermeme's ``deep_lift_shap`` attributions for
+    the same references, on a strand-averaged and a single-strand readout."""
     from tangermeme.deep_lift_shap import deep_lift_shap as tangermeme_dls
 
     from seq2expr.inference import Readout
     from seq2expr.interpret.deeplift_pairs import refs_graph_exact
     from seq2expr.interpret.gradients import dinucleotide_shuffles
 
+    make, on_refs = PAIR_MODELS[name]
     torch.manual_seed(0)
     model = _randomise_bn(make()).eval()
-    assert refs_graph_exact(model) != isinstance(model, Pools)  # the cnn on the references' graph, Pools not
+    assert refs_graph_exact(model) == on_refs
     x = torch.as_tensor(random_onehot(7, 41, seed=4))
     readout = Readout(targets=1 if isinstance(model, Pools) else 0, scale="model", strands=strands)
     refs = dinucleotide_shuffles(x, 5, seed=2)

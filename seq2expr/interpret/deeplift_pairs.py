@@ -11,8 +11,9 @@ and gradients tangermeme's hooks see for the ``X`` half, so the multipliers are 
 * ``seqs`` graph (any other single-input rule: smooth activations, overlapping pools, GLU, softmax, norms): the
   references run forward once, the sequences (one copy per reference) forward and backward.
 
-A model with a two-input ruled module (``BilinearOp``) raises :class:`NotImplementedError`; callers then use
-tangermeme.
+A product of two activations (tangermeme's ``BilinearOp``: a squeeze-and-excitation gate, LegNet's) takes
+tangermeme's midpoint rule on the ``seqs`` graph: each operand's multiplier is the product's Jacobian at the midpoint
+of the sequence's and the reference's operands.
 """
 
 from __future__ import annotations
@@ -51,9 +52,6 @@ class _PairHooks:
 
         ops = _build_nonlinear_ops()
         self.rules = {m: ops[type(m)] for m in model.modules() if type(m) in ops}
-        multi = sorted({type(m).__name__ for m, r in self.rules.items() if r.__name__ in ("_bilinear",)})
-        if multi:
-            raise NotImplementedError(f"modules with two inputs ({', '.join(multi)}): use tangermeme's path")
         self.phase = "ref"
         self.graph = graph  # "refs": the references' forward and backward; "seqs": the repeated sequences'
         self.shape = (0, 0)
@@ -78,7 +76,7 @@ class _PairHooks:
         store = self.ref if self.phase == "ref" else self.seq
         calls = store.setdefault(module, [])
         keep = (lambda t: t.detach().clone()) if self.inplace else (lambda t: t.detach())
-        calls.append((keep(inputs[0]), keep(output)))
+        calls.append((keep(inputs[0]) if len(inputs) == 1 else tuple(keep(t) for t in inputs), keep(output)))
         if output.requires_grad:
             idx = len(calls) - 1
             output.register_hook(lambda g, m=module, i=idx: setattr(m, "_pair_idx", i))
@@ -92,6 +90,8 @@ class _PairHooks:
         rule = self.rules[module]
         if self.graph == "refs":
             return (self._from_refs(module, rule, x_in, x_out, r_in, r_out, go),) + tuple(grad_input[1:])
+        if rule.__name__ == "_bilinear":
+            return _bilinear_half(module, x_in, r_in, go)
         if rule.__name__ == "_nonlinear":
             new = _rescale_half(x_in, x_out, r_in, r_out, gi, go)
         elif rule.__name__ == "_maxpool":
@@ -133,6 +133,22 @@ def _rescale_half(x_in: torch.Tensor, x_out: torch.Tensor, r_in: torch.Tensor, r
     """tangermeme's ``_nonlinear`` (rescale) rule, the sequences' half only."""
     d_in = x_in - r_in
     return torch.where(torch.abs(d_in) < 1e-6, gi, go * ((x_out - r_out) / d_in))
+
+
+def _bilinear_half(module: nn.Module, x_in: tuple, r_in: tuple, go: torch.Tensor) -> tuple:
+    """tangermeme's ``_bilinear`` (midpoint product) rule, the sequences' half only: the upstream gradient through
+    the contraction's Jacobian at the midpoint of the sequences' and the references' operands."""
+    (left, right), (left_r, right_r) = x_in, r_in
+    left_mid = (0.5 * (left + left_r)).detach().requires_grad_(True)
+    right_mid = (0.5 * (right + right_r)).detach().requires_grad_(True)
+    with torch.enable_grad():
+        if module.equation is None:
+            out = torch.matmul(left_mid, right_mid)
+        elif module.equation == "...,...->...":
+            out = left_mid * right_mid
+        else:
+            out = torch.einsum(module.equation, left_mid, right_mid)
+        return torch.autograd.grad(out, (left_mid, right_mid), grad_outputs=go)
 
 
 def _tiled(module: nn.Module) -> int | None:

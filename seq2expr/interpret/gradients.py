@@ -136,7 +136,7 @@ def deep_lift_shap(model: nn.Module | SavedModel, X: Inputs, *, target: int | st
             hyp, f_x, f_r = pair_deep_lift_shap(lambda inp: single(bound.forward(model, inp)), model, x, refs,
                                                 batch_size, dev, linear_readout=_linear_head(bound))
         caught: list = []
-    except NotImplementedError:  # a module the pair path does not handle (BilinearOp): tangermeme's own loop
+    except NotImplementedError:  # a module neither pair graph handles: tangermeme's own loop
         hyp, f_x, f_r, caught = _tangermeme_dls(bound, model, x, refs, batch_size, dev)
     attr = hyp * x
     delta = (attr.sum((1, 2)) - (f_x - f_r.mean(1))).numpy()
