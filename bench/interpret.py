@@ -195,8 +195,8 @@ def render(res: dict) -> str:
     lines += ["", "FLOPs counted with torch's FlopCounterMode on a few sequences and scaled: predict = forward of both "
               "strands; saliency and the same passes = forward + backward; "
               "seq2expr DeepLIFT/SHAP = its passes without the rules' elementwise "
-              f"work (the `{r.get('graph', '?')}` graph: references forward and backward, each sequence forward "
-              "once; `seqs`: references forward, sequences forward and backward once per reference); "
+              f"work, on the `{r.get('graph', '?')}` graph (`refs`: references forward and backward, each sequence "
+              "forward once; `seqs`: references forward, sequences forward and backward once per reference); "
               "tangermeme and captum = forward + backward of 2 x refs rows per sequence (their `[X; refs]` batches). "
               f"TF-MoDISco found {r['rows']['tfmodisco'].get('patterns', 0)} patterns.",
               f"ISM: `ism(center=True)` (fast ISM) at its default precision `auto`, "
