@@ -268,3 +268,39 @@ def test_multi_taxon_match_names_tbp(tata_model, tmp_path):
     assert "MA0108.3 TBP" in everything and "MA0386.2 SPT15" in everything
     with pytest.raises(ValueError, match="martians"):
         jaspar_motifs(taxon="plants,martians")
+
+
+_CACHE_PROBE = '''
+import sys, threading
+import numpy as np
+from numba.core.dispatcher import Dispatcher
+threading.Thread(target=threading.Event().wait, daemon=True).start()  # another thread, as in a notebook's kernel
+from seq2expr.interpret.modisco import run_modisco
+rng = np.random.default_rng(0)
+idx = rng.integers(0, 4, (300, 60))
+hyp = rng.normal(0, 0.01, (300, 4, 60)).astype(np.float32)
+for i in range(0, 300, 2):  # a motif's contributions in every other sequence
+    p = int(rng.integers(0, 53))
+    for j, b in enumerate("TGACTCA"):
+        idx[i, p + j] = "ACGT".index(b)
+        hyp[i, "ACGT".index(b), p + j] = 1.0
+run_modisco(np.eye(4, dtype=np.float32)[idx].transpose(0, 2, 1).copy(), hyp)
+print(sum(sum(d.stats.cache_hits.values()) for name, m in list(sys.modules.items()) if name.startswith("modiscolite")
+          for d in vars(m).values() if isinstance(d, Dispatcher)))
+'''
+
+
+@pytest.mark.slow
+def test_modisco_kernels_come_from_the_cache_with_other_threads_running():
+    """A process running other threads (a notebook's kernel, a test worker) cannot fork modisco-lite's compile
+    helpers, which alone turned numba's disk cache on: each such run compiled its kernels again (about 13 s).
+    ``run_modisco`` turns the cache on, so the second of two such processes loads them compiled."""
+    import subprocess
+    import sys
+
+    def probe() -> int:
+        return int(subprocess.run([sys.executable, "-c", _CACHE_PROBE], capture_output=True, text=True,
+                                  check=True).stdout.split()[-1])
+
+    first = probe()  # 0 where no earlier run has filled the cache (a fresh install): that run fills it
+    assert first > 0 or probe() > 0
