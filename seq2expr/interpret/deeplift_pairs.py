@@ -117,7 +117,7 @@ class _PairHooks:
         elif rule.__name__ == "_maxpool" and _tiled(module):
             new = _maxpool_half(module, x_in, x_out, r_in, r_out, None, go)
         else:
-            raise NotImplementedError(f"{type(module).__name__} on the references' graph")
+            raise AssertionError(f"{type(module).__name__} on the references' graph (refs_graph_exact admits it)")
         return new.reshape(n * r, *new.shape[2:])
 
     def remove(self) -> None:
@@ -141,13 +141,8 @@ def _bilinear_half(module: nn.Module, x_in: tuple, r_in: tuple, go: torch.Tensor
     (left, right), (left_r, right_r) = x_in, r_in
     left_mid = (0.5 * (left + left_r)).detach().requires_grad_(True)
     right_mid = (0.5 * (right + right_r)).detach().requires_grad_(True)
-    with torch.enable_grad():
-        if module.equation is None:
-            out = torch.matmul(left_mid, right_mid)
-        elif module.equation == "...,...->...":
-            out = left_mid * right_mid
-        else:
-            out = torch.einsum(module.equation, left_mid, right_mid)
+    with torch.enable_grad():  # the module's own contraction, called past its hooks
+        out = module.forward(left_mid, right_mid)
         return torch.autograd.grad(out, (left_mid, right_mid), grad_outputs=go)
 
 
@@ -249,7 +244,7 @@ def pair_deep_lift_shap(forward: Callable[[torch.Tensor], torch.Tensor], model: 
     ``refs`` ``(N, R, 4, L)``, about ``batch_size`` pairs per pass; ``model`` is the network ``forward`` runs (in eval
     mode on ``device``). With ``linear_readout`` (``forward`` adds nothing nonlinear to ``model``) and a model of
     ReLUs and tiled max-pools (:func:`refs_graph_exact`), the references carry the graph and each sequence runs
-    forward once; otherwise the sequences do. Raises :class:`NotImplementedError` for modules neither handles."""
+    forward once; otherwise the sequences do."""
     from seq2expr.interpret._utils import batches
 
     hooks = _PairHooks(model, "refs" if linear_readout and refs_graph_exact(model) else "seqs")

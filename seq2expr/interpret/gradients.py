@@ -11,7 +11,6 @@ as :func:`~seq2expr.inference.predict` computes it (a saved model's strands aver
 from __future__ import annotations
 
 import logging
-import warnings
 
 import numpy as np
 import torch
@@ -124,24 +123,20 @@ def deep_lift_shap(model: nn.Module | SavedModel, X: Inputs, *, target: int | st
     ``sum(attr) - (f(x) - mean f(ref))`` per example; a warning is raised when it exceeds ``warn_delta``
     times the mean |f(x) - f(ref)| (layers whose DeepLIFT rule is unknown, e.g. functional calls inside
     custom modules, fall back to gradients and show up here). That is logged once per call, as one plain line
-    with the largest delta; the libraries' own warnings go to the debug log.
+    with the largest delta. The passes run on seq2expr's pair path (:mod:`seq2expr.interpret.deeplift_pairs`).
     """
     x = as_onehot(X, model)
     refs = dinucleotide_shuffles(x, n_shuffles, seed)
     bound = readout_for(model, target, readout)
     model = as_module(model)
     dev = resolve_device(device, model)
-    try:
-        with model_state(model, dev):
-            hyp, f_x, f_r = pair_deep_lift_shap(lambda inp: single(bound.forward(model, inp)), model, x, refs,
-                                                batch_size, dev, linear_readout=_linear_head(bound))
-        caught: list = []
-    except NotImplementedError:  # a module neither pair graph handles: tangermeme's own loop
-        hyp, f_x, f_r, caught = _tangermeme_dls(bound, model, x, refs, batch_size, dev)
+    with model_state(model, dev):
+        hyp, f_x, f_r = pair_deep_lift_shap(lambda inp: single(bound.forward(model, inp)), model, x, refs,
+                                            batch_size, dev, linear_readout=_linear_head(bound))
     attr = hyp * x
     delta = (attr.sum((1, 2)) - (f_x - f_r.mean(1))).numpy()
     scale = float((f_x[:, None] - f_r).abs().mean()) + 1e-12
-    _report_delta(delta, scale, warn_delta, caught)
+    _report_delta(delta, scale, warn_delta)
     out = (hyp if hypothetical else attr).numpy()
     return (out, delta) if return_delta else out
 
@@ -153,29 +148,8 @@ def _linear_head(bound) -> bool:
                                               and cfg.target_transform is None)
 
 
-def _tangermeme_dls(bound, model: nn.Module, x: torch.Tensor, refs: torch.Tensor, batch_size: int,
-                    dev: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
-    """tangermeme's ``deep_lift_shap`` (pairs as ``[X; refs]`` batches), then f(x) and f(ref) for the check."""
-    from tangermeme.deep_lift_shap import deep_lift_shap as _dls
-
-    n_shuffles = refs.shape[1]
-    with model_state(model, dev), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")  # tangermeme's and captum's, for developers: summarised below
-        hyp = _dls(bound.module(model), x, target=0, references=refs, batch_size=batch_size, hypothetical=True,
-                   device=dev, warning_threshold=float("inf"), only_warn=True).float().cpu()
-    with model_state(model, dev), torch.no_grad():
-        fx, fr = [], []
-        for sl in batches(len(x), max(1, batch_size // n_shuffles), "DeepLIFT/SHAP check"):
-            fx.append(single(bound.forward(model, x[sl].to(dev))).float().cpu())
-            r = refs[sl].reshape(-1, *x.shape[1:]).to(dev)
-            fr.append(single(bound.forward(model, r)).float().cpu().reshape(-1, n_shuffles))
-    return hyp, torch.cat(fx), torch.cat(fr), list(caught)
-
-
-def _report_delta(delta: np.ndarray, scale: float, warn_delta: float, caught: list) -> None:
+def _report_delta(delta: np.ndarray, scale: float, warn_delta: float) -> None:
     """One plain log line when DeepLIFT's sums miss the predictions (users cannot change the model's layers)."""
-    for w in caught:
-        log.debug("DeepLIFT-SHAP: %s", w.message)
     if float(np.abs(delta).mean()) > warn_delta * scale:
         log.warning("attributions are approximate for this model: the DeepLIFT/SHAP contributions of a sequence "
                     "differ from its prediction change by up to %.3g (typical change %.3g)", float(np.abs(delta).max()),
