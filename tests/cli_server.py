@@ -20,36 +20,9 @@ import os
 import socket
 import struct
 import sys
-import time
 
 _HEAD = struct.Struct("!I")  # the request's length, sent with the three standard streams' descriptors
 _STATUS = struct.Struct("!i")
-
-
-def call(path: str, args: list[str], wait_s: float = 300.0) -> int:
-    """Run ``seq2expr ARGS`` in the server at ``path`` (waiting for it to start) and return its exit status."""
-    request = json.dumps({"args": args, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
-    deadline = time.monotonic() + wait_s
-    while True:
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            conn.connect(path)
-            break
-        except (FileNotFoundError, ConnectionRefusedError):
-            conn.close()
-            if time.monotonic() > deadline:
-                sys.exit(f"seq2expr: no command server at {path}")
-            time.sleep(0.05)
-    with conn:
-        socket.send_fds(conn, [_HEAD.pack(len(request))], [0, 1, 2])
-        conn.sendall(request)
-        got = b""
-        while len(got) < _STATUS.size:
-            part = conn.recv(_STATUS.size - len(got))
-            if not part:
-                sys.exit("seq2expr: the command's process ended without a status")
-            got += part
-    return _STATUS.unpack(got)[0]
 
 
 def _read(conn: socket.socket, n: int) -> bytes:
@@ -60,6 +33,20 @@ def _read(conn: socket.socket, n: int) -> bytes:
             raise EOFError
         data += part
     return data
+
+
+def call(path: str, args: list[str]) -> int:
+    """Run ``seq2expr ARGS`` in the server at ``path`` (started: the fixture waits for its socket) and return its
+    exit status."""
+    request = json.dumps({"args": args, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(path)
+        socket.send_fds(conn, [_HEAD.pack(len(request))], [0, 1, 2])
+        conn.sendall(request)
+        try:
+            return _STATUS.unpack(_read(conn, _STATUS.size))[0]
+        except EOFError:
+            sys.exit("seq2expr: the command's process ended without a status")
 
 
 def _command(fds: list[int], request: dict) -> None:

@@ -51,10 +51,9 @@ def _env(**extra: str) -> dict[str, str]:
 def test_the_served_cli_is_the_cli(seq2expr_command, tmp_path):
     """The served command gets the arguments, folder, environment and streams of its caller and ends with the
     command's exit status: 0 with its output on stdout, 2 with one error line on stderr."""
-    call = seq2expr_command
-    ok = subprocess.run([*call, "models", "list"], cwd=tmp_path, env=_env(), capture_output=True, text=True)
+    ok = subprocess.run([*seq2expr_command, "models", "list"], cwd=tmp_path, env=_env(), capture_output=True, text=True)
     assert ok.returncode == 0 and "dream2022-cnn" in ok.stdout, ok.stderr
-    bad = subprocess.run([*call, "predict", "zoo:dream2022-cnn", "nope.tsv", "-o", "out.tsv"], cwd=tmp_path,
+    bad = subprocess.run([*seq2expr_command, "predict", "zoo:dream2022-cnn", "nope.tsv", "-o", "out.tsv"], cwd=tmp_path,
                          env=_env(), capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error: nope.tsv") and not bad.stdout, bad.stderr
     assert not (tmp_path / "out.tsv").exists()
