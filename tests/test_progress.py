@@ -71,10 +71,13 @@ def test_paused_leaves_no_progress_thread_and_redraws_after(monkeypatch):
     import threading
 
     from tqdm import tqdm
+    from tqdm._monitor import TMonitor
 
     from seq2expr.interpret.modisco import no_other_thread
 
-    others = set(threading.enumerate())  # threads of earlier tests in this process, if any
+    # threads of earlier tests in this process, if any; tqdm's monitor is one thread per process, started by an
+    # earlier test's bar (tangermeme's, captum's) or by the one below: the block must stop it either way
+    others = {t for t in threading.enumerate() if not isinstance(t, TMonitor)}
     monkeypatch.setenv(progress.ENV, "1")
     monkeypatch.setattr(progress, "DELAY", 0.0)
     monkeypatch.setattr(tqdm, "monitor_interval", 10)
