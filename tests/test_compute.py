@@ -87,3 +87,46 @@ def test_compute_options_are_declared_once():
                 seen.setdefault(name, set()).add(param.help or "")
     assert set(seen) == {"--device", "--precision", "--batch-size", "--engine", "--threads"}
     assert all(len(helps) == 1 for helps in seen.values()), seen
+
+
+def test_every_verb_on_a_model_takes_the_readout_in_one_declaration():
+    """Each command that runs a saved model (a MODEL_DIR and --device) takes --target and --readout, declared by
+    one of the two shared options (every output by default, or one output where the verb needs one)."""
+    import typer
+
+    from seq2expr.cli.common import ONE_OUTPUT_HELP, READOUT_HELP
+    from seq2expr.cli.main import app
+
+    commands = typer.main.get_command(app).commands
+    groups = [c for c in commands.values() if hasattr(c, "commands")]
+    taking = {}
+    for cmd in [*commands.values(), *(sub for g in groups for sub in g.commands.values())]:
+        params = {p.name: p for p in cmd.params}
+        if "model_dir" in params and any("--device" in (p.opts or []) for p in cmd.params):
+            readout = params.get("target")
+            assert readout is not None and set(readout.opts) == {"--target", "--readout"}, cmd.name
+            taking[cmd.name] = readout.help
+    assert set(taking) == {"predict", "evaluate", "interpret", "variants", "design"}
+    assert {taking[c] for c in ("predict", "evaluate", "variants")} == {READOUT_HELP}
+    assert {taking[c] for c in ("interpret", "design")} == {ONE_OUTPUT_HELP}
+
+
+def test_typed_options_take_each_field_from_its_parameter():
+    """A command's options class is built from its parameters by name: a converted value wins, a field left out
+    must be named, and a field with no parameter (a new field a command missed) is an error, not a silent
+    default."""
+    from seq2expr.cli.common import typed_options
+    from seq2expr.variants import ScoreOptions
+
+    params = {"mode": "centred", "background": 3, "top": 2, "out": "ignored", "genes": None, "annotation": None,
+              "tss_bed": None, "tss_names": None, "match_chromosomes": True, "on_ref_mismatch": "skip",
+              "on_unknown_chromosome": "error", "batch_size": 7, "device": "cpu", "seed": 1, "precision": "32",
+              "chunk_size": 10, "engine": "torch", "attributions": "none"}
+    opts = typed_options(ScoreOptions, params, construct=("AC", "GT"), readout="diff:a,b")
+    assert (opts.mode, opts.background, opts.construct, opts.readout, opts.batch_size) == \
+        ("centred", 3, ("AC", "GT"), "diff:a,b", 7)
+    with pytest.raises(TypeError, match=r"ScoreOptions: no command parameter for \['readout'\]"):
+        typed_options(ScoreOptions, params, construct=None)
+    assert typed_options(ScoreOptions, params, construct=None, leave=["readout"]).readout is None
+    with pytest.raises(TypeError, match=r"ScoreOptions has no field \['scale'\]"):
+        typed_options(ScoreOptions, params, construct=None, readout=None, scale="model")

@@ -201,3 +201,52 @@ def test_one_target_resolver(model, tmp_path):
     with pytest.raises(DataError, match=r"^target 5 out of range for a model with targets \['a', 'b', 'c'\]$"):
         write_report(model, seqs, tmp_path / "reports" / "five", target=5, precision="32")
     assert not (tmp_path / "reports").exists()  # nothing written
+
+
+def test_a_report_explains_one_readout_output(model, tmp_path):
+    """``interpret`` takes the readout grammar: ``diff:a,c`` ranks the sequences by a - c (original scale) and
+    explains a - c on the model's scale, as :func:`attribute` does with that readout; a readout of two outputs is
+    refused with one line, before any work."""
+    from seq2expr.interpret.attribute import attribute
+    from seq2expr.interpret.report import write_report
+
+    table, path = _table(tmp_path, model, n=30)
+    with pytest.raises(DataError, match=r"^interpret explains one output, and the readout 'a,b' gives 2 \(a, b\)"):
+        write_report(model, path, tmp_path / "two", target="a,b", precision="32")
+    assert not (tmp_path / "two").exists()
+    report = write_report(model, path, tmp_path / "rep", target="diff:a,c", method="saliency", taxon="fungi",
+                          max_gi_motifs=0, precision="32", modisco_args={"sliding_window_size": 6, "flank_size": 2})
+    # (12-bp sequences: a 6-bp TF-MoDISco window; whether it finds a motif in a random linear model is not the point)
+    summary = pd.read_json(report.parent / "summary.json", typ="series")
+    assert summary["target"] == "a-c"
+    data = np.load(report.parent / "attributions.npz")
+    expected, _ = attribute(model, data["onehot"].astype(np.float32), method="saliency",
+                            readout=Readout.parse("diff:a,c", scale="model"), precision="32")
+    np.testing.assert_allclose(data["attributions"], expected, rtol=1e-5, atol=1e-6)
+    every = predict(model, table["sequence"].tolist(), precision="32")
+    np.testing.assert_allclose(data["predictions"], every, rtol=1e-5, atol=1e-5)  # every target, as before
+    top = (every[:, 0] - every[:, 2]).argmax()
+    first = report.read_text().split("<p>s", 1)[1].split(" (", 1)[0]  # the first top sequence's line
+    assert first.startswith(f"{table['id'][top][1:]} — predicted a-c ")
+    assert float(first.rsplit(" ", 1)[1]) == pytest.approx(every[top, 0] - every[top, 2], abs=0.01)
+
+
+def test_variant_pairs_take_the_readout_on_the_command_line(model, tmp_path):
+    """``variants --mode pairs --readout diff:a,c``: one output, a - c, as :func:`score_pairs` gives it."""
+    from seq2expr.variants import score_pairs
+
+    rng = np.random.default_rng(5)
+    ref = ["".join(rng.choice(BASES, L)) for _ in range(6)]
+    alt = [s[:5] + ("A" if s[5] != "A" else "C") + s[6:] for s in ref]
+    pairs = pd.DataFrame({"id": [f"p{i}" for i in range(6)], "ref_sequence": ref, "alt_sequence": alt})
+    pairs.to_csv(tmp_path / "pairs.tsv", sep="\t", index=False)
+    res = CliRunner().invoke(app, ["variants", str(model.path), str(tmp_path / "pairs.tsv"), "--mode", "pairs",
+                                   "--readout", "diff:a,c", "--precision", "32", "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    written = pd.read_csv(tmp_path / "out" / "variants.tsv", sep="\t")
+    assert [c for c in written.columns if c.startswith("effect_")] == ["effect_a-c"]
+    expected = score_pairs(model, pairs, readout=Readout.parse("diff:a,c"), precision="32")
+    np.testing.assert_allclose(written["effect_a-c"], expected["effect_a-c"], rtol=1e-5, atol=1e-6)
+    every_ref, every_alt = predict(model, ref, precision="32"), predict(model, alt, precision="32")
+    np.testing.assert_allclose(written["effect_a-c"], (every_alt[:, 0] - every_alt[:, 2])
+                               - (every_ref[:, 0] - every_ref[:, 2]), rtol=1e-4, atol=1e-5)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from dataclasses import fields
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -32,9 +33,10 @@ SHARD_HELP = "K/N: process only the K-th (0-based) of N contiguous parts of the 
 ENGINES = ("torch", "onnxruntime")  # seq2expr.inference.engine.ENGINES (tested equal; torch is not imported here)
 ENGINE_HELP = "torch, or onnxruntime (the same graph through ONNX Runtime on the CPU, float32; needs " \
               "seq2expr[export]; bench/results/export.md says which is faster for which model)."
-READOUT_HELP = "Which outputs (the readout, as design's --target): a target NAME or INDEX, several A,B, their mean " \
-               "mean:A,B or difference diff:A,B (A - B); for a track model, @POSITIONS reads those bins " \
-               "(e.g. NAME@centre:3, @sum:447-449). Default: every target, at the model's own positions."
+READOUT_GRAMMAR = "a target NAME or INDEX, several A,B, their mean mean:A,B or difference diff:A,B (A - B); for a " \
+                 "track model, @POSITIONS reads those bins (e.g. NAME@centre:3, @sum:447-449)"
+READOUT_HELP = f"Which outputs (the readout): {READOUT_GRAMMAR}. Default: every target, at the model's own positions."
+ONE_OUTPUT_HELP = f"The one output (the readout): {READOUT_GRAMMAR}, giving one output."
 FORCE_HELP = "Replace OUT if it is a previous output of this command (never an input, nor any other folder)."
 MODEL_HELP = "Saved model folder, or a pretrained model zoo:NAME (seq2expr models list)."
 # the attribution methods (their modules' names: nothing heavy is imported), and "none" where logos are optional
@@ -320,3 +322,25 @@ BatchSizeOption = Annotated[int, typer.Option("--batch-size", help="Sequences pe
 EngineOption = Annotated[str, typer.Option("--engine", callback=choice(*ENGINES), help=ENGINE_HELP + " Forward "
                                            "passes only: gradient methods (attributions but ism, ledidi) need torch.")]
 ThreadsOption = Annotated[int | None, typer.Option("--threads", help="Torch intra-op threads.")]
+# the readout, declared once: every command that reads a model's outputs takes it in one grammar
+# (seq2expr.inference.Readout.parse); OneOutputOption where the command needs one output (explain, design)
+ReadoutOption = Annotated[str | None, typer.Option("--target", "--readout", help=READOUT_HELP)]
+OneOutputOption = Annotated[str, typer.Option("--target", "--readout", help=ONE_OUTPUT_HELP)]
+
+Options = TypeVar("Options")
+
+
+def typed_options(cls: type[Options], params: Mapping[str, Any], /, *, leave: Iterable[str] = (),
+                  **given: Any) -> Options:
+    """The options dataclass ``cls`` built from a command's own parameters (its ``locals()``): each field takes the
+    parameter of its name, or the value in ``given`` where the command converts it, or its default where named in
+    ``leave``. An option is thus written once as a parameter and once as a field, never a third time; a field
+    with none of the three is a ``TypeError``, so a command that missed a new field fails in its tests."""
+    leave = set(leave)
+    names = [f.name for f in fields(cls) if f.init and f.name not in leave]
+    missing = [n for n in names if n not in given and n not in params]
+    unknown = sorted(set(given) - set(names))
+    if missing or unknown:
+        raise TypeError(f"{cls.__name__}: no command parameter for {missing}" if missing else
+                        f"{cls.__name__} has no field {unknown}")
+    return cls(**{n: given[n] if n in given else params[n] for n in names})

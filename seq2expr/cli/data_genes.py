@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import FORCE_HELP, choice, user_errors
+from seq2expr.cli.common import FORCE_HELP, choice, typed_options, user_errors
 
 
 def _floats(text: str | None, one_ok: bool = False) -> tuple[float, float] | None:
@@ -179,13 +179,10 @@ def genes_cmd(
         spec = (WindowSpec.single(single_window, single_upstream) if single_window else
                 WindowSpec(upstream=upstream, downstream=downstream, tts_upstream=tts_upstream,
                            tts_downstream=tts_downstream, spacer=spacer, mask_codons=mask_codons))
-        options = GeneOptions(
-            windows=spec, tss_bed=tss_bed, tss_names=tss_names, tss_bed_tts=tss_bed_tts, tss_from=tss_from,
-            biotypes=None if biotypes.strip().lower() == "all" else _list(biotypes), units=units,
-            gene_column=gene_column, samples=_list(samples), aggregate=aggregate, transform=transform,
-            label_quantiles=_floats(label_quantiles), species=species, drop_padded=drop_padded,
-            families=families, formats=_list(formats) or ["parquet"],
-            label_thresholds=_floats(label_thresholds, one_ok=True), folds=folds, fold_by=fold_by,
+        options = typed_options(
+            GeneOptions, locals(), windows=spec, biotypes=None if biotypes.strip().lower() == "all" else
+            _list(biotypes), samples=_list(samples), label_quantiles=_floats(label_quantiles),
+            formats=_list(formats) or ["parquet"], label_thresholds=_floats(label_thresholds, one_ok=True),
             interactions=None if interactions is None else InteractionOptions(
                 interactions, window=distal_window, max_distal=max_distal, policy=distal_policy,
                 no_interaction=no_interaction, spacer=distal_spacer))

@@ -16,6 +16,7 @@ from seq2expr.cli.common import (
     BatchSizeOption,
     DeviceOption,
     EngineOption,
+    OneOutputOption,
     PrecisionOption,
     ThreadsOption,
     at_least,
@@ -103,8 +104,7 @@ def design_cmd(
     n: int = typer.Option(10, "--n", help="Designs from random backgrounds."),
     objective: str = typer.Option("max", "--objective", callback=_objective,
                                   help="max, min, target:VALUE, or diff:OTHER_TARGET."),
-    target: str = typer.Option("0", "--target", help="Target name or index, or a readout of several: mean:A,B or "
-                                                     "diff:A,B (A - B)."),
+    target: OneOutputOption = "0",
     other_model: str | None = typer.Option(None, "--other-model",
                                            help="Specificity: maximise model - this model (a folder or zoo:NAME)."),
     method: str = typer.Option("greedy", "--method", callback=choice(*DESIGN_METHODS),

@@ -14,13 +14,16 @@ from seq2expr.cli.common import (
     ID_HELP,
     INTERPRET_METHODS,
     SEQ_HELP,
+    BatchSizeOption,
     DeviceOption,
     EngineOption,
+    OneOutputOption,
     PrecisionOption,
     ThreadsOption,
     at_least,
     choice,
     model_arg,
+    typed_options,
     user_errors,
 )
 
@@ -42,13 +45,14 @@ def interpret_cmd(
     max_seqs: int = typer.Option(2000, "--n", "--max-seqs",
                                  help="Explain at most this many sequences (a seeded random subset)."),
     n_top: int = typer.Option(8, "--n-top", help="Top-predicted sequences shown with attribution logos."),
-    target: str = typer.Option("0", "--target", help="Target index or name to explain."),
+    target: OneOutputOption = "0",
     n_shuffles: int = typer.Option(10, "--n-shuffles", help="DeepLIFT-SHAP shuffled references."),
     sequence_column: str | None = typer.Option(None, "--sequence-column", help=SEQ_HELP),
     id_column: str | None = typer.Option(None, "--id-column", help=ID_HELP),
     seed: int = typer.Option(0, "--seed"),
     threads: ThreadsOption = None,
     device: DeviceOption = "auto",
+    batch_size: BatchSizeOption = 128,
     precision: PrecisionOption = "auto",
     engine: EngineOption = "torch",
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
@@ -62,14 +66,12 @@ def interpret_cmd(
     if engine != "torch" and method != "ism":
         raise typer.BadParameter(f"{engine} runs forward passes only: use it with --method ism ({method} needs "
                                  "gradients, engine torch)", param_hint="--engine")
-    at_least(n=max_seqs, n_shuffles=n_shuffles)
+    at_least(n=max_seqs, n_shuffles=n_shuffles, batch_size=batch_size)
     at_least(0, n_top=n_top)
     if threads:
         torch.set_num_threads(threads)
     with user_errors():
-        options = ReportOptions(method=method, n_top=n_top, taxon=taxon, sequence_column=sequence_column,
-                                id_column=id_column, motifs_file=list(motifs or []), max_seqs=max_seqs,
-                                target=int(target) if target.isdigit() else target, n_shuffles=n_shuffles,
-                                seed=seed, device=device, precision=precision, engine=engine)
+        options = typed_options(ReportOptions, locals(), motifs_file=list(motifs or []),
+                                leave=("max_q", "n_background", "modisco_args", "max_gi_motifs"))
         path = write_report(model_dir, input, output, options, force=force)  # a file or DATASET[:SUBSET]
     typer.echo(f"report: {path}")

@@ -18,6 +18,7 @@ from seq2expr.cli.common import (
     emit_rows,
     model_arg,
     output_format,
+    typed_options,
     user_errors,
 )
 
@@ -151,9 +152,8 @@ def models_import_cmd(
     from seq2expr.convert.importers import Options, import_checkpoint
 
     with user_errors():
-        opts = Options(config=config, seq_len=seq_len, target_names=target_names.split(",") if target_names else None,
-                       tracks=[int(t) for t in tracks.split(",")] if tracks else None, tss_bins=tss_bins,
-                       aggregate=aggregate, tf_gamma=tf_gamma)
+        opts = typed_options(Options, locals(), target_names=target_names.split(",") if target_names else None,
+                             tracks=[int(t) for t in tracks.split(",")] if tracks else None)
         path = import_checkpoint(kind, weights, out, opts, force=force)
     console().print(f"{kind}: {weights} -> {path} (use it as a model folder)")
 

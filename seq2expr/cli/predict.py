@@ -15,13 +15,13 @@ from seq2expr.cli.common import (
     FORCE_HELP,
     ID_HELP,
     MODEL_HELP,
-    READOUT_HELP,
     SEQ_HELP,
     SHARD_HELP,
     BatchSizeOption,
     DeviceOption,
     EngineOption,
     PrecisionOption,
+    ReadoutOption,
     at_least,
     console,
     model_arg,
@@ -40,7 +40,7 @@ def predict_cmd(
     chunk_size: int = typer.Option(100_000, "--chunk-size", help="Records read at a time."),
     id_column: str = typer.Option(None, "--id-column", help=ID_HELP),
     sequence_column: str = typer.Option(None, "--sequence-column", help=SEQ_HELP),
-    target: str = typer.Option(None, "--target", "--readout", help=READOUT_HELP),
+    target: ReadoutOption = None,
     scale: str = typer.Option("original", "--scale", help="original (measured scale, or probabilities) or model "
                                                           "(the network's output: transformed values, logits)."),
     device: DeviceOption = "auto",
@@ -100,9 +100,7 @@ def evaluate_cmd(
                                           "or DATASET[:SUBSET]."),
     values: Path = typer.Option(None, "--values", help="Table of targets (and groups) joined to INPUT by ID, "
                                                        "e.g. for a FASTA."),
-    target: str = typer.Option(None, "--target", "--readout",
-                               help="The targets scored: NAME or INDEX, or several A,B (default: every target; "
-                                    "mean:/diff: readouts have no measured column and are refused)."),
+    target: ReadoutOption = None,  # mean:/diff: readouts have no measured column: evaluate refuses them
     target_column: list[str] = typer.Option(None, "--target-column",
                                             help="This table's column for each target scored (default: the "
                                                  "targets' own names)."),

@@ -16,11 +16,13 @@ from seq2expr.cli.common import (
     DeviceOption,
     EngineOption,
     PrecisionOption,
+    ReadoutOption,
     at_least,
     choice,
     console,
     fail,
     model_arg,
+    typed_options,
     user_errors,
 )
 
@@ -39,6 +41,8 @@ def variants_cmd(
     annotation: Path | None = typer.Option(None, "--annotation", help="GTF/GFF3 to place genes with the model's "
                                                                       "TSS/TTS rules."),
     tss_bed: Path | None = typer.Option(None, "--tss-bed", help="Measured TSSs (with --annotation)."),
+    tss_names: Path | None = typer.Option(None, "--tss-names", help="2-column alias table for --tss-bed's names."),
+    target: ReadoutOption = None,
     construct: str | None = typer.Option(None, "--construct", help="Centred mode: the fixed flanks of a registry "
                                                                    "data set's construct (e.g. dream2022), or "
                                                                    "'none'; --left/--right-flank win over it."),
@@ -83,7 +87,7 @@ def variants_cmd(
             summary = write_pair_outputs(model_dir, variants, out, ref_column=ref_column, alt_column=alt_column,
                                          id_column=id_column, batch_size=batch_size, device=device,
                                          precision=precision, table_format=table_format, force=force,
-                                         allow_duplicates=allow_duplicates, engine=engine)
+                                         allow_duplicates=allow_duplicates, engine=engine, readout=target)
         console().print(f"{summary['pairs']} pairs scored -> {out}")
         return
     if genome is None:
@@ -93,14 +97,10 @@ def variants_cmd(
 
     with user_errors():
         # before the genome and genes are read: an output that would replace an input is refused at once
-        check_output(out, [model_dir, variants, genome, genes, annotation, tss_bed], command="variants",
+        check_output(out, [model_dir, variants, genome, genes, annotation, tss_bed, tss_names], command="variants",
                      folder=True, force=force)
-        options = ScoreOptions(mode=mode, genes=genes, annotation=annotation, tss_bed=tss_bed,
-                               construct=construct_spec(construct, left_flank, right_flank),
-                               match_chromosomes=match_chromosomes, on_ref_mismatch=on_ref_mismatch,
-                               on_unknown_chromosome=on_unknown_chromosome, background=background,
-                               batch_size=batch_size, device=device, seed=seed, precision=precision,
-                               chunk_size=chunk_size, engine=engine, attributions=attributions, top=top)
+        options = typed_options(ScoreOptions, locals(), construct=construct_spec(construct, left_flank, right_flank),
+                                readout=target)
         scorer = VariantScorer(model_dir, genome, options)
         summary = write_variant_outputs(scorer, variants, out, table_format=table_format, chunk_size=chunk_size,
                                         shard=shard, force=force)

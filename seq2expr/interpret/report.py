@@ -5,7 +5,8 @@ top-predicted sequences' attribution logos, the motif table (CWM logos beside th
 and global-importance plots of the matched motifs, plus the raw material: ``attributions.npz``
 (onehot, attributions, hypothetical, ids, predictions), ``motif_matches.tsv``, ``patterns.tsv``,
 ``patterns.meme``, ``sites.tsv``, ``global_importance.tsv`` and ``summary.json``.
-For classification models the logit of the chosen target is explained.
+The output explained is one readout's (a target, or ``mean:``/``diff:`` of targets, at a track model's positions);
+for classification models its logit is explained.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import numpy as np
 import pandas as pd
 
 from seq2expr.atomic import atomic_path, write_json
+from seq2expr.data.errors import DataError
 from seq2expr.evaluation import model_notes
 from seq2expr.inference import (
     Compute,
+    Readout,
     SavedModel,
     as_onehot,
     column_options,
@@ -29,7 +32,6 @@ from seq2expr.inference import (
     load_model,
     predict,
     scale_label,
-    target_index,
 )
 from seq2expr.interpret import global_importance as gi
 from seq2expr.interpret import logos
@@ -91,7 +93,9 @@ class ReportOptions:
     when ``taxon`` is given too). ``max_seqs``: sequences explained (a seeded random subset when there are more).
     ``max_gi_motifs``: matched TFs whose global importance is measured (each costs two background batches).
     ``sequence_column``/``id_column``: for a table path; default to the training run's (``input_columns``).
-    ``target``: the output explained (a name or index; its readout is strand-averaged as the model was trained).
+    ``target``: the output explained: a target name or index, or a :class:`~seq2expr.inference.Readout` (or its
+    text, a command's ``--target``) with one output: ``mean:A,B``, ``diff:A,B`` (A - B), ``NAME@centre:3``; strands
+    as the model was trained.
     ``precision``: of the predictions, ISM and global importance (gradients stay fp32). ``engine``: torch |
     onnxruntime for the predictions and ISM's batched mutants (gradient methods need torch).
     """
@@ -101,7 +105,7 @@ class ReportOptions:
     taxon: str | Sequence[str] | None = None
     motifs_file: str | Path | Sequence[str | Path] | None = None
     max_seqs: int = 2000
-    target: int | str = 0
+    target: int | str | Readout = 0
     n_shuffles: int = 10
     seed: int = 0
     max_q: float = 0.05
@@ -120,6 +124,16 @@ class ReportOptions:
         """The run's compute context (device, precision, engine; ``batch_size``: sequences per attribution batch)."""
         return Compute(device=self.device, precision=self.precision, batch_size=self.batch_size, engine=self.engine)
 
+    def readout(self, saved: SavedModel) -> Readout:
+        """The readout explained (original scale: what ranks the sequences), checked to give one output."""
+        t = self.target
+        chosen = t if isinstance(t, Readout) else Readout.parse(str(t))
+        names = chosen.resolve(saved).names()
+        if len(names) != 1:
+            raise DataError(f"interpret explains one output, and the readout {t!r} gives {len(names)} "
+                            f"({', '.join(names)}): name one target, or mean:A,B / diff:A,B")
+        return replace(chosen, scale="original")
+
     @property
     def files(self) -> list[str | Path]:
         """The MEME files searched (none, one or several)."""
@@ -133,10 +147,12 @@ class _Explained:
 
     ids: list[str]
     x: np.ndarray
-    pred: np.ndarray
+    pred: np.ndarray  # every target's prediction (attributions.npz)
     attr: np.ndarray
     hyp: np.ndarray
-    target: int
+    readout: Readout  # the output explained, on the model's scale (attributions, global importance)
+    name: str  # its name
+    score: np.ndarray  # its prediction (original scale): what ranks the sequences
     pathways: list[Pathway] | None = None  # a model of several input segments (dual): each explained on its own
 
 
@@ -204,7 +220,7 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, options: ReportOptio
         seq_rows = _top_sequences(ex, cfg, img, opts.n_top)
         pat_rows = _pattern_rows(mo, img)
         gi_table, gi_imgs = _global_importance(saved, ex, mo, opts, ctx, tmp, img)
-        name = cfg.target_names[ex.target]
+        name = ex.name
         acc = held_out_accuracy(cfg)
         write_json(tmp / "summary.json", {
             "model": cfg.model.name, "task": cfg.task, "prediction_scale": scale_label(cfg),
@@ -224,20 +240,24 @@ def write_report(model_or_dir, inputs, out_dir: str | Path, options: ReportOptio
 
 
 def _explain(saved: SavedModel, inputs, opts: ReportOptions, ctx: Compute) -> _Explained:
-    """A seeded subset of the inputs, its predictions and attributions of the target's readout."""
-    t = target_index(saved.config.target_names, opts.target)
+    """A seeded subset of the inputs, its predictions and attributions of the readout explained."""
+    shown = opts.readout(saved)
+    explained = replace(shown, scale="model")
     data = load_inputs(inputs, saved, sequence_column=opts.sequence_column, id_column=opts.id_column)
     rng = np.random.default_rng(opts.seed)
     n = len(data.ids)
     keep = np.sort(rng.choice(n, opts.max_seqs, replace=False)) if n > opts.max_seqs else np.arange(n)
     x = data.onehot[keep]
     log.info("explaining %d sequences with %s", len(x), opts.method)
-    pred = predict(saved, x, compute=replace(ctx, batch_size=None))  # opts.batch_size is the attributions' batch
+    every = replace(ctx, batch_size=None)  # opts.batch_size is the attributions' batch
+    pred = predict(saved, x, compute=every)
+    score = predict(saved, x, readout=shown, compute=every)[:, 0]
     step()
     # the saved model, not its bare network: attributions read the output strand-averaged as it was trained
-    attr, hyp = attribute(saved, x, method=opts.method, target=t, n_shuffles=opts.n_shuffles, seed=opts.seed,
-                          compute=ctx)
-    return _Explained([data.ids[i] for i in keep], x, pred, attr, hyp, t, model_pathways(saved))
+    attr, hyp = attribute(saved, x, method=opts.method, readout=explained, n_shuffles=opts.n_shuffles,
+                          seed=opts.seed, compute=ctx)
+    return _Explained([data.ids[i] for i in keep], x, pred, attr, hyp, explained, shown.resolve(saved).names()[0],
+                      score, model_pathways(saved))
 
 
 def _find_motifs(ex: _Explained, cfg, opts: ReportOptions) -> MotifResults:
@@ -275,16 +295,15 @@ def _write_tables(tmp: Path, ex: _Explained, mo: MotifResults) -> None:
 
 def _top_sequences(ex: _Explained, cfg, img: Path, n_top: int) -> list[tuple[str, float, str]]:
     """Attribution logos of the top-predicted sequences."""
-    t = ex.target
     rows = []
     parts = ex.pathways or [("", 0, ex.x.shape[-1])]
-    for k, i in enumerate(np.argsort(-ex.pred[:, t], kind="stable")[:n_top]):
+    for k, i in enumerate(np.argsort(-ex.score, kind="stable")[:n_top]):
         for name, s, e in parts:  # one logo row per pathway
             label = f"{ex.ids[i]} · {name}" if name else ex.ids[i]
             f = logos.attribution_logo(ex.attr[i], img / f"seq_{k}{'_' + name if name else ''}.png", start=s, end=e,
-                                       title=f"{label}  predicted {ex.pred[i, t]:.3g} ({scale_label(cfg)}); "
+                                       title=f"{label}  predicted {ex.score[i]:.3g} ({scale_label(cfg)}); "
                                              f"attribution of the {scale_label(cfg, 'model')}")
-            rows.append((label, float(ex.pred[i, t]), f.name))
+            rows.append((label, float(ex.score[i]), f.name))
     return rows
 
 
@@ -309,7 +328,7 @@ def _pattern_rows(mo: MotifResults, img: Path) -> list[tuple]:
 def _global_importance(saved: SavedModel, ex: _Explained, mo: MotifResults, opts: ReportOptions, ctx: Compute,
                        tmp: Path, img: Path) -> tuple[pd.DataFrame, list[str]]:
     """Predicted effect of inserting each matched motif into backgrounds, and of the strongest pair by spacing."""
-    cfg, t = saved.config, ex.target
+    cfg = saved.config
     gi_table, gi_imgs = pd.DataFrame(), []
     uniq = mo.calls.drop_duplicates("tf").head(opts.max_gi_motifs)
     if len(uniq):
@@ -317,7 +336,7 @@ def _global_importance(saved: SavedModel, ex: _Explained, mo: MotifResults, opts
         bg = gi.backgrounds(ex.x, n=min(opts.n_background, max(20, len(ex.x))), seed=opts.seed)
         mot = {r.motif: mo.database[r.motif] for r in uniq.itertuples()}
         run = dict(batch_size=ctx.batch(128), device=ctx.device, precision=ctx.precision)
-        gi_table = gi.motif_effect(saved, mot, bg, target=t, **run)
+        gi_table = gi.motif_effect(saved, mot, bg, readout=ex.readout, **run)
         eff = gi_table.groupby("motif", sort=False)["effect"].mean()
         logos.bar_plot([k.split(" ", 1)[-1] for k in eff.index], list(eff.values), img / "gi_motifs.png",
                        title="mean predicted change when inserted (both strands)",
@@ -329,7 +348,7 @@ def _global_importance(saved: SavedModel, ex: _Explained, mo: MotifResults, opts
             order = eff.abs().sort_values(ascending=False).index
             up, down = [k for k in order if eff[k] > 0], [k for k in order if eff[k] < 0]
             na, nb = (up[0], down[0]) if up and down else tuple(order[:2])
-            pair = gi.pair_effect(saved, mot[na], mot[nb], bg, target=t, names=(na, nb), **run)
+            pair = gi.pair_effect(saved, mot[na], mot[nb], bg, readout=ex.readout, names=(na, nb), **run)
             if len(pair):
                 logos.effect_plot(pair, img / "gi_pair.png", title=f"{na} + {nb} by spacing",
                                   ylabel=f"change with both ({scale_label(cfg, 'model')})",

@@ -22,7 +22,7 @@ from seq2expr.atomic import atomic_path, write_json
 from seq2expr.data.io.vcf import is_vcf
 from seq2expr.evaluation import model_notes
 from seq2expr.files import fault_point
-from seq2expr.inference import SavedModel, check_sizes, read_config
+from seq2expr.inference import Readout, SavedModel, check_sizes, read_config
 from seq2expr.inference.shard import Shard, write_sidecar
 from seq2expr.outputs import check_output, write_marker
 from seq2expr.variants.report import histograms, report_html, top_logos
@@ -123,16 +123,18 @@ def read_pairs(path: str | Path) -> pd.DataFrame:
 def write_pair_outputs(model, pairs: str | Path, out_dir: str | Path, *, ref_column: str = "ref_sequence",
                        alt_column: str = "alt_sequence", id_column: str | None = "id", batch_size: int = 512,
                        device: str | None = None, table_format: str = "tsv", precision: str | None = None,
-                       force: bool = False, allow_duplicates: bool = False, engine: str = "torch") -> dict:
-    """Sequence-pair mode: ``variants.tsv|parquet`` (id, ref_T, alt_T, effect_T) and ``summary.json``; ``out_dir``
-    as in :func:`write_variant_outputs`; a repeated ID is an error unless ``allow_duplicates``."""
+                       force: bool = False, allow_duplicates: bool = False, engine: str = "torch",
+                       readout: Readout | str | None = None) -> dict:
+    """Sequence-pair mode: ``variants.tsv|parquet`` (id, ref_T, alt_T, effect_T per output of ``readout``: default
+    every target) and ``summary.json``; ``out_dir`` as in :func:`write_variant_outputs`; a repeated ID is an error
+    unless ``allow_duplicates``."""
     from seq2expr.variants.score import score_pairs
 
     check_output(out_dir, [model, pairs], command="variants", folder=True, force=force)
     t0 = time.perf_counter()
     table = score_pairs(model, read_pairs(pairs), ref_column=ref_column, alt_column=alt_column, id_column=id_column,
                         batch_size=batch_size, device=device, source=str(pairs), precision=precision,
-                        allow_duplicates=allow_duplicates, engine=engine)
+                        allow_duplicates=allow_duplicates, engine=engine, readout=readout)
     with atomic_path(out_dir, is_dir=True) as tmp:
         write_marker(tmp, "variants")
         writer = Table(tmp / f"variants.{'parquet' if table_format == 'parquet' else 'tsv'}")

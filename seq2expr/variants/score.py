@@ -34,6 +34,7 @@ from seq2expr.inference import (
     Readout,
     SavedModel,
     UniqueIds,
+    as_readout,
     check_sizes,
     compute_of,
     encode_for,
@@ -59,8 +60,9 @@ class ScoreOptions:
     its gene table, or ``genes``/``annotation``), ``centred`` (a window centred on the variant, inside
     ``construct``'s flanks: a pair, a registry data set's name or ``none``, as
     :func:`~seq2expr.inference.resolve_construct` reads them), or ``auto`` (gene when the model has gene
-    windows). ``background``: random SNVs behind the percentiles (0: none). ``readout``: what is scored (default
-    every target as :func:`~seq2expr.inference.predict` returns it).
+    windows). ``background``: random SNVs behind the percentiles (0: none). ``readout``: what is scored (a
+    :class:`~seq2expr.inference.Readout` or its text; default every target as :func:`~seq2expr.inference.predict`
+    returns it).
     """
 
     mode: Mode = "auto"
@@ -77,7 +79,7 @@ class ScoreOptions:
     device: str | None = None
     seed: int = 0
     precision: str | None = None
-    readout: Readout | None = None
+    readout: Readout | str | None = None
     chunk_size: int = 100_000
     engine: str = "torch"  # or onnxruntime (CPU, float32): inference.predict's engine
     # the written report (write_variant_outputs; `variants --attributions/--top`): logos of the top variants by
@@ -121,7 +123,7 @@ class VariantScorer:
         # resolved once: every prediction of this scorer runs on one device at one precision
         self.compute = Compute(device=opts.device, precision=opts.precision, batch_size=opts.batch_size,
                                engine=opts.engine).resolve(self.saved)
-        self.readout = opts.readout or Readout()
+        self.readout = as_readout(opts.readout)
         self.bound = self.readout.resolve(self.saved)
         self.targets = self.bound.names()
         self.summary: Counter = Counter()
@@ -386,7 +388,7 @@ def score_variants(model: SavedModel | str | Path, variants: str | Path | pd.Dat
 def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_column: str = "ref_sequence",
                 alt_column: str = "alt_sequence", id_column: str | None = "id", batch_size: int | None = None,
                 device: str | None = None, source: str = "pairs", precision: str | None = None,
-                allow_duplicates: bool = False, readout: Readout | None = None, engine: str | None = None,
+                allow_duplicates: bool = False, readout: Readout | str | None = None, engine: str | None = None,
                 compute: Compute | None = None) -> pd.DataFrame:
     """Sequence-pair mode (e.g. MPRA SNV designs): ``ref_T, alt_T, effect_T`` (and ``log2fc_T`` where a linear
     scale is known) for each row's two sequences, encoded with the model's own policy, per output of ``readout``
@@ -394,7 +396,7 @@ def score_pairs(model: SavedModel | str | Path, pairs: pd.DataFrame, *, ref_colu
     IDs must be unique (the first repeat is an error) unless ``allow_duplicates``."""
     saved = load_model(model)
     ctx = compute_of(compute, batch_size=batch_size, device=device, precision=precision, engine=engine).resolve(saved)
-    readout = readout or Readout()
+    readout = as_readout(readout)
     bound = readout.resolve(saved)
     names = bound.names()
     for col in (ref_column, alt_column):
