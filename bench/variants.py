@@ -150,11 +150,11 @@ def yeast_gene_mode(args, model_dir: Path) -> dict:
     from tangermeme.variant_effect import substitution_effect
 
     from seq2expr.inference import to_scale
-    from seq2expr.variants import VariantScorer, write_variant_outputs
+    from seq2expr.variants import ScoreOptions, VariantScorer, write_variant_outputs
 
     genome = MIRROR / "yeast_genome" / "Saccharomyces_cerevisiae.R64-1-1.dna.toplevel.fa.gz"
     torch.set_num_threads(args.threads)
-    scorer = VariantScorer(model_dir, genome, background=args.background, batch_size=args.batch_size)
+    scorer = VariantScorer(model_dir, genome, ScoreOptions(background=args.background, batch_size=args.batch_size))
     genes = scorer.place.genes
     held = genes[genes["chrom"].isin(["IV", "XV"])].sort_values(["chrom", "tss"]).head(args.genes)
     snvs = all_snvs(scorer, held)
@@ -180,7 +180,7 @@ def yeast_gene_mode(args, model_dir: Path) -> dict:
     sub = snvs.head(args.peer_n).assign(id=lambda d: np.arange(len(d)).astype(str))
     sub_path = WORK / "peer_snvs.tsv"
     sub.to_csv(sub_path, sep="\t", index=False)
-    fresh = VariantScorer(model_dir, genome, background=0, batch_size=args.batch_size)
+    fresh = VariantScorer(model_dir, genome, ScoreOptions(background=0, batch_size=args.batch_size))
     t0 = time.perf_counter()
     ours = pd.concat([t for t, _ in fresh.run(sub_path)], ignore_index=True)
     ours_s = time.perf_counter() - t0
@@ -222,7 +222,7 @@ def yeast_gene_mode(args, model_dir: Path) -> dict:
 _CHILD = CHILD_MEM + """
 import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[5]))
-from seq2expr.variants import VariantScorer, write_variant_outputs
+from seq2expr.variants import ScoreOptions, VariantScorer, write_variant_outputs
 t = time.perf_counter()
 s = VariantScorer(sys.argv[1], sys.argv[2], background=2000, batch_size=int(sys.argv[6]))
 out = write_variant_outputs(s, sys.argv[3], sys.argv[4], attributions="none")
@@ -232,10 +232,10 @@ print(json.dumps({"alleles": out["alleles"], "rows": out["rows"], "seconds": tim
 
 
 def memory_flatness(args, model_dir: Path) -> list[dict]:
-    from seq2expr.variants import VariantScorer
+    from seq2expr.variants import ScoreOptions, VariantScorer
 
     genome = MIRROR / "yeast_genome" / "Saccharomyces_cerevisiae.R64-1-1.dna.toplevel.fa.gz"
-    scorer = VariantScorer(model_dir, genome, background=0)
+    scorer = VariantScorer(model_dir, genome, ScoreOptions(background=0))
     place, rng = scorer.place, np.random.default_rng(0)
     rows = []
     for n in args.sizes:

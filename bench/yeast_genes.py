@@ -64,7 +64,7 @@ CONTROLS = ["cnn", "lm_cnn"]
 # ----------------------------------------------------------------------------------------------- data
 def build_data(data_dir: Path, work: Path) -> dict:
     """Gene table (cached in ``work``) and its build report."""
-    from seq2expr.data.genome.build import build_gene_dataset
+    from seq2expr.data.genome.build import GeneOptions, build_gene_dataset
 
     out = work / "genes"
     report_path = out / "report.json"
@@ -74,8 +74,9 @@ def build_data(data_dir: Path, work: Path) -> dict:
     shutil.rmtree(out, ignore_errors=True)  # an incomplete scratch output of an earlier run
     _, report = build_gene_dataset(d / "Saccharomyces_cerevisiae.R64-1-1.dna.toplevel.fa.gz",
                                    d / "Saccharomyces_cerevisiae.R64-1-1.96.gtf.gz",
-                                   d / "profDGE48_counts" / "WT_countdata.tar.gz", out=out,
-                                   label_quantiles=(0.25, 0.75), species="S_cerevisiae", cache=work / "cache")
+                                   d / "profDGE48_counts" / "WT_countdata.tar.gz",
+                                   GeneOptions(label_quantiles=(0.25, 0.75), species="S_cerevisiae"), out=out,
+                                   cache=work / "cache")
     return report
 
 

@@ -103,15 +103,15 @@ ENTRIES: dict[str, dict] = {
 
 def yeast_table() -> Path:
     """The gene table built as the yeast models were trained (cached under the work folder)."""
-    from seq2expr.data.genome.build import build_gene_dataset
+    from seq2expr.data.genome.build import GeneOptions, build_gene_dataset
 
     out = WORK / "yeast_genes"
     if not (out / "genes.parquet").is_file():
         d = MIRROR / "yeast_genome"
         build_gene_dataset(d / "Saccharomyces_cerevisiae.R64-1-1.dna.toplevel.fa.gz",
                            d / "Saccharomyces_cerevisiae.R64-1-1.96.gtf.gz",
-                           d / "profDGE48_counts" / "WT_countdata.tar.gz", out=out, label_quantiles=(0.25, 0.75),
-                           species="scer", cache=WORK / "cache")
+                           d / "profDGE48_counts" / "WT_countdata.tar.gz",
+                           GeneOptions(label_quantiles=(0.25, 0.75), species="scer"), out=out, cache=WORK / "cache")
     return out / "genes.parquet"
 
 

@@ -40,7 +40,8 @@ _API: dict[str, str] = {
     "attention_maps": "seq2expr.interpret.attention", "run_modisco": "seq2expr.interpret.modisco",
     "jaspar_motifs": "seq2expr.interpret.motifs", "match_motifs": "seq2expr.interpret.motifs",
     "motif_effect": "seq2expr.interpret.global_importance", "explain": "seq2expr.interpret.report",
-    "score_variants": "seq2expr.variants", "score_pairs": "seq2expr.variants",
+    "ReportOptions": "seq2expr.interpret.report",
+    "score_variants": "seq2expr.variants", "score_pairs": "seq2expr.variants", "ScoreOptions": "seq2expr.variants",
     "design_sequences": "seq2expr.design", "Constraints": "seq2expr.design", "Objective": "seq2expr.design",
     "export": "seq2expr.convert.export", "verify_export": "seq2expr.convert.export",
 }

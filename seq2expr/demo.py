@@ -247,7 +247,7 @@ def run_demo(out_dir: str | Path = DEFAULT_OUTPUT, config: DemoConfig | None = N
 
     from seq2expr.data.synthetic import read_truth, write_synthetic
     from seq2expr.evaluation.report import read_metrics
-    from seq2expr.interpret.report import write_report
+    from seq2expr.interpret.report import ReportOptions, write_report
     from seq2expr.training import train
 
     cfg = config or DemoConfig()
@@ -278,10 +278,9 @@ def run_demo(out_dir: str | Path = DEFAULT_OUTPUT, config: DemoConfig | None = N
     table = pd.read_csv(paths["data"], sep="\t")
     held_out = table[table["id"].astype(str).isin(_held_out_ids(run_cfg))]
     records = _Records(held_out["id"].astype(str).tolist(), held_out["sequence"].tolist(), str(paths["data"]))
-    interp = write_report(model_dir, records, out / "interpretation", method=cfg.interpret_method,
-                          taxon=cfg.taxon, max_seqs=cfg.interpret_max_seqs, n_shuffles=cfg.n_shuffles,
-                          n_background=min(cfg.n_background, max(10, cfg.interpret_max_seqs // 20)), seed=cfg.seed,
-                          n_top=4)
+    interp = write_report(model_dir, records, out / "interpretation", ReportOptions(
+        method=cfg.interpret_method, taxon=cfg.taxon, max_seqs=cfg.interpret_max_seqs, n_shuffles=cfg.n_shuffles,
+        n_background=min(cfg.n_background, max(10, cfg.interpret_max_seqs // 20)), seed=cfg.seed, n_top=4))
     seconds["interpret"] = time.perf_counter() - t
 
     recovery = recovery_table(truth, out / "interpretation", searched_ids=_searched_ids(cfg.taxon))

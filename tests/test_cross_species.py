@@ -14,7 +14,7 @@ import pytest
 
 from seq2expr.config import load_config
 from seq2expr.data.errors import DataError
-from seq2expr.data.genome import WindowSpec, build_gene_dataset, concat_gene_datasets
+from seq2expr.data.genome import GeneOptions, WindowSpec, build_gene_dataset, concat_gene_datasets
 from seq2expr.data.sequences import reverse_complement
 
 MOTIF = "TGACGTCA"  # a palindrome (its reverse complement is itself), like many TF sites
@@ -80,8 +80,8 @@ def combined(tmp_path_factory) -> Path:
     built = []
     for name, kw in settings.items():
         files = make_species(root / name, name, **kw)
-        _, rep = build_gene_dataset(**files, out=root / f"{name}_ds", windows=SPEC, species=name,
-                                    label_quantiles=(0.3, 0.7))
+        _, rep = build_gene_dataset(**files, options=GeneOptions(windows=SPEC, species=name,
+                                                                 label_quantiles=(0.3, 0.7)), out=root / f"{name}_ds")
         assert rep["kept"] == kw["n_chrom"] * kw["genes_per_chrom"] and not rep["dropped"]
         built.append(root / f"{name}_ds")
     table = concat_gene_datasets(built, out=root / "all")

@@ -8,6 +8,7 @@ import io
 import json
 import tarfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 
 from seq2expr.data.errors import DataError
-from seq2expr.data.genome import WindowSpec, build_gene_dataset
+from seq2expr.data.genome import GeneOptions, WindowSpec, build_gene_dataset
 from seq2expr.data.genome.expression import counts_to_tpm, match_gene_ids, read_expression
 from seq2expr.data.genome.fasta import Genome, reconcile_chromosomes
 from seq2expr.data.genome.windows import gene_window, gene_windows, tss_interval
@@ -138,8 +139,8 @@ def test_biotypes_inferred_when_the_annotation_has_none(toy, tmp_path):
     tpm = tmp_path / "tpm.tsv"
     pd.DataFrame({"gene_id": genes["gene_id"], "root": [5.5, 1.0, 3.0, 2.0], "leaf": [1.0, 2.0, 3.0, 4.5]}).to_csv(
         tpm, sep="\t", index=False)
-    table, report = build_gene_dataset(fa, gff, tpm, windows=WindowSpec(upstream=20, downstream=10, tts_upstream=10,
-                                                                        tts_downstream=20, spacer=5))
+    table, report = build_gene_dataset(fa, gff, tpm, GeneOptions(
+        windows=WindowSpec(upstream=20, downstream=10, tts_upstream=10, tts_downstream=20, spacer=5)))
     assert sorted(table["id"]) == ["AT1G01010", "AT2G01010"]
     assert report["dropped"] == {"biotype": 2} and report["annotation"]["inferred_biotypes"] == 4
     assert report["chromosomes"]["annotation"]["renamed"] == {"Chr1": "1", "Chr2": "2"}
@@ -282,8 +283,9 @@ def test_build_toy_dataset_and_report(toy, tmp_path):
     # G5 has no expression row, X9 is not annotated; G3 (lincRNA) is filtered by biotype; G4 is off-genome
     expr.write_text("gene,name,rep1,rep2\nG1,a,100,300\nG2,b,10,30\nG3,c,5,5\nG6,d,0,2\nX9,e,7,7\nG4,f,20,1\n")
     spec = WindowSpec(upstream=20, downstream=10, tts_upstream=10, tts_downstream=20, spacer=5)
-    table, rep = build_gene_dataset(toy["fa"], ann, expr, out=tmp_path / "ds", windows=spec, species="toy",
-                                    aggregate="none", label_quantiles=(0.4, 0.6), formats=("parquet", "tsv"))
+    table, rep = build_gene_dataset(toy["fa"], ann, expr, GeneOptions(
+        windows=spec, species="toy", aggregate="none", label_quantiles=(0.4, 0.6), formats=("parquet", "tsv")),
+                                    out=tmp_path / "ds")
     assert list(table["id"]) == ["G1", "G2", "G6"]
     assert rep["dropped"] == {"duplicate_gene_id": 1, "chromosome_not_in_genome": 1, "biotype": 1,
                               "no_expression": 1}
@@ -354,10 +356,10 @@ def test_yeast_genome_build(mirror, tmp_path):
     gtf = d / "Saccharomyces_cerevisiae.R64-1-1.96.gtf.gz"
     counts = d / "profDGE48_counts" / "WT_countdata.tar.gz"
     t0 = time.perf_counter()
-    table, rep = build_gene_dataset(fa, gtf, counts, out=tmp_path / "yeast",
-                                    tss_bed=d / "winston_tss" / "Scer_polIItranscripts-adjustedTSS.bed",
-                                    tss_names=d / "winston_tss" / "Scer-sys-to-common-name.tsv",
-                                    label_quantiles=(0.25, 0.75), species="scer")
+    table, rep = build_gene_dataset(fa, gtf, counts,
+                                    GeneOptions(tss_bed=d / "winston_tss" / "Scer_polIItranscripts-adjustedTSS.bed",
+                                                tss_names=d / "winston_tss" / "Scer-sys-to-common-name.tsv",
+                                                label_quantiles=(0.25, 0.75), species="scer"), out=tmp_path / "yeast")
     seconds = time.perf_counter() - t0
     print(f"yeast build: kept {rep['kept']}, dropped {rep['dropped']}, padded {rep['padded_windows']}, "
           f"TSS sources {rep['tss_sources']}, {seconds:.1f} s")
@@ -441,18 +443,18 @@ def test_expression_parquet_fpkm_median_and_sample_choice(toy, tmp_path):
                          "b": [2.0, 2.0, 6.0], "c": [9.0, 9.0, 2.0]})
     path = tmp_path / "fpkm.parquet"
     fpkm.to_parquet(path)
-    table, rep = build_gene_dataset(toy["fa"], toy["gtf"], path, units="fpkm", aggregate="median",
-                                    biotypes=None, windows=WindowSpec.single(40, upstream=20), transform="none")
+    table, rep = build_gene_dataset(toy["fa"], toy["gtf"], path, GeneOptions(
+        units="fpkm", aggregate="median", biotypes=None, windows=WindowSpec.single(40, upstream=20), transform="none"))
     # FPKM -> TPM rescales each sample to 1e6 (a: /10, b: /10, c: /20); then the median over samples
     tpm = np.array([[1, 2, 4.5], [3, 2, 4.5], [6, 6, 1]]) * 1e5
     np.testing.assert_allclose(table.set_index("id").loc[["G1", "G2", "G3"], "tpm"], np.median(tpm, axis=1),
                                rtol=1e-5)
     assert rep["expression"]["units"] == "fpkm" and rep["expression"]["dropped_columns"] == ["desc"]
-    one, _ = build_gene_dataset(toy["fa"], toy["gtf"], path, units="tpm", samples=["c"], biotypes=None,
-                                windows=WindowSpec.single(40), transform="log2p1")
+    one, _ = build_gene_dataset(toy["fa"], toy["gtf"], path, GeneOptions(
+        units="tpm", samples=["c"], biotypes=None, windows=WindowSpec.single(40), transform="log2p1"))
     np.testing.assert_allclose(one.set_index("id").loc[["G1", "G3"], "log2_tpm"], np.log2([10.0, 3.0]), rtol=1e-5)
     with pytest.raises(DataError, match=r"fpkm\.parquet: samples \['zz'\] not found"):
-        build_gene_dataset(toy["fa"], toy["gtf"], path, samples=["zz"])
+        build_gene_dataset(toy["fa"], toy["gtf"], path, GeneOptions(samples=["zz"]))
 
 
 def test_measured_tss_from_bed_with_chr_names(toy, tmp_path):
@@ -465,8 +467,8 @@ def test_measured_tss_from_bed_with_chr_names(toy, tmp_path):
     spec = WindowSpec(upstream=10, downstream=5, tts_upstream=None)
     expr = tmp_path / "e.tsv"
     expr.write_text("gene\ts\nG1\t5\nG2\t6\nG3\t7\n")
-    table, rep = build_gene_dataset(toy["fa"], toy["gtf"], expr, tss_bed=bed, tss_names=names, biotypes=None,
-                                    windows=spec, units="tpm")
+    table, rep = build_gene_dataset(toy["fa"], toy["gtf"], expr, GeneOptions(tss_bed=bed, tss_names=names,
+                                                                             biotypes=None, windows=spec, units="tpm"))
     t = table.set_index("id")
     assert t.loc["G1", "tss"] == 40 and t.loc["G2", "tss"] == 264 and t.loc["G3", "tss"] == 20
     assert t["tss_source"].tolist() == ["bed", "bed", "gene"]
@@ -480,21 +482,21 @@ def test_measured_tss_from_bed_with_chr_names(toy, tmp_path):
     bad = tmp_path / "bad.bed"
     bad.write_text("chrZ\t1\t9\tG1\t0\t+\n")
     with pytest.raises(DataError, match=r"bad\.bed: none of the BED's chromosomes \(e\.g\. \['chrZ'\]\)"):
-        build_gene_dataset(toy["fa"], toy["gtf"], expr, tss_bed=bad, biotypes=None, windows=spec)
+        build_gene_dataset(toy["fa"], toy["gtf"], expr, GeneOptions(tss_bed=bad, biotypes=None, windows=spec))
 
 
 def test_label_thresholds(toy, tmp_path):
     expr = tmp_path / "e.tsv"
     expr.write_text("gene\ts\nG1\t1\nG2\t50\nG3\t500\n")
-    kw = dict(biotypes=None, windows=WindowSpec.single(30), units="tpm")
-    table, rep = build_gene_dataset(toy["fa"], toy["gtf"], expr, label_thresholds=(2.0, 5.0), **kw)
+    opts = GeneOptions(biotypes=None, windows=WindowSpec.single(30), units="tpm")
+    table, rep = build_gene_dataset(toy["fa"], toy["gtf"], expr, replace(opts, label_thresholds=(2.0, 5.0)))
     assert table["label_class"].tolist() == ["low", "middle", "high"]  # log1p: 0.69, 3.93, 6.22
     assert rep["labels"]["thresholds"] == [2.0, 5.0] and rep["labels"]["middle"] == 1
-    table, _ = build_gene_dataset(toy["fa"], toy["gtf"], expr, label_thresholds=(3.0, 3.0), **kw)
+    table, _ = build_gene_dataset(toy["fa"], toy["gtf"], expr, replace(opts, label_thresholds=(3.0, 3.0)))
     assert table["label"].tolist() == [0.0, 1.0, 1.0]
     with pytest.raises(ValueError, match="not both"):
-        build_gene_dataset(toy["fa"], toy["gtf"], expr, label_thresholds=(3.0, 3.0), label_quantiles=(0.2, 0.8),
-                           **kw)
+        build_gene_dataset(toy["fa"], toy["gtf"], expr, replace(opts, label_thresholds=(3.0, 3.0),
+                                                                label_quantiles=(0.2, 0.8)))
 
 
 def _paralogue_genome(root: Path, n_chrom: int = 4, per_chrom: int = 12, n_pairs: int = 4, seed: int = 5):
@@ -535,7 +537,7 @@ def test_families_and_chromosome_folds_keep_groups_whole(tmp_path):
 
     fa, gtf, counts, pairs = _paralogue_genome(tmp_path)
     spec = WindowSpec(upstream=300, downstream=100, tts_upstream=100, tts_downstream=300, spacer=10)
-    table, rep = build_gene_dataset(fa, gtf, counts, windows=spec, species="toy", families=True, folds=4,
+    table, rep = build_gene_dataset(fa, gtf, counts, GeneOptions(windows=spec, species="toy", families=True, folds=4),
                                     out=tmp_path / "ds")
     fam = table.set_index("id")["family"]
     assert all(fam[a] == fam[b] for a, b in pairs)
@@ -550,7 +552,7 @@ def test_families_and_chromosome_folds_keep_groups_whole(tmp_path):
     fold = by_family.set_index("id")["fold"]
     assert all(fold[a] == fold[b] for a, b in pairs) and fold.value_counts().max() <= 16
     with pytest.raises(ValueError, match="fold_by='family' needs families=True"):
-        build_gene_dataset(fa, gtf, counts, windows=spec, folds=3, fold_by="family")
+        build_gene_dataset(fa, gtf, counts, GeneOptions(windows=spec, folds=3, fold_by="family"))
 
     def splits(method_args: list[str]) -> tuple[dict, dict]:
         cfg = load_config(None, [f"data.path={tmp_path / 'ds' / 'genes.parquet'}", "data.id_column=id",
@@ -584,19 +586,20 @@ def test_bad_genome_inputs_raise_data_error(toy, tmp_path):
     longer.write_text(GTF.replace("\t201\t260\t", "\t901\t960\t").replace("\t21\t60\t", "\t421\t460\t"))
     with pytest.raises(DataError, match=r"longer\.gtf: record G2: 2 of 3 genes end past their chromosome "
                                         r"\(e\.g\. G2 ends at I:960, the chromosome has 300 bases"):
-        build_gene_dataset(toy["fa"], longer, expr, biotypes=None)
+        build_gene_dataset(toy["fa"], longer, expr, GeneOptions(biotypes=None))
     many = "".join(f'chrI\tt\tgene\t{10 + i}\t{20 + i}\t.\t+\t.\tgene_id "N{i}";\n' for i in range(40))
     few = tmp_path / "few.gtf"
     few.write_text(GTF.replace("\t201\t260\t", "\t901\t960\t") + many)
     expr.write_text("gene\ts\n" + "".join(f"N{i}\t{i}\n" for i in range(40)) + "G1\t5\nG2\t6\n")
-    table, rep = build_gene_dataset(toy["fa"], few, expr, biotypes=None, windows=WindowSpec.single(20))
+    table, rep = build_gene_dataset(toy["fa"], few, expr, GeneOptions(biotypes=None, windows=WindowSpec.single(20)))
     assert rep["dropped"]["beyond_chromosome_end"] == 1 and rep["dropped_examples"]["beyond_chromosome_end"] == ["G2"]
     assert rep["expression"]["without_sequence"] == 1 and "G2" not in set(table["id"])
     # empty inputs name their file
     for name, call in [("empty.gtf", lambda p: build_gene_dataset(toy["fa"], p, expr)),
                        ("empty.fa", lambda p: build_gene_dataset(p, toy["gtf"], expr)),
                        ("empty.tsv", lambda p: build_gene_dataset(toy["fa"], toy["gtf"], p)),
-                       ("empty.bed", lambda p: build_gene_dataset(toy["fa"], toy["gtf"], expr, tss_bed=p))]:
+                       ("empty.bed", lambda p: build_gene_dataset(toy["fa"], toy["gtf"], expr,
+                                                                  GeneOptions(tss_bed=p)))]:
         path = tmp_path / name
         path.write_text("")
         with pytest.raises(DataError, match=rf"{name.replace('.', '[.]')}: "):

@@ -291,10 +291,11 @@ def test_predict_and_evaluate_read_the_two_input_table(world, dual_model, tmp_pa
 
 
 def test_interpretation_report_has_a_row_per_pathway(world, dual_model, tmp_path):
-    from seq2expr.interpret.report import write_report
+    from seq2expr.interpret.report import ReportOptions, write_report
 
-    report = write_report(dual_model, world["root"] / "ds" / "genes.parquet", tmp_path / "rep", method="saliency",
-                          max_seqs=36, n_top=2, n_background=20, max_gi_motifs=0, taxon="fungi")
+    report = write_report(dual_model, world["root"] / "ds" / "genes.parquet", tmp_path / "rep",
+                          ReportOptions(method="saliency", max_seqs=36, n_top=2, n_background=20, max_gi_motifs=0,
+                                        taxon="fungi"))
     summary = json.loads((report.parent / "summary.json").read_text())
     assert summary["pathways"].keys() == {"promoter", "distal"}
     assert (summary["pathways"]["distal"]["start"], summary["pathways"]["distal"]["end"]) == (320, 320 + 2 * W + 20)

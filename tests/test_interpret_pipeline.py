@@ -17,7 +17,7 @@ from seq2expr.inference import save_model
 from seq2expr.interpret import global_importance as gi
 from seq2expr.interpret.modisco import run_modisco
 from seq2expr.interpret.motifs import jaspar_motifs
-from seq2expr.interpret.report import write_report
+from seq2expr.interpret.report import ReportOptions, write_report
 from seq2expr.models.registry import build_model
 
 L = 100
@@ -95,7 +95,7 @@ def reports(trained, tmp_path_factory):
     """Regression and classification reports (saliency; TF-MoDISco on 400 held-out sequences), written once."""
     root = tmp_path_factory.mktemp("reports")
     return {kind: write_report(trained["root"] / kind, trained["root"] / "test.tsv", root / f"report_{kind}",
-                               method="saliency", max_seqs=400, n_top=3, taxon="fungi", n_background=60)
+                               ReportOptions(method="saliency", max_seqs=400, n_top=3, taxon="fungi", n_background=60))
             for kind in ("reg", "clf")}
 
 
@@ -206,8 +206,8 @@ def test_report_ranks_by_the_numbers_predict_writes(trained, tmp_path):
     cfg["target_transform"] = {"kind": "log1p", "standardize": True, "mean": [1.0], "std": [2.0]}
     cfg["train"] = {"rc_average": True}
     (model / "config.json").write_text(json.dumps(cfg))
-    report = write_report(model, trained["root"] / "test.tsv", tmp_path / "report", method="saliency", max_seqs=150,
-                          n_top=6, n_background=20, max_gi_motifs=0)
+    report = write_report(model, trained["root"] / "test.tsv", tmp_path / "report",
+                          ReportOptions(method="saliency", max_seqs=150, n_top=6, n_background=20, max_gi_motifs=0))
     res = CliRunner().invoke(app, ["predict", str(model), str(trained["root"] / "test.tsv"), "-o",
                                    str(tmp_path / "pred.tsv")])
     assert res.exit_code == 0, res.output
@@ -248,8 +248,9 @@ def test_multi_taxon_match_names_tbp(tata_model, tmp_path):
     from seq2expr.data.io.motifs import read_meme
     from seq2expr.interpret.motifs import match_motifs
 
-    out = write_report(tata_model / "model", tata_model / "test.tsv", tmp_path / "rep", method="saliency",
-                       max_seqs=400, n_top=2, n_background=40).parent  # no taxon: the run's interpret.taxon
+    out = write_report(tata_model / "model", tata_model / "test.tsv", tmp_path / "rep",
+                       ReportOptions(method="saliency", max_seqs=400, n_top=2, n_background=40)).parent
+    # (no taxon: the run's interpret.taxon)
     summary = json.loads((out / "summary.json").read_text())
     assert "TBP" in summary["matched_tfs"], summary["matched_tfs"]
     names = [c["name"] for c in summary["collections"]]

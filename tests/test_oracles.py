@@ -170,7 +170,7 @@ def test_pair_effects_are_weight_differences(saved):
 def test_centred_variant_effect_in_a_genome_is_the_weight_difference(saved, tmp_path):
     """A SNV scored in a window centred on it (centred mode): the effect is ``W[alt, c] - W[ref, c]`` at the
     window's centre position ``c = (L - 1) // 2`` (an even window has the extra base after the allele)."""
-    from seq2expr.variants import score_variants
+    from seq2expr.variants import ScoreOptions, score_variants
 
     model = saved(rc_average=False)
     w = linear_weights(L).numpy()[0]
@@ -179,7 +179,7 @@ def test_centred_variant_effect_in_a_genome_is_the_weight_difference(saved, tmp_
     pos = [50, 101, 150]  # 1-based
     alts = ["ACGT"[("ACGT".index(genome[p - 1]) + 2) % 4] for p in pos]
     table = pd.DataFrame({"chrom": "chr1", "pos": pos, "ref": [genome[p - 1] for p in pos], "alt": alts})
-    out = score_variants(model, table, tmp_path / "g.fa", mode="centred", background=0, precision="32")
+    out = score_variants(model, table, tmp_path / "g.fa", ScoreOptions(mode="centred", background=0, precision="32"))
     centre = (L - 1) // 2
     expected = [w["ACGT".index(a), centre] - w["ACGT".index(genome[p - 1]), centre] for p, a in zip(pos, alts,
                                                                                                 strict=True)]
@@ -404,7 +404,7 @@ def test_variant_scoring_in_a_genome_reads_the_readout(saved, tmp_path):
     """Centred-mode variant effects with a ``diff`` readout are the difference of the two targets' effects, each
     with strands averaged as the model was trained (the closed form)."""
     from seq2expr.inference import Readout
-    from seq2expr.variants import score_variants
+    from seq2expr.variants import ScoreOptions, score_variants
 
     model = saved(rc_average=True, n_targets=2, names=["a", "b"])
     genome = "".join(np.random.default_rng(6).choice(BASES, 200))
@@ -412,9 +412,9 @@ def test_variant_scoring_in_a_genome_reads_the_readout(saved, tmp_path):
     pos = [40, 90, 160]
     table = pd.DataFrame({"chrom": "chr1", "pos": pos, "ref": [genome[p - 1] for p in pos],
                           "alt": ["ACGT"[("ACGT".index(genome[p - 1]) + 1) % 4] for p in pos]})
-    both = score_variants(model, table, tmp_path / "g.fa", mode="centred", background=0, precision="32")
-    diff = score_variants(model, table, tmp_path / "g.fa", mode="centred", background=0, precision="32",
-                          readout=Readout(targets=("a", "b"), transform="diff"))
+    both = score_variants(model, table, tmp_path / "g.fa", ScoreOptions(mode="centred", background=0, precision="32"))
+    diff = score_variants(model, table, tmp_path / "g.fa", ScoreOptions(
+        mode="centred", background=0, precision="32", readout=Readout(targets=("a", "b"), transform="diff")))
     np.testing.assert_allclose(diff["effect_a-b"], both["effect_a"] - both["effect_b"], atol=1e-6)
     w = linear_weights(L, 2).numpy()
     w_avg = (w + w[:, ::-1, ::-1]) / 2

@@ -193,13 +193,13 @@ def test_a_difference_objective_is_the_readouts_diff(model):
 
 def test_one_target_resolver(model, tmp_path):
     """The interpretation report names a wrong target as the readout does (one resolver), before any work."""
-    from seq2expr.interpret.report import write_report
+    from seq2expr.interpret.report import ReportOptions, write_report
 
     seqs = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (3, L))].transpose(0, 2, 1)
     with pytest.raises(DataError, match=r"^target 'nope' is not among the model's targets \['a', 'b', 'c'\]$"):
-        write_report(model, seqs, tmp_path / "reports" / "nope", target="nope", precision="32")
+        write_report(model, seqs, tmp_path / "reports" / "nope", ReportOptions(target="nope", precision="32"))
     with pytest.raises(DataError, match=r"^target 5 out of range for a model with targets \['a', 'b', 'c'\]$"):
-        write_report(model, seqs, tmp_path / "reports" / "five", target=5, precision="32")
+        write_report(model, seqs, tmp_path / "reports" / "five", ReportOptions(target=5, precision="32"))
     assert not (tmp_path / "reports").exists()  # nothing written
 
 
@@ -208,14 +208,15 @@ def test_a_report_explains_one_readout_output(model, tmp_path):
     explains a - c on the model's scale, as :func:`attribute` does with that readout; a readout of two outputs is
     refused with one line, before any work."""
     from seq2expr.interpret.attribute import attribute
-    from seq2expr.interpret.report import write_report
+    from seq2expr.interpret.report import ReportOptions, write_report
 
     table, path = _table(tmp_path, model, n=30)
     with pytest.raises(DataError, match=r"^interpret explains one output, and the readout 'a,b' gives 2 \(a, b\)"):
-        write_report(model, path, tmp_path / "two", target="a,b", precision="32")
+        write_report(model, path, tmp_path / "two", ReportOptions(target="a,b", precision="32"))
     assert not (tmp_path / "two").exists()
-    report = write_report(model, path, tmp_path / "rep", target="diff:a,c", method="saliency", taxon="fungi",
-                          max_gi_motifs=0, precision="32", modisco_args={"sliding_window_size": 6, "flank_size": 2})
+    report = write_report(model, path, tmp_path / "rep", ReportOptions(
+        target="diff:a,c", method="saliency", taxon="fungi", max_gi_motifs=0, precision="32",
+        modisco_args={"sliding_window_size": 6, "flank_size": 2}))
     # (12-bp sequences: a 6-bp TF-MoDISco window; whether it finds a motif in a random linear model is not the point)
     summary = pd.read_json(report.parent / "summary.json", typ="series")
     assert summary["target"] == "a-c"

@@ -16,12 +16,12 @@ from typer.testing import CliRunner
 
 from seq2expr.cli.main import app
 from seq2expr.data.errors import DataError
-from seq2expr.data.genome.build import build_gene_dataset
+from seq2expr.data.genome.build import GeneOptions, build_gene_dataset
 from seq2expr.data.genome.fasta import Genome
 from seq2expr.data.genome.windows import WindowSpec, gene_window
 from seq2expr.inference import SavedModelConfig, load_model, predict, save_model
 from seq2expr.models import build_model
-from seq2expr.variants import VariantScorer, score_pairs, score_variants
+from seq2expr.variants import ScoreOptions, VariantScorer, score_pairs, score_variants
 from seq2expr.variants.score import LOGO_METHODS
 
 SPEC = WindowSpec(upstream=60, downstream=40, tts_upstream=30, tts_downstream=50, spacer=5)  # 185 bp
@@ -55,8 +55,8 @@ def world(tmp_path_factory) -> dict:
 
     root = tmp_path_factory.mktemp("variants")
     chroms = _genome(root)
-    build_gene_dataset(root / "genome.fa", root / "genes.gtf", root / "counts.tsv", windows=SPEC, out=root / "ds",
-                       cache=root / "cache")
+    build_gene_dataset(root / "genome.fa", root / "genes.gtf", root / "counts.tsv", GeneOptions(windows=SPEC),
+                       out=root / "ds", cache=root / "cache")
     torch.manual_seed(0)
     model_dir = train(_run_config(root), progress=False)
     table = pd.read_parquet(root / "ds" / "genes.parquet").set_index("id")
@@ -129,7 +129,7 @@ def test_model_trained_on_gene_windows_records_them(world):
 def test_vcf_scores_equal_the_edited_windows(world, tmp_path):
     rows = _alleles(world["chroms"], world["genes"])
     vcf = _vcf(tmp_path / "v.vcf", rows, world["chroms"])
-    out = score_variants(world["model"], vcf, world["root"] / "genome.fa", background=300)
+    out = score_variants(world["model"], vcf, world["root"] / "genome.fa", ScoreOptions(background=300))
     assert set(out["kind"]) == {"snv", "mnv", "insertion", "deletion"}
     assert set(out["strand"]) == {"+", "-"}
     for gid, r in zip([x[2].split(":")[0] for x in rows], out.drop_duplicates("id").itertuples(), strict=True):
@@ -158,7 +158,8 @@ def test_centred_windows_in_a_construct(tmp_path):
     rows = [("I", 700, "a", seq[699], "ACGT"[("ACGT".index(seq[699]) + 1) % 4]),
             ("I", 900, "b", seq[899], seq[899] + "TTAGG"), ("I", 1100, "c", seq[1099:1105], seq[1099])]
     df = pd.DataFrame(rows, columns=["chrom", "pos", "id", "ref", "alt"])
-    out = score_variants(model, df, tmp_path / "g.fa", mode="centred", construct=(left, right), background=100)
+    out = score_variants(model, df, tmp_path / "g.fa", ScoreOptions(mode="centred", construct=(left, right),
+                                                                    background=100))
     V = 60 - len(left) - len(right)
     for r in out.itertuples():
         p0, p1 = r.pos - 1, r.pos - 1 + len(r.ref)
@@ -213,7 +214,7 @@ def test_bad_records_name_file_line_and_reason(world, tmp_path):
     with pytest.raises(DataError, match=rf"mm.vcf: record line 4: REF '{wrong2}' but the genome has '{seq[p0 + 1]}' "
                                         rf"at chr1:{p0 + 2}"):
         score_variants(world["model"], vcf, genome)
-    out = score_variants(world["model"], vcf, genome, on_ref_mismatch="skip", background=0)
+    out = score_variants(world["model"], vcf, genome, ScoreOptions(on_ref_mismatch="skip", background=0))
     assert out["id"].tolist() == ["ok"] and out.attrs["summary"]["skipped"] == {"ref_mismatch": 1}
 
     unknown = _vcf(tmp_path / "u.vcf", [("chr1", p0 + 1, "ok", seq[p0], wrong), ("chrX", 10, "x", "A", "C")])
@@ -223,7 +224,7 @@ def test_bad_records_name_file_line_and_reason(world, tmp_path):
     with pytest.raises(DataError, match=r"no chromosome of the variants is in the genome .*variants have \['1'\], "
                                         r"the genome has \['chr1', 'chr2'\]"):
         score_variants(world["model"], renamed, genome)
-    out = score_variants(world["model"], renamed, genome, match_chromosomes=True, background=0)
+    out = score_variants(world["model"], renamed, genome, ScoreOptions(match_chromosomes=True, background=0))
     assert out["id"].tolist() == ["ok"] and out["chrom"].tolist() == ["1"]
 
     broken = tmp_path / "b.vcf"
@@ -241,10 +242,11 @@ def test_variant_table_and_scorer_reuse_reference_windows(world, tmp_path):
     rows = _alleles(world["chroms"], world["genes"])[:8]
     table = tmp_path / "v.tsv"
     pd.DataFrame(rows, columns=["chrom", "pos", "id", "ref", "alt"]).to_csv(table, sep="\t", index=False)
-    scorer = VariantScorer(world["model"], world["root"] / "genome.fa", background=0)
+    scorer = VariantScorer(world["model"], world["root"] / "genome.fa", ScoreOptions(background=0))
     first = pd.concat([t for t, _ in scorer.run(table, chunk_size=3)])
     assert len(scorer.strategy.refs) == 2  # two genes hit: each reference window predicted once
-    again = score_variants(world["model"], _vcf(tmp_path / "v.vcf", rows), world["root"] / "genome.fa", background=0)
+    again = score_variants(world["model"], _vcf(tmp_path / "v.vcf", rows), world["root"] / "genome.fa",
+                           ScoreOptions(background=0))
     np.testing.assert_allclose(first["effect_log_tpm"], again["effect_log_tpm"], atol=1e-7)
 
 
@@ -303,7 +305,7 @@ def test_snv_background_is_computed_once_per_model_genome_and_settings(world, tm
     pd.DataFrame(rows, columns=["chrom", "pos", "id", "ref", "alt"]).to_csv(table, sep="\t", index=False)
 
     def run(**kw) -> tuple[pd.DataFrame, dict]:
-        scorer = VariantScorer(world["model"], world["root"] / "genome.fa", **{"background": 250, **kw})
+        scorer = VariantScorer(world["model"], world["root"] / "genome.fa", ScoreOptions(**{"background": 250, **kw}))
         return pd.concat([t for t, _ in scorer.run(table)]), scorer.report()
 
     first, rep1 = run()
@@ -332,7 +334,7 @@ def test_fold_change_is_on_the_linear_scale_and_named(world, tmp_path):
     model = load_model(world["root"] / "run" / "model")  # its predictions moved to about log1p(TPM) = 4
     model.config.target_transform = TargetTransform(kind="none", standardize=True, mean=[4.0], std=[1.0])
     rows = _alleles(world["chroms"], world["genes"])[:8]
-    out = score_variants(model, _vcf(tmp_path / "v.vcf", rows), world["root"] / "genome.fa", background=0)
+    out = score_variants(model, _vcf(tmp_path / "v.vcf", rows), world["root"] / "genome.fa", ScoreOptions(background=0))
     assert not any(c.startswith("log2_ratio") for c in out.columns)
     tpm_ref, tpm_alt = np.expm1(out["ref_log_tpm"].to_numpy(float)), np.expm1(out["alt_log_tpm"].to_numpy(float))
     ok = (tpm_ref > 0) & (tpm_alt > 0)
@@ -363,7 +365,7 @@ def test_slow_run_reports_its_rate(world, tmp_path, monkeypatch):
     clock = itertools.count(0, 500.0)  # each reading of the clock is 500 s later
     monkeypatch.setattr(output, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
     rows = _alleles(world["chroms"], world["genes"])[:4]
-    scorer = VariantScorer(world["model"], world["root"] / "genome.fa", background=0)
+    scorer = VariantScorer(world["model"], world["root"] / "genome.fa", ScoreOptions(background=0))
     summary = output.write_variant_outputs(scorer, _vcf(tmp_path / "v.vcf", rows), tmp_path / "out",
                                            attributions="none")
     assert summary["seconds"] >= 500 and summary["alleles"] == 4
@@ -372,17 +374,24 @@ def test_slow_run_reports_its_rate(world, tmp_path, monkeypatch):
 
 
 def test_api_takes_the_command_line_option_names(world, tmp_path):
-    """score_variants/VariantScorer take `--attributions none` and `--top` by the CLI's names; a wrong value or an
-    unknown name is one ValueError listing what there is."""
+    """ScoreOptions, which score_variants/VariantScorer take, has the `variants` command's option names (`-` as
+    `_`), e.g. `--attributions none` and `--top`; a wrong value is one ValueError listing what there is."""
+    from dataclasses import fields
+
+    import typer
+
+    from seq2expr.cli.main import app
     from seq2expr.variants import output
+
+    command = typer.main.get_command(app).commands["variants"]
+    assert {f.name for f in fields(ScoreOptions)} - {"readout"} <= {p.name for p in command.params}
+    assert "--readout" in next(p for p in command.params if p.name == "target").opts
 
     rows = _alleles(world["chroms"], world["genes"])[:3]
     vcf, genome = _vcf(tmp_path / "v.vcf", rows), world["root"] / "genome.fa"
-    assert len(score_variants(world["model"], vcf, genome, background=0, attributions="none", top=2))
-    scorer = VariantScorer(world["model"], genome, background=0, attributions="none")
+    assert len(score_variants(world["model"], vcf, genome, ScoreOptions(background=0, attributions="none", top=2)))
+    scorer = VariantScorer(world["model"], genome, ScoreOptions(background=0, attributions="none"))
     output.write_variant_outputs(scorer, vcf, tmp_path / "out")
     assert not (tmp_path / "out" / "attributions.npz").exists()  # the scorer's own "none": no logos
     with pytest.raises(ValueError, match="attributions must be one of " + ", ".join(LOGO_METHODS)):
-        score_variants(world["model"], vcf, genome, attributions="shap")
-    with pytest.raises(ValueError, match="no option attribution; it takes .*attributions"):
-        score_variants(world["model"], vcf, genome, attribution="none")
+        score_variants(world["model"], vcf, genome, ScoreOptions(attributions="shap"))

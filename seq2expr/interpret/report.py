@@ -190,19 +190,16 @@ class MotifResults:
 
 @staged(5, "interpret")  # predict, attribute, TF-MoDISco, Tomtom + scan, logos + global importance
 def write_report(model_or_dir, inputs, out_dir: str | Path, options: ReportOptions | None = None, *,
-                 force: bool = False, **settings) -> Path:
+                 force: bool = False) -> Path:
     """Explain ``inputs`` with the saved model; return the path of ``out_dir/report.html``.
 
-    ``options`` (:class:`ReportOptions`; keyword ``settings`` override its fields) say what and how. The report
+    ``options`` (:class:`ReportOptions`, e.g. ``ReportOptions(method="saliency")``) say what and how. The report
     and ``summary.json`` say which collections were searched and how many matrices each held. Top sequences are
     ranked by :func:`seq2expr.inference.predict` with the model's own settings: the values ``seq2expr predict``
     writes (original scale, or probabilities; strand-averaged as trained). ``out_dir``: a new folder, or with
     ``force`` a previous ``interpret`` output; never one holding an input (:func:`seq2expr.outputs.check_output`).
     """
-    try:
-        opts = replace(options or ReportOptions(), **settings)
-    except TypeError as err:
-        raise ValueError(f"interpret: {err}") from None
+    opts = options or ReportOptions()
     check_output(out_dir, [model_or_dir, inputs, *opts.files], command="interpret", folder=True, force=force)
     saved = load_model(model_or_dir)
     cfg = saved.config

@@ -14,6 +14,7 @@ shards of one job are joined by :mod:`seq2expr.variants.merge`.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -42,8 +43,8 @@ def write_variant_outputs(scorer: VariantScorer, variants: str | Path, out_dir: 
     output; never one holding an input (:func:`seq2expr.outputs.check_output`). When nothing is scored the summary
     says why (``empty``)."""
     check_output(out_dir, [variants, *scorer.inputs], command="variants", folder=True, force=force)
-    opts = scorer.options.with_settings({k: v for k, v in (("top", top), ("attributions", attributions))
-                                         if v is not None})
+    opts = replace(scorer.options, **{k: v for k, v in (("top", top), ("attributions", attributions))
+                                      if v is not None})  # checked as the options are
     top, attributions = opts.top, opts.attributions
     check_sizes(chunk_size=chunk_size)
     t0 = time.perf_counter()

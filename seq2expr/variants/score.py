@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -91,23 +91,15 @@ class ScoreOptions:
         if self.attributions not in LOGO_METHODS:
             raise ValueError(f"attributions must be one of {', '.join(LOGO_METHODS)}, not {self.attributions!r}")
 
-    def with_settings(self, settings: dict) -> ScoreOptions:
-        """These options with keyword ``settings`` replacing fields (an unknown name is a ``ValueError`` listing
-        the names there are: the command line's options, with ``_`` for ``-``)."""
-        unknown = sorted(set(settings) - {f.name for f in fields(self)})
-        if unknown:
-            raise ValueError(f"variant scoring has no option {', '.join(unknown)}; it takes "
-                             f"{', '.join(f.name for f in fields(self))}")
-        return replace(self, **settings)
 
 
 class VariantScorer:
     """Scores alleles with one saved model on one genome (see the module docstring). ``options``
-    (:class:`ScoreOptions`) say how; keyword ``settings`` override its fields (``mode="centred"``, ...)."""
+    (:class:`ScoreOptions`, e.g. ``ScoreOptions(mode="centred")``) say how."""
 
     def __init__(self, model: SavedModel | str | Path, genome: Genome | str | Path,
-                 options: ScoreOptions | None = None, **settings):
-        opts = (options or ScoreOptions()).with_settings(settings)
+                 options: ScoreOptions | None = None):
+        opts = options or ScoreOptions()
         self.options = opts
         # the files this scorer reads: no output may replace them (seq2expr.outputs.check_output)
         self.inputs = [model, getattr(genome, "source", genome), opts.genes, opts.annotation, opts.tss_bed,
@@ -374,11 +366,11 @@ def _as_alleles(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_variants(model: SavedModel | str | Path, variants: str | Path | pd.DataFrame, genome: str | Path | Genome,
-                   options: ScoreOptions | None = None, **settings) -> pd.DataFrame:
+                   options: ScoreOptions | None = None) -> pd.DataFrame:
     """Predicted effects of variants (a VCF/BCF, a table ``chrom, pos, ref, alt[, id]`` or such a DataFrame) on
-    the windows they fall in, one row per allele x window; ``options`` (:class:`ScoreOptions`, fields overridden
-    by keyword ``settings``) say how. The run's counts are in ``result.attrs["summary"]``."""
-    scorer = VariantScorer(model, genome, options, **settings)
+    the windows they fall in, one row per allele x window; ``options`` (:class:`ScoreOptions`) say how. The run's
+    counts are in ``result.attrs["summary"]``."""
+    scorer = VariantScorer(model, genome, options)
     parts = [table for table, _ in scorer.run(variants, chunk_size=scorer.options.chunk_size)]
     out = pd.concat(parts, ignore_index=True) if parts else scorer.empty().drop(columns=["_row"])
     out.attrs["summary"] = scorer.report()

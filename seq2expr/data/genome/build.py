@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -143,29 +143,20 @@ class _Kept:
             self.genes = self.genes.loc[~mask].reset_index(drop=True)
 
 
-def _options(options: GeneOptions | None, settings: dict) -> GeneOptions:
-    try:
-        opts = replace(options or GeneOptions(), **settings)
-    except TypeError as err:
-        raise ValueError(f"build_gene_dataset: {err}") from None
-    opts.check()
-    return opts
-
-
 @staged(3, "gene data set")  # annotation + expression, windows, table + files
 def build_gene_dataset(genome: str | Path, annotation: str | Path, expression: str | Path | pd.DataFrame,
                        options: GeneOptions | None = None, *, out: str | Path | None = None,
-                       cache: str | Path | None = None, force: bool = False, **settings
-                       ) -> tuple[pd.DataFrame, dict]:
+                       cache: str | Path | None = None, force: bool = False) -> tuple[pd.DataFrame, dict]:
     """Build the table (see module docstring) and its report; write both under ``out`` when given (a new folder,
     or with ``force`` a previous ``data genes`` output; never one holding an input: :mod:`seq2expr.outputs`).
 
     ``expression`` is a table, an htseq folder or tarball (see :func:`read_expression`), or a genes x samples
-    DataFrame. ``options`` (:class:`GeneOptions`) says what to build; keyword ``settings`` override its fields
-    (``windows=..., species=...``).
+    DataFrame. ``options`` (:class:`GeneOptions`, e.g. ``GeneOptions(windows=..., species=...)``) says what to
+    build.
     """
     t0 = time.perf_counter()
-    opts = _options(options, settings)
+    opts = options or GeneOptions()
+    opts.check()
     if out is not None:
         check_output(out, [genome, annotation, expression, opts.tss_bed, opts.tss_names,
                            opts.interactions and opts.interactions.path], command=GENES_COMMAND, folder=True,
