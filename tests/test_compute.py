@@ -4,6 +4,7 @@ the keyword spellings folded into it, and the command line's compute options dec
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from toys import linear_model, random_onehot
@@ -65,6 +66,28 @@ def test_a_context_predicts_and_attributes_as_its_keywords_do():
     np.testing.assert_array_equal(ism_ctx, ism_kw)
     with pytest.raises(ValueError, match="needs gradients"):
         attribute(model, x, method="saliency", compute=Compute(engine="onnxruntime"))
+
+
+def test_global_importance_takes_a_context_as_its_keywords():
+    """motif_effect and pair_effect (the report's global importance) run with one context: the same numbers as
+    with its settings as keywords, and a setting given both ways differently is refused."""
+    from seq2expr.interpret import global_importance as gi
+
+    model = linear_model(L)
+    bg = random_onehot(12, L, seed=4)
+    pwm = np.eye(4)[:, [0, 1, 2]] * 0.9 + 0.025
+    ctx = Compute(device="cpu", precision="32", batch_size=5)
+    by_ctx = gi.motif_effect(model, {"m": pwm}, bg, positions=[2, 6], compute=ctx)
+    by_kw = gi.motif_effect(model, {"m": pwm}, bg, positions=[2, 6], device="cpu", precision="32", batch_size=5)
+    pd.testing.assert_frame_equal(by_ctx, by_kw)
+    w = model.weight.detach().numpy()[0]  # linear: inserting at p changes the output by the weights there
+    inst = gi.motif_instances(pwm, 1)[0]
+    want = [(w[:, p:p + 3] * inst).sum() - (w[:, p:p + 3] * bg[:, :, p:p + 3]).sum((1, 2)).mean() for p in (2, 6)]
+    np.testing.assert_allclose(by_ctx[by_ctx["strand"] == "+"]["effect"], want, atol=1e-5)
+    pair = gi.pair_effect(model, pwm, pwm, bg, spacings=[1], compute=ctx)
+    np.testing.assert_allclose(pair["interaction"], 0, atol=1e-5)  # a linear model has no grammar
+    with pytest.raises(ValueError, match="batch_size given twice"):
+        gi.motif_effect(model, {"m": pwm}, bg, compute=ctx, batch_size=7)
 
 
 def test_compute_options_are_declared_once():

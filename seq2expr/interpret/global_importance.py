@@ -8,12 +8,14 @@ the sum of its parts) or dominance, e.g. an activator switched off by a nearby r
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from seq2expr.inference import Readout, SavedModel, as_onehot, predict
+from seq2expr.inference import Compute, Readout, SavedModel, as_onehot, compute_of, predict
 from seq2expr.interpret._utils import single
 from seq2expr.progress import track
 
@@ -67,23 +69,29 @@ def _readout(target: int | str, readout: Readout | None) -> Readout:
     return readout if readout is not None else Readout(targets=target, scale="model")
 
 
-def _score(model, x: np.ndarray, readout: Readout, batch_size: int, device, precision: str | None = None
-           ) -> np.ndarray:
+def _context(model, compute: Compute | None, **given) -> Compute:
+    """The call's compute context, resolved once (256 sequences per pass unless it says otherwise)."""
+    ctx = compute_of(compute, **given).resolve(model)
+    return replace(ctx, batch_size=ctx.batch(256))
+
+
+def _score(model, x: np.ndarray, readout: Readout, ctx: Compute) -> np.ndarray:
     """The readout's one output for each sequence, through :func:`~seq2expr.inference.predict`."""
-    return single(predict(model, x, readout=readout, batch_size=batch_size, device=device, precision=precision))
+    return single(predict(model, x, readout=readout, compute=ctx))
 
 
 def motif_effect(model: nn.Module | SavedModel, motifs: dict[str, np.ndarray], bg: np.ndarray, *, positions=None,
                  target: int | str = 0, readout: Readout | None = None, sample: bool = False,
-                 both_strands: bool = True, seed: int = 0, batch_size: int = 256, device=None,
-                 precision: str | None = None) -> pd.DataFrame:
+                 both_strands: bool = True, seed: int = 0, batch_size: int | None = None, device=None,
+                 precision: str | None = None, compute: Compute | None = None) -> pd.DataFrame:
     """Mean predicted change of the readout (default: ``target`` on the model scale) when each motif is inserted
-    at each position (tidy table).
+    at each position (tidy table); ``compute`` (or its keyword spellings) says where the passes run.
 
     Columns: motif, position, strand, effect (mean change), sd, n.
     """
     ro = _readout(target, readout)
-    base = _score(model, bg, ro, batch_size, device, precision)
+    ctx = _context(model, compute, batch_size=batch_size, device=device, precision=precision)
+    base = _score(model, bg, ro, ctx)
     rows = []
     for name, pwm in track(motifs.items(), description="motif effects"):
         inst = motif_instances(pwm, len(bg), sample=sample, seed=seed)
@@ -93,7 +101,7 @@ def motif_effect(model: nn.Module | SavedModel, motifs: dict[str, np.ndarray], b
             if pos + w > bg.shape[-1]:
                 continue
             for strand in (["+", "-"] if both_strands else ["+"]):
-                y = _score(model, insert(bg, inst, pos, reverse=strand == "-"), ro, batch_size, device, precision)
+                y = _score(model, insert(bg, inst, pos, reverse=strand == "-"), ro, ctx)
                 d = y - base
                 rows.append({"motif": name, "position": int(pos), "strand": strand, "effect": float(d.mean()),
                              "sd": float(d.std()), "n": len(d)})
@@ -102,10 +110,10 @@ def motif_effect(model: nn.Module | SavedModel, motifs: dict[str, np.ndarray], b
 
 def pair_effect(model: nn.Module | SavedModel, motif_a: np.ndarray, motif_b: np.ndarray, bg: np.ndarray, *,
                 spacings=None, position_a: int | None = None, orientations=("++", "+-"), target: int | str = 0,
-                readout: Readout | None = None, names: tuple[str, str] = ("A", "B"), batch_size: int = 256,
-                device=None, precision: str | None = None) -> pd.DataFrame:
+                readout: Readout | None = None, names: tuple[str, str] = ("A", "B"), batch_size: int | None = None,
+                device=None, precision: str | None = None, compute: Compute | None = None) -> pd.DataFrame:
     """Effects on the readout (default: ``target`` on the model scale) of A alone, B alone and A+B at each spacing
-    (B placed after A) and orientation.
+    (B placed after A) and orientation; ``compute`` (or its keyword spellings) says where the passes run.
 
     Columns: motif_a, motif_b, spacing (gap in bp between A's end and B's start), orientation,
     effect_a, effect_b, effect_ab, interaction (effect_ab - effect_a - effect_b).
@@ -115,9 +123,10 @@ def pair_effect(model: nn.Module | SavedModel, motif_a: np.ndarray, motif_b: np.
     wa, wb = ia.shape[-1], ib.shape[-1]
     pa = position_a if position_a is not None else max(0, (L - wa - wb) // 4)
     ro = _readout(target, readout)
-    base = _score(model, bg, ro, batch_size, device, precision)
+    ctx = _context(model, compute, batch_size=batch_size, device=device, precision=precision)
+    base = _score(model, bg, ro, ctx)
     xa = insert(bg, ia, pa)
-    eff_a = float((_score(model, xa, ro, batch_size, device, precision) - base).mean())
+    eff_a = float((_score(model, xa, ro, ctx) - base).mean())
     if spacings is None:
         spacings = range(0, L - pa - wa - wb + 1, 2)
     rows = []
@@ -128,9 +137,9 @@ def pair_effect(model: nn.Module | SavedModel, motif_a: np.ndarray, motif_b: np.
         for ori in orientations:
             rev = ori[1] == "-"
             xb = insert(bg, ib, pb, reverse=rev)
-            eff_b = float((_score(model, xb, ro, batch_size, device, precision) - base).mean())
+            eff_b = float((_score(model, xb, ro, ctx) - base).mean())
             xab = insert(xa, ib, pb, reverse=rev)
-            eff_ab = float((_score(model, xab, ro, batch_size, device, precision) - base).mean())
+            eff_ab = float((_score(model, xab, ro, ctx) - base).mean())
             rows.append({"motif_a": names[0], "motif_b": names[1], "spacing": int(gap), "orientation": ori,
                          "effect_a": eff_a, "effect_b": eff_b, "effect_ab": eff_ab,
                          "interaction": eff_ab - eff_a - eff_b})

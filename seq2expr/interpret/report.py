@@ -332,7 +332,7 @@ def _global_importance(saved: SavedModel, ex: _Explained, mo: MotifResults, opts
         log.info("global importance of %d matched motifs", len(uniq))
         bg = gi.backgrounds(ex.x, n=min(opts.n_background, max(20, len(ex.x))), seed=opts.seed)
         mot = {r.motif: mo.database[r.motif] for r in uniq.itertuples()}
-        run = dict(batch_size=ctx.batch(128), device=ctx.device, precision=ctx.precision)
+        run = dict(compute=replace(ctx, batch_size=ctx.batch(128)))
         gi_table = gi.motif_effect(saved, mot, bg, readout=ex.readout, **run)
         eff = gi_table.groupby("motif", sort=False)["effect"].mean()
         logos.bar_plot([k.split(" ", 1)[-1] for k in eff.index], list(eff.values), img / "gi_motifs.png",
