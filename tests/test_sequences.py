@@ -83,6 +83,15 @@ def test_reverse_complement_codes_and_onehot_agree():
     for n_value in (0.0, 0.25):
         assert torch.equal(one_hot(rc_codes, n_value), reverse_complement_onehot(one_hot(codes, n_value)))
     assert np.array_equal(reverse_complement_codes(rc_codes), codes)
+    # numpy arrays (one-hot batches, a PWM) take the same rule, segment by segment too
+    x = one_hot(codes).numpy()
+    assert np.array_equal(reverse_complement_onehot(x), one_hot(rc_codes).numpy())
+    assert reverse_complement_onehot(x).flags.c_contiguous
+    pwm = np.random.default_rng(0).dirichlet(np.ones(4), 6).T  # (4, 6), column j the distribution at j
+    np.testing.assert_array_equal(reverse_complement_onehot(pwm)[:, 0], pwm[::-1, -1])
+    segs = [(0, 10), (15, 37)]
+    assert np.array_equal(reverse_complement_onehot(x, segs),
+                          reverse_complement_onehot(torch.from_numpy(x), segs).numpy())
 
 
 def test_decode_encode_round_trip():

@@ -131,13 +131,19 @@ def one_hot(codes: torch.Tensor | np.ndarray, n_value: float = 0.0) -> torch.Ten
     return eye.to(idx.device)[idx].transpose(-1, -2).contiguous()
 
 
-def reverse_complement_onehot(x: torch.Tensor, segments: Segments | None = None) -> torch.Tensor:
-    """Reverse complement of a ``(B, 4, L)`` one-hot batch (ACGT channel order).
+def reverse_complement_onehot(x: torch.Tensor | np.ndarray, segments: Segments | None = None
+                              ) -> torch.Tensor | np.ndarray:
+    """Reverse complement of a ``(..., 4, L)`` one-hot batch or base matrix (a PWM, a CWM: ACGT channel order), a
+    tensor or a numpy array (a new contiguous one): the one rule for every such array.
 
     ``segments`` (``[(start, end), ...]``): an input of several segments (``dual``: promoter | spacer | distal)
     is reverse-complemented one segment at a time, in place, so the segments keep their order and each model
     branch keeps reading its own segment; positions outside every segment (the spacer) stay as they are.
     """
+    if isinstance(x, np.ndarray):
+        if segments:
+            return reverse_complement_onehot(torch.from_numpy(np.ascontiguousarray(x)), segments).numpy()
+        return np.ascontiguousarray(x[..., ::-1, ::-1])
     if not segments:
         return x.flip(dims=(-2, -1))
     out = x.clone()

@@ -33,7 +33,7 @@ import pandas as pd
 from seq2expr.atomic import atomic_path, write_json, write_text
 from seq2expr.data.errors import DataError
 from seq2expr.data.io.motifs import jaspar_counts, jaspar_releases, meme_text
-from seq2expr.data.sequences import ALPHABET, decode, reverse_complement_codes
+from seq2expr.data.sequences import ALPHABET, decode, reverse_complement_codes, reverse_complement_onehot
 
 JASPAR_RELEASE = "JASPAR2024"  # pinned so the default data set never changes under a pyjaspar upgrade
 TRUTH_VERSION = 1
@@ -107,7 +107,7 @@ def score_site(codes: np.ndarray, pwm: np.ndarray, strand: str, gc: float = 0.5)
     """Log-odds score of a ``(w,)`` window of uint8 codes under ``pwm`` on the given strand."""
     lo = log_odds(pwm, gc)
     if strand == "-":
-        lo = lo[::-1, ::-1]  # reverse complement of the matrix (ACGT order)
+        lo = reverse_complement_onehot(lo.T).T  # the matrix is (w, 4)
     codes = np.asarray(codes)
     if (codes > 3).any():
         return float("-inf")
@@ -212,7 +212,7 @@ def _window_scores(codes: np.ndarray, lo: np.ndarray) -> np.ndarray:
     w = len(lo)
     width = codes.shape[1] - w + 1
     lo_f = np.ascontiguousarray(lo, dtype=np.float32)
-    lo_r = np.ascontiguousarray(lo[::-1, ::-1], dtype=np.float32)
+    lo_r = np.ascontiguousarray(reverse_complement_onehot(lo.T).T, dtype=np.float32)
     fwd = np.zeros((len(codes), width), np.float32)
     rev = np.zeros_like(fwd)
     for k in range(w):  # in-place accumulation of table look-ups: no (n, width, w) temporary
@@ -344,7 +344,7 @@ def _plant(rng: np.random.Generator, codes: np.ndarray, planted: np.ndarray, sig
     s = starts[rows, j]
     codes[rows[:, None], s[:, None] + np.arange(w)[None, :]] = site
     planted[rows[:, None], s[:, None] + np.arange(w)[None, :]] = True
-    lo_r = lo_f[::-1, ::-1]
+    lo_r = reverse_complement_onehot(lo_f.T).T
     score = np.where(minus, lo_r[np.arange(w), site].sum(1), lo_f[np.arange(w), site].sum(1))
     pw = position_weight(s + w / 2, length, *position)
     np.add.at(signal, rows, m.effect * pw)

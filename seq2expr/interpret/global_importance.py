@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from seq2expr.data.sequences import reverse_complement_onehot
 from seq2expr.inference import Compute, Readout, SavedModel, as_onehot, compute_of, predict
 from seq2expr.interpret._utils import single
 from seq2expr.progress import track
@@ -49,10 +50,6 @@ def motif_instances(pwm: np.ndarray, n: int, *, sample: bool = False, seed: int 
     return np.eye(4, dtype=np.float32)[idx].transpose(0, 2, 1).copy()
 
 
-def _rc(x: np.ndarray) -> np.ndarray:
-    return x[:, ::-1, ::-1].copy()
-
-
 def insert(bg: np.ndarray, inst: np.ndarray, position: int, *, reverse: bool = False) -> np.ndarray:
     """Copy of ``bg`` with ``inst`` (``(n, 4, w)`` or ``(4, w)``) written at ``position``."""
     out = bg.copy()
@@ -60,7 +57,7 @@ def insert(bg: np.ndarray, inst: np.ndarray, position: int, *, reverse: bool = F
     w = inst.shape[-1]
     if not 0 <= position <= bg.shape[-1] - w:
         raise ValueError(f"a {w}-bp motif does not fit at position {position} of a {bg.shape[-1]}-bp sequence")
-    out[:, :, position:position + w] = _rc(inst) if reverse else inst
+    out[:, :, position:position + w] = reverse_complement_onehot(inst) if reverse else inst
     return out
 
 

@@ -86,7 +86,7 @@ class FastISMStrands:
         out = self.fwd.run(lo, hi, vals, rep)
         if self.rc is None:
             return out
-        return (out + self.rc.run(self.length - hi, self.length - lo, vals.flip(-2, -1), rep)) / 2
+        return (out + self.rc.run(self.length - hi, self.length - lo, reverse_complement_onehot(vals), rep)) / 2
 
 
 @torch.inference_mode()

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from seq2expr.atomic import atomic_path  # noqa: E402
+from seq2expr.data.sequences import reverse_complement_onehot  # noqa: E402
 
 
 def _frame(mat: np.ndarray) -> pd.DataFrame:
@@ -72,7 +73,7 @@ def pattern_vs_match(cwm: np.ndarray, match_pwm: np.ndarray | None, path: str | 
     rows = 2 if match_pwm is not None else 1
     m = None
     if match_pwm is not None:
-        m = np.asarray(match_pwm)[::-1, ::-1] if reverse else np.asarray(match_pwm)
+        m = reverse_complement_onehot(np.asarray(match_pwm)) if reverse else np.asarray(match_pwm)
     width = max(cwm.shape[1], (m.shape[1] + abs(offset)) if m is not None else 0)
     longest = max(len(title), len(match_title) if m is not None else 0)
     fig, axes = plt.subplots(rows, 1, figsize=(max(3.0, width * 0.25, longest * 0.075), 1.7 * rows), squeeze=False,
