@@ -236,7 +236,9 @@ def model_notes(config: SavedModelConfig) -> dict[str, Any]:
 def evaluate(model: SavedModel | str | Path, data: Records | str | Path | Any, *, out_dir: str | Path | None = None,
              name: str | None = None, n_boot: int = 1000, batch_size: int = 512, device: str | None = None,
              seed: int = 0, precision: str | None = None, force: bool = False, exclude_training: bool = False,
-             readout: Readout | str | None = None, **read: Any) -> dict[str, Any]:
+             readout: Readout | str | None = None, values: str | Path | None = None,
+             target_columns: list[str] | None = None, group_columns: list[str] | None = None,
+             id_column: str | None = None, sequence_column: str | None = None) -> dict[str, Any]:
     """Predict labelled sequences with a saved model and score them against their targets.
 
     ``readout`` (a :class:`~seq2expr.inference.Readout`, or its text as ``predict``'s ``--target``: ``NAME``,
@@ -245,8 +247,8 @@ def evaluate(model: SavedModel | str | Path, data: Records | str | Path | Any, *
     is refused (:func:`evaluation_readout`).
 
     ``data``: :class:`~seq2expr.data.records.Records`, a pandas DataFrame (columns as in a table file), a table/FASTA
-    path (``read`` options: ``values``, ``target_columns``, ``group_columns``, ``id_column``, ``sequence_column``;
-    see :func:`read_labelled`) or a registry data set ``NAME[:SUBSET]``. ``name`` labels the result (default: the
+    path (read with ``values``, ``target_columns``, ``group_columns``, ``id_column``, ``sequence_column``: see
+    :func:`read_labelled`) or a registry data set ``NAME[:SUBSET]``. ``name`` labels the result (default: the
     subset's name, else ``eval``).
     Returns ``{"source", "n", "target_names" (those scored), name: metrics[, "challenge": the data set's own
     scores]}``; with ``out_dir`` also writes ``metrics.json``, plots and ``predictions.tsv`` there. ``device``,
@@ -263,13 +265,14 @@ def evaluate(model: SavedModel | str | Path, data: Records | str | Path | Any, *
         raise TypeError(f"evaluate takes a table/FASTA path, a registry data set NAME[:SUBSET], a pandas DataFrame "
                         f"(columns as in a table file) or Records, not {type(data).__name__}")
     if out_dir is not None:
-        check_output(out_dir, [model, None if frame else data, read.get("values")], command="evaluate", folder=True,
-                     force=force)
+        check_output(out_dir, [model, None if frame else data, values], command="evaluate", folder=True, force=force)
     saved = load_model(model)
     cfg = saved.config
     bound = evaluation_readout(readout, cfg)
     names = bound.names()
-    records = data if isinstance(data, Records) else read_labelled(saved, data, targets=names, **read)
+    records = data if isinstance(data, Records) else read_labelled(
+        saved, data, targets=names, values=values, target_columns=target_columns, group_columns=group_columns,
+        id_column=id_column, sequence_column=sequence_column)
     if name is None:
         spec = None if isinstance(data, Records) or frame else parse_dataset_spec(data)
         name = (spec.partition(":")[2] if spec else "") or "eval"
