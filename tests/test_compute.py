@@ -134,22 +134,52 @@ def test_every_verb_on_a_model_takes_the_readout_in_one_declaration():
     assert {taking[c] for c in ("interpret", "design")} == {ONE_OUTPUT_HELP}
 
 
-def test_typed_options_take_each_field_from_its_parameter():
-    """A command's options class is built from its parameters by name: a converted value wins, a field left out
-    must be named, and a field with no parameter (a new field a command missed) is an error, not a silent
-    default."""
-    from seq2expr.cli.common import typed_options
+def test_no_command_writes_its_options_a_third_time():
+    """No command passes its own parameters on as a list of ``x=x`` keywords (four or more to one call): options go
+    to the library through ``call_by_name``/``keywords_by_name``, so each is written as a parameter and in the
+    library only."""
+    import ast
+    from pathlib import Path
+
+    cli = Path(__file__).resolve().parents[1] / "seq2expr" / "cli"
+    found = []
+    for path in sorted(cli.glob("*.py")):
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if isinstance(fn, ast.FunctionDef) and fn.name.endswith("_cmd"):
+                params = {a.arg for a in fn.args.args + fn.args.kwonlyargs}
+                for call in (n for n in ast.walk(fn) if isinstance(n, ast.Call)):
+                    same = [k.arg for k in call.keywords
+                            if isinstance(k.value, ast.Name) and k.value.id == k.arg and k.arg in params]
+                    if len(same) >= 4:
+                        found.append(f"{path.name}:{call.lineno} {ast.unparse(call.func)}({', '.join(same)})")
+    assert not found, found
+
+
+def test_commands_pass_their_options_by_name():
+    """A command's options class is built, or its library function called, from its parameters by name: a converted
+    or renamed value wins, an argument left at its default must be named, and one with no parameter (a new option a
+    command missed) is an error, not a silent default."""
+    from seq2expr.cli.common import call_by_name, keywords_by_name
     from seq2expr.variants import ScoreOptions
 
     params = {"mode": "centred", "background": 3, "top": 2, "out": "ignored", "genes": None, "annotation": None,
               "tss_bed": None, "tss_names": None, "match_chromosomes": True, "on_ref_mismatch": "skip",
               "on_unknown_chromosome": "error", "batch_size": 7, "device": "cpu", "seed": 1, "precision": "32",
               "chunk_size": 10, "engine": "torch", "attributions": "none"}
-    opts = typed_options(ScoreOptions, params, construct=("AC", "GT"), readout="diff:a,b")
+    opts = call_by_name(ScoreOptions, params, construct=("AC", "GT"), readout="diff:a,b")
     assert (opts.mode, opts.background, opts.construct, opts.readout, opts.batch_size) == \
         ("centred", 3, ("AC", "GT"), "diff:a,b", 7)
     with pytest.raises(TypeError, match=r"ScoreOptions: no command parameter for \['readout'\]"):
-        typed_options(ScoreOptions, params, construct=None)
-    assert typed_options(ScoreOptions, params, construct=None, leave=["readout"]).readout is None
-    with pytest.raises(TypeError, match=r"ScoreOptions has no field \['scale'\]"):
-        typed_options(ScoreOptions, params, construct=None, readout=None, scale="model")
+        call_by_name(ScoreOptions, params, construct=None)
+    assert call_by_name(ScoreOptions, params, construct=None, leave=["readout"]).readout is None
+    with pytest.raises(TypeError, match=r"ScoreOptions takes no \['scale'\]"):
+        call_by_name(ScoreOptions, params, construct=None, readout=None, scale="model")
+
+    def library(model, data, *, batch_size: int = 512, readout=None, seed: int = 0):
+        return model, data, batch_size, readout, seed
+
+    assert call_by_name(library, params, model="m", data="d", readout="a", leave=["seed"]) == ("m", "d", 7, "a", 0)
+    assert keywords_by_name(library, params, readout="a", leave=["model", "data"]) == \
+        {"batch_size": 7, "readout": "a", "seed": 1}
+    with pytest.raises(TypeError, match=r"library: no command parameter for \['model', 'data'\]"):
+        keywords_by_name(library, params, readout="a")

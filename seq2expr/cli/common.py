@@ -8,11 +8,11 @@ compression, binary, no permission, disk full) is such an error, named: ``error:
 
 from __future__ import annotations
 
+import inspect
 import os
 import traceback
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import fields
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -327,20 +327,29 @@ ThreadsOption = Annotated[int | None, typer.Option("--threads", help="Torch intr
 ReadoutOption = Annotated[str | None, typer.Option("--target", "--readout", help=READOUT_HELP)]
 OneOutputOption = Annotated[str, typer.Option("--target", "--readout", help=ONE_OUTPUT_HELP)]
 
-Options = TypeVar("Options")
+Result = TypeVar("Result")
 
 
-def typed_options(cls: type[Options], params: Mapping[str, Any], /, *, leave: Iterable[str] = (),
-                  **given: Any) -> Options:
-    """The options dataclass ``cls`` built from a command's own parameters (its ``locals()``): each field takes the
-    parameter of its name, or the value in ``given`` where the command converts it, or its default where named in
-    ``leave``. An option is thus written once as a parameter and once as a field, never a third time; a field
-    with none of the three is a ``TypeError``, so a command that missed a new field fails in its tests."""
+def keywords_by_name(target: Callable[..., Any], params: Mapping[str, Any], /, *, leave: Iterable[str] = (),
+                     **given: Any) -> dict[str, Any]:
+    """The arguments of ``target`` (an options dataclass or a library function) taken from a command's own
+    parameters (its ``locals()``) by name: each from ``given`` where the command converts or renames it, else from
+    the parameter of its name; those named in ``leave`` keep their defaults. An option is thus written once as a
+    command parameter and once in the library (a field, a keyword), never a third time in a call; an argument with
+    none of the three is a ``TypeError``, so a new option that a command missed fails in its tests."""
     leave = set(leave)
-    names = [f.name for f in fields(cls) if f.init and f.name not in leave]
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names = [p.name for p in inspect.signature(target).parameters.values() if p.kind in kinds and p.name not in leave]
     missing = [n for n in names if n not in given and n not in params]
     unknown = sorted(set(given) - set(names))
+    what = getattr(target, "__name__", repr(target))
     if missing or unknown:
-        raise TypeError(f"{cls.__name__}: no command parameter for {missing}" if missing else
-                        f"{cls.__name__} has no field {unknown}")
-    return cls(**{n: given[n] if n in given else params[n] for n in names})
+        raise TypeError(f"{what}: no command parameter for {missing}" if missing else f"{what} takes no {unknown}")
+    return {n: given[n] if n in given else params[n] for n in names}
+
+
+def call_by_name(target: Callable[..., Result], params: Mapping[str, Any], /, *, leave: Iterable[str] = (),
+                 **given: Any) -> Result:
+    """``target(**keywords_by_name(target, params, leave=leave, **given))``: an options object built, or a library
+    function called, from a command's own parameters."""
+    return target(**keywords_by_name(target, params, leave=leave, **given))

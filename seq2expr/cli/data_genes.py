@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from seq2expr.cli.common import FORCE_HELP, choice, typed_options, user_errors
+from seq2expr.cli.common import FORCE_HELP, call_by_name, choice, user_errors
 
 
 def _floats(text: str | None, one_ok: bool = False) -> tuple[float, float] | None:
@@ -177,9 +177,8 @@ def genes_cmd(
 
     with user_errors():
         spec = (WindowSpec.single(single_window, single_upstream) if single_window else
-                WindowSpec(upstream=upstream, downstream=downstream, tts_upstream=tts_upstream,
-                           tts_downstream=tts_downstream, spacer=spacer, mask_codons=mask_codons))
-        options = typed_options(
+                call_by_name(WindowSpec, locals()))
+        options = call_by_name(
             GeneOptions, locals(), windows=spec, biotypes=None if biotypes.strip().lower() == "all" else
             _list(biotypes), samples=_list(samples), label_quantiles=_floats(label_quantiles),
             formats=_list(formats) or ["parquet"], label_thresholds=_floats(label_thresholds, one_ok=True),

@@ -20,6 +20,7 @@ from seq2expr.cli.common import (
     PrecisionOption,
     ThreadsOption,
     at_least,
+    call_by_name,
     choice,
     fail,
     model_arg,
@@ -172,9 +173,8 @@ def design_cmd(
                 obj = Objective("difference", t, other_model=load_model(other_model), readout=readout)
             else:
                 obj = Objective.parse(objective, t, readout=readout)
-            result = design(saved, starts, obj, cons, method=method, oracle=oracle, n=n, rounds=rounds, beam=beam,
-                            steps=steps, motifs=list(motif or []), seed=seed, batch_size=batch_size, device=device,
-                            precision=precision, engine=engine, penalty=penalty)
+            result = call_by_name(design, locals(), model=saved, start=starts, objective=obj, constraints=cons,
+                                  motifs=list(motif or []), leave=("progress", "compute"))
             result.inputs.append(model_dir)
             write_design_outputs(result, saved, out, attributions=attributions, force=force)
     s = result.summary

@@ -21,9 +21,9 @@ from seq2expr.cli.common import (
     PrecisionOption,
     ThreadsOption,
     at_least,
+    call_by_name,
     choice,
     model_arg,
-    typed_options,
     user_errors,
 )
 
@@ -71,7 +71,7 @@ def interpret_cmd(
     if threads:
         torch.set_num_threads(threads)
     with user_errors():
-        options = typed_options(ReportOptions, locals(), motifs_file=list(motifs or []),
+        options = call_by_name(ReportOptions, locals(), motifs_file=list(motifs or []),
                                 leave=("max_q", "n_background", "modisco_args", "max_gi_motifs"))
         path = write_report(model_dir, input, output, options, force=force)  # a file or DATASET[:SUBSET]
     typer.echo(f"report: {path}")

@@ -13,12 +13,12 @@ from seq2expr.cli.common import (
     FORCE_HELP,
     FORMAT_HELP,
     MODEL_HELP,
+    call_by_name,
     choice,
     console,
     emit_rows,
     model_arg,
     output_format,
-    typed_options,
     user_errors,
 )
 
@@ -152,7 +152,7 @@ def models_import_cmd(
     from seq2expr.convert.importers import Options, import_checkpoint
 
     with user_errors():
-        opts = typed_options(Options, locals(), target_names=target_names.split(",") if target_names else None,
+        opts = call_by_name(Options, locals(), target_names=target_names.split(",") if target_names else None,
                              tracks=[int(t) for t in tracks.split(",")] if tracks else None)
         path = import_checkpoint(kind, weights, out, opts, force=force)
     console().print(f"{kind}: {weights} -> {path} (use it as a model folder)")

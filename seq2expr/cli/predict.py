@@ -23,7 +23,9 @@ from seq2expr.cli.common import (
     PrecisionOption,
     ReadoutOption,
     at_least,
+    call_by_name,
     console,
+    keywords_by_name,
     model_arg,
     print_challenge,
     print_groups,
@@ -63,9 +65,9 @@ def predict_cmd(
 
     at_least(batch_size=batch_size, chunk_size=chunk_size)
     with user_errors():
-        options = dict(batch_size=batch_size, chunk_size=chunk_size, id_column=id_column,
-                       sequence_column=sequence_column, readout=target, scale=scale, precision=precision,
-                       allow_duplicates=allow_duplicates, engine=engine, strict_length=strict_length)
+        # predict_file's options by name (predict_on_devices passes them on to it), but where the rows go
+        options = keywords_by_name(predict_file, locals(), readout=target,
+                                   leave=("model", "input_path", "out_path", "device", "shard", "compute"))
         if devices:
             if shard:
                 raise ValueError("use --devices or --shard, not both")
@@ -125,10 +127,9 @@ def evaluate_cmd(
     at_least(batch_size=batch_size)
     at_least(0, n_boot=n_boot)
     with user_errors():
-        report = evaluate(model_dir, input, out_dir=out_dir, n_boot=n_boot, batch_size=batch_size, device=device,
-                          values=values, target_columns=target_column or None, group_columns=group_column or None,
-                          id_column=id_column, sequence_column=sequence_column, precision=precision, force=force,
-                          exclude_training=exclude_training, readout=target)
+        report = call_by_name(evaluate, locals(), model=model_dir, data=input, readout=target,
+                              target_columns=target_column or None, group_columns=group_column or None,
+                              leave=("name", "seed"))
     name = next(k for k in report if isinstance(report[k], dict) and "overall" in report[k])
     print_metrics(report, [name], f"{model_dir} on {input}")
     print_groups(report[name])

@@ -9,6 +9,7 @@ import typer
 
 from seq2expr.cli.common import (
     RESUME,
+    call_by_name,
     console,
     fmt,
     print_challenge,
@@ -105,8 +106,8 @@ def tune_cmd(
     with user_errors(interrupted="finished trials are kept in the study; run the same command to resume"):
         cfg = load_config(config, [*(set_ or []), *_init(init)])
         params = {**cfg.tune.params, **parse_params(param or [])}
-        summary = tune(cfg, params, trials=trials, timeout_minutes=timeout_minutes, progress=progress,
-                       devices=devices)
+        # --init is in the config already (train.init); the seed is the config's
+        summary = call_by_name(tune, locals(), leave=("seed", "init"))
     monitor, cols = summary["monitor"], ["trial", summary["monitor"], *summary["space"]]
     table = Table(title=f"tune: {summary['n_trials']} trials {summary['states']}; top by {monitor}")
     for col in cols:

@@ -18,11 +18,11 @@ from seq2expr.cli.common import (
     PrecisionOption,
     ReadoutOption,
     at_least,
+    call_by_name,
     choice,
     console,
     fail,
     model_arg,
-    typed_options,
     user_errors,
 )
 
@@ -84,10 +84,8 @@ def variants_cmd(
         from seq2expr.variants import write_pair_outputs
 
         with user_errors():
-            summary = write_pair_outputs(model_dir, variants, out, ref_column=ref_column, alt_column=alt_column,
-                                         id_column=id_column, batch_size=batch_size, device=device,
-                                         precision=precision, table_format=table_format, force=force,
-                                         allow_duplicates=allow_duplicates, engine=engine, readout=target)
+            summary = call_by_name(write_pair_outputs, locals(), model=model_dir, pairs=variants, out_dir=out,
+                                   readout=target)
         console().print(f"{summary['pairs']} pairs scored -> {out}")
         return
     if genome is None:
@@ -99,11 +97,11 @@ def variants_cmd(
         # before the genome and genes are read: an output that would replace an input is refused at once
         check_output(out, [model_dir, variants, genome, genes, annotation, tss_bed, tss_names], command="variants",
                      folder=True, force=force)
-        options = typed_options(ScoreOptions, locals(), construct=construct_spec(construct, left_flank, right_flank),
+        options = call_by_name(ScoreOptions, locals(), construct=construct_spec(construct, left_flank, right_flank),
                                 readout=target)
         scorer = VariantScorer(model_dir, genome, options)
-        summary = write_variant_outputs(scorer, variants, out, table_format=table_format, chunk_size=chunk_size,
-                                        shard=shard, force=force)
+        # its logos (top, attributions) as the scorer's options say
+        summary = call_by_name(write_variant_outputs, locals(), out_dir=out, leave=("top", "attributions", "progress"))
     typer.echo(f"{summary['alleles']} alleles read, {summary['scored_alleles']} scored ({summary['rows']} rows, "
                f"{summary['mode']} mode) in {summary['seconds']} s -> {out}")
     if summary.get("background_reused"):
