@@ -332,8 +332,8 @@ def _global_importance(saved: SavedModel, ex: _Explained, mo: MotifResults, opts
         log.info("global importance of %d matched motifs", len(uniq))
         bg = gi.backgrounds(ex.x, n=min(opts.n_background, max(20, len(ex.x))), seed=opts.seed)
         mot = {r.motif: mo.database[r.motif] for r in uniq.itertuples()}
-        run = dict(compute=replace(ctx, batch_size=ctx.batch(128)))
-        gi_table = gi.motif_effect(saved, mot, bg, readout=ex.readout, **run)
+        gi_ctx = replace(ctx, batch_size=ctx.batch(128))
+        gi_table = gi.motif_effect(saved, mot, bg, readout=ex.readout, compute=gi_ctx)
         eff = gi_table.groupby("motif", sort=False)["effect"].mean()
         logos.bar_plot([k.split(" ", 1)[-1] for k in eff.index], list(eff.values), img / "gi_motifs.png",
                        title="mean predicted change when inserted (both strands)",
@@ -345,7 +345,7 @@ def _global_importance(saved: SavedModel, ex: _Explained, mo: MotifResults, opts
             order = eff.abs().sort_values(ascending=False).index
             up, down = [k for k in order if eff[k] > 0], [k for k in order if eff[k] < 0]
             na, nb = (up[0], down[0]) if up and down else tuple(order[:2])
-            pair = gi.pair_effect(saved, mot[na], mot[nb], bg, readout=ex.readout, names=(na, nb), **run)
+            pair = gi.pair_effect(saved, mot[na], mot[nb], bg, readout=ex.readout, names=(na, nb), compute=gi_ctx)
             if len(pair):
                 logos.effect_plot(pair, img / "gi_pair.png", title=f"{na} + {nb} by spacing",
                                   ylabel=f"change with both ({scale_label(cfg, 'model')})",

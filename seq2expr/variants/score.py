@@ -92,7 +92,6 @@ class ScoreOptions:
             raise ValueError(f"attributions must be one of {', '.join(LOGO_METHODS)}, not {self.attributions!r}")
 
 
-
 class VariantScorer:
     """Scores alleles with one saved model on one genome (see the module docstring). ``options``
     (:class:`ScoreOptions`, e.g. ``ScoreOptions(mode="centred")``) say how."""
